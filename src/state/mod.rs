@@ -1,0 +1,1 @@
+//! Embedded SQLite state in `state_dir`: baseline, run journal, token cache.

@@ -1,0 +1,3 @@
+//! The store side: the Shopify Admin GraphQL adapter.
+
+pub mod shopify;

@@ -1,0 +1,1 @@
+//! Shopify Admin GraphQL: operations (`ops`), transport and client.
