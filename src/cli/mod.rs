@@ -1,0 +1,166 @@
+//! Command-line interface: clap types and one file per command. Besides `report`, this is
+//! the only place that talks to the terminal, reads the environment or uses `anyhow`.
+
+mod check;
+mod demo;
+mod runs;
+mod sandbox;
+mod sync;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::report::ExitStatus;
+
+/// Keeps a Shopify store in step with a Google spreadsheet.
+#[derive(Debug, Parser)]
+#[command(name = "sheetsync", version, about)]
+pub struct Cli {
+    /// Config file [default: ./sheetsync.toml, then ./config/sheetsync.toml]
+    #[arg(long, global = true, env = "SHEETSYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace); SHEETSYNC_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the sheet and the store, plan, and apply the plan
+    Sync(SyncArgs),
+    /// Validate the config, credentials, scopes, sheet headers and locations; writes nothing
+    Check,
+    /// Run a dry run and then a sync against a built-in local sandbox; needs no account
+    Demo,
+    /// Start the local sandbox (Sheets and Shopify fakes) and serve until stopped
+    Sandbox {
+        /// First port to listen on (Shopify); Sheets uses the next one. 0 picks free ports
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Past runs from the local journal, newest first
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+        /// JSON output
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run's report
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Plan and print; write nothing anywhere
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Machine-readable report on stdout; human output goes to stderr
+    #[arg(long)]
+    pub json: bool,
+    /// Restrict to some fields, e.g. `price,inventory`
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Confirm a plan that a safety guard refuses
+    #[arg(long)]
+    pub yes: bool,
+    /// Settle `no_baseline` conflicts: push the sheet's values or pull the store's
+    #[arg(long, value_parser = ["sheet", "store"])]
+    pub adopt: Option<String>,
+}
+
+/// Sets up tracing on stderr: `SHEETSYNC_LOG` wins, else `-v`/`-q` pick the level.
+pub fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "sheetsync=debug,warn",
+        (false, _) => "sheetsync=trace,info",
+    };
+    let filter = EnvFilter::try_from_env("SHEETSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color_enabled())
+        .try_init();
+}
+
+/// Colour on stderr only for a terminal and without `NO_COLOR`.
+pub(crate) fn color_enabled() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// An error that ends a command, with the exit status it maps to.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub status: ExitStatus,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn config(error: impl Into<anyhow::Error>) -> Failure {
+        Failure { status: ExitStatus::Config, error: error.into() }
+    }
+    pub fn run(error: impl Into<anyhow::Error>) -> Failure {
+        Failure { status: ExitStatus::RunFailed, error: error.into() }
+    }
+}
+
+/// Runs one command and returns its exit status; errors are printed here.
+pub async fn run(cli: Cli) -> ExitStatus {
+    let result = match &cli.command {
+        Command::Sync(args) => sync::run(&cli, args).await,
+        Command::Check => check::run(&cli).await,
+        Command::Demo => demo::run().await,
+        Command::Sandbox { port } => sandbox::run(*port).await,
+        Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
+    };
+    match result {
+        Ok(status) => status,
+        Err(failure) => {
+            print_error(&failure.error);
+            failure.status
+        }
+    }
+}
+
+/// `error: …` then each cause on a `Caused by:` line, as uv prints them.
+fn print_error(err: &anyhow::Error) {
+    eprintln!("error: {err}");
+    let mut causes = err.chain().skip(1).peekable();
+    if causes.peek().is_some() {
+        eprintln!("\nCaused by:");
+        for cause in causes {
+            eprintln!("  {cause}");
+        }
+    }
+}
+
+/// Finds and loads the config (SPEC §1 lookup order).
+pub(crate) fn load_config(cli: &Cli) -> Result<(PathBuf, Config), Failure> {
+    let path = crate::config::discover(cli.config.as_deref(), |p| p.exists()).ok_or_else(|| {
+        Failure::config(anyhow::anyhow!(
+            "no config found: pass --config PATH, set SHEETSYNC_CONFIG, or create ./sheetsync.toml \
+             (see config/sheetsync.example.toml; `sheetsync sandbox` prints a ready one)"
+        ))
+    })?;
+    let config = Config::load(&path, &|name| std::env::var(name).ok()).map_err(Failure::config)?;
+    Ok((path, config))
+}
