@@ -309,6 +309,8 @@ fn parse_row<'a>(
                 draft.product.insert(name, cell_text(raw));
                 continue;
             }
+            // Write-back columns are the engine's own output, never input. Stock always
+            // comes as `Stock(location)`; config never builds a bare inventory field.
             ColumnKey::Status | ColumnKey::SyncedAt | ColumnKey::Field(Field::Inventory) => {
                 continue;
             }
@@ -997,15 +999,7 @@ fn check_currency_affix(affix: &str, currency: &Currency) -> Result<(), Why> {
         _ if affix.len() == 3 && ISO_CODES.split(' ').any(|c| c.eq_ignore_ascii_case(affix)) => {
             Some(affix.to_ascii_uppercase())
         }
-        _ if affix.ends_with(['$', '£', '¥'])
-            && affix
-                .trim_end_matches(['$', '£', '¥'])
-                .chars()
-                .all(|c| c.is_ascii_alphabetic())
-            && affix.chars().count() <= 4 =>
-        {
-            None
-        }
+        _ if is_local_symbol(affix) => None,
         _ => return Err("is not a number".to_owned()),
     };
     match named {
@@ -1015,6 +1009,13 @@ fn check_currency_affix(affix: &str, currency: &Currency) -> Result<(), Why> {
         )),
         _ => Ok(()),
     }
+}
+
+/// `US$`, `R$`, `HK$`, `E£`: one to three letters before a symbol several currencies share.
+fn is_local_symbol(affix: &str) -> bool {
+    affix.strip_suffix(['$', '£', '¥']).is_some_and(|letters| {
+        (1..=3).contains(&letters.len()) && letters.bytes().all(|b| b.is_ascii_alphabetic())
+    })
 }
 
 fn row_number(index: usize) -> u32 {
@@ -1610,6 +1611,18 @@ mod tests {
                 "sign alone",
                 "Price",
                 json!("-"),
+                Expect::Err(&["is not a number"]),
+            ),
+            case(
+                "doubled symbol",
+                "Price",
+                json!("$$12"),
+                Expect::Err(&["is not a number"]),
+            ),
+            case(
+                "unknown word prefix",
+                "Price",
+                json!("kr 12"),
                 Expect::Err(&["is not a number"]),
             ),
         ]);
