@@ -115,6 +115,28 @@ fn syntax_and_type_errors_carry_their_line() {
 }
 
 #[test]
+fn missing_required_key_is_named() {
+    let msg = toml_error(&with("tab = \"Inventory\"\n", ""));
+    assert!(msg.contains("missing field `tab`"), "{msg}");
+    let msg = toml_error(&with("sku = \"SKU\"\n", ""));
+    assert!(msg.contains("missing field `sku`"), "{msg}");
+}
+
+#[test]
+fn urls_are_not_quoted_back() {
+    let text = MINIMAL.replace(
+        "[shopify]",
+        "[shopify]\napi_base_url = \"ftp://user:hunter2@proxy.example/\"",
+    );
+    let msg = invalid(&text);
+    assert!(
+        msg.starts_with("shopify.api_base_url: not an http(s) URL"),
+        "{msg}"
+    );
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[test]
 fn toml_errors_do_not_quote_the_line() {
     // A literal secret on a misspelt key must not be echoed back.
     let msg = toml_error(&with(

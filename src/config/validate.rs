@@ -217,10 +217,12 @@ pub(super) fn spreadsheet_id(raw: &str) -> Result<String, String> {
     Ok(id)
 }
 
+/// The value is not quoted back: a proxy URL may carry a password.
 fn http_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    let url = Url::parse(raw.trim())
+        .map_err(|e| format!("not a URL ({e}); write it like https://host/"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("{raw:?} is not an http(s) URL"));
+        return Err("not an http(s) URL; write it like https://host/".to_owned());
     }
     Ok(url)
 }
