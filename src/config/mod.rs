@@ -6,6 +6,8 @@
 //! takes the environment as a function so tests can supply their own.
 
 mod secret;
+mod validate;
+mod vars;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +15,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::model::{Field, LocationName};
+use crate::sheet::parse::{ColumnKey, ColumnSpec};
 pub use secret::Secret;
+use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -224,16 +228,204 @@ fn default_state_dir() -> PathBuf {
 impl Config {
     /// Reads and validates a config file, resolving `${VAR}` through `env`.
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut config = Config::parse(&text, path, env)?;
         config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(config)
     }
 
     /// Parses config text; `path` only labels errors. Relative paths stay relative.
-    pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        todo_config::parse(text, path, env)
+    ///
+    /// Order matters: toml first (unknown keys and types, with their line), then `${VAR}`
+    /// (all missing names at once), then the checks, which see the substituted values.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Toml {
+            path: path.to_owned(),
+            message: toml_message(text, &e),
+        })?;
+
+        let mut vars = Interpolator::new(env);
+        config.interpolate(&mut vars);
+        if !vars.malformed.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: vars.malformed.join("; "),
+            });
+        }
+        if !vars.missing.is_empty() {
+            return Err(ConfigError::MissingEnv {
+                path: path.to_owned(),
+                names: vars.missing.into_iter().collect(),
+            });
+        }
+
+        let problems = validate::check(&mut config);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: problems.join("; "),
+            });
+        }
+        Ok(config)
+    }
+
+    /// Every configured column, in the order the sheet reader asks for them: the SKU,
+    /// the variant fields, stock per location (file order), product columns, write-back.
+    pub fn column_specs(&self) -> Vec<ColumnSpec> {
+        let spec = |key, header: &str| ColumnSpec {
+            key,
+            header: header.to_owned(),
+        };
+        let columns = &self.sheet.columns;
+        let mut specs = vec![spec(ColumnKey::Sku, &columns.sku)];
+        specs.extend(
+            columns
+                .variant_fields()
+                .into_iter()
+                .map(|(f, h)| spec(ColumnKey::Field(f), h)),
+        );
+        specs.extend(
+            self.inventory_columns()
+                .into_iter()
+                .map(|(loc, h)| spec(ColumnKey::Stock(loc), &h)),
+        );
+        specs.extend(
+            columns
+                .product_fields()
+                .into_iter()
+                .map(|(name, h)| spec(ColumnKey::Product(name), h)),
+        );
+        if let Some(wb) = &self.sheet.write_back {
+            specs.extend(wb.status.as_deref().map(|h| spec(ColumnKey::Status, h)));
+            specs.extend(
+                wb.synced_at
+                    .as_deref()
+                    .map(|h| spec(ColumnKey::SyncedAt, h)),
+            );
+        }
+        specs
+    }
+
+    /// Substitutes `${VAR}` in every string value. The destructuring is exhaustive on
+    /// purpose: a new string field that is not listed here does not compile.
+    fn interpolate(&mut self, vars: &mut Interpolator<'_>) {
+        let Config {
+            sheet,
+            google,
+            shopify,
+            sync,
+        } = self;
+
+        let SheetConfig {
+            spreadsheet_id,
+            tab,
+            layout: _,
+            api_base_url,
+            drive_api_base_url,
+            columns,
+            inventory,
+            write_back,
+        } = sheet;
+        vars.string("sheet.spreadsheet_id", spreadsheet_id);
+        vars.string("sheet.tab", tab);
+        vars.string("sheet.api_base_url", api_base_url);
+        vars.string("sheet.drive_api_base_url", drive_api_base_url);
+        let Columns {
+            sku,
+            price,
+            compare_at_price,
+            cost,
+            barcode,
+            title,
+            status,
+            tags,
+            vendor,
+        } = columns;
+        vars.string("sheet.columns.sku", sku);
+        for (key, value) in [
+            ("price", price),
+            ("compare_at_price", compare_at_price),
+            ("cost", cost),
+            ("barcode", barcode),
+            ("title", title),
+            ("status", status),
+            ("tags", tags),
+            ("vendor", vendor),
+        ] {
+            if let Some(v) = value {
+                vars.string(&format!("sheet.columns.{key}"), v);
+            }
+        }
+        for (location, header) in inventory.iter_mut() {
+            if let toml::Value::String(h) = header {
+                vars.string(&format!("sheet.inventory.{location:?}"), h);
+            }
+        }
+        if let Some(WriteBack { status, synced_at }) = write_back {
+            for (key, value) in [("status", status), ("synced_at", synced_at)] {
+                if let Some(v) = value {
+                    vars.string(&format!("sheet.write_back.{key}"), v);
+                }
+            }
+        }
+
+        let GoogleConfig {
+            method: _,
+            credentials,
+            client_secret,
+        } = google;
+        for (key, value) in [
+            ("credentials", credentials),
+            ("client_secret", client_secret),
+        ] {
+            if let Some(p) = value {
+                interpolate_path(vars, &format!("google.{key}"), p);
+            }
+        }
+
+        let ShopifyConfig {
+            shop,
+            api_version,
+            api_base_url,
+            auth,
+        } = shopify;
+        vars.string("shopify.shop", shop);
+        vars.string("shopify.api_version", api_version);
+        if let Some(u) = api_base_url {
+            vars.string("shopify.api_base_url", u);
+        }
+        let ShopifyAuth {
+            method: _,
+            token,
+            client_id,
+            client_secret,
+        } = auth;
+        if let Some(id) = client_id {
+            vars.string("shopify.auth.client_id", id);
+        }
+        for (key, value) in [("token", token), ("client_secret", client_secret)] {
+            if let Some(secret) = value {
+                let mut s = secret.expose().to_owned();
+                vars.string(&format!("shopify.auth.{key}"), &mut s);
+                *secret = Secret::new(s);
+            }
+        }
+
+        let SyncConfig {
+            inventory: _,
+            create_missing: _,
+            max_change_ratio: _,
+            max_price_change: _,
+            state_dir,
+        } = sync;
+        interpolate_path(vars, "sync.state_dir", state_dir);
     }
 
     /// Inventory columns as (location name, header) pairs, in file order.
@@ -261,10 +453,64 @@ impl Config {
     }
 }
 
-// Placeholder module replaced by the real loader in this same change set.
-mod todo_config {
-    use super::*;
-    pub fn parse(text: &str, path: &Path, _env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Toml { path: path.to_owned(), message: e.to_string() })
+fn interpolate_path(vars: &mut Interpolator<'_>, key: &str, path: &mut PathBuf) {
+    // Paths come from TOML strings, so they are UTF-8; anything else is left alone.
+    if let Some(text) = path.to_str() {
+        let mut text = text.to_owned();
+        vars.string(key, &mut text);
+        *path = PathBuf::from(text);
     }
 }
+
+/// toml's error as one line that names the problem (the unknown key, the wrong type)
+/// and its line. toml's own `Display` adds a snippet of the offending line; that is left
+/// out because the line may hold a secret written in clear.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    let Some(span) = e.span() else {
+        return message.to_owned();
+    };
+    let (line, column) = line_column(text, span.start);
+    // "unknown field `x`, expected one of …": the location reads best right after the key.
+    match message.split_once(", expected ") {
+        Some((what, expected)) => {
+            format!("{what} at line {line}, column {column} (expected {expected})")
+        }
+        None => format!("{message} at line {line}, column {column}"),
+    }
+}
+
+/// One-based line and column (in characters) of byte offset `at`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Where the config file is (SPEC §1): `--config`, then `SHEETSYNC_CONFIG`, then
+/// `./sheetsync.toml`, then `./config/sheetsync.toml`. A path the user named is returned
+/// even when it does not exist, so loading it reports that, rather than silently falling
+/// back to another file. `exists` stands for the filesystem.
+pub fn discover(
+    explicit: Option<&Path>,
+    env_config: Option<&Path>,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    let named = |p: Option<&Path>| {
+        p.filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+    };
+    named(explicit).or_else(|| named(env_config)).or_else(|| {
+        [
+            Path::new("sheetsync.toml"),
+            Path::new("config/sheetsync.toml"),
+        ]
+        .into_iter()
+        .find(|p| exists(p))
+        .map(Path::to_path_buf)
+    })
+}
+
+#[cfg(test)]
+mod tests;

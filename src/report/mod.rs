@@ -1,8 +1,16 @@
 //! The run report of SPEC §5: one value from which the JSON object, the human plan and
 //! the exit code are all derived. Nothing else prints results.
+//!
+//! The report starts as [`Report::from_plan`] (every change `planned`); the executor then
+//! records each change's outcome with [`Report::set_outcome`] and calls
+//! [`Report::recount`]. `json` and `human` render it; neither decides anything.
+
+pub mod human;
+pub mod json;
 
 use serde::Serialize;
 
+use crate::model::{Currency, Value};
 use crate::plan::{ConflictKind, Plan, Refusal, Resolution};
 
 /// Where a change ended.
@@ -98,7 +106,9 @@ pub struct Report {
     pub pulled: Vec<PullReport>,
     pub conflicts: Vec<ConflictReport>,
     pub errors: Vec<ErrorReport>,
-    /// Guards that refused the plan (empty when none did or `--yes` overrode them).
+    /// Guards that refused the plan (empty when none did). Not part of SPEC §5's example,
+    /// so it appears in the JSON only when a guard tripped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<Refusal>,
     pub summary: Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,3 +127,166 @@ pub enum ExitStatus {
     Refused = 4,
     Interrupted = 130,
 }
+
+impl ExitStatus {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// What names a run, besides the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMeta {
+    pub run_id: String,
+    pub shop: String,
+    pub spreadsheet_id: String,
+}
+
+impl Report {
+    /// The report of a plan, before anything is applied: every change `planned`.
+    pub fn from_plan(plan: &Plan, meta: RunMeta, currency: &Currency, dry_run: bool) -> Report {
+        let json = |v: &Option<Value>| {
+            v.as_ref()
+                .map_or(serde_json::Value::Null, |v| v.to_json(currency))
+        };
+        let changes = plan
+            .changes
+            .iter()
+            .map(|c| ChangeReport {
+                sku: c.sku.to_string(),
+                row: c.row,
+                field: c.key.field.name().to_owned(),
+                location: c.key.location.clone(),
+                from: json(&c.from),
+                to: json(&c.to),
+                status: Status::Planned,
+                error: None,
+                note: c.note.clone(),
+                product: c.product_title.clone(),
+            })
+            .collect();
+        let pulled = plan
+            .pulls
+            .iter()
+            .map(|p| PullReport {
+                sku: p.sku.to_string(),
+                row: p.row,
+                field: p.key.field.name().to_owned(),
+                location: p.key.location.clone(),
+                from: json(&p.from),
+                to: json(&p.to),
+            })
+            .collect();
+        let conflicts = plan
+            .conflicts
+            .iter()
+            .map(|c| ConflictReport {
+                sku: c.sku.to_string(),
+                row: c.row,
+                field: c.key.field.name().to_owned(),
+                location: c.key.location.clone(),
+                kind: c.kind,
+                baseline: json(&c.baseline),
+                sheet: json(&c.sheet),
+                store: json(&c.store),
+                resolution: c.resolution,
+            })
+            .collect();
+        let errors = plan
+            .errors
+            .iter()
+            .map(|e| ErrorReport {
+                row: e.row,
+                cell: e.cell.to_string(),
+                sku: e.sku.as_ref().map(ToString::to_string),
+                message: e.message.clone(),
+            })
+            .collect();
+        let RunMeta {
+            run_id,
+            shop,
+            spreadsheet_id,
+        } = meta;
+        let mut report = Report {
+            run_id,
+            dry_run,
+            shop,
+            spreadsheet_id,
+            rows_read: plan.rows_read,
+            changes,
+            pulled,
+            conflicts,
+            errors,
+            refused: plan.refusals.clone(),
+            summary: Summary {
+                unchanged: plan.unchanged,
+                ..Summary::default()
+            },
+            fatal: None,
+            interrupted: false,
+        };
+        report.recount();
+        report
+    }
+
+    /// Records where change `index` (its position in `changes`, which is the plan's
+    /// order) ended. `error` is the reason of a failed or skipped change. Call
+    /// [`Report::recount`] once the outcomes are in.
+    pub fn set_outcome(&mut self, index: usize, status: Status, error: Option<String>) {
+        debug_assert!(
+            index < self.changes.len(),
+            "outcome for change {index} of {}",
+            self.changes.len()
+        );
+        if let Some(change) = self.changes.get_mut(index) {
+            change.status = status;
+            change.error = error;
+        }
+    }
+
+    /// Recomputes the summary's counts from the changes' statuses and the error list;
+    /// `unchanged` comes from the plan and stays. `planned` counts changes still
+    /// `planned`: all of them in a dry run, none after a complete real run.
+    pub fn recount(&mut self) {
+        let count = |s: Status| self.changes.iter().filter(|c| c.status == s).count();
+        self.summary = Summary {
+            planned: count(Status::Planned),
+            applied: count(Status::Applied),
+            failed: count(Status::Failed),
+            skipped: count(Status::Skipped),
+            unchanged: self.summary.unchanged,
+            errors: self.errors.len(),
+        };
+    }
+
+    /// The exit code SPEC §5 gives this run. Where several apply: config (2), then run
+    /// failure (1), then interruption (130), then a refusal not overridden by `yes` (4),
+    /// then row errors, failed changes or unresolved conflicts (3). Skipped changes alone
+    /// are not a failure.
+    pub fn exit_status(&self, yes: bool) -> ExitStatus {
+        match self.fatal {
+            Some(Fatal::Config) => return ExitStatus::Config,
+            Some(Fatal::Run) => return ExitStatus::RunFailed,
+            None => {}
+        }
+        if self.interrupted {
+            ExitStatus::Interrupted
+        } else if !self.refused.is_empty() && !yes {
+            ExitStatus::Refused
+        } else if !self.errors.is_empty()
+            || self.changes.iter().any(|c| c.status == Status::Failed)
+            || self
+                .conflicts
+                .iter()
+                .any(|c| c.resolution == Resolution::None)
+        {
+            ExitStatus::RowErrors
+        } else {
+            ExitStatus::Done
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

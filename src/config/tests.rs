@@ -1,0 +1,552 @@
+use super::*;
+
+const SECRET: &str = "shpss_topsecret_0123456789";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "SHOPIFY_CLIENT_ID" => Some("client-id-1".into()),
+        "SHOPIFY_CLIENT_SECRET" | "SHOPIFY_ACCESS_TOKEN" => Some(SECRET.into()),
+        _ => None,
+    }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const MINIMAL: &str = r#"
+[sheet]
+spreadsheet_id = "1AbC"
+tab = "Inventory"
+
+[sheet.columns]
+sku = "SKU"
+price = "Price"
+
+[sheet.inventory]
+"Main Warehouse" = "Stock"
+
+[google]
+credentials = "sa.json"
+
+[shopify]
+shop = "example.myshopify.com"
+
+[shopify.auth]
+method = "token"
+token = "${SHOPIFY_ACCESS_TOKEN}"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("sheetsync.toml"), &env)
+}
+
+/// MINIMAL with `old` replaced by `new` (which must occur).
+fn with(old: &str, new: &str) -> String {
+    assert!(MINIMAL.contains(old), "{old}");
+    MINIMAL.replacen(old, new, 1)
+}
+
+fn invalid(text: &str) -> String {
+    match parse(text) {
+        Err(ConfigError::Invalid { message, .. }) => message,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn toml_error(text: &str) -> String {
+    match parse(text) {
+        Err(e @ ConfigError::Toml { .. }) => e.to_string(),
+        other => panic!("expected a toml error, got {other:?}"),
+    }
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.sheet.layout, Layout::Columns);
+    assert_eq!(c.sheet.api_base_url, "https://sheets.googleapis.com/");
+    assert_eq!(c.shopify.api_version, "2026-07");
+    assert_eq!(c.sync.inventory, Policy::ThreeWay);
+    assert_eq!(c.sync.max_change_ratio, Decimal::new(5, 1));
+    assert_eq!(c.sync.state_dir, PathBuf::from(".sheetsync"));
+    assert_eq!(
+        c.shopify.auth.token.as_ref().map(Secret::expose),
+        Some(SECRET)
+    );
+}
+
+#[test]
+fn unknown_top_level_key_names_key_and_line() {
+    let text = format!("{MINIMAL}\n[extra]\nx = 1\n");
+    let line = text.lines().position(|l| l == "[extra]").unwrap() + 1;
+    let msg = toml_error(&text);
+    assert!(msg.contains("unknown field `extra`"), "{msg}");
+    assert!(msg.contains(&format!("at line {line},")), "{msg}");
+    assert!(msg.contains("sheetsync.toml"), "{msg}");
+}
+
+#[test]
+fn unknown_nested_key_names_key_and_line() {
+    let text = with("price = \"Price\"", "pricee = \"Price\"");
+    let line = text.lines().position(|l| l.starts_with("pricee")).unwrap() + 1;
+    assert_eq!(line, 8);
+    let msg = toml_error(&text);
+    assert!(
+        msg.contains("unknown field `pricee` at line 8, column 1"),
+        "{msg}"
+    );
+    assert!(msg.contains("expected one of"), "{msg}");
+
+    let text = with("method = \"token\"", "method = \"token\"\n  tokn = \"x\"");
+    let msg = toml_error(&text);
+    assert!(
+        msg.contains("unknown field `tokn` at line 21, column 3"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_carry_their_line() {
+    let msg = toml_error(&with("tab = \"Inventory\"", "tab = 5"));
+    assert!(msg.contains("at line 4,"), "{msg}");
+    let msg = toml_error(&with("tab = \"Inventory\"", "tab = \"Inventory"));
+    assert!(msg.contains("at line 4,"), "{msg}");
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let msg = toml_error(&with("tab = \"Inventory\"\n", ""));
+    assert!(msg.contains("missing field `tab`"), "{msg}");
+    let msg = toml_error(&with("sku = \"SKU\"\n", ""));
+    assert!(msg.contains("missing field `sku`"), "{msg}");
+}
+
+#[test]
+fn urls_are_not_quoted_back() {
+    let text = MINIMAL.replace(
+        "[shopify]",
+        "[shopify]\napi_base_url = \"ftp://user:hunter2@proxy.example/\"",
+    );
+    let msg = invalid(&text);
+    assert!(
+        msg.starts_with("shopify.api_base_url: not an http(s) URL"),
+        "{msg}"
+    );
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[test]
+fn toml_errors_do_not_quote_the_line() {
+    // A literal secret on a misspelt key must not be echoed back.
+    let msg = toml_error(&with(
+        "token = \"${SHOPIFY_ACCESS_TOKEN}\"",
+        "tokenn = \"shpat_literal_secret\"",
+    ));
+    assert!(msg.contains("unknown field `tokenn`"), "{msg}");
+    assert!(!msg.contains("shpat_literal_secret"), "{msg}");
+}
+
+#[test]
+fn every_missing_variable_is_named_once_sorted() {
+    let text = with("tab = \"Inventory\"", "tab = \"${TAB}\"")
+        .replace("sa.json", "${KEY_DIR}/sa.json")
+        .replace("example.myshopify.com", "${SHOP}.myshopify.com${TAB}");
+    match Config::parse(&text, Path::new("c.toml"), &no_env) {
+        Err(e @ ConfigError::MissingEnv { .. }) => {
+            let ConfigError::MissingEnv { names, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!(names, &["KEY_DIR", "SHOP", "SHOPIFY_ACCESS_TOKEN", "TAB"]);
+            assert_eq!(
+                e.to_string(),
+                "config c.toml: environment variable(s) not set: KEY_DIR, SHOP, SHOPIFY_ACCESS_TOKEN, TAB"
+            );
+        }
+        other => panic!("expected MissingEnv, got {other:?}"),
+    }
+}
+
+#[test]
+fn interpolates_every_kind_of_string() {
+    let env = |name: &str| match name {
+        "HDR" => Some("Stock here".to_owned()),
+        "DIR" => Some("/var/lib".to_owned()),
+        "PORT" => Some("8080".to_owned()),
+        other => super::tests::env(other),
+    };
+    let text = with(
+        "\"Main Warehouse\" = \"Stock\"",
+        "\"Main Warehouse\" = \"${HDR}\"",
+    )
+    .replace("sa.json", "${DIR}/sa.json")
+    .replace(
+        "[shopify]",
+        "[shopify]\napi_base_url = \"http://127.0.0.1:${PORT}\"",
+    )
+    .replace("tab = \"Inventory\"", "tab = \"Cost $${PORT} ${PORT}\"");
+    let c = Config::parse(&text, Path::new("c.toml"), &env).unwrap();
+    assert_eq!(
+        c.inventory_columns(),
+        [("Main Warehouse".to_owned(), "Stock here".to_owned())]
+    );
+    assert_eq!(
+        c.google.credentials,
+        Some(PathBuf::from("/var/lib/sa.json"))
+    );
+    assert_eq!(
+        c.shopify.api_base_url.as_deref(),
+        Some("http://127.0.0.1:8080")
+    );
+    assert_eq!(c.sheet.tab, "Cost ${PORT} 8080");
+}
+
+#[test]
+fn malformed_reference_is_invalid_and_names_the_key() {
+    let msg = invalid(&with("tab = \"Inventory\"", "tab = \"${TAB\""));
+    assert!(msg.starts_with("sheet.tab: "), "{msg}");
+}
+
+#[test]
+fn spreadsheet_url_is_reduced_to_its_id() {
+    let c = parse(&with(
+        "\"1AbC\"",
+        "\"https://docs.google.com/spreadsheets/d/1XyZ_-9/edit#gid=0\"",
+    ))
+    .unwrap();
+    assert_eq!(c.sheet.spreadsheet_id, "1XyZ_-9");
+    let msg = invalid(&with(
+        "\"1AbC\"",
+        "\"https://docs.google.com/document/d/1XyZ/edit\"",
+    ));
+    assert!(msg.starts_with("sheet.spreadsheet_id: "), "{msg}");
+}
+
+#[test]
+fn inventory_headers_must_be_strings() {
+    let msg = invalid(&with(
+        "\"Main Warehouse\" = \"Stock\"",
+        "\"Main Warehouse\" = 3",
+    ));
+    assert!(
+        msg.contains("sheet.inventory.\"Main Warehouse\" must be the header text"),
+        "{msg}"
+    );
+    assert!(msg.contains("not integer"), "{msg}");
+}
+
+#[test]
+fn a_header_used_twice_is_invalid() {
+    let msg = invalid(&with(
+        "\"Main Warehouse\" = \"Stock\"",
+        "\"Main Warehouse\" = \"Price\"",
+    ));
+    assert_eq!(
+        msg,
+        "header \"Price\" is used twice: by sheet.columns.price and by sheet.inventory.\"Main Warehouse\""
+    );
+    let msg = invalid(
+        &format!("{MINIMAL}\n[sheet.write_back]\nstatus = \" SKU \"\n")
+            .replace("[sheet.write_back]", "[sheet.write_back]"),
+    );
+    assert!(
+        msg.contains(
+            "header \"SKU\" is used twice: by sheet.columns.sku and by sheet.write_back.status"
+        ),
+        "{msg}"
+    );
+    let msg = invalid(&with("price = \"Price\"", "price = \"  \""));
+    assert!(msg.contains("sheet.columns.price is empty"), "{msg}");
+}
+
+#[test]
+fn shop_must_be_a_domain() {
+    let msg = invalid(&with("shop = \"example.myshopify.com\"", "shop = \"\""));
+    assert!(msg.contains("shopify.shop is empty"), "{msg}");
+    let msg = invalid(&with(
+        "shop = \"example.myshopify.com\"",
+        "shop = \"https://example.myshopify.com\"",
+    ));
+    assert!(msg.contains("domain only"), "{msg}");
+}
+
+#[test]
+fn auth_methods_require_their_credentials() {
+    let token_line = "token = \"${SHOPIFY_ACCESS_TOKEN}\"";
+    let msg = invalid(&with(token_line, ""));
+    assert_eq!(
+        msg,
+        "shopify.auth.token is required (and must not be empty) with method = \"token\""
+    );
+    let msg = invalid(&with(token_line, "token = \"\""));
+    assert!(msg.contains("shopify.auth.token is required"), "{msg}");
+
+    for method in ["client_credentials", "oauth"] {
+        let text = with("method = \"token\"", &format!("method = \"{method}\""));
+        let msg = invalid(&text);
+        assert!(msg.contains(&format!("shopify.auth.client_id is required (and must not be empty) with method = \"{method}\"")), "{msg}");
+        assert!(
+            msg.contains("shopify.auth.client_secret is required"),
+            "{msg}"
+        );
+        let ok = text.replace(
+            token_line,
+            "client_id = \"${SHOPIFY_CLIENT_ID}\"\nclient_secret = \"${SHOPIFY_CLIENT_SECRET}\"",
+        );
+        let c = parse(&ok).unwrap();
+        assert_eq!(c.shopify.auth.client_id.as_deref(), Some("client-id-1"));
+    }
+}
+
+#[test]
+fn guard_ratios_are_bounded() {
+    for (line, ok) in [
+        ("max_change_ratio = 1", true),
+        ("max_change_ratio = 0.01", true),
+        ("max_change_ratio = 0", false),
+        ("max_change_ratio = 1.5", false),
+        ("max_change_ratio = -0.5", false),
+        ("max_price_change = 3", true),
+        ("max_price_change = 0", false),
+    ] {
+        let result = parse(&format!("{MINIMAL}\n[sync]\n{line}\n"));
+        assert_eq!(result.is_ok(), ok, "{line}: {result:?}");
+        if let Err(e) = result {
+            assert!(
+                e.to_string().contains(line.split(' ').next().unwrap()),
+                "{e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn api_version_must_look_like_a_version() {
+    let text = MINIMAL.replace("[shopify]", "[shopify]\napi_version = \"2026-7\"");
+    assert!(invalid(&text).contains("shopify.api_version \"2026-7\""));
+    let text = MINIMAL.replace("[shopify]", "[shopify]\napi_version = \"2025-10\"");
+    assert_eq!(parse(&text).unwrap().shopify.api_version, "2025-10");
+}
+
+#[test]
+fn other_layouts_are_accepted() {
+    let text = with(
+        "tab = \"Inventory\"",
+        "tab = \"Inventory\"\nlayout = \"shopify-products\"",
+    );
+    assert_eq!(parse(&text).unwrap().sheet.layout, Layout::ShopifyProducts);
+    let text = with(
+        "tab = \"Inventory\"",
+        "tab = \"Inventory\"\nlayout = \"rows\"",
+    );
+    assert!(toml_error(&text).contains("unknown variant `rows`"));
+}
+
+#[test]
+fn google_methods_require_their_files() {
+    let msg = invalid(&with("credentials = \"sa.json\"", ""));
+    assert!(msg.starts_with("google.credentials is required"), "{msg}");
+    let msg = invalid(&with("credentials = \"sa.json\"", "method = \"installed\""));
+    assert!(msg.starts_with("google.client_secret is required"), "{msg}");
+    let c = parse(&with(
+        "credentials = \"sa.json\"",
+        "method = \"installed\"\nclient_secret = \"cs.json\"",
+    ))
+    .unwrap();
+    assert_eq!(c.google.method, GoogleMethod::Installed);
+}
+
+#[test]
+fn base_urls_are_checked_and_sheets_ones_end_with_a_slash() {
+    let text = with(
+        "tab = \"Inventory\"",
+        "tab = \"Inventory\"\napi_base_url = \"http://127.0.0.1:9000\"\ndrive_api_base_url = \"http://127.0.0.1:9000/drive\"",
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.sheet.api_base_url, "http://127.0.0.1:9000/");
+    assert_eq!(c.sheet.drive_api_base_url, "http://127.0.0.1:9000/drive/");
+
+    let text = with(
+        "tab = \"Inventory\"",
+        "tab = \"Inventory\"\napi_base_url = \"sheets.googleapis.com\"",
+    );
+    assert!(invalid(&text).starts_with("sheet.api_base_url: "));
+    let text = with(
+        "tab = \"Inventory\"",
+        "tab = \"Inventory\"\ndrive_api_base_url = \"ftp://x.example/\"",
+    );
+    assert!(invalid(&text).starts_with("sheet.drive_api_base_url: "));
+    let text = MINIMAL.replace("[shopify]", "[shopify]\napi_base_url = \"not a url\"");
+    assert!(invalid(&text).starts_with("shopify.api_base_url: "));
+}
+
+#[test]
+fn all_problems_are_reported_together() {
+    let text = with("shop = \"example.myshopify.com\"", "shop = \"\"")
+        .replace("credentials = \"sa.json\"", "");
+    let msg = invalid(&text);
+    assert!(
+        msg.contains("shopify.shop is empty") && msg.contains("google.credentials is required"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn debug_of_the_whole_config_hides_secrets() {
+    let c = parse(&with("method = \"token\"", "method = \"client_credentials\"\nclient_id = \"id\"\nclient_secret = \"${SHOPIFY_CLIENT_SECRET}\""))
+        .unwrap();
+    assert_eq!(
+        c.shopify.auth.client_secret.as_ref().map(Secret::expose),
+        Some(SECRET)
+    );
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(!debug.contains("topsecret"), "{debug}");
+    assert!(debug.contains("[REDACTED]"));
+    let pretty = format!("{c:#?}");
+    assert!(!pretty.contains("topsecret"));
+}
+
+#[test]
+fn column_specs_follow_the_documented_order() {
+    let text = format!(
+        "{}\n[sheet.write_back]\nstatus = \"Sync status\"\nsynced_at = \"Last synced\"\n",
+        with(
+            "price = \"Price\"",
+            "price = \"Price\"\nvendor = \"Vendor\"\nbarcode = \"Barcode\""
+        )
+        .replace(
+            "\"Main Warehouse\" = \"Stock\"",
+            "\"Zeta\" = \"Z stock\"\n\"Alpha\" = \"A stock\""
+        )
+    );
+    let c = parse(&text).unwrap();
+    let specs: Vec<(ColumnKey, String)> = c
+        .column_specs()
+        .into_iter()
+        .map(|s| (s.key, s.header))
+        .collect();
+    assert_eq!(
+        specs,
+        [
+            (ColumnKey::Sku, "SKU".to_owned()),
+            (ColumnKey::Field(Field::Price), "Price".to_owned()),
+            (ColumnKey::Field(Field::Barcode), "Barcode".to_owned()),
+            (ColumnKey::Stock("Zeta".into()), "Z stock".to_owned()),
+            (ColumnKey::Stock("Alpha".into()), "A stock".to_owned()),
+            (ColumnKey::Product("vendor"), "Vendor".to_owned()),
+            (ColumnKey::Status, "Sync status".to_owned()),
+            (ColumnKey::SyncedAt, "Last synced".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn discover_follows_the_lookup_order() {
+    let none = |_: &Path| false;
+    let both = |_: &Path| true;
+    let nested_only = |p: &Path| p == Path::new("config/sheetsync.toml");
+    let (cli, envp) = (Path::new("/etc/a.toml"), Path::new("b.toml"));
+
+    assert_eq!(
+        discover(Some(cli), Some(envp), &both),
+        Some(cli.to_path_buf())
+    );
+    // A named file is returned even if missing: loading it then says so.
+    assert_eq!(discover(Some(cli), None, &none), Some(cli.to_path_buf()));
+    assert_eq!(discover(None, Some(envp), &none), Some(envp.to_path_buf()));
+    assert_eq!(
+        discover(None, Some(Path::new("")), &both),
+        Some(PathBuf::from("sheetsync.toml"))
+    );
+    assert_eq!(
+        discover(None, None, &both),
+        Some(PathBuf::from("sheetsync.toml"))
+    );
+    assert_eq!(
+        discover(None, None, &nested_only),
+        Some(PathBuf::from("config/sheetsync.toml"))
+    );
+    assert_eq!(discover(None, None, &none), None);
+}
+
+const EXAMPLE: &str = include_str!("../../config/sheetsync.example.toml");
+
+#[test]
+fn example_config_parses_and_sets_every_key() {
+    let c = Config::parse(EXAMPLE, Path::new("config/sheetsync.example.toml"), &env).unwrap();
+    assert_eq!(
+        c.sheet.spreadsheet_id,
+        "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    );
+    assert_eq!(c.shopify.auth.client_id.as_deref(), Some("client-id-1"));
+    assert_eq!(c.column_specs().len(), 13);
+
+    // Every key of every table is written out (not left to its default).
+    let raw: toml::Table = EXAMPLE.parse().unwrap();
+    let keys = |table: &str| -> Vec<String> {
+        let mut t = &raw;
+        for part in table.split('.') {
+            t = t[part].as_table().unwrap();
+        }
+        t.keys().cloned().collect()
+    };
+    let mut sheet = keys("sheet");
+    sheet.sort();
+    assert_eq!(
+        sheet,
+        [
+            "api_base_url",
+            "columns",
+            "drive_api_base_url",
+            "inventory",
+            "layout",
+            "spreadsheet_id",
+            "tab",
+            "write_back"
+        ]
+    );
+    assert_eq!(keys("sheet.columns").len(), 9);
+    assert_eq!(keys("sheet.write_back").len(), 2);
+    assert_eq!(keys("shopify").len(), 4);
+    assert_eq!(keys("sync").len(), 5);
+}
+
+#[test]
+fn example_config_alternatives_are_valid_keys() {
+    // The commented-out alternatives (`# client_secret = …`, `# token = …`) must be real
+    // keys: uncomment them and parse again.
+    let uncommented: String = EXAMPLE
+        .lines()
+        .map(|l| {
+            let is_key = l
+                .strip_prefix("# ")
+                .and_then(|rest| rest.split_once(" = "))
+                .is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+            if is_key { &l[2..] } else { l }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(uncommented, EXAMPLE.trim_end());
+    let c = Config::parse(&uncommented, Path::new("x.toml"), &env).unwrap();
+    assert!(c.google.client_secret.is_some());
+    assert!(c.shopify.auth.token.is_some());
+}
+
+#[test]
+fn load_resolves_paths_against_the_config_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sheetsync.toml");
+    std::fs::write(&path, MINIMAL).unwrap();
+    let c = Config::load(&path, &env).unwrap();
+    assert_eq!(c.google.credentials, Some(dir.path().join("sa.json")));
+    assert_eq!(c.sync.state_dir, dir.path().join(".sheetsync"));
+
+    let missing = dir.path().join("nope.toml");
+    assert!(matches!(
+        Config::load(&missing, &env),
+        Err(ConfigError::Read { .. })
+    ));
+}
