@@ -5,6 +5,25 @@
 //! - `diff`: per cell, sheet vs store vs baseline under the policy (§4.4);
 //! - `guards`: the safety guards over the whole sheet (§4.6);
 //! - `replan`: what to do with a stock write that came back stale (§4.3).
+//!
+//! Choices the SPEC leaves open, made here:
+//! - a location where the item has no inventory level is an empty store value: the policy
+//!   decides as for any cell, and a push there is an activation. So under `three_way` a
+//!   first run reports it `no_baseline` like every other differing cell (SPEC §4.4 names
+//!   "a new location"), and a level removed in the admin under an unchanged cell is pulled
+//!   as an empty cell. A zero cell never activates and counts as matching "not stocked";
+//! - `--only` and the configured locations scope everything a cell can produce, errors
+//!   included: an untracked item's stock cell does not block a `--only price` run;
+//! - agreement records the baseline under `sheet_wins` too, so switching to `three_way`
+//!   later does not start with every cell in conflict.
+
+mod diff;
+mod guards;
+#[cfg(test)]
+mod proptests;
+mod replan;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,7 +32,9 @@ use serde::Serialize;
 
 pub use crate::config::Policy;
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value};
-use crate::sheet::parse::{ParsedSheet, RowError};
+use crate::sheet::parse::{ParsedSheet, Row, RowError};
+
+pub use replan::{NOTE_STORE_CHANGED, SKIP_STORE_KEPT_CHANGING, replan};
 
 /// One store variant, as the store adapter read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +103,27 @@ pub struct PlanOptions {
     pub max_price_change: Decimal,
     /// Configured stock locations (the guards and `--only inventory` need them).
     pub locations: Vec<LocationName>,
+    /// The sheet's tab and the zero-based column of its SKU header (from
+    /// `sheet::parse::Layout`): row-level errors found against the store name this cell.
+    pub tab: String,
+    pub sku_col: u32,
+}
+
+impl PlanOptions {
+    /// Whether a cell is planned at all: its field is in `--only` (when given) and, for
+    /// stock, its location is configured. Cells out of scope are ignored entirely.
+    pub fn in_scope(&self, key: &FieldKey) -> bool {
+        let field_ok = self
+            .only
+            .as_ref()
+            .is_none_or(|only| only.contains(&key.field));
+        let location_ok = match (&key.field, &key.location) {
+            (Field::Inventory, Some(loc)) => self.locations.contains(loc),
+            (Field::Inventory, None) => false,
+            (_, _) => true,
+        };
+        field_ok && location_ok
+    }
 }
 
 /// A store write the plan asks for.
@@ -159,11 +201,21 @@ pub enum Refusal {
     /// The sheet has no data rows.
     EmptySheet,
     /// More than `max_change_ratio` of the SKUs read would get a store write.
-    ChangeRatio { changed: usize, total: usize, max: String },
+    ChangeRatio {
+        changed: usize,
+        total: usize,
+        max: String,
+    },
     /// More than half of the non-blank stock cells go from above zero to zero.
     StockToZero { zeroed: usize, total: usize },
     /// A price moving by more than `max_price_change` of its old value.
-    PriceChange { sku: Sku, row: u32, from: String, to: String, max: String },
+    PriceChange {
+        sku: Sku,
+        row: u32,
+        from: String,
+        to: String,
+        max: String,
+    },
 }
 
 impl Refusal {
@@ -194,27 +246,121 @@ pub struct Plan {
 }
 
 /// Computes the plan. Pure: the same inputs always give the same plan.
-pub fn build(sheet: &ParsedSheet, snapshot: &Snapshot, baseline: &Baseline, opts: &PlanOptions) -> Plan {
-    let _ = (sheet, snapshot, baseline, opts);
-    unimplemented!("plan::build")
+///
+/// Rows are joined to the store by SKU; each non-blank cell in scope (`--only`, configured
+/// locations) is settled by [`diff`] under the policy; a row with any error gets nothing
+/// but its errors. The guards then look at the whole sheet (see [`guards`]).
+pub fn build(
+    sheet: &ParsedSheet,
+    snapshot: &Snapshot,
+    baseline: &Baseline,
+    opts: &PlanOptions,
+) -> Plan {
+    let mut plan = Plan {
+        rows_read: sheet.rows_read,
+        errors: sheet.errors.clone(),
+        ..Plan::default()
+    };
+    // The parser keeps errored rows out of `rows`; this guards the contract from its side.
+    let errored: BTreeSet<u32> = sheet.errors.iter().map(|e| e.row).collect();
+
+    for row in sheet.rows.iter().filter(|r| !errored.contains(&r.row)) {
+        let variant = match join(row, snapshot, opts) {
+            Ok(v) => v,
+            Err(e) => {
+                plan.errors.push(e);
+                continue;
+            }
+        };
+        let mut out = diff::RowPlan::default();
+        for (key, entry) in row.values.iter().filter(|(k, _)| opts.in_scope(k)) {
+            let base = baseline.get(&(row.sku.clone(), key.clone()));
+            diff::cell(row, variant, key, entry, base, opts, &mut out);
+        }
+        if !out.errors.is_empty() {
+            plan.errors.append(&mut out.errors);
+            continue;
+        }
+        if out.is_quiet() {
+            plan.unchanged += 1;
+        }
+        plan.changes.append(&mut out.changes);
+        plan.pulls.append(&mut out.pulls);
+        plan.conflicts.append(&mut out.conflicts);
+        plan.agreed.append(&mut out.agreed);
+    }
+
+    plan.refusals = guards::refusals(sheet, &plan.changes, &snapshot.currency, opts);
+    sort(&mut plan);
+    plan
+}
+
+/// The one store variant a row's SKU names, or the row error saying why there is none.
+fn join<'a>(
+    row: &Row,
+    snapshot: &'a Snapshot,
+    opts: &PlanOptions,
+) -> Result<&'a StoreVariant, RowError> {
+    let error = |message: String| RowError {
+        row: row.row,
+        cell: CellRef::new(opts.tab.clone(), opts.sku_col, row.row),
+        sku: Some(row.sku.clone()),
+        message,
+    };
+    match snapshot.variants.get(&row.sku).map(Vec::as_slice) {
+        None | Some([]) => Err(error(format!(
+            "SKU {:?} is not in the store",
+            row.sku.as_str()
+        ))),
+        Some([one]) => Ok(one),
+        Some(many) => Err(error(format!(
+            "SKU {:?} is on {} variants in the store; fix it in Shopify",
+            row.sku.as_str(),
+            many.len()
+        ))),
+    }
+}
+
+/// Sorts every list of the plan: changes grouped by product for the human plan, the rest
+/// by SKU and field; full ordering as tie-break so output never depends on input order.
+fn sort(plan: &mut Plan) {
+    plan.changes.sort_by(|a, b| {
+        (&a.product_title, &a.product_id, &a.sku, &a.key)
+            .cmp(&(&b.product_title, &b.product_id, &b.sku, &b.key))
+            .then_with(|| a.cmp(b))
+    });
+    plan.pulls.sort_by(|a, b| {
+        (&a.sku, &a.key)
+            .cmp(&(&b.sku, &b.key))
+            .then_with(|| a.cmp(b))
+    });
+    plan.conflicts.sort_by(|a, b| {
+        (&a.sku, &a.key)
+            .cmp(&(&b.sku, &b.key))
+            .then_with(|| a.cmp(b))
+    });
+    plan.agreed.sort();
+    plan.errors.sort_by(|a, b| {
+        (a.row, &a.cell)
+            .cmp(&(b.row, &b.cell))
+            .then_with(|| a.cmp(b))
+    });
+    plan.errors.dedup();
+    plan.refusals.sort();
 }
 
 /// What to do with a stock change whose compare-and-set came back stale (SPEC §4.3).
+/// See [`replan`] for why a pull can never be the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per stale write and matched at once; a Box would only add noise"
+)]
 pub enum Replan {
     /// Send again against the fresh quantity (with `note` set).
     Set(Change),
     /// The store already holds the target: nothing to write.
     AlreadyThere,
-    /// Three-way: the store moved and the sheet did not, so the store value is pulled.
-    Pull(Pull),
     /// Give up: `skipped` with this reason (`store kept changing`).
     Skip(String),
-}
-
-/// Decides a stale stock change: `fresh` is the re-read quantity, `attempt` counts the
-/// stale answers so far (1 on the first), `baseline` is the change's baseline entry.
-pub fn replan(change: &Change, fresh: Option<i64>, attempt: u32, policy: Policy, baseline: Option<&Option<Value>>) -> (Replan, Option<Conflict>) {
-    let _ = (change, fresh, attempt, policy, baseline);
-    unimplemented!("plan::replan")
 }
