@@ -81,6 +81,8 @@ fn main() {
         max_change_ratio: Decimal::ONE,
         max_price_change: Decimal::ONE,
         locations: vec!["Main Warehouse".into()],
+        tab: layout.tab.clone(),
+        sku_col: layout.columns[0].1,
     };
     let t = Instant::now();
     let plan = plan::build(&sheet, &snapshot, &baseline, &opts);
