@@ -136,14 +136,14 @@ impl Cell {
                 if let Some(Json::String(e)) = o.get("error") {
                     return Cell::Error(e.clone());
                 }
-                if let Some(Json::String(d)) = o.get("date") {
-                    if let Some(Cell::Date { serial, text }) = Cell::date(d) {
-                        let text = o
-                            .get("text")
-                            .and_then(Json::as_str)
-                            .map_or(text, str::to_owned);
-                        return Cell::Date { serial, text };
-                    }
+                if let Some(Json::String(d)) = o.get("date")
+                    && let Some(Cell::Date { serial, text }) = Cell::date(d)
+                {
+                    let text = o
+                        .get("text")
+                        .and_then(Json::as_str)
+                        .map_or(text, str::to_owned);
+                    return Cell::Date { serial, text };
                 }
                 Cell::Text(v.to_string())
             }

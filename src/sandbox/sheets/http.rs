@@ -1,6 +1,10 @@
 //! The fake's HTTP surface: axum routes for Sheets v4, the token endpoint and Drive v3,
 //! each answering with the headers and body shapes the real services send.
 
+// Helpers bail out with the finished error `Response`; it is built once per failed request,
+// so its size on the `Err` path costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeSet, HashMap};
 
 use axum::Router;
