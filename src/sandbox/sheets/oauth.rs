@@ -181,6 +181,90 @@ mod tests {
         assert_eq!(pair.public().as_ref(), TEST_PUBLIC_KEY_DER);
     }
 
+    fn b64(bytes: &[u8], pad: bool) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
+                << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+            if pad {
+                out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
+            }
+        }
+        out
+    }
+
+    /// Signs claims with the test key the way yup-oauth2 does (padded) or not.
+    fn sign(claims: &Json, pad: bool) -> String {
+        let b64_pem: String = TEST_KEY_PEM
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64url_decode(&b64_pem.replace('+', "-").replace('/', "_")).unwrap();
+        let pair = RsaKeyPair::from_pkcs8(&der).unwrap();
+        let head = format!(
+            "{}.{}",
+            b64(br#"{"alg":"RS256","typ":"JWT"}"#, pad),
+            b64(claims.to_string().as_bytes(), pad)
+        );
+        let mut sig = vec![0; pair.public().modulus_len()];
+        pair.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            head.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        format!("{head}.{}", b64(&sig, pad))
+    }
+
+    #[test]
+    fn signed_assertions_are_checked_claim_by_claim() {
+        let url = "http://127.0.0.1:9/token".to_owned();
+        let urls = vec![url.clone()];
+        let now = 1_700_000_000;
+        let claims = json!({"iss": TEST_CLIENT_EMAIL, "aud": url, "iat": now, "exp": now + 3595,
+                            "scope": "https://www.googleapis.com/auth/spreadsheets", "sub": null});
+        for pad in [true, false] {
+            let scopes = verify_assertion(&sign(&claims, pad), &urls, now).unwrap();
+            assert_eq!(scopes, vec!["https://www.googleapis.com/auth/spreadsheets"]);
+        }
+        let mut other = claims.clone();
+        other["aud"] = json!("https://oauth2.googleapis.com/token");
+        let err = verify_assertion(&sign(&other, true), &urls, now).unwrap_err();
+        assert!(
+            err.body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("audience")
+        );
+        let err = verify_assertion(&sign(&claims, true), &urls, now + 7200).unwrap_err();
+        assert!(
+            err.body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("short-lived")
+        );
+        let mut other = claims.clone();
+        other["iss"] = json!("someone@else.iam.gserviceaccount.com");
+        assert_eq!(
+            verify_assertion(&sign(&other, true), &urls, now).unwrap_err(),
+            bad_signature()
+        );
+        // Claims swapped under a valid signature: the signature no longer matches.
+        let good = sign(&claims, false);
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let forged_claims = b64(other.to_string().as_bytes(), false);
+        parts[1] = &forged_claims;
+        assert_eq!(
+            verify_assertion(&parts.join("."), &urls, now).unwrap_err(),
+            bad_signature()
+        );
+    }
+
     #[test]
     fn forged_assertions_are_refused() {
         let urls = vec!["http://127.0.0.1:1/token".to_owned()];
