@@ -1,3 +1,4 @@
-//! The sheet side: pure grid parsing (`parse`), and later the Google client and write-back.
+//! The sheet side: pure grid parsing (`parse`), the Google client (`google`), and later write-back.
 
+pub mod google;
 pub mod parse;

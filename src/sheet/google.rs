@@ -1,0 +1,632 @@
+//! The Google Sheets client: google-sheets4's hub authenticated by a yup-oauth2 service
+//! account (or a static bearer token in tests), returning raw value ranges for
+//! [`super::parse`] and writing cells back.
+//!
+//! The client paces itself (one limiter for reads and one for writes, 60 requests a minute
+//! each, the API's default per-user quota, with the full minute available as a burst),
+//! retries 429, 5xx and dropped connections with capped exponential backoff and full
+//! jitter (honouring `Retry-After` when a front end sends one), and turns Google's error
+//! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
+//! errors or logs.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+use google_sheets4::api::{BatchUpdateValuesRequest, Scope, ValueRange};
+use google_sheets4::common::{self, Delegate, Retry};
+use google_sheets4::{Error as ApiError, Sheets};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::Value as Json;
+
+use crate::model::{CellRef, quote_tab};
+
+/// Requests a minute each limiter allows: the Sheets API's default per-user quota.
+const PER_MINUTE: u32 = 60;
+
+/// Everything that can go wrong talking to Google Sheets.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    #[error(
+        "spreadsheet {spreadsheet_id} not found: check sheet.spreadsheet_id and share the sheet with {account}"
+    )]
+    NotFound {
+        spreadsheet_id: String,
+        account: String,
+    },
+    #[error(
+        "Google Sheets cannot read range {range}: {message} (check that sheet.tab names an existing tab)"
+    )]
+    BadRange { range: String, message: String },
+    #[error(
+        "Google refused the credentials: {message} (check the service-account key file, or create a new key if it was deleted or rotated)"
+    )]
+    Auth { message: String },
+    #[error(
+        "no access to spreadsheet {spreadsheet_id}: {message} (share the sheet with {account} as an Editor, and enable the Google Sheets API for the key's project)"
+    )]
+    Permission {
+        spreadsheet_id: String,
+        account: String,
+        message: String,
+    },
+    #[error(
+        "Google Sheets quota exceeded after {attempts} attempts: {message} (wait a minute and run again, or raise the quota in the Cloud console)"
+    )]
+    Quota { attempts: u32, message: String },
+    #[error("Google Sheets answered HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("cannot reach Google Sheets: {message}")]
+    Transport { message: String },
+    #[error("cannot use the service-account key {path}: {message}")]
+    Key { path: String, message: String },
+    #[error("unexpected answer from Google Sheets: {message}")]
+    Unexpected { message: String },
+}
+
+impl SheetError {
+    /// Whether running the same request again later may succeed (the client has already
+    /// retried internally; this tells a caller such as `watch` to try on its next tick).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SheetError::Quota { .. } | SheetError::Transport { .. } => true,
+            SheetError::Http { status, .. } => *status >= 500 || *status == 408,
+            _ => false,
+        }
+    }
+}
+
+/// How failed requests are retried: `max_attempts` in all, waits drawn uniformly from
+/// `[0, min(cap, base·2^n)]` (full jitter) unless the server names a `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(32),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.cap);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// google-sheets4's hook for failed attempts: decides whether and when to retry.
+struct RetryDelegate {
+    policy: RetryPolicy,
+    /// Attempts made so far, the first included.
+    attempts: u32,
+}
+
+impl RetryDelegate {
+    fn new(policy: RetryPolicy) -> Self {
+        RetryDelegate {
+            policy,
+            attempts: 1,
+        }
+    }
+
+    fn next(&mut self, server_wait: Option<Duration>) -> Retry {
+        if self.attempts >= self.policy.max_attempts {
+            return Retry::Abort;
+        }
+        let wait = server_wait.map_or_else(
+            || self.policy.backoff(self.attempts - 1),
+            |d| d.min(self.policy.cap),
+        );
+        self.attempts += 1;
+        tracing::debug!(
+            attempt = self.attempts,
+            wait_ms = wait.as_millis() as u64,
+            "retrying Google Sheets request"
+        );
+        Retry::After(wait)
+    }
+}
+
+impl Delegate for RetryDelegate {
+    fn http_error(&mut self, _err: &hyper_util::client::legacy::Error) -> Retry {
+        self.next(None)
+    }
+
+    fn http_failure(&mut self, resp: &common::Response, _body: Option<&Json>) -> Retry {
+        let status = resp.status().as_u16();
+        if status == 429 || status == 408 || (500..600).contains(&status) {
+            let server_wait = resp
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            self.next(server_wait)
+        } else {
+            Retry::Abort
+        }
+    }
+}
+
+type Connector = HttpsConnector<HttpConnector>;
+
+/// A Sheets API client for one account. Cheap to share by reference across tasks.
+pub struct SheetsClient {
+    hub: Sheets<Connector>,
+    reads: DefaultDirectRateLimiter,
+    writes: DefaultDirectRateLimiter,
+    retry: RetryPolicy,
+    /// Who the sheet must be shared with, for error messages.
+    account: String,
+}
+
+impl std::fmt::Debug for SheetsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SheetsClient")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hub_for(
+    auth: impl common::GetToken + 'static,
+    api_base_url: &str,
+) -> Result<Sheets<Connector>, SheetError> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| SheetError::Transport {
+            message: format!("cannot load the system's TLS roots: {e}"),
+        })?
+        // http is allowed so that the sandbox on 127.0.0.1 works; Google itself is https.
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let mut hub = Sheets::new(client, auth);
+    // The hub glues paths onto the base URL, so it must end with '/'.
+    let base = if api_base_url.ends_with('/') {
+        api_base_url.to_owned()
+    } else {
+        format!("{api_base_url}/")
+    };
+    hub.base_url(base.clone());
+    hub.root_url(base);
+    Ok(hub)
+}
+
+/// Escapes what google-sheets4 would otherwise put raw into the URL path, where `#`
+/// starts a fragment, `?` a query and `/` a new segment.
+fn path_range(range: &str) -> String {
+    range
+        .replace('%', "%25")
+        .replace('#', "%23")
+        .replace('?', "%3F")
+        .replace('/', "%2F")
+}
+
+impl SheetsClient {
+    /// A client authenticated as the service account in `key_path`. Its `token_uri` is
+    /// honoured, so the sandbox's key file points at the sandbox's token endpoint.
+    pub async fn service_account(
+        key_path: &Path,
+        api_base_url: &str,
+    ) -> Result<SheetsClient, SheetError> {
+        let key_err = |message: String| SheetError::Key {
+            path: key_path.display().to_string(),
+            message,
+        };
+        let key = yup_oauth2::read_service_account_key(key_path)
+            .await
+            .map_err(|e| key_err(e.to_string()))?;
+        let account = key.client_email.clone();
+        let auth = yup_oauth2::ServiceAccountAuthenticator::builder(key)
+            .build()
+            .await
+            .map_err(|e| key_err(e.to_string()))?;
+        Ok(SheetsClient::from_hub(
+            hub_for(auth, api_base_url)?,
+            account,
+        ))
+    }
+
+    /// A client that sends `token` as its bearer token (tests, or a token minted elsewhere).
+    pub fn with_static_token(
+        token: String,
+        api_base_url: &str,
+    ) -> Result<SheetsClient, SheetError> {
+        Ok(SheetsClient::from_hub(
+            hub_for(token, api_base_url)?,
+            "the account that owns the access token".to_owned(),
+        ))
+    }
+
+    fn from_hub(hub: Sheets<Connector>, account: String) -> SheetsClient {
+        let per_minute = NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+        SheetsClient {
+            hub,
+            reads: RateLimiter::direct(Quota::per_minute(per_minute)),
+            writes: RateLimiter::direct(Quota::per_minute(per_minute)),
+            retry: RetryPolicy::default(),
+            account,
+        }
+    }
+
+    /// Replaces the retry policy (tests use millisecond waits).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> SheetsClient {
+        self.retry = retry;
+        self
+    }
+
+    /// The service account's email (what the sheet must be shared with).
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The first `n` rows of `tab` (`Tab!1:n`), unformatted, dates as text, ragged.
+    pub async fn header_rows(
+        &self,
+        spreadsheet_id: &str,
+        tab: &str,
+        n: u32,
+    ) -> Result<Vec<Vec<Json>>, SheetError> {
+        let range = format!("{}!1:{}", quote_tab(tab), n.max(1));
+        match self.get_rows(spreadsheet_id, &range).await {
+            // A sheet trimmed to fewer than `n` rows refuses an explicit `1:n`: read the
+            // whole (small) tab instead.
+            Err(SheetError::BadRange { message, .. })
+                if message.contains("exceeds grid limits") =>
+            {
+                let mut rows = self.get_rows(spreadsheet_id, &quote_tab(tab)).await?;
+                rows.truncate(n as usize);
+                Ok(rows)
+            }
+            other => other,
+        }
+    }
+
+    async fn get_rows(
+        &self,
+        spreadsheet_id: &str,
+        range: &str,
+    ) -> Result<Vec<Vec<Json>>, SheetError> {
+        self.reads.until_ready().await;
+        let mut dlg = RetryDelegate::new(self.retry);
+        let result = self
+            .hub
+            .spreadsheets()
+            .values_get(spreadsheet_id, &path_range(range))
+            .major_dimension("ROWS")
+            .value_render_option("UNFORMATTED_VALUE")
+            .date_time_render_option("FORMATTED_STRING")
+            .add_scope(Scope::Spreadsheet)
+            .delegate(&mut dlg)
+            .doit()
+            .await;
+        match result {
+            Ok((_, vr)) => Ok(vr.values.unwrap_or_default()),
+            Err(e) => Err(self.classify(e, spreadsheet_id, range, dlg.attempts).await),
+        }
+    }
+
+    /// Whole columns of `tab` (zero-based indices) in one `values.batchGet`, one range per
+    /// column, as columns: one `Vec` per requested column, from row 1, ragged (empty
+    /// when the column holds nothing).
+    pub async fn read_columns(
+        &self,
+        spreadsheet_id: &str,
+        tab: &str,
+        cols: &[u32],
+    ) -> Result<Vec<Vec<Json>>, SheetError> {
+        if cols.is_empty() {
+            return Ok(Vec::new());
+        }
+        let quoted = quote_tab(tab);
+        let ranges: Vec<String> = cols
+            .iter()
+            .map(|&c| {
+                let letters = crate::model::column_letters(c);
+                format!("{quoted}!{letters}:{letters}")
+            })
+            .collect();
+        self.reads.until_ready().await;
+        let mut dlg = RetryDelegate::new(self.retry);
+        let mut call = self
+            .hub
+            .spreadsheets()
+            .values_batch_get(spreadsheet_id)
+            .major_dimension("COLUMNS")
+            .value_render_option("UNFORMATTED_VALUE")
+            .date_time_render_option("FORMATTED_STRING")
+            .add_scope(Scope::Spreadsheet);
+        // Ranges travel in the query string, which the hub encodes itself.
+        for r in &ranges {
+            call = call.add_ranges(r);
+        }
+        let result = call.delegate(&mut dlg).doit().await;
+        let resp = match result {
+            Ok((_, resp)) => resp,
+            Err(e) => {
+                return Err(self
+                    .classify(e, spreadsheet_id, &ranges.join(", "), dlg.attempts)
+                    .await);
+            }
+        };
+        let value_ranges = resp.value_ranges.unwrap_or_default();
+        if value_ranges.len() != cols.len() {
+            return Err(SheetError::Unexpected {
+                message: format!(
+                    "asked for {} ranges, got {}",
+                    cols.len(),
+                    value_ranges.len()
+                ),
+            });
+        }
+        Ok(value_ranges
+            .into_iter()
+            .map(|vr| {
+                vr.values
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
+    /// Writes each value to its cell in one `values.batchUpdate` (RAW: strings stay
+    /// strings). Returns the `updatedRange` the API reports for each cell, in order.
+    pub async fn write_cells(
+        &self,
+        spreadsheet_id: &str,
+        cells: &[(CellRef, Json)],
+    ) -> Result<Vec<String>, SheetError> {
+        if cells.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data = cells
+            .iter()
+            .map(|(cell, v)| ValueRange {
+                range: Some(cell.to_string()),
+                values: Some(vec![vec![v.clone()]]),
+                ..Default::default()
+            })
+            .collect();
+        let req = BatchUpdateValuesRequest {
+            value_input_option: Some("RAW".to_owned()),
+            data: Some(data),
+            ..Default::default()
+        };
+        self.writes.until_ready().await;
+        let mut dlg = RetryDelegate::new(self.retry);
+        let result = self
+            .hub
+            .spreadsheets()
+            .values_batch_update(req, spreadsheet_id)
+            .add_scope(Scope::Spreadsheet)
+            .delegate(&mut dlg)
+            .doit()
+            .await;
+        let resp = match result {
+            Ok((_, resp)) => resp,
+            Err(e) => {
+                let first = cells
+                    .first()
+                    .map(|(c, _)| c.to_string())
+                    .unwrap_or_default();
+                return Err(self.classify(e, spreadsheet_id, &first, dlg.attempts).await);
+            }
+        };
+        let ranges: Vec<String> = resp
+            .responses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.updated_range.unwrap_or_default())
+            .collect();
+        if ranges.len() != cells.len() {
+            return Err(SheetError::Unexpected {
+                message: format!(
+                    "wrote {} cells, got {} responses",
+                    cells.len(),
+                    ranges.len()
+                ),
+            });
+        }
+        Ok(ranges)
+    }
+
+    async fn classify(
+        &self,
+        err: ApiError,
+        spreadsheet_id: &str,
+        range: &str,
+        attempts: u32,
+    ) -> SheetError {
+        match err {
+            ApiError::BadRequest(body) => {
+                let code = body["error"]["code"].as_u64().unwrap_or(0) as u16;
+                let status = body["error"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let message = body["error"]["message"]
+                    .as_str()
+                    .map_or_else(|| body.to_string(), str::to_owned);
+                self.error_for(code, &status, message, spreadsheet_id, range, attempts)
+            }
+            // A non-JSON error body, such as the front end's HTML "automated queries" 429.
+            ApiError::Failure(resp) => {
+                let code = resp.status().as_u16();
+                let text = match resp.into_body().collect().await {
+                    Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+                    Err(_) => String::new(),
+                };
+                let message = summarize(&text);
+                self.error_for(code, "", message, spreadsheet_id, range, attempts)
+            }
+            ApiError::MissingToken(e) => SheetError::Auth {
+                message: e.to_string(),
+            },
+            ApiError::HttpError(e) => SheetError::Transport {
+                message: e.to_string(),
+            },
+            ApiError::Io(e) => SheetError::Transport {
+                message: e.to_string(),
+            },
+            ApiError::JsonDecodeError(_, e) => SheetError::Unexpected {
+                message: e.to_string(),
+            },
+            other => SheetError::Unexpected {
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn error_for(
+        &self,
+        code: u16,
+        status: &str,
+        message: String,
+        spreadsheet_id: &str,
+        range: &str,
+        attempts: u32,
+    ) -> SheetError {
+        let account = self.account.clone();
+        let spreadsheet_id = spreadsheet_id.to_owned();
+        match (code, status) {
+            (404, _) | (_, "NOT_FOUND") => SheetError::NotFound {
+                spreadsheet_id,
+                account,
+            },
+            (401, _) | (_, "UNAUTHENTICATED") => SheetError::Auth { message },
+            (403, _) | (_, "PERMISSION_DENIED") => SheetError::Permission {
+                spreadsheet_id,
+                account,
+                message,
+            },
+            (429, _) | (_, "RESOURCE_EXHAUSTED") => SheetError::Quota { attempts, message },
+            (400, _)
+                if message.starts_with("Unable to parse range")
+                    || message.contains("exceeds grid limits") =>
+            {
+                SheetError::BadRange {
+                    range: range.to_owned(),
+                    message,
+                }
+            }
+            _ => SheetError::Http {
+                status: code,
+                message,
+            },
+        }
+    }
+}
+
+/// The first line of a non-JSON error body with markup stripped, kept short.
+fn summarize(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let squeezed = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    squeezed.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_escaped_for_the_path() {
+        assert_eq!(path_range("'Q1 #2'!A1"), "'Q1 %232'!A1");
+        assert_eq!(path_range("'a/b?'!C:C"), "'a%2Fb%3F'!C:C");
+        assert_eq!(path_range("'100%'!A1"), "'100%25'!A1");
+    }
+
+    #[test]
+    fn backoff_is_capped_full_jitter() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(250),
+        };
+        for n in 0..10 {
+            let d = p.backoff(n);
+            assert!(d <= Duration::from_millis(250), "{d:?}");
+        }
+        let mut dlg = RetryDelegate::new(p);
+        let waits: Vec<bool> = (0..6)
+            .map(|_| matches!(dlg.next(None), Retry::After(_)))
+            .collect();
+        assert_eq!(
+            waits,
+            vec![true, true, true, true, false, false],
+            "five attempts in all"
+        );
+    }
+
+    #[test]
+    fn messages_say_what_to_do_and_retryability_is_classified() {
+        let e = SheetError::NotFound {
+            spreadsheet_id: "abc".into(),
+            account: "bot@x.iam.gserviceaccount.com".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "spreadsheet abc not found: check sheet.spreadsheet_id and share the sheet with bot@x.iam.gserviceaccount.com"
+        );
+        assert!(!e.is_retryable());
+        assert!(
+            SheetError::Quota {
+                attempts: 5,
+                message: String::new()
+            }
+            .is_retryable()
+        );
+        assert!(
+            SheetError::Http {
+                status: 503,
+                message: String::new()
+            }
+            .is_retryable()
+        );
+        assert!(
+            !SheetError::Http {
+                status: 400,
+                message: String::new()
+            }
+            .is_retryable()
+        );
+    }
+
+    #[test]
+    fn html_bodies_are_summarized() {
+        let html =
+            "<html><head><title>Sorry...</title></head><body><h1>We're sorry...</h1></body></html>";
+        assert_eq!(summarize(html), "Sorry... We're sorry...");
+    }
+}

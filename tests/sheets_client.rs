@@ -1,0 +1,311 @@
+//! The real Sheets client (google-sheets4 + yup-oauth2) against the sandbox's Sheets and
+//! token endpoint fakes over HTTP on 127.0.0.1.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sheetsync::model::CellRef;
+use sheetsync::sandbox::sheets::SheetsFake;
+use sheetsync::sheet::google::{RetryPolicy, SheetError, SheetsClient};
+
+const FAST: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    base: Duration::from_millis(5),
+    cap: Duration::from_millis(20),
+};
+
+fn inventory_fake() -> SheetsFake {
+    let fake = SheetsFake::new();
+    fake.add_tab(
+        "Inventory",
+        vec![
+            vec![json!("SKU"), json!("Title"), json!("Price"), json!("Stock")],
+            vec![json!("TEE-RED-M"), json!("Tee"), json!(19.9), json!(12)],
+            vec![json!("MUG-11OZ"), json!(""), json!("abc")],
+            vec![],
+            vec![
+                json!("CAP-NAVY"),
+                json!("Cap"),
+                json!(15),
+                json!({"date": "2024-03-05"}),
+            ],
+        ],
+    );
+    fake
+}
+
+async fn start(fake: &SheetsFake) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let addr = fake.spawn().await.expect("bind");
+    format!("http://{addr}/")
+}
+
+async fn service_account_client(
+    fake: &SheetsFake,
+    base: &str,
+) -> (SheetsClient, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("key.json");
+    std::fs::write(&key, fake.service_account_key_json(&format!("{base}token")))
+        .expect("write key");
+    let client = SheetsClient::service_account(&key, base)
+        .await
+        .expect("client")
+        .with_retry(FAST);
+    (client, dir)
+}
+
+#[tokio::test]
+async fn service_account_exchanges_one_jwt_for_several_calls() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+    let id = fake.spreadsheet_id();
+
+    let header = client
+        .header_rows(&id, "Inventory", 3)
+        .await
+        .expect("header rows");
+    assert_eq!(
+        header[0],
+        vec![json!("SKU"), json!("Title"), json!("Price"), json!("Stock")]
+    );
+    assert_eq!(
+        header[2],
+        vec![json!("MUG-11OZ"), json!(""), json!("abc")],
+        "ragged, trailing empties dropped"
+    );
+    assert_eq!(header.len(), 3);
+
+    let cols = client
+        .read_columns(&id, "Inventory", &[0, 2, 3, 7])
+        .await
+        .expect("columns");
+    assert_eq!(
+        cols[0],
+        vec![
+            json!("SKU"),
+            json!("TEE-RED-M"),
+            json!("MUG-11OZ"),
+            json!(""),
+            json!("CAP-NAVY")
+        ]
+    );
+    assert_eq!(
+        cols[1],
+        vec![
+            json!("Price"),
+            json!(19.9),
+            json!("abc"),
+            json!(""),
+            json!(15)
+        ],
+        "numbers stay numbers"
+    );
+    assert_eq!(
+        cols[2],
+        vec![
+            json!("Stock"),
+            json!(12),
+            json!(""),
+            json!(""),
+            json!("2024-03-05")
+        ],
+        "dates as text"
+    );
+    assert!(cols[3].is_empty(), "an empty column comes back empty");
+
+    let written = client
+        .write_cells(
+            &id,
+            &[
+                (CellRef::new("Inventory", 4, 2), json!("ok")),
+                (CellRef::new("Inventory", 4, 3), json!("0012")),
+            ],
+        )
+        .await
+        .expect("write");
+    assert_eq!(
+        written,
+        vec!["Inventory!E2".to_owned(), "Inventory!E3".to_owned()]
+    );
+    assert_eq!(
+        fake.cell("Inventory", "E3"),
+        Some(json!("0012")),
+        "RAW keeps numeric-looking text as text"
+    );
+
+    assert_eq!(
+        fake.token_requests(),
+        1,
+        "one JWT exchange serves every call"
+    );
+    let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
+    assert!(paths.iter().any(|p| p.ends_with("/values:batchGet")));
+    assert!(paths.iter().any(|p| p.ends_with("/values:batchUpdate")));
+}
+
+#[tokio::test]
+async fn tab_names_with_spaces_and_hash_survive_the_url() {
+    let fake = SheetsFake::new();
+    fake.add_tab(
+        "Q1 #2 / stock",
+        vec![
+            vec![json!("SKU"), json!("Stock")],
+            vec![json!("A-1")],
+            vec![json!("A-2"), json!(4)],
+        ],
+    );
+    let base = start(&fake).await;
+    fake.allow_token("static");
+    let client = SheetsClient::with_static_token("static".into(), &base)
+        .expect("client")
+        .with_retry(FAST);
+    let id = fake.spreadsheet_id();
+    let header = client
+        .header_rows(&id, "Q1 #2 / stock", 1)
+        .await
+        .expect("header");
+    assert_eq!(header, vec![vec![json!("SKU"), json!("Stock")]]);
+    let cols = client
+        .read_columns(&id, "Q1 #2 / stock", &[1, 0])
+        .await
+        .expect("columns");
+    assert_eq!(
+        cols,
+        vec![
+            vec![json!("Stock"), json!(""), json!(4)],
+            vec![json!("SKU"), json!("A-1"), json!("A-2")]
+        ]
+    );
+    let path = &fake
+        .requests()
+        .iter()
+        .find(|r| r.path.contains("/values/"))
+        .expect("values.get")
+        .path
+        .clone();
+    assert!(path.contains("%23") && path.contains("%2F"), "{path}");
+}
+
+#[tokio::test]
+async fn header_rows_on_a_sheet_shorter_than_asked() {
+    let fake = SheetsFake::new();
+    fake.add_tab_sized("Tiny", vec![vec![json!("SKU")], vec![json!("A-1")]], 3, 2);
+    let base = start(&fake).await;
+    fake.allow_token("static");
+    let client = SheetsClient::with_static_token("static".into(), &base).expect("client");
+    let rows = client
+        .header_rows(&fake.spreadsheet_id(), "Tiny", 10)
+        .await
+        .expect("falls back to the whole tab");
+    assert_eq!(rows, vec![vec![json!("SKU")], vec![json!("A-1")]]);
+}
+
+#[tokio::test]
+async fn errors_are_classified_with_actionable_messages() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+
+    let err = client
+        .header_rows("missing-sheet", "Inventory", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SheetError::NotFound { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("sheetsync-sandbox@sheetsync-sandbox.iam.gserviceaccount.com"),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+
+    let err = client
+        .read_columns(&fake.spreadsheet_id(), "Nope", &[0])
+        .await
+        .unwrap_err();
+    match &err {
+        SheetError::BadRange { message, .. } => {
+            assert_eq!(message, "Unable to parse range: Nope!A:A")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let bad = SheetsClient::with_static_token("ya29.wrong-token".into(), &base).expect("client");
+    let err = bad
+        .header_rows(&fake.spreadsheet_id(), "Inventory", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SheetError::Auth { .. }), "{err:?}");
+    assert!(
+        !err.to_string().contains("ya29.wrong-token"),
+        "tokens never reach messages: {err}"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_then_reported() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    fake.allow_token("static");
+    let client = SheetsClient::with_static_token("static".into(), &base)
+        .expect("client")
+        .with_retry(FAST);
+    let id = fake.spreadsheet_id();
+
+    fake.fail_next(429, SheetsFake::quota_exceeded_body(false));
+    fake.fail_next_html(
+        429,
+        "<html><title>Sorry...</title><h1>We're sorry...</h1></html>",
+    );
+    fake.fail_next(503, json!({"error": {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}}));
+    let cols = client
+        .read_columns(&id, "Inventory", &[0])
+        .await
+        .expect("succeeds after three retries");
+    assert_eq!(cols[0][0], json!("SKU"));
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("values:batchGet"))
+            .count(),
+        4
+    );
+
+    for _ in 0..5 {
+        fake.fail_next(429, SheetsFake::quota_exceeded_body(true));
+    }
+    let err = client
+        .write_cells(&id, &[(CellRef::new("Inventory", 4, 2), json!("x"))])
+        .await
+        .unwrap_err();
+    match &err {
+        SheetError::Quota { attempts, message } => {
+            assert_eq!(*attempts, 5);
+            assert!(
+                message.starts_with("Quota exceeded for quota metric 'Write requests'"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.is_retryable());
+    assert_eq!(fake.cell("Inventory", "E2"), None, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_revoked_service_account_key_is_an_auth_error() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+    fake.fail_next_token(
+        400,
+        json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+    );
+    let err = client
+        .header_rows(&fake.spreadsheet_id(), "Inventory", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SheetError::Auth { .. }), "{err:?}");
+    assert!(err.to_string().contains("Invalid JWT Signature"), "{err}");
+}
