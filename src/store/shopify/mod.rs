@@ -1,1 +1,3 @@
 //! Shopify Admin GraphQL: operations (`ops`), transport and client.
+
+pub mod ops;
