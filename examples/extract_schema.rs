@@ -45,13 +45,19 @@ fn main() {
 
 /// The operation files of `dir` (every `*.graphql` but `schema.graphql`), sorted by name.
 pub fn read_operations(dir: &Path) -> Result<Vec<(String, String)>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut ops = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| e.to_string())?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         if name.ends_with(".graphql") && name != "schema.graphql" {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {name}: {e}"))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("cannot read {name}: {e}"))?;
             ops.push((name, text));
         }
     }
@@ -65,7 +71,8 @@ pub fn extract(schema_sdl: &str, operations: &[(String, String)]) -> Result<Stri
     let mut x = Extractor::new(&schema)?;
     for (name, text) in operations {
         let doc = q::parse_query::<&str>(text).map_err(|e| format!("{name}: {e}"))?;
-        x.operation_document(&doc).map_err(|e| format!("{name}: {e}"))?;
+        x.operation_document(&doc)
+            .map_err(|e| format!("{name}: {e}"))?;
     }
     x.close_interfaces()?;
     x.emit()
@@ -98,7 +105,9 @@ fn type_name<'a>(def: &TypeDefinition<'a, &'a str>) -> &'a str {
     }
 }
 
-fn composite_fields<'s, 'a>(def: &'s TypeDefinition<'a, &'a str>) -> Option<&'s [s::Field<'a, &'a str>]> {
+fn composite_fields<'s, 'a>(
+    def: &'s TypeDefinition<'a, &'a str>,
+) -> Option<&'s [s::Field<'a, &'a str>]> {
     match def {
         TypeDefinition::Object(t) => Some(&t.fields),
         TypeDefinition::Interface(t) => Some(&t.fields),
@@ -107,7 +116,11 @@ fn composite_fields<'s, 'a>(def: &'s TypeDefinition<'a, &'a str>) -> Option<&'s 
 }
 
 fn keep_deprecated<'a>(directives: &[s::Directive<'a, &'a str>]) -> Vec<s::Directive<'a, &'a str>> {
-    directives.iter().filter(|d| d.name == "deprecated").cloned().collect()
+    directives
+        .iter()
+        .filter(|d| d.name == "deprecated")
+        .cloned()
+        .collect()
 }
 
 impl<'s, 'a> Extractor<'s, 'a> {
@@ -124,7 +137,9 @@ impl<'s, 'a> Extractor<'s, 'a> {
                 Definition::DirectiveDefinition(dd) => {
                     directives.insert(dd.name, dd);
                 }
-                Definition::TypeExtension(_) => return Err("type extensions are not supported".into()),
+                Definition::TypeExtension(_) => {
+                    return Err("type extensions are not supported".into());
+                }
             }
         }
         let schema = schema.ok_or("the schema has no `schema { … }` definition")?;
@@ -139,7 +154,10 @@ impl<'s, 'a> Extractor<'s, 'a> {
     }
 
     fn def(&self, name: &str) -> Result<&'s TypeDefinition<'a, &'a str>, String> {
-        self.types.get(name).copied().ok_or_else(|| format!("unknown type {name}"))
+        self.types
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("unknown type {name}"))
     }
 
     fn reach_type(&mut self, name: &'a str) -> Result<(), String> {
@@ -162,7 +180,11 @@ impl<'s, 'a> Extractor<'s, 'a> {
         Ok(())
     }
 
-    fn reach_field(&mut self, owner: &'a str, field: &str) -> Result<&'s s::Field<'a, &'a str>, String> {
+    fn reach_field(
+        &mut self,
+        owner: &'a str,
+        field: &str,
+    ) -> Result<&'s s::Field<'a, &'a str>, String> {
         let def = self.def(owner)?;
         let fields = composite_fields(def).ok_or_else(|| format!("{owner} has no fields"))?;
         let f = fields
@@ -182,7 +204,11 @@ impl<'s, 'a> Extractor<'s, 'a> {
         if BUILTIN_DIRECTIVES.contains(&name) || !self.used_directives.insert(name) {
             return Ok(());
         }
-        let d = self.directives.get(name).copied().ok_or_else(|| format!("unknown directive @{name}"))?;
+        let d = self
+            .directives
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("unknown directive @{name}"))?;
         for arg in &d.arguments {
             self.reach_type(base_name(&arg.value_type))?;
         }
@@ -201,14 +227,27 @@ impl<'s, 'a> Extractor<'s, 'a> {
         for def in &doc.definitions {
             let QDef::Operation(op) = def else { continue };
             let (root, vars, directives, set) = match op {
-                OperationDefinition::Query(o) => (self.schema.query, &o.variable_definitions, &o.directives, &o.selection_set),
-                OperationDefinition::Mutation(o) => {
-                    (self.schema.mutation, &o.variable_definitions, &o.directives, &o.selection_set)
+                OperationDefinition::Query(o) => (
+                    self.schema.query,
+                    &o.variable_definitions,
+                    &o.directives,
+                    &o.selection_set,
+                ),
+                OperationDefinition::Mutation(o) => (
+                    self.schema.mutation,
+                    &o.variable_definitions,
+                    &o.directives,
+                    &o.selection_set,
+                ),
+                OperationDefinition::Subscription(o) => (
+                    self.schema.subscription,
+                    &o.variable_definitions,
+                    &o.directives,
+                    &o.selection_set,
+                ),
+                OperationDefinition::SelectionSet(set) => {
+                    (self.schema.query, &Vec::new(), &Vec::new(), set)
                 }
-                OperationDefinition::Subscription(o) => {
-                    (self.schema.subscription, &o.variable_definitions, &o.directives, &o.selection_set)
-                }
-                OperationDefinition::SelectionSet(set) => (self.schema.query, &Vec::new(), &Vec::new(), set),
             };
             let root = root.ok_or("the schema has no root type for this operation")?;
             self.reach_type(root)?;
@@ -240,7 +279,11 @@ impl<'s, 'a> Extractor<'s, 'a> {
                     }
                     let def = self.reach_field(on, f.name)?;
                     if !f.selection_set.items.is_empty() {
-                        self.selection_set(base_name(&def.field_type), &f.selection_set, fragments)?;
+                        self.selection_set(
+                            base_name(&def.field_type),
+                            &f.selection_set,
+                            fragments,
+                        )?;
                     }
                 }
                 Selection::InlineFragment(i) => {
@@ -278,7 +321,9 @@ impl<'s, 'a> Extractor<'s, 'a> {
         loop {
             let mut todo = Vec::new();
             for &name in &self.reached {
-                let TypeDefinition::Object(o) = self.def(name)? else { continue };
+                let TypeDefinition::Object(o) = self.def(name)? else {
+                    continue;
+                };
                 for &iface in &o.implements_interfaces {
                     if !self.reached.contains(iface) {
                         continue;
@@ -300,47 +345,64 @@ impl<'s, 'a> Extractor<'s, 'a> {
     }
 
     fn emit(&self) -> Result<String, String> {
-        let mut out = s::Document { definitions: Vec::new() };
-        out.definitions.push(Definition::SchemaDefinition(s::SchemaDefinition {
-            directives: Vec::new(),
-            query: self.schema.query.filter(|t| self.reached.contains(t)),
-            mutation: self.schema.mutation.filter(|t| self.reached.contains(t)),
-            subscription: self.schema.subscription.filter(|t| self.reached.contains(t)),
-            ..self.schema.clone()
-        }));
+        let mut out = s::Document {
+            definitions: Vec::new(),
+        };
+        out.definitions
+            .push(Definition::SchemaDefinition(s::SchemaDefinition {
+                directives: Vec::new(),
+                query: self.schema.query.filter(|t| self.reached.contains(t)),
+                mutation: self.schema.mutation.filter(|t| self.reached.contains(t)),
+                subscription: self
+                    .schema
+                    .subscription
+                    .filter(|t| self.reached.contains(t)),
+                ..self.schema.clone()
+            }));
         for name in &self.used_directives {
             let d = self.directives[name];
-            out.definitions.push(Definition::DirectiveDefinition(s::DirectiveDefinition {
-                description: None,
-                arguments: d.arguments.iter().map(strip_input_value).collect(),
-                ..d.clone()
-            }));
+            out.definitions
+                .push(Definition::DirectiveDefinition(s::DirectiveDefinition {
+                    description: None,
+                    arguments: d.arguments.iter().map(strip_input_value).collect(),
+                    ..d.clone()
+                }));
         }
         for &name in &self.reached {
-            out.definitions.push(Definition::TypeDefinition(self.emit_type(name)?));
+            out.definitions
+                .push(Definition::TypeDefinition(self.emit_type(name)?));
         }
         Ok(out.to_string())
     }
 
     fn emit_type(&self, name: &'a str) -> Result<TypeDefinition<'a, &'a str>, String> {
-        let keep = |fields: &[s::Field<'a, &'a str>]| -> Result<Vec<s::Field<'a, &'a str>>, String> {
-            let wanted = self.fields.get(name);
-            let kept: Vec<_> = fields
+        let keep =
+            |fields: &[s::Field<'a, &'a str>]| -> Result<Vec<s::Field<'a, &'a str>>, String> {
+                let wanted = self.fields.get(name);
+                let kept: Vec<_> = fields
+                    .iter()
+                    .filter(|f| wanted.is_some_and(|w| w.contains(f.name)))
+                    .map(|f| s::Field {
+                        description: None,
+                        arguments: f.arguments.iter().map(strip_input_value).collect(),
+                        directives: keep_deprecated(&f.directives),
+                        ..f.clone()
+                    })
+                    .collect();
+                if kept.is_empty() {
+                    return Err(format!(
+                        "{name} is reached but none of its fields is; select one"
+                    ));
+                }
+                Ok(kept)
+            };
+        let reached_only = |names: &[&'a str]| {
+            names
                 .iter()
-                .filter(|f| wanted.is_some_and(|w| w.contains(f.name)))
-                .map(|f| s::Field {
-                    description: None,
-                    arguments: f.arguments.iter().map(strip_input_value).collect(),
-                    directives: keep_deprecated(&f.directives),
-                    ..f.clone()
-                })
-                .collect();
-            if kept.is_empty() {
-                return Err(format!("{name} is reached but none of its fields is; select one"));
-            }
-            Ok(kept)
+                .copied()
+                .filter(|n| self.reached.contains(n))
+                .collect()
         };
-        let reached_only = |names: &[&'a str]| names.iter().copied().filter(|n| self.reached.contains(n)).collect();
         Ok(match self.def(name)? {
             TypeDefinition::Scalar(t) => TypeDefinition::Scalar(s::ScalarType {
                 description: None,
@@ -373,7 +435,11 @@ impl<'s, 'a> Extractor<'s, 'a> {
                 values: t
                     .values
                     .iter()
-                    .map(|v| s::EnumValue { description: None, directives: keep_deprecated(&v.directives), ..v.clone() })
+                    .map(|v| s::EnumValue {
+                        description: None,
+                        directives: keep_deprecated(&v.directives),
+                        ..v.clone()
+                    })
                     .collect(),
                 ..t.clone()
             }),
@@ -388,5 +454,9 @@ impl<'s, 'a> Extractor<'s, 'a> {
 }
 
 fn strip_input_value<'a>(v: &s::InputValue<'a, &'a str>) -> s::InputValue<'a, &'a str> {
-    s::InputValue { description: None, directives: keep_deprecated(&v.directives), ..v.clone() }
+    s::InputValue {
+        description: None,
+        directives: keep_deprecated(&v.directives),
+        ..v.clone()
+    }
 }

@@ -17,7 +17,10 @@ use std::path::Path;
 use graphql_parser::query::{self as q, Definition as QDef, OperationDefinition, Selection, Value};
 use graphql_parser::schema::{self as s, Definition, DirectiveLocation, Type, TypeDefinition};
 
-const FULL_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/shopify/schema.graphql");
+const FULL_SCHEMA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/shopify/schema.graphql"
+);
 const OPS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/graphql");
 
 /// `SHEETSYNC_SHOPIFY_SCHEMA` points elsewhere (a worktree whose `../shared` is absent).
@@ -61,7 +64,12 @@ const BUILTIN: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
 
 impl<'s, 'a> Schema<'s, 'a> {
     fn new(doc: &'s s::Document<'a, &'a str>) -> Schema<'s, 'a> {
-        let mut schema = Schema { types: HashMap::new(), directives: HashMap::new(), query: None, mutation: None };
+        let mut schema = Schema {
+            types: HashMap::new(),
+            directives: HashMap::new(),
+            query: None,
+            mutation: None,
+        };
         for def in &doc.definitions {
             match def {
                 Definition::SchemaDefinition(sd) => {
@@ -81,7 +89,11 @@ impl<'s, 'a> Schema<'s, 'a> {
     }
 
     fn is_leaf(&self, name: &str) -> bool {
-        BUILTIN.contains(&name) || matches!(self.types.get(name), Some(TypeDefinition::Scalar(_) | TypeDefinition::Enum(_)))
+        BUILTIN.contains(&name)
+            || matches!(
+                self.types.get(name),
+                Some(TypeDefinition::Scalar(_) | TypeDefinition::Enum(_))
+            )
     }
 
     fn is_input(&self, name: &str) -> bool {
@@ -105,7 +117,9 @@ impl<'s, 'a> Schema<'s, 'a> {
                 .types
                 .values()
                 .filter_map(|d| match d {
-                    TypeDefinition::Object(o) if o.implements_interfaces.contains(&i.name) => Some(o.name),
+                    TypeDefinition::Object(o) if o.implements_interfaces.contains(&i.name) => {
+                        Some(o.name)
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -148,17 +162,34 @@ impl<'v, 's, 'a> Validator<'v, 's, 'a> {
                     };
                     let q::TypeCondition::On(target) = frag.type_condition;
                     self.condition(on, target, path);
-                    self.selection_set(target, &frag.selection_set, &format!("{path}/...{}", frag.name));
+                    self.selection_set(
+                        target,
+                        &frag.selection_set,
+                        &format!("{path}/...{}", frag.name),
+                    );
                 }
             }
         }
     }
 
     fn condition(&mut self, parent: &str, target: &str, path: &str) {
-        if self.schema.fields(target).is_none() && !matches!(self.schema.types.get(target), Some(TypeDefinition::Union(_))) {
-            self.err(format!("{path}: fragment on {target}, which is not a composite type"));
-        } else if self.schema.possible(parent).is_disjoint(&self.schema.possible(target)) {
-            self.err(format!("{path}: fragment on {target} can never apply to {parent}"));
+        if self.schema.fields(target).is_none()
+            && !matches!(
+                self.schema.types.get(target),
+                Some(TypeDefinition::Union(_))
+            )
+        {
+            self.err(format!(
+                "{path}: fragment on {target}, which is not a composite type"
+            ));
+        } else if self
+            .schema
+            .possible(parent)
+            .is_disjoint(&self.schema.possible(target))
+        {
+            self.err(format!(
+                "{path}: fragment on {target} can never apply to {parent}"
+            ));
         }
     }
 
@@ -168,7 +199,11 @@ impl<'v, 's, 'a> Validator<'v, 's, 'a> {
         if f.name == "__typename" {
             return;
         }
-        let Some(def) = self.schema.fields(on).and_then(|fs| fs.iter().find(|d| d.name == f.name)) else {
+        let Some(def) = self
+            .schema
+            .fields(on)
+            .and_then(|fs| fs.iter().find(|d| d.name == f.name))
+        else {
             self.err(format!("{path}: {on} has no field {}", f.name));
             return;
         };
@@ -182,7 +217,12 @@ impl<'v, 's, 'a> Validator<'v, 's, 'a> {
         }
     }
 
-    fn directives(&mut self, used: &'v [q::Directive<'a, &'a str>], location: DirectiveLocation, path: &str) {
+    fn directives(
+        &mut self,
+        used: &'v [q::Directive<'a, &'a str>],
+        location: DirectiveLocation,
+        path: &str,
+    ) {
         for d in used {
             if matches!(d.name, "skip" | "include") {
                 continue;
@@ -194,26 +234,47 @@ impl<'v, 's, 'a> Validator<'v, 's, 'a> {
             if !def.locations.contains(&location) {
                 self.err(format!("{path}: @{} is not allowed here", d.name));
             }
-            self.arguments(&def.arguments, pairs(&d.arguments), &format!("{path}@{}", d.name));
+            self.arguments(
+                &def.arguments,
+                pairs(&d.arguments),
+                &format!("{path}@{}", d.name),
+            );
         }
     }
 
-    fn arguments(&mut self, defs: &'s [s::InputValue<'a, &'a str>], given: Vec<(&'a str, &'v Value<'a, &'a str>)>, path: &str) {
+    fn arguments(
+        &mut self,
+        defs: &'s [s::InputValue<'a, &'a str>],
+        given: Vec<(&'a str, &'v Value<'a, &'a str>)>,
+        path: &str,
+    ) {
         for &(name, value) in &given {
             match defs.iter().find(|d| d.name == name) {
-                Some(def) => self.value(value, &def.value_type, def.default_value.is_some(), &format!("{path}({name})")),
+                Some(def) => self.value(
+                    value,
+                    &def.value_type,
+                    def.default_value.is_some(),
+                    &format!("{path}({name})"),
+                ),
                 None => self.err(format!("{path}: no argument {name}")),
             }
         }
         for def in defs {
-            let required = matches!(def.value_type, Type::NonNullType(_)) && def.default_value.is_none();
+            let required =
+                matches!(def.value_type, Type::NonNullType(_)) && def.default_value.is_none();
             if required && !given.iter().any(|(n, _)| *n == def.name) {
                 self.err(format!("{path}: required argument {} missing", def.name));
             }
         }
     }
 
-    fn value(&mut self, value: &'v Value<'a, &'a str>, ty: &'s Type<'a, &'a str>, has_default: bool, path: &str) {
+    fn value(
+        &mut self,
+        value: &'v Value<'a, &'a str>,
+        ty: &'s Type<'a, &'a str>,
+        has_default: bool,
+        path: &str,
+    ) {
         match (value, ty) {
             (Value::Variable(v), _) => {
                 self.used.insert(v);
@@ -221,12 +282,16 @@ impl<'v, 's, 'a> Validator<'v, 's, 'a> {
                     None => self.err(format!("{path}: undefined variable ${v}")),
                     Some((var_ty, var_default)) => {
                         if !compatible(var_ty, var_default || has_default, ty) {
-                            self.err(format!("{path}: variable ${v} of type {var_ty} cannot be used as {ty}"));
+                            self.err(format!(
+                                "{path}: variable ${v} of type {var_ty} cannot be used as {ty}"
+                            ));
                         }
                     }
                 }
             }
-            (Value::Null, Type::NonNullType(_)) => self.err(format!("{path}: null for non-null {ty}")),
+            (Value::Null, Type::NonNullType(_)) => {
+                self.err(format!("{path}: null for non-null {ty}"))
+            }
             (Value::Null, _) => {}
             (_, Type::NonNullType(inner)) => self.value(value, inner, has_default, path),
             (Value::List(items), Type::ListType(inner)) => {
@@ -236,20 +301,31 @@ impl<'v, 's, 'a> Validator<'v, 's, 'a> {
             }
             // A single value is coerced into a one-item list.
             (_, Type::ListType(inner)) => self.value(value, inner, false, path),
-            (Value::List(_), Type::NamedType(n)) => self.err(format!("{path}: a list given for {n}")),
+            (Value::List(_), Type::NamedType(n)) => {
+                self.err(format!("{path}: a list given for {n}"))
+            }
             (Value::Object(fields), Type::NamedType(n)) => {
-                let Some(TypeDefinition::InputObject(input)) = self.schema.types.get(n).copied() else {
+                let Some(TypeDefinition::InputObject(input)) = self.schema.types.get(n).copied()
+                else {
                     self.err(format!("{path}: an object given for {n}"));
                     return;
                 };
-                self.arguments(&input.fields, fields.iter().map(|(k, v)| (*k, v)).collect(), path);
+                self.arguments(
+                    &input.fields,
+                    fields.iter().map(|(k, v)| (*k, v)).collect(),
+                    path,
+                );
             }
             (Value::Enum(e), Type::NamedType(n)) => match self.schema.types.get(n) {
                 Some(TypeDefinition::Enum(en)) if en.values.iter().any(|v| v.name == *e) => {}
                 _ => self.err(format!("{path}: {e} is not a value of {n}")),
             },
-            (Value::Boolean(_), Type::NamedType(n)) if *n != "Boolean" => self.err(format!("{path}: boolean given for {n}")),
-            (Value::Int(_) | Value::Float(_), Type::NamedType(n)) if matches!(*n, "String" | "Boolean") => {
+            (Value::Boolean(_), Type::NamedType(n)) if *n != "Boolean" => {
+                self.err(format!("{path}: boolean given for {n}"))
+            }
+            (Value::Int(_) | Value::Float(_), Type::NamedType(n))
+                if matches!(*n, "String" | "Boolean") =>
+            {
                 self.err(format!("{path}: number given for {n}"))
             }
             (Value::String(_), Type::NamedType(n)) if matches!(*n, "Int" | "Float" | "Boolean") => {
@@ -260,7 +336,9 @@ impl<'v, 's, 'a> Validator<'v, 's, 'a> {
     }
 }
 
-fn pairs<'v, 'a>(args: &'v [(&'a str, Value<'a, &'a str>)]) -> Vec<(&'a str, &'v Value<'a, &'a str>)> {
+fn pairs<'v, 'a>(
+    args: &'v [(&'a str, Value<'a, &'a str>)],
+) -> Vec<(&'a str, &'v Value<'a, &'a str>)> {
     args.iter().map(|(k, v)| (*k, v)).collect()
 }
 
@@ -290,12 +368,28 @@ fn validate<'a>(schema: &Schema<'_, 'a>, text: &'a str) -> Vec<String> {
             QDef::Operation(_) => None,
         })
         .collect();
-    let mut v = Validator { schema, vars: HashMap::new(), used: BTreeSet::new(), fragments, errors: Vec::new() };
+    let mut v = Validator {
+        schema,
+        vars: HashMap::new(),
+        used: BTreeSet::new(),
+        fragments,
+        errors: Vec::new(),
+    };
     for def in &doc.definitions {
         let QDef::Operation(op) = def else { continue };
         let (root, vars, set, name) = match op {
-            OperationDefinition::Query(o) => (schema.query, &o.variable_definitions, &o.selection_set, o.name),
-            OperationDefinition::Mutation(o) => (schema.mutation, &o.variable_definitions, &o.selection_set, o.name),
+            OperationDefinition::Query(o) => (
+                schema.query,
+                &o.variable_definitions,
+                &o.selection_set,
+                o.name,
+            ),
+            OperationDefinition::Mutation(o) => (
+                schema.mutation,
+                &o.variable_definitions,
+                &o.selection_set,
+                o.name,
+            ),
             _ => {
                 v.err("only named queries and mutations are used".into());
                 continue;
@@ -306,9 +400,13 @@ fn validate<'a>(schema: &Schema<'_, 'a>, text: &'a str) -> Vec<String> {
         v.used.clear();
         for var in vars {
             if !schema.is_input(base(&var.var_type)) {
-                v.err(format!("{name}: ${} has non-input type {}", var.name, var.var_type));
+                v.err(format!(
+                    "{name}: ${} has non-input type {}",
+                    var.name, var.var_type
+                ));
             }
-            v.vars.insert(var.name, (&var.var_type, var.default_value.is_some()));
+            v.vars
+                .insert(var.name, (&var.var_type, var.default_value.is_some()));
         }
         let Some(root) = root else {
             v.err(format!("{name}: no root type"));
@@ -330,7 +428,12 @@ fn operations_are_valid_against_the_full_schema() {
     let doc = s::parse_schema::<&str>(&sdl).expect("full schema parses");
     let schema = Schema::new(&doc);
     let ops = extract_schema::read_operations(Path::new(OPS_DIR)).unwrap();
-    assert_eq!(ops.len(), 7, "{:?}", ops.iter().map(|(n, _)| n).collect::<Vec<_>>());
+    assert_eq!(
+        ops.len(),
+        7,
+        "{:?}",
+        ops.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
     for (name, text) in &ops {
         let errors = validate(&schema, text);
         assert!(errors.is_empty(), "{name}:\n  {}", errors.join("\n  "));

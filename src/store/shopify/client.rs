@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 
 use super::error::StoreError;
-use super::ops::{self, queries, ActivateOutcome, BulkUpdateOutcome, SetOutcome, SetQuantity, ShopInfo, StoreLocation, VariantRecord, VariantUpdate};
+use super::ops::{
+    self, ActivateOutcome, BulkUpdateOutcome, SetOutcome, SetQuantity, ShopInfo, StoreLocation,
+    VariantRecord, VariantUpdate, queries,
+};
 use super::transport::{Cost, Transport};
 use crate::config::{Secret, ShopifyConfig};
 use crate::model::{Currency, LocationName, Sku};
@@ -35,7 +38,10 @@ impl PageSizer {
     /// per level the level, its location and its quantities.
     pub fn new(levels: i64) -> PageSizer {
         let per_item = 6.0 + 3.0 * levels.max(1) as f64;
-        PageSizer { first: Self::fit(Self::START_COST, per_item), per_item }
+        PageSizer {
+            first: Self::fit(Self::START_COST, per_item),
+            per_item,
+        }
     }
 
     fn fit(budget: f64, per_item: f64) -> i64 {
@@ -91,7 +97,11 @@ impl ShopifyClient {
 
     pub fn with_transport(transport: Transport) -> ShopifyClient {
         ShopifyClient {
-            inner: Arc::new(Inner { transport, shop: Mutex::default(), location_count: Mutex::default() }),
+            inner: Arc::new(Inner {
+                transport,
+                shop: Mutex::default(),
+                location_count: Mutex::default(),
+            }),
         }
     }
 
@@ -108,9 +118,14 @@ impl ShopifyClient {
         Ok(self.inner.transport.send(body, None).await?.data)
     }
 
-    async fn run<T: DeserializeOwned>(&self, body: &[u8], hint: Option<f64>) -> Result<(T, Option<Cost>), StoreError> {
+    async fn run<T: DeserializeOwned>(
+        &self,
+        body: &[u8],
+        hint: Option<f64>,
+    ) -> Result<(T, Option<Cost>), StoreError> {
         let reply = self.inner.transport.send(body, hint).await?;
-        let data = serde_json::from_value(reply.data).map_err(|e| StoreError::Decode(e.to_string()))?;
+        let data =
+            serde_json::from_value(reply.data).map_err(|e| StoreError::Decode(e.to_string()))?;
         Ok((data, reply.cost))
     }
 
@@ -161,7 +176,10 @@ impl ShopifyClient {
 
     /// Every variant of the store, keyed by SKU (variants without a SKU are left out: no
     /// row can name them), with `available` at each of `locations` (name, location id).
-    pub async fn snapshot(&self, locations: &[(LocationName, String)]) -> Result<Snapshot, StoreError> {
+    pub async fn snapshot(
+        &self,
+        locations: &[(LocationName, String)],
+    ) -> Result<Snapshot, StoreError> {
         let currency = self.currency().await?;
         let levels = self.levels(locations.len()).await?;
         let mut sizer = PageSizer::new(levels);
@@ -204,10 +222,15 @@ impl ShopifyClient {
         let levels = self.levels(locations.len()).await?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(MAX_IDS) {
-            let body = ops::body::<queries::VariantsByIds>(ops::variants_by_ids_variables(chunk, levels));
+            let body =
+                ops::body::<queries::VariantsByIds>(ops::variants_by_ids_variables(chunk, levels));
             let (data, _) = self.run(&body, None).await?;
             let records: Vec<VariantRecord> = ops::variants_by_ids(data);
-            out.extend(records.into_iter().map(|r| ops::store_variant(r, locations)));
+            out.extend(
+                records
+                    .into_iter()
+                    .map(|r| ops::store_variant(r, locations)),
+            );
         }
         Ok(out)
     }
@@ -217,8 +240,13 @@ impl ShopifyClient {
         ops::bulk_update_body(product_id, updates)
     }
 
-    pub async fn bulk_update(&self, product_id: &str, updates: &[VariantUpdate]) -> Result<BulkUpdateOutcome, StoreError> {
-        self.send_bulk_update(&Self::bulk_update_body(product_id, updates)).await
+    pub async fn bulk_update(
+        &self,
+        product_id: &str,
+        updates: &[VariantUpdate],
+    ) -> Result<BulkUpdateOutcome, StoreError> {
+        self.send_bulk_update(&Self::bulk_update_body(product_id, updates))
+            .await
     }
 
     /// Sends a body from [`Self::bulk_update_body`]; outcomes follow the body's variant order.
@@ -234,8 +262,14 @@ impl ShopifyClient {
         ops::inventory_set_body(items, key, reference)
     }
 
-    pub async fn inventory_set(&self, items: &[SetQuantity], key: &str, reference: &str) -> Result<SetOutcome, StoreError> {
-        self.send_inventory_set(&Self::inventory_set_body(items, key, reference)).await
+    pub async fn inventory_set(
+        &self,
+        items: &[SetQuantity],
+        key: &str,
+        reference: &str,
+    ) -> Result<SetOutcome, StoreError> {
+        self.send_inventory_set(&Self::inventory_set_body(items, key, reference))
+            .await
     }
 
     pub async fn send_inventory_set(&self, body: &[u8]) -> Result<SetOutcome, StoreError> {
@@ -243,7 +277,12 @@ impl ShopifyClient {
         Ok(ops::inventory_set_outcome(data))
     }
 
-    pub fn inventory_activate_body(item_id: &str, location_id: &str, available: Option<i64>, key: &str) -> Vec<u8> {
+    pub fn inventory_activate_body(
+        item_id: &str,
+        location_id: &str,
+        available: Option<i64>,
+        key: &str,
+    ) -> Vec<u8> {
         ops::inventory_activate_body(item_id, location_id, available, key)
     }
 
@@ -255,10 +294,19 @@ impl ShopifyClient {
         available: Option<i64>,
         key: &str,
     ) -> Result<ActivateOutcome, StoreError> {
-        self.send_inventory_activate(&Self::inventory_activate_body(item_id, location_id, available, key)).await
+        self.send_inventory_activate(&Self::inventory_activate_body(
+            item_id,
+            location_id,
+            available,
+            key,
+        ))
+        .await
     }
 
-    pub async fn send_inventory_activate(&self, body: &[u8]) -> Result<ActivateOutcome, StoreError> {
+    pub async fn send_inventory_activate(
+        &self,
+        body: &[u8],
+    ) -> Result<ActivateOutcome, StoreError> {
         let (data, _) = self.run(body, None).await?;
         Ok(ops::inventory_activate_outcome(data))
     }

@@ -32,14 +32,24 @@ pub enum StoreError {
     #[error("Shopify denied access: {message}")]
     AccessDenied { message: String },
     /// HTTP 200 with `THROTTLED`: the cost bucket cannot afford the query yet.
-    #[error("throttled by Shopify (query cost {requested}, {available} available, restoring {restore_rate}/s)")]
-    Throttled { requested: f64, available: f64, restore_rate: f64 },
+    #[error(
+        "throttled by Shopify (query cost {requested}, {available} available, restoring {restore_rate}/s)"
+    )]
+    Throttled {
+        requested: f64,
+        available: f64,
+        restore_rate: f64,
+    },
     /// The query alone costs more than Shopify allows one query to cost (1,000 points).
     #[error("query cost {cost:?} exceeds Shopify's single-query maximum {max:?}")]
     MaxCostExceeded { cost: Option<f64>, max: Option<f64> },
     /// Any other HTTP status that is not a success.
     #[error("HTTP {status} from Shopify: {excerpt}")]
-    Http { status: u16, retry_after: Option<Duration>, excerpt: String },
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+        excerpt: String,
+    },
     /// Top-level GraphQL errors other than the ones above.
     #[error("GraphQL errors from Shopify: {}", format_errors(.0))]
     Graphql(Vec<GraphqlError>),
@@ -70,10 +80,15 @@ impl StoreError {
         match self {
             StoreError::Throttled { .. } | StoreError::Timeout | StoreError::Connection(_) => true,
             // 429 and 430 (security rejection) are rate limits; 5xx is Shopify's side.
-            StoreError::Http { status, .. } => matches!(status, 429 | 430) || (500..600).contains(status),
-            StoreError::Graphql(errors) => errors
-                .iter()
-                .any(|e| matches!(e.code.as_deref(), Some("INTERNAL_SERVER_ERROR" | "SERVICE_UNAVAILABLE"))),
+            StoreError::Http { status, .. } => {
+                matches!(status, 429 | 430) || (500..600).contains(status)
+            }
+            StoreError::Graphql(errors) => errors.iter().any(|e| {
+                matches!(
+                    e.code.as_deref(),
+                    Some("INTERNAL_SERVER_ERROR" | "SERVICE_UNAVAILABLE")
+                )
+            }),
             StoreError::InvalidShop(_)
             | StoreError::InvalidBaseUrl { .. }
             | StoreError::ForeignHost { .. }
@@ -87,9 +102,11 @@ impl StoreError {
     /// How long the server asked us to wait, when it said so.
     pub fn server_delay(&self) -> Option<Duration> {
         match self {
-            StoreError::Throttled { requested, available, restore_rate } => {
-                Some(throttle_wait(*requested, *available, *restore_rate))
-            }
+            StoreError::Throttled {
+                requested,
+                available,
+                restore_rate,
+            } => Some(throttle_wait(*requested, *available, *restore_rate)),
             StoreError::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
@@ -112,7 +129,11 @@ impl StoreError {
 
 /// SHOPIFY.md §2: wait `(requested − currentlyAvailable) / restoreRate` seconds.
 pub fn throttle_wait(requested: f64, available: f64, restore_rate: f64) -> Duration {
-    let rate = if restore_rate > 0.0 { restore_rate } else { 1.0 };
+    let rate = if restore_rate > 0.0 {
+        restore_rate
+    } else {
+        1.0
+    };
     Duration::from_secs_f64(((requested - available) / rate).clamp(0.0, 3600.0))
 }
 
@@ -121,13 +142,21 @@ mod tests {
     use super::*;
 
     fn http(status: u16) -> StoreError {
-        StoreError::Http { status, retry_after: None, excerpt: String::new() }
+        StoreError::Http {
+            status,
+            retry_after: None,
+            excerpt: String::new(),
+        }
     }
 
     #[test]
     fn classification() {
         for retryable in [
-            StoreError::Throttled { requested: 10.0, available: 0.0, restore_rate: 50.0 },
+            StoreError::Throttled {
+                requested: 10.0,
+                available: 0.0,
+                restore_rate: 50.0,
+            },
             StoreError::Timeout,
             StoreError::Connection("reset".into()),
             http(429),
@@ -135,7 +164,10 @@ mod tests {
             http(502),
             http(503),
             http(504),
-            StoreError::Graphql(vec![GraphqlError { code: Some("INTERNAL_SERVER_ERROR".into()), message: "x".into() }]),
+            StoreError::Graphql(vec![GraphqlError {
+                code: Some("INTERNAL_SERVER_ERROR".into()),
+                message: "x".into(),
+            }]),
         ] {
             assert!(retryable.is_retryable(), "{retryable:?}");
         }
@@ -146,9 +178,17 @@ mod tests {
             http(404),
             http(423),
             StoreError::Unauthorized,
-            StoreError::AccessDenied { message: "x".into() },
-            StoreError::MaxCostExceeded { cost: Some(2003.0), max: Some(1000.0) },
-            StoreError::Graphql(vec![GraphqlError { code: Some("BAD_REQUEST".into()), message: "x".into() }]),
+            StoreError::AccessDenied {
+                message: "x".into(),
+            },
+            StoreError::MaxCostExceeded {
+                cost: Some(2003.0),
+                max: Some(1000.0),
+            },
+            StoreError::Graphql(vec![GraphqlError {
+                code: Some("BAD_REQUEST".into()),
+                message: "x".into(),
+            }]),
             StoreError::Decode("x".into()),
         ] {
             assert!(!permanent.is_retryable(), "{permanent:?}");
@@ -157,7 +197,11 @@ mod tests {
 
     #[test]
     fn throttle_delay_follows_the_bucket() {
-        let e = StoreError::Throttled { requested: 752.0, available: 666.0, restore_rate: 50.0 };
+        let e = StoreError::Throttled {
+            requested: 752.0,
+            available: 666.0,
+            restore_rate: 50.0,
+        };
         assert_eq!(e.server_delay(), Some(Duration::from_secs_f64(86.0 / 50.0)));
         assert_eq!(throttle_wait(10.0, 20.0, 50.0), Duration::ZERO);
     }

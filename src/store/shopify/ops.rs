@@ -64,23 +64,49 @@ pub mod queries {
     }
 
     operation!(ShopInfo, "graphql/shop_info.graphql", skip_serializing_none);
-    operation!(Locations, "graphql/locations.graphql", skip_serializing_none);
-    operation!(VariantsPage, "graphql/variants_page.graphql", skip_serializing_none);
-    operation!(VariantsByIds, "graphql/variants_by_ids.graphql", skip_serializing_none);
+    operation!(
+        Locations,
+        "graphql/locations.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        VariantsPage,
+        "graphql/variants_page.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        VariantsByIds,
+        "graphql/variants_by_ids.graphql",
+        skip_serializing_none
+    );
     // Only its response type and query text are used; the variables are `BulkUpdateVariables`.
-    operation!(VariantsBulkUpdate, "graphql/variants_bulk_update.graphql", skip_serializing_none);
+    operation!(
+        VariantsBulkUpdate,
+        "graphql/variants_bulk_update.graphql",
+        skip_serializing_none
+    );
     // Without skip_serializing_none: `changeFromQuantity: null` must reach Shopify.
     operation!(InventorySet, "graphql/inventory_set.graphql");
-    operation!(InventoryActivate, "graphql/inventory_activate.graphql", skip_serializing_none);
+    operation!(
+        InventoryActivate,
+        "graphql/inventory_activate.graphql",
+        skip_serializing_none
+    );
 }
 
 pub use queries::{
-    inventory_activate, inventory_set, locations, shop_info, variants_by_ids, variants_bulk_update, variants_page,
+    inventory_activate, inventory_set, locations, shop_info, variants_bulk_update, variants_by_ids,
+    variants_page,
 };
 
 /// Scopes the engine needs (SHOPIFY.md §7f); `write_x` implies `read_x`.
-pub const REQUIRED_SCOPES: &[&str] =
-    &["read_products", "write_products", "read_inventory", "write_inventory", "read_locations"];
+pub const REQUIRED_SCOPES: &[&str] = &[
+    "read_products",
+    "write_products",
+    "read_inventory",
+    "write_inventory",
+    "read_locations",
+];
 
 /// The request body for `Q`, exactly as sent.
 pub fn body<Q: GraphQLQuery>(variables: Q::Variables) -> Vec<u8> {
@@ -124,7 +150,12 @@ pub fn shop_info(data: shop_info::ResponseData) -> ShopInfo {
         name: data.shop.name,
         domain: data.shop.myshopify_domain,
         currency: data.shop.currency_code,
-        scopes: data.current_app_installation.access_scopes.into_iter().map(|s| s.handle).collect(),
+        scopes: data
+            .current_app_installation
+            .access_scopes
+            .into_iter()
+            .map(|s| s.handle)
+            .collect(),
     }
 }
 
@@ -142,7 +173,11 @@ pub fn locations_page(data: locations::ResponseData) -> (Vec<StoreLocation>, Opt
     let locs = conn
         .nodes
         .into_iter()
-        .map(|l| StoreLocation { id: l.id, name: l.name, active: l.is_active })
+        .map(|l| StoreLocation {
+            id: l.id,
+            name: l.name,
+            active: l.is_active,
+        })
         .collect();
     (locs, next)
 }
@@ -194,8 +229,11 @@ macro_rules! variant_record_from {
                         .nodes
                         .into_iter()
                         .map(|l| {
-                            let available =
-                                l.quantities.iter().find(|q| q.name == "available").map(|q| q.quantity);
+                            let available = l
+                                .quantities
+                                .iter()
+                                .find(|q| q.name == "available")
+                                .map(|q| q.quantity);
                             (l.location.id, available)
                         })
                         .collect(),
@@ -207,18 +245,32 @@ macro_rules! variant_record_from {
 variant_record_from!(variants_page);
 variant_record_from!(variants_by_ids);
 
-pub fn variants_page_variables(first: i64, after: Option<String>, levels: i64) -> variants_page::Variables {
-    variants_page::Variables { first, after, levels }
+pub fn variants_page_variables(
+    first: i64,
+    after: Option<String>,
+    levels: i64,
+) -> variants_page::Variables {
+    variants_page::Variables {
+        first,
+        after,
+        levels,
+    }
 }
 
 pub fn variants_page(data: variants_page::ResponseData) -> (Vec<VariantRecord>, Option<String>) {
     let conn = data.product_variants;
     let next = next_cursor(conn.page_info.has_next_page, conn.page_info.end_cursor);
-    (conn.nodes.into_iter().map(VariantRecord::from).collect(), next)
+    (
+        conn.nodes.into_iter().map(VariantRecord::from).collect(),
+        next,
+    )
 }
 
 pub fn variants_by_ids_variables(ids: &[String], levels: i64) -> variants_by_ids::Variables {
-    variants_by_ids::Variables { ids: ids.to_vec(), levels }
+    variants_by_ids::Variables {
+        ids: ids.to_vec(),
+        levels,
+    }
 }
 
 /// The variants among the requested nodes; deleted ids (null) and other types are dropped.
@@ -235,8 +287,12 @@ pub fn variants_by_ids(data: variants_by_ids::ResponseData) -> Vec<VariantRecord
 
 /// The domain view of a variant: stock keyed by configured location name, `None` where the
 /// item has no inventory level at that location (or the level reports no `available`).
-pub fn store_variant(rec: VariantRecord, locations: &[(LocationName, String)]) -> (Option<Sku>, StoreVariant) {
-    let by_id: HashMap<&str, Option<i64>> = rec.levels.iter().map(|(id, q)| (id.as_str(), *q)).collect();
+pub fn store_variant(
+    rec: VariantRecord,
+    locations: &[(LocationName, String)],
+) -> (Option<Sku>, StoreVariant) {
+    let by_id: HashMap<&str, Option<i64>> =
+        rec.levels.iter().map(|(id, q)| (id.as_str(), *q)).collect();
     let stock: BTreeMap<LocationName, Option<i64>> = locations
         .iter()
         .map(|(name, id)| (name.clone(), by_id.get(id.as_str()).copied().flatten()))
@@ -272,12 +328,22 @@ pub struct UserError {
 impl UserError {
     /// `prefix` is the path up to the list (`["variants"]`, `["input","quantities"]`); the
     /// next element is the index, as a string (SHOPIFY.md §3.1, §4.1).
-    fn new(field: Option<Vec<String>>, code: Option<String>, message: String, prefix: &[&str]) -> UserError {
+    fn new(
+        field: Option<Vec<String>>,
+        code: Option<String>,
+        message: String,
+        prefix: &[&str],
+    ) -> UserError {
         let field = field.unwrap_or_default();
         let index = (field.len() > prefix.len() && field.iter().zip(prefix).all(|(a, b)| a == b))
             .then(|| field[prefix.len()].parse().ok())
             .flatten();
-        UserError { index, field, code, message }
+        UserError {
+            index,
+            field,
+            code,
+            message,
+        }
     }
 }
 
@@ -356,7 +422,9 @@ pub fn bulk_update_variables(product_id: &str, updates: &[VariantUpdate]) -> Bul
                 price: u.price,
                 compare_at_price: u.compare_at_price.clone(),
                 barcode: u.barcode.clone(),
-                inventory_item: (!u.cost.is_keep()).then(|| BulkInventoryItemInput { cost: u.cost.clone() }),
+                inventory_item: (!u.cost.is_keep()).then(|| BulkInventoryItemInput {
+                    cost: u.cost.clone(),
+                }),
             })
             .collect(),
     }
@@ -395,7 +463,10 @@ pub struct BulkUpdateOutcome {
 
 /// With `allowPartialUpdates`, a variant failed iff an error points at its index; an error
 /// that points at no variant (`["productId"]`) failed them all.
-pub fn bulk_update_outcome(variant_ids: &[String], data: variants_bulk_update::ResponseData) -> BulkUpdateOutcome {
+pub fn bulk_update_outcome(
+    variant_ids: &[String],
+    data: variants_bulk_update::ResponseData,
+) -> BulkUpdateOutcome {
     let errors: Vec<UserError> = data
         .product_variants_bulk_update
         .map(|p| p.user_errors)
@@ -408,9 +479,17 @@ pub fn bulk_update_outcome(variant_ids: &[String], data: variants_bulk_update::R
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let mine: Vec<UserError> =
-                errors.iter().filter(|e| e.index == Some(i)).chain(general.iter().copied()).cloned().collect();
-            let outcome = if mine.is_empty() { VariantOutcome::Updated } else { VariantOutcome::Failed(mine) };
+            let mine: Vec<UserError> = errors
+                .iter()
+                .filter(|e| e.index == Some(i))
+                .chain(general.iter().copied())
+                .cloned()
+                .collect();
+            let outcome = if mine.is_empty() {
+                VariantOutcome::Updated
+            } else {
+                VariantOutcome::Failed(mine)
+            };
             (id.clone(), outcome)
         })
         .collect();
@@ -429,7 +508,11 @@ pub struct SetQuantity {
     pub change_from: Option<i64>,
 }
 
-pub fn inventory_set_variables(items: &[SetQuantity], key: &str, reference: &str) -> inventory_set::Variables {
+pub fn inventory_set_variables(
+    items: &[SetQuantity],
+    key: &str,
+    reference: &str,
+) -> inventory_set::Variables {
     inventory_set::Variables {
         input: inventory_set::InventorySetQuantitiesInput {
             name: "available".to_owned(),
@@ -466,14 +549,20 @@ pub struct AppliedChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetOutcome {
     /// No userErrors. `changes` is empty when every quantity already had its target.
-    Applied { group_id: Option<String>, changes: Vec<AppliedChange> },
+    Applied {
+        group_id: Option<String>,
+        changes: Vec<AppliedChange>,
+    },
     /// The call changed nothing (it is all-or-nothing); `index` points into the items.
     UserErrors(Vec<UserError>),
 }
 
 pub fn inventory_set_outcome(data: inventory_set::ResponseData) -> SetOutcome {
     let Some(payload) = data.inventory_set_quantities else {
-        return SetOutcome::Applied { group_id: None, changes: Vec::new() };
+        return SetOutcome::Applied {
+            group_id: None,
+            changes: Vec::new(),
+        };
     };
     if !payload.user_errors.is_empty() {
         return SetOutcome::UserErrors(
@@ -505,7 +594,12 @@ pub fn inventory_set_outcome(data: inventory_set::ResponseData) -> SetOutcome {
 
 // ---- inventoryActivate ----
 
-pub fn inventory_activate_body(item_id: &str, location_id: &str, available: Option<i64>, key: &str) -> Vec<u8> {
+pub fn inventory_activate_body(
+    item_id: &str,
+    location_id: &str,
+    available: Option<i64>,
+    key: &str,
+) -> Vec<u8> {
     body::<queries::InventoryActivate>(inventory_activate::Variables {
         inventory_item_id: item_id.to_owned(),
         location_id: location_id.to_owned(),
@@ -517,7 +611,10 @@ pub fn inventory_activate_body(item_id: &str, location_id: &str, available: Opti
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActivateOutcome {
     /// The item is stocked at the location; `available` as Shopify now reports it.
-    Activated { level_id: String, available: Option<i64> },
+    Activated {
+        level_id: String,
+        available: Option<i64>,
+    },
     UserErrors(Vec<UserError>),
 }
 
@@ -532,12 +629,20 @@ pub fn inventory_activate_outcome(data: inventory_activate::ResponseData) -> Act
     };
     if !payload.user_errors.is_empty() {
         return ActivateOutcome::UserErrors(
-            payload.user_errors.into_iter().map(|e| UserError::new(e.field, None, e.message, &[])).collect(),
+            payload
+                .user_errors
+                .into_iter()
+                .map(|e| UserError::new(e.field, None, e.message, &[]))
+                .collect(),
         );
     }
     match payload.inventory_level {
         Some(level) => ActivateOutcome::Activated {
-            available: level.quantities.iter().find(|q| q.name == "available").map(|q| q.quantity),
+            available: level
+                .quantities
+                .iter()
+                .find(|q| q.name == "available")
+                .map(|q| q.quantity),
             level_id: level.id,
         },
         None => ActivateOutcome::UserErrors(vec![UserError {

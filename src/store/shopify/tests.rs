@@ -30,7 +30,12 @@ fn cfg(shop: &str, base: Option<&str>) -> ShopifyConfig {
         shop: shop.into(),
         api_version: "2026-07".into(),
         api_base_url: base.map(str::to_owned),
-        auth: ShopifyAuth { method: ShopifyAuthMethod::Token, token: None, client_id: None, client_secret: None },
+        auth: ShopifyAuth {
+            method: ShopifyAuthMethod::Token,
+            token: None,
+            client_id: None,
+            client_secret: None,
+        },
     }
 }
 
@@ -43,8 +48,18 @@ fn variables(body: &[u8]) -> Value {
 #[test]
 fn inventory_set_sends_null_change_from_and_the_directive() {
     let items = [
-        SetQuantity { item_id: "gid://shopify/InventoryItem/1".into(), location_id: "gid://shopify/Location/9".into(), quantity: 5, change_from: None },
-        SetQuantity { item_id: "gid://shopify/InventoryItem/2".into(), location_id: "gid://shopify/Location/9".into(), quantity: -3, change_from: Some(0) },
+        SetQuantity {
+            item_id: "gid://shopify/InventoryItem/1".into(),
+            location_id: "gid://shopify/Location/9".into(),
+            quantity: 5,
+            change_from: None,
+        },
+        SetQuantity {
+            item_id: "gid://shopify/InventoryItem/2".into(),
+            location_id: "gid://shopify/Location/9".into(),
+            quantity: -3,
+            change_from: Some(0),
+        },
     ];
     let body = ops::inventory_set_body(&items, "key-1", "gid://sheetsync/SyncRun/r1");
     let text = String::from_utf8(body.clone()).unwrap();
@@ -66,13 +81,20 @@ fn inventory_set_sends_null_change_from_and_the_directive() {
         })
     );
     // Byte-stable: the same inputs give the same bytes (journal and resend rely on it).
-    assert_eq!(body, ops::inventory_set_body(&items, "key-1", "gid://sheetsync/SyncRun/r1"));
+    assert_eq!(
+        body,
+        ops::inventory_set_body(&items, "key-1", "gid://sheetsync/SyncRun/r1")
+    );
 }
 
 #[test]
 fn bulk_update_clears_with_null_and_omits_untouched_fields() {
     let updates = [
-        VariantUpdate { variant_id: "V1".into(), price: Some(dec("24.90")), ..Default::default() },
+        VariantUpdate {
+            variant_id: "V1".into(),
+            price: Some(dec("24.90")),
+            ..Default::default()
+        },
         VariantUpdate {
             variant_id: "V2".into(),
             compare_at_price: Patch::Clear,
@@ -103,13 +125,21 @@ fn bulk_update_clears_with_null_and_omits_untouched_fields() {
     assert_eq!(ops::bulk_update_ids(&body).unwrap(), ["V1", "V2", "V3"]);
     let sent: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(sent["operationName"], "VariantsBulkUpdate");
-    assert!(sent["query"].as_str().unwrap().contains("allowPartialUpdates: true"));
+    assert!(
+        sent["query"]
+            .as_str()
+            .unwrap()
+            .contains("allowPartialUpdates: true")
+    );
 }
 
 #[test]
 fn inventory_activate_omits_an_unset_available() {
     let body = ops::inventory_activate_body("I1", "L1", None, "k");
-    assert_eq!(variables(&body), json!({"inventoryItemId": "I1", "locationId": "L1", "idempotencyKey": "k"}));
+    assert_eq!(
+        variables(&body),
+        json!({"inventoryItemId": "I1", "locationId": "L1", "idempotencyKey": "k"})
+    );
     let body = ops::inventory_activate_body("I1", "L1", Some(4), "k");
     assert_eq!(variables(&body)["available"], 4);
 }
@@ -133,15 +163,18 @@ fn level(loc: &str, available: i64) -> Value {
 #[test]
 fn variants_page_maps_to_store_variants_by_location_name() {
     let data = json!({"productVariants": {
-        "pageInfo": {"hasNextPage": true, "endCursor": "c1"},
-        "nodes": [
-            variant_json("V1", Some(" SKU-1 "), json!([level("L1", 7), level("L3", 1)])),
-            variant_json("V2", None, json!([]))
-        ]}});
+    "pageInfo": {"hasNextPage": true, "endCursor": "c1"},
+    "nodes": [
+        variant_json("V1", Some(" SKU-1 "), json!([level("L1", 7), level("L3", 1)])),
+        variant_json("V2", None, json!([]))
+    ]}});
     let data: variants_page::ResponseData = serde_json::from_value(data).unwrap();
     let (records, next) = ops::variants_page(data);
     assert_eq!(next.as_deref(), Some("c1"));
-    let locations = [("Main".to_owned(), "L1".to_owned()), ("Annex".to_owned(), "L2".to_owned())];
+    let locations = [
+        ("Main".to_owned(), "L1".to_owned()),
+        ("Annex".to_owned(), "L2".to_owned()),
+    ];
     let (sku, v) = ops::store_variant(records[0].clone(), &locations);
     assert_eq!(sku.unwrap().as_str(), "SKU-1");
     assert_eq!(v.price, dec("19.90"));
@@ -177,14 +210,23 @@ fn bulk_update_errors_map_to_their_variant() {
     let data: variants_bulk_update::ResponseData = serde_json::from_value(data).unwrap();
     let out = ops::bulk_update_outcome(&["V1".into(), "V2".into()], data);
     assert_eq!(out.variants[0], ("V1".into(), VariantOutcome::Updated));
-    let VariantOutcome::Failed(errs) = &out.variants[1].1 else { panic!("{out:?}") };
+    let VariantOutcome::Failed(errs) = &out.variants[1].1 else {
+        panic!("{out:?}")
+    };
     assert_eq!(errs[0].index, Some(1));
     assert_eq!(errs[0].code.as_deref(), Some("GREATER_THAN_OR_EQUAL_TO"));
 
     let data = json!({"productVariantsBulkUpdate": {"productVariants": null,
         "userErrors": [{"field": ["productId"], "message": "Product does not exist", "code": "PRODUCT_DOES_NOT_EXIST"}]}});
-    let out = ops::bulk_update_outcome(&["V1".into(), "V2".into()], serde_json::from_value(data).unwrap());
-    assert!(out.variants.iter().all(|(_, o)| matches!(o, VariantOutcome::Failed(_))));
+    let out = ops::bulk_update_outcome(
+        &["V1".into(), "V2".into()],
+        serde_json::from_value(data).unwrap(),
+    );
+    assert!(
+        out.variants
+            .iter()
+            .all(|(_, o)| matches!(o, VariantOutcome::Failed(_)))
+    );
 }
 
 #[test]
@@ -193,7 +235,9 @@ fn inventory_set_outcomes() {
         {"name": "available", "delta": 5, "quantityAfterChange": null, "item": {"id": "I1"}, "location": {"id": "L1"}},
         {"name": "on_hand", "delta": 5, "quantityAfterChange": null, "item": {"id": "I1"}, "location": {"id": "L1"}}]},
         "userErrors": []}});
-    let SetOutcome::Applied { group_id, changes } = ops::inventory_set_outcome(serde_json::from_value(data).unwrap()) else {
+    let SetOutcome::Applied { group_id, changes } =
+        ops::inventory_set_outcome(serde_json::from_value(data).unwrap())
+    else {
         panic!()
     };
     assert_eq!(group_id.as_deref(), Some("G1"));
@@ -203,7 +247,11 @@ fn inventory_set_outcomes() {
     let data = json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": null, "userErrors": [
         {"field": ["input", "quantities", "3", "changeFromQuantity"], "message": "stale", "code": "CHANGE_FROM_QUANTITY_STALE"},
         {"field": null, "message": "x", "code": "SOMETHING_NEW"}]}});
-    let SetOutcome::UserErrors(errs) = ops::inventory_set_outcome(serde_json::from_value(data).unwrap()) else { panic!() };
+    let SetOutcome::UserErrors(errs) =
+        ops::inventory_set_outcome(serde_json::from_value(data).unwrap())
+    else {
+        panic!()
+    };
     assert_eq!(errs[0].index, Some(3));
     assert_eq!(errs[0].code.as_deref(), Some("CHANGE_FROM_QUANTITY_STALE"));
     assert_eq!(errs[1].index, None);
@@ -216,7 +264,10 @@ fn inventory_activate_outcomes() {
         "quantities": [{"name": "available", "quantity": 4}]}, "userErrors": []}});
     assert_eq!(
         ops::inventory_activate_outcome(serde_json::from_value(data).unwrap()),
-        ActivateOutcome::Activated { level_id: "IL1".into(), available: Some(4) }
+        ActivateOutcome::Activated {
+            level_id: "IL1".into(),
+            available: Some(4)
+        }
     );
     let data = json!({"inventoryActivate": {"inventoryLevel": null, "userErrors": [{"field": ["locationId"], "message": "bad"}]}});
     assert!(matches!(
@@ -240,9 +291,18 @@ fn shop_info_and_missing_scopes() {
 fn shop_domains() {
     for (raw, want) in [
         ("example.myshopify.com", Some("example.myshopify.com")),
-        (" https://Example.myshopify.com/ ", Some("example.myshopify.com")),
-        ("https://admin.shopify.com/store/my-shop/products", Some("my-shop.myshopify.com")),
-        ("admin.shopify.com/store/my-shop", Some("my-shop.myshopify.com")),
+        (
+            " https://Example.myshopify.com/ ",
+            Some("example.myshopify.com"),
+        ),
+        (
+            "https://admin.shopify.com/store/my-shop/products",
+            Some("my-shop.myshopify.com"),
+        ),
+        (
+            "admin.shopify.com/store/my-shop",
+            Some("my-shop.myshopify.com"),
+        ),
         ("example.com", None),
         ("evil.com/x.myshopify.com", None),
         ("myshopify.com", None),
@@ -257,19 +317,31 @@ fn shop_domains() {
 #[test]
 fn endpoints() {
     let e = resolve_endpoint(&cfg("https://admin.shopify.com/store/demo", None)).unwrap();
-    assert_eq!(e.url.as_str(), "https://demo.myshopify.com/admin/api/2026-07/graphql.json");
+    assert_eq!(
+        e.url.as_str(),
+        "https://demo.myshopify.com/admin/api/2026-07/graphql.json"
+    );
     let e = resolve_endpoint(&cfg("demo.myshopify.com", Some("http://127.0.0.1:8080"))).unwrap();
-    assert_eq!(e.url.as_str(), "http://127.0.0.1:8080/admin/api/2026-07/graphql.json");
+    assert_eq!(
+        e.url.as_str(),
+        "http://127.0.0.1:8080/admin/api/2026-07/graphql.json"
+    );
     assert_eq!(e.authority, "127.0.0.1:8080");
     // The shop may name the base URL's host instead of a myshopify domain.
     assert!(resolve_endpoint(&cfg("127.0.0.1:8080", Some("http://127.0.0.1:8080/"))).is_ok());
     // Loopback only through api_base_url; clear text only to loopback; foreign shop refused.
-    assert!(matches!(resolve_endpoint(&cfg("127.0.0.1", None)), Err(StoreError::InvalidShop(_))));
+    assert!(matches!(
+        resolve_endpoint(&cfg("127.0.0.1", None)),
+        Err(StoreError::InvalidShop(_))
+    ));
     assert!(matches!(
         resolve_endpoint(&cfg("demo.myshopify.com", Some("http://proxy.example.com"))),
         Err(StoreError::InvalidBaseUrl { .. })
     ));
-    assert!(matches!(resolve_endpoint(&cfg("example.com", Some("https://proxy.example.net"))), Err(StoreError::InvalidShop(_))));
+    assert!(matches!(
+        resolve_endpoint(&cfg("example.com", Some("https://proxy.example.net"))),
+        Err(StoreError::InvalidShop(_))
+    ));
     let mut bad_version = cfg("demo.myshopify.com", None);
     bad_version.api_version = "../x".into();
     assert!(resolve_endpoint(&bad_version).is_err());
@@ -287,7 +359,11 @@ fn bucket_charges_waits_and_resyncs() {
     assert_eq!(b.try_take(600.0, t(4)), Ok(600.0));
     // Two in flight (1200 charged). One returns: server says 900 left of 2000 at 100/s,
     // but the other request's 600 has not reached the server yet.
-    let status = ThrottleStatus { maximum_available: 2000.0, currently_available: 900.0, restore_rate: 100.0 };
+    let status = ThrottleStatus {
+        maximum_available: 2000.0,
+        currently_available: 900.0,
+        restore_rate: 100.0,
+    };
     b.settle(600.0, Some(status), t(4));
     assert_eq!((b.max, b.rate), (2000.0, 100.0));
     assert_eq!(b.level(t(4)), 300.0);
@@ -313,10 +389,18 @@ fn page_sizer_follows_reported_cost() {
 
 #[test]
 fn backoff_is_capped_full_jitter() {
-    let p = RetryPolicy { max_attempts: 5, max_throttled: 5, base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+    let p = RetryPolicy {
+        max_attempts: 5,
+        max_throttled: 5,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(1),
+    };
     for retry in 0..20 {
         let d = p.backoff(retry);
-        assert!(d <= Duration::from_millis(100 * (1 << retry.min(4))).min(Duration::from_secs(1)), "{retry}: {d:?}");
+        assert!(
+            d <= Duration::from_millis(100 * (1 << retry.min(4))).min(Duration::from_secs(1)),
+            "{retry}: {d:?}"
+        );
     }
 }
 
@@ -346,13 +430,20 @@ struct Canned {
 }
 
 fn ok(body: Value) -> Canned {
-    Canned { status: 200, headers: Vec::new(), body }
+    Canned {
+        status: 200,
+        headers: Vec::new(),
+        body,
+    }
 }
+
+/// Requests the server received: headers and body bytes.
+type Seen = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
 
 #[derive(Clone, Default)]
 struct Server {
     queue: Arc<Mutex<VecDeque<Canned>>>,
-    seen: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    seen: Seen,
 }
 
 async fn answer(State(s): State<Server>, headers: HeaderMap, body: Bytes) -> Response {
@@ -369,15 +460,26 @@ async fn answer(State(s): State<Server>, headers: HeaderMap, body: Bytes) -> Res
 
 async fn start(canned: Vec<Canned>) -> (Server, ShopifyClient, Arc<FakeClock>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = Server { queue: Arc::new(Mutex::new(canned.into())), ..Default::default() };
+    let server = Server {
+        queue: Arc::new(Mutex::new(canned.into())),
+        ..Default::default()
+    };
     let app = axum::Router::new()
-        .route("/admin/api/2026-07/graphql.json", axum::routing::post(answer))
+        .route(
+            "/admin/api/2026-07/graphql.json",
+            axum::routing::post(answer),
+        )
         .with_state(server.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let clock = Arc::new(FakeClock::default());
-    let policy = RetryPolicy { max_attempts: 3, max_throttled: 5, base: Duration::from_millis(100), cap: Duration::from_secs(2) };
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        max_throttled: 5,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+    };
     let transport = Transport::with_clock(
         &cfg("demo.myshopify.com", Some(&format!("http://{addr}"))),
         Secret::new("shpat_test_token"),
@@ -399,7 +501,12 @@ fn set_success() -> Value {
 }
 
 fn one_item() -> Vec<SetQuantity> {
-    vec![SetQuantity { item_id: "I1".into(), location_id: "L1".into(), quantity: 5, change_from: Some(0) }]
+    vec![SetQuantity {
+        item_id: "I1".into(),
+        location_id: "L1".into(),
+        quantity: 5,
+        change_from: Some(0),
+    }]
 }
 
 #[tokio::test]
@@ -409,7 +516,10 @@ async fn throttled_then_success_waits_and_resends_the_same_bytes() {
         "extensions": {"cost": {"requestedQueryCost": 752, "actualQueryCost": null,
             "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 666, "restoreRate": 50.0}}}});
     let (server, client, clock) = start(vec![ok(throttled), ok(set_success())]).await;
-    let out = client.inventory_set(&one_item(), "k1", "gid://sheetsync/SyncRun/1").await.unwrap();
+    let out = client
+        .inventory_set(&one_item(), "k1", "gid://sheetsync/SyncRun/1")
+        .await
+        .unwrap();
     assert!(matches!(out, SetOutcome::Applied { .. }));
     let seen = server.seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
@@ -426,7 +536,12 @@ async fn throttled_then_success_waits_and_resends_the_same_bytes() {
 #[tokio::test]
 async fn unauthorized_is_distinct_and_not_retried() {
     let body = json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"});
-    let (server, client, _) = start(vec![Canned { status: 401, headers: Vec::new(), body }]).await;
+    let (server, client, _) = start(vec![Canned {
+        status: 401,
+        headers: Vec::new(),
+        body,
+    }])
+    .await;
     let err = client.shop_info().await.unwrap_err();
     assert!(matches!(err, StoreError::Unauthorized), "{err:?}");
     assert!(!err.to_string().contains("shpat_test_token"));
@@ -437,8 +552,16 @@ async fn unauthorized_is_distinct_and_not_retried() {
 async fn server_errors_and_429_are_retried() {
     let internal = json!({"errors": [{"message": "Internal error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]});
     let (server, client, clock) = start(vec![
-        Canned { status: 502, headers: Vec::new(), body: json!({"errors": "bad gateway"}) },
-        Canned { status: 429, headers: vec![("retry-after", "2")], body: json!({"errors": "Too many"}) },
+        Canned {
+            status: 502,
+            headers: Vec::new(),
+            body: json!({"errors": "bad gateway"}),
+        },
+        Canned {
+            status: 429,
+            headers: vec![("retry-after", "2")],
+            body: json!({"errors": "Too many"}),
+        },
         ok(set_success()),
     ])
     .await;
@@ -446,12 +569,23 @@ async fn server_errors_and_429_are_retried() {
     assert!(out.is_ok(), "{out:?}");
     assert_eq!(server.seen.lock().unwrap().len(), 3);
     let sleeps = clock.sleeps.lock().unwrap().clone();
-    assert!(sleeps[0] <= Duration::from_millis(100), "first backoff within base: {sleeps:?}");
+    assert!(
+        sleeps[0] <= Duration::from_millis(100),
+        "first backoff within base: {sleeps:?}"
+    );
     assert_eq!(sleeps[1], Duration::from_secs(2), "Retry-After honoured");
 
     // Attempts are capped: three 5xx in a row fail with the last error.
-    let (server, client, _) = start(vec![ok(internal.clone()), ok(internal.clone()), ok(internal)]).await;
-    let err = client.inventory_set(&one_item(), "k", "r").await.unwrap_err();
+    let (server, client, _) = start(vec![
+        ok(internal.clone()),
+        ok(internal.clone()),
+        ok(internal),
+    ])
+    .await;
+    let err = client
+        .inventory_set(&one_item(), "k", "r")
+        .await
+        .unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert_eq!(server.seen.lock().unwrap().len(), 3);
 }
@@ -461,8 +595,14 @@ async fn max_cost_exceeded_is_not_retried_as_is() {
     let body = json!({"errors": [{"message": "Query cost is 2003, which exceeds the single query max cost limit (1000).",
         "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 2003, "maxCost": 1000}}]});
     let (server, client, _) = start(vec![ok(body)]).await;
-    let err = client.send_raw(&ops::inventory_set_body(&one_item(), "k", "r")).await.unwrap_err();
-    assert!(matches!(err, StoreError::MaxCostExceeded { cost: Some(c), max: Some(m) } if c == 2003.0 && m == 1000.0), "{err:?}");
+    let err = client
+        .send_raw(&ops::inventory_set_body(&one_item(), "k", "r"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::MaxCostExceeded { cost: Some(c), max: Some(m) } if c == 2003.0 && m == 1000.0),
+        "{err:?}"
+    );
     assert_eq!(server.seen.lock().unwrap().len(), 1);
 }
 
@@ -472,7 +612,10 @@ async fn access_denied_is_permanent() {
         "extensions": {"code": "ACCESS_DENIED"}, "path": ["locations"]}], "data": {"locations": null}});
     let (server, client, _) = start(vec![ok(body)]).await;
     let err = client.locations().await.unwrap_err();
-    assert!(matches!(&err, StoreError::AccessDenied { message } if message.contains("read_locations")), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::AccessDenied { message } if message.contains("read_locations")),
+        "{err:?}"
+    );
     assert_eq!(server.seen.lock().unwrap().len(), 1);
 }
 
@@ -501,19 +644,35 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
         "nodes": [{"id": "L1", "name": "Main", "isActive": true}, {"id": "L2", "name": "Old", "isActive": false}]}},
         "extensions": cost(5.0, 995.0, 1000.0, 50.0)});
     let page = |nodes: Vec<Value>, next: Option<&str>, requested: f64| {
-        ok(json!({"data": {"productVariants": {"pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}, "nodes": nodes}},
-            "extensions": cost(requested, 900.0, 1000.0, 50.0)}))
+        ok(
+            json!({"data": {"productVariants": {"pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}, "nodes": nodes}},
+            "extensions": cost(requested, 900.0, 1000.0, 50.0)}),
+        )
     };
     let too_big = json!({"errors": [{"message": "too big", "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 1400, "maxCost": 1000}}]});
     let (server, client, _) = start(vec![
         ok(shop),
         ok(locations),
-        page(vec![variant_json("V1", Some("A"), json!([level("L1", 3)]))], Some("c1"), 96.0),
+        page(
+            vec![variant_json("V1", Some("A"), json!([level("L1", 3)]))],
+            Some("c1"),
+            96.0,
+        ),
         ok(too_big),
-        page(vec![variant_json("V2", Some("A"), json!([])), variant_json("V3", Some("B"), json!([]))], None, 300.0),
+        page(
+            vec![
+                variant_json("V2", Some("A"), json!([])),
+                variant_json("V3", Some("B"), json!([])),
+            ],
+            None,
+            300.0,
+        ),
     ])
     .await;
-    let snap = client.snapshot(&[("Main".into(), "L1".into())]).await.unwrap();
+    let snap = client
+        .snapshot(&[("Main".into(), "L1".into())])
+        .await
+        .unwrap();
     assert_eq!(snap.currency.code, "USD");
     let a = &snap.variants[&crate::model::Sku::new("A").unwrap()];
     assert_eq!(a.len(), 2, "a SKU on two variants keeps both");
@@ -532,6 +691,8 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
 #[tokio::test]
 async fn a_foreign_token_host_is_never_contacted() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let err = ShopifyClient::new(&cfg("shop.example.com", None), Secret::new("t")).err().unwrap();
+    let err = ShopifyClient::new(&cfg("shop.example.com", None), Secret::new("t"))
+        .err()
+        .unwrap();
     assert!(matches!(err, StoreError::InvalidShop(_)));
 }

@@ -43,7 +43,9 @@ pub struct TokioClock {
 
 impl Default for TokioClock {
     fn default() -> Self {
-        TokioClock { start: tokio::time::Instant::now() }
+        TokioClock {
+            start: tokio::time::Instant::now(),
+        }
     }
 }
 
@@ -88,7 +90,13 @@ impl CostBucket {
     /// A full bucket. Until the first response says otherwise, assume the smallest bucket
     /// observed (1,000 points restoring 50/s), which is safe on every plan.
     pub fn new(max: f64, rate: f64, now: Duration) -> CostBucket {
-        CostBucket { max, rate, level: max, at: now, in_flight: 0.0 }
+        CostBucket {
+            max,
+            rate,
+            level: max,
+            at: now,
+            in_flight: 0.0,
+        }
     }
 
     /// Points available at `now`.
@@ -142,14 +150,22 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 5, max_throttled: 20, base: Duration::from_millis(500), cap: Duration::from_secs(30) }
+        RetryPolicy {
+            max_attempts: 5,
+            max_throttled: 20,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(30),
+        }
     }
 }
 
 impl RetryPolicy {
     /// Full jitter: uniform in `[0, min(cap, base·2^retry)]`.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self.base.saturating_mul(1u32 << retry.min(16)).min(self.cap);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.cap);
         ceiling.mul_f64(fastrand::f64())
     }
 }
@@ -179,14 +195,20 @@ fn authority(url: &Url) -> Option<String> {
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `NAME.myshopify.com` from what a user may paste: a bare domain, a URL, or the admin
 /// URL `admin.shopify.com/store/NAME`. `None` when it is not a shop domain.
 pub fn normalize_shop(raw: &str) -> Option<String> {
     let s = raw.trim().to_ascii_lowercase();
-    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(&s);
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(&s);
     let name = if let Some(rest) = s.strip_prefix("admin.shopify.com/store/") {
         rest.split('/').next().unwrap_or_default()
     } else {
@@ -206,7 +228,11 @@ pub fn normalize_shop(raw: &str) -> Option<String> {
 /// in clear text.
 pub fn resolve_endpoint(cfg: &ShopifyConfig) -> Result<Endpoint, StoreError> {
     let version = cfg.api_version.trim();
-    if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if version.is_empty()
+        || !version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         return Err(StoreError::InvalidBaseUrl {
             url: version.to_owned(),
             reason: "api_version must look like 2026-07".into(),
@@ -215,7 +241,10 @@ pub fn resolve_endpoint(cfg: &ShopifyConfig) -> Result<Endpoint, StoreError> {
     let shop = normalize_shop(&cfg.shop);
     let base = match &cfg.api_base_url {
         Some(raw) => {
-            let bad = |reason: &str| StoreError::InvalidBaseUrl { url: raw.clone(), reason: reason.to_owned() };
+            let bad = |reason: &str| StoreError::InvalidBaseUrl {
+                url: raw.clone(),
+                reason: reason.to_owned(),
+            };
             let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
             let host = url.host_str().ok_or_else(|| bad("no host"))?.to_owned();
             match url.scheme() {
@@ -228,9 +257,16 @@ pub fn resolve_endpoint(cfg: &ShopifyConfig) -> Result<Endpoint, StoreError> {
             }
             // The shop must be a real shop domain or name this very host.
             let shop_ok = shop.is_some()
-                || cfg.shop.trim().trim_end_matches('/').rsplit("://").next().is_some_and(|s| {
-                    s.eq_ignore_ascii_case(&host) || authority(&url).is_some_and(|a| s.eq_ignore_ascii_case(&a))
-                });
+                || cfg
+                    .shop
+                    .trim()
+                    .trim_end_matches('/')
+                    .rsplit("://")
+                    .next()
+                    .is_some_and(|s| {
+                        s.eq_ignore_ascii_case(&host)
+                            || authority(&url).is_some_and(|a| s.eq_ignore_ascii_case(&a))
+                    });
             if !shop_ok {
                 return Err(StoreError::InvalidShop(cfg.shop.clone()));
             }
@@ -238,7 +274,8 @@ pub fn resolve_endpoint(cfg: &ShopifyConfig) -> Result<Endpoint, StoreError> {
         }
         None => {
             let shop = shop.ok_or_else(|| StoreError::InvalidShop(cfg.shop.clone()))?;
-            Url::parse(&format!("https://{shop}/")).map_err(|_| StoreError::InvalidShop(cfg.shop.clone()))?
+            Url::parse(&format!("https://{shop}/"))
+                .map_err(|_| StoreError::InvalidShop(cfg.shop.clone()))?
         }
     };
     let mut path = base.path().trim_end_matches('/').to_owned();
@@ -315,7 +352,12 @@ fn excerpt(bytes: &[u8]) -> String {
 
 impl Transport {
     pub fn new(cfg: &ShopifyConfig, token: Secret) -> Result<Transport, StoreError> {
-        Transport::with_clock(cfg, token, RetryPolicy::default(), Arc::new(TokioClock::default()))
+        Transport::with_clock(
+            cfg,
+            token,
+            RetryPolicy::default(),
+            Arc::new(TokioClock::default()),
+        )
     }
 
     pub fn with_clock(
@@ -334,7 +376,15 @@ impl Transport {
             .build()
             .map_err(|e| StoreError::Connection(e.to_string()))?;
         let bucket = Mutex::new(CostBucket::new(1000.0, 50.0, clock.now()));
-        Ok(Transport { http, endpoint, token, bucket, estimates: Mutex::default(), policy, clock })
+        Ok(Transport {
+            http,
+            endpoint,
+            token,
+            bucket,
+            estimates: Mutex::default(),
+            policy,
+            clock,
+        })
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -348,13 +398,19 @@ impl Transport {
 
     /// The cost the next request of `operation` is expected to have.
     pub fn estimate(&self, operation: &str) -> f64 {
-        lock(&self.estimates).get(operation).copied().unwrap_or(DEFAULT_ESTIMATE)
+        lock(&self.estimates)
+            .get(operation)
+            .copied()
+            .unwrap_or(DEFAULT_ESTIMATE)
     }
 
     /// Sends `body` until it succeeds or fails for good; every attempt sends these bytes.
     /// `cost_hint` overrides the estimate (a page whose size just changed).
     pub async fn send(&self, body: &[u8], cost_hint: Option<f64>) -> Result<Reply, StoreError> {
-        let op = serde_json::from_slice::<Peek>(body).ok().and_then(|p| p.operation_name).unwrap_or_default();
+        let op = serde_json::from_slice::<Peek>(body)
+            .ok()
+            .and_then(|p| p.operation_name)
+            .unwrap_or_default();
         let mut hint = cost_hint;
         let (mut failures, mut throttled) = (0u32, 0u32);
         loop {
@@ -378,7 +434,8 @@ impl Transport {
                 if failures >= self.policy.max_attempts {
                     return Err(err);
                 }
-                err.server_delay().unwrap_or_else(|| self.policy.backoff(failures - 1))
+                err.server_delay()
+                    .unwrap_or_else(|| self.policy.backoff(failures - 1))
             };
             tracing::warn!(operation = %op, error = %err, delay_ms = delay.as_millis() as u64, "Retrying Shopify request");
             self.clock.sleep(delay).await;
@@ -405,28 +462,56 @@ impl Transport {
             }
         };
         let envelope: Option<Envelope> = serde_json::from_slice(&bytes).ok();
-        let cost = envelope.as_ref().and_then(|e| e.extensions.as_ref()).and_then(|x| x.cost);
-        lock(&self.bucket).settle(charged, cost.and_then(|c| c.throttle_status), self.clock.now());
+        let cost = envelope
+            .as_ref()
+            .and_then(|e| e.extensions.as_ref())
+            .and_then(|x| x.cost);
+        lock(&self.bucket).settle(
+            charged,
+            cost.and_then(|c| c.throttle_status),
+            self.clock.now(),
+        );
         if let Some(requested) = cost.and_then(|c| c.requested_query_cost) {
             lock(&self.estimates).insert(op.to_owned(), requested);
         }
         match status {
             401 => return Err(StoreError::Unauthorized),
-            403 => return Err(StoreError::AccessDenied { message: excerpt(&bytes) }),
+            403 => {
+                return Err(StoreError::AccessDenied {
+                    message: excerpt(&bytes),
+                });
+            }
             200..=299 => {}
             _ => {
                 // Shopify's clients wait 1 s on 429/503 without Retry-After.
-                let retry_after = retry_after.or_else(|| matches!(status, 429 | 503).then(|| Duration::from_secs(1)));
-                return Err(StoreError::Http { status, retry_after, excerpt: excerpt(&bytes) });
+                let retry_after = retry_after
+                    .or_else(|| matches!(status, 429 | 503).then(|| Duration::from_secs(1)));
+                return Err(StoreError::Http {
+                    status,
+                    retry_after,
+                    excerpt: excerpt(&bytes),
+                });
             }
         }
-        let envelope = envelope.ok_or_else(|| StoreError::Decode(format!("not a GraphQL response: {}", excerpt(&bytes))))?;
+        let envelope = envelope.ok_or_else(|| {
+            StoreError::Decode(format!("not a GraphQL response: {}", excerpt(&bytes)))
+        })?;
         match envelope.errors {
-            Some(Errors::List(list)) if !list.is_empty() => return Err(classify(list, cost, charged)),
-            Some(Errors::Text(text)) => return Err(StoreError::Graphql(vec![GraphqlError { code: None, message: text }])),
+            Some(Errors::List(list)) if !list.is_empty() => {
+                return Err(classify(list, cost, charged));
+            }
+            Some(Errors::Text(text)) => {
+                return Err(StoreError::Graphql(vec![GraphqlError {
+                    code: None,
+                    message: text,
+                }]));
+            }
             _ => {}
         }
-        let data = envelope.data.filter(|d| !d.is_null()).ok_or_else(|| StoreError::Decode("response has no data".into()))?;
+        let data = envelope
+            .data
+            .filter(|d| !d.is_null())
+            .ok_or_else(|| StoreError::Decode("response has no data".into()))?;
         Ok(Reply { data, cost })
     }
 
@@ -448,10 +533,16 @@ impl Transport {
             .await
             .map_err(StoreError::from_reqwest)?;
         let status = resp.status().as_u16();
-        if let Some(served) = resp.headers().get("x-shopify-api-version").and_then(|v| v.to_str().ok())
+        if let Some(served) = resp
+            .headers()
+            .get("x-shopify-api-version")
+            .and_then(|v| v.to_str().ok())
             && !url.path().contains(&format!("/{served}/"))
         {
-            tracing::warn!(served, "Shopify served a different API version than requested");
+            tracing::warn!(
+                served,
+                "Shopify served a different API version than requested"
+            );
         }
         let retry_after = resp
             .headers()
@@ -460,14 +551,21 @@ impl Transport {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| Duration::from_secs_f64(s.min(3600.0)));
-        let bytes = resp.bytes().await.map_err(StoreError::from_reqwest)?.to_vec();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(StoreError::from_reqwest)?
+            .to_vec();
         Ok((status, retry_after, bytes))
     }
 }
 
 fn classify(list: Vec<RawError>, cost: Option<Cost>, charged: f64) -> StoreError {
     let code_of = |e: &RawError| e.extensions.as_ref().and_then(|x| x.code.clone());
-    if list.iter().any(|e| code_of(e).as_deref() == Some("THROTTLED")) {
+    if list
+        .iter()
+        .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
+    {
         let status = cost.and_then(|c| c.throttle_status);
         return StoreError::Throttled {
             requested: cost.and_then(|c| c.requested_query_cost).unwrap_or(charged),
@@ -475,17 +573,34 @@ fn classify(list: Vec<RawError>, cost: Option<Cost>, charged: f64) -> StoreError
             restore_rate: status.map_or(50.0, |s| s.restore_rate),
         };
     }
-    if let Some(e) = list.iter().find(|e| code_of(e).as_deref() == Some("MAX_COST_EXCEEDED")) {
+    if let Some(e) = list
+        .iter()
+        .find(|e| code_of(e).as_deref() == Some("MAX_COST_EXCEEDED"))
+    {
         let x = e.extensions.as_ref();
         return StoreError::MaxCostExceeded {
-            cost: x.and_then(|x| x.cost).or(cost.and_then(|c| c.requested_query_cost)),
+            cost: x
+                .and_then(|x| x.cost)
+                .or(cost.and_then(|c| c.requested_query_cost)),
             max: x.and_then(|x| x.max_cost),
         };
     }
-    if let Some(e) = list.iter().find(|e| code_of(e).as_deref() == Some("ACCESS_DENIED")) {
-        return StoreError::AccessDenied { message: e.message.clone() };
+    if let Some(e) = list
+        .iter()
+        .find(|e| code_of(e).as_deref() == Some("ACCESS_DENIED"))
+    {
+        return StoreError::AccessDenied {
+            message: e.message.clone(),
+        };
     }
-    StoreError::Graphql(list.into_iter().map(|e| GraphqlError { code: code_of(&e), message: e.message }).collect())
+    StoreError::Graphql(
+        list.into_iter()
+            .map(|e| GraphqlError {
+                code: code_of(&e),
+                message: e.message,
+            })
+            .collect(),
+    )
 }
 
 /// A poisoned lock only means another task panicked mid-update of plain numbers; the
