@@ -1,1 +1,18 @@
-//! Shopify Admin GraphQL: operations (`ops`), transport and client.
+//! Shopify Admin GraphQL: the operations and their pure builders and mappers (`ops`), the
+//! paced and retried transport (`transport`), error classification (`error`) and the
+//! client the engine calls (`client`).
+
+pub mod client;
+pub mod error;
+pub mod ops;
+pub mod transport;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{PageSizer, ShopifyClient};
+pub use error::{GraphqlError, StoreError};
+pub use ops::{
+    ActivateOutcome, AppliedChange, BulkUpdateOutcome, Patch, SetOutcome, SetQuantity, ShopInfo,
+    StoreLocation, UserError, VariantOutcome, VariantUpdate,
+};

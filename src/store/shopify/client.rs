@@ -1,0 +1,317 @@
+//! The Shopify client the engine uses: one method per operation, domain values in and out.
+//! Bodies are built by `ops` and sent by the [`Transport`], which paces and retries; for the
+//! mutations, the exact body bytes are exposed (`*_body`) and can be sent again as they are
+//! (`send_*`), so the executor journals what it sends and a retry resends identical bytes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+
+use super::error::StoreError;
+use super::ops::{
+    self, ActivateOutcome, BulkUpdateOutcome, SetOutcome, SetQuantity, ShopInfo, StoreLocation,
+    VariantRecord, VariantUpdate, queries,
+};
+use super::transport::{Cost, Transport};
+use crate::config::{Secret, ShopifyConfig};
+use crate::model::{Currency, LocationName, Sku};
+use crate::plan::{Snapshot, StoreVariant};
+
+/// `nodes(ids:)` and input arrays take at most 250 entries (SHOPIFY.md §2).
+pub const MAX_IDS: usize = 250;
+
+/// Sizes `VariantsPage` from the cost Shopify reports (DESIGN.md step 2): the first page
+/// aims near [`PageSizer::START_COST`] points, later ones near [`PageSizer::TARGET_COST`],
+/// safely under the 1,000-point single-query cap; `MAX_COST_EXCEEDED` halves the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageSizer {
+    first: i64,
+    per_item: f64,
+}
+
+impl PageSizer {
+    pub const START_COST: f64 = 100.0;
+    pub const TARGET_COST: f64 = 700.0;
+
+    /// A guess from the query's shape: the variant, product, item and cost objects, and
+    /// per level the level, its location and its quantities.
+    pub fn new(levels: i64) -> PageSizer {
+        let per_item = 6.0 + 3.0 * levels.max(1) as f64;
+        PageSizer {
+            first: Self::fit(Self::START_COST, per_item),
+            per_item,
+        }
+    }
+
+    fn fit(budget: f64, per_item: f64) -> i64 {
+        ((budget / per_item).floor() as i64).clamp(1, 250)
+    }
+
+    pub fn first(&self) -> i64 {
+        self.first
+    }
+
+    /// What the next page is expected to cost.
+    pub fn expected_cost(&self) -> f64 {
+        self.per_item * self.first as f64
+    }
+
+    /// Learn from a page of `self.first()` items that was priced `requested`.
+    pub fn observe(&mut self, requested: f64) {
+        if requested > 0.0 {
+            self.per_item = requested / self.first as f64;
+            self.first = Self::fit(Self::TARGET_COST, self.per_item);
+        }
+    }
+
+    /// After `MAX_COST_EXCEEDED`; `false` when a single item is already too expensive.
+    pub fn halve(&mut self) -> bool {
+        if self.first <= 1 {
+            return false;
+        }
+        self.first /= 2;
+        self.per_item *= 2.0;
+        true
+    }
+}
+
+/// The Admin API client. Cheap to clone; clones share the transport and its cost bucket.
+#[derive(Clone)]
+pub struct ShopifyClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    shop: Mutex<Option<ShopInfo>>,
+    /// Locations of the shop, active or not: how many inventory levels an item can have.
+    location_count: Mutex<Option<usize>>,
+}
+
+impl ShopifyClient {
+    /// Checks the shop domain and builds the client; nothing is sent yet.
+    pub fn new(cfg: &ShopifyConfig, token: Secret) -> Result<ShopifyClient, StoreError> {
+        Ok(ShopifyClient::with_transport(Transport::new(cfg, token)?))
+    }
+
+    pub fn with_transport(transport: Transport) -> ShopifyClient {
+        ShopifyClient {
+            inner: Arc::new(Inner {
+                transport,
+                shop: Mutex::default(),
+                location_count: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    pub fn required_scopes() -> &'static [&'static str] {
+        ops::REQUIRED_SCOPES
+    }
+
+    /// Sends a body as-is and returns its `data` (for replaying journaled bytes).
+    pub async fn send_raw(&self, body: &[u8]) -> Result<serde_json::Value, StoreError> {
+        Ok(self.inner.transport.send(body, None).await?.data)
+    }
+
+    async fn run<T: DeserializeOwned>(
+        &self,
+        body: &[u8],
+        hint: Option<f64>,
+    ) -> Result<(T, Option<Cost>), StoreError> {
+        let reply = self.inner.transport.send(body, hint).await?;
+        let data =
+            serde_json::from_value(reply.data).map_err(|e| StoreError::Decode(e.to_string()))?;
+        Ok((data, reply.cost))
+    }
+
+    /// Shop name, domain, currency and granted scopes; remembered for `snapshot`.
+    pub async fn shop_info(&self) -> Result<ShopInfo, StoreError> {
+        let body = ops::body::<queries::ShopInfo>(queries::shop_info::Variables {});
+        let (data, _) = self.run(&body, None).await?;
+        let info = ops::shop_info(data);
+        *lock(&self.inner.shop) = Some(info.clone());
+        Ok(info)
+    }
+
+    /// Every location, active or not (legacy ones included).
+    pub async fn locations(&self) -> Result<Vec<StoreLocation>, StoreError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let body = ops::body::<queries::Locations>(queries::locations::Variables { after });
+            let (data, _) = self.run(&body, None).await?;
+            let (page, next) = ops::locations_page(data);
+            all.extend(page);
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => break,
+            }
+        }
+        *lock(&self.inner.location_count) = Some(all.len());
+        Ok(all)
+    }
+
+    async fn levels(&self, configured: usize) -> Result<i64, StoreError> {
+        let known = *lock(&self.inner.location_count);
+        let count = match known {
+            Some(n) => n,
+            None => self.locations().await?.len(),
+        };
+        Ok(count.max(configured).clamp(1, 250) as i64)
+    }
+
+    async fn currency(&self) -> Result<Currency, StoreError> {
+        let known = lock(&self.inner.shop).as_ref().map(|s| s.currency.clone());
+        let code = match known {
+            Some(c) => c,
+            None => self.shop_info().await?.currency,
+        };
+        Ok(Currency::new(&code))
+    }
+
+    /// Every variant of the store, keyed by SKU (variants without a SKU are left out: no
+    /// row can name them), with `available` at each of `locations` (name, location id).
+    pub async fn snapshot(
+        &self,
+        locations: &[(LocationName, String)],
+    ) -> Result<Snapshot, StoreError> {
+        let currency = self.currency().await?;
+        let levels = self.levels(locations.len()).await?;
+        let mut sizer = PageSizer::new(levels);
+        let mut variants: HashMap<Sku, Vec<StoreVariant>> = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let vars = ops::variants_page_variables(sizer.first(), after.clone(), levels);
+            let body = ops::body::<queries::VariantsPage>(vars);
+            let (data, cost) = match self.run(&body, Some(sizer.expected_cost())).await {
+                Err(StoreError::MaxCostExceeded { .. }) if sizer.halve() => continue,
+                other => other?,
+            };
+            if let Some(requested) = cost.and_then(|c| c.requested_query_cost) {
+                sizer.observe(requested);
+            }
+            let (records, next) = ops::variants_page(data);
+            for rec in records {
+                if let (Some(sku), v) = ops::store_variant(rec, locations) {
+                    variants.entry(sku).or_default().push(v);
+                }
+            }
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => break,
+            }
+        }
+        for list in variants.values_mut() {
+            list.sort_by(|a, b| a.variant_id.cmp(&b.variant_id));
+        }
+        Ok(Snapshot { currency, variants })
+    }
+
+    /// Re-reads variants by id (CAS re-reads, `watch`), 250 per request. Ids that no longer
+    /// name a variant are absent from the result.
+    pub async fn variants_by_ids(
+        &self,
+        ids: &[String],
+        locations: &[(LocationName, String)],
+    ) -> Result<Vec<(Option<Sku>, StoreVariant)>, StoreError> {
+        let levels = self.levels(locations.len()).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_IDS) {
+            let body =
+                ops::body::<queries::VariantsByIds>(ops::variants_by_ids_variables(chunk, levels));
+            let (data, _) = self.run(&body, None).await?;
+            let records: Vec<VariantRecord> = ops::variants_by_ids(data);
+            out.extend(
+                records
+                    .into_iter()
+                    .map(|r| ops::store_variant(r, locations)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The body of one product's variant update (at most 250 variants).
+    pub fn bulk_update_body(product_id: &str, updates: &[VariantUpdate]) -> Vec<u8> {
+        ops::bulk_update_body(product_id, updates)
+    }
+
+    pub async fn bulk_update(
+        &self,
+        product_id: &str,
+        updates: &[VariantUpdate],
+    ) -> Result<BulkUpdateOutcome, StoreError> {
+        self.send_bulk_update(&Self::bulk_update_body(product_id, updates))
+            .await
+    }
+
+    /// Sends a body from [`Self::bulk_update_body`]; outcomes follow the body's variant order.
+    pub async fn send_bulk_update(&self, body: &[u8]) -> Result<BulkUpdateOutcome, StoreError> {
+        let ids = ops::bulk_update_ids(body)
+            .ok_or_else(|| StoreError::Decode("not a VariantsBulkUpdate body".into()))?;
+        let (data, _) = self.run(body, None).await?;
+        Ok(ops::bulk_update_outcome(&ids, data))
+    }
+
+    /// The body of one `inventorySetQuantities` call (at most 250 items) under `key`.
+    pub fn inventory_set_body(items: &[SetQuantity], key: &str, reference: &str) -> Vec<u8> {
+        ops::inventory_set_body(items, key, reference)
+    }
+
+    pub async fn inventory_set(
+        &self,
+        items: &[SetQuantity],
+        key: &str,
+        reference: &str,
+    ) -> Result<SetOutcome, StoreError> {
+        self.send_inventory_set(&Self::inventory_set_body(items, key, reference))
+            .await
+    }
+
+    pub async fn send_inventory_set(&self, body: &[u8]) -> Result<SetOutcome, StoreError> {
+        let (data, _) = self.run(body, None).await?;
+        Ok(ops::inventory_set_outcome(data))
+    }
+
+    pub fn inventory_activate_body(
+        item_id: &str,
+        location_id: &str,
+        available: Option<i64>,
+        key: &str,
+    ) -> Vec<u8> {
+        ops::inventory_activate_body(item_id, location_id, available, key)
+    }
+
+    /// Stocks an item at a location, with `available` as its first quantity.
+    pub async fn inventory_activate(
+        &self,
+        item_id: &str,
+        location_id: &str,
+        available: Option<i64>,
+        key: &str,
+    ) -> Result<ActivateOutcome, StoreError> {
+        self.send_inventory_activate(&Self::inventory_activate_body(
+            item_id,
+            location_id,
+            available,
+            key,
+        ))
+        .await
+    }
+
+    pub async fn send_inventory_activate(
+        &self,
+        body: &[u8],
+    ) -> Result<ActivateOutcome, StoreError> {
+        let (data, _) = self.run(body, None).await?;
+        Ok(ops::inventory_activate_outcome(data))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,208 @@
+//! What can go wrong talking to Shopify, and whether trying again can help.
+//!
+//! Retryability is decided here, on the error, so the transport's retry loop and the
+//! executor ask the same question the same way (STYLE.md §6). No variant ever carries the
+//! access token: response bodies are kept only as short excerpts of what Shopify said.
+
+use std::time::Duration;
+
+/// One entry of a top-level GraphQL `errors` array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphqlError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The configured shop is not a `*.myshopify.com` domain.
+    #[error(
+        "shop {0:?} is not a Shopify shop domain: use NAME.myshopify.com (or admin.shopify.com/store/NAME)"
+    )]
+    InvalidShop(String),
+    #[error("invalid shopify.api_base_url {url:?}: {reason}")]
+    InvalidBaseUrl { url: String, reason: String },
+    /// A request was about to carry the token to a host other than the shop's.
+    #[error("refusing to send the Shopify access token to {host}: expected {expected}")]
+    ForeignHost { host: String, expected: String },
+    /// HTTP 401: the token is invalid, expired or revoked.
+    #[error("Shopify rejected the access token (HTTP 401): renew it or check shopify.auth")]
+    Unauthorized,
+    /// HTTP 403, or a GraphQL `ACCESS_DENIED`: a scope is missing.
+    #[error("Shopify denied access: {message}")]
+    AccessDenied { message: String },
+    /// HTTP 200 with `THROTTLED`: the cost bucket cannot afford the query yet.
+    #[error(
+        "throttled by Shopify (query cost {requested}, {available} available, restoring {restore_rate}/s)"
+    )]
+    Throttled {
+        requested: f64,
+        available: f64,
+        restore_rate: f64,
+    },
+    /// The query alone costs more than Shopify allows one query to cost (1,000 points).
+    #[error("query cost {cost:?} exceeds Shopify's single-query maximum {max:?}")]
+    MaxCostExceeded { cost: Option<f64>, max: Option<f64> },
+    /// Any other HTTP status that is not a success.
+    #[error("HTTP {status} from Shopify: {excerpt}")]
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+        excerpt: String,
+    },
+    /// Top-level GraphQL errors other than the ones above.
+    #[error("GraphQL errors from Shopify: {}", format_errors(.0))]
+    Graphql(Vec<GraphqlError>),
+    #[error("request to Shopify timed out")]
+    Timeout,
+    /// Connecting failed or the connection dropped.
+    #[error("cannot reach Shopify: {0}")]
+    Connection(String),
+    /// A response we could not read (not JSON, or not the shape the operation promises).
+    #[error("unexpected response from Shopify: {0}")]
+    Decode(String),
+}
+
+fn format_errors(errors: &[GraphqlError]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| match &e.code {
+            Some(code) => format!("{code}: {}", e.message),
+            None => e.message.clone(),
+        })
+        .collect();
+    parts.join("; ")
+}
+
+impl StoreError {
+    /// Whether the same request may succeed if sent again, unchanged.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Throttled { .. } | StoreError::Timeout | StoreError::Connection(_) => true,
+            // 429 and 430 (security rejection) are rate limits; 5xx is Shopify's side.
+            StoreError::Http { status, .. } => {
+                matches!(status, 429 | 430) || (500..600).contains(status)
+            }
+            StoreError::Graphql(errors) => errors.iter().any(|e| {
+                matches!(
+                    e.code.as_deref(),
+                    Some("INTERNAL_SERVER_ERROR" | "SERVICE_UNAVAILABLE")
+                )
+            }),
+            StoreError::InvalidShop(_)
+            | StoreError::InvalidBaseUrl { .. }
+            | StoreError::ForeignHost { .. }
+            | StoreError::Unauthorized
+            | StoreError::AccessDenied { .. }
+            | StoreError::MaxCostExceeded { .. }
+            | StoreError::Decode(_) => false,
+        }
+    }
+
+    /// How long the server asked us to wait, when it said so.
+    pub fn server_delay(&self) -> Option<Duration> {
+        match self {
+            StoreError::Throttled {
+                requested,
+                available,
+                restore_rate,
+            } => Some(throttle_wait(*requested, *available, *restore_rate)),
+            StoreError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_reqwest(e: reqwest::Error) -> StoreError {
+        // `without_url`: the URL holds no secret, but errors stay short and uniform.
+        let retry = e.is_timeout();
+        let connect = e.is_connect() || e.is_request() || e.is_body();
+        let msg = e.without_url().to_string();
+        if retry {
+            StoreError::Timeout
+        } else if connect {
+            StoreError::Connection(msg)
+        } else {
+            StoreError::Decode(msg)
+        }
+    }
+}
+
+/// SHOPIFY.md §2: wait `(requested − currentlyAvailable) / restoreRate` seconds.
+pub fn throttle_wait(requested: f64, available: f64, restore_rate: f64) -> Duration {
+    let rate = if restore_rate > 0.0 {
+        restore_rate
+    } else {
+        1.0
+    };
+    Duration::from_secs_f64(((requested - available) / rate).clamp(0.0, 3600.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16) -> StoreError {
+        StoreError::Http {
+            status,
+            retry_after: None,
+            excerpt: String::new(),
+        }
+    }
+
+    #[test]
+    fn classification() {
+        for retryable in [
+            StoreError::Throttled {
+                requested: 10.0,
+                available: 0.0,
+                restore_rate: 50.0,
+            },
+            StoreError::Timeout,
+            StoreError::Connection("reset".into()),
+            http(429),
+            http(500),
+            http(502),
+            http(503),
+            http(504),
+            StoreError::Graphql(vec![GraphqlError {
+                code: Some("INTERNAL_SERVER_ERROR".into()),
+                message: "x".into(),
+            }]),
+        ] {
+            assert!(retryable.is_retryable(), "{retryable:?}");
+        }
+        for permanent in [
+            http(400),
+            http(402),
+            http(403),
+            http(404),
+            http(423),
+            StoreError::Unauthorized,
+            StoreError::AccessDenied {
+                message: "x".into(),
+            },
+            StoreError::MaxCostExceeded {
+                cost: Some(2003.0),
+                max: Some(1000.0),
+            },
+            StoreError::Graphql(vec![GraphqlError {
+                code: Some("BAD_REQUEST".into()),
+                message: "x".into(),
+            }]),
+            StoreError::Decode("x".into()),
+        ] {
+            assert!(!permanent.is_retryable(), "{permanent:?}");
+        }
+    }
+
+    #[test]
+    fn throttle_delay_follows_the_bucket() {
+        let e = StoreError::Throttled {
+            requested: 752.0,
+            available: 666.0,
+            restore_rate: 50.0,
+        };
+        assert_eq!(e.server_delay(), Some(Duration::from_secs_f64(86.0 / 50.0)));
+        assert_eq!(throttle_wait(10.0, 20.0, 50.0), Duration::ZERO);
+    }
+}

@@ -1,0 +1,698 @@
+//! Builders, mappers, the domain check, the bucket, and the transport against a tiny
+//! canned-response server on 127.0.0.1 with a fake clock (sleeps return at once and are
+//! recorded, so waits are asserted exactly and tests take no wall time).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::client::{PageSizer, ShopifyClient};
+use super::error::StoreError;
+use super::ops::{self, *};
+use super::transport::*;
+use crate::config::{Secret, ShopifyAuth, ShopifyAuthMethod, ShopifyConfig};
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn cfg(shop: &str, base: Option<&str>) -> ShopifyConfig {
+    ShopifyConfig {
+        shop: shop.into(),
+        api_version: "2026-07".into(),
+        api_base_url: base.map(str::to_owned),
+        auth: ShopifyAuth {
+            method: ShopifyAuthMethod::Token,
+            token: None,
+            client_id: None,
+            client_secret: None,
+        },
+    }
+}
+
+fn variables(body: &[u8]) -> Value {
+    serde_json::from_slice::<Value>(body).unwrap()["variables"].clone()
+}
+
+// ---- builders ----
+
+#[test]
+fn inventory_set_sends_null_change_from_and_the_directive() {
+    let items = [
+        SetQuantity {
+            item_id: "gid://shopify/InventoryItem/1".into(),
+            location_id: "gid://shopify/Location/9".into(),
+            quantity: 5,
+            change_from: None,
+        },
+        SetQuantity {
+            item_id: "gid://shopify/InventoryItem/2".into(),
+            location_id: "gid://shopify/Location/9".into(),
+            quantity: -3,
+            change_from: Some(0),
+        },
+    ];
+    let body = ops::inventory_set_body(&items, "key-1", "gid://sheetsync/SyncRun/r1");
+    let text = String::from_utf8(body.clone()).unwrap();
+    assert!(text.contains(r#""changeFromQuantity":null"#), "{text}");
+    assert!(text.contains("@idempotent(key: $idempotencyKey)"));
+    assert_eq!(
+        variables(&body),
+        json!({
+            "input": {
+                "name": "available",
+                "reason": "correction",
+                "referenceDocumentUri": "gid://sheetsync/SyncRun/r1",
+                "quantities": [
+                    {"inventoryItemId": "gid://shopify/InventoryItem/1", "locationId": "gid://shopify/Location/9", "quantity": 5, "changeFromQuantity": null},
+                    {"inventoryItemId": "gid://shopify/InventoryItem/2", "locationId": "gid://shopify/Location/9", "quantity": -3, "changeFromQuantity": 0}
+                ]
+            },
+            "idempotencyKey": "key-1"
+        })
+    );
+    // Byte-stable: the same inputs give the same bytes (journal and resend rely on it).
+    assert_eq!(
+        body,
+        ops::inventory_set_body(&items, "key-1", "gid://sheetsync/SyncRun/r1")
+    );
+}
+
+#[test]
+fn bulk_update_clears_with_null_and_omits_untouched_fields() {
+    let updates = [
+        VariantUpdate {
+            variant_id: "V1".into(),
+            price: Some(dec("24.90")),
+            ..Default::default()
+        },
+        VariantUpdate {
+            variant_id: "V2".into(),
+            compare_at_price: Patch::Clear,
+            barcode: Patch::Clear,
+            cost: Patch::Clear,
+            ..Default::default()
+        },
+        VariantUpdate {
+            variant_id: "V3".into(),
+            compare_at_price: Patch::Set(dec("29.90")),
+            barcode: Patch::Set("7350012345678".into()),
+            cost: Patch::Set(dec("11.20")),
+            ..Default::default()
+        },
+    ];
+    let body = ops::bulk_update_body("P1", &updates);
+    assert_eq!(
+        variables(&body),
+        json!({
+            "productId": "P1",
+            "variants": [
+                {"id": "V1", "price": "24.90"},
+                {"id": "V2", "compareAtPrice": null, "barcode": null, "inventoryItem": {"cost": null}},
+                {"id": "V3", "compareAtPrice": "29.90", "barcode": "7350012345678", "inventoryItem": {"cost": "11.20"}}
+            ]
+        })
+    );
+    assert_eq!(ops::bulk_update_ids(&body).unwrap(), ["V1", "V2", "V3"]);
+    let sent: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(sent["operationName"], "VariantsBulkUpdate");
+    assert!(
+        sent["query"]
+            .as_str()
+            .unwrap()
+            .contains("allowPartialUpdates: true")
+    );
+}
+
+#[test]
+fn inventory_activate_omits_an_unset_available() {
+    let body = ops::inventory_activate_body("I1", "L1", None, "k");
+    assert_eq!(
+        variables(&body),
+        json!({"inventoryItemId": "I1", "locationId": "L1", "idempotencyKey": "k"})
+    );
+    let body = ops::inventory_activate_body("I1", "L1", Some(4), "k");
+    assert_eq!(variables(&body)["available"], 4);
+}
+
+// ---- mappers ----
+
+fn variant_json(id: &str, sku: Option<&str>, levels: Value) -> Value {
+    json!({
+        "id": id, "sku": sku, "price": "19.90", "compareAtPrice": null, "barcode": "",
+        "requiresComponents": false,
+        "product": {"id": "gid://shopify/Product/1", "title": "Mug"},
+        "inventoryItem": {"id": format!("{id}-item"), "tracked": true, "unitCost": {"amount": "4.5"},
+                          "inventoryLevels": {"nodes": levels}}
+    })
+}
+
+fn level(loc: &str, available: i64) -> Value {
+    json!({"location": {"id": loc}, "quantities": [{"name": "available", "quantity": available}]})
+}
+
+#[test]
+fn variants_page_maps_to_store_variants_by_location_name() {
+    let data = json!({"productVariants": {
+    "pageInfo": {"hasNextPage": true, "endCursor": "c1"},
+    "nodes": [
+        variant_json("V1", Some(" SKU-1 "), json!([level("L1", 7), level("L3", 1)])),
+        variant_json("V2", None, json!([]))
+    ]}});
+    let data: variants_page::ResponseData = serde_json::from_value(data).unwrap();
+    let (records, next) = ops::variants_page(data);
+    assert_eq!(next.as_deref(), Some("c1"));
+    let locations = [
+        ("Main".to_owned(), "L1".to_owned()),
+        ("Annex".to_owned(), "L2".to_owned()),
+    ];
+    let (sku, v) = ops::store_variant(records[0].clone(), &locations);
+    assert_eq!(sku.unwrap().as_str(), "SKU-1");
+    assert_eq!(v.price, dec("19.90"));
+    assert_eq!(v.cost, Some(dec("4.5")));
+    assert_eq!(v.compare_at_price, None);
+    assert_eq!(v.barcode, None, "an empty barcode is no barcode");
+    assert_eq!(v.inventory_item_id, "V1-item");
+    assert!(v.tracked && !v.bundle);
+    assert_eq!(v.stock.get("Main"), Some(&Some(7)));
+    assert_eq!(v.stock.get("Annex"), Some(&None), "no level at L2");
+    assert_eq!(v.stock.len(), 2);
+    assert_eq!(ops::store_variant(records[1].clone(), &locations).0, None);
+}
+
+#[test]
+fn variants_by_ids_skips_nulls_and_other_types() {
+    let mut v = variant_json("V1", Some("A"), json!([]));
+    v["__typename"] = json!("ProductVariant");
+    v["requiresComponents"] = json!(true);
+    let data = json!({"nodes": [null, {"__typename": "Product"}, v]});
+    let data: variants_by_ids::ResponseData = serde_json::from_value(data).unwrap();
+    let records = ops::variants_by_ids(data);
+    assert_eq!(records.len(), 1);
+    assert!(ops::store_variant(records[0].clone(), &[]).1.bundle);
+}
+
+#[test]
+fn bulk_update_errors_map_to_their_variant() {
+    // Shape from the live capture product-variants-bulk-update-allow-partial-and-error-order.
+    let data = json!({"productVariantsBulkUpdate": {
+        "productVariants": [{"id": "V1", "price": "9.99", "compareAtPrice": null, "barcode": null, "inventoryItem": {"unitCost": null}}],
+        "userErrors": [{"field": ["variants", "1", "price"], "message": "Price must be greater than or equal to 0", "code": "GREATER_THAN_OR_EQUAL_TO"}]}});
+    let data: variants_bulk_update::ResponseData = serde_json::from_value(data).unwrap();
+    let out = ops::bulk_update_outcome(&["V1".into(), "V2".into()], data);
+    assert_eq!(out.variants[0], ("V1".into(), VariantOutcome::Updated));
+    let VariantOutcome::Failed(errs) = &out.variants[1].1 else {
+        panic!("{out:?}")
+    };
+    assert_eq!(errs[0].index, Some(1));
+    assert_eq!(errs[0].code.as_deref(), Some("GREATER_THAN_OR_EQUAL_TO"));
+
+    let data = json!({"productVariantsBulkUpdate": {"productVariants": null,
+        "userErrors": [{"field": ["productId"], "message": "Product does not exist", "code": "PRODUCT_DOES_NOT_EXIST"}]}});
+    let out = ops::bulk_update_outcome(
+        &["V1".into(), "V2".into()],
+        serde_json::from_value(data).unwrap(),
+    );
+    assert!(
+        out.variants
+            .iter()
+            .all(|(_, o)| matches!(o, VariantOutcome::Failed(_)))
+    );
+}
+
+#[test]
+fn inventory_set_outcomes() {
+    let data = json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": {"id": "G1", "reason": "correction", "changes": [
+        {"name": "available", "delta": 5, "quantityAfterChange": null, "item": {"id": "I1"}, "location": {"id": "L1"}},
+        {"name": "on_hand", "delta": 5, "quantityAfterChange": null, "item": {"id": "I1"}, "location": {"id": "L1"}}]},
+        "userErrors": []}});
+    let SetOutcome::Applied { group_id, changes } =
+        ops::inventory_set_outcome(serde_json::from_value(data).unwrap())
+    else {
+        panic!()
+    };
+    assert_eq!(group_id.as_deref(), Some("G1"));
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].delta, 5);
+
+    let data = json!({"inventorySetQuantities": {"inventoryAdjustmentGroup": null, "userErrors": [
+        {"field": ["input", "quantities", "3", "changeFromQuantity"], "message": "stale", "code": "CHANGE_FROM_QUANTITY_STALE"},
+        {"field": null, "message": "x", "code": "SOMETHING_NEW"}]}});
+    let SetOutcome::UserErrors(errs) =
+        ops::inventory_set_outcome(serde_json::from_value(data).unwrap())
+    else {
+        panic!()
+    };
+    assert_eq!(errs[0].index, Some(3));
+    assert_eq!(errs[0].code.as_deref(), Some("CHANGE_FROM_QUANTITY_STALE"));
+    assert_eq!(errs[1].index, None);
+    assert_eq!(errs[1].code.as_deref(), Some("SOMETHING_NEW"));
+}
+
+#[test]
+fn inventory_activate_outcomes() {
+    let data = json!({"inventoryActivate": {"inventoryLevel": {"id": "IL1", "location": {"id": "L1"},
+        "quantities": [{"name": "available", "quantity": 4}]}, "userErrors": []}});
+    assert_eq!(
+        ops::inventory_activate_outcome(serde_json::from_value(data).unwrap()),
+        ActivateOutcome::Activated {
+            level_id: "IL1".into(),
+            available: Some(4)
+        }
+    );
+    let data = json!({"inventoryActivate": {"inventoryLevel": null, "userErrors": [{"field": ["locationId"], "message": "bad"}]}});
+    assert!(matches!(
+        ops::inventory_activate_outcome(serde_json::from_value(data).unwrap()),
+        ActivateOutcome::UserErrors(e) if e[0].message == "bad"
+    ));
+}
+
+#[test]
+fn shop_info_and_missing_scopes() {
+    let data = json!({"shop": {"name": "Demo", "myshopifyDomain": "demo.myshopify.com", "currencyCode": "EUR"},
+        "currentAppInstallation": {"accessScopes": [{"handle": "write_products"}, {"handle": "read_inventory"}]}});
+    let info = ops::shop_info(serde_json::from_value(data).unwrap());
+    assert_eq!(info.currency, "EUR");
+    assert_eq!(info.missing_scopes(), ["write_inventory", "read_locations"]);
+}
+
+// ---- domain check ----
+
+#[test]
+fn shop_domains() {
+    for (raw, want) in [
+        ("example.myshopify.com", Some("example.myshopify.com")),
+        (
+            " https://Example.myshopify.com/ ",
+            Some("example.myshopify.com"),
+        ),
+        (
+            "https://admin.shopify.com/store/my-shop/products",
+            Some("my-shop.myshopify.com"),
+        ),
+        (
+            "admin.shopify.com/store/my-shop",
+            Some("my-shop.myshopify.com"),
+        ),
+        ("example.com", None),
+        ("evil.com/x.myshopify.com", None),
+        ("myshopify.com", None),
+        ("a.b.myshopify.com", None),
+        ("127.0.0.1", None),
+        ("-x.myshopify.com", None),
+    ] {
+        assert_eq!(normalize_shop(raw).as_deref(), want, "{raw}");
+    }
+}
+
+#[test]
+fn endpoints() {
+    let e = resolve_endpoint(&cfg("https://admin.shopify.com/store/demo", None)).unwrap();
+    assert_eq!(
+        e.url.as_str(),
+        "https://demo.myshopify.com/admin/api/2026-07/graphql.json"
+    );
+    let e = resolve_endpoint(&cfg("demo.myshopify.com", Some("http://127.0.0.1:8080"))).unwrap();
+    assert_eq!(
+        e.url.as_str(),
+        "http://127.0.0.1:8080/admin/api/2026-07/graphql.json"
+    );
+    assert_eq!(e.authority, "127.0.0.1:8080");
+    // The shop may name the base URL's host instead of a myshopify domain.
+    assert!(resolve_endpoint(&cfg("127.0.0.1:8080", Some("http://127.0.0.1:8080/"))).is_ok());
+    // Loopback only through api_base_url; clear text only to loopback; foreign shop refused.
+    assert!(matches!(
+        resolve_endpoint(&cfg("127.0.0.1", None)),
+        Err(StoreError::InvalidShop(_))
+    ));
+    assert!(matches!(
+        resolve_endpoint(&cfg("demo.myshopify.com", Some("http://proxy.example.com"))),
+        Err(StoreError::InvalidBaseUrl { .. })
+    ));
+    assert!(matches!(
+        resolve_endpoint(&cfg("example.com", Some("https://proxy.example.net"))),
+        Err(StoreError::InvalidShop(_))
+    ));
+    let mut bad_version = cfg("demo.myshopify.com", None);
+    bad_version.api_version = "../x".into();
+    assert!(resolve_endpoint(&bad_version).is_err());
+}
+
+// ---- bucket and sizing ----
+
+#[test]
+fn bucket_charges_waits_and_resyncs() {
+    let t = Duration::from_secs;
+    let mut b = CostBucket::new(1000.0, 50.0, t(0));
+    assert_eq!(b.try_take(600.0, t(0)), Ok(600.0));
+    let wait = b.try_take(600.0, t(0)).unwrap_err();
+    assert!((wait.as_secs_f64() - 4.0).abs() < 0.01, "{wait:?}");
+    assert_eq!(b.try_take(600.0, t(4)), Ok(600.0));
+    // Two in flight (1200 charged). One returns: server says 900 left of 2000 at 100/s,
+    // but the other request's 600 has not reached the server yet.
+    let status = ThrottleStatus {
+        maximum_available: 2000.0,
+        currently_available: 900.0,
+        restore_rate: 100.0,
+    };
+    b.settle(600.0, Some(status), t(4));
+    assert_eq!((b.max, b.rate), (2000.0, 100.0));
+    assert_eq!(b.level(t(4)), 300.0);
+    b.settle(600.0, None, t(5));
+    assert_eq!(b.level(t(5)), 400.0);
+    // A cost above the bucket is capped to the bucket, so it can be sent (and refused).
+    assert_eq!(b.try_take(5000.0, t(100)), Ok(2000.0));
+}
+
+#[test]
+fn page_sizer_follows_reported_cost() {
+    let mut s = PageSizer::new(2);
+    assert_eq!(s.first(), 8); // 100 / (6 + 3·2)
+    s.observe(96.0); // 12 per item
+    assert_eq!(s.first(), 58); // 700 / 12
+    assert!(s.expected_cost() <= PageSizer::TARGET_COST);
+    assert!(s.halve());
+    assert_eq!(s.first(), 29);
+    let mut one = PageSizer::new(400);
+    assert_eq!(one.first(), 1);
+    assert!(!one.halve());
+}
+
+#[test]
+fn backoff_is_capped_full_jitter() {
+    let p = RetryPolicy {
+        max_attempts: 5,
+        max_throttled: 5,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(1),
+    };
+    for retry in 0..20 {
+        let d = p.backoff(retry);
+        assert!(
+            d <= Duration::from_millis(100 * (1 << retry.min(4))).min(Duration::from_secs(1)),
+            "{retry}: {d:?}"
+        );
+    }
+}
+
+// ---- transport against a canned server ----
+
+#[derive(Default)]
+struct FakeClock {
+    now: Mutex<Duration>,
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Duration {
+        *self.now.lock().unwrap()
+    }
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        *self.now.lock().unwrap() += d;
+        self.sleeps.lock().unwrap().push(d);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+struct Canned {
+    status: u16,
+    headers: Vec<(&'static str, &'static str)>,
+    body: Value,
+}
+
+fn ok(body: Value) -> Canned {
+    Canned {
+        status: 200,
+        headers: Vec::new(),
+        body,
+    }
+}
+
+/// Requests the server received: headers and body bytes.
+type Seen = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
+#[derive(Clone, Default)]
+struct Server {
+    queue: Arc<Mutex<VecDeque<Canned>>>,
+    seen: Seen,
+}
+
+async fn answer(State(s): State<Server>, headers: HeaderMap, body: Bytes) -> Response {
+    s.seen.lock().unwrap().push((headers, body.to_vec()));
+    let Some(c) = s.queue.lock().unwrap().pop_front() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "no canned response left").into_response();
+    };
+    let mut resp = (StatusCode::from_u16(c.status).unwrap(), c.body.to_string()).into_response();
+    for (k, v) in c.headers {
+        resp.headers_mut().insert(k, v.parse().unwrap());
+    }
+    resp
+}
+
+async fn start(canned: Vec<Canned>) -> (Server, ShopifyClient, Arc<FakeClock>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = Server {
+        queue: Arc::new(Mutex::new(canned.into())),
+        ..Default::default()
+    };
+    let app = axum::Router::new()
+        .route(
+            "/admin/api/2026-07/graphql.json",
+            axum::routing::post(answer),
+        )
+        .with_state(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let clock = Arc::new(FakeClock::default());
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        max_throttled: 5,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+    };
+    let transport = Transport::with_clock(
+        &cfg("demo.myshopify.com", Some(&format!("http://{addr}"))),
+        Secret::new("shpat_test_token"),
+        policy,
+        clock.clone(),
+    )
+    .unwrap();
+    (server, ShopifyClient::with_transport(transport), clock)
+}
+
+fn cost(requested: f64, available: f64, max: f64, rate: f64) -> Value {
+    json!({"cost": {"requestedQueryCost": requested, "actualQueryCost": requested,
+        "throttleStatus": {"maximumAvailable": max, "currentlyAvailable": available, "restoreRate": rate}}})
+}
+
+fn set_success() -> Value {
+    json!({"data": {"inventorySetQuantities": {"inventoryAdjustmentGroup": {"id": "G1", "reason": "correction", "changes": []}, "userErrors": []}},
+        "extensions": cost(13.0, 1986.0, 2000.0, 100.0)})
+}
+
+fn one_item() -> Vec<SetQuantity> {
+    vec![SetQuantity {
+        item_id: "I1".into(),
+        location_id: "L1".into(),
+        quantity: 5,
+        change_from: Some(0),
+    }]
+}
+
+#[tokio::test]
+async fn throttled_then_success_waits_and_resends_the_same_bytes() {
+    // Shape of SHOPIFY.md §2 / fixtures README §3.2: HTTP 200, no data, actualQueryCost null.
+    let throttled = json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
+        "extensions": {"cost": {"requestedQueryCost": 752, "actualQueryCost": null,
+            "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 666, "restoreRate": 50.0}}}});
+    let (server, client, clock) = start(vec![ok(throttled), ok(set_success())]).await;
+    let out = client
+        .inventory_set(&one_item(), "k1", "gid://sheetsync/SyncRun/1")
+        .await
+        .unwrap();
+    assert!(matches!(out, SetOutcome::Applied { .. }));
+    let seen = server.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1, seen[1].1, "the retry resends identical bytes");
+    assert_eq!(seen[0].0["x-shopify-access-token"], "shpat_test_token");
+    let sleeps = clock.sleeps.lock().unwrap().clone();
+    let waited: f64 = sleeps.iter().map(Duration::as_secs_f64).sum();
+    assert!((waited - 86.0 / 50.0).abs() < 0.01, "{sleeps:?}");
+    // The bucket follows the last throttleStatus.
+    assert_eq!(client.transport().bucket().max, 2000.0);
+    assert_eq!(client.transport().estimate("InventorySet"), 13.0);
+}
+
+#[tokio::test]
+async fn unauthorized_is_distinct_and_not_retried() {
+    let body = json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"});
+    let (server, client, _) = start(vec![Canned {
+        status: 401,
+        headers: Vec::new(),
+        body,
+    }])
+    .await;
+    let err = client.shop_info().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unauthorized), "{err:?}");
+    assert!(!err.to_string().contains("shpat_test_token"));
+    assert_eq!(server.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_and_429_are_retried() {
+    let internal = json!({"errors": [{"message": "Internal error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]});
+    let (server, client, clock) = start(vec![
+        Canned {
+            status: 502,
+            headers: Vec::new(),
+            body: json!({"errors": "bad gateway"}),
+        },
+        Canned {
+            status: 429,
+            headers: vec![("retry-after", "2")],
+            body: json!({"errors": "Too many"}),
+        },
+        ok(set_success()),
+    ])
+    .await;
+    let out = client.inventory_set(&one_item(), "k", "r").await;
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(server.seen.lock().unwrap().len(), 3);
+    let sleeps = clock.sleeps.lock().unwrap().clone();
+    assert!(
+        sleeps[0] <= Duration::from_millis(100),
+        "first backoff within base: {sleeps:?}"
+    );
+    assert_eq!(sleeps[1], Duration::from_secs(2), "Retry-After honoured");
+
+    // Attempts are capped: three 5xx in a row fail with the last error.
+    let (server, client, _) = start(vec![
+        ok(internal.clone()),
+        ok(internal.clone()),
+        ok(internal),
+    ])
+    .await;
+    let err = client
+        .inventory_set(&one_item(), "k", "r")
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(server.seen.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn max_cost_exceeded_is_not_retried_as_is() {
+    let body = json!({"errors": [{"message": "Query cost is 2003, which exceeds the single query max cost limit (1000).",
+        "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 2003, "maxCost": 1000}}]});
+    let (server, client, _) = start(vec![ok(body)]).await;
+    let err = client
+        .send_raw(&ops::inventory_set_body(&one_item(), "k", "r"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::MaxCostExceeded { cost: Some(c), max: Some(m) } if c == 2003.0 && m == 1000.0),
+        "{err:?}"
+    );
+    assert_eq!(server.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn access_denied_is_permanent() {
+    let body = json!({"errors": [{"message": "Access denied for locations field. Required access: `read_locations` access scope.",
+        "extensions": {"code": "ACCESS_DENIED"}, "path": ["locations"]}], "data": {"locations": null}});
+    let (server, client, _) = start(vec![ok(body)]).await;
+    let err = client.locations().await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AccessDenied { message } if message.contains("read_locations")),
+        "{err:?}"
+    );
+    assert_eq!(server.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bucket_waits_before_sending_what_it_cannot_afford() {
+    // After this response the bucket holds 5 points restoring 10/s; the next request of
+    // the same operation was priced 13, so it waits (13 − 5) / 10 s before it is sent.
+    let first = json!({"data": {"inventorySetQuantities": {"inventoryAdjustmentGroup": null, "userErrors": []}},
+        "extensions": cost(13.0, 5.0, 100.0, 10.0)});
+    let (server, client, clock) = start(vec![ok(first), ok(set_success())]).await;
+    client.inventory_set(&one_item(), "k1", "r").await.unwrap();
+    assert!(clock.sleeps.lock().unwrap().is_empty());
+    assert_eq!(client.transport().bucket().max, 100.0);
+    client.inventory_set(&one_item(), "k2", "r").await.unwrap();
+    let sleeps = clock.sleeps.lock().unwrap().clone();
+    assert_eq!(sleeps.len(), 1);
+    assert!((sleeps[0].as_secs_f64() - 0.8).abs() < 0.01, "{sleeps:?}");
+    assert_eq!(server.seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn snapshot_pages_and_resizes_from_the_reported_cost() {
+    let shop = json!({"data": {"shop": {"name": "Demo", "myshopifyDomain": "demo.myshopify.com", "currencyCode": "USD"},
+        "currentAppInstallation": {"accessScopes": []}}, "extensions": cost(2.0, 998.0, 1000.0, 50.0)});
+    let locations = json!({"data": {"locations": {"pageInfo": {"hasNextPage": false, "endCursor": null},
+        "nodes": [{"id": "L1", "name": "Main", "isActive": true}, {"id": "L2", "name": "Old", "isActive": false}]}},
+        "extensions": cost(5.0, 995.0, 1000.0, 50.0)});
+    let page = |nodes: Vec<Value>, next: Option<&str>, requested: f64| {
+        ok(
+            json!({"data": {"productVariants": {"pageInfo": {"hasNextPage": next.is_some(), "endCursor": next}, "nodes": nodes}},
+            "extensions": cost(requested, 900.0, 1000.0, 50.0)}),
+        )
+    };
+    let too_big = json!({"errors": [{"message": "too big", "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 1400, "maxCost": 1000}}]});
+    let (server, client, _) = start(vec![
+        ok(shop),
+        ok(locations),
+        page(
+            vec![variant_json("V1", Some("A"), json!([level("L1", 3)]))],
+            Some("c1"),
+            96.0,
+        ),
+        ok(too_big),
+        page(
+            vec![
+                variant_json("V2", Some("A"), json!([])),
+                variant_json("V3", Some("B"), json!([])),
+            ],
+            None,
+            300.0,
+        ),
+    ])
+    .await;
+    let snap = client
+        .snapshot(&[("Main".into(), "L1".into())])
+        .await
+        .unwrap();
+    assert_eq!(snap.currency.code, "USD");
+    let a = &snap.variants[&crate::model::Sku::new("A").unwrap()];
+    assert_eq!(a.len(), 2, "a SKU on two variants keeps both");
+    assert_eq!(a[0].stock["Main"], Some(3));
+    assert_eq!(a[1].stock["Main"], None);
+    let firsts: Vec<i64> = server.seen.lock().unwrap()[2..]
+        .iter()
+        .map(|(_, b)| variables(b)["first"].as_i64().unwrap())
+        .collect();
+    // levels = 2 locations → first page 100 / 12 = 8; 96 points → 12 per item → 58; halved → 29.
+    assert_eq!(firsts, [8, 58, 29]);
+    let levels = variables(&server.seen.lock().unwrap()[2].1)["levels"].clone();
+    assert_eq!(levels, 2);
+}
+
+#[tokio::test]
+async fn a_foreign_token_host_is_never_contacted() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let err = ShopifyClient::new(&cfg("shop.example.com", None), Secret::new("t"))
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::InvalidShop(_)));
+}

@@ -1,0 +1,610 @@
+//! Sends GraphQL bodies to the Admin API and paces itself, so callers never think about
+//! limits (DESIGN.md step 5).
+//!
+//! - The endpoint is resolved once from the config, and every request checks its host
+//!   before the access token goes on it (SPEC §6).
+//! - A [`CostBucket`] mirrors Shopify's leaky bucket. Each request is charged its expected
+//!   cost before it is sent (the `requestedQueryCost` the same operation reported last time,
+//!   or a conservative default) and waits while the bucket cannot afford it; every response's
+//!   `extensions.cost.throttleStatus` resets the level, minus what other requests still in
+//!   flight were charged. governor cannot be reset to a reported level nor hold the float
+//!   figures Shopify sends, hence our own ~40-line bucket (CRATES.md §5).
+//! - Retryable failures ([`StoreError::is_retryable`]) are resent as the same bytes: after
+//!   `THROTTLED`, once the bucket holds the requested cost; after 429, per `Retry-After`;
+//!   after 5xx, timeouts and dropped connections, with capped exponential backoff and full
+//!   jitter.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use super::error::{GraphqlError, StoreError};
+use crate::config::{Secret, ShopifyConfig};
+
+/// Expected cost of an operation we have not seen a response for yet.
+pub const DEFAULT_ESTIMATE: f64 = 100.0;
+
+/// Time as the transport sees it; tests substitute a clock whose sleeps return at once.
+pub trait Clock: Send + Sync + 'static {
+    /// Time since an arbitrary fixed start.
+    fn now(&self) -> Duration;
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+}
+
+/// The tokio clock (and so `tokio::time::pause` works on it).
+pub struct TokioClock {
+    start: tokio::time::Instant,
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        TokioClock {
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
+/// `extensions.cost.throttleStatus`. Numbers may be floats (`2000.0`) or integers.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleStatus {
+    pub maximum_available: f64,
+    pub currently_available: f64,
+    pub restore_rate: f64,
+}
+
+/// `extensions.cost`, present on every Admin API response that got as far as costing.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cost {
+    pub requested_query_cost: Option<f64>,
+    pub actual_query_cost: Option<f64>,
+    pub throttle_status: Option<ThrottleStatus>,
+}
+
+/// The local mirror of the store's cost bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostBucket {
+    pub max: f64,
+    pub rate: f64,
+    level: f64,
+    at: Duration,
+    in_flight: f64,
+}
+
+impl CostBucket {
+    /// A full bucket. Until the first response says otherwise, assume the smallest bucket
+    /// observed (1,000 points restoring 50/s), which is safe on every plan.
+    pub fn new(max: f64, rate: f64, now: Duration) -> CostBucket {
+        CostBucket {
+            max,
+            rate,
+            level: max,
+            at: now,
+            in_flight: 0.0,
+        }
+    }
+
+    /// Points available at `now`.
+    pub fn level(&mut self, now: Duration) -> f64 {
+        let elapsed = now.saturating_sub(self.at).as_secs_f64();
+        self.level = (self.level + elapsed * self.rate).min(self.max);
+        self.at = now;
+        self.level
+    }
+
+    /// Charges `cost` (capped at the bucket size, which Shopify would refuse anyway) and
+    /// returns what was charged, or how long to wait until it can be afforded.
+    pub fn try_take(&mut self, cost: f64, now: Duration) -> Result<f64, Duration> {
+        let cost = cost.clamp(0.0, self.max);
+        let level = self.level(now);
+        if level >= cost {
+            self.level -= cost;
+            self.in_flight += cost;
+            Ok(cost)
+        } else {
+            let rate = if self.rate > 0.0 { self.rate } else { 1.0 };
+            // A millisecond of slack keeps float rounding from waking us just short.
+            Err(Duration::from_secs_f64((cost - level) / rate) + Duration::from_millis(1))
+        }
+    }
+
+    /// A request charged `charged` finished. The server's figure, when it sent one, is the
+    /// truth, less what requests still in flight have been charged here but not there.
+    pub fn settle(&mut self, charged: f64, status: Option<ThrottleStatus>, now: Duration) {
+        self.in_flight = (self.in_flight - charged).max(0.0);
+        if let Some(s) = status {
+            self.max = s.maximum_available.max(1.0);
+            self.rate = s.restore_rate.max(0.0);
+            self.level = (s.currently_available - self.in_flight).clamp(0.0, self.max);
+            self.at = now;
+        }
+    }
+}
+
+/// How often and how long to retry.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts for transient failures (timeouts, 5xx, 429), the first included.
+    pub max_attempts: u32,
+    /// Resends after `THROTTLED`; they cost nothing, but a bucket drained by another
+    /// client of the same app could keep us waiting forever.
+    pub max_throttled: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            max_throttled: 20,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: uniform in `[0, min(cap, base·2^retry)]`.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.cap);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// A successful response: its `data`, and its cost report.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub data: serde_json::Value,
+    pub cost: Option<Cost>,
+}
+
+/// Where requests go and which host may receive the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: Url,
+    /// `host[:port]` the token may be sent to.
+    pub authority: String,
+}
+
+fn authority(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    })
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `NAME.myshopify.com` from what a user may paste: a bare domain, a URL, or the admin
+/// URL `admin.shopify.com/store/NAME`. `None` when it is not a shop domain.
+pub fn normalize_shop(raw: &str) -> Option<String> {
+    let s = raw.trim().to_ascii_lowercase();
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(&s);
+    let name = if let Some(rest) = s.strip_prefix("admin.shopify.com/store/") {
+        rest.split('/').next().unwrap_or_default()
+    } else {
+        let host = s.split('/').next().unwrap_or_default();
+        host.strip_suffix(".myshopify.com")?
+    };
+    // Shopify's own validator: a letter or digit, then letters, digits and hyphens.
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-');
+    valid.then(|| format!("{name}.myshopify.com"))
+}
+
+/// The GraphQL endpoint for `cfg`: `https://NAME.myshopify.com/admin/api/VERSION/graphql.json`,
+/// or under `api_base_url` when set. A loopback host is reachable only through
+/// `api_base_url`, and plain `http` only on loopback, so the token never crosses a network
+/// in clear text.
+pub fn resolve_endpoint(cfg: &ShopifyConfig) -> Result<Endpoint, StoreError> {
+    let version = cfg.api_version.trim();
+    if version.is_empty()
+        || !version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(StoreError::InvalidBaseUrl {
+            url: version.to_owned(),
+            reason: "api_version must look like 2026-07".into(),
+        });
+    }
+    let shop = normalize_shop(&cfg.shop);
+    let base = match &cfg.api_base_url {
+        Some(raw) => {
+            let bad = |reason: &str| StoreError::InvalidBaseUrl {
+                url: raw.clone(),
+                reason: reason.to_owned(),
+            };
+            let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+            let host = url.host_str().ok_or_else(|| bad("no host"))?.to_owned();
+            match url.scheme() {
+                "https" => {}
+                "http" if is_loopback(&host) => {}
+                _ => return Err(bad("must be https (plain http only on a loopback address)")),
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(bad("must not carry credentials"));
+            }
+            // The shop must be a real shop domain or name this very host.
+            let shop_ok = shop.is_some()
+                || cfg
+                    .shop
+                    .trim()
+                    .trim_end_matches('/')
+                    .rsplit("://")
+                    .next()
+                    .is_some_and(|s| {
+                        s.eq_ignore_ascii_case(&host)
+                            || authority(&url).is_some_and(|a| s.eq_ignore_ascii_case(&a))
+                    });
+            if !shop_ok {
+                return Err(StoreError::InvalidShop(cfg.shop.clone()));
+            }
+            url
+        }
+        None => {
+            let shop = shop.ok_or_else(|| StoreError::InvalidShop(cfg.shop.clone()))?;
+            Url::parse(&format!("https://{shop}/"))
+                .map_err(|_| StoreError::InvalidShop(cfg.shop.clone()))?
+        }
+    };
+    let mut path = base.path().trim_end_matches('/').to_owned();
+    path.push_str(&format!("/admin/api/{version}/graphql.json"));
+    let mut url = base.clone();
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
+    let authority = authority(&url).ok_or_else(|| StoreError::InvalidShop(cfg.shop.clone()))?;
+    Ok(Endpoint { url, authority })
+}
+
+/// Sends bodies, paced and retried. Shared by every clone of the client.
+pub struct Transport {
+    http: reqwest::Client,
+    endpoint: Endpoint,
+    token: Secret,
+    bucket: Mutex<CostBucket>,
+    /// Last `requestedQueryCost` per operation name.
+    estimates: Mutex<HashMap<String, f64>>,
+    policy: RetryPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    data: Option<serde_json::Value>,
+    errors: Option<Errors>,
+    extensions: Option<Extensions>,
+}
+
+/// A 401 body carries `errors` as a string, GraphQL errors as a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Errors {
+    List(Vec<RawError>),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+struct RawError {
+    #[serde(default)]
+    message: String,
+    extensions: Option<RawErrorExtensions>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawErrorExtensions {
+    code: Option<String>,
+    cost: Option<f64>,
+    max_cost: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct Extensions {
+    cost: Option<Cost>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Peek {
+    operation_name: Option<String>,
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text.chars().take(300).collect();
+    if text.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+impl Transport {
+    pub fn new(cfg: &ShopifyConfig, token: Secret) -> Result<Transport, StoreError> {
+        Transport::with_clock(
+            cfg,
+            token,
+            RetryPolicy::default(),
+            Arc::new(TokioClock::default()),
+        )
+    }
+
+    pub fn with_clock(
+        cfg: &ShopifyConfig,
+        token: Secret,
+        policy: RetryPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Transport, StoreError> {
+        let endpoint = resolve_endpoint(cfg)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(90))
+            .user_agent(concat!("sheetsync/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the token to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+        let bucket = Mutex::new(CostBucket::new(1000.0, 50.0, clock.now()));
+        Ok(Transport {
+            http,
+            endpoint,
+            token,
+            bucket,
+            estimates: Mutex::default(),
+            policy,
+            clock,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// A copy of the bucket as it stands (for tests and diagnostics).
+    pub fn bucket(&self) -> CostBucket {
+        lock(&self.bucket).clone()
+    }
+
+    /// The cost the next request of `operation` is expected to have.
+    pub fn estimate(&self, operation: &str) -> f64 {
+        lock(&self.estimates)
+            .get(operation)
+            .copied()
+            .unwrap_or(DEFAULT_ESTIMATE)
+    }
+
+    /// Sends `body` until it succeeds or fails for good; every attempt sends these bytes.
+    /// `cost_hint` overrides the estimate (a page whose size just changed).
+    pub async fn send(&self, body: &[u8], cost_hint: Option<f64>) -> Result<Reply, StoreError> {
+        let op = serde_json::from_slice::<Peek>(body)
+            .ok()
+            .and_then(|p| p.operation_name)
+            .unwrap_or_default();
+        let mut hint = cost_hint;
+        let (mut failures, mut throttled) = (0u32, 0u32);
+        loop {
+            let cost = hint.take().unwrap_or_else(|| self.estimate(&op));
+            let charged = self.acquire(cost).await;
+            let err = match self.attempt(&op, body, charged).await {
+                Ok(reply) => return Ok(reply),
+                Err(e) if !e.is_retryable() => return Err(e),
+                Err(e) => e,
+            };
+            let delay = if let StoreError::Throttled { requested, .. } = &err {
+                throttled += 1;
+                if throttled > self.policy.max_throttled {
+                    return Err(err);
+                }
+                // The next charge is what Shopify asked for, so the bucket holds it on resend.
+                lock(&self.estimates).insert(op.clone(), *requested);
+                err.server_delay().unwrap_or_default()
+            } else {
+                failures += 1;
+                if failures >= self.policy.max_attempts {
+                    return Err(err);
+                }
+                err.server_delay()
+                    .unwrap_or_else(|| self.policy.backoff(failures - 1))
+            };
+            tracing::warn!(operation = %op, error = %err, delay_ms = delay.as_millis() as u64, "Retrying Shopify request");
+            self.clock.sleep(delay).await;
+        }
+    }
+
+    async fn acquire(&self, cost: f64) -> f64 {
+        loop {
+            let wait = lock(&self.bucket).try_take(cost, self.clock.now());
+            match wait {
+                Ok(charged) => return charged,
+                Err(wait) => self.clock.sleep(wait).await,
+            }
+        }
+    }
+
+    async fn attempt(&self, op: &str, body: &[u8], charged: f64) -> Result<Reply, StoreError> {
+        let result = self.exchange(body).await;
+        let (status, retry_after, bytes) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                lock(&self.bucket).settle(charged, None, self.clock.now());
+                return Err(e);
+            }
+        };
+        let envelope: Option<Envelope> = serde_json::from_slice(&bytes).ok();
+        let cost = envelope
+            .as_ref()
+            .and_then(|e| e.extensions.as_ref())
+            .and_then(|x| x.cost);
+        lock(&self.bucket).settle(
+            charged,
+            cost.and_then(|c| c.throttle_status),
+            self.clock.now(),
+        );
+        if let Some(requested) = cost.and_then(|c| c.requested_query_cost) {
+            lock(&self.estimates).insert(op.to_owned(), requested);
+        }
+        match status {
+            401 => return Err(StoreError::Unauthorized),
+            403 => {
+                return Err(StoreError::AccessDenied {
+                    message: excerpt(&bytes),
+                });
+            }
+            200..=299 => {}
+            _ => {
+                // Shopify's clients wait 1 s on 429/503 without Retry-After.
+                let retry_after = retry_after
+                    .or_else(|| matches!(status, 429 | 503).then(|| Duration::from_secs(1)));
+                return Err(StoreError::Http {
+                    status,
+                    retry_after,
+                    excerpt: excerpt(&bytes),
+                });
+            }
+        }
+        let envelope = envelope.ok_or_else(|| {
+            StoreError::Decode(format!("not a GraphQL response: {}", excerpt(&bytes)))
+        })?;
+        match envelope.errors {
+            Some(Errors::List(list)) if !list.is_empty() => {
+                return Err(classify(list, cost, charged));
+            }
+            Some(Errors::Text(text)) => {
+                return Err(StoreError::Graphql(vec![GraphqlError {
+                    code: None,
+                    message: text,
+                }]));
+            }
+            _ => {}
+        }
+        let data = envelope
+            .data
+            .filter(|d| !d.is_null())
+            .ok_or_else(|| StoreError::Decode("response has no data".into()))?;
+        Ok(Reply { data, cost })
+    }
+
+    async fn exchange(&self, body: &[u8]) -> Result<(u16, Option<Duration>, Vec<u8>), StoreError> {
+        let url = &self.endpoint.url;
+        if authority(url).as_deref() != Some(self.endpoint.authority.as_str()) {
+            return Err(StoreError::ForeignHost {
+                host: url.host_str().unwrap_or_default().to_owned(),
+                expected: self.endpoint.authority.clone(),
+            });
+        }
+        let resp = self
+            .http
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("X-Shopify-Access-Token", self.token.expose())
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(StoreError::from_reqwest)?;
+        let status = resp.status().as_u16();
+        if let Some(served) = resp
+            .headers()
+            .get("x-shopify-api-version")
+            .and_then(|v| v.to_str().ok())
+            && !url.path().contains(&format!("/{served}/"))
+        {
+            tracing::warn!(
+                served,
+                "Shopify served a different API version than requested"
+            );
+        }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(StoreError::from_reqwest)?
+            .to_vec();
+        Ok((status, retry_after, bytes))
+    }
+}
+
+fn classify(list: Vec<RawError>, cost: Option<Cost>, charged: f64) -> StoreError {
+    let code_of = |e: &RawError| e.extensions.as_ref().and_then(|x| x.code.clone());
+    if list
+        .iter()
+        .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
+    {
+        let status = cost.and_then(|c| c.throttle_status);
+        return StoreError::Throttled {
+            requested: cost.and_then(|c| c.requested_query_cost).unwrap_or(charged),
+            available: status.map_or(0.0, |s| s.currently_available),
+            restore_rate: status.map_or(50.0, |s| s.restore_rate),
+        };
+    }
+    if let Some(e) = list
+        .iter()
+        .find(|e| code_of(e).as_deref() == Some("MAX_COST_EXCEEDED"))
+    {
+        let x = e.extensions.as_ref();
+        return StoreError::MaxCostExceeded {
+            cost: x
+                .and_then(|x| x.cost)
+                .or(cost.and_then(|c| c.requested_query_cost)),
+            max: x.and_then(|x| x.max_cost),
+        };
+    }
+    if let Some(e) = list
+        .iter()
+        .find(|e| code_of(e).as_deref() == Some("ACCESS_DENIED"))
+    {
+        return StoreError::AccessDenied {
+            message: e.message.clone(),
+        };
+    }
+    StoreError::Graphql(
+        list.into_iter()
+            .map(|e| GraphqlError {
+                code: code_of(&e),
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+
+/// A poisoned lock only means another task panicked mid-update of plain numbers; the
+/// numbers are still usable, and the next response corrects them.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
