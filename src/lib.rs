@@ -15,7 +15,7 @@ pub mod config;
 pub mod model;
 pub mod plan;
 pub mod report;
-pub mod sheet;
 pub mod sandbox;
+pub mod sheet;
 pub mod state;
 pub mod store;
