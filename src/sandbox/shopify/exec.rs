@@ -77,7 +77,7 @@ impl GqlError {
 /// (non-null root fields) or only its own key (nullable mutation payloads).
 #[derive(Debug)]
 pub struct FieldFailure {
-    pub error: GqlError,
+    pub error: Box<GqlError>,
     pub nulls_data: bool,
     /// Cost actually charged when the field fails (Shopify keeps the mutation base).
     pub actual_cost: Option<f64>,
@@ -409,7 +409,7 @@ fn run_document(
                     data_nulled = true;
                 }
                 data.insert(rf.response_key.to_owned(), Value::Null);
-                errors.push(fail.error);
+                errors.push(*fail.error);
             }
         }
     }
@@ -673,18 +673,19 @@ fn validate_selection(
                 }
                 path.pop();
             }
-            Selection::FragmentSpread(s) => match ctx.fragments.get(s.fragment_name.as_str()) {
-                None => errors.push(
-                    GqlError::new(
-                        format!("Fragment {} was used, but not defined", s.fragment_name),
-                        "useAndDefineFragment",
-                    )
-                    .at(s.position)
-                    .path(path.clone()),
-                ),
-                // Fragment bodies are validated once, against their own type condition.
-                Some(_) => {}
-            },
+            // Fragment bodies are validated once, against their own type condition.
+            Selection::FragmentSpread(s) => {
+                if !ctx.fragments.contains_key(s.fragment_name.as_str()) {
+                    errors.push(
+                        GqlError::new(
+                            format!("Fragment {} was used, but not defined", s.fragment_name),
+                            "useAndDefineFragment",
+                        )
+                        .at(s.position)
+                        .path(path.clone()),
+                    );
+                }
+            }
             Selection::InlineFragment(i) => {
                 let cond = match &i.type_condition {
                     Some(TypeCondition::On(t)) => t.as_str(),
@@ -899,7 +900,7 @@ fn coerce(
             _ => bad(problems, path),
         },
         "String" | "ID" => {
-            if !value.is_string() && !(ty == "ID" && value.is_i64()) {
+            if !(value.is_string() || (ty == "ID" && value.is_i64())) {
                 bad(problems, path);
             }
         }
@@ -1109,7 +1110,7 @@ fn selection_cost(ctx: &Ctx<'_, '_>, sel: &Sel<'_>, ty: &str) -> f64 {
 
 fn field_error(message: String, pos: Pos, path: &[Value], code: &str) -> FieldFailure {
     FieldFailure {
-        error: GqlError::new(message, code).at(pos).path(path.to_vec()),
+        error: Box::new(GqlError::new(message, code).at(pos).path(path.to_vec())),
         nulls_data: true,
         actual_cost: None,
         requested_cost: None,

@@ -85,7 +85,7 @@ pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailu
             let ids = arg(call, "ids").as_array().cloned().unwrap_or_default();
             if ids.len() > MAX_INPUT {
                 return Err(FieldFailure {
-                    error: GqlError::new(
+                    error: Box::new(GqlError::new(
                         format!(
                             "The input array size of {} is greater than the maximum allowed of {MAX_INPUT}.",
                             ids.len()
@@ -94,6 +94,7 @@ pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailu
                     )
                     .at(call.pos)
                     .path(vec![json!(call.response_key), json!("ids")]),
+                    ),
                     nulls_data: true,
                     actual_cost: Some(0.0),
                     requested_cost: None,
@@ -119,12 +120,14 @@ pub fn mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
     let idempotent = matches!(call.name, "inventorySetQuantities" | "inventoryActivate");
     if idempotent && call.idempotency_key.is_none() {
         return Err(FieldFailure {
-            error: GqlError::new(
-                "The @idempotent directive is required for this mutation but was not provided.",
-                "BAD_REQUEST",
-            )
-            .at(call.pos)
-            .path(vec![json!(call.response_key)]),
+            error: Box::new(
+                GqlError::new(
+                    "The @idempotent directive is required for this mutation but was not provided.",
+                    "BAD_REQUEST",
+                )
+                .at(call.pos)
+                .path(vec![json!(call.response_key)]),
+            ),
             nulls_data: false,
             actual_cost: Some(10.0),
             requested_cost: Some(10.0),
@@ -199,7 +202,7 @@ fn check_change_from_present(call: &FieldCall<'_>) -> Result<(), FieldFailure> {
         error = error.at(*p);
     }
     Err(FieldFailure {
-        error,
+        error: Box::new(error),
         nulls_data: false,
         actual_cost: Some(10.0),
         requested_cost: None,
@@ -210,7 +213,7 @@ fn max_input_error(call: &FieldCall<'_>, arg_path: &[&str], n: usize) -> FieldFa
     let mut p = vec![json!(call.response_key)];
     p.extend(arg_path.iter().map(|s| json!(s)));
     FieldFailure {
-        error: GqlError::new(
+        error: Box::new(GqlError::new(
             format!(
                 "The input array size of {n} is greater than the maximum allowed of {MAX_INPUT}."
             ),
@@ -218,6 +221,7 @@ fn max_input_error(call: &FieldCall<'_>, arg_path: &[&str], n: usize) -> FieldFa
         )
         .at(call.pos)
         .path(p),
+        ),
         nulls_data: false,
         actual_cost: Some(10.0),
         requested_cost: None,

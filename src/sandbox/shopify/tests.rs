@@ -840,10 +840,7 @@ mod fidelity {
 
     /// One store: `locations` (id, name), and per variant (product, variant, item, sku,
     /// price, levels as (location, available)).
-    fn store(
-        locations: &[(u64, &str)],
-        variants: &[(u64, u64, u64, Option<&str>, &str, &[(u64, i64)])],
-    ) -> ShopifyFake {
+    fn store(locations: &[(u64, &str)], variants: &[Row<'_>]) -> ShopifyFake {
         let mut products: Vec<Value> = Vec::new();
         for (product, variant, item, sku, price, levels) in variants {
             let levels: serde_json::Map<String, Value> = levels
@@ -881,12 +878,15 @@ mod fidelity {
             .unwrap()
     }
 
+    /// (product, variant, inventory item, sku, price, [(location, available)])
+    type Row<'a> = (u64, u64, u64, Option<&'a str>, &'a str, &'a [(u64, i64)]);
+
     const SHOP_LOCATION: u64 = 106318430514;
 
     /// A store holding each item at "Shop location" with 0 available, as the captures'
     /// setup steps leave it.
     fn inventory_store(items: &[u64]) -> ShopifyFake {
-        let rows: Vec<(u64, u64, u64, Option<&str>, &str, &[(u64, i64)])> = items
+        let rows: Vec<Row<'_>> = items
             .iter()
             .enumerate()
             .map(|(i, item)| {
@@ -1071,7 +1071,7 @@ mod fidelity {
         .iter()
         .map(|c| gid_number(cases[*c]["variables"]["inventoryItemId"].as_str().unwrap()))
         .collect();
-        let rows: Vec<(u64, u64, u64, Option<&str>, &str, &[(u64, i64)])> = items
+        let rows: Vec<Row<'_>> = items
             .iter()
             .enumerate()
             .map(|(i, item)| {
