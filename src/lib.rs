@@ -15,7 +15,7 @@ pub mod config;
 pub mod model;
 pub mod plan;
 pub mod report;
-pub mod sandbox;
 pub mod sheet;
+pub mod sandbox;
 pub mod state;
 pub mod store;

@@ -224,21 +224,15 @@ fn default_state_dir() -> PathBuf {
 impl Config {
     /// Reads and validates a config file, resolving `${VAR}` through `env`.
     pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         let mut config = Config::parse(&text, path, env)?;
         config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(config)
     }
 
     /// Parses config text; `path` only labels errors. Relative paths stay relative.
-    pub fn parse(
-        text: &str,
-        path: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         todo_config::parse(text, path, env)
     }
 
@@ -270,14 +264,7 @@ impl Config {
 // Placeholder module replaced by the real loader in this same change set.
 mod todo_config {
     use super::*;
-    pub fn parse(
-        text: &str,
-        path: &Path,
-        _env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Toml {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+    pub fn parse(text: &str, path: &Path, _env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml { path: path.to_owned(), message: e.to_string() })
     }
 }

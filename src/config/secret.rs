@@ -19,11 +19,7 @@ impl Secret {
     /// At most a short prefix, for `auth status` (`shpat_1a…`).
     pub fn prefix(&self) -> String {
         let p: String = self.0.chars().take(8).collect();
-        if self.0.chars().count() > 8 {
-            format!("{p}…")
-        } else {
-            "…".to_owned()
-        }
+        if self.0.chars().count() > 8 { format!("{p}…") } else { "…".to_owned() }
     }
 }
 

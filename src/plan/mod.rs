@@ -159,21 +159,11 @@ pub enum Refusal {
     /// The sheet has no data rows.
     EmptySheet,
     /// More than `max_change_ratio` of the SKUs read would get a store write.
-    ChangeRatio {
-        changed: usize,
-        total: usize,
-        max: String,
-    },
+    ChangeRatio { changed: usize, total: usize, max: String },
     /// More than half of the non-blank stock cells go from above zero to zero.
     StockToZero { zeroed: usize, total: usize },
     /// A price moving by more than `max_price_change` of its old value.
-    PriceChange {
-        sku: Sku,
-        row: u32,
-        from: String,
-        to: String,
-        max: String,
-    },
+    PriceChange { sku: Sku, row: u32, from: String, to: String, max: String },
 }
 
 impl Refusal {
@@ -204,12 +194,7 @@ pub struct Plan {
 }
 
 /// Computes the plan. Pure: the same inputs always give the same plan.
-pub fn build(
-    sheet: &ParsedSheet,
-    snapshot: &Snapshot,
-    baseline: &Baseline,
-    opts: &PlanOptions,
-) -> Plan {
+pub fn build(sheet: &ParsedSheet, snapshot: &Snapshot, baseline: &Baseline, opts: &PlanOptions) -> Plan {
     let _ = (sheet, snapshot, baseline, opts);
     unimplemented!("plan::build")
 }
@@ -229,13 +214,7 @@ pub enum Replan {
 
 /// Decides a stale stock change: `fresh` is the re-read quantity, `attempt` counts the
 /// stale answers so far (1 on the first), `baseline` is the change's baseline entry.
-pub fn replan(
-    change: &Change,
-    fresh: Option<i64>,
-    attempt: u32,
-    policy: Policy,
-    baseline: Option<&Option<Value>>,
-) -> (Replan, Option<Conflict>) {
+pub fn replan(change: &Change, fresh: Option<i64>, attempt: u32, policy: Policy, baseline: Option<&Option<Value>>) -> (Replan, Option<Conflict>) {
     let _ = (change, fresh, attempt, policy, baseline);
     unimplemented!("plan::replan")
 }

@@ -51,30 +51,11 @@ pub enum HeaderError {
     #[error("tab {tab} has no header row (it is empty)")]
     EmptyTab { tab: String },
     #[error("header {header:?} not found in {tab} row {row}; headers found: {found:?}")]
-    Missing {
-        tab: String,
-        row: u32,
-        header: String,
-        found: Vec<String>,
-    },
-    #[error(
-        "header {header:?} appears more than once in {tab} row {row} ({cells}); headers found: {found:?}"
-    )]
-    Duplicate {
-        tab: String,
-        row: u32,
-        header: String,
-        cells: String,
-        found: Vec<String>,
-    },
-    #[error(
-        "column {cell} should hold header {expected:?} but holds {found:?}: the sheet changed while it was read"
-    )]
-    Moved {
-        cell: CellRef,
-        expected: String,
-        found: String,
-    },
+    Missing { tab: String, row: u32, header: String, found: Vec<String> },
+    #[error("header {header:?} appears more than once in {tab} row {row} ({cells}); headers found: {found:?}")]
+    Duplicate { tab: String, row: u32, header: String, cells: String, found: Vec<String> },
+    #[error("column {cell} should hold header {expected:?} but holds {found:?}: the sheet changed while it was read")]
+    Moved { cell: CellRef, expected: String, found: String },
 }
 
 /// What a non-blank cell asks for.
@@ -142,11 +123,7 @@ pub fn locate(tab: &str, rows: &[Vec<Json>], specs: &[ColumnSpec]) -> Result<Lay
 
 /// Parses the columns read for `layout` (one per layout column, in the same order, each
 /// starting at sheet row 1) into rows and row errors.
-pub fn parse(
-    layout: &Layout,
-    columns: &[Vec<Json>],
-    currency: &Currency,
-) -> Result<ParsedSheet, HeaderError> {
+pub fn parse(layout: &Layout, columns: &[Vec<Json>], currency: &Currency) -> Result<ParsedSheet, HeaderError> {
     let _ = (layout, columns, currency);
     unimplemented!("sheet::parse::parse")
 }
