@@ -323,8 +323,8 @@ fn run_document(
             path: None,
             extensions: json!({
                 "code": "MAX_COST_EXCEEDED",
-                "cost": requested,
-                "maxCost": MAX_QUERY_COST,
+                "cost": requested as i64,
+                "maxCost": MAX_QUERY_COST as i64,
                 "documentation": "https://shopify.dev/api/usage/rate-limits",
             }),
         };
