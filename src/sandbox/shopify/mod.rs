@@ -1,0 +1,438 @@
+//! A local fake of the Shopify Admin GraphQL API (2026-07), served over HTTP on
+//! 127.0.0.1 for `demo`, `sandbox` and the tests. It stands apart from the engine: it
+//! shares no code with `store::shopify` and behaves like the live service as captured in
+//! `../shared/fixtures/shopify/live/`.
+//!
+//! What it reproduces:
+//! - `POST /admin/api/{version}/graphql.json`, auth by `X-Shopify-Access-Token` (HTTP 401
+//!   with Shopify's string-valued `errors` otherwise);
+//! - real GraphQL: the query is parsed and validated (unknown fields, arguments and
+//!   variables rejected with graphql-ruby's messages), the answer holds exactly the
+//!   selected fields (aliases, fragments, inline fragments, `__typename`);
+//! - calculated query cost and the leaky bucket: scalars 0, objects 1, plain lists of
+//!   objects cost their selections once, connections `2 + first × (1 + node selections)`,
+//!   `nodes(ids:)` one object per id, mutations `10 +` their payload selections,
+//!   `productVariantsBulkUpdate` `round(10 + 0.2 × variants)`; over 1000 →
+//!   `MAX_COST_EXCEEDED`; more than the bucket holds → `THROTTLED` (HTTP 200, no `data`);
+//!   every executed or throttled answer carries `extensions.cost`;
+//! - the 2026-04+ inventory contract: `@idempotent` required, `changeFromQuantity` key
+//!   required (null skips the compare-and-set), all-or-nothing sets, idempotent replay and
+//!   key/parameter mismatch, the userError codes and `field` paths of the captures;
+//! - `productVariantsBulkUpdate` with per-variant validation and `allowPartialUpdates`.
+//!
+//! Supported roots: `shop`, `currentAppInstallation`, `locations`, `location`,
+//! `productVariants`, `productVariant`, `product`, `inventoryItem`, `inventoryLevel`,
+//! `node`, `nodes`; mutations `productVariantsBulkUpdate`, `inventorySetQuantities`,
+//! `inventoryActivate`.
+
+mod bucket;
+mod exec;
+mod resolve;
+mod schema;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value, json};
+
+use bucket::Bucket;
+use exec::GqlRequest;
+use resolve::IdempotentEntry;
+use state::{StoreData, Variant, gid};
+
+/// The demo store served by `sheetsync demo`.
+const DEMO_SEED: &str = include_str!("../../../config/demo/store.json");
+/// Standard-plan bucket, as observed live on a dev store (SHOPIFY.md §2).
+const DEFAULT_BUCKET: (f64, f64) = (2000.0, 100.0);
+const UNAUTHORIZED_BODY: &str =
+    r#"{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}"#;
+/// Versions answered as themselves; anything else falls forward to the oldest.
+const SUPPORTED_VERSIONS: &[&str] = &["2025-10", "2026-01", "2026-04", "2026-07", "2026-10"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("seed is not valid JSON for the Shopify fake: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("seed is inconsistent: {0}")]
+    Invalid(String),
+}
+
+/// One request as the fake received it (the access token is never recorded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestLog {
+    pub api_version: String,
+    pub operation_name: Option<String>,
+    /// Root fields of the executed operation, e.g. `["inventorySetQuantities"]`.
+    pub root_fields: Vec<String>,
+    pub variables: Value,
+    /// The evaluated `@idempotent(key:)`, if the operation carried one.
+    pub idempotency_key: Option<String>,
+    pub http_status: u16,
+    /// `extensions.code` of every top-level error (`THROTTLED`, `BAD_REQUEST`, …).
+    pub error_codes: Vec<String>,
+}
+
+/// A variant as the fake holds it, for assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantView {
+    pub id: String,
+    pub product_id: String,
+    pub product_title: String,
+    pub sku: Option<String>,
+    pub price: Decimal,
+    pub compare_at_price: Option<Decimal>,
+    pub barcode: Option<String>,
+    pub requires_components: bool,
+    pub inventory_item_id: String,
+    pub tracked: bool,
+    pub unit_cost: Option<Decimal>,
+    /// location name → available, for the locations the item is stocked at.
+    pub available: BTreeMap<String, i64>,
+}
+
+/// A variant to add from a test (e.g. a second variant with an existing SKU).
+#[derive(Debug, Clone)]
+pub struct NewVariant {
+    /// Added to the product with this title, created if missing.
+    pub product_title: String,
+    pub sku: Option<String>,
+    pub price: Decimal,
+    pub tracked: bool,
+    pub requires_components: bool,
+    /// (location name, available) pairs the item is stocked at.
+    pub stock: Vec<(String, i64)>,
+}
+
+/// Everything behind the fake's lock.
+pub(crate) struct Shared {
+    data: StoreData,
+    bucket: Bucket,
+    idempotency: HashMap<String, IdempotentEntry>,
+    log: Vec<RequestLog>,
+    token: String,
+}
+
+/// The fake Shopify store. Cheap to clone; clones share the same store.
+#[derive(Clone)]
+pub struct ShopifyFake {
+    inner: Arc<Mutex<Shared>>,
+}
+
+impl ShopifyFake {
+    /// A store seeded from JSON (format: `config/demo/store.json`); requests must carry
+    /// `token` in `X-Shopify-Access-Token`.
+    pub fn from_seed_json(json: &str, token: &str) -> Result<ShopifyFake, SeedError> {
+        let data = StoreData::from_seed(json)?;
+        Ok(ShopifyFake {
+            inner: Arc::new(Mutex::new(Shared {
+                data,
+                bucket: Bucket::new(DEFAULT_BUCKET.0, DEFAULT_BUCKET.1),
+                idempotency: HashMap::new(),
+                log: Vec::new(),
+                token: token.to_owned(),
+            })),
+        })
+    }
+
+    /// The demo store (`config/demo/store.json`, compiled in).
+    pub fn demo(token: &str) -> ShopifyFake {
+        // The seed is compiled in and covered by a test, so it always parses.
+        match ShopifyFake::from_seed_json(DEMO_SEED, token) {
+            Ok(f) => f,
+            Err(e) => unreachable!("config/demo/store.json is invalid: {e}"),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panicking test thread must not wedge every later request.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The HTTP routes, for embedding in another axum server.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/admin/api/{version}/graphql.json", post(graphql_handler))
+            .with_state(self.clone())
+    }
+
+    /// Serves the API on `listener` until the task is dropped.
+    pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+
+    /// Binds 127.0.0.1 on a free port and serves in the background; returns the address
+    /// (the API lives at `http://{addr}/admin/api/2026-07/graphql.json`).
+    pub async fn spawn(&self) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let fake = self.clone();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = fake.serve(listener).await {
+                tracing::warn!(error = %e, "Shopify fake stopped");
+            }
+        });
+        Ok((addr, handle))
+    }
+
+    /// Answers one request without HTTP: `(status, body)`. Same path as the server.
+    pub fn respond(
+        &self,
+        api_version: &str,
+        access_token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let mut shared = self.lock();
+        let authorized = access_token.is_some_and(|t| t == shared.token);
+        let parsed: Option<GqlRequest> = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| request_from_json(&v));
+        let mut entry = RequestLog {
+            api_version: api_version.to_owned(),
+            operation_name: None,
+            root_fields: Vec::new(),
+            variables: parsed
+                .as_ref()
+                .map_or(Value::Null, |r| Value::Object(r.variables.clone())),
+            idempotency_key: None,
+            http_status: 200,
+            error_codes: Vec::new(),
+        };
+        let (status, body) = if !authorized {
+            (
+                401,
+                serde_json::from_str(UNAUTHORIZED_BODY).unwrap_or(Value::Null),
+            )
+        } else if let Some(req) = parsed {
+            let (body, info) = exec::execute(&mut shared, &req);
+            entry.operation_name = info.operation_name;
+            entry.root_fields = info.root_fields;
+            entry.idempotency_key = info.idempotency_key;
+            entry.error_codes = info.error_codes;
+            (200, body)
+        } else {
+            (
+                400,
+                json!({"errors": {"query": "Required parameter missing or invalid"}}),
+            )
+        };
+        entry.http_status = status;
+        shared.log.push(entry);
+        (status, body)
+    }
+
+    /// Resizes the cost bucket (full afterwards): e.g. `(1000.0, 50.0)` for old plans.
+    pub fn set_bucket(&self, maximum: f64, restore_rate: f64) {
+        self.lock().bucket = Bucket::new(maximum, restore_rate);
+    }
+
+    /// Points in the bucket now.
+    pub fn bucket_available(&self) -> f64 {
+        self.lock().bucket.available()
+    }
+
+    /// Available stock of the first variant with `sku` at the location named `location`;
+    /// `None` if either is unknown or the item is not stocked there.
+    pub fn available(&self, sku: &str, location: &str) -> Option<i64> {
+        let mut shared = self.lock();
+        let loc = shared.data.location_by_name(location)?.id;
+        shared.data.by_sku_mut(sku)?.levels.get(&loc).copied()
+    }
+
+    /// Sets available stock behind the API's back (a sale, a delivery), stocking the item
+    /// at the location if needed. Returns `false` if the SKU or location is unknown.
+    pub fn set_available(&self, sku: &str, location: &str, qty: i64) -> bool {
+        let mut shared = self.lock();
+        let Some(loc) = shared.data.location_by_name(location).map(|l| l.id) else {
+            return false;
+        };
+        match shared.data.by_sku_mut(sku) {
+            Some(v) => {
+                v.levels.insert(loc, qty);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The first variant carrying `sku`.
+    pub fn variant(&self, sku: &str) -> Option<VariantView> {
+        let shared = self.lock();
+        let (p, v) = shared
+            .data
+            .variants()
+            .find(|(_, v)| v.sku.as_deref() == Some(sku))?;
+        Some(view(&shared.data, &p.title, p.id, v))
+    }
+
+    /// Every variant carrying `sku` (SKUs are not unique in Shopify).
+    pub fn variants_with_sku(&self, sku: &str) -> Vec<VariantView> {
+        let shared = self.lock();
+        shared
+            .data
+            .variants()
+            .filter(|(_, v)| v.sku.as_deref() == Some(sku))
+            .map(|(p, v)| view(&shared.data, &p.title, p.id, v))
+            .collect()
+    }
+
+    /// Changes a price behind the API's back. Returns `false` for an unknown SKU or a
+    /// price that is not a decimal.
+    pub fn set_price(&self, sku: &str, price: &str) -> bool {
+        let Ok(price) = price.trim().parse::<Decimal>() else {
+            return false;
+        };
+        let mut shared = self.lock();
+        match shared.data.by_sku_mut(sku) {
+            Some(v) => {
+                v.price = price.round_dp(2);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds a variant (and its product if needed); returns it.
+    pub fn add_variant(&self, new: NewVariant) -> Result<VariantView, SeedError> {
+        let mut shared = self.lock();
+        let data = &mut shared.data;
+        let mut levels = BTreeMap::new();
+        for (name, qty) in &new.stock {
+            let loc = data
+                .location_by_name(name)
+                .ok_or_else(|| SeedError::Invalid(format!("unknown location {name:?}")))?;
+            levels.insert(loc.id, *qty);
+        }
+        let variant_id = data.next_id();
+        let item_id = data.next_id();
+        let product_id = match data.products.iter().find(|p| p.title == new.product_title) {
+            Some(p) => p.id,
+            None => {
+                let id = data.next_id();
+                data.products.push(state::Product {
+                    id,
+                    title: new.product_title.clone(),
+                    variants: Vec::new(),
+                });
+                id
+            }
+        };
+        let variant = Variant {
+            id: variant_id,
+            title: new.sku.clone().unwrap_or_else(|| "Default Title".into()),
+            sku: new.sku,
+            price: new.price,
+            compare_at: None,
+            barcode: None,
+            requires_components: new.requires_components,
+            inventory_item_id: item_id,
+            tracked: new.tracked,
+            unit_cost: None,
+            levels,
+        };
+        let out = view(data, &new.product_title, product_id, &variant);
+        if let Some(p) = data.products.iter_mut().find(|p| p.id == product_id) {
+            p.variants.push(variant);
+        }
+        Ok(out)
+    }
+
+    /// The GID of the location named `name`.
+    pub fn location_id(&self, name: &str) -> Option<String> {
+        let shared = self.lock();
+        shared
+            .data
+            .location_by_name(name)
+            .map(|l| gid("Location", l.id))
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RequestLog> {
+        self.lock().log.clone()
+    }
+
+    /// The shop's `*.myshopify.com` domain.
+    pub fn shop_domain(&self) -> String {
+        self.lock().data.shop.domain.clone()
+    }
+}
+
+fn view(data: &StoreData, product_title: &str, product_id: u64, v: &Variant) -> VariantView {
+    VariantView {
+        id: gid("ProductVariant", v.id),
+        product_id: gid("Product", product_id),
+        product_title: product_title.to_owned(),
+        sku: v.sku.clone(),
+        price: v.price,
+        compare_at_price: v.compare_at,
+        barcode: v.barcode.clone(),
+        requires_components: v.requires_components,
+        inventory_item_id: gid("InventoryItem", v.inventory_item_id),
+        tracked: v.tracked,
+        unit_cost: v.unit_cost,
+        available: v
+            .levels
+            .iter()
+            .filter_map(|(loc, q)| data.location(*loc).map(|l| (l.name.clone(), *q)))
+            .collect(),
+    }
+}
+
+fn request_from_json(v: &Value) -> Option<GqlRequest> {
+    let query = v.get("query")?.as_str()?.to_owned();
+    let variables = match v.get("variables") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    let operation_name = v
+        .get("operationName")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some(GqlRequest {
+        query,
+        variables,
+        operation_name,
+    })
+}
+
+async fn graphql_handler(
+    State(fake): State<ShopifyFake>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = headers
+        .get("x-shopify-access-token")
+        .and_then(|v| v.to_str().ok());
+    let (status, value) = fake.respond(&version, token, &body);
+    let served = if SUPPORTED_VERSIONS.contains(&version.as_str()) || version == "unstable" {
+        version
+    } else {
+        SUPPORTED_VERSIONS[0].to_owned()
+    };
+    let bytes = serde_json::to_vec(&value).unwrap_or_default();
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        bytes,
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&served) {
+        h.insert("x-shopify-api-version", v);
+    }
+    resp
+}

@@ -1,0 +1,777 @@
+//! Root-field handlers. Each returns a superset JSON object (every field the fake knows)
+//! that the executor projects onto the query's selection. The mutations check their
+//! input as strictly as the live API (SHOPIFY.md §3, the captures in
+//! `fixtures/shopify/live/`), apply all-or-nothing where Shopify does, and honour
+//! `@idempotent` keys.
+
+use std::collections::HashSet;
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value, json};
+
+use super::Shared;
+use super::exec::{FieldCall, FieldFailure, GqlError};
+use super::state::{StoreData, gid, parse_gid};
+
+/// Valid `reason`s for inventory changes, in the order the live error message lists them.
+const REASONS: &[&str] = &[
+    "correction",
+    "cycle_count_available",
+    "damaged",
+    "movement_canceled",
+    "movement_created",
+    "movement_received",
+    "movement_updated",
+    "other",
+    "promotion",
+    "quality_control",
+    "received",
+    "reservation_created",
+    "reservation_deleted",
+    "reservation_updated",
+    "restock",
+    "safety_stock",
+    "shrinkage",
+];
+const QTY_LIMIT: i64 = 1_000_000_000;
+const MAX_INPUT: usize = 250;
+/// Prices and costs must stay below 10^18 (live message "must be less than 1000000000000000000").
+const MONEY_LIMIT: Decimal = Decimal::from_parts(2_808_348_672, 232_830_643, 0, false, 0);
+
+/// A remembered idempotent mutation: what it was called with, and what it answered.
+#[derive(Debug, Clone)]
+pub struct IdempotentEntry {
+    fingerprint: String,
+    response: Value,
+}
+
+fn user_error(field: Option<Vec<String>>, message: &str, code: Option<&str>) -> Value {
+    json!({ "field": field, "message": message, "code": code })
+}
+
+fn path(parts: &[&str]) -> Option<Vec<String>> {
+    Some(parts.iter().map(|p| (*p).to_owned()).collect())
+}
+
+fn arg<'a>(call: &'a FieldCall<'_>, name: &str) -> &'a Value {
+    call.args.get(name).unwrap_or(&Value::Null)
+}
+
+pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    let id = arg(call, "id").as_str().unwrap_or_default();
+    Ok(match call.name {
+        "shop" => data.shop_json(),
+        "currentAppInstallation" => data.installation_json(),
+        "locations" => {
+            let include_inactive = arg(call, "includeInactive").as_bool() == Some(true);
+            Value::Array(
+                data.locations_sorted()
+                    .into_iter()
+                    .filter(|l| l.active || include_inactive)
+                    .map(|l| data.location_json(l))
+                    .collect(),
+            )
+        }
+        "productVariants" => {
+            let mut all: Vec<_> = data.variants().collect();
+            all.sort_by_key(|(_, v)| v.id);
+            Value::Array(
+                all.into_iter()
+                    .map(|(p, v)| data.variant_json(p, v))
+                    .collect(),
+            )
+        }
+        "nodes" => {
+            let ids = arg(call, "ids").as_array().cloned().unwrap_or_default();
+            if ids.len() > MAX_INPUT {
+                return Err(FieldFailure {
+                    error: Box::new(GqlError::new(
+                        format!(
+                            "The input array size of {} is greater than the maximum allowed of {MAX_INPUT}.",
+                            ids.len()
+                        ),
+                        "MAX_INPUT_SIZE_EXCEEDED",
+                    )
+                    .at(call.pos)
+                    .path(vec![json!(call.response_key), json!("ids")]),
+                    ),
+                    nulls_data: true,
+                    actual_cost: Some(0.0),
+                    requested_cost: None,
+                });
+            }
+            Value::Array(
+                ids.iter()
+                    .map(|i| data.node_json(i.as_str().unwrap_or_default()))
+                    .collect(),
+            )
+        }
+        "node" => data.node_json(id),
+        "productVariant" if parse_gid("ProductVariant", id).is_some() => data.node_json(id),
+        "product" if parse_gid("Product", id).is_some() => data.node_json(id),
+        "inventoryItem" if parse_gid("InventoryItem", id).is_some() => data.node_json(id),
+        "inventoryLevel" if parse_gid("InventoryLevel", id).is_some() => data.node_json(id),
+        "location" if parse_gid("Location", id).is_some() => data.node_json(id),
+        _ => Value::Null,
+    })
+}
+
+pub fn mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    let idempotent = matches!(call.name, "inventorySetQuantities" | "inventoryActivate");
+    if idempotent && call.idempotency_key.is_none() {
+        return Err(FieldFailure {
+            error: Box::new(
+                GqlError::new(
+                    "The @idempotent directive is required for this mutation but was not provided.",
+                    "BAD_REQUEST",
+                )
+                .at(call.pos)
+                .path(vec![json!(call.response_key)]),
+            ),
+            nulls_data: false,
+            actual_cost: Some(10.0),
+            requested_cost: Some(10.0),
+        });
+    }
+    if call.name == "inventorySetQuantities" {
+        check_change_from_present(call)?;
+    }
+    let Some(key) = call.idempotency_key.clone().filter(|_| idempotent) else {
+        return run_mutation(shared, call);
+    };
+    // Same key + same arguments → the stored answer, nothing applied again.
+    let fingerprint = format!(
+        "{}:{}",
+        call.name,
+        serde_json::to_string(&call.args).unwrap_or_default()
+    );
+    if let Some(entry) = shared.idempotency.get(&key) {
+        if entry.fingerprint == fingerprint {
+            return Ok(entry.response.clone());
+        }
+        let err = user_error(
+            None,
+            "The same idempotency key cannot be used with different operation parameters.",
+            Some("IDEMPOTENCY_KEY_PARAMETER_MISMATCH"),
+        );
+        return Ok(match call.name {
+            "inventoryActivate" => json!({ "inventoryLevel": null, "userErrors": [err] }),
+            _ => json!({ "inventoryAdjustmentGroup": null, "userErrors": [err] }),
+        });
+    }
+    let response = run_mutation(shared, call)?;
+    shared.idempotency.insert(
+        key,
+        IdempotentEntry {
+            fingerprint,
+            response: response.clone(),
+        },
+    );
+    Ok(response)
+}
+
+fn run_mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    match call.name {
+        "inventorySetQuantities" => set_quantities(shared, call),
+        "inventoryActivate" => Ok(activate(shared, call)),
+        "productVariantsBulkUpdate" => bulk_update(&mut shared.data, call),
+        _ => Ok(Value::Null),
+    }
+}
+
+/// 2026-04+: every quantity must carry the `changeFromQuantity` key (null allowed).
+fn check_change_from_present(call: &FieldCall<'_>) -> Result<(), FieldFailure> {
+    let quantities = arg(call, "input")
+        .get("quantities")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if quantities.iter().all(|q| {
+        q.as_object()
+            .is_some_and(|o| o.contains_key("changeFromQuantity"))
+    }) {
+        return Ok(());
+    }
+    let mut error = GqlError::new(
+        "InventoryQuantityInput must include the following argument: changeFromQuantity.",
+        "INVALID_FIELD_ARGUMENTS",
+    )
+    .at(call.pos)
+    .path(vec![json!(call.response_key)]);
+    if let Some(p) = call.arg_var_positions.get("input") {
+        error = error.at(*p);
+    }
+    Err(FieldFailure {
+        error: Box::new(error),
+        nulls_data: false,
+        actual_cost: Some(10.0),
+        requested_cost: None,
+    })
+}
+
+fn max_input_error(call: &FieldCall<'_>, arg_path: &[&str], n: usize) -> FieldFailure {
+    let mut p = vec![json!(call.response_key)];
+    p.extend(arg_path.iter().map(|s| json!(s)));
+    FieldFailure {
+        error: Box::new(GqlError::new(
+            format!(
+                "The input array size of {n} is greater than the maximum allowed of {MAX_INPUT}."
+            ),
+            "MAX_INPUT_SIZE_EXCEEDED",
+        )
+        .at(call.pos)
+        .path(p),
+        ),
+        nulls_data: false,
+        actual_cost: Some(10.0),
+        requested_cost: None,
+    }
+}
+
+fn now_stamp() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn set_quantities(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    let input = arg(call, "input").clone();
+    let name = input
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let reason = input
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let quantities = input
+        .get("quantities")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if quantities.len() > MAX_INPUT {
+        return Err(max_input_error(
+            call,
+            &["input", "quantities"],
+            quantities.len(),
+        ));
+    }
+    let rejected =
+        |errors: Vec<Value>| json!({ "inventoryAdjustmentGroup": null, "userErrors": errors });
+
+    let mut errors = Vec::new();
+    if name != "available" && name != "on_hand" {
+        errors.push(user_error(
+            path(&["input", "name"]),
+            "The quantity name must be either 'available' or 'on_hand'.",
+            Some("INVALID_NAME"),
+        ));
+    }
+    if !REASONS.contains(&reason) {
+        errors.push(user_error(
+            path(&["input", "reason"]),
+            &format!(
+                "The specified reason is invalid. Valid values are: {}.",
+                REASONS.join(", ")
+            ),
+            Some("INVALID_REASON"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Ok(rejected(errors));
+    }
+
+    let data = &shared.data;
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    let mut duplicates = HashSet::new();
+    let mut plan = Vec::new();
+    for (i, q) in quantities.iter().enumerate() {
+        let idx = i.to_string();
+        let at = |f: &str| path(&["input", "quantities", &idx, f]);
+        let item_gid = q
+            .get("inventoryItemId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let loc_gid = q
+            .get("locationId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let qty = q
+            .get("quantity")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
+        let change_from = q.get("changeFromQuantity").and_then(Value::as_i64);
+        let variant = parse_gid("InventoryItem", item_gid).and_then(|n| data.by_item(n));
+        let location = parse_gid("Location", loc_gid).and_then(|n| data.location(n));
+        if variant.is_none() {
+            errors.push(user_error(
+                at("inventoryItemId"),
+                "The specified inventory item could not be found.",
+                Some("INVALID_INVENTORY_ITEM"),
+            ));
+        }
+        if location.is_none() {
+            errors.push(user_error(
+                at("locationId"),
+                "The specified location could not be found.",
+                Some("INVALID_LOCATION"),
+            ));
+        }
+        if qty > QTY_LIMIT {
+            errors.push(user_error(
+                at("quantity"),
+                "The quantity can't be higher than 1,000,000,000.",
+                Some("INVALID_QUANTITY_TOO_HIGH"),
+            ));
+        } else if qty < -QTY_LIMIT {
+            errors.push(user_error(
+                at("quantity"),
+                "The quantity can't be lower than -1,000,000,000.",
+                Some("INVALID_QUANTITY_TOO_LOW"),
+            ));
+        } else if name == "on_hand" && qty < 0 {
+            errors.push(user_error(
+                at("quantity"),
+                "The quantity can't be negative.",
+                Some("INVALID_QUANTITY_NEGATIVE"),
+            ));
+        }
+        let (Some((_, v)), Some(l)) = (variant, location) else {
+            continue;
+        };
+        if let Some(j) = seen.iter().position(|p| *p == (v.inventory_item_id, l.id)) {
+            duplicates.insert(j);
+            duplicates.insert(i);
+        }
+        seen.push((v.inventory_item_id, l.id));
+        if v.requires_components {
+            // Bundle parents derive their stock from their components.
+            errors.push(user_error(
+                at("inventoryItemId"),
+                "The specified inventory item is not allowed to be adjusted via API.",
+                Some("NON_MUTABLE_INVENTORY_ITEM"),
+            ));
+            continue;
+        }
+        let Some(current) = v.levels.get(&l.id).copied().filter(|_| l.active) else {
+            errors.push(user_error(
+                at("locationId"),
+                "The specified inventory item is not stocked at the location.",
+                Some("ITEM_NOT_STOCKED_AT_LOCATION"),
+            ));
+            continue;
+        };
+        if let Some(expected) = change_from
+            && expected != current
+        {
+            errors.push(user_error(
+                at("changeFromQuantity"),
+                "The changeFromQuantity argument no longer matches the persisted quantity.",
+                Some("CHANGE_FROM_QUANTITY_STALE"),
+            ));
+            continue;
+        }
+        plan.push((v.inventory_item_id, l.id, current, qty));
+    }
+    let mut dup: Vec<usize> = duplicates.into_iter().collect();
+    dup.sort_unstable();
+    for i in dup {
+        errors.push(user_error(
+            path(&["input", "quantities", &i.to_string(), "locationId"]),
+            "The combination of inventoryItemId and locationId must be unique.",
+            Some("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR"),
+        ));
+    }
+    if !errors.is_empty() {
+        // All or nothing: one bad quantity and none is applied.
+        return Ok(rejected(errors));
+    }
+
+    // `available` and `on_hand` move together (no committed units), so each quantity
+    // yields two change rows, `available` first, as live.
+    let mut changes = Vec::new();
+    for (item, loc, current, qty) in &plan {
+        let delta = qty - current;
+        if delta == 0 {
+            continue;
+        }
+        for row_name in ["available", "on_hand"] {
+            let (p, v) = shared
+                .data
+                .by_item(*item)
+                .map(|(p, v)| (p.clone(), v.clone()))
+                .unzip();
+            let item_json = match (p, v) {
+                (Some(p), Some(v)) => shared.data.item_json(&p, &v),
+                _ => Value::Null,
+            };
+            let loc_json = shared
+                .data
+                .location(*loc)
+                .map(|l| shared.data.location_json(l))
+                .unwrap_or(Value::Null);
+            changes.push(json!({
+                "__typename": "InventoryChange",
+                "name": row_name,
+                "delta": delta,
+                "quantityAfterChange": null,
+                "ledgerDocumentUri": null,
+                "item": item_json,
+                "location": loc_json,
+            }));
+        }
+    }
+    for (item, loc, _, qty) in &plan {
+        if let Some(v) = shared.data.by_item_mut(*item) {
+            v.levels.insert(*loc, *qty);
+        }
+    }
+    if changes.is_empty() {
+        // Live: a set that changes nothing answers with no adjustment group at all.
+        return Ok(json!({ "inventoryAdjustmentGroup": null, "userErrors": [] }));
+    }
+    let group = shared.data.next_id();
+    Ok(json!({
+        "inventoryAdjustmentGroup": {
+            "__typename": "InventoryAdjustmentGroup",
+            "id": gid("InventoryAdjustmentGroup", group),
+            "createdAt": now_stamp(),
+            "reason": reason,
+            "referenceDocumentUri": input.get("referenceDocumentUri").cloned().unwrap_or(Value::Null),
+            "changes": changes,
+        },
+        "userErrors": [],
+    }))
+}
+
+fn activate(shared: &mut Shared, call: &FieldCall<'_>) -> Value {
+    let data = &mut shared.data;
+    let item_gid = arg(call, "inventoryItemId").as_str().unwrap_or_default();
+    let loc_gid = arg(call, "locationId").as_str().unwrap_or_default();
+    let available = arg(call, "available").as_i64();
+    let on_hand = arg(call, "onHand").as_i64();
+    let rejected = |errors: Vec<Value>| json!({ "inventoryLevel": null, "userErrors": errors });
+    // `InventoryActivatePayload.userErrors` is `[UserError!]!`: field and message only.
+    let err = |field: &str, message: &str| json!({ "field": [field], "message": message });
+
+    let item = parse_gid("InventoryItem", item_gid).and_then(|n| data.by_item(n));
+    let location = parse_gid("Location", loc_gid)
+        .and_then(|n| data.location(n))
+        .cloned();
+    let (Some((_, variant)), Some(location)) = (item, location) else {
+        let mut errors = Vec::new();
+        if item.is_none() {
+            errors.push(err("inventoryItemId", "Inventory item does not exist"));
+        }
+        if parse_gid("Location", loc_gid)
+            .and_then(|n| data.location(n))
+            .is_none()
+        {
+            errors.push(err("locationId", "Location does not exist"));
+        }
+        return rejected(errors);
+    };
+    let variant = variant.clone();
+    let stocked = |field: &str, why: &str| {
+        err(
+            field,
+            &format!(
+                "The product couldn't be stocked at {} because {why}",
+                location.name
+            ),
+        )
+    };
+    if available.is_some() && on_hand.is_some() {
+        let why = "not allowed to set available and on_hand quantities at the same time.";
+        return rejected(vec![stocked("available", why), stocked("onHand", why)]);
+    }
+    let given = available
+        .map(|q| ("available", q))
+        .or(on_hand.map(|q| ("onHand", q)));
+    if let Some((field, q)) = given
+        && !(-QTY_LIMIT..=QTY_LIMIT).contains(&q)
+    {
+        return rejected(vec![stocked(
+            field,
+            "the quantity needs to be between -1 billion and 1 billion.",
+        )]);
+    }
+    if !location.active {
+        return rejected(vec![stocked("locationId", "the location is not active.")]);
+    }
+    if let Some(current) = variant.levels.get(&location.id).copied() {
+        // Already stocked: the level is returned unchanged; a quantity is refused.
+        let level = data.level_json(&variant, location.id, current);
+        let errors: Vec<Value> = match given {
+            Some((field, _)) => {
+                let q = if field == "onHand" {
+                    "an on_hand"
+                } else {
+                    "an available"
+                };
+                vec![err(
+                    field,
+                    &format!(
+                        "Not allowed to set {q} quantity when the item is already active at the location."
+                    ),
+                )]
+            }
+            None => Vec::new(),
+        };
+        return json!({ "inventoryLevel": level, "userErrors": errors });
+    }
+    let qty = given.map_or(0, |(_, q)| q);
+    if let Some(v) = data.by_item_mut(variant.inventory_item_id) {
+        v.levels.insert(location.id, qty);
+    }
+    json!({
+        "inventoryLevel": data.level_json(&variant, location.id, qty),
+        "userErrors": [],
+    })
+}
+
+/// A money input ("19.90" or 19.9); `Err` keeps the raw text for the error path.
+fn money_input(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// What one variant input asks to change, once validated.
+#[derive(Default)]
+struct VariantChange {
+    id: u64,
+    price: Option<Decimal>,
+    compare_at: Option<Option<Decimal>>,
+    barcode: Option<Option<String>>,
+    cost: Option<Option<Decimal>>,
+    sku: Option<Option<String>>,
+    tracked: Option<bool>,
+}
+
+fn bulk_update(data: &mut StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    let product_gid = arg(call, "productId").as_str().unwrap_or_default();
+    let inputs = arg(call, "variants")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let partial = arg(call, "allowPartialUpdates").as_bool() == Some(true);
+    if inputs.len() > MAX_INPUT {
+        return Err(max_input_error(call, &["variants"], inputs.len()));
+    }
+    let Some(product) = parse_gid("Product", product_gid)
+        .and_then(|n| data.product(n))
+        .cloned()
+    else {
+        return Ok(json!({
+            "product": null,
+            "productVariants": null,
+            "userErrors": [user_error(path(&["productId"]), "Product does not exist", Some("PRODUCT_DOES_NOT_EXIST"))],
+        }));
+    };
+
+    let mut errors = Vec::new();
+    let mut missing_variant = false;
+    let mut changes: Vec<(VariantChange, bool)> = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let idx = i.to_string();
+        let at = |parts: &[&str]| {
+            let mut p = vec!["variants", idx.as_str()];
+            p.extend_from_slice(parts);
+            path(&p)
+        };
+        let obj: Map<String, Value> = input.as_object().cloned().unwrap_or_default();
+        let Some(id_gid) = obj.get("id").and_then(Value::as_str) else {
+            errors.push(user_error(
+                at(&["id"]),
+                "Product variant is missing ID attribute",
+                Some("PRODUCT_VARIANT_ID_MISSING"),
+            ));
+            missing_variant = true;
+            continue;
+        };
+        // A variant of another product is as unknown here as a made-up id.
+        let Some(id) = parse_gid("ProductVariant", id_gid)
+            .filter(|n| product.variants.iter().any(|v| v.id == *n))
+        else {
+            errors.push(user_error(
+                at(&["id"]),
+                "Product variant does not exist",
+                Some("PRODUCT_VARIANT_DOES_NOT_EXIST"),
+            ));
+            missing_variant = true;
+            continue;
+        };
+        let mut ok = true;
+        let mut change = VariantChange {
+            id,
+            ..VariantChange::default()
+        };
+        if obj.contains_key("inventoryQuantities") {
+            errors.push(user_error(
+                at(&["inventoryQuantities"]),
+                "Inventory quantities can only be provided during create. To update inventory for existing variants, use inventoryAdjustQuantities.",
+                Some("NO_INVENTORY_QUANTITIES_ON_VARIANTS_UPDATE"),
+            ));
+            ok = false;
+        }
+        // Live order: compareAtPrice is reported before price.
+        if let Some(raw) = obj.get("compareAtPrice") {
+            let parsed = money_input(raw);
+            match parsed {
+                None if raw.is_null() => change.compare_at = Some(None),
+                Some(d) if d >= MONEY_LIMIT => {
+                    errors.push(user_error(
+                        at(&["compareAtPrice"]),
+                        "must be less than 1000000000000000000",
+                        Some("INVALID_INPUT"),
+                    ));
+                    ok = false;
+                }
+                Some(d) if d < Decimal::ZERO => {
+                    errors.push(user_error(
+                        at(&["compareAtPrice"]),
+                        "Compare at price must be greater than or equal to 0",
+                        Some("GREATER_THAN_OR_EQUAL_TO"),
+                    ));
+                    ok = false;
+                }
+                Some(d) => change.compare_at = Some(Some(d.round_dp(2))),
+                None => ok = false,
+            }
+        }
+        if let Some(raw) = obj.get("price") {
+            match money_input(raw) {
+                None => {
+                    errors.push(user_error(
+                        at(&["price"]),
+                        "Price can't be blank",
+                        Some("INVALID_INPUT"),
+                    ));
+                    ok = false;
+                }
+                Some(d) if d < Decimal::ZERO => {
+                    errors.push(user_error(
+                        at(&["price"]),
+                        "Price must be greater than or equal to 0",
+                        Some("GREATER_THAN_OR_EQUAL_TO"),
+                    ));
+                    ok = false;
+                }
+                Some(d) if d >= MONEY_LIMIT => {
+                    errors.push(user_error(
+                        at(&["price"]),
+                        "must be less than 1000000000000000000",
+                        Some("INVALID_INPUT"),
+                    ));
+                    ok = false;
+                }
+                Some(d) => change.price = Some(d.round_dp(2)),
+            }
+        }
+        if let Some(raw) = obj.get("barcode") {
+            change.barcode = Some(raw.as_str().map(str::to_owned));
+        }
+        if let Some(item) = obj.get("inventoryItem") {
+            if item.is_null() {
+                change.cost = Some(None);
+            }
+            if let Some(raw) = item.get("cost") {
+                match money_input(raw) {
+                    None => change.cost = Some(None),
+                    Some(d) if d < Decimal::ZERO => {
+                        errors.push(user_error(
+                            at(&[]),
+                            "must be greater than or equal to 0",
+                            None,
+                        ));
+                        errors.push(user_error(
+                            at(&["inventoryItem", "cost"]),
+                            "Cost per item must be greater than or equal to 0",
+                            Some("GREATER_THAN_OR_EQUAL_TO"),
+                        ));
+                        ok = false;
+                    }
+                    Some(d) if d >= MONEY_LIMIT => {
+                        errors.push(user_error(
+                            at(&[]),
+                            "must be less than 1000000000000000000",
+                            None,
+                        ));
+                        errors.push(user_error(
+                            at(&["inventoryItem", "cost"]),
+                            "Cost per item must be less than 1000000000000000000",
+                            Some("INVALID_INPUT"),
+                        ));
+                        ok = false;
+                    }
+                    Some(d) => change.cost = Some(Some(d)),
+                }
+            }
+            if let Some(raw) = item.get("sku") {
+                change.sku = Some(raw.as_str().map(str::to_owned));
+            }
+            if let Some(t) = item.get("tracked").and_then(Value::as_bool) {
+                change.tracked = Some(t);
+            }
+        }
+        changes.push((change, ok));
+    }
+
+    let apply_any = errors.is_empty() || partial;
+    if apply_any {
+        for (c, ok) in &changes {
+            if !ok {
+                continue;
+            }
+            if let Some(v) = data.variant_mut(c.id) {
+                if let Some(p) = c.price {
+                    v.price = p;
+                }
+                if let Some(ca) = c.compare_at {
+                    v.compare_at = ca;
+                }
+                if let Some(b) = &c.barcode {
+                    v.barcode.clone_from(b);
+                }
+                if let Some(cost) = c.cost {
+                    v.unit_cost = cost;
+                }
+                if let Some(s) = &c.sku {
+                    v.sku.clone_from(s);
+                }
+                if let Some(t) = c.tracked {
+                    v.tracked = t;
+                }
+            }
+        }
+    }
+    let product_now = data.product(product.id).cloned().unwrap_or(product);
+    // Without partial updates an unknown variant fails the whole call: no variant list.
+    let variants = if missing_variant && !partial {
+        Value::Null
+    } else {
+        Value::Array(
+            changes
+                .iter()
+                .filter_map(|(c, _)| product_now.variants.iter().find(|v| v.id == c.id))
+                .map(|v| data.variant_json(&product_now, v))
+                .collect(),
+        )
+    };
+    let mut product_json = data.product_json(&product_now);
+    if let Some(obj) = product_json.as_object_mut() {
+        obj.remove("variants");
+        obj.insert(
+            "variants".into(),
+            Value::Array(
+                product_now
+                    .variants
+                    .iter()
+                    .map(|v| data.variant_json(&product_now, v))
+                    .collect(),
+            ),
+        );
+    }
+    Ok(json!({ "product": product_json, "productVariants": variants, "userErrors": errors }))
+}

@@ -1,0 +1,516 @@
+//! The fake store's data (shop, locations, products, variants, inventory levels), how it is
+//! seeded from JSON, and how each record is rendered as a "superset" JSON object: every
+//! field the fake knows, which the executor then projects onto what the query asked for.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::SeedError;
+
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub id: u64,
+    pub name: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub id: u64,
+    pub title: String,
+    pub sku: Option<String>,
+    pub price: Decimal,
+    pub compare_at: Option<Decimal>,
+    pub barcode: Option<String>,
+    pub requires_components: bool,
+    pub inventory_item_id: u64,
+    pub tracked: bool,
+    pub unit_cost: Option<Decimal>,
+    /// location id → available. A location missing here means "not stocked there".
+    /// `on_hand` always equals `available`: the fake has no committed or reserved units.
+    pub levels: BTreeMap<u64, i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub id: u64,
+    pub title: String,
+    pub variants: Vec<Variant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Shop {
+    pub name: String,
+    pub domain: String,
+    pub currency: String,
+    pub scopes: Vec<String>,
+}
+
+/// Everything the fake store holds.
+#[derive(Debug, Clone)]
+pub struct StoreData {
+    pub shop: Shop,
+    pub locations: Vec<Location>,
+    pub products: Vec<Product>,
+    next_id: u64,
+}
+
+pub fn gid(kind: &str, id: u64) -> String {
+    format!("gid://shopify/{kind}/{id}")
+}
+
+/// The numeric id of `gid://shopify/{kind}/{n}` (query suffixes ignored).
+pub fn parse_gid(kind: &str, gid: &str) -> Option<u64> {
+    let rest = gid.strip_prefix("gid://shopify/")?.strip_prefix(kind)?;
+    let rest = rest.strip_prefix('/')?;
+    let digits = rest.split('?').next()?;
+    digits.parse().ok()
+}
+
+/// Shopify's `Money` scalar: always two decimals.
+pub fn money(d: Decimal) -> String {
+    format!("{:.2}", d.round_dp(2))
+}
+
+/// `MoneyV2.amount` (a `Decimal` scalar): the shortest form with at least one decimal, as
+/// Shopify prints it ("7.5", "10.0").
+pub fn decimal_amount(d: Decimal) -> String {
+    let n = d.normalize();
+    if n.scale() == 0 {
+        format!("{n}.0")
+    } else {
+        n.to_string()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SeedFile {
+    shop: SeedShop,
+    locations: Vec<SeedLocation>,
+    products: Vec<SeedProduct>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SeedShop {
+    name: String,
+    domain: String,
+    currency: String,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    [
+        "read_products",
+        "write_products",
+        "read_inventory",
+        "write_inventory",
+        "read_locations",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SeedLocation {
+    id: u64,
+    name: String,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SeedProduct {
+    id: u64,
+    title: String,
+    variants: Vec<SeedVariant>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SeedVariant {
+    id: u64,
+    #[serde(default)]
+    title: Option<String>,
+    sku: Option<String>,
+    price: Decimal,
+    #[serde(default)]
+    compare_at_price: Option<Decimal>,
+    #[serde(default)]
+    barcode: Option<String>,
+    #[serde(default)]
+    requires_components: bool,
+    inventory_item_id: u64,
+    #[serde(default = "yes")]
+    tracked: bool,
+    #[serde(default)]
+    unit_cost: Option<Decimal>,
+    /// location id (as a string key) → available
+    #[serde(default)]
+    levels: BTreeMap<String, i64>,
+}
+
+impl StoreData {
+    pub fn from_seed(json: &str) -> Result<StoreData, SeedError> {
+        let seed: SeedFile = serde_json::from_str(json)?;
+        let locations: Vec<Location> = seed
+            .locations
+            .into_iter()
+            .map(|l| Location {
+                id: l.id,
+                name: l.name,
+                active: l.active,
+            })
+            .collect();
+        let mut products = Vec::new();
+        for p in seed.products {
+            let mut variants = Vec::new();
+            for v in p.variants {
+                let mut levels = BTreeMap::new();
+                for (loc, qty) in v.levels {
+                    let loc_id: u64 = loc
+                        .parse()
+                        .map_err(|_| SeedError::Invalid(format!("location key {loc:?}")))?;
+                    if !locations.iter().any(|l| l.id == loc_id) {
+                        return Err(SeedError::Invalid(format!("unknown location {loc_id}")));
+                    }
+                    levels.insert(loc_id, qty);
+                }
+                variants.push(Variant {
+                    id: v.id,
+                    title: v.title.unwrap_or_else(|| "Default Title".to_owned()),
+                    sku: v.sku,
+                    price: v.price,
+                    compare_at: v.compare_at_price,
+                    barcode: v.barcode,
+                    requires_components: v.requires_components,
+                    inventory_item_id: v.inventory_item_id,
+                    tracked: v.tracked,
+                    unit_cost: v.unit_cost,
+                    levels,
+                });
+            }
+            products.push(Product {
+                id: p.id,
+                title: p.title,
+                variants,
+            });
+        }
+        let mut data = StoreData {
+            shop: Shop {
+                name: seed.shop.name,
+                domain: seed.shop.domain,
+                currency: seed.shop.currency,
+                scopes: seed.shop.scopes,
+            },
+            locations,
+            products,
+            next_id: 0,
+        };
+        data.next_id = data.max_id() + 1;
+        data.check_unique_ids()?;
+        Ok(data)
+    }
+
+    fn max_id(&self) -> u64 {
+        let ids = self
+            .locations
+            .iter()
+            .map(|l| l.id)
+            .chain(self.products.iter().flat_map(|p| {
+                std::iter::once(p.id)
+                    .chain(p.variants.iter().flat_map(|v| [v.id, v.inventory_item_id]))
+            }));
+        ids.max().unwrap_or(1000)
+    }
+
+    fn check_unique_ids(&self) -> Result<(), SeedError> {
+        let mut seen = HashMap::new();
+        let all = self
+            .products
+            .iter()
+            .flat_map(|p| p.variants.iter().map(|v| ("variant", v.id)))
+            .chain(self.products.iter().map(|p| ("product", p.id)))
+            .chain(
+                self.products
+                    .iter()
+                    .flat_map(|p| p.variants.iter().map(|v| ("item", v.inventory_item_id))),
+            )
+            .chain(self.locations.iter().map(|l| ("location", l.id)));
+        for key in all {
+            if seen.insert(key, ()).is_some() {
+                return Err(SeedError::Invalid(format!(
+                    "duplicate {} id {}",
+                    key.0, key.1
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh numeric id for records created at run time.
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn location(&self, id: u64) -> Option<&Location> {
+        self.locations.iter().find(|l| l.id == id)
+    }
+
+    pub fn location_by_name(&self, name: &str) -> Option<&Location> {
+        self.locations.iter().find(|l| l.name == name)
+    }
+
+    pub fn variants(&self) -> impl Iterator<Item = (&Product, &Variant)> {
+        self.products
+            .iter()
+            .flat_map(|p| p.variants.iter().map(move |v| (p, v)))
+    }
+
+    pub fn variant(&self, id: u64) -> Option<(&Product, &Variant)> {
+        self.variants().find(|(_, v)| v.id == id)
+    }
+
+    pub fn variant_mut(&mut self, id: u64) -> Option<&mut Variant> {
+        self.products
+            .iter_mut()
+            .flat_map(|p| p.variants.iter_mut())
+            .find(|v| v.id == id)
+    }
+
+    pub fn by_item(&self, item: u64) -> Option<(&Product, &Variant)> {
+        self.variants().find(|(_, v)| v.inventory_item_id == item)
+    }
+
+    pub fn by_item_mut(&mut self, item: u64) -> Option<&mut Variant> {
+        self.products
+            .iter_mut()
+            .flat_map(|p| p.variants.iter_mut())
+            .find(|v| v.inventory_item_id == item)
+    }
+
+    /// The first variant carrying `sku` (SKUs need not be unique in Shopify).
+    pub fn by_sku_mut(&mut self, sku: &str) -> Option<&mut Variant> {
+        self.products
+            .iter_mut()
+            .flat_map(|p| p.variants.iter_mut())
+            .find(|v| v.sku.as_deref() == Some(sku))
+    }
+
+    pub fn product(&self, id: u64) -> Option<&Product> {
+        self.products.iter().find(|p| p.id == id)
+    }
+
+    // ---- superset renderings -------------------------------------------------------
+
+    pub fn shop_json(&self) -> Value {
+        json!({
+            "__typename": "Shop",
+            "id": gid("Shop", 1),
+            "name": self.shop.name,
+            "myshopifyDomain": self.shop.domain,
+            "currencyCode": self.shop.currency,
+            "email": format!("owner@{}", self.shop.domain),
+        })
+    }
+
+    pub fn installation_json(&self) -> Value {
+        let scopes: Vec<Value> = self
+            .shop
+            .scopes
+            .iter()
+            .map(|h| json!({"__typename": "AccessScope", "handle": h, "description": null}))
+            .collect();
+        json!({"__typename": "AppInstallation", "id": gid("AppInstallation", 1), "accessScopes": scopes})
+    }
+
+    pub fn location_json(&self, l: &Location) -> Value {
+        json!({
+            "__typename": "Location",
+            "id": gid("Location", l.id),
+            "legacyResourceId": l.id.to_string(),
+            "name": l.name,
+            "isActive": l.active,
+            "activatable": !l.active,
+            "deactivatable": l.active,
+            "fulfillsOnlineOrders": l.active,
+        })
+    }
+
+    /// Locations in Shopify's default order (`sortKey: NAME`).
+    pub fn locations_sorted(&self) -> Vec<&Location> {
+        let mut v: Vec<&Location> = self.locations.iter().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    pub fn level_json(&self, v: &Variant, loc: u64, qty: i64) -> Value {
+        let location = self
+            .location(loc)
+            .map(|l| self.location_json(l))
+            .unwrap_or(Value::Null);
+        let names = [
+            ("available", qty),
+            ("on_hand", qty),
+            ("committed", 0),
+            ("incoming", 0),
+            ("reserved", 0),
+            ("damaged", 0),
+            ("quality_control", 0),
+            ("safety_stock", 0),
+        ];
+        let quantities: Vec<Value> = names
+            .iter()
+            .map(|(name, q)| {
+                json!({
+                    "__typename": "InventoryQuantity",
+                    "id": format!("gid://shopify/InventoryQuantity/{loc}?inventory_item_id={}&name={name}", v.inventory_item_id),
+                    "name": name, "quantity": q,
+                    // Live: only `available` carries a timestamp.
+                    "updatedAt": (*name == "available").then_some("2026-01-01T00:00:00Z"),
+                })
+            })
+            .collect();
+        json!({
+            "__typename": "InventoryLevel",
+            "id": format!("gid://shopify/InventoryLevel/{loc}?inventory_item_id={}", v.inventory_item_id),
+            "isActive": true,
+            "canDeactivate": true,
+            "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z",
+            "location": location,
+            "item": self.item_json_shallow(v),
+            "quantities": quantities,
+        })
+    }
+
+    /// An inventory item without its levels (used where nesting would loop).
+    fn item_json_shallow(&self, v: &Variant) -> Value {
+        json!({
+            "__typename": "InventoryItem",
+            "id": gid("InventoryItem", v.inventory_item_id),
+            "legacyResourceId": v.inventory_item_id.to_string(),
+            "sku": v.sku,
+            "tracked": v.tracked,
+            "requiresShipping": true,
+            "unitCost": v.unit_cost.map(|c| json!({
+                "__typename": "MoneyV2",
+                "amount": decimal_amount(c),
+                "currencyCode": self.shop.currency,
+            })),
+        })
+    }
+
+    pub fn item_json(&self, p: &Product, v: &Variant) -> Value {
+        let mut item = self.item_json_shallow(v);
+        let levels: Vec<Value> = v
+            .levels
+            .iter()
+            .map(|(loc, qty)| self.level_json(v, *loc, *qty))
+            .collect();
+        item["inventoryLevels"] = Value::Array(levels);
+        item["variant"] = self.variant_json_shallow(p, v);
+        item
+    }
+
+    fn product_json_shallow(&self, p: &Product) -> Value {
+        let tracked: Vec<&Variant> = p.variants.iter().filter(|v| v.tracked).collect();
+        let total: i64 = tracked.iter().flat_map(|v| v.levels.values()).sum();
+        json!({
+            "__typename": "Product",
+            "id": gid("Product", p.id),
+            "legacyResourceId": p.id.to_string(),
+            "title": p.title,
+            "handle": p.title.to_lowercase().split_whitespace().collect::<Vec<_>>().join("-"),
+            "status": "ACTIVE",
+            "totalInventory": total,
+            "tracksInventory": !tracked.is_empty(),
+        })
+    }
+
+    fn variant_json_shallow(&self, p: &Product, v: &Variant) -> Value {
+        let position = p.variants.iter().position(|x| x.id == v.id).unwrap_or(0) + 1;
+        json!({
+            "__typename": "ProductVariant",
+            "id": gid("ProductVariant", v.id),
+            "legacyResourceId": v.id.to_string(),
+            "title": v.title,
+            "displayName": format!("{} - {}", p.title, v.title),
+            "sku": v.sku,
+            "price": money(v.price),
+            "compareAtPrice": v.compare_at.map(money),
+            "barcode": v.barcode,
+            "requiresComponents": v.requires_components,
+            "inventoryQuantity": v.levels.values().sum::<i64>(),
+            "position": position,
+            "taxable": true,
+            "inventoryPolicy": "DENY",
+            "product": self.product_json_shallow(p),
+        })
+    }
+
+    pub fn variant_json(&self, p: &Product, v: &Variant) -> Value {
+        let mut out = self.variant_json_shallow(p, v);
+        let mut item = self.item_json_shallow(v);
+        item["inventoryLevels"] = Value::Array(
+            v.levels
+                .iter()
+                .map(|(loc, qty)| self.level_json(v, *loc, *qty))
+                .collect(),
+        );
+        item["variant"] = self.variant_json_shallow(p, v);
+        out["inventoryItem"] = item;
+        out
+    }
+
+    pub fn product_json(&self, p: &Product) -> Value {
+        let mut out = self.product_json_shallow(p);
+        out["variants"] =
+            Value::Array(p.variants.iter().map(|v| self.variant_json(p, v)).collect());
+        out
+    }
+
+    /// Whatever object a GID names, rendered, or `Null`.
+    pub fn node_json(&self, id: &str) -> Value {
+        if let Some(n) = parse_gid("ProductVariant", id) {
+            if let Some((p, v)) = self.variant(n) {
+                return self.variant_json(p, v);
+            }
+        } else if let Some(n) = parse_gid("Product", id) {
+            if let Some(p) = self.product(n) {
+                return self.product_json(p);
+            }
+        } else if let Some(n) = parse_gid("InventoryItem", id) {
+            if let Some((p, v)) = self.by_item(n) {
+                return self.item_json(p, v);
+            }
+        } else if let Some(n) = parse_gid("Location", id) {
+            if let Some(l) = self.location(n) {
+                return self.location_json(l);
+            }
+        } else if let Some(loc) = parse_gid("InventoryLevel", id) {
+            let item = id
+                .split("inventory_item_id=")
+                .nth(1)
+                .and_then(|s| s.parse::<u64>().ok());
+            if let Some((_, v)) = item.and_then(|i| self.by_item(i))
+                && let Some(q) = v.levels.get(&loc)
+            {
+                return self.level_json(v, loc, *q);
+            }
+        }
+        Value::Null
+    }
+}
