@@ -1,1 +1,723 @@
-//! Embedded SQLite state in `state_dir`: baseline, run journal, token cache.
+//! Embedded SQLite state in `state_dir` (DESIGN "Local state", SPEC §4.4, §4.7, §4.9,
+//! §4.10): the baseline of last agreed values, the run journal, the request journal that
+//! makes a crashed run resumable, the token cache, and the one-writer lock.
+//!
+//! Everything is keyed by a [`Scope`] (shop, spreadsheet, tab), so one state dir can serve
+//! several configs. Writers call [`State::open`], which creates the dir (0700) and the file
+//! (0600) and migrates the schema; a dry run calls [`State::open_read_only`], which creates
+//! nothing, not even SQLite's `-wal`/`-shm` side files, and finds no state when there is
+//! none yet.
+//!
+//! The API is synchronous on purpose: each call is a short statement or transaction that
+//! ends before it returns, so no transaction is ever held across an `.await`. Async code
+//! calls it directly between awaits (or through `spawn_blocking` if a call could wait on
+//! the busy timeout); one `State` owns one connection and belongs to one task at a time.
+
+mod error;
+mod lock;
+mod schema;
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+pub use error::StateError;
+pub use lock::WriterLock;
+
+use crate::config::Secret;
+use crate::model::{Field, FieldKey, Sku, Value};
+use crate::plan::Baseline;
+
+/// The database file inside the state dir.
+pub const DB_FILE: &str = "state.sqlite3";
+
+/// How long a statement waits for another process's write to finish. Writers are
+/// serialised by [`WriterLock`], so only readers (dry runs, `runs`) ever wait, briefly.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one config syncs: the state of one scope never leaks into another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub shop: String,
+    pub spreadsheet_id: String,
+    pub tab: String,
+}
+
+impl Scope {
+    pub fn new(shop: &str, spreadsheet_id: &str, tab: &str) -> Scope {
+        Scope {
+            shop: shop.to_owned(),
+            spreadsheet_id: spreadsheet_id.to_owned(),
+            tab: tab.to_owned(),
+        }
+    }
+
+    /// A stable name for per-scope files (the lock): FNV-1a over the length-prefixed
+    /// parts, because std's hashers promise no stability across Rust releases.
+    fn hash_hex(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [&self.shop, &self.spreadsheet_id, &self.tab] {
+            let len = (part.len() as u64).to_le_bytes();
+            for b in len.iter().chain(part.as_bytes()) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// One run of the journal, as `runs --json` prints it (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    /// The command that ran (`sync`, `pull`, `revert`…), for the human listing.
+    #[serde(skip)]
+    pub command: String,
+    pub started_at: String,
+    /// `None` while the run is going, or when it died before finishing.
+    pub finished_at: Option<String>,
+    pub dry_run: bool,
+    pub exit_code: Option<i32>,
+    /// The report's `summary` object; `null` for an unfinished run.
+    pub summary: serde_json::Value,
+}
+
+/// How a journaled request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Failed,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// A store request recorded before it was sent and not known to have settled: after a
+/// crash, the next writer resends `body` under the same idempotency `key` (the store then
+/// answers without applying twice) and settles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournaledRequest {
+    pub id: i64,
+    pub run_id: String,
+    pub key: String,
+    pub operation: String,
+    pub body: Vec<u8>,
+    /// The plan items the request carries, as the executor serialised them.
+    pub items_json: String,
+}
+
+/// A cached access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    pub value: Secret,
+    /// RFC 3339, as the caller stored it; `None` for tokens that do not expire.
+    pub expires_at: Option<String>,
+}
+
+/// The open state of one scope. Writes through a read-only state fail with
+/// [`StateError::ReadOnly`].
+#[derive(Debug)]
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+    /// `None` only on a read-only state whose scope has never been written: every read
+    /// is then empty.
+    scope_id: Option<i64>,
+    read_only: bool,
+}
+
+impl State {
+    /// Opens (creating if needed) the state for a writer. The caller should hold the
+    /// [`WriterLock`] for `scope` first.
+    pub fn open(dir: &Path, scope: &Scope) -> Result<State, StateError> {
+        create_state_dir(dir)?;
+        let path = dir.join(DB_FILE);
+        create_db_file(&path)?;
+        let sq = |e| StateError::sqlite(&path, e);
+        // No SQLITE_OPEN_CREATE: the file exists with our permissions; no URI parsing of
+        // a user-chosen path either.
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sq)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sq)?;
+        // WAL lets readers (dry runs, `runs`) read while a writer writes. A file system
+        // without shared memory keeps the old journal mode, which is still correct.
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sq)?;
+        // The request journal must be on disk before the request leaves.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sq)?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(sq)?;
+        let found = schema::migrate(&mut conn).map_err(sq)?;
+        check_version(&path, found)?;
+        conn.execute(
+            "INSERT INTO scopes (shop, spreadsheet_id, tab) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![scope.shop, scope.spreadsheet_id, scope.tab],
+        )
+        .map_err(sq)?;
+        let scope_id = lookup_scope(&conn, scope).map_err(sq)?;
+        Ok(State {
+            conn,
+            path,
+            scope_id,
+            read_only: false,
+        })
+    }
+
+    /// Opens the state for reading only (dry run, `runs`), or `None` when there is no
+    /// state yet. Creates nothing and takes no lock.
+    ///
+    /// With no `-wal`/`-shm` beside the database, no writer is running and everything is
+    /// in the main file, which is opened `immutable` so SQLite does not create side files.
+    /// With both present, a writer is running (or died): the database is opened read-only
+    /// through them, to see its latest commits. With only one present (someone deleted
+    /// the other), SQLite would have to create the missing one, so the main file is read
+    /// alone: it may then lag behind the last run, which a preview can afford.
+    pub fn open_read_only(dir: &Path, scope: &Scope) -> Result<Option<State>, StateError> {
+        let path = dir.join(DB_FILE);
+        match std::fs::metadata(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Io { path, source }),
+        }
+        let sq = |e| StateError::sqlite(&path, e);
+        let live = side_file(&path, "-wal").exists() && side_file(&path, "-shm").exists();
+        let conn = if live {
+            Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        } else {
+            Connection::open_with_flags(
+                immutable_uri(&path)?,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+        }
+        .map_err(sq)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sq)?;
+        let found = schema::version(&conn).map_err(sq)?;
+        if found == 0 {
+            // Created but never migrated (a writer died at once): no state yet.
+            return Ok(None);
+        }
+        check_version(&path, found)?;
+        if found < schema::CURRENT_VERSION {
+            return Err(StateError::NeedsUpgrade {
+                path,
+                found,
+                supported: schema::CURRENT_VERSION,
+            });
+        }
+        let scope_id = lookup_scope(&conn, scope).map_err(sq)?;
+        Ok(Some(State {
+            conn,
+            path,
+            scope_id,
+            read_only: true,
+        }))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn sq(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+        |e| StateError::sqlite(&self.path, e)
+    }
+
+    fn writable_scope(&self, what: &'static str) -> Result<i64, StateError> {
+        match self.scope_id {
+            Some(id) if !self.read_only => Ok(id),
+            _ => Err(StateError::ReadOnly { what }),
+        }
+    }
+
+    // ----- baseline (SPEC §4.4) -----
+
+    /// The values both sides last agreed on, for this scope.
+    pub fn load_baseline(&self) -> Result<Baseline, StateError> {
+        let mut out = Baseline::new();
+        let Some(scope_id) = self.scope_id else {
+            return Ok(out);
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map([scope_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
+            .map_err(self.sq())?;
+        for row in rows {
+            let (sku, field, location, kind, value) = row.map_err(self.sq())?;
+            let corrupt = |detail: String| StateError::Corrupt {
+                path: self.path.clone(),
+                detail,
+            };
+            let sku =
+                Sku::new(&sku).ok_or_else(|| corrupt("an empty SKU in the baseline".into()))?;
+            let field = Field::from_name(&field)
+                .ok_or_else(|| corrupt(format!("unknown baseline field {field:?}")))?;
+            let location = (!location.is_empty()).then_some(location);
+            let value = decode_value(kind.as_deref(), value.as_deref()).map_err(corrupt)?;
+            out.insert((sku, FieldKey { field, location }), value);
+        }
+        Ok(out)
+    }
+
+    /// Records agreed values (insert or replace), all in one transaction. Location names
+    /// are non-empty (config), so '' can stand for "no location".
+    pub fn set_baseline(
+        &mut self,
+        entries: &[(Sku, FieldKey, Option<Value>)],
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a baseline")?;
+        let path = self.path.clone();
+        let sq = |e| StateError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(sq)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO baseline (scope_id, sku, field, location, kind, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (scope_id, sku, field, location)
+                     DO UPDATE SET kind = excluded.kind, value = excluded.value",
+                )
+                .map_err(sq)?;
+            for (sku, key, value) in entries {
+                let (kind, text) = encode_value(value.as_ref());
+                stmt.execute(params![
+                    scope_id,
+                    sku.as_str(),
+                    key.field.name(),
+                    key.location.as_deref().unwrap_or(""),
+                    kind,
+                    text
+                ])
+                .map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)
+    }
+
+    // ----- run journal (SPEC §5 `runs`) -----
+
+    /// Records the start of a run. SPEC §5 journals real runs only; `dry_run` is kept for
+    /// callers that journal previews too.
+    pub fn begin_run(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        command: &str,
+        dry_run: bool,
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a run")?;
+        self.conn
+            .execute(
+                "INSERT INTO runs (run_id, scope_id, command, started_at, dry_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, scope_id, command, started_at, dry_run],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Records how a run ended, with its summary and full JSON report (`runs show`).
+    pub fn finish_run(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        exit_code: i32,
+        summary: &serde_json::Value,
+        report_json: &str,
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a run")?;
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE runs SET finished_at = ?3, exit_code = ?4, summary_json = ?5,
+                                 report_json = ?6
+                 WHERE run_id = ?1 AND scope_id = ?2",
+                params![
+                    run_id,
+                    scope_id,
+                    finished_at,
+                    exit_code,
+                    summary.to_string(),
+                    report_json
+                ],
+            )
+            .map_err(self.sq())?;
+        if updated == 0 {
+            return Err(StateError::UnknownRun {
+                run_id: run_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` runs of this scope, newest first.
+    pub fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
+                        summary_json
+                 FROM runs WHERE scope_id = ?1
+                 ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![scope_id, limit], |r| {
+                Ok((
+                    RunRow {
+                        run_id: r.get(0)?,
+                        command: r.get(1)?,
+                        started_at: r.get(2)?,
+                        finished_at: r.get(3)?,
+                        dry_run: r.get(4)?,
+                        exit_code: r.get(5)?,
+                        summary: serde_json::Value::Null,
+                    },
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(self.sq())?;
+        rows.map(|row| {
+            let (mut run, summary) = row.map_err(self.sq())?;
+            if let Some(text) = summary {
+                run.summary = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("the summary of run {} is not JSON: {e}", run.run_id),
+                })?;
+            }
+            Ok(run)
+        })
+        .collect()
+    }
+
+    /// The JSON report a finished run stored; `None` for an unknown or unfinished run.
+    pub fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT report_json FROM runs WHERE run_id = ?1 AND scope_id = ?2",
+                params![run_id, scope_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.sq())
+    }
+
+    // ----- request journal (DESIGN step 4, SPEC §4.7) -----
+
+    /// Records a store request before it is sent; returns the id to settle it with.
+    /// The write is synchronous (`synchronous = FULL`), so a crash after the send still
+    /// finds the request here.
+    pub fn journal_request(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items_json: &str,
+    ) -> Result<i64, StateError> {
+        let scope_id = self.writable_scope("a request")?;
+        let in_scope: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 AND scope_id = ?2)",
+                params![run_id, scope_id],
+                |r| r.get(0),
+            )
+            .map_err(self.sq())?;
+        if !in_scope {
+            return Err(StateError::UnknownRun {
+                run_id: run_id.to_owned(),
+            });
+        }
+        self.conn
+            .execute(
+                "INSERT INTO requests (run_id, idempotency_key, operation, body, items_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, key, operation, body, items_json],
+            )
+            .map_err(self.sq())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records how a journaled request ended, with the store's response.
+    pub fn settle_request(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        response_json: &str,
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a request outcome")?;
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE requests SET outcome = ?2, response_json = ?3
+                 WHERE id = ?1
+                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?4)",
+                params![id, outcome.as_str(), response_json, scope_id],
+            )
+            .map_err(self.sq())?;
+        if updated == 0 {
+            return Err(StateError::UnknownRequest { id });
+        }
+        Ok(())
+    }
+
+    /// Requests of this scope that were journaled but never settled (a crash or kill
+    /// between sending and recording), oldest first.
+    pub fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json
+                 FROM requests q JOIN runs r ON r.run_id = q.run_id
+                 WHERE r.scope_id = ?1 AND q.outcome IS NULL
+                 ORDER BY q.id",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map([scope_id], |r| {
+                Ok(JournaledRequest {
+                    id: r.get(0)?,
+                    run_id: r.get(1)?,
+                    key: r.get(2)?,
+                    operation: r.get(3)?,
+                    body: r.get(4)?,
+                    items_json: r.get(5)?,
+                })
+            })
+            .map_err(self.sq())?;
+        rows.map(|r| r.map_err(self.sq())).collect()
+    }
+
+    // ----- token cache (SPEC §6) -----
+
+    /// A cached token of this scope by name (e.g. `shopify`, `google`).
+    pub fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT value, expires_at FROM tokens WHERE scope_id = ?1 AND name = ?2",
+                params![scope_id, name],
+                |r| {
+                    Ok(CachedToken {
+                        value: Secret::new(r.get::<_, String>(0)?),
+                        expires_at: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sq())
+    }
+
+    /// Stores or replaces a token. One statement, hence atomic: a reader sees the old
+    /// token or the new one, never a torn file (the yup-oauth2 disk cache trap).
+    pub fn put_token(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        expires_at: Option<&str>,
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a token")?;
+        self.conn
+            .execute(
+                "INSERT INTO tokens (scope_id, name, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (scope_id, name)
+                 DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                params![scope_id, name, value.expose(), expires_at],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+
+    /// Forgets a token (revoked, or refused with a 401 that re-minting did not cure).
+    pub fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a token")?;
+        self.conn
+            .execute(
+                "DELETE FROM tokens WHERE scope_id = ?1 AND name = ?2",
+                params![scope_id, name],
+            )
+            .map_err(self.sq())?;
+        Ok(())
+    }
+}
+
+/// Creates the state dir, owner-only, with any missing parents. An existing dir is left
+/// as the user set it.
+pub(crate) fn create_state_dir(dir: &Path) -> Result<(), StateError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StateError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// Creates the database file 0600 before SQLite sees it (SQLite would use 0644 less the
+/// umask), and tightens an existing one: it holds tokens. SQLite gives its `-wal` and
+/// `-shm` files the same mode as the database.
+fn create_db_file(path: &Path) -> Result<(), StateError> {
+    let io = |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    let mode = file.metadata().map_err(io)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
+fn side_file(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// `file:` URI for a read-only, immutable open: SQLite then takes no locks and creates no
+/// side files. The path is percent-encoded, so `?`, `#` and `%` in it are harmless.
+fn immutable_uri(path: &Path) -> Result<String, StateError> {
+    let io = |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let absolute = std::path::absolute(path).map_err(io)?;
+    let url = url::Url::from_file_path(&absolute).map_err(|()| {
+        io(std::io::Error::other(
+            "the path cannot be written as a file: URL",
+        ))
+    })?;
+    Ok(format!("{url}?mode=ro&immutable=1"))
+}
+
+fn check_version(path: &Path, found: i64) -> Result<(), StateError> {
+    if found > schema::CURRENT_VERSION {
+        return Err(StateError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: schema::CURRENT_VERSION,
+        });
+    }
+    if found < 0 {
+        return Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("schema version {found}"),
+        });
+    }
+    Ok(())
+}
+
+fn lookup_scope(conn: &Connection, scope: &Scope) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM scopes WHERE shop = ?1 AND spreadsheet_id = ?2 AND tab = ?3",
+        params![scope.shop, scope.spreadsheet_id, scope.tab],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// A value as (type tag, JSON text). The tag is what keeps `Money(12)` from coming back
+/// as `Qty(12)` and `Text("12")` as `Money(12)`: untagged JSON cannot tell them apart.
+/// Money is stored as a decimal string, never a float.
+fn encode_value(value: Option<&Value>) -> (Option<&'static str>, Option<String>) {
+    match value {
+        None => (None, None),
+        Some(Value::Qty(q)) => (Some("qty"), Some(q.to_string())),
+        Some(Value::Money(m)) => (
+            Some("money"),
+            Some(serde_json::Value::String(m.to_string()).to_string()),
+        ),
+        Some(Value::Text(t)) => (
+            Some("text"),
+            Some(serde_json::Value::String(t.clone()).to_string()),
+        ),
+    }
+}
+
+fn decode_value(kind: Option<&str>, text: Option<&str>) -> Result<Option<Value>, String> {
+    let (kind, text) = match (kind, text) {
+        (None, None) => return Ok(None),
+        (Some(k), Some(t)) => (k, t),
+        _ => return Err("a baseline value without its type (or a type without value)".into()),
+    };
+    let bad = |e: &dyn std::fmt::Display| format!("baseline {kind} value {text:?}: {e}");
+    let value = match kind {
+        "qty" => Value::Qty(serde_json::from_str::<i64>(text).map_err(|e| bad(&e))?),
+        "money" => {
+            let s = serde_json::from_str::<String>(text).map_err(|e| bad(&e))?;
+            Value::Money(Decimal::from_str(&s).map_err(|e| bad(&e))?)
+        }
+        "text" => Value::Text(serde_json::from_str::<String>(text).map_err(|e| bad(&e))?),
+        other => return Err(format!("unknown baseline value type {other:?}")),
+    };
+    Ok(Some(value))
+}
+
+#[cfg(test)]
+mod tests;

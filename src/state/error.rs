@@ -1,0 +1,79 @@
+//! What can go wrong with the local state, each message saying what to do about it.
+//! Token values never appear here: errors name tables and paths, not data.
+
+use std::path::PathBuf;
+
+/// Errors of the state database and the writer lock.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot use the state directory {path}: {source}; check that it is writable by you")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the state database {path} is damaged or is not a sheetsync state file ({detail}); \
+         move it aside to start afresh: you will lose history, and the next sync reports \
+         no_baseline conflicts for every cell where sheet and store differ"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the state database {path} was written by a newer sheetsync (schema {found}, this \
+         one knows up to {supported}); upgrade sheetsync"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "the state database {path} has an older schema ({found}, current {supported}) that \
+         a read-only command cannot upgrade; run `sheetsync sync` once without --dry-run"
+    )]
+    NeedsUpgrade {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "the state database {path} stayed busy (another sheetsync process is writing it); \
+         retry in a moment"
+    )]
+    Busy { path: PathBuf },
+    #[error(
+        "another sheetsync writer holds the lock for this shop, spreadsheet and tab \
+         ({holder}); wait for it to finish or stop it, then retry (lock file {lock_path})"
+    )]
+    Locked { holder: String, lock_path: PathBuf },
+    /// A write through a state opened with [`super::State::open_read_only`]: a bug in the
+    /// caller, since a dry run must write nothing.
+    #[error("the state was opened read-only (dry run) and cannot record {what}")]
+    ReadOnly { what: &'static str },
+    #[error("run {run_id} is not in the journal of this shop, spreadsheet and tab")]
+    UnknownRun { run_id: String },
+    #[error("journaled request {id} does not exist")]
+    UnknownRequest { id: i64 },
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl StateError {
+    /// Classifies a SQLite error: a damaged file and a busy database get their own advice.
+    pub(crate) fn sqlite(path: &std::path::Path, e: rusqlite::Error) -> StateError {
+        use rusqlite::ErrorCode;
+        let path = path.to_path_buf();
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StateError::Corrupt {
+                path,
+                detail: e.to_string(),
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StateError::Busy { path },
+            _ => StateError::Sqlite { path, source: e },
+        }
+    }
+}
