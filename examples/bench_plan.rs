@@ -16,14 +16,32 @@ use sheetsync::plan::{self, Baseline, PlanOptions, Snapshot, StoreVariant};
 use sheetsync::sheet::parse::{self, ColumnKey, ColumnSpec};
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let currency = Currency::new("USD");
     let specs = vec![
-        ColumnSpec { key: ColumnKey::Sku, header: "SKU".into() },
-        ColumnSpec { key: ColumnKey::Field(Field::Price), header: "Price".into() },
-        ColumnSpec { key: ColumnKey::Field(Field::CompareAtPrice), header: "Compare-at price".into() },
-        ColumnSpec { key: ColumnKey::Field(Field::Barcode), header: "Barcode".into() },
-        ColumnSpec { key: ColumnKey::Stock("Main Warehouse".into()), header: "Stock".into() },
+        ColumnSpec {
+            key: ColumnKey::Sku,
+            header: "SKU".into(),
+        },
+        ColumnSpec {
+            key: ColumnKey::Field(Field::Price),
+            header: "Price".into(),
+        },
+        ColumnSpec {
+            key: ColumnKey::Field(Field::CompareAtPrice),
+            header: "Compare-at price".into(),
+        },
+        ColumnSpec {
+            key: ColumnKey::Field(Field::Barcode),
+            header: "Barcode".into(),
+        },
+        ColumnSpec {
+            key: ColumnKey::Stock("Main Warehouse".into()),
+            header: "Stock".into(),
+        },
     ];
 
     // The store, the baseline and the sheet's columns, as the API would return them.
@@ -52,12 +70,25 @@ fn main() {
             stock: levels,
         };
         let key = Sku::new(&sku).expect("non-empty");
-        baseline.insert((key.clone(), FieldKey::variant(Field::Price)), Some(Value::Money(price)));
-        baseline.insert((key.clone(), FieldKey::stock("Main Warehouse")), Some(Value::Qty(stock)));
-        baseline.insert((key.clone(), FieldKey::variant(Field::Barcode)), Some(Value::Text(barcode.clone())));
+        baseline.insert(
+            (key.clone(), FieldKey::variant(Field::Price)),
+            Some(Value::Money(price)),
+        );
+        baseline.insert(
+            (key.clone(), FieldKey::stock("Main Warehouse")),
+            Some(Value::Qty(stock)),
+        );
+        baseline.insert(
+            (key.clone(), FieldKey::variant(Field::Barcode)),
+            Some(Value::Text(barcode.clone())),
+        );
         variants.insert(key, vec![v]);
 
-        let sheet_price = if i % 20 == 0 { price + Decimal::new(100, 2) } else { price };
+        let sheet_price = if i % 20 == 0 {
+            price + Decimal::new(100, 2)
+        } else {
+            price
+        };
         let sheet_stock = if i % 20 == 7 { stock + 3 } else { stock };
         cols[0].push(json!(sku));
         cols[1].push(json!(sheet_price.to_string().parse::<f64>().unwrap_or(0.0)));
@@ -65,7 +96,10 @@ fn main() {
         cols[3].push(json!(barcode));
         cols[4].push(json!(sheet_stock));
     }
-    let snapshot = Snapshot { currency: currency.clone(), variants };
+    let snapshot = Snapshot {
+        currency: currency.clone(),
+        variants,
+    };
     let header_rows = vec![specs.iter().map(|s| json!(s.header)).collect::<Vec<_>>()];
     println!("setup ({n} rows, {n} variants): {:.1?}", t.elapsed());
 
@@ -88,15 +122,30 @@ fn main() {
     let plan = plan::build(&sheet, &snapshot, &baseline, &opts);
     let plan_time = t.elapsed();
 
-    println!("parse: {parse_time:.1?} ({} rows, {} errors)", sheet.rows.len(), sheet.errors.len());
-    println!("plan:  {plan_time:.1?} ({} changes, {} unchanged rows)", plan.changes.len(), plan.unchanged);
+    println!(
+        "parse: {parse_time:.1?} ({} rows, {} errors)",
+        sheet.rows.len(),
+        sheet.errors.len()
+    );
+    println!(
+        "plan:  {plan_time:.1?} ({} changes, {} unchanged rows)",
+        plan.changes.len(),
+        plan.unchanged
+    );
     println!("parse + plan: {:.1?}", parse_time + plan_time);
-    println!("peak memory (VmHWM, whole process incl. setup): {}", peak_memory());
+    println!(
+        "peak memory (VmHWM, whole process incl. setup): {}",
+        peak_memory()
+    );
 }
 
 fn peak_memory() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.trim_start_matches("VmHWM:").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown (no /proc)".into())
 }

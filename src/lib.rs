@@ -6,16 +6,25 @@
 //! - `config`: the TOML config, `${VAR}` interpolation, redacted secrets;
 //! - `sheet`: pure parsing of the configured columns into typed rows;
 //! - `plan`: the pure diff of sheet, store and baseline, with the safety guards;
-//! - `report`: the SPEC §5 report, its human and JSON renderings, the exit code.
+//! - `report`: the SPEC §5 report, its human and JSON renderings, the exit code;
+//! - `state`: embedded SQLite in `state_dir`: baseline, run journal, token cache;
+//! - `store`: the Shopify Admin GraphQL client (operations, paced transport);
+//! - `apply`: the executor that turns a plan into requests and outcomes;
+//! - `engine`: one run, from reads to report;
+//! - `cli`: the commands;
+//! - `sandbox`: local fakes of the Sheets, Google OAuth and Shopify APIs.
 //!
 //! One run flows sheet → rows ∥ store → snapshot, then `plan::build`, then the executor,
 //! then write-back and the report.
 
+pub mod apply;
+pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod model;
 pub mod plan;
 pub mod report;
-pub mod sheet;
 pub mod sandbox;
+pub mod sheet;
 pub mod state;
 pub mod store;

@@ -51,8 +51,8 @@ impl Currency {
     pub fn new(code: &str) -> Currency {
         let code = code.trim().to_ascii_uppercase();
         let decimals = match code.as_str() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-            | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
             "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
             "CLF" | "UYW" => 4,
             _ => 2,
@@ -131,10 +131,16 @@ pub struct FieldKey {
 impl FieldKey {
     pub fn variant(field: Field) -> FieldKey {
         debug_assert!(field != Field::Inventory);
-        FieldKey { field, location: None }
+        FieldKey {
+            field,
+            location: None,
+        }
     }
     pub fn stock(location: impl Into<LocationName>) -> FieldKey {
-        FieldKey { field: Field::Inventory, location: Some(location.into()) }
+        FieldKey {
+            field: Field::Inventory,
+            location: Some(location.into()),
+        }
     }
 }
 
@@ -196,7 +202,11 @@ pub struct CellRef {
 
 impl CellRef {
     pub fn new(tab: impl Into<String>, col: u32, row: u32) -> CellRef {
-        CellRef { tab: tab.into(), col, row }
+        CellRef {
+            tab: tab.into(),
+            col,
+            row,
+        }
     }
 }
 
@@ -220,12 +230,22 @@ pub fn quote_tab(tab: &str) -> String {
     let plain = !tab.is_empty()
         && tab.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !tab.starts_with(|c: char| c.is_ascii_digit());
-    if plain { tab.to_owned() } else { format!("'{}'", tab.replace('\'', "''")) }
+    if plain {
+        tab.to_owned()
+    } else {
+        format!("'{}'", tab.replace('\'', "''"))
+    }
 }
 
 impl fmt::Display for CellRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}!{}{}", quote_tab(&self.tab), column_letters(self.col), self.row)
+        write!(
+            f,
+            "{}!{}{}",
+            quote_tab(&self.tab),
+            column_letters(self.col),
+            self.row
+        )
     }
 }
 
@@ -245,7 +265,10 @@ mod tests {
 
     #[test]
     fn cell_ref_quotes_tabs_that_need_it() {
-        assert_eq!(CellRef::new("Inventory", 2, 17).to_string(), "Inventory!C17");
+        assert_eq!(
+            CellRef::new("Inventory", 2, 17).to_string(),
+            "Inventory!C17"
+        );
         assert_eq!(CellRef::new("Q1 stock", 0, 2).to_string(), "'Q1 stock'!A2");
         assert_eq!(CellRef::new("Bob's", 0, 2).to_string(), "'Bob''s'!A2");
     }

@@ -93,7 +93,8 @@ pub fn init_logging(cli: &Cli) {
         (false, 1) => "sheetsync=debug,warn",
         (false, _) => "sheetsync=trace,info",
     };
-    let filter = EnvFilter::try_from_env("SHEETSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("SHEETSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -116,10 +117,16 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub fn config(error: impl Into<anyhow::Error>) -> Failure {
-        Failure { status: ExitStatus::Config, error: error.into() }
+        Failure {
+            status: ExitStatus::Config,
+            error: error.into(),
+        }
     }
     pub fn run(error: impl Into<anyhow::Error>) -> Failure {
-        Failure { status: ExitStatus::RunFailed, error: error.into() }
+        Failure {
+            status: ExitStatus::RunFailed,
+            error: error.into(),
+        }
     }
 }
 
@@ -155,7 +162,10 @@ fn print_error(err: &anyhow::Error) {
 
 /// Finds and loads the config (SPEC §1 lookup order).
 pub(crate) fn load_config(cli: &Cli) -> Result<(PathBuf, Config), Failure> {
-    let path = crate::config::discover(cli.config.as_deref(), |p| p.exists()).ok_or_else(|| {
+    let path = crate::config::discover(cli.config.as_deref(), None, &|p: &std::path::Path| {
+        p.exists()
+    })
+    .ok_or_else(|| {
         Failure::config(anyhow::anyhow!(
             "no config found: pass --config PATH, set SHEETSYNC_CONFIG, or create ./sheetsync.toml \
              (see config/sheetsync.example.toml; `sheetsync sandbox` prints a ready one)"

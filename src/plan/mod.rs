@@ -28,7 +28,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::config::Policy;
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value};
@@ -85,7 +85,7 @@ pub struct Snapshot {
 pub type Baseline = HashMap<(Sku, FieldKey), Option<Value>>;
 
 /// `--adopt`: how to settle `no_baseline` conflicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Adopt {
     Sheet,
@@ -159,14 +159,14 @@ pub struct Pull {
     pub to: Option<Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
     BothChanged,
     NoBaseline,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     Sheet,
@@ -195,7 +195,7 @@ pub struct Agreed {
 }
 
 /// A safety guard that refuses the plan (exit 4 unless `--yes`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "guard", rename_all = "snake_case")]
 pub enum Refusal {
     /// The sheet has no data rows.

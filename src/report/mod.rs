@@ -8,13 +8,13 @@
 pub mod human;
 pub mod json;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Currency, Value};
 use crate::plan::{ConflictKind, Plan, Refusal, Resolution};
 
 /// Where a change ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Planned,
@@ -25,7 +25,7 @@ pub enum Status {
 
 /// One change as reported (`changes[]`). Values are already rendered as SPEC §5 wants
 /// them: money as exact strings with the currency's decimals, quantities as integers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeReport {
     pub sku: String,
     pub row: u32,
@@ -43,7 +43,7 @@ pub struct ChangeReport {
     pub product: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullReport {
     pub sku: String,
     pub row: u32,
@@ -53,7 +53,7 @@ pub struct PullReport {
     pub to: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConflictReport {
     pub sku: String,
     pub row: u32,
@@ -66,7 +66,7 @@ pub struct ConflictReport {
     pub resolution: Resolution,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorReport {
     pub row: u32,
     pub cell: String,
@@ -74,7 +74,7 @@ pub struct ErrorReport {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub planned: usize,
     pub applied: usize,
@@ -85,7 +85,7 @@ pub struct Summary {
 }
 
 /// Why a run could not complete, for the exit code (2 before 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fatal {
     /// Usage, config, missing scope, lock held: exit 2.
@@ -95,7 +95,7 @@ pub enum Fatal {
 }
 
 /// The report of one run (SPEC §5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub run_id: String,
     pub dry_run: bool,
@@ -108,12 +108,12 @@ pub struct Report {
     pub errors: Vec<ErrorReport>,
     /// Guards that refused the plan (empty when none did). Not part of SPEC §5's example,
     /// so it appears in the JSON only when a guard tripped.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<Refusal>,
     pub summary: Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fatal: Option<Fatal>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
 }
 

@@ -4,3 +4,132 @@
 
 pub mod sheets;
 pub mod shopify;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use sheets::SheetsFake;
+use shopify::ShopifyFake;
+
+/// The custom-app token the sandbox store accepts (not a secret: it opens only the fake).
+pub const SANDBOX_TOKEN: &str = "shpat_sandbox0000000000000000000000";
+
+/// Both fakes, serving on 127.0.0.1, and what a config needs to reach them.
+pub struct Sandbox {
+    pub shopify: ShopifyFake,
+    pub sheets: SheetsFake,
+    pub shopify_addr: SocketAddr,
+    pub sheets_addr: SocketAddr,
+}
+
+impl Sandbox {
+    /// Starts the demo sandbox (`config/demo/`): Shopify on `port`, Sheets on `port + 1`
+    /// (free ports when `port` is 0).
+    pub async fn demo(port: u16) -> std::io::Result<Sandbox> {
+        let sheets = SheetsFake::from_seed_json(include_str!("../../config/demo/sheet.json"))
+            .map_err(std::io::Error::other)?;
+        Sandbox::start(ShopifyFake::demo(SANDBOX_TOKEN), sheets, port).await
+    }
+
+    /// Serves both fakes: Shopify on `port` and Sheets on `port + 1`, or free ports when
+    /// `port` is 0.
+    pub async fn start(
+        shopify: ShopifyFake,
+        sheets: SheetsFake,
+        port: u16,
+    ) -> std::io::Result<Sandbox> {
+        let bind = |p: u16| tokio::net::TcpListener::bind(("127.0.0.1", p));
+        let (shop_listener, sheet_listener) = if port == 0 {
+            (bind(0).await?, bind(0).await?)
+        } else {
+            (bind(port).await?, bind(port.saturating_add(1)).await?)
+        };
+        let shopify_addr = shop_listener.local_addr()?;
+        let sheets_addr = sheet_listener.local_addr()?;
+        let (shop, sheet) = (shopify.clone(), sheets.clone());
+        tokio::spawn(async move {
+            if let Err(e) = shop.serve(shop_listener).await {
+                tracing::warn!(error = %e, "Shopify sandbox stopped");
+            }
+        });
+        tokio::spawn(async move {
+            if let Err(e) = sheet.serve(sheet_listener).await {
+                tracing::warn!(error = %e, "Sheets sandbox stopped");
+            }
+        });
+        Ok(Sandbox {
+            shopify,
+            sheets,
+            shopify_addr,
+            sheets_addr,
+        })
+    }
+
+    /// Writes a service-account key and a ready config for this sandbox into `dir`
+    /// (both mode 0600) and returns the config's path. `extra` is appended to `[sync]`.
+    pub fn write_config(&self, dir: &Path, sync_extra: &str) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let key_path = dir.join("sandbox-service-account.json");
+        let token_uri = format!("http://{}/token", self.sheets_addr);
+        write_private(&key_path, &self.sheets.service_account_key_json(&token_uri))?;
+        let config = format!(
+            r#"# sheetsync config for the local sandbox (`sheetsync sandbox`, `sheetsync demo`)
+[sheet]
+spreadsheet_id = "{spreadsheet_id}"
+tab = "Inventory"
+api_base_url = "http://{sheets}/"
+drive_api_base_url = "http://{sheets}/"
+
+[sheet.columns]
+sku = "SKU"
+price = "Price"
+compare_at_price = "Compare-at price"
+cost = "Cost"
+barcode = "Barcode"
+
+[sheet.inventory]
+"Main Warehouse" = "Stock"
+"Outlet" = "Outlet stock"
+
+[google]
+credentials = "sandbox-service-account.json"
+
+[shopify]
+shop = "{shop}"
+api_version = "2026-07"
+api_base_url = "http://{shopify}"
+
+[shopify.auth]
+method = "token"
+token = "{token}"
+
+[sync]
+state_dir = "state"
+{sync_extra}
+"#,
+            spreadsheet_id = self.sheets.spreadsheet_id(),
+            sheets = self.sheets_addr,
+            shopify = self.shopify_addr,
+            shop = self.shopify.shop_domain(),
+            token = SANDBOX_TOKEN,
+        );
+        let path = dir.join("sheetsync.toml");
+        write_private(&path, &config)?;
+        Ok(path)
+    }
+}
+
+/// Creates (or truncates) a file readable only by its owner, then writes it.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}

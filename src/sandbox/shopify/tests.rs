@@ -802,6 +802,10 @@ mod fidelity {
                     .map(|(k, x)| {
                         let x = if k == "cost" && x.is_object() {
                             cost_shape(x)
+                        } else if k == "locations" && x.is_array() {
+                            // Line/column of an error depend on the exact text sent, and
+                            // the stored documents are re-indented copies of it.
+                            json!("<locations>")
                         } else {
                             shape(x, k)
                         };
@@ -977,7 +981,19 @@ mod fidelity {
         ];
         for (label, query, case) in cases {
             let fake = inventory_store(&[known]);
-            replay(&fake, label, &query, &case["variables"], &case["response"]);
+            let mut expected = case["response"].clone();
+            // The parity document for "set" selects neither `id` nor `createdAt`, but the
+            // recorded response carries both (the capture was made with a larger
+            // selection); a real server answers only what is selected, as the fake does.
+            if label == "set"
+                && let Some(group) = expected
+                    .pointer_mut("/data/inventorySetQuantities/inventoryAdjustmentGroup")
+                    .and_then(Value::as_object_mut)
+            {
+                group.remove("id");
+                group.remove("createdAt");
+            }
+            replay(&fake, label, &query, &case["variables"], &expected);
         }
     }
 

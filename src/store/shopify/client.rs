@@ -65,6 +65,13 @@ impl PageSizer {
         }
     }
 
+    /// Shrinks the page so it costs at most `budget` points: a page the bucket cannot
+    /// hold would be answered `THROTTLED` forever (stores with reduced limits).
+    pub fn cap(&mut self, budget: f64) {
+        let fit = Self::fit(budget, self.per_item);
+        self.first = self.first.min(fit);
+    }
+
     /// After `MAX_COST_EXCEEDED`; `false` when a single item is already too expensive.
     pub fn halve(&mut self) -> bool {
         if self.first <= 1 {
@@ -186,6 +193,8 @@ impl ShopifyClient {
         let mut variants: HashMap<Sku, Vec<StoreVariant>> = HashMap::new();
         let mut after: Option<String> = None;
         loop {
+            // Leave a tenth of the bucket for whatever else is in flight.
+            sizer.cap(self.transport().bucket().maximum() * 0.9);
             let vars = ops::variants_page_variables(sizer.first(), after.clone(), levels);
             let body = ops::body::<queries::VariantsPage>(vars);
             let (data, cost) = match self.run(&body, Some(sizer.expected_cost())).await {

@@ -99,6 +99,11 @@ impl CostBucket {
         }
     }
 
+    /// The bucket's size, as Shopify last reported it.
+    pub fn maximum(&self) -> f64 {
+        self.max
+    }
+
     /// Points available at `now`.
     pub fn level(&mut self, now: Duration) -> f64 {
         let elapsed = now.saturating_sub(self.at).as_secs_f64();

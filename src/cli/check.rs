@@ -1,0 +1,58 @@
+//! `sheetsync check`: validates the config, then (when it can reach them) the
+//! credentials, scopes, locations and sheet headers. Writes nothing anywhere.
+
+use super::{Cli, Failure};
+use crate::engine::Engine;
+use crate::report::ExitStatus;
+use crate::sheet::parse;
+
+pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
+    let (path, config) = super::load_config(cli)?;
+    println!("config {}: ok", path.display());
+    println!("  shop:        {}", config.shopify.shop);
+    println!(
+        "  sheet:       {} tab {:?}",
+        config.sheet.spreadsheet_id, config.sheet.tab
+    );
+    let columns: Vec<String> = config
+        .column_specs()
+        .iter()
+        .map(|s| format!("{:?}", s.header))
+        .collect();
+    println!("  columns:     {}", columns.join(", "));
+    println!(
+        "  policy:      {:?}; guards: change ratio {}, price change {}",
+        config.sync.inventory, config.sync.max_change_ratio, config.sync.max_price_change
+    );
+    println!("  state dir:   {}", config.sync.state_dir.display());
+
+    let engine = Engine::connect(config)
+        .await
+        .map_err(super::sync::engine_failure)?;
+    let (currency, locations) = engine
+        .read_store_meta()
+        .await
+        .map_err(super::sync::engine_failure)?;
+    println!("store: reachable, currency {currency}, required scopes granted");
+    for (name, id) in &locations {
+        println!("  location {name:?}: {id}");
+    }
+    let cfg = &engine.config;
+    let rows = engine
+        .sheets
+        .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, 30)
+        .await
+        .map_err(|e| super::sync::engine_failure(e.into()))?;
+    let layout = parse::locate(&cfg.sheet.tab, &rows, &cfg.column_specs())
+        .map_err(|e| super::sync::engine_failure(e.into()))?;
+    println!("sheet: reachable, header row {}", layout.header_row);
+    for (spec, col) in &layout.columns {
+        println!(
+            "  {:?} in column {}",
+            spec.header,
+            crate::model::column_letters(*col)
+        );
+    }
+    println!("check: ok");
+    Ok(ExitStatus::Done)
+}

@@ -1,0 +1,84 @@
+//! `sheetsync runs` and `runs show ID`: past runs from the local journal. Read-only: the
+//! state is opened read-only and never created, and the writer lock is not taken.
+
+use super::{Cli, Failure, RunsCommand};
+use crate::report::ExitStatus;
+use crate::state::{Scope, State};
+
+pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStatus, Failure> {
+    let (_, config) = super::load_config(cli)?;
+    let scope = Scope {
+        shop: config.shopify.shop.clone(),
+        spreadsheet_id: config.sheet.spreadsheet_id.clone(),
+        tab: config.sheet.tab.clone(),
+    };
+    let state = State::open_read_only(&config.sync.state_dir, &scope).map_err(Failure::run)?;
+    match show {
+        Some(RunsCommand::Show {
+            id,
+            json: show_json,
+        }) => {
+            let report = state
+                .as_ref()
+                .map(|s| s.run_report(id))
+                .transpose()
+                .map_err(Failure::run)?
+                .flatten();
+            let Some(report) = report else {
+                return Err(Failure::config(anyhow::anyhow!(
+                    "no run {id:?} in {}",
+                    config.sync.state_dir.display()
+                )));
+            };
+            if json || *show_json {
+                println!("{report}");
+            } else {
+                let parsed: crate::report::Report = serde_json::from_str(&report).map_err(|e| {
+                    Failure::run(anyhow::anyhow!("journal entry for {id} is unreadable: {e}"))
+                })?;
+                print!(
+                    "{}",
+                    crate::report::human::render(&parsed, super::color_enabled())
+                );
+            }
+        }
+        None => {
+            let runs = match &state {
+                Some(s) => s.list_runs(100).map_err(Failure::run)?,
+                None => Vec::new(),
+            };
+            if json {
+                let list: Vec<serde_json::Value> = runs
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "run_id": r.run_id, "started_at": r.started_at, "finished_at": r.finished_at,
+                            "dry_run": r.dry_run, "exit_code": r.exit_code, "summary": r.summary,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into())
+                );
+            } else if runs.is_empty() {
+                println!("no runs yet");
+            } else {
+                for r in &runs {
+                    let s = &r.summary;
+                    println!(
+                        "{}  {}  exit {}  applied {} failed {} skipped {} errors {}",
+                        r.run_id,
+                        r.started_at,
+                        r.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
+                        s["applied"],
+                        s["failed"],
+                        s["skipped"],
+                        s["errors"]
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitStatus::Done)
+}
