@@ -422,3 +422,107 @@ async fn runs_lists_the_journal_newest_first() {
     let shown: Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown["changes"], first["changes"]);
 }
+
+/// Empties the demo sheet's deliberately bad cells so a run can end with exit 0.
+fn fix_demo_sheet(env: &Env) {
+    let sheets = &env.sandbox.sheets;
+    sheets.set_cell("Inventory", "C14", json!(14.5));
+    sheets.set_cell("Inventory", "G18", json!(35));
+    for col in ["A", "B", "C", "G"] {
+        sheets.set_cell("Inventory", &format!("{col}22"), json!(""));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clean_sheet_exits_0() {
+    let env = Env::demo().await;
+    fix_demo_sheet(&env);
+    let (code, report) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["errors"], json!([]));
+    let (code, report) = env.sync_json(&[]).await;
+    assert_eq!((code, &report["changes"]), (0, &json!([])), "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sheet_wins_sale_between_read_and_write_is_set_again_and_noted() {
+    let sandbox = Sandbox::demo(0).await.unwrap();
+    let env = Env::with_sync(sandbox, "inventory = \"sheet_wins\"").await;
+    // The plan reads 22 and sets 25; a sale makes it 21 before the write is checked.
+    env.sandbox
+        .shopify
+        .set_available_before_next_set("TEE-RED-M", "Main Warehouse", 21);
+    let (_, report) = env.sync_json(&[]).await;
+    let change = changes_of(&report, "TEE-RED-M")
+        .into_iter()
+        .find(|c| c["field"] == "inventory")
+        .cloned()
+        .unwrap();
+    assert_eq!(change["status"], "applied", "{report:#}");
+    assert_eq!(change["from"], 21, "from is the re-read quantity: {change}");
+    assert_eq!(change["to"], 25);
+    assert_eq!(change["note"], "store changed during run");
+    assert_eq!(
+        env.sandbox.shopify.available("TEE-RED-M", "Main Warehouse"),
+        Some(25)
+    );
+    let stale = env
+        .sandbox
+        .shopify
+        .requests()
+        .iter()
+        .filter(|r| r.root_fields.iter().any(|f| f == "inventorySetQuantities"))
+        .count();
+    assert!(stale >= 2, "one stale call and one re-sent call");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_way_sale_between_read_and_write_is_a_both_changed_conflict_won_by_the_sheet() {
+    let env = Env::demo().await;
+    fix_demo_sheet(&env);
+    env.sync_json(&["--adopt", "sheet"]).await;
+    // The merchant raises TEE-RED-S from 14 to 20; a sale lands (14 → 13) mid-run.
+    env.sandbox.sheets.set_cell("Inventory", "G2", json!(20));
+    env.sandbox
+        .shopify
+        .set_available_before_next_set("TEE-RED-S", "Main Warehouse", 13);
+    let (code, report) = env.sync_json(&[]).await;
+    assert_eq!(
+        code, 0,
+        "a conflict resolved sheet-wins is not an error: {report:#}"
+    );
+    let change = changes_of(&report, "TEE-RED-S")[0].clone();
+    assert_eq!(
+        (
+            change["status"].as_str(),
+            change["from"].as_i64(),
+            change["to"].as_i64()
+        ),
+        (Some("applied"), Some(13), Some(20)),
+        "{change}"
+    );
+    let conflict = report["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sku"] == "TEE-RED-S")
+        .cloned()
+        .expect("conflict reported");
+    assert_eq!(conflict["kind"], "both_changed");
+    assert_eq!(
+        (
+            conflict["baseline"].as_i64(),
+            conflict["sheet"].as_i64(),
+            conflict["store"].as_i64()
+        ),
+        (Some(14), Some(20), Some(13))
+    );
+    assert_eq!(conflict["resolution"], "sheet");
+    assert_eq!(
+        env.sandbox.shopify.available("TEE-RED-S", "Main Warehouse"),
+        Some(20)
+    );
+    // The baseline moved to what was written: the next run plans nothing.
+    let (code, again) = env.sync_json(&[]).await;
+    assert_eq!((code, &again["changes"]), (0, &json!([])), "{again:#}");
+}

@@ -121,6 +121,9 @@ pub(crate) struct Shared {
     idempotency: HashMap<String, IdempotentEntry>,
     log: Vec<RequestLog>,
     token: String,
+    /// Stock moves to apply just before the next `inventorySetQuantities` runs: a sale
+    /// that lands between a client's read and its write.
+    pub(crate) before_next_set: Vec<(String, String, i64)>,
 }
 
 /// The fake Shopify store. Cheap to clone; clones share the same store.
@@ -141,6 +144,7 @@ impl ShopifyFake {
                 idempotency: HashMap::new(),
                 log: Vec::new(),
                 token: token.to_owned(),
+                before_next_set: Vec::new(),
             })),
         })
     }
@@ -263,6 +267,15 @@ impl ShopifyFake {
             }
             None => false,
         }
+    }
+
+    /// Arranges a sale (or any stock move) to land right before the next
+    /// `inventorySetQuantities` call is executed: `available` of `sku` at `location`
+    /// becomes `qty` after the client read it and before its write is checked.
+    pub fn set_available_before_next_set(&self, sku: &str, location: &str, qty: i64) {
+        self.lock()
+            .before_next_set
+            .push((sku.to_owned(), location.to_owned(), qty));
     }
 
     /// The first variant carrying `sku`.

@@ -233,6 +233,12 @@ fn now_stamp() -> String {
 }
 
 fn set_quantities(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    for (sku, location, qty) in std::mem::take(&mut shared.before_next_set) {
+        let loc = shared.data.location_by_name(&location).map(|l| l.id);
+        if let (Some(loc), Some(v)) = (loc, shared.data.by_sku_mut(&sku)) {
+            v.levels.insert(loc, qty);
+        }
+    }
     let input = arg(call, "input").clone();
     let name = input
         .get("name")
