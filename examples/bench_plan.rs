@@ -137,7 +137,10 @@ fn main() {
         plan.unchanged
     );
     println!("parse + plan: {:.1?}", parse_time + plan_time);
-    println!("peak memory while parsing and planning (inputs included): {}", peak_memory());
+    println!(
+        "peak memory while parsing and planning (inputs included): {}",
+        peak_memory()
+    );
     println!("peak memory of the setup (inputs being built): {setup_peak}");
 }
 

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::config::Policy;
 use crate::model::{Currency, Field, FieldKey, LocationName, Sku, Value};
 use crate::plan::{self, Baseline, Change, Conflict, Plan, Replan};
-use crate::report::{ConflictReport, Report, Status};
+use crate::report::{Report, Status};
 use std::sync::Mutex;
 
 use crate::state::{Outcome as Settled, State};
@@ -519,21 +519,6 @@ pub fn record(
         }
     }
     for c in &outcomes.conflicts {
-        let entry = ConflictReport {
-            sku: c.sku.to_string(),
-            row: c.row,
-            field: c.key.field.name().to_owned(),
-            location: c.key.location.clone(),
-            kind: c.kind,
-            baseline: json(&c.baseline),
-            sheet: json(&c.sheet),
-            store: json(&c.store),
-            resolution: c.resolution,
-        };
-        // A conflict found by a re-plan replaces the plan's own for that cell.
-        report.conflicts.retain(|r| {
-            !(r.sku == entry.sku && r.field == entry.field && r.location == entry.location)
-        });
-        report.conflicts.push(entry);
+        report.record_conflict(c, currency);
     }
 }

@@ -11,7 +11,7 @@ pub mod json;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Currency, Value};
-use crate::plan::{ConflictKind, Plan, Refusal, Resolution};
+use crate::plan::{Conflict, ConflictKind, Plan, Refusal, Resolution};
 
 /// Where a change ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,26 @@ pub struct ConflictReport {
     pub sheet: serde_json::Value,
     pub store: serde_json::Value,
     pub resolution: Resolution,
+}
+
+impl ConflictReport {
+    pub fn new(c: &Conflict, currency: &Currency) -> ConflictReport {
+        let json = |v: &Option<Value>| {
+            v.as_ref()
+                .map_or(serde_json::Value::Null, |v| v.to_json(currency))
+        };
+        ConflictReport {
+            sku: c.sku.to_string(),
+            row: c.row,
+            field: c.key.field.name().to_owned(),
+            location: c.key.location.clone(),
+            kind: c.kind,
+            baseline: json(&c.baseline),
+            sheet: json(&c.sheet),
+            store: json(&c.store),
+            resolution: c.resolution,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,17 +201,7 @@ impl Report {
         let conflicts = plan
             .conflicts
             .iter()
-            .map(|c| ConflictReport {
-                sku: c.sku.to_string(),
-                row: c.row,
-                field: c.key.field.name().to_owned(),
-                location: c.key.location.clone(),
-                kind: c.kind,
-                baseline: json(&c.baseline),
-                sheet: json(&c.sheet),
-                store: json(&c.store),
-                resolution: c.resolution,
-            })
+            .map(|c| ConflictReport::new(c, currency))
             .collect();
         let errors = plan
             .errors
@@ -228,6 +238,16 @@ impl Report {
         };
         report.recount();
         report
+    }
+
+    /// Records a conflict found after planning (a stale write re-planned under SPEC §4.3);
+    /// it replaces the plan's own conflict for the same cell, if any.
+    pub fn record_conflict(&mut self, conflict: &Conflict, currency: &Currency) {
+        let entry = ConflictReport::new(conflict, currency);
+        self.conflicts.retain(|r| {
+            !(r.sku == entry.sku && r.field == entry.field && r.location == entry.location)
+        });
+        self.conflicts.push(entry);
     }
 
     /// Records where change `index` (its position in `changes`, which is the plan's
