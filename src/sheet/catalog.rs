@@ -81,6 +81,12 @@ fn tracked_key(key: &ColumnKey) -> Option<FieldKey> {
     }
 }
 
+/// Whether the store's value for `key` belongs in the sheet: stock of an untracked item
+/// or a bundle parent cannot be set, so a stock cell for it would only be a row error.
+fn settable(variant: &StoreVariant, key: &FieldKey) -> bool {
+    key.field != crate::model::Field::Inventory || (variant.tracked && !variant.bundle)
+}
+
 /// The one variant of each SKU, sorted for a stable sheet, plus the SKUs on several.
 fn single_variants(snapshot: &Snapshot) -> (Vec<(&Sku, &StoreVariant)>, Vec<String>) {
     let mut ones = Vec::new();
@@ -149,7 +155,7 @@ pub fn bootstrap(
                 ColumnKey::Status => Json::String(STATUS_OK.to_owned()),
                 ColumnKey::SyncedAt => Json::String(now.to_owned()),
                 key => {
-                    let Some(field) = tracked_key(key) else {
+                    let Some(field) = tracked_key(key).filter(|k| settable(variant, k)) else {
                         continue;
                     };
                     // Empty in the store: the cell stays blank ("leave alone").
@@ -219,7 +225,7 @@ pub fn refresh(
         };
         let mut cells = Vec::new();
         for (spec, col) in &layout.columns {
-            let Some(key) = tracked_key(&spec.key) else {
+            let Some(key) = tracked_key(&spec.key).filter(|k| settable(variant, k)) else {
                 continue;
             };
             let store = variant.value(&key);

@@ -231,12 +231,8 @@ pub fn row_status(row: u32, report: &Report) -> String {
             (ConflictKind::NoBaseline, Resolution::None) => format!(
                 "conflict: {field} differs (sheet {sheet}, store {store}) and there is no baseline yet: run sync --adopt sheet or --adopt store"
             ),
-            (ConflictKind::NoBaseline, Resolution::Sheet) => {
-                format!("adopted: {field} from the sheet ({sheet})")
-            }
-            (ConflictKind::NoBaseline, Resolution::Store) => {
-                format!("adopted: {field} from the store ({store})")
-            }
+            // Settled by `--adopt`: nothing left for the merchant to do.
+            (ConflictKind::NoBaseline, Resolution::Sheet | Resolution::Store) => continue,
         });
     }
     if parts.is_empty() {
