@@ -3,6 +3,8 @@
 //! executor or opens the state for writing, so "writes nothing anywhere" holds by
 //! construction.
 
+mod pull;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apply::{self, Executor};
@@ -148,7 +150,8 @@ impl Engine {
                 .read_columns(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, &cols)
         );
         let snapshot = snapshot?;
-        let sheet = parse::parse(&layout, &columns?, &snapshot.currency)?;
+        let columns = columns?;
+        let sheet = parse::parse(&layout, &columns, &snapshot.currency)?;
 
         let state = if opts.dry_run {
             State::open_read_only(&cfg.sync.state_dir, &scope)?
@@ -217,6 +220,15 @@ impl Engine {
             );
             state = journal.into_inner().unwrap_or_else(|p| p.into_inner());
         }
+        self.write_back(
+            &layout,
+            &columns,
+            &sheet,
+            &plan,
+            &mut report,
+            &mut confirmed,
+        )
+        .await;
         report.recount();
         state.set_baseline(&confirmed)?;
         let exit = report.exit_status(opts.yes).code();
@@ -229,6 +241,52 @@ impl Engine {
             &crate::report::json::to_json(&report),
         )?;
         Ok(report)
+    }
+
+    /// Step 5 of a real run (SPEC §4.4-4.5): pulled values, status and `synced_at` cells
+    /// written into the sheet, addressed by SKU and guarded by a fresh read. Pulls whose
+    /// write the sheet confirmed join `confirmed`, so the baseline moves only for them. A
+    /// failed sheet write never fails the run: it ends up in the report.
+    async fn write_back(
+        &self,
+        layout: &parse::Layout,
+        columns: &[Vec<serde_json::Value>],
+        sheet: &parse::ParsedSheet,
+        plan: &plan::Plan,
+        report: &mut Report,
+        confirmed: &mut Vec<(crate::model::Sku, FieldKey, Option<crate::model::Value>)>,
+    ) {
+        use crate::sheet::writeback;
+        let mut rows: BTreeMap<u32, Option<crate::model::Sku>> = sheet
+            .rows
+            .iter()
+            .map(|r| (r.row, Some(r.sku.clone())))
+            .collect();
+        for e in &plan.errors {
+            rows.entry(e.row).or_insert_with(|| e.sku.clone());
+        }
+        let rows: Vec<_> = rows.into_iter().collect();
+        let grid = writeback::ReadGrid { layout, columns };
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let writes =
+            writeback::plan_sync(&grid, &rows, plan, report, &now, report.refused.is_empty());
+        let sku_col = layout
+            .columns
+            .iter()
+            .find(|(spec, _)| spec.key == ColumnKey::Sku)
+            .map_or(0, |(_, col)| *col);
+        let outcome = writeback::execute(
+            &self.sheets,
+            &self.config.sheet.spreadsheet_id,
+            &layout.tab,
+            sku_col,
+            &writes,
+        )
+        .await;
+        if let Some(e) = &outcome.report.error {
+            tracing::warn!(error = %e, "Write-back to the sheet failed");
+        }
+        writeback::record_sync(report, plan, &writes, &outcome, confirmed);
     }
 
     /// Currency, scopes and the configured locations' ids.

@@ -3,6 +3,7 @@
 
 mod check;
 mod demo;
+mod pull;
 mod runs;
 mod sandbox;
 mod sync;
@@ -35,6 +36,12 @@ pub struct Cli {
 pub enum Command {
     /// Read the sheet and the store, plan, and apply the plan
     Sync(SyncArgs),
+    /// Write the store's catalog into the sheet: bootstrap an empty tab, or refresh rows
+    Pull {
+        /// JSON output
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config, credentials, scopes, sheet headers and locations; writes nothing
     Check,
     /// Run a dry run and then a sync against a built-in local sandbox; needs no account
@@ -134,6 +141,7 @@ impl Failure {
 pub async fn run(cli: Cli) -> ExitStatus {
     let result = match &cli.command {
         Command::Sync(args) => sync::run(&cli, args).await,
+        Command::Pull { json } => pull::run(&cli, *json).await,
         Command::Check => check::run(&cli).await,
         Command::Demo => demo::run().await,
         Command::Sandbox { port } => sandbox::run(*port).await,

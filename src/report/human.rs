@@ -20,8 +20,10 @@ const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
-const ADOPT_HINT: &str = "Sheet and store differ and there is no baseline yet: run `sheetsync sync --adopt sheet` \
-                          to push the sheet's values or `--adopt store` to pull the store's.";
+const ADOPT_HINT: &str = "Sheet and store differ and there is no baseline yet (a first sync, a new SKU or \
+                          location, or a lost state dir), so nothing is written either way until you choose. If \
+                          the sheet is right, run `sheetsync sync --adopt sheet` to push the sheet's values; if the store is \
+                          right, run `sheetsync sync --adopt store` to pull the store's values into the sheet.";
 
 /// The report as text for people. Ends with a newline.
 pub fn render(report: &Report, color: bool) -> String {
@@ -42,6 +44,7 @@ pub fn render(report: &Report, color: bool) -> String {
     if !report.refused.is_empty() {
         sections.push(refusals(report, paint));
     }
+    sections.extend(write_back(report, paint));
     if sections.is_empty() && report.fatal.is_none() {
         sections.push("Nothing to change: the store matches the sheet.\n".to_owned());
     }
@@ -183,16 +186,51 @@ fn pulls(report: &Report, paint: Paint) -> String {
     let field_w = width(labels.iter().map(String::as_str));
     let mut out = format!("{}\n", paint.on(BOLD, heading));
     for (pull, label) in report.pulled.iter().zip(&labels) {
-        let _ = writeln!(
-            out,
+        let mut line = format!(
             "  {}  {}  {} → {}",
             pad(&pull.sku, sku_w),
             pad(label, field_w),
             value(&pull.from),
             value(&pull.to)
         );
+        let outcome = match pull.status {
+            None | Some(Status::Planned) => None,
+            Some(Status::Applied) => Some(paint.on(GREEN, "written")),
+            Some(Status::Failed) => Some(paint.on(RED, "failed")),
+            Some(Status::Skipped) => Some(paint.on(YELLOW, "skipped")),
+        };
+        if let Some(outcome) = outcome {
+            let _ = write!(line, "  {outcome}");
+            if let Some(error) = &pull.error {
+                let _ = write!(line, ": {error}");
+            }
+        }
+        let _ = writeln!(out, "{line}");
     }
     out
+}
+
+/// Rows write-back left alone because the sheet changed under the run, and a sheet write
+/// that failed as a whole.
+fn write_back(report: &Report, paint: Paint) -> Option<String> {
+    let wb = report.write_back.as_ref()?;
+    if wb.rows_skipped.is_empty() && wb.error.is_none() {
+        return None;
+    }
+    let mut out = format!("{}\n", paint.on(BOLD, "Sheet write-back:"));
+    for s in &wb.rows_skipped {
+        let sku = s.sku.as_deref().unwrap_or("");
+        let _ = writeln!(
+            out,
+            "  row {} {sku}: {} (retried next run)",
+            s.row,
+            paint.on(YELLOW, &s.reason)
+        );
+    }
+    if let Some(e) = &wb.error {
+        let _ = writeln!(out, "  {}", paint.on(RED, e));
+    }
+    Some(out)
 }
 
 /// What happened to one conflict, in words.

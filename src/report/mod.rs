@@ -51,6 +51,32 @@ pub struct PullReport {
     pub location: Option<String>,
     pub from: serde_json::Value,
     pub to: serde_json::Value,
+    /// Where the sheet write ended (`applied`: confirmed in the sheet); absent in a dry
+    /// run and in reports written before write-back existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What write-back did to the sheet (SPEC §4.5): cells written and rows left alone
+/// because the sheet changed under the run. Absent in a dry run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WriteBackReport {
+    /// Cells the one `values.batchUpdate` confirmed written.
+    pub cells_written: usize,
+    /// Rows not written, with why (`sheet changed during run`): retried next run.
+    pub rows_skipped: Vec<RowSkip>,
+    /// Why the sheet write failed as a whole, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowSkip {
+    pub row: u32,
+    pub sku: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +157,8 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<Refusal>,
     pub summary: Summary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_back: Option<WriteBackReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fatal: Option<Fatal>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -196,6 +224,8 @@ impl Report {
                 location: p.key.location.clone(),
                 from: json(&p.from),
                 to: json(&p.to),
+                status: None,
+                error: None,
             })
             .collect();
         let conflicts = plan
@@ -233,6 +263,7 @@ impl Report {
                 unchanged: plan.unchanged,
                 ..Summary::default()
             },
+            write_back: None,
             fatal: None,
             interrupted: false,
         };
@@ -296,6 +327,7 @@ impl Report {
             ExitStatus::Refused
         } else if !self.errors.is_empty()
             || self.changes.iter().any(|c| c.status == Status::Failed)
+            || self.pulled.iter().any(|p| p.status == Some(Status::Failed))
             || self
                 .conflicts
                 .iter()

@@ -449,7 +449,7 @@ Changes to 4 values in 2 products:
 
 Conflicts:
   CAP-1  inventory@Outlet  sheet 5, store 1, no baseline yet: nothing written either way
-  Sheet and store differ and there is no baseline yet: run `sheetsync sync --adopt sheet` to push the sheet's values or `--adopt store` to pull the store's.
+  Sheet and store differ and there is no baseline yet (a first sync, a new SKU or location, or a lost state dir), so nothing is written either way until you choose. If the sheet is right, run `sheetsync sync --adopt sheet` to push the sheet's values; if the store is right, run `sheetsync sync --adopt store` to pull the store's values into the sheet.
 
 Done: 2 applied, 1 failed, 1 skipped; 1 conflict, 117 rows unchanged.
 ";

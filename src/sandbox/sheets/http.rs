@@ -58,13 +58,42 @@ async fn log_and_inject(Extract(fake): Extract<SheetsFake>, req: Request, next: 
         let is_token = path == "/token";
         s.requests.push(LoggedRequest {
             method: req.method().to_string(),
-            path,
+            path: path.clone(),
             query: req.uri().query().map(str::to_owned),
         });
+        let call = if path_is(&path, "values:batchGet") {
+            Some(super::Call::BatchGet)
+        } else if path_is(&path, "values:batchUpdate") {
+            Some(super::Call::BatchUpdate)
+        } else {
+            None
+        };
+        let mut hooked = None;
+        for action in call.map(|c| s.due_hooks(c)).unwrap_or_default() {
+            match action {
+                super::BeforeCall::Edit(cells) => {
+                    for (tab, a1, value) in cells {
+                        if let (Some((row, col)), Some(t)) =
+                            (super::range::parse_cell(&a1), s.tab_mut(&tab))
+                        {
+                            t.set(row, col, Cell::from_seed(&value));
+                        }
+                    }
+                    s.touch();
+                }
+                super::BeforeCall::Fail(status, body) => {
+                    hooked = Some(Canned {
+                        status,
+                        content_type: JSON_UTF8,
+                        body: pretty(&body),
+                    });
+                }
+            }
+        }
         if is_token {
             s.token_failures.pop_front()
         } else {
-            s.failures.pop_front()
+            hooked.or_else(|| s.failures.pop_front())
         }
     };
     match canned {
@@ -78,6 +107,12 @@ async fn log_and_inject(Extract(fake): Extract<SheetsFake>, req: Request, next: 
         }
         None => next.run(req).await,
     }
+}
+
+/// Whether a request path is the `values:…` method `method` (the colon may arrive
+/// percent-encoded).
+fn path_is(path: &str, method: &str) -> bool {
+    path.ends_with(method) || path.ends_with(&method.replace(':', "%3A"))
 }
 
 // ---------------------------------------------------------------- responses

@@ -77,6 +77,33 @@ struct State {
     token_failures: VecDeque<Canned>,
     /// Seed of the pseudo-random `sheetId`s given to tabs after the first.
     sheet_id_seed: u64,
+    /// Actions armed by [`SheetsFake::before_call`], run when their call arrives.
+    hooks: Vec<Hook>,
+}
+
+/// A Sheets values call a test can hook with [`SheetsFake::before_call`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    BatchGet,
+    BatchUpdate,
+}
+
+/// What happens right before a hooked call is served.
+#[derive(Debug, Clone)]
+pub enum BeforeCall {
+    /// Cells set as a person would type them (`(tab, "C7", value)` in seed notation),
+    /// e.g. a sort or an edit landing between two requests of a run.
+    Edit(Vec<(String, String, Json)>),
+    /// The call is answered with this status and JSON body instead.
+    Fail(u16, Json),
+}
+
+#[derive(Debug, Clone)]
+struct Hook {
+    call: Call,
+    /// Calls of this kind still to let through before the hook fires.
+    skip: usize,
+    action: BeforeCall,
 }
 
 impl State {
@@ -98,6 +125,23 @@ impl State {
         } else {
             self.modified + chrono::Duration::milliseconds(1)
         };
+    }
+
+    /// Counts a `call` against the armed hooks and returns the actions due now.
+    fn due_hooks(&mut self, call: Call) -> Vec<BeforeCall> {
+        let mut due = Vec::new();
+        self.hooks.retain_mut(|h| {
+            if h.call != call {
+                return true;
+            }
+            if h.skip > 0 {
+                h.skip -= 1;
+                return true;
+            }
+            due.push(h.action.clone());
+            false
+        });
+        due
     }
 
     fn next_sheet_id(&mut self) -> i64 {
@@ -182,6 +226,7 @@ impl SheetsFake {
                 failures: VecDeque::new(),
                 token_failures: VecDeque::new(),
                 sheet_id_seed: 0x2545_f491_4f6c_dd1d,
+                hooks: Vec::new(),
             })),
         }
     }
@@ -339,6 +384,16 @@ impl SheetsFake {
             status,
             content_type: http::JSON_UTF8,
             body,
+        });
+    }
+
+    /// Arms `action` to run right before the `nth` (1 = the next) `call` from now, so a
+    /// test can land an edit between a run's read and its write-back, or fail one write.
+    pub fn before_call(&self, call: Call, nth: usize, action: BeforeCall) {
+        self.lock().hooks.push(Hook {
+            call,
+            skip: nth.saturating_sub(1),
+            action,
         });
     }
 

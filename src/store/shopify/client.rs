@@ -187,6 +187,16 @@ impl ShopifyClient {
         &self,
         locations: &[(LocationName, String)],
     ) -> Result<Snapshot, StoreError> {
+        Ok(self.snapshot_counted(locations).await?.0)
+    }
+
+    /// [`snapshot`](Self::snapshot), plus how many variants had no SKU (`pull` reports
+    /// them as skipped).
+    pub async fn snapshot_counted(
+        &self,
+        locations: &[(LocationName, String)],
+    ) -> Result<(Snapshot, usize), StoreError> {
+        let mut without_sku = 0usize;
         let currency = self.currency().await?;
         let levels = self.levels(locations.len()).await?;
         let mut sizer = PageSizer::new(levels);
@@ -206,8 +216,9 @@ impl ShopifyClient {
             }
             let (records, next) = ops::variants_page(data);
             for rec in records {
-                if let (Some(sku), v) = ops::store_variant(rec, locations) {
-                    variants.entry(sku).or_default().push(v);
+                match ops::store_variant(rec, locations) {
+                    (Some(sku), v) => variants.entry(sku).or_default().push(v),
+                    (None, _) => without_sku += 1,
                 }
             }
             match next {
@@ -218,7 +229,7 @@ impl ShopifyClient {
         for list in variants.values_mut() {
             list.sort_by(|a, b| a.variant_id.cmp(&b.variant_id));
         }
-        Ok(Snapshot { currency, variants })
+        Ok((Snapshot { currency, variants }, without_sku))
     }
 
     /// Re-reads variants by id (CAS re-reads, `watch`), 250 per request. Ids that no longer
