@@ -11,7 +11,7 @@ use sheetsync::sandbox::{SANDBOX_TOKEN, Sandbox};
 
 const TAB: &str = "Inventory";
 const WRITE_BACK: &str =
-    "\n[sheet.write_back]\nstatus = \"Sync status\"\nsynced_at = \"Last synced\"\n";
+    "\n[sheet.write_back]\nstatus = \"Sync status\"\nsynced_at = \"Last synced\"\n\n";
 
 struct Env {
     sandbox: Sandbox,
@@ -28,10 +28,11 @@ impl Env {
     async fn new(sandbox: Sandbox, write_back: bool) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = sandbox.write_config(dir.path(), "").expect("config");
-        if write_back {
-            let mut text = std::fs::read_to_string(&config).unwrap();
-            text.push_str(WRITE_BACK);
-            std::fs::write(&config, text).unwrap();
+        // The sandbox config has write-back on; some tests need it off.
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains(WRITE_BACK), "sandbox config changed:\n{text}");
+        if !write_back {
+            std::fs::write(&config, text.replace(WRITE_BACK, "\n")).unwrap();
         }
         Env {
             sandbox,

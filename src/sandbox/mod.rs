@@ -91,6 +91,10 @@ barcode = "Barcode"
 "Main Warehouse" = "Stock"
 "Outlet" = "Outlet stock"
 
+[sheet.write_back]
+status = "Sync status"
+synced_at = "Last synced"
+
 [google]
 credentials = "sandbox-service-account.json"
 
