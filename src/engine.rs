@@ -104,6 +104,23 @@ impl Engine {
         })
     }
 
+    /// Replaces both clients' retry policy (tests use millisecond waits).
+    pub fn with_retry(self, policy: crate::http::RetryPolicy) -> Result<Engine, EngineError> {
+        use crate::store::shopify::transport::{TokioClock, Transport};
+        let token = shopify_token(&self.config)?;
+        let transport = Transport::with_clock(
+            &self.config.shopify,
+            token,
+            policy,
+            std::sync::Arc::new(TokioClock::default()),
+        )?;
+        Ok(Engine {
+            store: ShopifyClient::with_transport(transport),
+            sheets: self.sheets.with_retry(policy),
+            config: self.config,
+        })
+    }
+
     fn scope(&self) -> Scope {
         Scope {
             shop: self.config.shopify.shop.clone(),

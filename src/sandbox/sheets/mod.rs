@@ -118,6 +118,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct SheetsFake {
     state: Arc<Mutex<State>>,
+    faults: crate::sandbox::faults::Faults,
 }
 
 impl Default for SheetsFake {
@@ -183,7 +184,13 @@ impl SheetsFake {
                 token_failures: VecDeque::new(),
                 sheet_id_seed: 0x2545_f491_4f6c_dd1d,
             })),
+            faults: crate::sandbox::faults::Faults::default(),
         }
+    }
+
+    /// The fault knobs (5xx, dropped connections, 429, latency) of the API routes.
+    pub fn faults(&self) -> &crate::sandbox::faults::Faults {
+        &self.faults
     }
 
     /// A fake seeded from JSON (see [`Seed`]).
