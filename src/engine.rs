@@ -28,6 +28,8 @@ pub struct RunOptions {
     /// Names the run in the journal; made by the caller, which owns the clock.
     pub run_id: String,
     pub started_at: String,
+    /// Fired by SIGINT/SIGTERM: the request in flight finishes, the rest end `skipped`.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// Why a run could not complete; `fatal()` says which exit code it maps to.
@@ -209,6 +211,8 @@ impl Engine {
             return Ok(report);
         };
 
+        // A killed run's open requests are decided by the snapshot just read, never resent.
+        apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
         state.begin_run(&opts.run_id, &opts.started_at, "sync", false)?;
         let mut confirmed: Vec<(crate::model::Sku, FieldKey, Option<crate::model::Value>)> = plan
             .agreed
@@ -223,7 +227,8 @@ impl Engine {
                 &opts.run_id,
                 &locations,
                 cfg.sync.inventory,
-            );
+            )
+            .with_cancel(opts.cancel.clone());
             let outcomes = executor.apply(&plan, &baseline).await;
             apply::record(
                 &mut report,
@@ -234,6 +239,7 @@ impl Engine {
             );
             state = journal.into_inner().unwrap_or_else(|p| p.into_inner());
         }
+        report.interrupted = opts.cancel.is_cancelled();
         report.recount();
         state.set_baseline(&confirmed)?;
         let exit = report.exit_status(opts.yes).code();
