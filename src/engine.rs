@@ -30,6 +30,8 @@ pub struct RunOptions {
     /// Names the run in the journal; made by the caller, which owns the clock.
     pub run_id: String,
     pub started_at: String,
+    /// Fired by SIGINT/SIGTERM: the request in flight finishes, the rest end `skipped`.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// Why a run could not complete; `fatal()` says which exit code it maps to.
@@ -103,6 +105,23 @@ impl Engine {
             config,
             sheets,
             store,
+        })
+    }
+
+    /// Replaces both clients' retry policy (tests use millisecond waits).
+    pub fn with_retry(self, policy: crate::http::RetryPolicy) -> Result<Engine, EngineError> {
+        use crate::store::shopify::transport::{TokioClock, Transport};
+        let token = shopify_token(&self.config)?;
+        let transport = Transport::with_clock(
+            &self.config.shopify,
+            token,
+            policy,
+            std::sync::Arc::new(TokioClock::default()),
+        )?;
+        Ok(Engine {
+            store: ShopifyClient::with_transport(transport),
+            sheets: self.sheets.with_retry(policy),
+            config: self.config,
         })
     }
 
@@ -195,6 +214,8 @@ impl Engine {
             return Ok(report);
         };
 
+        // A killed run's open requests are decided by the snapshot just read, never resent.
+        apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
         state.begin_run(&opts.run_id, &opts.started_at, "sync", false)?;
         let mut confirmed: Vec<(crate::model::Sku, FieldKey, Option<crate::model::Value>)> = plan
             .agreed
@@ -209,7 +230,8 @@ impl Engine {
                 &opts.run_id,
                 &locations,
                 cfg.sync.inventory,
-            );
+            )
+            .with_cancel(opts.cancel.clone());
             let outcomes = executor.apply(&plan, &baseline).await;
             apply::record(
                 &mut report,
@@ -220,15 +242,19 @@ impl Engine {
             );
             state = journal.into_inner().unwrap_or_else(|p| p.into_inner());
         }
-        self.write_back(
-            &layout,
-            &columns,
-            &sheet,
-            &plan,
-            &mut report,
-            &mut confirmed,
-        )
-        .await;
+        report.interrupted = opts.cancel.is_cancelled();
+        // An interrupted run stops writing: the sheet is left for the next run.
+        if !report.interrupted {
+            self.write_back(
+                &layout,
+                &columns,
+                &sheet,
+                &plan,
+                &mut report,
+                &mut confirmed,
+            )
+            .await;
+        }
         report.recount();
         state.set_baseline(&confirmed)?;
         let exit = report.exit_status(opts.yes).code();

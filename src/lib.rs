@@ -11,6 +11,7 @@
 //! - `store`: the Shopify Admin GraphQL client (operations, paced transport);
 //! - `apply`: the executor that turns a plan into requests and outcomes;
 //! - `engine`: one run, from reads to report;
+//! - `http`: the retry policy both API clients share;
 //! - `cli`: the commands;
 //! - `sandbox`: local fakes of the Sheets, Google OAuth and Shopify APIs.
 //!
@@ -21,6 +22,7 @@ pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod http;
 pub mod model;
 pub mod plan;
 pub mod report;

@@ -11,7 +11,7 @@ use sheetsync::sandbox::{SANDBOX_TOKEN, Sandbox};
 
 const TAB: &str = "Inventory";
 const WRITE_BACK: &str =
-    "\n[sheet.write_back]\nstatus = \"Sync status\"\nsynced_at = \"Last synced\"\n\n";
+    "\n[sheet.write_back]\nstatus = \"Sync status\"\nsynced_at = \"Last synced\"\n";
 
 struct Env {
     sandbox: Sandbox,
@@ -28,12 +28,15 @@ impl Env {
     async fn new(sandbox: Sandbox, write_back: bool) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = sandbox.write_config(dir.path(), "").expect("config");
-        // The sandbox config has write-back on; some tests need it off.
-        let text = std::fs::read_to_string(&config).unwrap();
-        assert!(text.contains(WRITE_BACK), "sandbox config changed:\n{text}");
-        if !write_back {
-            std::fs::write(&config, text.replace(WRITE_BACK, "\n")).unwrap();
+        // The sandbox config turns write-back on when the sheet has the status columns;
+        // each test states what it wants.
+        let mut text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(WRITE_BACK, "\n");
+        if write_back {
+            text.push_str(WRITE_BACK);
         }
+        std::fs::write(&config, text).unwrap();
         Env {
             sandbox,
             _dir: dir,

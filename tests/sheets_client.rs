@@ -10,6 +10,7 @@ use sheetsync::sheet::google::{RetryPolicy, SheetError, SheetsClient};
 
 const FAST: RetryPolicy = RetryPolicy {
     max_attempts: 5,
+    max_throttled: 5,
     base: Duration::from_millis(5),
     cap: Duration::from_millis(20),
 };

@@ -11,7 +11,11 @@
 //! - Every mutation is journaled (key and exact body bytes) before it is sent and settled
 //!   after; the transport re-sends the same bytes on retryable failures.
 
+pub mod recover;
+
 use std::collections::{BTreeMap, HashMap};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Policy;
 use crate::model::{Currency, Field, FieldKey, LocationName, Sku, Value};
@@ -78,6 +82,8 @@ pub struct Executor<'a> {
     /// Configured location name → Shopify location id.
     locations: &'a BTreeMap<LocationName, String>,
     policy: Policy,
+    /// Cancelled by SIGINT/SIGTERM: the request in flight finishes, no new one starts.
+    cancel: CancellationToken,
 }
 
 impl<'a> Executor<'a> {
@@ -94,7 +100,21 @@ impl<'a> Executor<'a> {
             run_id,
             locations,
             policy,
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// Stops sending new requests once `cancel` fires; what is left ends `skipped`.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Executor<'a> {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The outcome of a change not sent because the run was interrupted.
+    fn interrupted(&self) -> Option<Outcome> {
+        self.cancel
+            .is_cancelled()
+            .then(|| Outcome::new(Ended::Skipped("interrupted".into())))
     }
 
     /// Applies every change of `plan`; the result has one outcome per change.
@@ -129,6 +149,12 @@ impl<'a> Executor<'a> {
                 .push(i);
         }
         for (product_id, idx) in by_product {
+            if let Some(o) = self.interrupted() {
+                for &i in &idx {
+                    out.changes[i] = Some(o.clone());
+                }
+                continue;
+            }
             // One input per variant, in first-seen order, with the changes it carries.
             let mut variants: Vec<(VariantUpdate, Vec<usize>)> = Vec::new();
             for &i in &idx {
@@ -205,6 +231,12 @@ impl<'a> Executor<'a> {
                     Some(p) if pending.len() > 1 => vec![pending.remove(p)],
                     _ => std::mem::take(&mut pending),
                 };
+                if let Some(o) = self.interrupted() {
+                    for (i, _) in batch {
+                        out.changes[i] = Some(o.clone());
+                    }
+                    continue;
+                }
                 let Some(items) = self.set_items(&batch) else {
                     for (i, _) in &batch {
                         out.changes[*i] = Some(Outcome::new(Ended::Failed(
@@ -325,6 +357,9 @@ impl<'a> Executor<'a> {
 
     /// `inventoryActivate` for an item with no level at the location, with the target.
     async fn activate(&self, c: &Change, index: usize) -> Outcome {
+        if let Some(o) = self.interrupted() {
+            return o;
+        }
         let Some(location_id) = c.key.location.as_ref().and_then(|l| self.locations.get(l)) else {
             return Outcome::new(Ended::Failed("location is not configured".into()));
         };

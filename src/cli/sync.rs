@@ -12,8 +12,33 @@ pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let opts = run_options(args)?;
     let engine = Engine::connect(config).await.map_err(engine_failure)?;
-    let report = engine.sync(&opts).await.map_err(engine_failure)?;
+    let watcher = tokio::spawn(cancel_on_signal(opts.cancel.clone()));
+    let report = engine.sync(&opts).await;
+    watcher.abort();
+    let report = report.map_err(engine_failure)?;
     Ok(print_report(&report, args.json, args.yes))
+}
+
+/// Fires `cancel` on SIGINT or SIGTERM, so the executor finishes the request in flight
+/// and sends no other; the run then exits 130 with the rest `skipped`.
+async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    tracing::warn!("Interrupted: finishing the request in flight, skipping the rest");
+    cancel.cancel();
 }
 
 /// Builds the run's options from the flags; the clock is read here, not in the engine.
@@ -47,6 +72,7 @@ pub(crate) fn run_options(args: &SyncArgs) -> Result<RunOptions, Failure> {
         adopt,
         run_id: format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), fastrand::u16(..)),
         started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        cancel: tokio_util::sync::CancellationToken::new(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! served over HTTP on 127.0.0.1 for `demo`, `sandbox` and the tests. The sandbox
 //! stands apart: it shares only `model` with the rest of the crate.
 
+pub mod faults;
 pub mod sheets;
 pub mod shopify;
 
@@ -13,6 +14,13 @@ use shopify::ShopifyFake;
 
 /// The custom-app token the sandbox store accepts (not a secret: it opens only the fake).
 pub const SANDBOX_TOKEN: &str = "shpat_sandbox0000000000000000000000";
+
+/// The `[sheet.write_back]` table of sandbox configs whose sheet has those columns.
+const WRITE_BACK: &str = "
+[sheet.write_back]
+status = \"Sync status\"
+synced_at = \"Last synced\"
+";
 
 /// Both fakes, serving on 127.0.0.1, and what a config needs to reach them.
 pub struct Sandbox {
@@ -72,6 +80,16 @@ impl Sandbox {
         let key_path = dir.join("sandbox-service-account.json");
         let token_uri = format!("http://{}/token", self.sheets_addr);
         write_private(&key_path, &self.sheets.service_account_key_json(&token_uri))?;
+        // Write-back is configured when the sheet has the engine-owned columns.
+        let header = self
+            .sheets
+            .rows("Inventory")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let has_status_columns = ["Sync status", "Last synced"]
+            .iter()
+            .all(|h| header.iter().any(|c| c.as_str() == Some(h)));
         let config = format!(
             r#"# sheetsync config for the local sandbox (`sheetsync sandbox`, `sheetsync demo`)
 [sheet]
@@ -90,11 +108,7 @@ barcode = "Barcode"
 [sheet.inventory]
 "Main Warehouse" = "Stock"
 "Outlet" = "Outlet stock"
-
-[sheet.write_back]
-status = "Sync status"
-synced_at = "Last synced"
-
+{write_back}
 [google]
 credentials = "sandbox-service-account.json"
 
@@ -116,6 +130,7 @@ state_dir = "state"
             shopify = self.shopify_addr,
             shop = self.shopify.shop_domain(),
             token = SANDBOX_TOKEN,
+            write_back = if has_status_columns { WRITE_BACK } else { "" },
         );
         let path = dir.join("sheetsync.toml");
         write_private(&path, &config)?;

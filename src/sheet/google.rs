@@ -79,83 +79,46 @@ impl SheetError {
     }
 }
 
-/// How failed requests are retried: `max_attempts` in all, waits drawn uniformly from
-/// `[0, min(cap, base·2^n)]` (full jitter) unless the server names a `Retry-After`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base: Duration,
-    pub cap: Duration,
-}
+pub use crate::http::RetryPolicy;
+use crate::http::{Reason, Retries};
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            base: Duration::from_secs(1),
-            cap: Duration::from_secs(32),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.cap);
-        ceiling.mul_f64(fastrand::f64())
-    }
-}
-
-/// google-sheets4's hook for failed attempts: decides whether and when to retry.
+/// google-sheets4's hook for failed attempts: the shared policy decides whether and when
+/// to retry. 429 (`RESOURCE_EXHAUSTED`, whose body is sometimes an HTML page), 408, 5xx
+/// and dropped connections are retried; 400, 401, 403 and 404 are not.
 struct RetryDelegate {
-    policy: RetryPolicy,
-    /// Attempts made so far, the first included.
-    attempts: u32,
+    retries: Retries,
 }
 
 impl RetryDelegate {
     fn new(policy: RetryPolicy) -> Self {
         RetryDelegate {
-            policy,
-            attempts: 1,
+            retries: Retries::new(policy, "google-sheets"),
         }
     }
 
-    fn next(&mut self, server_wait: Option<Duration>) -> Retry {
-        if self.attempts >= self.policy.max_attempts {
-            return Retry::Abort;
+    fn next(&mut self, reason: Reason, server_wait: Option<Duration>) -> Retry {
+        match self.retries.next(reason, server_wait) {
+            Some(wait) => Retry::After(wait),
+            None => Retry::Abort,
         }
-        let wait = server_wait.map_or_else(
-            || self.policy.backoff(self.attempts - 1),
-            |d| d.min(self.policy.cap),
-        );
-        self.attempts += 1;
-        tracing::debug!(
-            attempt = self.attempts,
-            wait_ms = wait.as_millis() as u64,
-            "retrying Google Sheets request"
-        );
-        Retry::After(wait)
     }
 }
 
 impl Delegate for RetryDelegate {
-    fn http_error(&mut self, _err: &hyper_util::client::legacy::Error) -> Retry {
-        self.next(None)
+    fn http_error(&mut self, err: &hyper_util::client::legacy::Error) -> Retry {
+        tracing::debug!(error = %err, "Google Sheets request did not complete");
+        self.next(Reason::Connection, None)
     }
 
     fn http_failure(&mut self, resp: &common::Response, _body: Option<&Json>) -> Retry {
         let status = resp.status().as_u16();
-        if status == 429 || status == 408 || (500..600).contains(&status) {
+        if crate::http::retryable_status(status) {
             let server_wait = resp
                 .headers()
                 .get(hyper::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            self.next(server_wait)
+                .and_then(|v| crate::http::parse_retry_after(v, chrono::Utc::now()));
+            self.next(Reason::Status(status), server_wait)
         } else {
             Retry::Abort
         }
@@ -320,7 +283,9 @@ impl SheetsClient {
             .await;
         match result {
             Ok((_, vr)) => Ok(vr.values.unwrap_or_default()),
-            Err(e) => Err(self.classify(e, spreadsheet_id, range, dlg.attempts).await),
+            Err(e) => Err(self
+                .classify(e, spreadsheet_id, range, dlg.retries.attempts())
+                .await),
         }
     }
 
@@ -363,7 +328,12 @@ impl SheetsClient {
             Ok((_, resp)) => resp,
             Err(e) => {
                 return Err(self
-                    .classify(e, spreadsheet_id, &ranges.join(", "), dlg.attempts)
+                    .classify(
+                        e,
+                        spreadsheet_id,
+                        &ranges.join(", "),
+                        dlg.retries.attempts(),
+                    )
                     .await);
             }
         };
@@ -429,7 +399,9 @@ impl SheetsClient {
                     .first()
                     .map(|(c, _)| c.to_string())
                     .unwrap_or_default();
-                return Err(self.classify(e, spreadsheet_id, &first, dlg.attempts).await);
+                return Err(self
+                    .classify(e, spreadsheet_id, &first, dlg.retries.attempts())
+                    .await);
             }
         };
         let ranges: Vec<String> = resp
@@ -573,6 +545,7 @@ mod tests {
             max_attempts: 5,
             base: Duration::from_millis(100),
             cap: Duration::from_millis(250),
+            ..RetryPolicy::default()
         };
         for n in 0..10 {
             let d = p.backoff(n);
@@ -580,7 +553,7 @@ mod tests {
         }
         let mut dlg = RetryDelegate::new(p);
         let waits: Vec<bool> = (0..6)
-            .map(|_| matches!(dlg.next(None), Retry::After(_)))
+            .map(|_| matches!(dlg.next(Reason::Status(503), None), Retry::After(_)))
             .collect();
         assert_eq!(
             waits,

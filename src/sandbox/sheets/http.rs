@@ -40,6 +40,10 @@ pub fn router(fake: SheetsFake) -> Router {
         .route("/drive/v3/files/{id}", get(drive_files_get))
         .fallback(not_found_page)
         .layer(middleware::from_fn_with_state(fake.clone(), log_and_inject))
+        .layer(middleware::from_fn_with_state(
+            fake.faults().clone(),
+            crate::sandbox::faults::inject,
+        ))
         .with_state(fake)
 }
 

@@ -162,6 +162,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct SheetsFake {
     state: Arc<Mutex<State>>,
+    faults: crate::sandbox::faults::Faults,
 }
 
 impl Default for SheetsFake {
@@ -228,7 +229,13 @@ impl SheetsFake {
                 sheet_id_seed: 0x2545_f491_4f6c_dd1d,
                 hooks: Vec::new(),
             })),
+            faults: crate::sandbox::faults::Faults::default(),
         }
+    }
+
+    /// The fault knobs (5xx, dropped connections, 429, latency) of the API routes.
+    pub fn faults(&self) -> &crate::sandbox::faults::Faults {
+        &self.faults
     }
 
     /// A fake seeded from JSON (see [`Seed`]).

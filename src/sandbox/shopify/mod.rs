@@ -124,12 +124,24 @@ pub(crate) struct Shared {
     /// Stock moves to apply just before the next `inventorySetQuantities` runs: a sale
     /// that lands between a client's read and its write.
     pub(crate) before_next_set: Vec<(String, String, i64)>,
+    /// Mutations that ran (idempotent replays excluded), in order.
+    pub(crate) applied: Vec<AppliedMutation>,
+}
+
+/// A mutation the fake ran, rather than answered from its idempotency store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedMutation {
+    /// The root field, e.g. `inventorySetQuantities`.
+    pub name: String,
+    pub args: Value,
+    pub response: Value,
 }
 
 /// The fake Shopify store. Cheap to clone; clones share the same store.
 #[derive(Clone)]
 pub struct ShopifyFake {
     inner: Arc<Mutex<Shared>>,
+    faults: crate::sandbox::faults::Faults,
 }
 
 impl ShopifyFake {
@@ -145,7 +157,9 @@ impl ShopifyFake {
                 log: Vec::new(),
                 token: token.to_owned(),
                 before_next_set: Vec::new(),
+                applied: Vec::new(),
             })),
+            faults: crate::sandbox::faults::Faults::default(),
         })
     }
 
@@ -167,6 +181,10 @@ impl ShopifyFake {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/admin/api/{version}/graphql.json", post(graphql_handler))
+            .layer(axum::middleware::from_fn_with_state(
+                self.faults.clone(),
+                crate::sandbox::faults::inject,
+            ))
             .with_state(self.clone())
     }
 
@@ -233,6 +251,16 @@ impl ShopifyFake {
         entry.http_status = status;
         shared.log.push(entry);
         (status, body)
+    }
+
+    /// The fault knobs (5xx, dropped connections, 429, latency) of this fake.
+    pub fn faults(&self) -> &crate::sandbox::faults::Faults {
+        &self.faults
+    }
+
+    /// Every mutation that ran, in order; idempotent replays are not in it.
+    pub fn applied_mutations(&self) -> Vec<AppliedMutation> {
+        self.lock().applied.clone()
     }
 
     /// Resizes the cost bucket (full afterwards): e.g. `(1000.0, 50.0)` for old plans.

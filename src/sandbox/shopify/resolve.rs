@@ -137,7 +137,7 @@ pub fn mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
         check_change_from_present(call)?;
     }
     let Some(key) = call.idempotency_key.clone().filter(|_| idempotent) else {
-        return run_mutation(shared, call);
+        return run_logged(shared, call);
     };
     // Same key + same arguments → the stored answer, nothing applied again.
     let fingerprint = format!(
@@ -159,7 +159,7 @@ pub fn mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
             _ => json!({ "inventoryAdjustmentGroup": null, "userErrors": [err] }),
         });
     }
-    let response = run_mutation(shared, call)?;
+    let response = run_logged(shared, call)?;
     shared.idempotency.insert(
         key,
         IdempotentEntry {
@@ -167,6 +167,17 @@ pub fn mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
             response: response.clone(),
         },
     );
+    Ok(response)
+}
+
+/// Runs a mutation and records it in the fake's ledger of applied mutations.
+fn run_logged(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    let response = run_mutation(shared, call)?;
+    shared.applied.push(super::AppliedMutation {
+        name: call.name.to_owned(),
+        args: serde_json::to_value(&call.args).unwrap_or_default(),
+        response: response.clone(),
+    });
     Ok(response)
 }
 

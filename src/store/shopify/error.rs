@@ -80,9 +80,7 @@ impl StoreError {
         match self {
             StoreError::Throttled { .. } | StoreError::Timeout | StoreError::Connection(_) => true,
             // 429 and 430 (security rejection) are rate limits; 5xx is Shopify's side.
-            StoreError::Http { status, .. } => {
-                matches!(status, 429 | 430) || (500..600).contains(status)
-            }
+            StoreError::Http { status, .. } => crate::http::retryable_status(*status),
             StoreError::Graphql(errors) => errors.iter().any(|e| {
                 matches!(
                     e.code.as_deref(),

@@ -141,39 +141,8 @@ impl CostBucket {
     }
 }
 
-/// How often and how long to retry.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts for transient failures (timeouts, 5xx, 429), the first included.
-    pub max_attempts: u32,
-    /// Resends after `THROTTLED`; they cost nothing, but a bucket drained by another
-    /// client of the same app could keep us waiting forever.
-    pub max_throttled: u32,
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            max_throttled: 20,
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(30),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Full jitter: uniform in `[0, min(cap, base·2^retry)]`.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.cap);
-        ceiling.mul_f64(fastrand::f64())
-    }
-}
+pub use crate::http::RetryPolicy;
+use crate::http::{Reason, Retries};
 
 /// A successful response: its `data`, and its cost report.
 #[derive(Debug, Clone)]
@@ -417,7 +386,7 @@ impl Transport {
             .and_then(|p| p.operation_name)
             .unwrap_or_default();
         let mut hint = cost_hint;
-        let (mut failures, mut throttled) = (0u32, 0u32);
+        let mut retries = Retries::new(self.policy, "shopify");
         loop {
             let cost = hint.take().unwrap_or_else(|| self.estimate(&op));
             let charged = self.acquire(cost).await;
@@ -426,23 +395,14 @@ impl Transport {
                 Err(e) if !e.is_retryable() => return Err(e),
                 Err(e) => e,
             };
-            let delay = if let StoreError::Throttled { requested, .. } = &err {
-                throttled += 1;
-                if throttled > self.policy.max_throttled {
-                    return Err(err);
-                }
+            if let StoreError::Throttled { requested, .. } = &err {
                 // The next charge is what Shopify asked for, so the bucket holds it on resend.
                 lock(&self.estimates).insert(op.clone(), *requested);
-                err.server_delay().unwrap_or_default()
-            } else {
-                failures += 1;
-                if failures >= self.policy.max_attempts {
-                    return Err(err);
-                }
-                err.server_delay()
-                    .unwrap_or_else(|| self.policy.backoff(failures - 1))
+            }
+            let Some(delay) = retries.next(retry_reason(&err), err.server_delay()) else {
+                return Err(err);
             };
-            tracing::warn!(operation = %op, error = %err, delay_ms = delay.as_millis() as u64, "Retrying Shopify request");
+            tracing::debug!(operation = %op, error = %err, "Shopify request failed; sending it again");
             self.clock.sleep(delay).await;
         }
     }
@@ -553,15 +513,30 @@ impl Transport {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+            .and_then(|v| crate::http::parse_retry_after(v, chrono::Utc::now()));
         let bytes = resp
             .bytes()
             .await
             .map_err(StoreError::from_reqwest)?
             .to_vec();
         Ok((status, retry_after, bytes))
+    }
+}
+
+/// What a retryable error is, for the retry log.
+fn retry_reason(err: &StoreError) -> Reason {
+    match err {
+        StoreError::Throttled { .. } => Reason::Throttled,
+        StoreError::Timeout => Reason::Timeout,
+        StoreError::Http { status, .. } => Reason::Status(*status),
+        StoreError::Graphql(errors) => Reason::ServerError(
+            errors
+                .iter()
+                .filter_map(|e| e.code.clone())
+                .next()
+                .unwrap_or_default(),
+        ),
+        _ => Reason::Connection,
     }
 }
 

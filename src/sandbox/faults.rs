@@ -1,0 +1,212 @@
+//! Fault knobs for both fakes: a share of 5xx answers, dropped connections (before the
+//! request reaches the fake, or after it took effect and before the answer is sent),
+//! 429 with `Retry-After`, and latency on every request. Draws come from a seeded RNG,
+//! so a test that sends the same requests sees the same faults.
+//!
+//! A dropped connection is an answer whose body fails before its first byte: hyper then
+//! closes the connection, and the client sees it cut off mid-answer, as after a reset.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// What share of requests gets which fault (each in `0.0..=1.0`; they are drawn in this
+/// order from one number, so their sum is the share of requests that fail).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultPlan {
+    /// Answered 503 (or 500) without reaching the fake.
+    pub server_errors: f64,
+    /// The connection drops before the request reaches the fake.
+    pub drop_before: f64,
+    /// The request takes effect, then the connection drops before the answer.
+    pub drop_after: f64,
+    /// Answered 429 with `Retry-After: {retry_after}`.
+    pub too_many: f64,
+    pub retry_after: String,
+    /// Added before every request is handled.
+    pub latency: Duration,
+    pub seed: u64,
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        FaultPlan {
+            server_errors: 0.0,
+            drop_before: 0.0,
+            drop_after: 0.0,
+            too_many: 0.0,
+            retry_after: "1".into(),
+            latency: Duration::ZERO,
+            seed: 1,
+        }
+    }
+}
+
+impl FaultPlan {
+    /// `share` of requests fail, split evenly over the four kinds of fault.
+    pub fn mixed(share: f64, seed: u64) -> FaultPlan {
+        let each = share / 4.0;
+        FaultPlan {
+            server_errors: each,
+            drop_before: each,
+            drop_after: each,
+            too_many: each,
+            retry_after: "0".into(),
+            seed,
+            ..FaultPlan::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    ServerError,
+    DropBefore,
+    DropAfter,
+    TooMany,
+}
+
+struct Active {
+    plan: FaultPlan,
+    rng: fastrand::Rng,
+}
+
+/// A fake's fault knobs; clones share them. Off until [`Faults::set`].
+#[derive(Clone, Default)]
+pub struct Faults {
+    active: Arc<Mutex<Option<Active>>>,
+    injected: Arc<Mutex<BTreeMap<Fault, usize>>>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field("injected", &self.injected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Faults {
+    /// Turns faults on (again from the plan's seed).
+    pub fn set(&self, plan: FaultPlan) {
+        let rng = fastrand::Rng::with_seed(plan.seed);
+        *lock(&self.active) = Some(Active { plan, rng });
+    }
+
+    /// Turns faults and latency off.
+    pub fn clear(&self) {
+        *lock(&self.active) = None;
+    }
+
+    /// How many faults of each kind were injected so far.
+    pub fn injected(&self) -> BTreeMap<Fault, usize> {
+        lock(&self.injected).clone()
+    }
+
+    fn draw(&self) -> (Duration, Option<Fault>) {
+        let mut guard = lock(&self.active);
+        let Some(active) = guard.as_mut() else {
+            return (Duration::ZERO, None);
+        };
+        let p = &active.plan;
+        let x = active.rng.f64();
+        let mut edge = 0.0;
+        let mut fault = None;
+        for (share, kind) in [
+            (p.server_errors, Fault::ServerError),
+            (p.drop_before, Fault::DropBefore),
+            (p.drop_after, Fault::DropAfter),
+            (p.too_many, Fault::TooMany),
+        ] {
+            edge += share;
+            if x < edge {
+                fault = Some(kind);
+                break;
+            }
+        }
+        let latency = p.latency;
+        drop(guard);
+        if let Some(f) = fault {
+            *lock(&self.injected).entry(f).or_default() += 1;
+        }
+        (latency, fault)
+    }
+
+    fn retry_after(&self) -> String {
+        lock(&self.active)
+            .as_ref()
+            .map_or_else(|| "1".into(), |a| a.plan.retry_after.clone())
+    }
+}
+
+/// The axum middleware: `router.layer(from_fn_with_state(faults, faults::inject))`.
+pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> Response {
+    // The token endpoint stays reliable: the OAuth library does not retry, and a failed
+    // token fetch says nothing about the API's retries.
+    if req.uri().path() == "/token" {
+        return next.run(req).await;
+    }
+    let (latency, fault) = faults.draw();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        None => next.run(req).await,
+        Some(Fault::ServerError) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("content-type", "application/json")],
+            r#"{"errors":"Service unavailable (sandbox fault)"}"#,
+        )
+            .into_response(),
+        Some(Fault::TooMany) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("content-type", "application/json"),
+                ("retry-after", faults.retry_after().as_str()),
+            ],
+            r#"{"errors":"Too many requests (sandbox fault)"}"#,
+        )
+            .into_response(),
+        Some(Fault::DropBefore) => dropped(),
+        Some(Fault::DropAfter) => {
+            // Let the fake apply the request in full, then lose its answer.
+            let answer = next.run(req).await;
+            let _ = axum::body::to_bytes(answer.into_body(), usize::MAX).await;
+            dropped()
+        }
+    }
+}
+
+/// An answer whose body fails at once, so hyper aborts the connection.
+fn dropped() -> Response {
+    Response::new(Body::new(Broken))
+}
+
+struct Broken;
+
+impl hyper::body::Body for Broken {
+    type Data = hyper::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault: connection dropped",
+        ))))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,189 @@
+//! Kills: the binary, slowed by sandbox latency, is killed in the middle of apply. After
+//! SIGKILL a re-run converges to the state of an uninterrupted run with each stock write
+//! taking effect once; after SIGTERM the run exits 130 with the rest `skipped`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sheetsync::sandbox::Sandbox;
+use sheetsync::sandbox::faults::FaultPlan;
+use sheetsync::sandbox::shopify::VariantView;
+use sheetsync::state::{Scope, State};
+
+async fn sandbox() -> Sandbox {
+    let sandbox = Sandbox::demo(0).await.expect("sandbox");
+    let sheets = &sandbox.sheets;
+    sheets.set_cell("Inventory", "C14", json!(14.5));
+    sheets.set_cell("Inventory", "G18", json!(35));
+    for col in ["A", "B", "C", "G"] {
+        sheets.set_cell("Inventory", &format!("{col}22"), json!(""));
+    }
+    sandbox
+}
+
+fn command(config: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SHEETSYNC_LOG")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn sync(config: &Path) -> (i32, Value) {
+    let out = command(config, &["sync", "--json", "--adopt", "sheet"])
+        .output()
+        .await
+        .expect("run");
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn store(sandbox: &Sandbox) -> BTreeMap<String, Vec<VariantView>> {
+    sandbox
+        .sheets
+        .rows("Inventory")
+        .iter()
+        .skip(1)
+        .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .map(|s| (s.clone(), sandbox.shopify.variants_with_sku(&s)))
+        .collect()
+}
+
+fn stock_writes(sandbox: &Sandbox) -> Vec<(String, String, i64)> {
+    let mut out = Vec::new();
+    for m in sandbox.shopify.applied_mutations() {
+        let ok = m.response["userErrors"]
+            .as_array()
+            .is_none_or(|e| e.is_empty());
+        if m.name != "inventorySetQuantities" || !ok {
+            continue;
+        }
+        for q in m.args["input"]["quantities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            out.push((
+                q["inventoryItemId"].as_str().unwrap_or_default().to_owned(),
+                q["locationId"].as_str().unwrap_or_default().to_owned(),
+                q["quantity"].as_i64().unwrap_or_default(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Waits until the fake has applied at least one mutation.
+async fn first_mutation(sandbox: &Sandbox) {
+    for _ in 0..400 {
+        if !sandbox.shopify.applied_mutations().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no mutation within 10 s");
+}
+
+fn slow(sandbox: &Sandbox, ms: u64) {
+    sandbox.shopify.faults().set(FaultPlan {
+        latency: Duration::from_millis(ms),
+        ..FaultPlan::default()
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_apply_then_rerun_converges_with_each_change_once() {
+    let clean = sandbox().await;
+    let clean_dir = tempfile::tempdir().unwrap();
+    let (code, _) = sync(&clean.write_config(clean_dir.path(), "").unwrap()).await;
+    assert_eq!(code, 0);
+
+    let env = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = env.write_config(dir.path(), "").unwrap();
+    slow(&env, 150);
+    let mut child = command(&config, &["sync", "--json", "--adopt", "sheet"])
+        .spawn()
+        .expect("spawn");
+    first_mutation(&env).await;
+    child.start_kill().expect("SIGKILL");
+    let status = child.wait().await.expect("wait");
+    assert!(!status.success());
+    let applied_before = env.shopify.applied_mutations().len();
+    assert!(
+        applied_before < clean.shopify.applied_mutations().len(),
+        "the kill landed before the run finished"
+    );
+    env.shopify.faults().clear();
+    let (code, report) = sync(&config).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(store(&env), store(&clean), "the re-run converges");
+    let writes = stock_writes(&env);
+    let mut once = writes.clone();
+    once.dedup();
+    assert_eq!(writes, once, "a stock write took effect twice");
+    assert_eq!(writes, stock_writes(&clean));
+
+    // Nothing the killed run journaled is left open.
+    let scope = Scope::new(
+        &env.shopify.shop_domain(),
+        &env.sheets.spreadsheet_id(),
+        "Inventory",
+    );
+    let state = State::open_read_only(&dir.path().join("state"), &scope)
+        .unwrap()
+        .expect("state");
+    assert_eq!(state.unsettled_requests().unwrap(), vec![]);
+
+    // And the next run has nothing to do.
+    let (code, again) = sync(&config).await;
+    assert_eq!((code, &again["changes"]), (0, &json!([])), "{again:#}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_request_in_flight_and_exits_130_with_the_rest_skipped() {
+    let env = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = env.write_config(dir.path(), "").unwrap();
+    slow(&env, 300);
+    let child = command(&config, &["sync", "--json", "--adopt", "sheet"])
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().expect("pid");
+    first_mutation(&env).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().await.expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["interrupted"], true, "{report:#}");
+    let changes = report["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().any(|c| c["status"] == "applied"),
+        "{report:#}"
+    );
+    assert!(
+        changes.iter().any(|c| c["status"] == "skipped"
+            && (c["error"] == "interrupted" || c["note"] == "interrupted")),
+        "{report:#}"
+    );
+}
