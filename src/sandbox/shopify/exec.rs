@@ -112,6 +112,11 @@ pub struct RunInfo {
     pub root_fields: Vec<String>,
     pub idempotency_key: Option<String>,
     pub error_codes: Vec<String>,
+    /// `requestedQueryCost` as answered; `None` when the request never got to costing.
+    pub requested_cost: Option<f64>,
+    /// What the bucket kept after the refund; `None` when nothing was charged
+    /// (`THROTTLED`, `MAX_COST_EXCEEDED`, or no costing at all).
+    pub actual_cost: Option<f64>,
 }
 
 struct Ctx<'a, 'q> {
@@ -329,6 +334,7 @@ fn run_document(
             }),
         };
         info.error_codes.push("MAX_COST_EXCEEDED".into());
+        info.requested_cost = Some(requested);
         let cost = cost_json(shared, requested, None);
         return (
             json!({ "errors": [e.to_json()], "extensions": { "cost": cost } }),
@@ -338,6 +344,7 @@ fn run_document(
 
     if !shared.bucket.try_take(requested) {
         info.error_codes.push("THROTTLED".into());
+        info.requested_cost = Some(requested);
         let e = GqlError {
             message: "Throttled".into(),
             locations: Vec::new(),
@@ -417,6 +424,8 @@ fn run_document(
     let actual = actual.ceil().min(requested_reported);
     // The bucket was charged the full estimate; hand back what went unused.
     shared.bucket.refund(requested - actual);
+    info.requested_cost = Some(requested_reported);
+    info.actual_cost = Some(actual);
 
     let mut body = Map::new();
     if !errors.is_empty() {

@@ -81,6 +81,12 @@ pub struct RequestLog {
     pub http_status: u16,
     /// `extensions.code` of every top-level error (`THROTTLED`, `BAD_REQUEST`, …).
     pub error_codes: Vec<String>,
+    /// The `requestedQueryCost` the fake answered; `None` when the request was refused
+    /// before costing (401, parse or validation errors).
+    pub requested_cost: Option<f64>,
+    /// The points the bucket kept (the `actualQueryCost` answered); `None` when nothing was
+    /// charged (`THROTTLED`, `MAX_COST_EXCEEDED`, or refused before costing).
+    pub actual_cost: Option<f64>,
 }
 
 /// A variant as the fake holds it, for assertions.
@@ -229,6 +235,8 @@ impl ShopifyFake {
             idempotency_key: None,
             http_status: 200,
             error_codes: Vec::new(),
+            requested_cost: None,
+            actual_cost: None,
         };
         let (status, body) = if !authorized {
             (
@@ -241,6 +249,8 @@ impl ShopifyFake {
             entry.root_fields = info.root_fields;
             entry.idempotency_key = info.idempotency_key;
             entry.error_codes = info.error_codes;
+            entry.requested_cost = info.requested_cost;
+            entry.actual_cost = info.actual_cost;
             (200, body)
         } else {
             (

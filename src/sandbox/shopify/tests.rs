@@ -370,6 +370,40 @@ async fn throttled_until_the_bucket_refills() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn request_log_records_what_the_bucket_was_charged() {
+    let fake = demo();
+    fake.set_bucket(1000.0, 10.0);
+    // 2 + 250 × 2 = 502 requested; the demo holds fewer variants, so most is refunded.
+    let q = "{ productVariants(first: 250) { nodes { id product { id } } } }";
+    let v = call(&fake, q, json!({}));
+    let cost = &v["extensions"]["cost"];
+    let log = fake.requests();
+    let entry = log.last().unwrap();
+    assert_eq!(entry.requested_cost, Some(502.0));
+    assert_eq!(entry.requested_cost, cost["requestedQueryCost"].as_f64());
+    let actual = entry.actual_cost.unwrap();
+    assert_eq!(Some(actual), cost["actualQueryCost"].as_f64());
+    assert!(actual > 2.0 && actual < 502.0, "{actual}");
+    // The clock is paused, so the bucket lost exactly the actual cost.
+    assert_eq!(fake.bucket_available(), 1000.0 - actual);
+
+    // Throttled: priced, nothing charged.
+    fake.set_bucket(100.0, 10.0);
+    let v = call(&fake, q, json!({}));
+    assert_eq!(v["errors"][0]["extensions"]["code"], "THROTTLED");
+    let entry = fake.requests().pop().unwrap();
+    assert_eq!(entry.requested_cost, Some(502.0));
+    assert_eq!(entry.actual_cost, None);
+    assert_eq!(fake.bucket_available(), 100.0);
+
+    // Refused before costing.
+    let (status, _) = fake.respond(V, Some("wrong"), br#"{"query":"{ shop { name } }"}"#);
+    assert_eq!(status, 401);
+    let entry = fake.requests().pop().unwrap();
+    assert_eq!((entry.requested_cost, entry.actual_cost), (None, None));
+}
+
 #[test]
 fn max_cost_and_page_size_limits() {
     let fake = demo();

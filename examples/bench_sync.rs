@@ -1,0 +1,415 @@
+//! Benchmark of a whole `sync` through the real clients against the local sandbox, at
+//! Shopify Standard-plan limits (bucket 2,000 points, restoring 100 points/s).
+//!
+//! `cargo run --release --example bench_sync -- [VARIANTS] [CHANGED_PERCENT] [--dry-run-first]`
+//! (defaults 10,000 and 10). The store holds VARIANTS variants, four to a product, stocked
+//! at two locations; the sheet has one row per variant, CHANGED_PERCENT of them differing
+//! from the store (half a price, half a Main Warehouse stock figure). The run is a first
+//! `sync --adopt sheet --yes` under the default `three_way` policy: no baseline yet, so
+//! every differing cell is pushed and every agreeing one adopted.
+//!
+//! Phases: "read" runs from the start of `sync` to the first mutation the fake receives
+//! (reads, parse, plan, opening the state), "apply" from there to the report; the split is
+//! observed by polling the fake's request log. `--dry-run-first` also times a dry run
+//! before the real one (the bucket is refilled in between), a second measure of reads.
+//!
+//! Printed: wall time per phase, requests per operation with their requested and actual
+//! cost, the theoretical minimum time (points spent / restore rate), and peak memory
+//! (VmHWM: the whole process, so both fakes and their data are included).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rust_decimal::Decimal;
+use serde_json::{Value as Json, json};
+use sheetsync::config::Config;
+use sheetsync::engine::{Engine, RunOptions};
+use sheetsync::plan::Adopt;
+use sheetsync::sandbox::sheets::SheetsFake;
+use sheetsync::sandbox::shopify::{RequestLog, ShopifyFake};
+use sheetsync::sandbox::{SANDBOX_TOKEN, Sandbox};
+
+/// Shopify Standard plan (SHOPIFY.md §2).
+const BUCKET: f64 = 2000.0;
+const RESTORE: f64 = 100.0;
+const VARIANTS_PER_PRODUCT: usize = 4;
+const MAIN: (u64, &str) = (68_500_001_001, "Main Warehouse");
+const OUTLET: (u64, &str) = (68_500_001_002, "Outlet");
+const MUTATIONS: [&str; 3] = [
+    "productVariantsBulkUpdate",
+    "inventorySetQuantities",
+    "inventoryActivate",
+];
+
+fn main() -> anyhow::Result<()> {
+    let mut positional = Vec::new();
+    let mut dry_run_first = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--dry-run-first" => dry_run_first = true,
+            _ => positional.push(
+                arg.parse::<usize>()
+                    .with_context(|| format!("not a number: {arg:?}"))?,
+            ),
+        }
+    }
+    let n = positional.first().copied().unwrap_or(10_000).max(1);
+    let percent = positional.get(1).copied().unwrap_or(10).min(100);
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // reqwest is built without a crypto provider; install ring as the binary does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(bench(n, percent, dry_run_first))
+}
+
+/// Which rows differ from the store, and how.
+struct Workload {
+    store_seed: String,
+    rows: Vec<Vec<Json>>,
+    price_changes: usize,
+    stock_changes: usize,
+}
+
+async fn bench(n: usize, percent: usize, dry_run_first: bool) -> anyhow::Result<()> {
+    let setup = Instant::now();
+    let work = workload(n, percent);
+    let shopify = ShopifyFake::from_seed_json(&work.store_seed, SANDBOX_TOKEN)?;
+    let sheets = SheetsFake::new();
+    sheets.add_tab("Inventory", work.rows);
+    drop(work.store_seed);
+    let sandbox = Sandbox::start(shopify, sheets, 0).await?;
+    let dir = tempfile::tempdir()?;
+    let path = sandbox.write_config(dir.path(), "")?;
+    let config = Config::load(&path, &|_| None)?;
+    let engine = Engine::connect(config).await?;
+    let setup_time = setup.elapsed();
+
+    println!(
+        "bench_sync: {n} variants in {} products at 2 locations, {percent}% of rows changed \
+         ({} price, {} stock); sync --adopt sheet --yes (three_way); bucket {BUCKET:.0}, restore {RESTORE:.0}/s",
+        n.div_ceil(VARIANTS_PER_PRODUCT),
+        work.price_changes,
+        work.stock_changes,
+    );
+    println!(
+        "setup (seed, fakes, clients): {}, resident after setup (VmRSS): {}",
+        secs(setup_time),
+        proc_status("VmRSS")
+    );
+
+    let mut dry_time = None;
+    if dry_run_first {
+        sandbox.shopify.set_bucket(BUCKET, RESTORE);
+        let t = Instant::now();
+        let report = engine.sync(&options(true)).await?;
+        dry_time = Some(t.elapsed());
+        anyhow::ensure!(
+            report.changes.len() == work.price_changes + work.stock_changes,
+            "the dry run planned {} changes, expected {}",
+            report.changes.len(),
+            work.price_changes + work.stock_changes
+        );
+    }
+    let skip = sandbox.shopify.requests().len();
+
+    // The real run, from a full bucket.
+    sandbox.shopify.set_bucket(BUCKET, RESTORE);
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let watcher = tokio::spawn(first_mutation(sandbox.shopify.clone(), skip, done.clone()));
+    let report = engine.sync(&options(false)).await?;
+    let total = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let first_write = watcher.await?.map(|at| at.duration_since(started));
+
+    let summary = &report.summary;
+    anyhow::ensure!(
+        summary.applied == work.price_changes + work.stock_changes && summary.failed == 0,
+        "unexpected outcome: {summary:?}, refused {:?}",
+        report.refused
+    );
+
+    let log: Vec<RequestLog> = sandbox.shopify.requests().split_off(skip);
+    let table = CostTable::from_log(&log);
+    print_results(&table, total, first_write, dry_time, &report);
+    Ok(())
+}
+
+fn options(dry_run: bool) -> RunOptions {
+    let now = chrono::Utc::now();
+    RunOptions {
+        dry_run,
+        only: None,
+        yes: true,
+        adopt: Some(Adopt::Sheet),
+        run_id: format!("bench-{}", now.format("%Y%m%dT%H%M%S%.3fZ")),
+        started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }
+}
+
+/// When the fake logged its first mutation after `skip` requests (20 ms resolution).
+async fn first_mutation(fake: ShopifyFake, skip: usize, done: Arc<AtomicBool>) -> Option<Instant> {
+    while !done.load(Ordering::Relaxed) {
+        let log = fake.requests();
+        if log.iter().skip(skip).any(is_mutation) {
+            return Some(Instant::now());
+        }
+        drop(log);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+fn is_mutation(r: &RequestLog) -> bool {
+    r.root_fields
+        .iter()
+        .any(|f| MUTATIONS.contains(&f.as_str()))
+}
+
+/// Builds the store seed and the sheet: rows agree with the store except the changed ones.
+fn workload(n: usize, percent: usize) -> Workload {
+    let changed = n * percent / 100;
+    // A fixed seed: the same rows change on every run of the same size.
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    let mut change: Vec<Option<bool>> = vec![None; n]; // Some(true) = price, Some(false) = stock
+    for (k, &i) in order.iter().take(changed).enumerate() {
+        change[i] = Some(k % 2 == 0);
+    }
+
+    let mut products = Vec::with_capacity(n.div_ceil(VARIANTS_PER_PRODUCT));
+    let mut rows = Vec::with_capacity(n + 1);
+    rows.push(
+        [
+            "SKU",
+            "Price",
+            "Compare-at price",
+            "Cost",
+            "Barcode",
+            "Stock",
+            "Outlet stock",
+        ]
+        .map(|h| json!(h))
+        .to_vec(),
+    );
+    for p in 0..n.div_ceil(VARIANTS_PER_PRODUCT) {
+        let mut variants = Vec::with_capacity(VARIANTS_PER_PRODUCT);
+        let first = p * VARIANTS_PER_PRODUCT;
+        let last = (first + VARIANTS_PER_PRODUCT).min(n);
+        for (i, &differs) in change.iter().enumerate().take(last).skip(first) {
+            let sku = format!("BENCH-{i:06}");
+            let price = Decimal::new(1000 + (i % 90) as i64 * 50, 2);
+            let compare_at = (i % 3 == 0).then(|| price + Decimal::new(500, 2));
+            let cost = Decimal::new(300 + (i % 40) as i64 * 10, 2);
+            let barcode = (i % 2 == 0).then(|| format!("{:013}", 840_000_000_000u64 + i as u64));
+            let (main, outlet) = ((i % 50) as i64, (i % 7) as i64);
+            variants.push(json!({
+                "id": 51_000_000_000_000u64 + i as u64,
+                "title": format!("Size {}", i % VARIANTS_PER_PRODUCT),
+                "sku": sku,
+                "price": price.to_string(),
+                "compareAtPrice": compare_at.map(|d| d.to_string()),
+                "barcode": barcode,
+                "inventoryItemId": 53_000_000_000_000u64 + i as u64,
+                "unitCost": cost.to_string(),
+                "levels": { MAIN.0.to_string(): main, OUTLET.0.to_string(): outlet },
+            }));
+            let sheet_price = match differs {
+                Some(true) => price + Decimal::ONE,
+                _ => price,
+            };
+            let sheet_main = match differs {
+                Some(false) => main + 3,
+                _ => main,
+            };
+            rows.push(vec![
+                json!(sku),
+                number(sheet_price),
+                compare_at.map_or(json!(""), number),
+                number(cost),
+                barcode.map_or(json!(""), |b| json!(b)),
+                json!(sheet_main),
+                json!(outlet),
+            ]);
+        }
+        products.push(json!({
+            "id": 9_100_000_000_000u64 + p as u64,
+            "title": format!("Bench product {p}"),
+            "variants": variants,
+        }));
+    }
+    let seed = json!({
+        "shop": { "name": "Bench", "domain": "bench.myshopify.com", "currency": "USD" },
+        "locations": [
+            { "id": MAIN.0, "name": MAIN.1 },
+            { "id": OUTLET.0, "name": OUTLET.1 },
+        ],
+        "products": products,
+    });
+    let price_changes = change.iter().filter(|c| **c == Some(true)).count();
+    Workload {
+        store_seed: seed.to_string(),
+        rows,
+        price_changes,
+        stock_changes: changed - price_changes,
+    }
+}
+
+/// A money cell as a sheet holds it: a number (19.9, not "19.90").
+fn number(d: Decimal) -> Json {
+    d.to_string()
+        .parse::<f64>()
+        .map_or_else(|_| json!(d.to_string()), |f| json!(f))
+}
+
+#[derive(Default)]
+struct Row {
+    requests: usize,
+    throttled: usize,
+    requested: f64,
+    actual: f64,
+}
+
+impl Row {
+    fn add(&mut self, other: &Row) {
+        self.requests += other.requests;
+        self.throttled += other.throttled;
+        self.requested += other.requested;
+        self.actual += other.actual;
+    }
+}
+
+struct CostTable {
+    reads: BTreeMap<String, Row>,
+    writes: BTreeMap<String, Row>,
+}
+
+impl CostTable {
+    fn from_log(log: &[RequestLog]) -> CostTable {
+        let mut table = CostTable {
+            reads: BTreeMap::new(),
+            writes: BTreeMap::new(),
+        };
+        for r in log {
+            let name = r
+                .operation_name
+                .clone()
+                .unwrap_or_else(|| r.root_fields.join("+"));
+            let side = if is_mutation(r) {
+                &mut table.writes
+            } else {
+                &mut table.reads
+            };
+            let row = side.entry(name).or_default();
+            row.requests += 1;
+            row.throttled += usize::from(r.error_codes.iter().any(|c| c == "THROTTLED"));
+            row.requested += r.requested_cost.unwrap_or(0.0);
+            row.actual += r.actual_cost.unwrap_or(0.0);
+        }
+        table
+    }
+}
+
+fn total(rows: &BTreeMap<String, Row>) -> Row {
+    let mut t = Row::default();
+    for r in rows.values() {
+        t.add(r);
+    }
+    t
+}
+
+fn print_results(
+    table: &CostTable,
+    wall: Duration,
+    first_write: Option<Duration>,
+    dry: Option<Duration>,
+    report: &sheetsync::report::Report,
+) {
+    let reads = total(&table.reads);
+    let writes = total(&table.writes);
+    println!(
+        "rows read {}, changes applied {}, failed {}",
+        report.rows_read, report.summary.applied, report.summary.failed
+    );
+    println!();
+    println!(
+        "{:<22} {:>8} {:>9} {:>11} {:>11}",
+        "operation", "requests", "throttled", "requested", "actual"
+    );
+    let line = |name: &str, r: &Row| {
+        println!(
+            "{:<22} {:>8} {:>9} {:>11.0} {:>11.0}",
+            name, r.requests, r.throttled, r.requested, r.actual
+        );
+    };
+    for (name, r) in table.reads.iter().chain(&table.writes) {
+        line(name, r);
+    }
+    line("total", &{
+        let mut t = Row::default();
+        t.add(&reads);
+        t.add(&writes);
+        t
+    });
+
+    // The bucket starts full, so the first BUCKET points are free of waiting.
+    let min = |points: f64| Duration::from_secs_f64(points.max(0.0) / RESTORE);
+    let (read_wall, apply_wall) = match first_write {
+        Some(at) => (Some(at), Some(wall.saturating_sub(at))),
+        None => (None, None),
+    };
+    println!();
+    println!(
+        "{:<8} {:>10} {:>15} {:>20}",
+        "phase", "wall", "cost/restore", "(cost−bucket)/restore"
+    );
+    let phase = |name: &str, wall: Option<Duration>, points: f64| {
+        println!(
+            "{:<8} {:>10} {:>15} {:>20}",
+            name,
+            wall.map_or_else(|| "-".to_owned(), secs),
+            secs(min(points)),
+            secs(min(points - BUCKET)),
+        );
+    };
+    phase("read", read_wall, reads.actual);
+    phase("apply", apply_wall, writes.actual);
+    phase("total", Some(wall), reads.actual + writes.actual);
+    if let Some(d) = dry {
+        println!("dry run (reads + plan, from a full bucket): {}", secs(d));
+    }
+    println!(
+        "peak memory (VmHWM, whole process incl. both fakes): {}",
+        proc_status("VmHWM")
+    );
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// A line of /proc/self/status (`VmHWM`, `VmRSS`), e.g. "156028 kB".
+fn proc_status(key: &str) -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown (no /proc)".into())
+}
