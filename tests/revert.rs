@@ -223,6 +223,94 @@ async fn revert_restores_store_and_sheet_and_the_next_sync_plans_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn reverting_the_revert_puts_the_run_back() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    let (code, first) = env.json(&["revert", &run]).await;
+    assert_eq!(code, 0, "{first:#}");
+    let revert_id = first["run_id"].as_str().expect("run_id").to_owned();
+
+    let (code, again) = env.json(&["revert", &revert_id]).await;
+    assert_eq!(code, 0, "{again:#}");
+    let price = change(&again, "TEE-RED-S", "price");
+    assert_eq!(
+        (&price["from"], &price["to"]),
+        (&json!("19.90"), &json!("21.00"))
+    );
+    assert_eq!(env.price("TEE-RED-S"), money("21"));
+    assert_eq!(env.stock("TEE-RED-S"), Some(20));
+    assert_eq!(env.compare_at("TEE-RED-M"), None);
+    assert_eq!(as_f64(&env.cell("C2")), Some(21.0));
+    assert_eq!(as_f64(&env.cell("G2")), Some(20.0));
+    let (code, next) = env.json(&["sync"]).await;
+    assert_eq!((code, &next["changes"]), (0, &json!([])), "{next:#}");
+    assert_eq!(next["pulled"], json!([]), "{next:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_already_back_in_the_store_is_not_sent_again() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    // Someone already put TEE-RED-S's price back in the admin.
+    assert!(env.sandbox.shopify.set_price("TEE-RED-S", "19.90"));
+    let bulk_updates = || {
+        env.sandbox
+            .shopify
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.root_fields
+                    .iter()
+                    .any(|f| f == "productVariantsBulkUpdate")
+            })
+            .count()
+    };
+    let before = bulk_updates();
+    let (code, report) = env.json(&["revert", &run]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let price = change(&report, "TEE-RED-S", "price");
+    assert_eq!(
+        (
+            &price["from"],
+            &price["to"],
+            &price["status"],
+            &price["note"]
+        ),
+        (
+            &json!("19.90"),
+            &json!("19.90"),
+            &json!("applied"),
+            &json!("store already had this value")
+        ),
+        "{report:#}"
+    );
+    // The product's update carries TEE-RED-M's compare-at price only; the sheet got the
+    // old price anyway.
+    let sent: Vec<_> = env
+        .sandbox
+        .shopify
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.root_fields
+                .iter()
+                .any(|f| f == "productVariantsBulkUpdate")
+        })
+        .skip(before)
+        .map(|r| r.variables.to_string())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("51000000000002"), "{sent:?}");
+    assert!(
+        !sent[0].contains("51000000000001"),
+        "TEE-RED-S's variant sent: {sent:?}"
+    );
+    assert_eq!(as_f64(&env.cell("C2")), Some(19.9));
+    let (code, next) = env.json(&["sync"]).await;
+    assert_eq!((code, &next["changes"]), (0, &json!([])), "{next:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_value_changed_in_the_store_since_the_run_is_a_conflict_and_left_alone() {
     let env = Env::settled().await;
     let run = env.edit_and_sync().await;

@@ -554,11 +554,11 @@ fn finish_report(
                 } else {
                     Status::Applied
                 };
-                report.changes.push(extra(
-                    status,
-                    None,
-                    Some("store already had this value".into()),
-                ));
+                // `from` is what the store held, so reverting this revert sends nothing
+                // for it either.
+                let mut entry = extra(status, None, Some("store already had this value".into()));
+                entry.from = json(&item.replaced);
+                report.changes.push(entry);
             }
             Action::Skip(why) => {
                 report
