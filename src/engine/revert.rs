@@ -142,6 +142,7 @@ pub fn classify(
             location: c.location.clone(),
         };
         let (Some(wrote), Some(replaced)) = (decode(field, &c.to), decode(field, &c.from)) else {
+            tracing::warn!(sku = %c.sku, field = %c.field, "A journaled value is unreadable; not reverted");
             continue;
         };
         let mut item = Item {
