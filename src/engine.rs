@@ -4,6 +4,7 @@
 //! construction.
 
 mod pull;
+mod revert;
 
 use std::collections::{BTreeMap, BTreeSet};
 

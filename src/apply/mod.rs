@@ -29,6 +29,9 @@ use crate::store::shopify::{
     VariantOutcome, VariantUpdate,
 };
 
+/// The reason a stale stock change ends `skipped` under [`Executor::never_overwrite`].
+pub const SKIP_CHANGED_SINCE: &str = "store changed since the values were read";
+
 /// Most quantities one `inventorySetQuantities` call may carry.
 const MAX_SET_ITEMS: usize = 250;
 
@@ -84,6 +87,8 @@ pub struct Executor<'a> {
     policy: Policy,
     /// Cancelled by SIGINT/SIGTERM: the request in flight finishes, no new one starts.
     cancel: CancellationToken,
+    /// A stale stock write is never sent again (`revert`): it ends skipped instead.
+    never_overwrite: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -101,7 +106,17 @@ impl<'a> Executor<'a> {
             locations,
             policy,
             cancel: CancellationToken::new(),
+            never_overwrite: false,
         }
+    }
+
+    /// A stock write that comes back stale is not re-planned against the fresh quantity:
+    /// unless the store already holds the target, it ends `skipped` with
+    /// [`SKIP_CHANGED_SINCE`] and the fresh value as its outcome's `from`. `revert` wants
+    /// this: a value changed since the reverted run is the merchant's, not to be overwritten.
+    pub fn never_overwrite(mut self) -> Executor<'a> {
+        self.never_overwrite = true;
+        self
     }
 
     /// Stops sending new requests once `cancel` fires; what is left ends `skipped`.
@@ -330,6 +345,14 @@ impl<'a> Executor<'a> {
             let base = baseline.get(&(c.sku.clone(), c.key.clone()));
             let times = stale.get(&i).copied().unwrap_or(0).max(1);
             let (decision, conflict) = plan::replan(&c, q, times, self.policy, base);
+            if self.never_overwrite && matches!(decision, Replan::Set(_)) {
+                out.changes[i] = Some(Outcome {
+                    ended: Ended::Skipped(SKIP_CHANGED_SINCE.to_owned()),
+                    from: Some(q.map(Value::Qty)),
+                    note: None,
+                });
+                continue;
+            }
             out.conflicts.extend(conflict);
             match decision {
                 Replan::Set(next) if next.activate => {

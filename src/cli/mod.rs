@@ -4,6 +4,7 @@
 mod check;
 mod demo;
 mod pull;
+mod revert;
 mod runs;
 mod sandbox;
 mod sync;
@@ -51,6 +52,17 @@ pub enum Command {
         /// First port to listen on (Shopify); Sheets uses the next one. 0 picks free ports
         #[arg(long, default_value_t = 0)]
         port: u16,
+    },
+    /// Put back the values a past run replaced (compare-and-set against what it wrote)
+    Revert {
+        /// The run to revert, as `sheetsync runs` lists it
+        id: String,
+        /// Plan and print; write nothing anywhere
+        #[arg(long)]
+        dry_run: bool,
+        /// Machine-readable report on stdout; human output goes to stderr
+        #[arg(long)]
+        json: bool,
     },
     /// Past runs from the local journal, newest first
     Runs {
@@ -145,6 +157,7 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Check => check::run(&cli).await,
         Command::Demo => demo::run().await,
         Command::Sandbox { port } => sandbox::run(*port).await,
+        Command::Revert { id, dry_run, json } => revert::run(&cli, id, *dry_run, *json).await,
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
     };
     match result {

@@ -21,7 +21,7 @@ pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<ExitStatus, Failure> {
 
 /// Fires `cancel` on SIGINT or SIGTERM, so the executor finishes the request in flight
 /// and sends no other; the run then exits 130 with the rest `skipped`.
-async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
+pub(crate) async fn cancel_on_signal(cancel: tokio_util::sync::CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

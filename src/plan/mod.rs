@@ -164,6 +164,9 @@ pub struct Pull {
 pub enum ConflictKind {
     BothChanged,
     NoBaseline,
+    /// `revert`: the store no longer holds what the reverted run wrote, so the old value
+    /// is not put back (`baseline` = what the run wrote).
+    ChangedSince,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

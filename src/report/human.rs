@@ -256,6 +256,10 @@ fn conflict_words(c: &ConflictReport) -> String {
             };
             format!("sheet {sheet}, store {store}, no baseline yet: {outcome}")
         }
+        ConflictKind::ChangedSince => format!(
+            "changed since the reverted run (it wrote {}, store now {store}): left alone",
+            value(&c.baseline)
+        ),
     }
 }
 

@@ -231,6 +231,10 @@ pub fn row_status(row: u32, report: &Report) -> String {
             (ConflictKind::NoBaseline, Resolution::None) => format!(
                 "conflict: {field} differs (sheet {sheet}, store {store}) and there is no baseline yet: run sync --adopt sheet or --adopt store"
             ),
+            (ConflictKind::ChangedSince, _) => format!(
+                "conflict: {field} changed since the reverted run (it wrote {}, store now {store}): left alone",
+                shown(&c.baseline)
+            ),
             // Settled by `--adopt`: nothing left for the merchant to do.
             (ConflictKind::NoBaseline, Resolution::Sheet | Resolution::Store) => continue,
         });

@@ -1,0 +1,31 @@
+//! `sheetsync revert ID [--dry-run] [--json]`: puts back the values a journaled run
+//! replaced (see `engine::revert`), and prints a report of the SPEC §5 shape whose
+//! changes carry the put-back values.
+
+use super::{Cli, Failure, SyncArgs};
+use crate::engine::Engine;
+use crate::report::ExitStatus;
+
+pub async fn run(cli: &Cli, id: &str, dry_run: bool, json: bool) -> Result<ExitStatus, Failure> {
+    let (_, config) = super::load_config(cli)?;
+    let args = SyncArgs {
+        dry_run,
+        json,
+        only: Vec::new(),
+        yes: false,
+        adopt: None,
+    };
+    let opts = super::sync::run_options(&args)?;
+    let engine = Engine::connect(config)
+        .await
+        .map_err(super::sync::engine_failure)?;
+    let watcher = tokio::spawn(super::sync::cancel_on_signal(opts.cancel.clone()));
+    let report = engine.revert(id, &opts).await;
+    watcher.abort();
+    let report = report.map_err(super::sync::engine_failure)?;
+    if !json {
+        let what = if dry_run { "Would revert" } else { "Reverting" };
+        eprintln!("{what} run {id} (as run {}):", report.run_id);
+    }
+    Ok(super::sync::print_report(&report, json, false))
+}

@@ -1,0 +1,639 @@
+//! `sheetsync revert ID` (SPEC §1, §4.11): puts back the store values a journaled run
+//! replaced, writes them into the sheet, and moves the baseline, so the next `sync` does
+//! not re-apply what was reverted.
+//!
+//! The stored report of the run is the source: each `applied` change is turned around
+//! (`from` = what the run wrote, `to` = what it replaced). Just before writing, the store
+//! is read again and each value is judged by [`classify`]:
+//!
+//! - the store still holds what the run wrote: written back, stock by compare-and-set
+//!   against that quantity, variant fields through the executor's per-product update; a
+//!   stock write that comes back stale is not retried ([`Executor::never_overwrite`]);
+//! - the store already holds the old value: nothing to send;
+//! - anything else changed since the run: a `changed_since` conflict, left alone.
+//!
+//! The sheet gets the old value in the row that now holds the SKU, only where the cell
+//! still holds what the run pushed (a later edit by the merchant is kept and the change
+//! says so), through the guarded write-back of §4.5. Pulls of the reverted run are not
+//! reverted: they copied store-side changes (sales) into the sheet, which no store write
+//! undid. The revert is journaled as a run of its own; `--dry-run` writes nothing anywhere.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::Value as Json;
+
+use super::{Engine, EngineError, HEADER_SCAN_ROWS, RunOptions};
+use crate::apply::{self, Ended, Executor, Outcomes, SKIP_CHANGED_SINCE};
+use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value};
+use crate::plan::{Change, ConflictKind, Plan, Resolution, Snapshot};
+use crate::report::{ChangeReport, ConflictReport, Report, RunMeta, Status};
+use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet};
+use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
+use crate::state::{Scope, State, StateError, WriterLock};
+
+/// Where the sheet stands for one reverted value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SheetSide {
+    /// The cell still holds what the run pushed: the old value goes into it.
+    Holds { cell: CellRef, raw: Json },
+    /// The cell holds something else now (the merchant's later edit): left as is.
+    Changed { value: Option<Value> },
+    /// No cell to write, with why (row gone, row with errors, column not configured).
+    Missing(String),
+}
+
+/// What to do in the store for one reverted value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this change (the store holds what the run wrote).
+    Write(Box<Change>),
+    /// The store already holds the old value.
+    AlreadyThere,
+    /// Changed since the run: the store's current value, not overwritten.
+    Conflict { store: Option<Value> },
+    /// Cannot be reverted, with why.
+    Skip(String),
+}
+
+/// One value the reverted run replaced, and what the revert does with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub sku: Sku,
+    pub key: FieldKey,
+    /// The row that now holds the SKU (the run's row when the sheet lost it).
+    pub row: u32,
+    pub product: String,
+    /// What the run wrote (the revert's `from`).
+    pub wrote: Option<Value>,
+    /// What the run replaced (the revert's `to`).
+    pub replaced: Option<Value>,
+    pub action: Action,
+    pub sheet: SheetSide,
+}
+
+/// Decodes a report value (SPEC §5) of `field`: `None` when it cannot be read back.
+pub fn decode(field: Field, v: &Json) -> Option<Option<Value>> {
+    match (field, v) {
+        (_, Json::Null) => Some(None),
+        (Field::Inventory, n) => n.as_i64().map(|q| Some(Value::Qty(q))),
+        (f, Json::String(s)) if f.is_money() => {
+            Decimal::from_str(s).ok().map(|m| Some(Value::Money(m)))
+        }
+        (Field::Barcode, Json::String(s)) => Some(Some(Value::Text(s.clone()))),
+        _ => None,
+    }
+}
+
+/// Whether a sheet cell (as parsed) holds `value`: blank and `CLEAR` hold "empty", and a
+/// barcode Sheets turned into a number holds the text with leading zeros.
+fn cell_holds(intent: Option<&Intent>, value: Option<&Value>) -> bool {
+    match (intent, value) {
+        (None | Some(Intent::Clear), None) => true,
+        (Some(Intent::Set(v)), Some(w)) => v == w,
+        (Some(Intent::NumericBarcode(digits)), Some(Value::Text(t))) => {
+            t.trim_start_matches('0') == digits.trim_start_matches('0')
+        }
+        _ => false,
+    }
+}
+
+fn cell_value(intent: Option<&Intent>) -> Option<Value> {
+    match intent {
+        Some(Intent::Set(v)) => Some(v.clone()),
+        Some(Intent::NumericBarcode(d)) => Some(Value::Text(d.clone())),
+        None | Some(Intent::Clear) => None,
+    }
+}
+
+fn column_of(layout: &Layout, key: &FieldKey) -> Option<u32> {
+    let want = match (&key.field, &key.location) {
+        (Field::Inventory, Some(loc)) => ColumnKey::Stock(loc.clone()),
+        (Field::Inventory, None) => return None,
+        (f, _) => ColumnKey::Field(*f),
+    };
+    layout
+        .columns
+        .iter()
+        .find(|(spec, _)| spec.key == want)
+        .map(|(_, c)| *c)
+}
+
+/// Plans the revert of `stored` against the store and the sheet as just read. Pure.
+pub fn classify(
+    stored: &Report,
+    snapshot: &Snapshot,
+    layout: &Layout,
+    sheet: &ParsedSheet,
+    locations: &BTreeMap<LocationName, String>,
+) -> Vec<Item> {
+    let mut items = Vec::new();
+    for c in stored
+        .changes
+        .iter()
+        .filter(|c| c.status == Status::Applied)
+    {
+        let (Some(sku), Some(field)) = (Sku::new(&c.sku), Field::from_name(&c.field)) else {
+            continue;
+        };
+        let key = FieldKey {
+            field,
+            location: c.location.clone(),
+        };
+        let (Some(wrote), Some(replaced)) = (decode(field, &c.to), decode(field, &c.from)) else {
+            tracing::warn!(sku = %c.sku, field = %c.field, "A journaled value is unreadable; not reverted");
+            continue;
+        };
+        let mut item = Item {
+            sku: sku.clone(),
+            key: key.clone(),
+            row: c.row,
+            product: c.product.clone(),
+            wrote,
+            replaced,
+            action: Action::AlreadyThere,
+            sheet: SheetSide::Missing(String::new()),
+        };
+        item.sheet = sheet_side(&item, layout, sheet);
+        if let Some(r) = sheet.rows.iter().find(|r| r.sku == sku) {
+            item.row = r.row;
+        }
+        item.action = match snapshot.variants.get(&sku).map(Vec::as_slice) {
+            None | Some([]) => Action::Skip("the SKU is no longer in the store".into()),
+            Some([v]) => {
+                item.product.clone_from(&v.product_title);
+                let current = v.value(&key);
+                if current == item.replaced {
+                    Action::AlreadyThere
+                } else if current != item.wrote {
+                    Action::Conflict { store: current }
+                } else if field == Field::Inventory
+                    && !key
+                        .location
+                        .as_ref()
+                        .is_some_and(|l| locations.contains_key(l))
+                {
+                    Action::Skip("the location is no longer configured".into())
+                } else if field == Field::Inventory && item.replaced.is_none() {
+                    Action::Skip(
+                        "the run stocked the item here for the first time; sheetsync does not \
+                         remove inventory levels (do it in Shopify if needed)"
+                            .into(),
+                    )
+                } else if field == Field::Price && item.replaced.is_none() {
+                    Action::Skip("a price cannot be emptied".into())
+                } else {
+                    Action::Write(Box::new(Change {
+                        sku: sku.clone(),
+                        row: item.row,
+                        cell: match &item.sheet {
+                            SheetSide::Holds { cell, .. } => cell.clone(),
+                            _ => CellRef::new(layout.tab.clone(), 0, item.row),
+                        },
+                        key: key.clone(),
+                        from: current,
+                        to: item.replaced.clone(),
+                        product_id: v.product_id.clone(),
+                        product_title: v.product_title.clone(),
+                        variant_id: v.variant_id.clone(),
+                        inventory_item_id: v.inventory_item_id.clone(),
+                        activate: false,
+                        note: None,
+                    }))
+                }
+            }
+            Some(many) => Action::Skip(format!(
+                "the SKU is on {} variants in the store; fix it in Shopify",
+                many.len()
+            )),
+        };
+        items.push(item);
+    }
+    items
+}
+
+/// Where the sheet stands for `item`: the row holding its SKU, and whether its cell still
+/// holds what the run pushed.
+fn sheet_side(item: &Item, layout: &Layout, sheet: &ParsedSheet) -> SheetSide {
+    let Some(col) = column_of(layout, &item.key) else {
+        return SheetSide::Missing("the sheet has no column for it".into());
+    };
+    let rows: Vec<_> = sheet.rows.iter().filter(|r| r.sku == item.sku).collect();
+    let row = match rows.as_slice() {
+        [one] => *one,
+        [] if sheet
+            .errors
+            .iter()
+            .any(|e| e.sku.as_ref() == Some(&item.sku)) =>
+        {
+            return SheetSide::Missing("its sheet row has errors".into());
+        }
+        [] => return SheetSide::Missing("the SKU is no longer in the sheet".into()),
+        _ => return SheetSide::Missing("the SKU is on several sheet rows".into()),
+    };
+    let entry = row.values.get(&item.key);
+    let intent = entry.map(|e| &e.intent);
+    if cell_holds(intent, item.wrote.as_ref()) {
+        let cell = CellRef::new(layout.tab.clone(), col, row.row);
+        let raw = entry.map_or(Json::Null, |e| e.raw.clone());
+        SheetSide::Holds { cell, raw }
+    } else {
+        SheetSide::Changed {
+            value: cell_value(intent),
+        }
+    }
+}
+
+impl Engine {
+    /// One `revert` of journaled run `target` (`opts` names the revert's own run). An
+    /// unknown or unfinished run is a usage error (exit 2).
+    pub async fn revert(&self, target: &str, opts: &RunOptions) -> Result<Report, EngineError> {
+        let cfg = &self.config;
+        let scope: Scope = self.scope();
+        let _lock = if opts.dry_run {
+            None
+        } else {
+            Some(WriterLock::acquire(
+                &cfg.sync.state_dir,
+                &scope,
+                "sheetsync revert",
+            )?)
+        };
+        let unknown = || {
+            EngineError::Config(format!(
+                "no finished run {target:?} in {} (`sheetsync runs` lists them)",
+                cfg.sync.state_dir.display()
+            ))
+        };
+        let reader = State::open_read_only(&cfg.sync.state_dir, &scope)?.ok_or_else(unknown)?;
+        let text = reader.run_report(target)?.ok_or_else(unknown)?;
+        let stored: Report = serde_json::from_str(&text).map_err(|e| {
+            EngineError::State(StateError::Corrupt {
+                path: reader.path().to_path_buf(),
+                detail: format!("the report of run {target} is not readable: {e}"),
+            })
+        })?;
+        drop(reader);
+
+        let specs = cfg.column_specs();
+        let (store_side, header_rows) = tokio::join!(
+            self.read_store_meta(),
+            self.sheets
+                .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
+        );
+        let (_currency, locations) = store_side?;
+        let layout = parse::locate(&cfg.sheet.tab, &header_rows?, &specs)?;
+        let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
+        let loc_pairs: Vec<(LocationName, String)> = locations
+            .iter()
+            .map(|(n, id)| (n.clone(), id.clone()))
+            .collect();
+        let (snapshot, columns) = tokio::join!(
+            self.store.snapshot(&loc_pairs),
+            self.sheets
+                .read_columns(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, &cols)
+        );
+        let (snapshot, columns) = (snapshot?, columns?);
+        let sheet = parse::parse(&layout, &columns, &snapshot.currency)?;
+        let currency = snapshot.currency.clone();
+
+        let items = classify(&stored, &snapshot, &layout, &sheet, &locations);
+        let writes: Vec<usize> = (0..items.len())
+            .filter(|&i| matches!(items[i].action, Action::Write(_)))
+            .collect();
+        let plan = Plan {
+            changes: writes
+                .iter()
+                .filter_map(|&i| match &items[i].action {
+                    Action::Write(c) => Some(Change::clone(c)),
+                    _ => None,
+                })
+                .collect(),
+            rows_read: sheet.rows_read,
+            ..Plan::default()
+        };
+        let meta = RunMeta {
+            run_id: opts.run_id.clone(),
+            shop: cfg.shopify.shop.clone(),
+            spreadsheet_id: cfg.sheet.spreadsheet_id.clone(),
+        };
+        let mut report = Report::from_plan(&plan, meta, &currency, opts.dry_run);
+
+        if opts.dry_run {
+            let mut reverted = vec![false; items.len()];
+            finish_report(&mut report, &items, &writes, None, &mut reverted, &currency);
+            report.recount();
+            return Ok(report);
+        }
+
+        let mut state = State::open(&cfg.sync.state_dir, &scope)?;
+        apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
+        state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
+        let journal = std::sync::Mutex::new(state);
+        let executor = Executor::new(
+            &self.store,
+            &journal,
+            &opts.run_id,
+            &locations,
+            cfg.sync.inventory,
+        )
+        .with_cancel(opts.cancel.clone())
+        .never_overwrite();
+        let outcomes = executor.apply(&plan, &Default::default()).await;
+        let mut state = journal.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut ignored = Vec::new();
+        apply::record(&mut report, &plan, &outcomes, &currency, &mut ignored);
+
+        // Which items the store now holds the old value for.
+        let mut reverted = vec![false; items.len()];
+        finish_report(
+            &mut report,
+            &items,
+            &writes,
+            Some(&outcomes),
+            &mut reverted,
+            &currency,
+        );
+        report.interrupted = opts.cancel.is_cancelled();
+
+        let mut fates: BTreeMap<usize, writeback::Fate> = BTreeMap::new();
+        if !report.interrupted {
+            fates = self
+                .write_reverted(&layout, &columns, &items, &reverted, &mut report)
+                .await;
+        }
+        // The baseline moves to the old value where the store holds it, unless the sheet
+        // still shows what the run pushed (its write failed or was skipped): then the old
+        // baseline stays, and the next three-way sync pulls the store's value in.
+        let baseline: Vec<(Sku, FieldKey, Option<Value>)> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, item)| {
+                reverted[*i]
+                    && match item.sheet {
+                        SheetSide::Holds { .. } => fates.get(i).is_some_and(|f| f.confirmed()),
+                        SheetSide::Changed { .. } | SheetSide::Missing(_) => true,
+                    }
+            })
+            .map(|(_, item)| (item.sku.clone(), item.key.clone(), item.replaced.clone()))
+            .collect();
+        report.recount();
+        state.set_baseline(&baseline)?;
+        let exit = report.exit_status(false).code();
+        let finished = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        state.finish_run(
+            &opts.run_id,
+            &finished,
+            i32::from(exit),
+            &serde_json::to_value(report.summary).unwrap_or_default(),
+            &crate::report::json::to_json(&report),
+        )?;
+        Ok(report)
+    }
+
+    /// Writes the old values into the cells that still hold what the reverted run pushed
+    /// (and `synced_at` on their rows), through the guarded write-back. Returns each
+    /// written item's fate, by item index.
+    async fn write_reverted(
+        &self,
+        layout: &Layout,
+        columns: &[Vec<Json>],
+        items: &[Item],
+        reverted: &[bool],
+        report: &mut Report,
+    ) -> BTreeMap<usize, writeback::Fate> {
+        let grid = ReadGrid { layout, columns };
+        let synced_col = layout
+            .columns
+            .iter()
+            .find(|(spec, _)| spec.key == ColumnKey::SyncedAt)
+            .map(|(_, c)| *c);
+        let sku_col = layout
+            .columns
+            .iter()
+            .find(|(spec, _)| spec.key == ColumnKey::Sku)
+            .map_or(0, |(_, c)| *c);
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut by_row: BTreeMap<u32, RowWrites> = BTreeMap::new();
+        for (i, item) in items.iter().enumerate() {
+            let SheetSide::Holds { cell, raw } = &item.sheet else {
+                continue;
+            };
+            if !reverted[i] {
+                continue;
+            }
+            let row = by_row.entry(cell.row).or_insert_with(|| RowWrites {
+                row: cell.row,
+                sku: Some(item.sku.clone()),
+                sku_expected: grid.at(sku_col, cell.row),
+                cells: Vec::new(),
+            });
+            row.cells.push(CellWrite {
+                cell: cell.clone(),
+                expected: raw.clone(),
+                value: writeback::sheet_value(item.replaced.as_ref()),
+                carries: Some(i),
+            });
+        }
+        if let Some(col) = synced_col {
+            for (r, w) in &mut by_row {
+                w.cells.push(CellWrite {
+                    cell: CellRef::new(layout.tab.clone(), col, *r),
+                    expected: grid.at(col, *r),
+                    value: Json::String(now.clone()),
+                    carries: None,
+                });
+            }
+        }
+        let rows: Vec<RowWrites> = by_row.into_values().collect();
+        let outcome = writeback::execute(
+            &self.sheets,
+            &self.config.sheet.spreadsheet_id,
+            &layout.tab,
+            sku_col,
+            &rows,
+        )
+        .await;
+        if let Some(e) = &outcome.report.error {
+            tracing::warn!(error = %e, "Writing the reverted values into the sheet failed");
+        }
+        let mut fates = BTreeMap::new();
+        for (r, row_fates) in rows.iter().zip(&outcome.fates) {
+            for (c, fate) in r.cells.iter().zip(row_fates) {
+                if let Some(i) = c.carries {
+                    fates.insert(i, fate.clone());
+                }
+            }
+        }
+        // Say on each change where its sheet cell ended, when it did not end written.
+        for (i, fate) in &fates {
+            let why = match fate {
+                writeback::Fate::Written | writeback::Fate::AlreadyThere => continue,
+                writeback::Fate::Skipped(why) | writeback::Fate::Failed(why) => why,
+            };
+            add_note(report, &items[*i], &format!("sheet not written: {why}"));
+        }
+        report.write_back = Some(outcome.report);
+        fates
+    }
+}
+
+/// Completes the report from the items: stale stock writes become `changed_since`
+/// conflicts, values already back and values that cannot be reverted are listed, and each
+/// change says what happens to its sheet cell. Marks in `reverted` the items the store
+/// holds the old value for (with `outcomes`; a dry run marks nothing).
+fn finish_report(
+    report: &mut Report,
+    items: &[Item],
+    writes: &[usize],
+    outcomes: Option<&Outcomes>,
+    reverted: &mut [bool],
+    currency: &Currency,
+) {
+    let json = |v: &Option<Value>| v.as_ref().map_or(Json::Null, |v| v.to_json(currency));
+    let sheet_json = |item: &Item| match &item.sheet {
+        SheetSide::Holds { .. } => json(&item.wrote),
+        SheetSide::Changed { value } => json(value),
+        SheetSide::Missing(_) => Json::Null,
+    };
+    let conflict = |item: &Item, store: &Option<Value>| ConflictReport {
+        sku: item.sku.to_string(),
+        row: item.row,
+        field: item.key.field.name().to_owned(),
+        location: item.key.location.clone(),
+        kind: ConflictKind::ChangedSince,
+        baseline: json(&item.wrote),
+        sheet: sheet_json(item),
+        store: json(store),
+        resolution: Resolution::None,
+    };
+
+    // Stale stock writes: the store moved after the re-read; reported as conflicts.
+    let mut stale = Vec::new();
+    for (pos, &i) in writes.iter().enumerate() {
+        let Some(o) = outcomes
+            .and_then(|o| o.changes.get(pos))
+            .and_then(Option::as_ref)
+        else {
+            continue;
+        };
+        match &o.ended {
+            Ended::Applied => reverted[i] = true,
+            Ended::Skipped(why) if why == SKIP_CHANGED_SINCE => {
+                let store = o.from.clone().flatten();
+                report.conflicts.push(conflict(&items[i], &store));
+                stale.push(pos);
+            }
+            Ended::Skipped(_) | Ended::Failed(_) => {}
+        }
+    }
+    for pos in stale.into_iter().rev() {
+        report.changes.remove(pos);
+    }
+
+    let dry = outcomes.is_none();
+    for (i, item) in items.iter().enumerate() {
+        let extra = |status: Status, error: Option<String>, note: Option<String>| ChangeReport {
+            sku: item.sku.to_string(),
+            row: item.row,
+            field: item.key.field.name().to_owned(),
+            location: item.key.location.clone(),
+            from: json(&item.wrote),
+            to: json(&item.replaced),
+            status,
+            error,
+            note,
+            product: item.product.clone(),
+        };
+        match &item.action {
+            Action::Write(_) => {}
+            Action::AlreadyThere => {
+                reverted[i] = !dry;
+                let status = if dry {
+                    Status::Planned
+                } else {
+                    Status::Applied
+                };
+                // `from` is what the store held, so reverting this revert sends nothing
+                // for it either.
+                let mut entry = extra(status, None, Some("store already had this value".into()));
+                entry.from = json(&item.replaced);
+                report.changes.push(entry);
+            }
+            Action::Skip(why) => {
+                report
+                    .changes
+                    .push(extra(Status::Skipped, Some(why.clone()), None));
+            }
+            Action::Conflict { store } => report.conflicts.push(conflict(item, store)),
+        }
+        let sheet_note = match &item.sheet {
+            SheetSide::Holds { .. } => None,
+            SheetSide::Changed { .. } => Some(
+                "sheet cell left as is: it no longer holds what the reverted run pushed".into(),
+            ),
+            SheetSide::Missing(why) => Some(format!("sheet not written: {why}")),
+        };
+        if let Some(note) = sheet_note
+            && !matches!(item.action, Action::Conflict { .. } | Action::Skip(_))
+        {
+            add_note(report, item, &note);
+        }
+    }
+}
+
+/// Appends `note` to the report's change for `item`.
+fn add_note(report: &mut Report, item: &Item, note: &str) {
+    let field = item.key.field.name();
+    if let Some(c) = report
+        .changes
+        .iter_mut()
+        .find(|c| c.sku == item.sku.as_str() && c.field == field && c.location == item.key.location)
+    {
+        c.note = Some(match c.note.take() {
+            Some(old) => format!("{old}; {note}"),
+            None => note.to_owned(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_values_decode_by_field() {
+        assert_eq!(
+            decode(Field::Price, &serde_json::json!("19.90")),
+            Some(Some(Value::Money(Decimal::new(1990, 2))))
+        );
+        assert_eq!(
+            decode(Field::Inventory, &serde_json::json!(7)),
+            Some(Some(Value::Qty(7)))
+        );
+        assert_eq!(
+            decode(Field::Barcode, &serde_json::json!("0840")),
+            Some(Some(Value::Text("0840".into())))
+        );
+        assert_eq!(decode(Field::CompareAtPrice, &Json::Null), Some(None));
+        assert_eq!(decode(Field::Price, &serde_json::json!("abc")), None);
+        assert_eq!(decode(Field::Inventory, &serde_json::json!("7")), None);
+    }
+
+    #[test]
+    fn a_cell_holds_a_value_by_meaning() {
+        let money = Value::Money(Decimal::new(2100, 2));
+        assert!(cell_holds(
+            Some(&Intent::Set(Value::Money(Decimal::new(21, 0)))),
+            Some(&money)
+        ));
+        assert!(cell_holds(None, None));
+        assert!(cell_holds(Some(&Intent::Clear), None));
+        assert!(!cell_holds(None, Some(&money)));
+        assert!(cell_holds(
+            Some(&Intent::NumericBarcode("840".into())),
+            Some(&Value::Text("0840".into()))
+        ));
+    }
+}

@@ -1,0 +1,432 @@
+//! End to end, `sheetsync revert ID` (SPEC §1, §4.11): the binary against the sandbox
+//! through the real clients. A run changes a price, a stock level and a compare-at price;
+//! reverting it puts the store and the sheet back, and values changed since are left alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sheetsync::sandbox::Sandbox;
+
+const TAB: &str = "Inventory";
+const WH: &str = "Main Warehouse";
+
+struct Env {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    /// The demo sandbox (its config has write-back on), bad cells fixed, a baseline set.
+    async fn settled() -> Env {
+        let sandbox = Sandbox::demo(0).await.expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = sandbox.write_config(dir.path(), "").expect("config");
+        let env = Env {
+            sandbox,
+            dir,
+            config,
+        };
+        env.set("C14", json!(14.5));
+        env.set("G18", json!(35));
+        for col in ["A", "B", "C", "G"] {
+            env.set(&format!("{col}22"), json!(""));
+        }
+        let (code, report) = env.json(&["sync", "--adopt", "sheet"]).await;
+        assert_eq!(code, 0, "{report:#}");
+        env
+    }
+
+    async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("SHEETSYNC_LOG")
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .expect("run sheetsync");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `ARGS --json`: exit code and the parsed output.
+    async fn json(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (code, stdout, stderr) = self.run(&all).await;
+        let v = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("no JSON ({e}); exit {code}\nstdout: {stdout}\nstderr: {stderr}")
+        });
+        (code, v)
+    }
+
+    fn set(&self, a1: &str, v: Value) {
+        assert!(self.sandbox.sheets.set_cell(TAB, a1, v), "{a1}");
+    }
+
+    fn cell(&self, a1: &str) -> Value {
+        self.sandbox.sheets.cell(TAB, a1).unwrap_or(Value::Null)
+    }
+
+    fn price(&self, sku: &str) -> Decimal {
+        self.sandbox.shopify.variant(sku).expect("variant").price
+    }
+
+    fn compare_at(&self, sku: &str) -> Option<Decimal> {
+        self.sandbox
+            .shopify
+            .variant(sku)
+            .expect("variant")
+            .compare_at_price
+    }
+
+    fn stock(&self, sku: &str) -> Option<i64> {
+        self.sandbox.shopify.available(sku, WH)
+    }
+
+    fn mutations(&self) -> usize {
+        self.sandbox
+            .shopify
+            .requests()
+            .into_iter()
+            .flat_map(|r| r.root_fields)
+            .filter(|f| {
+                [
+                    "inventorySetQuantities",
+                    "inventoryActivate",
+                    "productVariantsBulkUpdate",
+                ]
+                .contains(&f.as_str())
+            })
+            .count()
+    }
+
+    /// The run under revert: TEE-RED-S price 19.90 → 21 and stock 14 → 20, TEE-RED-M's
+    /// compare-at price cleared. Returns its run id.
+    async fn edit_and_sync(&self) -> String {
+        self.set("C2", json!(21));
+        self.set("G2", json!(20));
+        self.set("D3", json!("CLEAR"));
+        let (code, report) = self.json(&["sync"]).await;
+        assert_eq!(code, 0, "{report:#}");
+        assert_eq!(report["summary"]["applied"], 3, "{report:#}");
+        assert_eq!(self.price("TEE-RED-S"), money("21.00"));
+        assert_eq!(self.stock("TEE-RED-S"), Some(20));
+        assert_eq!(self.compare_at("TEE-RED-M"), None);
+        report["run_id"].as_str().expect("run_id").to_owned()
+    }
+}
+
+fn change<'a>(report: &'a Value, sku: &str, field: &str) -> &'a Value {
+    report["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("changes in {report:#}"))
+        .iter()
+        .find(|c| c["sku"] == sku && c["field"] == field)
+        .unwrap_or_else(|| panic!("no {sku} {field} change in {report:#}"))
+}
+
+fn money(s: &str) -> Decimal {
+    s.parse().expect("decimal")
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot_dir(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(snapshot_dir(&p));
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revert_restores_store_and_sheet_and_the_next_sync_plans_nothing() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+
+    let (code, report) = env.json(&["revert", &run]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["dry_run"], false);
+    let revert_id = report["run_id"].as_str().expect("run_id").to_owned();
+    assert_ne!(revert_id, run);
+    // Changes put back the replaced values: from = what the run wrote, to = what it replaced.
+    let price = change(&report, "TEE-RED-S", "price");
+    assert_eq!(
+        (&price["from"], &price["to"], &price["status"]),
+        (&json!("21.00"), &json!("19.90"), &json!("applied")),
+        "{report:#}"
+    );
+    let stock = change(&report, "TEE-RED-S", "inventory");
+    assert_eq!(
+        (
+            &stock["from"],
+            &stock["to"],
+            &stock["location"],
+            &stock["status"]
+        ),
+        (&json!(20), &json!(14), &json!(WH), &json!("applied"))
+    );
+    let cap = change(&report, "TEE-RED-M", "compare_at_price");
+    assert_eq!((&cap["from"], &cap["to"]), (&Value::Null, &json!("24.90")));
+    assert_eq!(report["summary"]["applied"], 3, "{report:#}");
+    assert_eq!(report["conflicts"], json!([]));
+
+    // The store is back.
+    assert_eq!(env.price("TEE-RED-S"), money("19.90"));
+    assert_eq!(env.stock("TEE-RED-S"), Some(14));
+    assert_eq!(env.compare_at("TEE-RED-M"), Some(money("24.90")));
+    // So is the sheet, in the cells the run pushed from.
+    assert_eq!(as_f64(&env.cell("C2")), Some(19.9));
+    assert_eq!(as_f64(&env.cell("G2")), Some(14.0));
+    assert_eq!(as_f64(&env.cell("D3")), Some(24.9));
+
+    // The baseline moved: nothing is re-applied or pulled.
+    let writes = env.mutations();
+    let (code, again) = env.json(&["sync"]).await;
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(again["changes"], json!([]), "{again:#}");
+    assert_eq!(again["pulled"], json!([]), "{again:#}");
+    assert_eq!(again["conflicts"], json!([]), "{again:#}");
+    assert_eq!(env.mutations(), writes);
+
+    // The revert is a run of its own in the journal, with its report.
+    let (code, runs) = env.json(&["runs"]).await;
+    assert_eq!(code, 0);
+    let ids: Vec<&str> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["run_id"].as_str())
+        .collect();
+    assert!(ids.contains(&revert_id.as_str()), "{runs:#}");
+    let (_, shown) = env.json(&["runs", "show", &revert_id]).await;
+    assert_eq!(shown["changes"], report["changes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reverting_the_revert_puts_the_run_back() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    let (code, first) = env.json(&["revert", &run]).await;
+    assert_eq!(code, 0, "{first:#}");
+    let revert_id = first["run_id"].as_str().expect("run_id").to_owned();
+
+    let (code, again) = env.json(&["revert", &revert_id]).await;
+    assert_eq!(code, 0, "{again:#}");
+    let price = change(&again, "TEE-RED-S", "price");
+    assert_eq!(
+        (&price["from"], &price["to"]),
+        (&json!("19.90"), &json!("21.00"))
+    );
+    assert_eq!(env.price("TEE-RED-S"), money("21"));
+    assert_eq!(env.stock("TEE-RED-S"), Some(20));
+    assert_eq!(env.compare_at("TEE-RED-M"), None);
+    assert_eq!(as_f64(&env.cell("C2")), Some(21.0));
+    assert_eq!(as_f64(&env.cell("G2")), Some(20.0));
+    let (code, next) = env.json(&["sync"]).await;
+    assert_eq!((code, &next["changes"]), (0, &json!([])), "{next:#}");
+    assert_eq!(next["pulled"], json!([]), "{next:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_already_back_in_the_store_is_not_sent_again() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    // Someone already put TEE-RED-S's price back in the admin.
+    assert!(env.sandbox.shopify.set_price("TEE-RED-S", "19.90"));
+    let bulk_updates = || {
+        env.sandbox
+            .shopify
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.root_fields
+                    .iter()
+                    .any(|f| f == "productVariantsBulkUpdate")
+            })
+            .count()
+    };
+    let before = bulk_updates();
+    let (code, report) = env.json(&["revert", &run]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let price = change(&report, "TEE-RED-S", "price");
+    assert_eq!(
+        (
+            &price["from"],
+            &price["to"],
+            &price["status"],
+            &price["note"]
+        ),
+        (
+            &json!("19.90"),
+            &json!("19.90"),
+            &json!("applied"),
+            &json!("store already had this value")
+        ),
+        "{report:#}"
+    );
+    // The product's update carries TEE-RED-M's compare-at price only; the sheet got the
+    // old price anyway.
+    let sent: Vec<_> = env
+        .sandbox
+        .shopify
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.root_fields
+                .iter()
+                .any(|f| f == "productVariantsBulkUpdate")
+        })
+        .skip(before)
+        .map(|r| r.variables.to_string())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("51000000000002"), "{sent:?}");
+    assert!(
+        !sent[0].contains("51000000000001"),
+        "TEE-RED-S's variant sent: {sent:?}"
+    );
+    assert_eq!(as_f64(&env.cell("C2")), Some(19.9));
+    let (code, next) = env.json(&["sync"]).await;
+    assert_eq!((code, &next["changes"]), (0, &json!([])), "{next:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_changed_in_the_store_since_the_run_is_a_conflict_and_left_alone() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    // A sale after the run: 20 → 17.
+    assert!(env.sandbox.shopify.set_available("TEE-RED-S", WH, 17));
+
+    let (code, report) = env.json(&["revert", &run]).await;
+    assert_eq!(
+        code, 3,
+        "an unreverted value is an unresolved conflict: {report:#}"
+    );
+    let conflicts = report["conflicts"].as_array().expect("conflicts");
+    assert_eq!(conflicts.len(), 1, "{report:#}");
+    let c = &conflicts[0];
+    assert_eq!(
+        (&c["sku"], &c["field"], &c["location"], &c["kind"]),
+        (
+            &json!("TEE-RED-S"),
+            &json!("inventory"),
+            &json!(WH),
+            &json!("changed_since")
+        )
+    );
+    assert_eq!(
+        (&c["baseline"], &c["store"], &c["resolution"]),
+        (&json!(20), &json!(17), &json!("none"))
+    );
+    assert!(
+        !report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["sku"] == "TEE-RED-S" && c["field"] == "inventory"),
+        "{report:#}"
+    );
+    // The sale stays, in the store and in the sheet; the rest is reverted.
+    assert_eq!(env.stock("TEE-RED-S"), Some(17));
+    assert_eq!(as_f64(&env.cell("G2")), Some(20.0));
+    assert_eq!(env.price("TEE-RED-S"), money("19.90"));
+    assert_eq!(as_f64(&env.cell("C2")), Some(19.9));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sale_between_the_re_read_and_the_write_is_a_conflict_not_overwritten() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    // The revert re-reads 20; a sale makes it 18 before the compare-and-set lands.
+    env.sandbox
+        .shopify
+        .set_available_before_next_set("TEE-RED-S", WH, 18);
+
+    let (code, report) = env.json(&["revert", &run]).await;
+    assert_eq!(code, 3, "{report:#}");
+    let c = report["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["sku"] == "TEE-RED-S")
+        .cloned()
+        .unwrap_or_else(|| panic!("conflict in {report:#}"));
+    assert_eq!(
+        (&c["kind"], &c["baseline"], &c["store"]),
+        (&json!("changed_since"), &json!(20), &json!(18))
+    );
+    assert_eq!(env.stock("TEE-RED-S"), Some(18));
+    assert_eq!(as_f64(&env.cell("G2")), Some(20.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revert_dry_run_writes_nothing_anywhere() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    let state_before = snapshot_dir(&env.dir.path().join("state"));
+    let sheet_before = env.sandbox.sheets.rows(TAB);
+    let writes = env.mutations();
+
+    let (code, report) = env.json(&["revert", &run, "--dry-run"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["dry_run"], true);
+    let price = change(&report, "TEE-RED-S", "price");
+    assert_eq!(
+        (&price["from"], &price["to"], &price["status"]),
+        (&json!("21.00"), &json!("19.90"), &json!("planned"))
+    );
+    assert_eq!(report["summary"]["planned"], 3, "{report:#}");
+
+    assert_eq!(env.mutations(), writes, "no store mutation");
+    assert_eq!(
+        env.sandbox.sheets.rows(TAB),
+        sheet_before,
+        "sheet untouched"
+    );
+    assert_eq!(
+        snapshot_dir(&env.dir.path().join("state")),
+        state_before,
+        "state dir byte-identical"
+    );
+    assert_eq!(env.price("TEE-RED-S"), money("21.00"));
+
+    // The human rendering says what would be put back.
+    let (code, stdout, _) = env.run(&["revert", &run, "--dry-run"]).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("21.00 → 19.90"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_run_id_exits_2() {
+    let env = Env::settled().await;
+    let writes = env.mutations();
+    for args in [
+        vec!["revert", "20990101T000000Z-0000"],
+        vec!["revert", "20990101T000000Z-0000", "--dry-run"],
+    ] {
+        let (code, _, stderr) = env.run(&args).await;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("20990101T000000Z-0000"), "{stderr}");
+    }
+    assert_eq!(env.mutations(), writes);
+}
