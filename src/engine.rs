@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apply::{self, Executor};
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::model::{Field, FieldKey, LocationName};
 use crate::plan::{self, Adopt, Baseline, PlanOptions};
 use crate::report::{Fatal, Report, RunMeta};
@@ -84,10 +84,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds both clients. The Shopify token comes from the config (`method = "token"`).
+    /// Builds both clients. The Shopify token comes from `crate::auth` (SPEC §6).
     pub async fn connect(config: Config) -> Result<Engine, EngineError> {
-        let token = shopify_token(&config)?;
-        let store = ShopifyClient::new(&config.shopify, token)?;
+        let store = shopify_client(&config)?;
         let sheets = match &config.google.credentials {
             Some(key) => SheetsClient::service_account(key, &config.sheet.api_base_url).await?,
             None => {
@@ -287,12 +286,22 @@ fn scope_granted(granted: &[String], need: &str) -> bool {
         })
 }
 
-fn shopify_token(config: &Config) -> Result<Secret, EngineError> {
+fn shopify_client(config: &Config) -> Result<ShopifyClient, EngineError> {
     use crate::config::ShopifyAuthMethod;
+    let scope = Scope {
+        shop: config.shopify.shop.clone(),
+        spreadsheet_id: config.sheet.spreadsheet_id.clone(),
+        tab: config.sheet.tab.clone(),
+    };
     match (config.shopify.auth.method, &config.shopify.auth.token) {
-        (ShopifyAuthMethod::Token, Some(t)) => Ok(t.clone()),
-        (method, _) => Err(EngineError::Config(format!(
-            "shopify.auth.method = {method:?} is not supported yet; use method = \"token\" with a custom-app token"
-        ))),
+        (ShopifyAuthMethod::Token, Some(t)) => Ok(ShopifyClient::new(&config.shopify, t.clone())?),
+        (ShopifyAuthMethod::Token, None) => Err(EngineError::Config(
+            "shopify.auth.token is not set: paste the custom app's shpat_ token, or use \"${SHOPIFY_ACCESS_TOKEN}\"".into(),
+        )),
+        (_, _) => crate::auth::shopify::connect(&config.shopify, &config.sync.state_dir, scope)
+            .map_err(|e| match e {
+                crate::auth::shopify::ConnectError::Store(e) => EngineError::Store(e),
+                crate::auth::shopify::ConnectError::Config(m) => EngineError::Config(m),
+            }),
     }
 }

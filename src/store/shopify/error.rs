@@ -28,6 +28,9 @@ pub enum StoreError {
     /// HTTP 401: the token is invalid, expired or revoked.
     #[error("Shopify rejected the access token (HTTP 401): renew it or check shopify.auth")]
     Unauthorized,
+    /// Obtaining or renewing the access token failed.
+    #[error(transparent)]
+    Auth(crate::auth::AuthError),
     /// HTTP 403, or a GraphQL `ACCESS_DENIED`: a scope is missing.
     #[error("Shopify denied access: {message}")]
     AccessDenied { message: String },
@@ -83,6 +86,7 @@ impl StoreError {
             StoreError::Http { status, .. } => {
                 matches!(status, 429 | 430) || (500..600).contains(status)
             }
+            StoreError::Auth(e) => e.is_retryable(),
             StoreError::Graphql(errors) => errors.iter().any(|e| {
                 matches!(
                     e.code.as_deref(),
