@@ -277,7 +277,7 @@ impl Engine {
 }
 
 /// `write_x` implies `read_x` (SHOPIFY.md §7f).
-fn scope_granted(granted: &[String], need: &str) -> bool {
+pub(crate) fn scope_granted(granted: &[String], need: &str) -> bool {
     granted.iter().any(|g| g == need)
         || need.strip_prefix("read_").is_some_and(|rest| {
             granted
@@ -286,7 +286,8 @@ fn scope_granted(granted: &[String], need: &str) -> bool {
         })
 }
 
-fn shopify_client(config: &Config) -> Result<ShopifyClient, EngineError> {
+/// The Shopify client for the configured `shopify.auth.method` (SPEC §6).
+pub(crate) fn shopify_client(config: &Config) -> Result<ShopifyClient, EngineError> {
     use crate::config::ShopifyAuthMethod;
     let scope = Scope {
         shop: config.shopify.shop.clone(),

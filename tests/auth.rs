@@ -231,3 +231,71 @@ async fn a_401_after_a_remint_ends_the_run_with_exit_1() {
     assert_eq!(env.grants("client_credentials"), 2);
     assert!(env.executed_mutations().is_empty());
 }
+
+fn stored_token(env: &Env) -> Option<String> {
+    let scope = sheetsync::state::Scope::new(
+        &env.sandbox.shopify.shop_domain(),
+        &env.sandbox.sheets.spreadsheet_id(),
+        "Inventory",
+    );
+    sheetsync::auth::shopify::peek_stored(&env.dir.path().join("state"), &scope)
+        .unwrap()
+        .map(|t| t.access_token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_status_shows_method_kind_expiry_and_scopes_but_no_secret() {
+    let env = Env::client_credentials(App::new(CLIENT_ID, CLIENT_SECRET)).await;
+    let (code, stdout, stderr) = env.run(&["auth", "status"]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("client_credentials"), "{stdout}");
+    assert!(stdout.contains("needed:  read_products"), "{stdout}");
+    assert!(stdout.contains("granted:"), "{stdout}");
+    assert!(stdout.contains("sheet:   readable"), "{stdout}");
+
+    env.sync_json(&["--adopt", "sheet"]).await;
+    let token = stored_token(&env).expect("a cached token");
+    let (code, stdout, stderr) = env.run(&["auth", "status"]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("expires: 20"), "{stdout}");
+    assert!(stdout.contains("client-credentials token"), "{stdout}");
+    for out in [&stdout, &stderr] {
+        assert!(
+            !out.contains(&token[..12]),
+            "more than a prefix shown: {out}"
+        );
+        assert!(!out.contains(CLIENT_SECRET));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_status_names_a_missing_scope_and_what_to_do() {
+    let mut seed: Value = serde_json::from_str(include_str!("../config/demo/store.json")).unwrap();
+    seed["shop"]["scopes"] = json!(["read_products", "write_products", "read_locations"]);
+    let shopify = sheetsync::sandbox::shopify::ShopifyFake::from_seed_json(
+        &seed.to_string(),
+        sheetsync::sandbox::SANDBOX_TOKEN,
+    )
+    .unwrap();
+    let sheets = sheetsync::sandbox::sheets::SheetsFake::from_seed_json(include_str!(
+        "../config/demo/sheet.json"
+    ))
+    .unwrap();
+    let sandbox = Sandbox::start(shopify, sheets, 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox.write_config(dir.path(), "").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .args(["--config", config.to_str().unwrap(), "auth", "status"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("missing: read_inventory, write_inventory"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("reinstall"), "{stdout}");
+    assert!(stdout.contains("shpat_sa…"), "a prefix at most: {stdout}");
+    assert!(!stdout.contains(sheetsync::sandbox::SANDBOX_TOKEN));
+}

@@ -1,6 +1,7 @@
 //! Command-line interface: clap types and one file per command. Besides `report`, this is
 //! the only place that talks to the terminal, reads the environment or uses `anyhow`.
 
+mod auth;
 mod check;
 mod demo;
 mod runs;
@@ -45,6 +46,11 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Store and Google access: `auth status`, `auth shopify`
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
     /// Past runs from the local journal, newest first
     Runs {
         #[command(subcommand)]
@@ -53,6 +59,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Per side: the method, the token's kind and expiry, granted vs needed scopes, and
+    /// what to do about anything that would fail
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +150,9 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Check => check::run(&cli).await,
         Command::Demo => demo::run().await,
         Command::Sandbox { port } => sandbox::run(*port).await,
+        Command::Auth { command } => match command {
+            AuthCommand::Status => auth::status(&cli).await,
+        },
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
     };
     match result {
