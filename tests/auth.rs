@@ -299,3 +299,54 @@ async fn auth_status_names_a_missing_scope_and_what_to_do() {
     assert!(stdout.contains("shpat_sa…"), "a prefix at most: {stdout}");
     assert!(!stdout.contains(sheetsync::sandbox::SANDBOX_TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_shopify_oauth_installs_through_the_loopback_callback_then_syncs() {
+    use tokio::io::AsyncBufReadExt;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let env = Env::client_credentials(App::new(CLIENT_ID, CLIENT_SECRET)).await;
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("method = \"client_credentials\"", "method = \"oauth\"");
+    std::fs::write(&env.config, text).unwrap();
+    // Before the install, a sync says what to do (exit 2).
+    let (code, _, stderr) = env.run(&["sync"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("sheetsync auth shopify --method oauth"),
+        "{stderr}"
+    );
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["auth", "shopify", "--method", "oauth", "--port", "0"])
+        .env("TEST_SHOPIFY_SECRET", CLIENT_SECRET)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("an authorize URL");
+        if let Some(u) = line.trim().strip_prefix("http") {
+            break format!("http{u}");
+        }
+    };
+    assert!(url.contains("/admin/oauth/authorize?client_id=sandbox-client-id"));
+    assert!(url.contains("state=") && url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"));
+    // The merchant approves: the sandbox redirects to the loopback callback.
+    let page = reqwest::get(&url).await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(stored_token(&env).is_some());
+
+    let (code, report, stderr) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_all_applied(&report);
+}

@@ -5,6 +5,7 @@
 //! client-credentials or expiring-OAuth token is minted (or refreshed) again. Minted tokens
 //! are cached in the state dir's token table (0600), so a restart reuses them.
 
+pub mod oauth;
 pub mod shopify;
 
 use async_trait::async_trait;

@@ -242,3 +242,75 @@ pub fn describe_for_check(config: &Config) {
         &mut worst,
     );
 }
+
+/// `auth shopify`: sets up store access with `method` (default: the config's).
+pub async fn shopify(
+    cli: &Cli,
+    method: Option<ShopifyAuthMethod>,
+    port: u16,
+) -> Result<ExitStatus, Failure> {
+    use crate::auth::oauth;
+    let (_, config) = super::load_config(cli)?;
+    let method = method.unwrap_or(config.shopify.auth.method);
+    let scope = Scope::new(
+        &config.shopify.shop,
+        &config.sheet.spreadsheet_id,
+        &config.sheet.tab,
+    );
+    let auth = &config.shopify.auth;
+    if method == ShopifyAuthMethod::Token {
+        println!(
+            "method token: paste the custom app's Admin API token (shpat_…) into shopify.auth.token, or token = \"${{SHOPIFY_ACCESS_TOKEN}}\". Custom apps can no longer be created in the Shopify admin since 2026-01-01; new apps use client_credentials or oauth."
+        );
+        return status(cli).await;
+    }
+    let (Some(client_id), Some(secret)) = (&auth.client_id, &auth.client_secret) else {
+        return Err(Failure::config(anyhow::anyhow!(
+            "shopify.auth.client_id and client_secret are required for {method:?}: copy them from the app's settings in the Dev Dashboard"
+        )));
+    };
+    let endpoint =
+        crate::auth::shopify::OauthEndpoint::new(&config.shopify).map_err(Failure::config)?;
+    if method == ShopifyAuthMethod::ClientCredentials {
+        let mut cfg = config.shopify.clone();
+        cfg.auth.method = ShopifyAuthMethod::ClientCredentials;
+        let tokens = crate::auth::shopify::ShopifyTokens::new(&cfg, &config.sync.state_dir, scope)
+            .map_err(Failure::config)?;
+        use crate::auth::TokenProvider;
+        tokens.token().await.map_err(Failure::run)?;
+        println!(
+            "client credentials: ok; a 24-hour token is cached in the state dir and re-minted automatically"
+        );
+        return status(cli).await;
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| {
+            Failure::config(anyhow::anyhow!(
+                "cannot listen on 127.0.0.1:{port} for Shopify's callback ({e}); pick another with --port and register its redirect URL with the app"
+            ))
+        })?;
+    let redirect = oauth::redirect_uri(listener.local_addr().map_or(port, |a| a.port()));
+    let state = oauth::nonce();
+    let url = oauth::authorize_url(
+        &endpoint,
+        client_id,
+        ShopifyClient::required_scopes(),
+        &redirect,
+        &state,
+    );
+    println!("Open this URL, sign in to the store and approve the app:\n\n  {url}\n");
+    println!(
+        "Shopify then redirects to {redirect} (register it as an allowed redirection URL of the app).\nIf this machine has no browser, open the URL elsewhere and paste here the full URL the browser ended on."
+    );
+    let query = oauth::wait_for_callback(listener)
+        .await
+        .map_err(Failure::run)?;
+    let token = oauth::complete(&endpoint, client_id, secret, &query, &state)
+        .await
+        .map_err(Failure::run)?;
+    crate::auth::shopify::store_token(&config.sync.state_dir, &scope, &token)
+        .map_err(Failure::run)?;
+    println!("Shopify: {} stored in the state dir", token.kind.describe());
+    Ok(ExitStatus::Done)
+}

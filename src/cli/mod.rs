@@ -66,6 +66,17 @@ pub enum AuthCommand {
     /// Per side: the method, the token's kind and expiry, granted vs needed scopes, and
     /// what to do about anything that would fail
     Status,
+    /// Set up store access: `--method oauth` runs the install flow and stores the token;
+    /// `client_credentials` mints and caches a token; `token` explains where it goes
+    Shopify {
+        /// token | client_credentials | oauth [default: shopify.auth.method]
+        #[arg(long, value_parser = ["token", "client_credentials", "oauth"])]
+        method: Option<String>,
+        /// Loopback port of the OAuth callback; the redirect URL to register with the app
+        /// is http://127.0.0.1:PORT/callback
+        #[arg(long, default_value_t = crate::auth::oauth::DEFAULT_PORT)]
+        port: u16,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +163,16 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Sandbox { port } => sandbox::run(*port).await,
         Command::Auth { command } => match command {
             AuthCommand::Status => auth::status(&cli).await,
+            AuthCommand::Shopify { method, port } => {
+                use crate::config::ShopifyAuthMethod as M;
+                let method = match method.as_deref() {
+                    Some("token") => Some(M::Token),
+                    Some("client_credentials") => Some(M::ClientCredentials),
+                    Some("oauth") => Some(M::Oauth),
+                    _ => None,
+                };
+                auth::shopify(&cli, method, *port).await
+            }
         },
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
     };
