@@ -350,3 +350,56 @@ async fn auth_shopify_oauth_installs_through_the_loopback_callback_then_syncs() 
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     assert_all_applied(&report);
 }
+
+/// Every file under `dir`, recursively.
+fn files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trace_level_run_leaks_no_secret_and_every_file_holding_one_is_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut app = App::new(CLIENT_ID, CLIENT_SECRET);
+    app.token_lifetime = Duration::from_secs(2);
+    let env = Env::client_credentials(app).await;
+    env.sandbox.shopify.set_bucket(300.0, 30.0);
+    let (code, stdout, stderr) = env
+        .run_env(&["sync", "--adopt", "sheet"], &[("SHEETSYNC_LOG", "trace")])
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("TRACE"), "trace logging was on");
+    let (code, status_out, status_err) = env
+        .run_env(&["auth", "status"], &[("SHEETSYNC_LOG", "trace")])
+        .await;
+    assert_eq!(code, 0, "{status_err}");
+    let token = stored_token(&env).expect("cached token");
+    let secrets = [CLIENT_SECRET, token.as_str(), "PRIVATE KEY"];
+    for (name, out) in [
+        ("stdout", &stdout),
+        ("stderr", &stderr),
+        ("status stdout", &status_out),
+        ("status stderr", &status_err),
+    ] {
+        for s in secrets {
+            assert!(!out.contains(s), "{name} holds a secret ({})", &s[..4]);
+        }
+    }
+    for path in files(env.dir.path()) {
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let holds = secrets.iter().any(|s| text.contains(s));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        if holds {
+            assert_eq!(mode, 0o600, "{} holds a secret", path.display());
+        }
+    }
+}
