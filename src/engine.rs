@@ -9,7 +9,7 @@ mod revert;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apply::{self, Executor};
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::model::{Field, FieldKey, LocationName};
 use crate::plan::{self, Adopt, Baseline, PlanOptions};
 use crate::report::{Fatal, Report, RunMeta};
@@ -89,10 +89,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds both clients. The Shopify token comes from the config (`method = "token"`).
+    /// Builds both clients. The Shopify token comes from `crate::auth` (SPEC §6).
     pub async fn connect(config: Config) -> Result<Engine, EngineError> {
-        let token = shopify_token(&config)?;
-        let store = ShopifyClient::new(&config.shopify, token)?;
+        let store = shopify_client(&config)?;
         let sheets = match &config.google.credentials {
             Some(key) => SheetsClient::service_account(key, &config.sheet.api_base_url).await?,
             None => {
@@ -112,7 +111,10 @@ impl Engine {
     /// Replaces both clients' retry policy (tests use millisecond waits).
     pub fn with_retry(self, policy: crate::http::RetryPolicy) -> Result<Engine, EngineError> {
         use crate::store::shopify::transport::{TokioClock, Transport};
-        let token = shopify_token(&self.config)?;
+        // Tests drive this with a static custom-app token; other methods keep their client.
+        let token = self.config.shopify.auth.token.clone().ok_or_else(|| {
+            EngineError::Config("with_retry needs shopify.auth.method = \"token\"".into())
+        })?;
         let transport = Transport::with_clock(
             &self.config.shopify,
             token,
@@ -363,7 +365,7 @@ impl Engine {
 }
 
 /// `write_x` implies `read_x` (SHOPIFY.md §7f).
-fn scope_granted(granted: &[String], need: &str) -> bool {
+pub(crate) fn scope_granted(granted: &[String], need: &str) -> bool {
     granted.iter().any(|g| g == need)
         || need.strip_prefix("read_").is_some_and(|rest| {
             granted
@@ -372,12 +374,23 @@ fn scope_granted(granted: &[String], need: &str) -> bool {
         })
 }
 
-fn shopify_token(config: &Config) -> Result<Secret, EngineError> {
+/// The Shopify client for the configured `shopify.auth.method` (SPEC §6).
+pub(crate) fn shopify_client(config: &Config) -> Result<ShopifyClient, EngineError> {
     use crate::config::ShopifyAuthMethod;
+    let scope = Scope {
+        shop: config.shopify.shop.clone(),
+        spreadsheet_id: config.sheet.spreadsheet_id.clone(),
+        tab: config.sheet.tab.clone(),
+    };
     match (config.shopify.auth.method, &config.shopify.auth.token) {
-        (ShopifyAuthMethod::Token, Some(t)) => Ok(t.clone()),
-        (method, _) => Err(EngineError::Config(format!(
-            "shopify.auth.method = {method:?} is not supported yet; use method = \"token\" with a custom-app token"
-        ))),
+        (ShopifyAuthMethod::Token, Some(t)) => Ok(ShopifyClient::new(&config.shopify, t.clone())?),
+        (ShopifyAuthMethod::Token, None) => Err(EngineError::Config(
+            "shopify.auth.token is not set: paste the custom app's shpat_ token, or use \"${SHOPIFY_ACCESS_TOKEN}\"".into(),
+        )),
+        (_, _) => crate::auth::shopify::connect(&config.shopify, &config.sync.state_dir, scope)
+            .map_err(|e| match e {
+                crate::auth::shopify::ConnectError::Store(e) => EngineError::Store(e),
+                crate::auth::shopify::ConnectError::Config(m) => EngineError::Config(m),
+            }),
     }
 }

@@ -7,6 +7,7 @@
 //! - `sheet`: pure parsing of the configured columns into typed rows;
 //! - `plan`: the pure diff of sheet, store and baseline, with the safety guards;
 //! - `report`: the SPEC §5 report, its human and JSON renderings, the exit code;
+//! - `auth`: Shopify token providers (static, client credentials, OAuth) and Google OAuth;
 //! - `state`: embedded SQLite in `state_dir`: baseline, run journal, token cache;
 //! - `store`: the Shopify Admin GraphQL client (operations, paced transport);
 //! - `apply`: the executor that turns a plan into requests and outcomes;
@@ -19,6 +20,7 @@
 //! then write-back and the report.
 
 pub mod apply;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -25,6 +25,7 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
         config.sync.inventory, config.sync.max_change_ratio, config.sync.max_price_change
     );
     println!("  state dir:   {}", config.sync.state_dir.display());
+    super::auth::describe_for_check(&config);
 
     let engine = Engine::connect(config)
         .await

@@ -1,6 +1,7 @@
 //! Command-line interface: clap types and one file per command. Besides `report`, this is
 //! the only place that talks to the terminal, reads the environment or uses `anyhow`.
 
+mod auth;
 mod check;
 mod demo;
 mod pull;
@@ -64,6 +65,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Store and Google access: `auth status`, `auth shopify`
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
     /// Past runs from the local journal, newest first
     Runs {
         #[command(subcommand)]
@@ -71,6 +77,24 @@ pub enum Command {
         /// JSON output
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Per side: the method, the token's kind and expiry, granted vs needed scopes, and
+    /// what to do about anything that would fail
+    Status,
+    /// Set up store access: `--method oauth` runs the install flow and stores the token;
+    /// `client_credentials` mints and caches a token; `token` explains where it goes
+    Shopify {
+        /// token | client_credentials | oauth [default: shopify.auth.method]
+        #[arg(long, value_parser = ["token", "client_credentials", "oauth"])]
+        method: Option<String>,
+        /// Loopback port of the OAuth callback; the redirect URL to register with the app
+        /// is http://127.0.0.1:PORT/callback
+        #[arg(long, default_value_t = crate::auth::oauth::DEFAULT_PORT)]
+        port: u16,
     },
 }
 
@@ -158,6 +182,19 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Demo => demo::run().await,
         Command::Sandbox { port } => sandbox::run(*port).await,
         Command::Revert { id, dry_run, json } => revert::run(&cli, id, *dry_run, *json).await,
+        Command::Auth { command } => match command {
+            AuthCommand::Status => auth::status(&cli).await,
+            AuthCommand::Shopify { method, port } => {
+                use crate::config::ShopifyAuthMethod as M;
+                let method = match method.as_deref() {
+                    Some("token") => Some(M::Token),
+                    Some("client_credentials") => Some(M::ClientCredentials),
+                    Some("oauth") => Some(M::Oauth),
+                    _ => None,
+                };
+                auth::shopify(&cli, method, *port).await
+            }
+        },
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
     };
     match result {

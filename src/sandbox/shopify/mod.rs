@@ -27,6 +27,7 @@
 
 mod bucket;
 mod exec;
+pub mod oauth;
 mod resolve;
 mod schema;
 mod state;
@@ -39,10 +40,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::RawQuery;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
@@ -127,6 +129,7 @@ pub(crate) struct Shared {
     idempotency: HashMap<String, IdempotentEntry>,
     log: Vec<RequestLog>,
     token: String,
+    auth: oauth::AuthState,
     /// Stock moves to apply just before the next `inventorySetQuantities` runs: a sale
     /// that lands between a client's read and its write.
     pub(crate) before_next_set: Vec<(String, String, i64)>,
@@ -162,6 +165,7 @@ impl ShopifyFake {
                 idempotency: HashMap::new(),
                 log: Vec::new(),
                 token: token.to_owned(),
+                auth: oauth::AuthState::default(),
                 before_next_set: Vec::new(),
                 applied: Vec::new(),
             })),
@@ -187,6 +191,8 @@ impl ShopifyFake {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/admin/api/{version}/graphql.json", post(graphql_handler))
+            .route("/admin/oauth/access_token", post(token_handler))
+            .route("/admin/oauth/authorize", get(authorize_handler))
             .layer(axum::middleware::from_fn_with_state(
                 self.faults.clone(),
                 crate::sandbox::faults::inject,
@@ -221,7 +227,7 @@ impl ShopifyFake {
         body: &[u8],
     ) -> (u16, Value) {
         let mut shared = self.lock();
-        let authorized = access_token.is_some_and(|t| t == shared.token);
+        let authorized = access_token.is_some_and(|t| t == shared.token || shared.auth.accepts(t));
         let parsed: Option<GqlRequest> = serde_json::from_slice::<Value>(body)
             .ok()
             .and_then(|v| request_from_json(&v));
@@ -412,6 +418,22 @@ impl ShopifyFake {
         self.lock().log.clone()
     }
 
+    /// Installs an app: its client id and secret then mint tokens at
+    /// `/admin/oauth/access_token`, which the API accepts until they expire.
+    pub fn install_app(&self, app: oauth::App) {
+        self.lock().auth.app = Some(app);
+    }
+
+    /// Makes the API refuse (or accept again) every token the token endpoint issued.
+    pub fn reject_issued_tokens(&self, reject: bool) {
+        self.lock().auth.reject_issued = reject;
+    }
+
+    /// Every token endpoint request so far, oldest first.
+    pub fn oauth_requests(&self) -> Vec<oauth::OauthLog> {
+        self.lock().auth.log.clone()
+    }
+
     /// The shop's `*.myshopify.com` domain.
     pub fn shop_domain(&self) -> String {
         self.lock().data.shop.domain.clone()
@@ -486,4 +508,39 @@ async fn graphql_handler(
         h.insert("x-shopify-api-version", v);
     }
     resp
+}
+
+async fn token_handler(State(fake): State<ShopifyFake>, body: Bytes) -> Response {
+    let params = oauth::params_of(&body);
+    let (status, value) = fake.lock().auth.token_endpoint(&params);
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        serde_json::to_vec(&value).unwrap_or_default(),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+async fn authorize_handler(State(fake): State<ShopifyFake>, RawQuery(q): RawQuery) -> Response {
+    let params = oauth::params_of(q.unwrap_or_default().as_bytes());
+    let shop = fake.shop_domain();
+    match fake.lock().auth.authorize(&shop, &params) {
+        Ok(location) => match HeaderValue::from_str(&location) {
+            Ok(v) => {
+                let mut resp = StatusCode::FOUND.into_response();
+                resp.headers_mut().insert(header::LOCATION, v);
+                resp
+            }
+            Err(_) => (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response(),
+        },
+        Err((status, msg)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            msg,
+        )
+            .into_response(),
+    }
 }

@@ -102,6 +102,19 @@ impl ShopifyClient {
         Ok(ShopifyClient::with_transport(Transport::new(cfg, token)?))
     }
 
+    /// A client whose token comes from `auth` (client credentials, OAuth).
+    pub fn with_provider(
+        cfg: &ShopifyConfig,
+        auth: Arc<dyn crate::auth::TokenProvider>,
+    ) -> Result<ShopifyClient, StoreError> {
+        Ok(ShopifyClient::with_transport(Transport::with_provider(
+            cfg,
+            auth,
+            super::transport::RetryPolicy::default(),
+            Arc::new(super::transport::TokioClock::default()),
+        )?))
+    }
+
     pub fn with_transport(transport: Transport) -> ShopifyClient {
         ShopifyClient {
             inner: Arc::new(Inner {

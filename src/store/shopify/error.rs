@@ -28,6 +28,9 @@ pub enum StoreError {
     /// HTTP 401: the token is invalid, expired or revoked.
     #[error("Shopify rejected the access token (HTTP 401): renew it or check shopify.auth")]
     Unauthorized,
+    /// Obtaining or renewing the access token failed.
+    #[error(transparent)]
+    Auth(crate::auth::AuthError),
     /// HTTP 403, or a GraphQL `ACCESS_DENIED`: a scope is missing.
     #[error("Shopify denied access: {message}")]
     AccessDenied { message: String },
@@ -81,6 +84,7 @@ impl StoreError {
             StoreError::Throttled { .. } | StoreError::Timeout | StoreError::Connection(_) => true,
             // 429 and 430 (security rejection) are rate limits; 5xx is Shopify's side.
             StoreError::Http { status, .. } => crate::http::retryable_status(*status),
+            StoreError::Auth(e) => e.is_retryable(),
             StoreError::Graphql(errors) => errors.iter().any(|e| {
                 matches!(
                     e.code.as_deref(),

@@ -13,6 +13,9 @@
 //!   `THROTTLED`, once the bucket holds the requested cost; after 429, per `Retry-After`;
 //!   after 5xx, timeouts and dropped connections, with capped exponential backoff and full
 //!   jitter.
+//! - The access token comes from a [`TokenProvider`] per request. A 401 asks it once to
+//!   renew (re-mint or refresh) and resends the same bytes: a 401 means Shopify did not
+//!   run the request, so nothing is written twice. A second 401 ends the request.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +27,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::{GraphqlError, StoreError};
+use crate::auth::{StaticToken, TokenProvider};
 use crate::config::{Secret, ShopifyConfig};
 
 /// Expected cost of an operation we have not seen a response for yet.
@@ -266,7 +270,7 @@ pub fn resolve_endpoint(cfg: &ShopifyConfig) -> Result<Endpoint, StoreError> {
 pub struct Transport {
     http: reqwest::Client,
     endpoint: Endpoint,
-    token: Secret,
+    auth: Arc<dyn TokenProvider>,
     bucket: Mutex<CostBucket>,
     /// Last `requestedQueryCost` per operation name.
     estimates: Mutex<HashMap<String, f64>>,
@@ -340,6 +344,16 @@ impl Transport {
         policy: RetryPolicy,
         clock: Arc<dyn Clock>,
     ) -> Result<Transport, StoreError> {
+        Transport::with_provider(cfg, Arc::new(StaticToken(token)), policy, clock)
+    }
+
+    /// A transport whose token comes from `auth` (client credentials, OAuth).
+    pub fn with_provider(
+        cfg: &ShopifyConfig,
+        auth: Arc<dyn TokenProvider>,
+        policy: RetryPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Transport, StoreError> {
         let endpoint = resolve_endpoint(cfg)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -353,7 +367,7 @@ impl Transport {
         Ok(Transport {
             http,
             endpoint,
-            token,
+            auth,
             bucket,
             estimates: Mutex::default(),
             policy,
@@ -387,10 +401,46 @@ impl Transport {
             .unwrap_or_default();
         let mut hint = cost_hint;
         let mut retries = Retries::new(self.policy, "shopify");
+        let mut renewed = false;
         loop {
+            // The bucket first: a wait for it must not age the token about to be sent.
             let cost = hint.take().unwrap_or_else(|| self.estimate(&op));
             let charged = self.acquire(cost).await;
-            let err = match self.attempt(&op, body, charged).await {
+            let result = match self.auth.token().await {
+                Ok(token) => {
+                    match self.attempt(&op, body, charged, &token).await {
+                        Err(StoreError::Unauthorized) if renewed => {
+                            return Err(StoreError::Auth(self.auth.rejected_after_renew()));
+                        }
+                        Err(StoreError::Unauthorized) => {
+                            renewed = true;
+                            match self.auth.renew(&token).await {
+                                Ok(true) => {
+                                    tracing::info!(operation = %op, "Shopify access token renewed after a 401; resending");
+                                    // Shopify ran nothing and charged nothing for the 401,
+                                    // so the resend goes out at once, before the new token
+                                    // can age in a bucket wait.
+                                    hint = Some(0.0);
+                                    continue;
+                                }
+                                Ok(false) => Err(StoreError::Unauthorized),
+                                Err(e) => Err(StoreError::Auth(e)),
+                            }
+                        }
+                        other => {
+                            // Any answer but a 401 proves the token works: a later 401
+                            // (a token revoked during a long wait) may renew again.
+                            renewed = false;
+                            other
+                        }
+                    }
+                }
+                Err(e) => {
+                    lock(&self.bucket).settle(charged, None, self.clock.now());
+                    Err(StoreError::Auth(e))
+                }
+            };
+            let err = match result {
                 Ok(reply) => return Ok(reply),
                 Err(e) if !e.is_retryable() => return Err(e),
                 Err(e) => e,
@@ -417,8 +467,14 @@ impl Transport {
         }
     }
 
-    async fn attempt(&self, op: &str, body: &[u8], charged: f64) -> Result<Reply, StoreError> {
-        let result = self.exchange(body).await;
+    async fn attempt(
+        &self,
+        op: &str,
+        body: &[u8],
+        charged: f64,
+        token: &Secret,
+    ) -> Result<Reply, StoreError> {
+        let result = self.exchange(body, token).await;
         let (status, retry_after, bytes) = match result {
             Ok(r) => r,
             Err(e) => {
@@ -480,7 +536,11 @@ impl Transport {
         Ok(Reply { data, cost })
     }
 
-    async fn exchange(&self, body: &[u8]) -> Result<(u16, Option<Duration>, Vec<u8>), StoreError> {
+    async fn exchange(
+        &self,
+        body: &[u8],
+        token: &Secret,
+    ) -> Result<(u16, Option<Duration>, Vec<u8>), StoreError> {
         let url = &self.endpoint.url;
         if authority(url).as_deref() != Some(self.endpoint.authority.as_str()) {
             return Err(StoreError::ForeignHost {
@@ -492,7 +552,7 @@ impl Transport {
             .http
             .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("X-Shopify-Access-Token", self.token.expose())
+            .header("X-Shopify-Access-Token", token.expose())
             .body(body.to_vec())
             .send()
             .await

@@ -1,0 +1,310 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::config::{ShopifyAuth, ShopifyAuthMethod, ShopifyConfig};
+use crate::sandbox::shopify::ShopifyFake;
+use crate::sandbox::shopify::oauth::App;
+use crate::state::Scope;
+
+const SECRET: &str = "shpss_unit_secret_0123456789";
+
+async fn provider(app: App) -> (ShopifyFake, Arc<ShopifyTokens>, tempfile::TempDir) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fake = ShopifyFake::demo("unused");
+    fake.install_app(app);
+    let (addr, _) = fake.spawn().await.unwrap();
+    let cfg = ShopifyConfig {
+        shop: fake.shop_domain(),
+        api_version: "2026-07".into(),
+        api_base_url: Some(format!("http://{addr}")),
+        auth: ShopifyAuth {
+            method: ShopifyAuthMethod::ClientCredentials,
+            token: None,
+            client_id: Some("cid".into()),
+            client_secret: Some(Secret::new(SECRET)),
+        },
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let scope = Scope::new(&cfg.shop, "sheet", "Inventory");
+    let tokens = ShopifyTokens::new(&cfg, dir.path(), scope).unwrap();
+    (fake, Arc::new(tokens), dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_wait_for_a_single_mint() {
+    let (fake, tokens, _dir) = provider(App::new("cid", SECRET)).await;
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let t = Arc::clone(&tokens);
+            tokio::spawn(async move { t.token().await.unwrap() })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for h in handles {
+        got.push(h.await.unwrap());
+    }
+    assert_eq!(tokens.mints(), 1);
+    assert!(got.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(fake.oauth_requests().len(), 1);
+
+    // Sixteen requests all rejected with the same token: one re-mint between them.
+    let rejected = got[0].clone();
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let (t, r) = (Arc::clone(&tokens), rejected.clone());
+            tokio::spawn(async move { t.renew(&r).await.unwrap() })
+        })
+        .collect();
+    for h in handles {
+        assert!(h.await.unwrap());
+    }
+    assert_eq!(tokens.mints(), 2);
+    assert_ne!(tokens.token().await.unwrap(), rejected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_near_expiry_is_reminted_before_use() {
+    let mut app = App::new("cid", SECRET);
+    app.token_lifetime = Duration::from_secs(1);
+    let (_fake, tokens, _dir) = provider(app).await;
+    let first = tokens.token().await.unwrap();
+    assert_eq!(tokens.token().await.unwrap(), first, "still fresh");
+    tokio::time::sleep(Duration::from_millis(950)).await;
+    // Inside the last tenth of its life: renewed without waiting for a 401.
+    assert_ne!(tokens.token().await.unwrap(), first);
+    assert_eq!(tokens.mints(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cache_outlives_the_provider_and_never_debug_prints_the_token() {
+    let (fake, tokens, dir) = provider(App::new("cid", SECRET)).await;
+    let token = tokens.token().await.unwrap();
+    let scope = Scope::new(&fake.shop_domain(), "sheet", "Inventory");
+    let stored = shopify::peek_stored(dir.path(), &scope).unwrap().unwrap();
+    assert_eq!(stored.secret(), token);
+    assert_eq!(stored.kind, shopify::TokenKind::ClientCredentials);
+    assert!(!format!("{stored:?}").contains(token.expose()));
+}
+
+#[test]
+fn freshness_keeps_a_tenth_of_the_lifetime_capped_at_ten_minutes() {
+    let now = chrono::Utc::now();
+    let t = |lifetime: i64, age: i64| StoredToken {
+        kind: shopify::TokenKind::ClientCredentials,
+        access_token: "x".into(),
+        scope: None,
+        obtained_at: now - chrono::Duration::seconds(age),
+        expires_at: Some(
+            now - chrono::Duration::seconds(age) + chrono::Duration::seconds(lifetime),
+        ),
+        refresh_token: None,
+        refresh_expires_at: None,
+    };
+    assert!(t(86_399, 85_000).is_fresh(now));
+    assert!(
+        !t(86_399, 86_000).is_fresh(now),
+        "renewed in the last 10 minutes"
+    );
+    assert!(t(100, 89).is_fresh(now));
+    assert!(!t(100, 91).is_fresh(now));
+    let mut forever = t(1, 5);
+    forever.expires_at = None;
+    assert!(forever.is_fresh(now));
+}
+
+mod oauth_install {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::auth::oauth::{self, CallbackError};
+    use crate::auth::shopify::{OauthEndpoint, TokenKind, store_token};
+    use crate::sandbox::shopify::oauth::sign;
+
+    struct Setup {
+        fake: ShopifyFake,
+        cfg: ShopifyConfig,
+        endpoint: OauthEndpoint,
+        dir: tempfile::TempDir,
+        scope: Scope,
+    }
+
+    async fn setup(app: App) -> Setup {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let fake = ShopifyFake::demo("unused");
+        fake.install_app(app);
+        let (addr, _) = fake.spawn().await.unwrap();
+        let cfg = ShopifyConfig {
+            shop: fake.shop_domain(),
+            api_version: "2026-07".into(),
+            api_base_url: Some(format!("http://{addr}")),
+            auth: ShopifyAuth {
+                method: ShopifyAuthMethod::Oauth,
+                token: None,
+                client_id: Some("cid".into()),
+                client_secret: Some(Secret::new(SECRET)),
+            },
+        };
+        let endpoint = OauthEndpoint::new(&cfg).unwrap();
+        let scope = Scope::new(&cfg.shop, "sheet", "Inventory");
+        Setup {
+            fake,
+            cfg,
+            endpoint,
+            dir: tempfile::tempdir().unwrap(),
+            scope,
+        }
+    }
+
+    /// Follows the authorize URL as an approving merchant would: the callback query.
+    async fn approve(s: &Setup, state: &str) -> String {
+        let url = oauth::authorize_url(
+            &s.endpoint,
+            "cid",
+            &["write_products"],
+            &oauth::redirect_uri(oauth::DEFAULT_PORT),
+            state,
+        );
+        let resp = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 302);
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&oauth::redirect_uri(oauth::DEFAULT_PORT)));
+        oauth::query_of(&location)
+    }
+
+    type Check = fn(&CallbackError) -> bool;
+
+    fn exchanges(s: &Setup) -> usize {
+        s.fake
+            .oauth_requests()
+            .iter()
+            .filter(|r| r.grant_type == "authorization_code")
+            .count()
+    }
+
+    fn signed(params: &[(&str, String)]) -> String {
+        let map: BTreeMap<String, String> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &map {
+            ser.append_pair(k, v);
+        }
+        ser.append_pair("hmac", &sign(SECRET, &map));
+        ser.finish()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tampered_wrong_state_other_shop_and_stale_callbacks_are_refused_unexchanged() {
+        let s = setup(App::new("cid", SECRET)).await;
+        let good = approve(&s, "nonce-1").await;
+        let now = chrono::Utc::now().timestamp();
+        let code = oauth::verify_callback(&good, &Secret::new(SECRET), "nonce-1", &s.cfg.shop, now)
+            .unwrap();
+
+        let tampered = good.replace(&format!("code={code}"), "code=0000");
+        let other_shop = signed(&[
+            ("code", code.clone()),
+            ("shop", "evil-shop.myshopify.com".into()),
+            ("state", "nonce-1".into()),
+            ("timestamp", now.to_string()),
+        ]);
+        let stale = signed(&[
+            ("code", code.clone()),
+            ("shop", s.cfg.shop.clone()),
+            ("state", "nonce-1".into()),
+            ("timestamp", (now - 301).to_string()),
+        ]);
+        let secret = Secret::new(SECRET);
+        let cases: [(&str, &str, Check); 4] = [
+            (&tampered, "nonce-1", |e| matches!(e, CallbackError::Hmac)),
+            (&good, "nonce-2", |e| matches!(e, CallbackError::State)),
+            (&other_shop, "nonce-1", |e| {
+                matches!(e, CallbackError::Shop { .. })
+            }),
+            (&stale, "nonce-1", |e| {
+                matches!(e, CallbackError::Stale { .. })
+            }),
+        ];
+        for (query, state, is) in cases {
+            let err = oauth::complete(&s.endpoint, "cid", &secret, query, state)
+                .await
+                .unwrap_err();
+            assert!(is(&err), "{err}");
+        }
+        assert_eq!(exchanges(&s), 0, "no code was exchanged");
+
+        // The untouched callback is accepted and exchanged once.
+        let token = oauth::complete(&s.endpoint, "cid", &secret, &good, "nonce-1")
+            .await
+            .unwrap();
+        assert_eq!(token.kind, TokenKind::ExpiringOffline);
+        assert_eq!(exchanges(&s), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_rotated_refresh_token_survives_a_restart() {
+        let mut app = App::new("cid", SECRET);
+        app.offline_lifetime = Duration::from_secs(1);
+        let s = setup(app).await;
+        let secret = Secret::new(SECRET);
+        let query = approve(&s, "n").await;
+        let first = oauth::complete(&s.endpoint, "cid", &secret, &query, "n")
+            .await
+            .unwrap();
+        store_token(s.dir.path(), &s.scope, &first).unwrap();
+
+        let refreshed = {
+            let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone()).unwrap();
+            tokio::time::sleep(Duration::from_millis(950)).await;
+            let t = tokens.token().await.unwrap();
+            assert_ne!(t.expose(), first.access_token);
+            assert_eq!(tokens.mints(), 1);
+            shopify::peek_stored(s.dir.path(), &s.scope)
+                .unwrap()
+                .unwrap()
+        };
+        assert_ne!(refreshed.refresh_token, first.refresh_token, "rotated");
+
+        // A new process: only the rotated refresh token works now (the old one is spent).
+        tokio::time::sleep(Duration::from_millis(950)).await;
+        let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone()).unwrap();
+        let t = tokens.token().await.unwrap();
+        assert_ne!(t.expose(), refreshed.access_token);
+        let refresh_grants: Vec<_> = s
+            .fake
+            .oauth_requests()
+            .into_iter()
+            .filter(|r| r.grant_type == "refresh_token")
+            .collect();
+        assert_eq!(refresh_grants.len(), 2);
+        assert!(refresh_grants.iter().all(|r| r.status == 200));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dead_refresh_token_says_to_run_auth_shopify_again() {
+        let s = setup(App::new("cid", SECRET)).await;
+        let dead = StoredToken {
+            kind: TokenKind::ExpiringOffline,
+            access_token: "shpat_old".into(),
+            scope: None,
+            obtained_at: chrono::Utc::now() - chrono::Duration::hours(2),
+            expires_at: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
+            refresh_token: Some("shprt_revoked".into()),
+            refresh_expires_at: None,
+        };
+        store_token(s.dir.path(), &s.scope, &dead).unwrap();
+        let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone()).unwrap();
+        let err = tokens.token().await.unwrap_err();
+        assert!(matches!(err, AuthError::InvalidGrant), "{err}");
+        assert!(err.to_string().contains("sheetsync auth shopify"));
+    }
+}
