@@ -7,6 +7,7 @@ mod pull;
 mod runs;
 mod sandbox;
 mod sync;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,24 @@ pub enum Command {
         /// First port to listen on (Shopify); Sheets uses the next one. 0 picks free ports
         #[arg(long, default_value_t = 0)]
         port: u16,
+    },
+    /// Follow the sheet: a cheap change check each interval, the changed rows synced, a
+    /// full sync every --full-every; runs until SIGINT/SIGTERM
+    Watch {
+        /// Between two change checks
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Between two full syncs (these pull sales made in the store)
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        full_every: std::time::Duration,
+    },
+    /// A full sync on a schedule, in-process, until SIGINT/SIGTERM
+    Schedule {
+        /// A 5-field cron expression in UTC, e.g. "*/30 * * * *"
+        cron: Option<String>,
+        /// A fixed period instead, e.g. 1h (the first sync runs at once)
+        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "cron")]
+        every: Option<std::time::Duration>,
     },
     /// Past runs from the local journal, newest first
     Runs {
@@ -145,6 +164,11 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Check => check::run(&cli).await,
         Command::Demo => demo::run().await,
         Command::Sandbox { port } => sandbox::run(*port).await,
+        Command::Watch {
+            interval,
+            full_every,
+        } => watch::watch(&cli, *interval, *full_every).await,
+        Command::Schedule { cron, every } => watch::schedule(&cli, cron.as_deref(), *every).await,
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
     };
     match result {
