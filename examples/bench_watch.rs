@@ -74,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
             if now_price == Some(price) {
                 break;
             }
-            anyhow::ensure!(Instant::now() < deadline, "edit {i} never reached the store");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "edit {i} never reached the store"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let took = edited.elapsed();
