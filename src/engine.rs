@@ -33,6 +33,22 @@ pub struct RunOptions {
     pub started_at: String,
     /// Fired by SIGINT/SIGTERM: the request in flight finishes, the rest end `skipped`.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// The caller already holds the writer lock (`watch`, `schedule`).
+    pub lock_held: bool,
+}
+
+/// What a run plans from: the sheet as read and the store items it names.
+#[derive(Debug, Clone)]
+pub struct Reads {
+    pub layout: parse::Layout,
+    pub columns: Vec<Vec<serde_json::Value>>,
+    /// The whole sheet, parsed (the guards' denominators).
+    pub sheet: parse::ParsedSheet,
+    /// The whole store, or (with `rows`) just the variants those rows name.
+    pub snapshot: plan::Snapshot,
+    pub locations: BTreeMap<LocationName, String>,
+    /// `watch`: plan only these SKUs' rows; `None` plans every row.
+    pub rows: Option<BTreeSet<crate::model::Sku>>,
 }
 
 /// Why a run could not complete; `fatal()` says which exit code it maps to.
@@ -142,7 +158,7 @@ impl Engine {
         let cfg = &self.config;
         let scope = self.scope();
         // The writer lock comes first so two writers never plan against each other.
-        let _lock = if opts.dry_run {
+        let _lock = if opts.dry_run || opts.lock_held {
             None
         } else {
             Some(WriterLock::acquire(
@@ -152,28 +168,86 @@ impl Engine {
             )?)
         };
 
-        // Store reads and the sheet's header row go out together.
-        let specs = cfg.column_specs();
-        let (store_side, header_rows) = tokio::join!(
-            self.read_store_meta(),
-            self.sheets
-                .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
-        );
-        let (_currency, locations) = store_side?;
-        let layout = parse::locate(&cfg.sheet.tab, &header_rows?, &specs)?;
-        let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
-        let loc_pairs: Vec<(LocationName, String)> = locations
-            .iter()
-            .map(|(n, id)| (n.clone(), id.clone()))
-            .collect();
-        let (snapshot, columns) = tokio::join!(
-            self.store.snapshot(&loc_pairs),
-            self.sheets
-                .read_columns(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, &cols)
-        );
-        let snapshot = snapshot?;
-        let columns = columns?;
+        let reads = self.read_all().await?;
+        self.run_reads(opts, reads).await
+    }
+
+    /// Everything a full run reads: the sheet's configured columns and the whole store.
+    /// `watch` calls this for its full syncs and builds narrower [`Reads`] in between.
+    pub async fn read_all(&self) -> Result<Reads, EngineError> {
+        // The store (meta, then the snapshot) and the sheet are read side by side.
+        let store_side = async {
+            let (_currency, locations) = self.read_store_meta().await?;
+            let loc_pairs: Vec<(LocationName, String)> = locations
+                .iter()
+                .map(|(n, id)| (n.clone(), id.clone()))
+                .collect();
+            let snapshot = self.store.snapshot(&loc_pairs).await?;
+            Ok::<_, EngineError>((locations, snapshot))
+        };
+        let (store_side, sheet_side) = tokio::join!(store_side, self.read_sheet());
+        let (locations, snapshot) = store_side?;
+        let (layout, columns) = sheet_side?;
         let sheet = parse::parse(&layout, &columns, &snapshot.currency)?;
+        Ok(Reads {
+            layout,
+            columns,
+            sheet,
+            snapshot,
+            locations,
+            rows: None,
+        })
+    }
+
+    /// The sheet's header (located) and its configured columns, as raw cells.
+    pub async fn read_sheet(
+        &self,
+    ) -> Result<(parse::Layout, Vec<Vec<serde_json::Value>>), EngineError> {
+        let cfg = &self.config;
+        let header_rows = self
+            .sheets
+            .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
+            .await?;
+        let layout = parse::locate(&cfg.sheet.tab, &header_rows, &cfg.column_specs())?;
+        let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
+        let columns = self
+            .sheets
+            .read_columns(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, &cols)
+            .await?;
+        Ok((layout, columns))
+    }
+
+    /// Plans, applies and persists a run over `reads`. The caller holds the writer lock
+    /// (unless `opts.dry_run`): `sync` takes it per run, `watch` for its whole life.
+    pub async fn run_reads(&self, opts: &RunOptions, reads: Reads) -> Result<Report, EngineError> {
+        let cfg = &self.config;
+        let scope = self.scope();
+        let Reads {
+            layout,
+            columns,
+            sheet: whole,
+            snapshot,
+            locations,
+            rows,
+        } = reads;
+        // `watch` plans only the rows that changed; the guards still see the whole sheet.
+        let narrowed = rows.as_ref().map(|skus| parse::ParsedSheet {
+            rows: whole
+                .rows
+                .iter()
+                .filter(|r| skus.contains(&r.sku))
+                .cloned()
+                .collect(),
+            errors: whole
+                .errors
+                .iter()
+                .filter(|e| e.sku.as_ref().is_some_and(|s| skus.contains(s)))
+                .cloned()
+                .collect(),
+            rows_read: whole.rows_read,
+            skus_read: whole.skus_read,
+        });
+        let sheet = narrowed.as_ref().unwrap_or(&whole);
 
         let state = if opts.dry_run {
             State::open_read_only(&cfg.sync.state_dir, &scope)?
@@ -203,7 +277,10 @@ impl Engine {
                 .find(|(spec, _)| spec.key == ColumnKey::Sku)
                 .map_or(0, |(_, col)| *col),
         };
-        let plan = plan::build(&sheet, &snapshot, &baseline, &plan_opts);
+        let mut plan = plan::build(sheet, &snapshot, &baseline, &plan_opts);
+        if rows.is_some() {
+            plan.refusals = plan::refusals(&whole, &plan.changes, &snapshot.currency, &plan_opts);
+        }
         let meta = RunMeta {
             run_id: opts.run_id.clone(),
             shop: cfg.shopify.shop.clone(),
@@ -217,8 +294,11 @@ impl Engine {
             return Ok(report);
         };
 
-        // A killed run's open requests are decided by the snapshot just read, never resent.
-        apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
+        // A killed run's open requests are decided by the snapshot just read, never resent;
+        // only a whole snapshot can decide them.
+        if rows.is_none() {
+            apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
+        }
         state.begin_run(&opts.run_id, &opts.started_at, "sync", false)?;
         let mut confirmed: Vec<(crate::model::Sku, FieldKey, Option<crate::model::Value>)> = plan
             .agreed
@@ -248,15 +328,8 @@ impl Engine {
         report.interrupted = opts.cancel.is_cancelled();
         // An interrupted run stops writing: the sheet is left for the next run.
         if !report.interrupted {
-            self.write_back(
-                &layout,
-                &columns,
-                &sheet,
-                &plan,
-                &mut report,
-                &mut confirmed,
-            )
-            .await;
+            self.write_back(&layout, &columns, sheet, &plan, &mut report, &mut confirmed)
+                .await;
         }
         report.recount();
         state.set_baseline(&confirmed)?;

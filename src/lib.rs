@@ -13,6 +13,7 @@
 //! - `apply`: the executor that turns a plan into requests and outcomes;
 //! - `engine`: one run, from reads to report;
 //! - `http`: the retry policy both API clients share;
+//! - `schedule`: the long-running `watch` and `schedule` loops;
 //! - `cli`: the commands;
 //! - `sandbox`: local fakes of the Sheets, Google OAuth and Shopify APIs.
 //!
@@ -29,6 +30,7 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod sandbox;
+pub mod schedule;
 pub mod sheet;
 pub mod state;
 pub mod store;

@@ -9,6 +9,7 @@ mod revert;
 mod runs;
 mod sandbox;
 mod sync;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -69,6 +70,24 @@ pub enum Command {
     Auth {
         #[command(subcommand)]
         command: AuthCommand,
+    },
+    /// Follow the sheet: a cheap change check each interval, the changed rows synced, a
+    /// full sync every --full-every; runs until SIGINT/SIGTERM
+    Watch {
+        /// Between two change checks
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Between two full syncs (these pull sales made in the store)
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        full_every: std::time::Duration,
+    },
+    /// A full sync on a schedule, in-process, until SIGINT/SIGTERM
+    Schedule {
+        /// A 5-field cron expression in UTC, e.g. "*/30 * * * *"
+        cron: Option<String>,
+        /// A fixed period instead, e.g. 1h (the first sync runs at once)
+        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "cron")]
+        every: Option<std::time::Duration>,
     },
     /// Past runs from the local journal, newest first
     Runs {
@@ -195,6 +214,11 @@ pub async fn run(cli: Cli) -> ExitStatus {
                 auth::shopify(&cli, method, *port).await
             }
         },
+        Command::Watch {
+            interval,
+            full_every,
+        } => watch::watch(&cli, *interval, *full_every).await,
+        Command::Schedule { cron, every } => watch::schedule(&cli, cron.as_deref(), *every).await,
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
     };
     match result {

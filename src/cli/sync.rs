@@ -73,6 +73,7 @@ pub(crate) fn run_options(args: &SyncArgs) -> Result<RunOptions, Failure> {
         run_id: format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), fastrand::u16(..)),
         started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         cancel: tokio_util::sync::CancellationToken::new(),
+        lock_held: false,
     })
 }
 

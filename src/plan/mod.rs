@@ -298,6 +298,19 @@ pub fn build(
     plan
 }
 
+/// The guards over `sheet` for `changes` (sorted): for a plan built from some rows only
+/// (`watch`), so that the denominators stay the whole sheet's (SPEC §4.6).
+pub fn refusals(
+    sheet: &ParsedSheet,
+    changes: &[Change],
+    currency: &Currency,
+    opts: &PlanOptions,
+) -> Vec<Refusal> {
+    let mut out = guards::refusals(sheet, changes, currency, opts);
+    out.sort();
+    out
+}
+
 /// The one store variant a row's SKU names, or the row error saying why there is none.
 fn join<'a>(
     row: &Row,

@@ -236,6 +236,12 @@ impl SheetsClient {
         self
     }
 
+    /// The HTTP client and a handle on the authenticator, for the Drive change check of
+    /// `watch` ([`crate::schedule::drive`]), so both APIs share one token source.
+    pub fn transport_parts(&self) -> (common::Client<Connector>, Box<dyn common::GetToken>) {
+        (self.hub.client.clone(), self.hub.auth.clone_box())
+    }
+
     /// The service account's email (what the sheet must be shared with).
     pub fn account(&self) -> &str {
         &self.account

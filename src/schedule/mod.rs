@@ -1,0 +1,138 @@
+//! Long-running modes (SPEC §1): `watch`, which follows the sheet's edits within an
+//! interval, and `schedule`, a full sync on a cron expression or a fixed period.
+//!
+//! Both hold the writer lock (SPEC §4.10) for their whole life, log one info line per
+//! tick, survive a failing tick (logged, retried later with backoff: never a crash loop)
+//! and stop cleanly: the first SIGINT/SIGTERM (`stop`) lets the batch in flight finish,
+//! a second (`hard`) also cancels the run between requests.
+//!
+//! - `drive`: the cheap Drive `files.get` change check;
+//! - `watch`: the watch loop and its content diff;
+//! - `cron`: the `schedule` loop.
+
+mod cron;
+pub mod drive;
+mod watch;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use cron::{When, WhenError, schedule};
+pub use watch::{WatchOptions, row_contents, watch};
+
+use crate::engine::{Engine, EngineError, RunOptions};
+use crate::state::{Scope, WriterLock};
+
+/// How a long-running command is stopped: `stop` ends the loop once the batch in flight
+/// is done; `hard` also cancels that batch between requests (the rest end `skipped`).
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    pub stop: CancellationToken,
+    pub hard: CancellationToken,
+}
+
+/// Takes the writer lock for the engine's (shop, spreadsheet, tab) for `holder`.
+pub fn hold_lock(engine: &Engine, holder: &str) -> Result<WriterLock, EngineError> {
+    let cfg = &engine.config;
+    let scope = Scope::new(&cfg.shopify.shop, &cfg.sheet.spreadsheet_id, &cfg.sheet.tab);
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(WriterLock::acquire(
+        &cfg.sync.state_dir,
+        &scope,
+        &format!("{holder}, started {started}"),
+    )?)
+}
+
+/// The options of one tick's run: a fresh run id, the lock already held.
+fn tick_options(shutdown: &Shutdown) -> RunOptions {
+    let now = chrono::Utc::now();
+    RunOptions {
+        run_id: format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), fastrand::u16(..)),
+        started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        cancel: shutdown.hard.clone(),
+        lock_held: true,
+        ..RunOptions::default()
+    }
+}
+
+/// Spacing after failed ticks: doubles from `base` with each failure in a row, up to
+/// `cap`; one success resets it.
+#[derive(Debug, Clone)]
+struct Backoff {
+    base: Duration,
+    cap: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    fn new(base: Duration, cap: Duration) -> Backoff {
+        Backoff {
+            base,
+            cap: cap.max(base),
+            failures: 0,
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Records a failure and returns how long to wait before the next try.
+    fn failed(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let factor = 2u32.saturating_pow(self.failures.saturating_sub(1).min(16));
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+}
+
+/// A one-line summary of a tick's report for the info log.
+fn summary(report: &crate::report::Report) -> String {
+    let s = &report.summary;
+    let mut parts = vec![format!("{} applied", s.applied)];
+    if s.failed > 0 {
+        parts.push(format!("{} failed", s.failed));
+    }
+    if s.skipped > 0 {
+        parts.push(format!("{} skipped", s.skipped));
+    }
+    let pulled = report
+        .pulled
+        .iter()
+        .filter(|p| p.status == Some(crate::report::Status::Applied))
+        .count();
+    if pulled > 0 {
+        parts.push(format!("{pulled} pulled"));
+    }
+    if !report.conflicts.is_empty() {
+        parts.push(format!("{} conflicts", report.conflicts.len()));
+    }
+    if s.errors > 0 {
+        parts.push(format!("{} row errors", s.errors));
+    }
+    if !report.refused.is_empty() {
+        parts.push("refused".to_owned());
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(10), Duration::from_secs(60));
+        let waits: Vec<u64> = (0..5).map(|_| b.failed().as_secs()).collect();
+        assert_eq!(waits, vec![10, 20, 40, 60, 60]);
+        b.succeeded();
+        assert_eq!(b.failed(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_cap_below_the_base_is_the_base() {
+        let mut b = Backoff::new(Duration::from_secs(10), Duration::from_secs(1));
+        assert_eq!(b.failed(), Duration::from_secs(10));
+        assert_eq!(b.failed(), Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,389 @@
+//! `watch`: each interval one Drive `files.get`; when the file moved, the configured
+//! columns are read and compared, row by row and by content, with what the last synced
+//! run planned from. Only rows whose content differs are planned, and only their store
+//! items are re-read (by variant id). Every `full_every` a full sync reads the whole
+//! store, which is how sales made in the store reach the sheet.
+//!
+//! Why content and not versions: our own write-back moves the file's version too. Were
+//! the version of our write remembered as "seen", a merchant's edit landing in the same
+//! second would be folded into it and lost; comparing content cannot lose it.
+//!
+//! A row is remembered as synced only when its run settled it: rows whose changes a
+//! guard refused, or that failed or were skipped, stay pending and are judged again the
+//! next time the sheet changes (SPEC §4.6 under `watch`). A refusal is logged once.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use tokio::time::Instant;
+
+use super::drive::{DriveClient, FileVersion};
+use super::{Backoff, Shutdown, summary, tick_options};
+use crate::engine::{Engine, EngineError, Reads};
+use crate::model::{Currency, LocationName, Sku};
+use crate::plan::Snapshot;
+use crate::report::{Report, Status};
+use crate::sheet::parse::{self, ColumnKey, Layout, ParsedSheet};
+
+/// The `watch` flags.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Between two Drive checks.
+    pub interval: Duration,
+    /// Between two full syncs (the first tick is one).
+    pub full_every: Duration,
+    /// The longest wait after failing ticks.
+    pub max_backoff: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            interval: Duration::from_secs(10),
+            full_every: Duration::from_secs(15 * 60),
+            max_backoff: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// Each SKU's data cells (write-back columns left out: we write those ourselves), in
+/// column order, one entry per row holding that SKU. Blank cells compare equal
+/// whether the API left them out or sent `""`.
+pub fn row_contents(
+    layout: &Layout,
+    columns: &[Vec<Json>],
+    sheet: &ParsedSheet,
+) -> HashMap<Sku, Vec<Vec<Json>>> {
+    let data: Vec<usize> = layout
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, (spec, _))| !matches!(spec.key, ColumnKey::Status | ColumnKey::SyncedAt))
+        .map(|(i, _)| i)
+        .collect();
+    let mut rows: Vec<(u32, &Sku)> = sheet.rows.iter().map(|r| (r.row, &r.sku)).collect();
+    rows.extend(
+        sheet
+            .errors
+            .iter()
+            .filter_map(|e| e.sku.as_ref().map(|s| (e.row, s))),
+    );
+    rows.sort();
+    rows.dedup();
+    let mut out: HashMap<Sku, Vec<Vec<Json>>> = HashMap::new();
+    for (row, sku) in rows {
+        let index = row.saturating_sub(1) as usize;
+        let cells = data
+            .iter()
+            .map(|&c| match columns.get(c).and_then(|col| col.get(index)) {
+                None => Json::Null,
+                Some(Json::String(s)) if s.is_empty() => Json::Null,
+                Some(v) => v.clone(),
+            })
+            .collect();
+        out.entry(sku.clone()).or_default().push(cells);
+    }
+    out
+}
+
+/// Why a tick failed (it is tried again later).
+#[derive(Debug, thiserror::Error)]
+enum TickError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Drive(#[from] super::drive::DriveError),
+}
+
+impl From<parse::HeaderError> for TickError {
+    fn from(e: parse::HeaderError) -> Self {
+        TickError::Engine(e.into())
+    }
+}
+
+impl From<crate::store::shopify::StoreError> for TickError {
+    fn from(e: crate::store::shopify::StoreError) -> Self {
+        TickError::Engine(e.into())
+    }
+}
+
+/// What the watcher carries from tick to tick.
+struct Watcher<'a> {
+    engine: &'a Engine,
+    drive: DriveClient,
+    /// The Drive version the last good tick started from.
+    version: Option<FileVersion>,
+    /// Content each settled SKU had when it was planned.
+    synced: HashMap<Sku, Vec<Vec<Json>>>,
+    /// From the last full snapshot: variant ids by SKU, locations, currency.
+    ids: HashMap<Sku, Vec<String>>,
+    locations: std::collections::BTreeMap<LocationName, String>,
+    currency: Option<Currency>,
+    /// The refusal last logged, so a standing refusal is logged once.
+    refusal: Option<String>,
+}
+
+/// Runs `watch` until `shutdown.stop` fires. The caller holds the writer lock. Ticks
+/// that fail are logged and tried again after a backoff; this returns only on shutdown.
+pub async fn watch(engine: &Engine, opts: &WatchOptions, shutdown: &Shutdown) {
+    let drive = DriveClient::new(
+        &engine.sheets,
+        &engine.config.sheet.drive_api_base_url,
+        crate::http::RetryPolicy::default(),
+    );
+    let mut w = Watcher {
+        engine,
+        drive,
+        version: None,
+        synced: HashMap::new(),
+        ids: HashMap::new(),
+        locations: Default::default(),
+        currency: None,
+        refusal: None,
+    };
+    let mut backoff = Backoff::new(opts.interval, opts.max_backoff);
+    let mut next_full = Instant::now();
+    let mut wait = Duration::ZERO;
+    tracing::info!(
+        interval = %humantime::format_duration(opts.interval),
+        full_every = %humantime::format_duration(opts.full_every),
+        "Watching the sheet"
+    );
+    loop {
+        tokio::select! {
+            () = shutdown.stop.cancelled() => break,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let started = Instant::now();
+        let full = started >= next_full || w.currency.is_none();
+        match w.tick(full, shutdown).await {
+            Ok(line) => {
+                backoff.succeeded();
+                if full {
+                    next_full = started + opts.full_every;
+                }
+                tracing::info!("{line}");
+                wait = opts.interval.saturating_sub(started.elapsed());
+            }
+            Err(e) => {
+                wait = backoff.failed();
+                tracing::warn!(
+                    error = %e,
+                    retry_in = %humantime::format_duration(wait),
+                    "Watch tick failed; trying again later"
+                );
+            }
+        }
+        if shutdown.stop.is_cancelled() {
+            break;
+        }
+    }
+    tracing::info!("Watch stopped");
+}
+
+impl Watcher<'_> {
+    /// One tick; returns its log line.
+    async fn tick(&mut self, full: bool, shutdown: &Shutdown) -> Result<String, TickError> {
+        let spreadsheet_id = &self.engine.config.sheet.spreadsheet_id;
+        // Read before the sheet: an edit after this read moves the version again, so
+        // the next tick looks, and nothing is missed.
+        let version = self.drive.version(spreadsheet_id).await?;
+        if full {
+            return self.full(version, shutdown).await;
+        }
+        if self.version.as_ref() == Some(&version) {
+            return Ok("tick: sheet unchanged".to_owned());
+        }
+        let Some(currency) = self.currency.clone() else {
+            return self.full(version, shutdown).await;
+        };
+        let (layout, columns) = self.engine.read_sheet().await?;
+        let sheet = parse::parse(&layout, &columns, &currency)?;
+        let contents = row_contents(&layout, &columns, &sheet);
+        let changed: BTreeSet<Sku> = contents
+            .iter()
+            .filter(|(sku, cells)| self.synced.get(*sku) != Some(*cells))
+            .map(|(sku, _)| sku.clone())
+            .collect();
+        if changed.is_empty() {
+            self.version = Some(version);
+            return Ok(format!(
+                "tick: sheet moved to version {}, no row changed",
+                self.version.as_ref().map_or("?", |v| v.version.as_str())
+            ));
+        }
+        // A SKU the last full snapshot did not know needs the whole store to be judged.
+        if changed.iter().any(|s| !self.ids.contains_key(s)) {
+            return self.full(version, shutdown).await;
+        }
+        let ids: Vec<String> = changed
+            .iter()
+            .flat_map(|s| self.ids.get(s).into_iter().flatten().cloned())
+            .collect();
+        let loc_pairs: Vec<(LocationName, String)> = self
+            .locations
+            .iter()
+            .map(|(n, id)| (n.clone(), id.clone()))
+            .collect();
+        let fresh = self.engine.store.variants_by_ids(&ids, &loc_pairs).await?;
+        let mut variants: HashMap<Sku, Vec<_>> = HashMap::new();
+        for (sku, v) in fresh {
+            if let Some(sku) = sku {
+                variants.entry(sku).or_default().push(v);
+            }
+        }
+        let reads = Reads {
+            layout,
+            columns,
+            sheet,
+            snapshot: Snapshot { currency, variants },
+            locations: self.locations.clone(),
+            rows: Some(changed.clone()),
+        };
+        let report = self
+            .engine
+            .run_reads(&tick_options(shutdown), reads)
+            .await?;
+        self.settle(&contents, &changed, &report);
+        self.version = Some(version);
+        let names: Vec<&str> = changed.iter().take(5).map(Sku::as_str).collect();
+        let more = if changed.len() > names.len() {
+            format!(" and {} more", changed.len() - names.len())
+        } else {
+            String::new()
+        };
+        Ok(format!(
+            "tick: {} row(s) changed ({}{more}): {}",
+            changed.len(),
+            names.join(", "),
+            summary(&report)
+        ))
+    }
+
+    /// A full sync: the whole store, every row.
+    async fn full(
+        &mut self,
+        version: FileVersion,
+        shutdown: &Shutdown,
+    ) -> Result<String, TickError> {
+        let reads = self.engine.read_all().await?;
+        self.ids = reads
+            .snapshot
+            .variants
+            .iter()
+            .map(|(sku, vs)| {
+                (
+                    sku.clone(),
+                    vs.iter().map(|v| v.variant_id.clone()).collect(),
+                )
+            })
+            .collect();
+        self.locations = reads.locations.clone();
+        self.currency = Some(reads.snapshot.currency.clone());
+        let contents = row_contents(&reads.layout, &reads.columns, &reads.sheet);
+        let report = self
+            .engine
+            .run_reads(&tick_options(shutdown), reads)
+            .await?;
+        self.synced.clear();
+        let all: BTreeSet<Sku> = contents.keys().cloned().collect();
+        self.settle(&contents, &all, &report);
+        self.version = Some(version);
+        Ok(format!(
+            "tick: full sync of {} row(s): {}",
+            report.rows_read,
+            summary(&report)
+        ))
+    }
+
+    /// Remembers the planned rows that the run settled; logs a refusal once.
+    fn settle(
+        &mut self,
+        contents: &HashMap<Sku, Vec<Vec<Json>>>,
+        planned: &BTreeSet<Sku>,
+        report: &Report,
+    ) {
+        let refused = !report.refused.is_empty();
+        let pending: BTreeSet<&str> = report
+            .changes
+            .iter()
+            .filter(|c| refused || matches!(c.status, Status::Failed | Status::Skipped))
+            .map(|c| c.sku.as_str())
+            .collect();
+        for sku in planned {
+            if pending.contains(sku.as_str()) {
+                self.synced.remove(sku);
+            } else if let Some(cells) = contents.get(sku) {
+                self.synced.insert(sku.clone(), cells.clone());
+            }
+        }
+        if refused {
+            let names: BTreeSet<&str> = report.refused.iter().map(|r| r.name()).collect();
+            let key = names.into_iter().collect::<Vec<_>>().join(", ");
+            if self.refusal.as_deref() != Some(key.as_str()) {
+                tracing::warn!(
+                    guards = %key,
+                    rows = pending.len(),
+                    "A safety guard refused the plan: nothing was written to the store; \
+                     the rows' status says why, and the plan is judged again when the sheet changes"
+                );
+                self.refusal = Some(key);
+            }
+        } else if self.refusal.take().is_some() {
+            tracing::info!("The safety guards no longer refuse the plan");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Field;
+    use crate::sheet::parse::ColumnSpec;
+    use serde_json::json;
+
+    fn layout() -> Layout {
+        let spec = |key, header: &str| ColumnSpec {
+            key,
+            header: header.to_owned(),
+        };
+        Layout {
+            tab: "Inventory".into(),
+            header_row: 1,
+            columns: vec![
+                (spec(ColumnKey::Sku, "SKU"), 0),
+                (spec(ColumnKey::Field(Field::Price), "Price"), 1),
+                (spec(ColumnKey::Status, "Sync status"), 2),
+            ],
+        }
+    }
+
+    #[test]
+    fn contents_leave_out_write_back_columns_and_treat_blanks_alike() {
+        let columns = vec![
+            vec![json!("SKU"), json!("A-1"), json!("B-2")],
+            vec![json!("Price"), json!(10), json!("")],
+            vec![json!("Sync status"), json!("OK")],
+        ];
+        let sheet = parse::parse(&layout(), &columns, &Currency::new("EUR")).expect("parse");
+        let c = row_contents(&layout(), &columns, &sheet);
+        let a = Sku::new("A-1").expect("sku");
+        let b = Sku::new("B-2").expect("sku");
+        assert_eq!(c[&a], vec![vec![json!("A-1"), json!(10)]]);
+        assert_eq!(c[&b], vec![vec![json!("B-2"), Json::Null]]);
+
+        // Our own status write changes nothing; a price edit does.
+        let mut after = columns.clone();
+        after[2] = vec![
+            json!("Sync status"),
+            json!("refused: price_change"),
+            json!("OK"),
+        ];
+        let sheet2 = parse::parse(&layout(), &after, &Currency::new("EUR")).expect("parse");
+        assert_eq!(row_contents(&layout(), &after, &sheet2), c);
+        after[1][1] = json!(11);
+        let sheet3 = parse::parse(&layout(), &after, &Currency::new("EUR")).expect("parse");
+        assert_ne!(row_contents(&layout(), &after, &sheet3)[&a], c[&a]);
+    }
+}

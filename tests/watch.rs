@@ -1,0 +1,207 @@
+//! `watch` end to end, through the binary against the sandbox with a short interval: an
+//! edited cell reaches the store, a sale reaches the sheet at the next full sync, a guard
+//! refusal shows in the status cells and clears once the sheet is fixed, and SIGTERM
+//! ends the command with exit 0.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sheetsync::sandbox::Sandbox;
+use tokio::io::AsyncReadExt;
+
+const TAB: &str = "Inventory";
+const WRITE_BACK: &str =
+    "\n[sheet.write_back]\nstatus = \"Sync status\"\nsynced_at = \"Last synced\"\n";
+
+struct Env {
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    /// The demo sandbox with write-back, its bad cells emptied and a baseline settled.
+    async fn ready() -> Env {
+        let sandbox = Sandbox::demo(0).await.expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = sandbox.write_config(dir.path(), "").expect("config");
+        let mut text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(WRITE_BACK, "\n");
+        text.push_str(WRITE_BACK);
+        std::fs::write(&config, text).unwrap();
+        let env = Env {
+            sandbox,
+            _dir: dir,
+            config,
+        };
+        env.set("C14", json!(14.5));
+        env.set("G18", json!(35));
+        for col in ["A", "B", "C", "G"] {
+            env.set(&format!("{col}22"), json!(""));
+        }
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+            .arg("--config")
+            .arg(&env.config)
+            .args(["sync", "--adopt", "sheet"])
+            .output()
+            .await
+            .expect("sync");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        env
+    }
+
+    fn watch(&self, full_every: &str) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(["watch", "--interval", "200ms", "--full-every", full_every])
+            .env("SHEETSYNC_LOG", "sheetsync=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn watch")
+    }
+
+    fn cell(&self, a1: &str) -> Option<Value> {
+        self.sandbox.sheets.cell(TAB, a1)
+    }
+
+    fn set(&self, a1: &str, v: Value) {
+        assert!(self.sandbox.sheets.set_cell(TAB, a1, v), "{a1}");
+    }
+
+    fn price(&self, sku: &str) -> f64 {
+        let p = self.sandbox.shopify.variant(sku).expect("variant").price;
+        p.to_string().parse().expect("price")
+    }
+}
+
+/// Polls `check` every 50 ms for up to `secs` seconds.
+async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SIGTERM, then the exit code and everything the command logged.
+async fn terminate(mut child: tokio::process::Child) -> (Option<i32>, String) {
+    let pid = child.id().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("watch stops after SIGTERM")
+        .expect("wait");
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_string(&mut log).await.expect("stderr");
+    }
+    (status.code(), log)
+}
+
+fn text(v: Option<Value>) -> String {
+    v.and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edits_reach_the_store_sales_reach_the_sheet_and_sigterm_exits_0() {
+    let env = Env::ready().await;
+    let child = env.watch("1s");
+    // Let the first (full) tick run, then edit a price as a merchant would.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    env.set("C2", json!(21.5));
+    eventually(10, "the store to take the edited price", || {
+        env.price("TEE-RED-S") == 21.5
+    })
+    .await;
+    assert_eq!(text(env.cell("I2")), "OK");
+
+    // A sale in the store: the next full sync pulls it into the stock cell.
+    assert!(
+        env.sandbox
+            .shopify
+            .set_available("TEE-RED-M", "Main Warehouse", 3)
+    );
+    eventually(10, "the sale to reach the sheet", || {
+        env.cell("G3").and_then(|v| v.as_f64()) == Some(3.0)
+    })
+    .await;
+    // And it is not pushed back: the store keeps the sale.
+    assert_eq!(
+        env.sandbox.shopify.available("TEE-RED-M", "Main Warehouse"),
+        Some(3)
+    );
+
+    let (code, log) = terminate(child).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("row(s) changed (TEE-RED-S)"), "{log}");
+    assert!(log.contains("full sync"), "{log}");
+    assert!(log.contains("Watch stopped"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_shows_in_the_status_cells_and_clears_when_the_sheet_is_fixed() {
+    let env = Env::ready().await;
+    let before = env.price("TEE-RED-S");
+    let child = env.watch("1h");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A misplaced decimal point: the price guard refuses.
+    env.set("C2", json!(1990));
+    eventually(10, "the refusal in the status cell", || {
+        text(env.cell("I2")) == "refused: price_change"
+    })
+    .await;
+    // Judged once: later ticks leave it alone and the store is untouched.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(env.price("TEE-RED-S"), before);
+
+    env.set("C2", json!(19.5));
+    eventually(10, "the fixed price in the store", || {
+        env.price("TEE-RED-S") == 19.5
+    })
+    .await;
+    eventually(5, "the status to clear", || text(env.cell("I2")) == "OK").await;
+
+    let (code, log) = terminate(child).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(
+        log.matches("A safety guard refused the plan").count(),
+        1,
+        "a standing refusal is logged once: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_writer_is_refused_while_watch_runs() {
+    let env = Env::ready().await;
+    let child = env.watch("1h");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("sync")
+        .output()
+        .await
+        .expect("sync");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sheetsync watch"), "{stderr}");
+    let (code, log) = terminate(child).await;
+    assert_eq!(code, Some(0), "{log}");
+}
