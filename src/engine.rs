@@ -105,9 +105,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds both clients. The Shopify token comes from `crate::auth` (SPEC §6).
+    /// Builds both clients for a run that may write. The Shopify token comes from
+    /// `crate::auth` (SPEC §6).
     pub async fn connect(config: Config) -> Result<Engine, EngineError> {
-        let store = shopify_client(&config)?;
+        Engine::connect_with(config, false).await
+    }
+
+    /// Builds both clients; with `dry_run`, a minted Shopify token stays in memory and
+    /// the state dir is only read (SPEC §4.9).
+    pub async fn connect_with(config: Config, dry_run: bool) -> Result<Engine, EngineError> {
+        let store = shopify_client(&config, dry_run)?;
         let sheets = match &config.google.credentials {
             Some(key) => SheetsClient::service_account(key, &config.sheet.api_base_url).await?,
             None => {
@@ -448,7 +455,7 @@ pub(crate) fn scope_granted(granted: &[String], need: &str) -> bool {
 }
 
 /// The Shopify client for the configured `shopify.auth.method` (SPEC §6).
-pub(crate) fn shopify_client(config: &Config) -> Result<ShopifyClient, EngineError> {
+pub(crate) fn shopify_client(config: &Config, dry_run: bool) -> Result<ShopifyClient, EngineError> {
     use crate::config::ShopifyAuthMethod;
     let scope = Scope {
         shop: config.shopify.shop.clone(),
@@ -460,7 +467,7 @@ pub(crate) fn shopify_client(config: &Config) -> Result<ShopifyClient, EngineErr
         (ShopifyAuthMethod::Token, None) => Err(EngineError::Config(
             "shopify.auth.token is not set: paste the custom app's shpat_ token, or use \"${SHOPIFY_ACCESS_TOKEN}\"".into(),
         )),
-        (_, _) => crate::auth::shopify::connect(&config.shopify, &config.sync.state_dir, scope)
+        (_, _) => crate::auth::shopify::connect(&config.shopify, &config.sync.state_dir, scope, dry_run)
             .map_err(|e| match e {
                 crate::auth::shopify::ConnectError::Store(e) => EngineError::Store(e),
                 crate::auth::shopify::ConnectError::Config(m) => EngineError::Config(m),

@@ -403,3 +403,41 @@ async fn a_trace_level_run_leaks_no_secret_and_every_file_holding_one_is_0600() 
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_keeps_a_minted_token_in_memory_and_writes_nothing() {
+    let env = Env::client_credentials(App::new(CLIENT_ID, CLIENT_SECRET)).await;
+    let state = env.dir.path().join("state");
+    let (code, report, _) = env.sync_json(&["--dry-run", "--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(env.grants("client_credentials"), 1, "the dry run minted");
+    assert!(!state.exists(), "a dry run created the state dir");
+
+    // With a cached token from a real run, a dry run reads it and leaves every byte alone.
+    let (code, _, _) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0);
+    let snapshot = |dir: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot(&state);
+    let grants = env.grants("client_credentials");
+    let (code, _, _) = env.sync_json(&["--dry-run"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        env.grants("client_credentials"),
+        grants,
+        "the cached token was used"
+    );
+    assert_eq!(snapshot(&state), before, "a dry run changed the state dir");
+}

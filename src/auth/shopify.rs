@@ -260,6 +260,10 @@ struct Cache {
     dir: std::path::PathBuf,
     scope: Scope,
     state: Mutex<Option<State>>,
+    /// A dry run (SPEC §4.9): the state is read, never created or written, and minted
+    /// tokens stay in memory. The one exception is a rotated refresh token: the old one
+    /// is spent once Shopify answers, so dropping the new one would lock the merchant out.
+    dry_run: bool,
 }
 
 impl Cache {
@@ -275,6 +279,9 @@ impl Cache {
     }
 
     fn load(&self) -> Result<Option<StoredToken>, AuthError> {
+        if self.dry_run {
+            return peek_stored(&self.dir, &self.scope);
+        }
         self.with(|s| {
             Ok(s.get_token(TOKEN_NAME)?
                 .and_then(|t| StoredToken::from_json(&t.value)))
@@ -282,11 +289,17 @@ impl Cache {
     }
 
     fn save(&self, t: &StoredToken) -> Result<(), AuthError> {
+        if self.dry_run && t.refresh_token.is_none() {
+            return Ok(());
+        }
         let expires = t.expires_at.map(|e| e.to_rfc3339());
         self.with(|s| Ok(s.put_token(TOKEN_NAME, &t.to_json(), expires.as_deref())?))
     }
 
     fn forget(&self) -> Result<(), AuthError> {
+        if self.dry_run {
+            return Ok(());
+        }
         self.with(|s| Ok(s.delete_token(TOKEN_NAME)?))
     }
 }
@@ -327,6 +340,7 @@ impl ShopifyTokens {
         cfg: &ShopifyConfig,
         state_dir: &std::path::Path,
         scope: Scope,
+        dry_run: bool,
     ) -> Result<ShopifyTokens, StoreError> {
         let endpoint = OauthEndpoint::new(cfg)?;
         Ok(ShopifyTokens {
@@ -342,6 +356,7 @@ impl ShopifyTokens {
                 dir: state_dir.to_path_buf(),
                 scope,
                 state: Mutex::new(None),
+                dry_run,
             },
             current: tokio::sync::Mutex::new(None),
             mints: AtomicU32::new(0),
@@ -477,6 +492,7 @@ pub fn connect(
     cfg: &ShopifyConfig,
     state_dir: &std::path::Path,
     scope: Scope,
+    dry_run: bool,
 ) -> Result<crate::store::shopify::ShopifyClient, ConnectError> {
     if cfg.auth.method == ShopifyAuthMethod::Oauth
         && peek_stored(state_dir, &scope)
@@ -490,7 +506,7 @@ pub fn connect(
             .to_string(),
         ));
     }
-    let tokens = ShopifyTokens::new(cfg, state_dir, scope).map_err(ConnectError::Store)?;
+    let tokens = ShopifyTokens::new(cfg, state_dir, scope, dry_run).map_err(ConnectError::Store)?;
     crate::store::shopify::ShopifyClient::with_provider(cfg, std::sync::Arc::new(tokens))
         .map_err(ConnectError::Store)
 }

@@ -27,7 +27,7 @@ async fn provider(app: App) -> (ShopifyFake, Arc<ShopifyTokens>, tempfile::TempD
     };
     let dir = tempfile::tempdir().unwrap();
     let scope = Scope::new(&cfg.shop, "sheet", "Inventory");
-    let tokens = ShopifyTokens::new(&cfg, dir.path(), scope).unwrap();
+    let tokens = ShopifyTokens::new(&cfg, dir.path(), scope, false).unwrap();
     (fake, Arc::new(tokens), dir)
 }
 
@@ -263,7 +263,7 @@ mod oauth_install {
         store_token(s.dir.path(), &s.scope, &first).unwrap();
 
         let refreshed = {
-            let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone()).unwrap();
+            let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone(), false).unwrap();
             tokio::time::sleep(Duration::from_millis(950)).await;
             let t = tokens.token().await.unwrap();
             assert_ne!(t.expose(), first.access_token);
@@ -276,7 +276,7 @@ mod oauth_install {
 
         // A new process: only the rotated refresh token works now (the old one is spent).
         tokio::time::sleep(Duration::from_millis(950)).await;
-        let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone()).unwrap();
+        let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone(), false).unwrap();
         let t = tokens.token().await.unwrap();
         assert_ne!(t.expose(), refreshed.access_token);
         let refresh_grants: Vec<_> = s
@@ -302,7 +302,7 @@ mod oauth_install {
             refresh_expires_at: None,
         };
         store_token(s.dir.path(), &s.scope, &dead).unwrap();
-        let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone()).unwrap();
+        let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone(), false).unwrap();
         let err = tokens.token().await.unwrap_err();
         assert!(matches!(err, AuthError::InvalidGrant), "{err}");
         assert!(err.to_string().contains("sheetsync auth shopify"));

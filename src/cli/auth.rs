@@ -96,7 +96,7 @@ fn shopify_credential(config: &Config) -> Vec<Line> {
 
 /// Granted against needed scopes, from `currentAppInstallation`.
 async fn shopify_scopes(config: &Config) -> Vec<Line> {
-    let store = match crate::engine::shopify_client(config) {
+    let store = match crate::engine::shopify_client(config, true) {
         Ok(s) => s,
         Err(e) => {
             let status = match e.fatal() {
@@ -274,8 +274,9 @@ pub async fn shopify(
     if method == ShopifyAuthMethod::ClientCredentials {
         let mut cfg = config.shopify.clone();
         cfg.auth.method = ShopifyAuthMethod::ClientCredentials;
-        let tokens = crate::auth::shopify::ShopifyTokens::new(&cfg, &config.sync.state_dir, scope)
-            .map_err(Failure::config)?;
+        let tokens =
+            crate::auth::shopify::ShopifyTokens::new(&cfg, &config.sync.state_dir, scope, false)
+                .map_err(Failure::config)?;
         use crate::auth::TokenProvider;
         tokens.token().await.map_err(Failure::run)?;
         println!(

@@ -27,7 +27,7 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
     println!("  state dir:   {}", config.sync.state_dir.display());
     super::auth::describe_for_check(&config);
 
-    let engine = Engine::connect(config)
+    let engine = Engine::connect_with(config, true)
         .await
         .map_err(super::sync::engine_failure)?;
     let (currency, locations) = engine

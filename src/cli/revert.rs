@@ -16,7 +16,7 @@ pub async fn run(cli: &Cli, id: &str, dry_run: bool, json: bool) -> Result<ExitS
         adopt: None,
     };
     let opts = super::sync::run_options(&args)?;
-    let engine = Engine::connect(config)
+    let engine = Engine::connect_with(config, dry_run)
         .await
         .map_err(super::sync::engine_failure)?;
     let watcher = tokio::spawn(super::sync::cancel_on_signal(opts.cancel.clone()));

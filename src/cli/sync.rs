@@ -11,7 +11,9 @@ use crate::report::{ExitStatus, Report};
 pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let opts = run_options(args)?;
-    let engine = Engine::connect(config).await.map_err(engine_failure)?;
+    let engine = Engine::connect_with(config, args.dry_run)
+        .await
+        .map_err(engine_failure)?;
     let watcher = tokio::spawn(cancel_on_signal(opts.cancel.clone()));
     let report = engine.sync(&opts).await;
     watcher.abort();
