@@ -526,3 +526,31 @@ async fn three_way_sale_between_read_and_write_is_a_both_changed_conflict_won_by
     let (code, again) = env.sync_json(&[]).await;
     assert_eq!((code, &again["changes"]), (0, &json!([])), "{again:#}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_runs_the_whole_flow_and_exits_0() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("demo")
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "Would change",
+        "applied",
+        "Pulled into the sheet",
+        "Inventory!C14",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "demo output lacks {expected:?}:\n{stdout}"
+        );
+    }
+}

@@ -58,7 +58,20 @@ pub async fn run() -> Result<ExitStatus, Failure> {
         last = super::sync::print_report(&report, false, false);
         println!("(exit code {})\n", last.code());
     }
-    println!("$ sheetsync sync   # again: nothing left to do");
+    // A sale in the store between two syncs: three-way pulls it into the sheet instead of
+    // overwriting it, which is what CSV imports and most sheet add-ons get wrong.
+    let sold = sandbox
+        .shopify
+        .available("TEE-RED-S", "Main Warehouse")
+        .unwrap_or(0);
+    sandbox
+        .shopify
+        .set_available("TEE-RED-S", "Main Warehouse", sold - 2);
+    println!(
+        "# Meanwhile a customer buys 2 × TEE-RED-S in the store ({sold} → {} at Main Warehouse).",
+        sold - 2
+    );
+    println!("$ sheetsync sync   # the sale is pulled into the sheet, not overwritten");
     let args = SyncArgs {
         dry_run: false,
         json: false,
@@ -72,7 +85,24 @@ pub async fn run() -> Result<ExitStatus, Failure> {
         .await
         .map_err(super::sync::engine_failure)?;
     let again = super::sync::print_report(&report, false, false);
-    println!("(exit code {})", again.code());
+    println!("(exit code {})\n", again.code());
+
+    println!("The sheet now reads (SKU, stock, status, last synced):");
+    for row in sandbox.sheets.rows("Inventory").iter().take(5) {
+        let cell = |i: usize| {
+            row.get(i).map_or(String::new(), |v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
+        println!(
+            "  {:<11} {:<6} {:<40} {}",
+            cell(0),
+            cell(6),
+            cell(8),
+            cell(9)
+        );
+    }
     // The demo sheet holds deliberate bad cells, so 3 (row errors) is the expected end.
     Ok(if last == ExitStatus::RowErrors {
         ExitStatus::Done
