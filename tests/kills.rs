@@ -199,10 +199,20 @@ fn runs(config: &Path, args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-/// Parks the first stock write at `point`, SIGKILLs the binary while it waits for the
+/// The mutations the fake applied, by name, in order.
+fn ledger(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .shopify
+        .applied_mutations()
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
+
+/// Parks the first `mutation` at `point`, SIGKILLs the binary while it waits for the
 /// answer, lets the sandbox go, re-runs, and checks the re-run against an uninterrupted
 /// run. Returns how the recovery settled the killed request.
-async fn kill_while_the_stock_write_is_held(point: HoldPoint) -> (Option<String>, Option<String>) {
+async fn kill_while_held(mutation: &str, point: HoldPoint) -> (Option<String>, Option<String>) {
     let clean = sandbox().await;
     let clean_dir = tempfile::tempdir().unwrap();
     let (code, _) = sync(&clean.write_config(clean_dir.path(), "").unwrap()).await;
@@ -216,16 +226,14 @@ async fn kill_while_the_stock_write_is_held(point: HoldPoint) -> (Option<String>
     let env = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = env.write_config(dir.path(), "").unwrap();
-    let hold = env
-        .shopify
-        .hold_mutation("inventorySetQuantities", 1, point);
+    let hold = env.shopify.hold_mutation(mutation, 1, point);
     let mut child = command(&config, &["sync", "--json", "--adopt", "sheet"])
         .spawn()
         .expect("spawn");
     tokio::time::timeout(Duration::from_secs(20), hold.held())
         .await
         .expect("the stock write reached the sandbox");
-    let took_effect = !stock_writes(&env).is_empty();
+    let took_effect = ledger(&env).iter().any(|m| m == mutation);
     assert_eq!(took_effect, point == HoldPoint::AfterApply);
     child.start_kill().expect("SIGKILL");
     let status = child.wait().await.expect("wait");
@@ -240,7 +248,7 @@ async fn kill_while_the_stock_write_is_held(point: HoldPoint) -> (Option<String>
     // The killed run left exactly its stock write open.
     let open = open_state(&env, dir.path()).unsettled_requests().unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
-    assert_eq!(open[0].operation, "inventorySetQuantities");
+    assert_eq!(open[0].operation, mutation);
     let killed_run = open[0].run_id.clone();
 
     // `runs` shows the killed run as unfinished, and `runs show` says so.
@@ -275,6 +283,12 @@ async fn kill_while_the_stock_write_is_held(point: HoldPoint) -> (Option<String>
     once.dedup();
     assert_eq!(writes, once, "a stock write took effect twice");
     assert_eq!(writes, stock_writes(&clean));
+    // Nothing was replayed: the fake ran the same mutations as an uninterrupted run.
+    let mut ran = ledger(&env);
+    let mut clean_ran = ledger(&clean);
+    ran.sort();
+    clean_ran.sort();
+    assert_eq!(ran, clean_ran, "a mutation ran twice or went missing");
 
     let state = open_state(&env, dir.path());
     assert_eq!(state.unsettled_requests().unwrap(), vec![]);
@@ -287,18 +301,30 @@ async fn kill_while_the_stock_write_is_held(point: HoldPoint) -> (Option<String>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_after_the_stock_write_took_effect_settles_it_applied_without_replay() {
-    let (outcome, response) = kill_while_the_stock_write_is_held(HoldPoint::AfterApply).await;
+    let (outcome, response) =
+        kill_while_held("inventorySetQuantities", HoldPoint::AfterApply).await;
     assert_eq!(outcome.as_deref(), Some("applied"), "{response:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_before_the_stock_write_took_effect_settles_it_not_applied_and_reapplies_once() {
-    let (outcome, response) = kill_while_the_stock_write_is_held(HoldPoint::BeforeApply).await;
+    let (outcome, response) =
+        kill_while_held("inventorySetQuantities", HoldPoint::BeforeApply).await;
     assert_eq!(outcome.as_deref(), Some("failed"), "{response:?}");
     assert!(
         response.as_deref().is_some_and(|r| r.contains("not")),
         "{response:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_around_a_variant_update_settles_it_by_re_reading_the_fields() {
+    let (outcome, response) =
+        kill_while_held("productVariantsBulkUpdate", HoldPoint::AfterApply).await;
+    assert_eq!(outcome.as_deref(), Some("applied"), "{response:?}");
+    let (outcome, response) =
+        kill_while_held("productVariantsBulkUpdate", HoldPoint::BeforeApply).await;
+    assert_eq!(outcome.as_deref(), Some("failed"), "{response:?}");
 }
 
 #[cfg(unix)]
