@@ -1,6 +1,10 @@
-//! Kills: the binary, slowed by sandbox latency, is killed in the middle of apply. After
-//! SIGKILL a re-run converges to the state of an uninterrupted run with each stock write
-//! taking effect once; after SIGTERM the run exits 130 with the rest `skipped`.
+//! Kills: the binary is killed in the middle of apply. After SIGKILL a re-run converges to
+//! the state of an uninterrupted run with each stock write taking effect once; after
+//! SIGTERM the run exits 130 with the rest `skipped`.
+//!
+//! The deterministic kills park the stock write in the sandbox (before or after it took
+//! effect) and kill the binary while it waits for the answer, so the journal always holds
+//! one open request and the re-run's recovery always has to settle it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sheetsync::sandbox::Sandbox;
 use sheetsync::sandbox::faults::FaultPlan;
-use sheetsync::sandbox::shopify::VariantView;
+use sheetsync::sandbox::shopify::{HoldPoint, VariantView};
 use sheetsync::state::{Scope, State};
 
 async fn sandbox() -> Sandbox {
@@ -148,6 +152,179 @@ async fn kill_9_mid_apply_then_rerun_converges_with_each_change_once() {
     // And the next run has nothing to do.
     let (code, again) = sync(&config).await;
     assert_eq!((code, &again["changes"]), (0, &json!([])), "{again:#}");
+}
+
+fn open_state(sandbox: &Sandbox, dir: &Path) -> State {
+    let scope = Scope::new(
+        &sandbox.shopify.shop_domain(),
+        &sandbox.sheets.spreadsheet_id(),
+        "Inventory",
+    );
+    State::open_read_only(&dir.join("state"), &scope)
+        .unwrap()
+        .expect("state")
+}
+
+/// How the journal settled request `id`: (outcome, response). Read straight from the
+/// database, since the public API only lists what is still open.
+fn settled(state: &State, id: i64) -> (Option<String>, Option<String>) {
+    let db = rusqlite::Connection::open_with_flags(
+        state.path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row(
+        "SELECT outcome, response_json FROM requests WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+fn runs(config: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(config)
+        .arg("runs")
+        .args(args)
+        .env_remove("SHEETSYNC_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The mutations the fake applied, by name, in order.
+fn ledger(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .shopify
+        .applied_mutations()
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
+
+/// Parks the first `mutation` at `point`, SIGKILLs the binary while it waits for the
+/// answer, lets the sandbox go, re-runs, and checks the re-run against an uninterrupted
+/// run. Returns how the recovery settled the killed request.
+async fn kill_while_held(mutation: &str, point: HoldPoint) -> (Option<String>, Option<String>) {
+    let clean = sandbox().await;
+    let clean_dir = tempfile::tempdir().unwrap();
+    let (code, _) = sync(&clean.write_config(clean_dir.path(), "").unwrap()).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        stock_writes(&clean).len(),
+        2,
+        "the scenario needs a stock write to hold"
+    );
+
+    let env = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = env.write_config(dir.path(), "").unwrap();
+    let hold = env.shopify.hold_mutation(mutation, 1, point);
+    let mut child = command(&config, &["sync", "--json", "--adopt", "sheet"])
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(Duration::from_secs(20), hold.held())
+        .await
+        .expect("the stock write reached the sandbox");
+    let took_effect = ledger(&env).iter().any(|m| m == mutation);
+    assert_eq!(took_effect, point == HoldPoint::AfterApply);
+    child.start_kill().expect("SIGKILL");
+    let status = child.wait().await.expect("wait");
+    assert!(!status.success());
+    if point == HoldPoint::AfterApply {
+        hold.release();
+    } else {
+        // The dead client's request must never land now, whatever the server does.
+        hold.abandon();
+    }
+
+    // The killed run left exactly its stock write open.
+    let open = open_state(&env, dir.path()).unsettled_requests().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].operation, mutation);
+    let killed_run = open[0].run_id.clone();
+
+    // `runs` shows the killed run as unfinished, and `runs show` says so.
+    let (code, listing) = runs(&config, &["--json"]);
+    assert_eq!(code, 0, "{listing}");
+    let listing: Value = serde_json::from_str(&listing).expect("runs --json");
+    let row = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_id"] == killed_run.as_str())
+        .expect("the killed run is listed");
+    assert_eq!(row["finished_at"], Value::Null);
+    assert_eq!(row["exit_code"], Value::Null);
+    let (code, human) = runs(&config, &[]);
+    assert_eq!(code, 0, "{human}");
+    let line = human
+        .lines()
+        .find(|l| l.contains(&killed_run))
+        .expect("the killed run is listed");
+    assert!(line.contains("did not finish"), "{human}");
+    assert!(!line.contains("null"), "{human}");
+    let (code, shown) = runs(&config, &["show", &killed_run]);
+    assert_ne!(code, 0);
+    assert!(shown.contains("did not finish"), "{shown}");
+
+    let (code, report) = sync(&config).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(store(&env), store(&clean), "the re-run converges");
+    let writes = stock_writes(&env);
+    let mut once = writes.clone();
+    once.dedup();
+    assert_eq!(writes, once, "a stock write took effect twice");
+    assert_eq!(writes, stock_writes(&clean));
+    // Nothing was replayed: the fake ran the same mutations as an uninterrupted run.
+    let mut ran = ledger(&env);
+    let mut clean_ran = ledger(&clean);
+    ran.sort();
+    clean_ran.sort();
+    assert_eq!(ran, clean_ran, "a mutation ran twice or went missing");
+
+    let state = open_state(&env, dir.path());
+    assert_eq!(state.unsettled_requests().unwrap(), vec![]);
+    let outcome = settled(&state, open[0].id);
+
+    let (code, again) = sync(&config).await;
+    assert_eq!((code, &again["changes"]), (0, &json!([])), "{again:#}");
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_after_the_stock_write_took_effect_settles_it_applied_without_replay() {
+    let (outcome, response) =
+        kill_while_held("inventorySetQuantities", HoldPoint::AfterApply).await;
+    assert_eq!(outcome.as_deref(), Some("applied"), "{response:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_before_the_stock_write_took_effect_settles_it_not_applied_and_reapplies_once() {
+    let (outcome, response) =
+        kill_while_held("inventorySetQuantities", HoldPoint::BeforeApply).await;
+    assert_eq!(outcome.as_deref(), Some("failed"), "{response:?}");
+    assert!(
+        response.as_deref().is_some_and(|r| r.contains("not")),
+        "{response:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_around_a_variant_update_settles_it_by_re_reading_the_fields() {
+    let (outcome, response) =
+        kill_while_held("productVariantsBulkUpdate", HoldPoint::AfterApply).await;
+    assert_eq!(outcome.as_deref(), Some("applied"), "{response:?}");
+    let (outcome, response) =
+        kill_while_held("productVariantsBulkUpdate", HoldPoint::BeforeApply).await;
+    assert_eq!(outcome.as_deref(), Some("failed"), "{response:?}");
 }
 
 #[cfg(unix)]

@@ -2,9 +2,15 @@
 //! sending and never settled are decided by re-reading their items in the snapshot the
 //! new run has just taken. They are never replayed: the new plan starts from the store
 //! as it now is, so whatever the killed request did is already accounted for.
+//!
+//! A stock set is all-or-nothing, so it is `applied` when every quantity holds and
+//! `failed` (never took effect) otherwise; an activation is `applied` when the level
+//! exists; a variant update (partial updates allowed) is `applied` when every sent field
+//! holds, `failed` when none does, and `skipped` when only some do.
 
 use std::collections::BTreeMap;
 
+use rust_decimal::Decimal;
 use serde_json::Value as Json;
 
 use crate::model::LocationName;
@@ -22,6 +28,8 @@ pub fn settle_unsettled(
         let body: Json = serde_json::from_slice(&req.body).unwrap_or_default();
         let (outcome, note) = match req.operation.as_str() {
             "inventorySetQuantities" => stock_in_effect(&body, snapshot, locations),
+            "inventoryActivate" => level_in_effect(&body, snapshot, locations),
+            "productVariantsBulkUpdate" => variant_fields_in_effect(&body, snapshot),
             _ => (
                 Outcome::Skipped,
                 "outcome unknown after a crash; not replayed, the next plan re-read the store"
@@ -80,5 +88,120 @@ fn stock_in_effect(
             Outcome::Failed,
             "re-read after a crash: the quantities are not all in effect; not replayed".into(),
         )
+    }
+}
+
+/// Whether the level an `inventoryActivate` body asked for exists in the snapshot. The
+/// quantity is not compared: a sale since may have moved it, and the level is what the
+/// call creates.
+fn level_in_effect(
+    body: &Json,
+    snapshot: &Snapshot,
+    locations: &BTreeMap<LocationName, String>,
+) -> (Outcome, String) {
+    let vars = &body["variables"];
+    let item = vars["inventoryItemId"].as_str().unwrap_or_default();
+    let location = vars["locationId"].as_str().unwrap_or_default();
+    let stocked = locations
+        .iter()
+        .find(|(_, id)| id.as_str() == location)
+        .is_some_and(|(name, _)| {
+            snapshot
+                .variants
+                .values()
+                .flatten()
+                .filter(|v| v.inventory_item_id == item)
+                .any(|v| v.stock.get(name).copied().flatten().is_some())
+        });
+    if stocked {
+        (
+            Outcome::Applied,
+            "re-read after a crash: the item is stocked at the location".into(),
+        )
+    } else {
+        (
+            Outcome::Failed,
+            "re-read after a crash: the item is not stocked at the location; not replayed".into(),
+        )
+    }
+}
+
+/// Whether the fields of a `productVariantsBulkUpdate` body hold in the snapshot: all of
+/// them → applied, none → failed; some (partial updates are allowed) → skipped, since
+/// the request neither wholly took effect nor wholly failed.
+fn variant_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, String) {
+    let mut held = 0usize;
+    let mut total = 0usize;
+    for input in body["variables"]["variants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let id = input["id"].as_str().unwrap_or_default();
+        let variant = snapshot
+            .variants
+            .values()
+            .flatten()
+            .find(|v| v.variant_id == id);
+        let mut check = |sent: Option<&Json>, now: Option<String>, money: bool| {
+            if let Some(sent) = sent {
+                total += 1;
+                if variant.is_some() && same_value(sent, now.as_deref(), money) {
+                    held += 1;
+                }
+            }
+        };
+        check(
+            input.get("price"),
+            variant.map(|v| v.price.to_string()),
+            true,
+        );
+        check(
+            input.get("compareAtPrice"),
+            variant.and_then(|v| v.compare_at_price.map(|d| d.to_string())),
+            true,
+        );
+        check(
+            input.get("barcode"),
+            variant.and_then(|v| v.barcode.clone()),
+            false,
+        );
+        check(
+            input.get("inventoryItem").and_then(|i| i.get("cost")),
+            variant.and_then(|v| v.cost.map(|d| d.to_string())),
+            true,
+        );
+    }
+    match (held, total) {
+        (_, 0) => (
+            Outcome::Skipped,
+            "re-read after a crash: the request carried no field to check".into(),
+        ),
+        (h, t) if h == t => (
+            Outcome::Applied,
+            "re-read after a crash: the variant fields are in effect".into(),
+        ),
+        (0, _) => (
+            Outcome::Failed,
+            "re-read after a crash: the variant fields are not in effect; not replayed".into(),
+        ),
+        (h, t) => (
+            Outcome::Skipped,
+            format!("re-read after a crash: {h} of {t} variant fields are in effect; not replayed"),
+        ),
+    }
+}
+
+/// Whether a sent JSON value (`null` to clear) equals the store's value now (`None` =
+/// empty). Money compares as decimals ("10.5" is "10.50"); text compares exactly, so a
+/// barcode "0123" is not "123".
+fn same_value(sent: &Json, now: Option<&str>, money: bool) -> bool {
+    let decimal_eq = |a: &str, b: &str| matches!((a.parse::<Decimal>(), b.parse::<Decimal>()), (Ok(x), Ok(y)) if x == y);
+    match (sent, now) {
+        (Json::Null, None) => true,
+        (Json::Null, Some(_)) | (_, None) => false,
+        (Json::String(s), Some(n)) => s == n || (money && decimal_eq(s, n)),
+        (Json::Number(x), Some(n)) if money => decimal_eq(&x.to_string(), n),
+        _ => false,
     }
 }

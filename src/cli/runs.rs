@@ -25,10 +25,23 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
                 .map_err(Failure::run)?
                 .flatten();
             let Some(report) = report else {
-                return Err(Failure::config(anyhow::anyhow!(
-                    "no run {id:?} in {}",
-                    config.sync.state_dir.display()
-                )));
+                // A run that died (kill -9, power loss) is journaled without a report.
+                let unfinished = match &state {
+                    Some(s) => s
+                        .list_runs(usize::MAX)
+                        .map_err(Failure::run)?
+                        .into_iter()
+                        .find(|r| r.run_id == *id),
+                    None => None,
+                };
+                return Err(Failure::config(match unfinished {
+                    Some(r) => anyhow::anyhow!(
+                        "run {id:?} (started {}) did not finish: it was killed or is still \
+                         running, so it has no report; the next sync settles what it left open",
+                        r.started_at
+                    ),
+                    None => anyhow::anyhow!("no run {id:?} in {}", config.sync.state_dir.display()),
+                }));
             };
             if json || *show_json {
                 println!("{report}");
@@ -66,6 +79,13 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
             } else {
                 for r in &runs {
                     let s = &r.summary;
+                    if r.finished_at.is_none() {
+                        println!(
+                            "{}  {}  did not finish (killed, or still running)",
+                            r.run_id, r.started_at
+                        );
+                        continue;
+                    }
                     println!(
                         "{}  {}  exit {}  applied {} failed {} skipped {} errors {}",
                         r.run_id,

@@ -186,7 +186,7 @@ pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> R
 }
 
 /// An answer whose body fails at once, so hyper aborts the connection.
-fn dropped() -> Response {
+pub(crate) fn dropped() -> Response {
     Response::new(Body::new(Broken))
 }
 

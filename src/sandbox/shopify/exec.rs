@@ -144,6 +144,43 @@ pub fn execute(shared: &mut Shared, req: &GqlRequest) -> (Value, RunInfo) {
     (body, run)
 }
 
+/// The root fields of the mutation `req` would run, without running it; empty for a
+/// query or a request that does not parse (the executor answers those with errors).
+pub fn mutation_fields(req: &GqlRequest) -> Vec<String> {
+    let Ok(doc) = graphql_parser::parse_query::<String>(&req.query) else {
+        return Vec::new();
+    };
+    let mut ops = doc.definitions.iter().filter_map(|d| match d {
+        Definition::Operation(o) => Some(o),
+        Definition::Fragment(_) => None,
+    });
+    let op = match &req.operation_name {
+        Some(name) => ops.find(|o| operation_parts(o).1.map(String::as_str) == Some(name)),
+        None => ops.next(),
+    };
+    let Some(op @ OperationDefinition::Mutation(_)) = op else {
+        return Vec::new();
+    };
+    let (_, _, var_defs, selection) = operation_parts(op);
+    let ctx = Ctx {
+        fragments: doc
+            .definitions
+            .iter()
+            .filter_map(|d| match d {
+                Definition::Fragment(f) => Some((f.name.as_str(), f)),
+                Definition::Operation(_) => None,
+            })
+            .collect(),
+        vars: req.variables.clone(),
+        var_defs,
+        op_label: String::new(),
+    };
+    collect_root_fields(&ctx, selection)
+        .iter()
+        .map(|f| f.name.to_owned())
+        .collect()
+}
+
 fn parse_error(text: &str) -> GqlError {
     // graphql-parser says "query parse error: Parse error at 3:7\n…"; keep the first
     // explanatory line and expose the position as `locations` like graphql-ruby does.

@@ -20,6 +20,9 @@
 //!   key/parameter mismatch, the userError codes and `field` paths of the captures;
 //! - `productVariantsBulkUpdate` with per-variant validation and `allowPartialUpdates`.
 //!
+//! For kill tests, [`ShopifyFake::hold_mutation`] parks the N-th mutation of a kind before
+//! or after it takes effect until the test lets it go (see `hold`).
+//!
 //! Supported roots: `shop`, `currentAppInstallation`, `locations`, `location`,
 //! `productVariants`, `productVariant`, `product`, `inventoryItem`, `inventoryLevel`,
 //! `node`, `nodes`; mutations `productVariantsBulkUpdate`, `inventorySetQuantities`,
@@ -27,6 +30,7 @@
 
 mod bucket;
 mod exec;
+mod hold;
 pub mod oauth;
 mod resolve;
 mod schema;
@@ -50,6 +54,7 @@ use serde_json::{Map, Value, json};
 
 use bucket::Bucket;
 use exec::GqlRequest;
+pub use hold::{HoldPoint, MutationHold};
 use resolve::IdempotentEntry;
 use state::{StoreData, Variant, gid};
 
@@ -151,6 +156,7 @@ pub struct AppliedMutation {
 pub struct ShopifyFake {
     inner: Arc<Mutex<Shared>>,
     faults: crate::sandbox::faults::Faults,
+    holds: hold::Holds,
 }
 
 impl ShopifyFake {
@@ -170,6 +176,7 @@ impl ShopifyFake {
                 applied: Vec::new(),
             })),
             faults: crate::sandbox::faults::Faults::default(),
+            holds: hold::Holds::default(),
         })
     }
 
@@ -226,7 +233,19 @@ impl ShopifyFake {
         access_token: Option<&str>,
         body: &[u8],
     ) -> (u16, Value) {
+        let (status, value, _) = self.respond_applying(api_version, access_token, body);
+        (status, value)
+    }
+
+    /// [`respond`](Self::respond), with the names of the mutations the request applied.
+    fn respond_applying(
+        &self,
+        api_version: &str,
+        access_token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Value, Vec<String>) {
         let mut shared = self.lock();
+        let applied_before = shared.applied.len();
         let authorized = access_token.is_some_and(|t| t == shared.token || shared.auth.accepts(t));
         let parsed: Option<GqlRequest> = serde_json::from_slice::<Value>(body)
             .ok()
@@ -266,12 +285,24 @@ impl ShopifyFake {
         };
         entry.http_status = status;
         shared.log.push(entry);
-        (status, body)
+        let applied = shared.applied[applied_before..]
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        (status, body, applied)
     }
 
     /// The fault knobs (5xx, dropped connections, 429, latency) of this fake.
     pub fn faults(&self) -> &crate::sandbox::faults::Faults {
         &self.faults
+    }
+
+    /// Holds the `nth` (1-based, counted from now) `mutation` (a root field such as
+    /// `inventorySetQuantities`) at `point` until the returned handle releases or
+    /// abandons it. Before applying, every request carrying the mutation counts; after,
+    /// only those that applied it (idempotent replays and refused requests do not).
+    pub fn hold_mutation(&self, mutation: &str, nth: usize, point: HoldPoint) -> MutationHold {
+        self.holds.arm(mutation, nth, point)
     }
 
     /// Every mutation that ran, in order; idempotent replays are not in it.
@@ -487,7 +518,20 @@ async fn graphql_handler(
     let token = headers
         .get("x-shopify-access-token")
         .and_then(|v| v.to_str().ok());
-    let (status, value) = fake.respond(&version, token, &body);
+    if fake.holds.waiting_at(HoldPoint::BeforeApply) {
+        let mutations = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| request_from_json(&v))
+            .map(|r| exec::mutation_fields(&r))
+            .unwrap_or_default();
+        if fake.holds.gate(HoldPoint::BeforeApply, &mutations).await == hold::Verdict::Drop {
+            return crate::sandbox::faults::dropped();
+        }
+    }
+    let (status, value, applied) = fake.respond_applying(&version, token, &body);
+    if fake.holds.gate(HoldPoint::AfterApply, &applied).await == hold::Verdict::Drop {
+        return crate::sandbox::faults::dropped();
+    }
     let served = if SUPPORTED_VERSIONS.contains(&version.as_str()) || version == "unstable" {
         version
     } else {

@@ -1247,3 +1247,87 @@ mod fidelity {
         );
     }
 }
+
+/// Sends a stock set over HTTP in the background; the answer's JSON, or the error text.
+fn send_set(url: &str, vars: Value) -> tokio::task::JoinHandle<Result<Value, String>> {
+    let url = url.to_owned();
+    tokio::spawn(async move {
+        let resp = reqwest::Client::new()
+            .post(&url)
+            .header("X-Shopify-Access-Token", TOKEN)
+            .json(&json!({ "query": SET, "variables": vars }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        resp.json::<Value>().await.map_err(|e| e.to_string())
+    })
+}
+
+#[tokio::test]
+async fn a_hold_after_applying_parks_the_nth_answer_until_released() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fake = demo();
+    let (addr, handle) = fake.spawn().await.unwrap();
+    let url = format!("http://{addr}/admin/api/{V}/graphql.json");
+    let item = fake.variant("MUG-11OZ").unwrap().inventory_item_id;
+    let outlet = fake.location_id("Outlet").unwrap();
+    let hold = fake.hold_mutation("inventorySetQuantities", 2, HoldPoint::AfterApply);
+
+    // A query and the first set pass; the second set applies and its answer waits.
+    let first = send_set(&url, set_vars(&item, &outlet, 20, json!(12), "h-1"));
+    assert!(first.await.unwrap().unwrap()["data"].is_object());
+    assert!(!hold.is_held());
+    let second = send_set(&url, set_vars(&item, &outlet, 7, json!(20), "h-2"));
+    tokio::time::timeout(std::time::Duration::from_secs(10), hold.held())
+        .await
+        .unwrap();
+    assert!(hold.is_held());
+    assert_eq!(fake.available("MUG-11OZ", "Outlet"), Some(7));
+    assert_eq!(fake.applied_mutations().len(), 2);
+    assert!(!second.is_finished());
+    assert!(fake.variant("MUG-11OZ").is_some(), "the fake still serves");
+
+    hold.release();
+    let answer = second.await.unwrap().unwrap();
+    assert_eq!(
+        answer["data"]["inventorySetQuantities"]["userErrors"],
+        json!([])
+    );
+    // Released holds do not catch later requests.
+    let third = send_set(&url, set_vars(&item, &outlet, 9, json!(7), "h-3"));
+    assert!(third.await.unwrap().unwrap()["data"].is_object());
+    handle.abort();
+}
+
+#[tokio::test]
+async fn a_hold_before_applying_keeps_the_store_unchanged_and_abandoning_drops_it() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fake = demo();
+    let (addr, handle) = fake.spawn().await.unwrap();
+    let url = format!("http://{addr}/admin/api/{V}/graphql.json");
+    let item = fake.variant("MUG-11OZ").unwrap().inventory_item_id;
+    let outlet = fake.location_id("Outlet").unwrap();
+
+    let hold = fake.hold_mutation("inventorySetQuantities", 1, HoldPoint::BeforeApply);
+    let sent = send_set(&url, set_vars(&item, &outlet, 20, json!(12), "b-1"));
+    tokio::time::timeout(std::time::Duration::from_secs(10), hold.held())
+        .await
+        .unwrap();
+    assert_eq!(fake.available("MUG-11OZ", "Outlet"), Some(12));
+    assert!(fake.applied_mutations().is_empty());
+    hold.abandon();
+    assert!(sent.await.unwrap().is_err(), "the connection drops");
+    assert_eq!(fake.available("MUG-11OZ", "Outlet"), Some(12));
+    assert!(fake.applied_mutations().is_empty());
+
+    // Released instead, a request held before applying goes on and applies.
+    let hold = fake.hold_mutation("inventorySetQuantities", 1, HoldPoint::BeforeApply);
+    let sent = send_set(&url, set_vars(&item, &outlet, 20, json!(12), "b-2"));
+    hold.held().await;
+    assert_eq!(fake.available("MUG-11OZ", "Outlet"), Some(12));
+    hold.release();
+    assert!(sent.await.unwrap().unwrap()["data"].is_object());
+    assert_eq!(fake.available("MUG-11OZ", "Outlet"), Some(20));
+    assert_eq!(fake.applied_mutations().len(), 1);
+    handle.abort();
+}
