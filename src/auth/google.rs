@@ -108,7 +108,10 @@ impl std::fmt::Debug for GoogleToken {
             .field("refresh_token", &"[REDACTED]")
             .field("consented_at", &self.consented_at)
             .field("scopes", &self.scopes)
-            .field("access_token", &self.access_token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("access_expires_at", &self.access_expires_at)
             .finish()
     }
@@ -534,7 +537,10 @@ mod tests {
     fn invalid_grant_within_eight_days_of_consent_names_testing() {
         let consent = Utc::now();
         let msg = invalid_grant(consent, consent + chrono::Duration::days(7)).to_string();
-        assert!(msg.contains("\"Testing\"") && msg.contains("7days"), "{msg}");
+        assert!(
+            msg.contains("\"Testing\"") && msg.contains("7days"),
+            "{msg}"
+        );
         let msg = invalid_grant(consent, consent + chrono::Duration::days(9)).to_string();
         assert!(!msg.contains("Testing"), "{msg}");
         assert!(msg.contains("sheetsync auth google --method installed"));

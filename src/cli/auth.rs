@@ -206,7 +206,8 @@ async fn google(config: &Config) -> Vec<Line> {
 
 /// The stored installed-app token: kind, consent, access token expiry, the Testing trap.
 fn installed_token_lines(t: &crate::auth::google::GoogleToken, out: &mut Vec<Line>) {
-    let secs = |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let secs =
+        |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let now = chrono::Utc::now();
     out.push(Line::Ok(format!(
         "token:   {}, installed-app refresh token (does not expire while used, unless revoked); client {}",
@@ -425,7 +426,9 @@ pub async fn google_setup(cli: &Cli, method: Option<GoogleMethod>) -> Result<Exi
         &config.sheet.tab,
     );
     let show = Box::new(|url: &str| {
-        println!("Open this URL, sign in with a Google account the sheet is shared with, and allow access:\n\n  {url}\n");
+        println!(
+            "Open this URL, sign in with a Google account the sheet is shared with, and allow access:\n\n  {url}\n"
+        );
         println!(
             "Google then redirects to this machine's loopback address, where sheetsync is listening.\nIf this machine has no browser, open the URL elsewhere and paste here the full URL the browser ended on (http://127.0.0.1:…/?code=…)."
         );

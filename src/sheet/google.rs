@@ -225,7 +225,8 @@ impl SheetsClient {
     ) -> Result<SheetsClient, GoogleAuthError> {
         let client = crate::auth::google::read_client(client_secret).await?;
         let tokens = InstalledTokens::new(&client, state_dir, scope, dry_run)?;
-        let hub = hub_for(tokens, api_base_url).map_err(|e| GoogleAuthError::Connection(e.to_string()))?;
+        let hub = hub_for(tokens, api_base_url)
+            .map_err(|e| GoogleAuthError::Connection(e.to_string()))?;
         Ok(SheetsClient::from_hub(
             hub,
             "the Google account that ran `sheetsync auth google`".to_owned(),

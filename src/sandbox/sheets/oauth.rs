@@ -207,7 +207,11 @@ pub fn consent(query: &HashMap<String, String>) -> Result<IssuedCode, Refusal> {
         .map(str::to_owned)
         .collect();
     if scopes.is_empty() {
-        return Err(refuse(400, "invalid_request", "Missing required parameter: scope"));
+        return Err(refuse(
+            400,
+            "invalid_request",
+            "Missing required parameter: scope",
+        ));
     }
     Ok(IssuedCode {
         redirect_uri: redirect_uri.to_owned(),
