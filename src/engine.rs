@@ -115,15 +115,7 @@ impl Engine {
     /// the state dir is only read (SPEC §4.9).
     pub async fn connect_with(config: Config, dry_run: bool) -> Result<Engine, EngineError> {
         let store = shopify_client(&config, dry_run)?;
-        let sheets = match &config.google.credentials {
-            Some(key) => SheetsClient::service_account(key, &config.sheet.api_base_url).await?,
-            None => {
-                return Err(EngineError::Config(
-                    "google.credentials is not set: point it at the service-account key file"
-                        .into(),
-                ));
-            }
-        };
+        let sheets = sheets_client(&config, dry_run).await?;
         Ok(Engine {
             config,
             sheets,
@@ -455,6 +447,52 @@ pub(crate) fn scope_granted(granted: &[String], need: &str) -> bool {
 }
 
 /// The Shopify client for the configured `shopify.auth.method` (SPEC §6).
+/// The Google Sheets client for `google.method`. With `installed`, a refreshed access
+/// token stays in memory on a dry run, and a missing authorization is a setup step not
+/// yet done (exit 2), found before any request.
+pub(crate) async fn sheets_client(
+    config: &Config,
+    dry_run: bool,
+) -> Result<SheetsClient, EngineError> {
+    use crate::auth::google::GoogleAuthError;
+    use crate::config::GoogleMethod;
+    let g = &config.google;
+    match (g.method, &g.credentials, &g.client_secret) {
+        (GoogleMethod::ServiceAccount, Some(key), _) => {
+            Ok(SheetsClient::service_account(key, &config.sheet.api_base_url).await?)
+        }
+        (GoogleMethod::ServiceAccount, None, _) => Err(EngineError::Config(
+            "google.credentials is not set: point it at the service-account key file".into(),
+        )),
+        (GoogleMethod::Installed, _, Some(client)) => {
+            let scope = Scope::new(
+                &config.shopify.shop,
+                &config.sheet.spreadsheet_id,
+                &config.sheet.tab,
+            );
+            SheetsClient::installed(
+                client,
+                &config.sheet.api_base_url,
+                &config.sync.state_dir,
+                scope,
+                dry_run,
+            )
+            .await
+            .map_err(|e| match e {
+                GoogleAuthError::Connection(m) => {
+                    EngineError::Sheet(SheetError::Transport { message: m })
+                }
+                GoogleAuthError::State(e) => EngineError::State(e),
+                other => EngineError::Config(other.to_string()),
+            })
+        }
+        (GoogleMethod::Installed, _, None) => Err(EngineError::Config(
+            "google.client_secret is not set: point it at the installed-app OAuth client file"
+                .into(),
+        )),
+    }
+}
+
 pub(crate) fn shopify_client(config: &Config, dry_run: bool) -> Result<ShopifyClient, EngineError> {
     use crate::config::ShopifyAuthMethod;
     let scope = Scope {

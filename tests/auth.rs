@@ -251,7 +251,8 @@ async fn auth_status_shows_method_kind_expiry_and_scopes_but_no_secret() {
     assert!(stdout.contains("client_credentials"), "{stdout}");
     assert!(stdout.contains("needed:  read_products"), "{stdout}");
     assert!(stdout.contains("granted:"), "{stdout}");
-    assert!(stdout.contains("sheet:   readable"), "{stdout}");
+    // Google: a Drive files.get proves the sharing (not a Sheets read).
+    assert!(stdout.contains("sheet:   shared with"), "{stdout}");
 
     env.sync_json(&["--adopt", "sheet"]).await;
     let token = stored_token(&env).expect("a cached token");

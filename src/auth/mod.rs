@@ -3,8 +3,10 @@
 //! The Shopify transport asks a [`TokenProvider`] for the token on every request and, on
 //! a 401, asks it once to renew: a static custom-app token cannot renew, a
 //! client-credentials or expiring-OAuth token is minted (or refreshed) again. Minted tokens
-//! are cached in the state dir's token table (0600), so a restart reuses them.
+//! are cached in the state dir's token table (0600), so a restart reuses them. Google's
+//! installed-app OAuth keeps its refresh token there too ([`google`]).
 
+pub mod google;
 pub mod oauth;
 pub mod shopify;
 

@@ -138,12 +138,12 @@ async fn shopify_scopes(config: &Config) -> Vec<Line> {
     }
 }
 
-/// The Google credential, and a read proving the sheet is shared with it.
+/// The Google credential, and a Drive `files.get` proving the sheet is shared with it.
 async fn google(config: &Config) -> Vec<Line> {
     let g = &config.google;
     let mut out = Vec::new();
-    match (g.method, &g.credentials) {
-        (GoogleMethod::ServiceAccount, Some(path)) => {
+    match (g.method, &g.credentials, &g.client_secret) {
+        (GoogleMethod::ServiceAccount, Some(path), _) => {
             out.push(Line::Ok(format!(
                 "method:  service account, key file {}",
                 path.display()
@@ -158,48 +158,137 @@ async fn google(config: &Config) -> Vec<Line> {
                 )));
             }
             out.push(Line::Ok(
-                "token:   one-hour access tokens signed with the key; the key does not expire unless rotated or disabled".into(),
+                "token:   service-account JWT: one-hour access tokens signed with the key; the key does not expire unless rotated or disabled".into(),
             ));
-            out.push(Line::Ok(
-                "scopes:  needed spreadsheets (+ drive.metadata.readonly for watch)".into(),
+        }
+        (GoogleMethod::ServiceAccount, None, _) => {
+            out.push(Line::Fix(
+                "method:  service account, but google.credentials is not set".into(),
+                ExitStatus::Config,
             ));
-            match crate::sheet::google::SheetsClient::service_account(path, &config.sheet.api_base_url)
-                .await
-            {
-                Ok(client) => match client
-                    .header_rows(&config.sheet.spreadsheet_id, &config.sheet.tab, 1)
-                    .await
-                {
-                    Ok(_) => out.push(Line::Ok("sheet:   readable with this credential".into())),
-                    Err(e) => out.push(Line::Fix(
-                        format!(
-                            "sheet:   {e}{}",
-                            email
-                                .as_deref()
-                                .map(|e| format!("; share the sheet with {e}"))
-                                .unwrap_or_default()
-                        ),
+            return out;
+        }
+        (GoogleMethod::Installed, _, client) => {
+            out.push(Line::Ok(format!(
+                "method:  installed-app OAuth, client file {}",
+                client
+                    .as_deref()
+                    .map_or_else(|| "(not set)".into(), |p| p.display().to_string())
+            )));
+            let scope = Scope::new(
+                &config.shopify.shop,
+                &config.sheet.spreadsheet_id,
+                &config.sheet.tab,
+            );
+            match crate::auth::google::peek_stored(&config.sync.state_dir, &scope) {
+                Ok(Some(t)) => installed_token_lines(&t, &mut out),
+                Ok(None) => {
+                    out.push(Line::Fix(
+                        "token:   none stored; run `sheetsync auth google --method installed`"
+                            .into(),
                         ExitStatus::Config,
-                    )),
-                },
-                Err(e) => out.push(Line::Fix(
-                    format!(
-                        "key:     {e}; if your organisation forbids service-account keys (the default for new Google Cloud organisations), use google.method = \"installed\""
-                    ),
-                    ExitStatus::Config,
-                )),
+                    ));
+                    return out;
+                }
+                Err(e) => {
+                    out.push(Line::Fix(format!("token:   {e}"), ExitStatus::RunFailed));
+                    return out;
+                }
             }
         }
-        (GoogleMethod::ServiceAccount, None) => out.push(Line::Fix(
-            "method:  service account, but google.credentials is not set".into(),
-            ExitStatus::Config,
-        )),
-        (GoogleMethod::Installed, _) => out.push(Line::Fix(
-            "method:  installed-app OAuth is not supported by this build yet; use a service-account key (google.credentials)".into(),
-            ExitStatus::Config,
+    }
+    out.push(Line::Ok(
+        "scopes:  needed spreadsheets + drive.metadata.readonly (watch, and this check)".into(),
+    ));
+    out.extend(drive_check(config).await);
+    out
+}
+
+/// The stored installed-app token: kind, consent, access token expiry, the Testing trap.
+fn installed_token_lines(t: &crate::auth::google::GoogleToken, out: &mut Vec<Line>) {
+    let secs =
+        |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = chrono::Utc::now();
+    out.push(Line::Ok(format!(
+        "token:   {}, installed-app refresh token (does not expire while used, unless revoked); client {}",
+        t.refresh_prefix(),
+        t.client_id
+    )));
+    out.push(Line::Ok(format!("granted: {}", t.scopes.join(" "))));
+    out.push(Line::Ok(format!("consent: {}", secs(t.consented_at))));
+    match t.access_expires_at {
+        Some(e) if e > now => out.push(Line::Ok(format!(
+            "expires: access token at {}; refreshed automatically",
+            secs(e)
+        ))),
+        _ => out.push(Line::Ok(
+            "expires: no live access token; the next request refreshes one".into(),
         )),
     }
-    out
+    let testing_death = t.consented_at + chrono::Duration::days(7);
+    if testing_death > now {
+        out.push(Line::Ok(format!(
+            "note:    if the OAuth client's consent screen is in \"Testing\", this refresh token dies at {}; publish the app (Google Auth Platform > Audience) to keep it",
+            secs(testing_death)
+        )));
+    }
+}
+
+/// Drive `files.get` on the spreadsheet: proves it is shared with the credential without
+/// reading any cell. A dry-run client, so a refreshed token is not written.
+async fn drive_check(config: &Config) -> Vec<Line> {
+    use crate::schedule::drive::{DriveClient, DriveError};
+    let key_hint = "; if your organisation forbids service-account keys (the default for new Google Cloud organisations), use google.method = \"installed\"";
+    let client = match crate::engine::sheets_client(config, true).await {
+        Ok(c) => c,
+        Err(e) => {
+            let hint = if config.google.method == GoogleMethod::ServiceAccount {
+                key_hint
+            } else {
+                ""
+            };
+            let status = match e.fatal() {
+                crate::report::Fatal::Config => ExitStatus::Config,
+                crate::report::Fatal::Run => ExitStatus::RunFailed,
+            };
+            return vec![Line::Fix(format!("key:     {e}{hint}"), status)];
+        }
+    };
+    let drive = DriveClient::new(
+        &client,
+        &config.sheet.drive_api_base_url,
+        crate::http::RetryPolicy::default(),
+    );
+    let id = &config.sheet.spreadsheet_id;
+    let who = client.account().to_owned();
+    match drive.version(id).await {
+        Ok(_) => vec![Line::Ok(format!(
+            "sheet:   shared with {who} (Drive files.get found spreadsheet {id})"
+        ))],
+        Err(DriveError::NotFound(_)) => vec![Line::Fix(
+            format!(
+                "sheet:   Drive cannot see spreadsheet {id} (HTTP 404): check sheet.spreadsheet_id, and share the sheet with {who} as an Editor{}",
+                if config.google.method == GoogleMethod::Installed {
+                    " (or run `sheetsync auth google --method installed` as an account it is shared with)"
+                } else {
+                    ""
+                }
+            ),
+            ExitStatus::Config,
+        )],
+        Err(DriveError::Denied { status, message }) => vec![Line::Fix(
+            format!(
+                "sheet:   Drive refused files.get (HTTP {status}: {message}); enable the Google Drive API (and the Sheets API) for the credential's Cloud project, and check that the credential has the drive.metadata.readonly scope{}",
+                if config.google.method == GoogleMethod::Installed {
+                    " (run `sheetsync auth google --method installed` again to grant it)"
+                } else {
+                    ""
+                }
+            ),
+            ExitStatus::Config,
+        )],
+        Err(e) => vec![Line::Fix(format!("sheet:   {e}"), ExitStatus::RunFailed)],
+    }
 }
 
 fn print(title: &str, lines: &[Line], worst: &mut ExitStatus) {
@@ -313,5 +402,52 @@ pub async fn shopify(
     crate::auth::shopify::store_token(&config.sync.state_dir, &scope, &token)
         .map_err(Failure::run)?;
     println!("Shopify: {} stored in the state dir", token.kind.describe());
+    Ok(ExitStatus::Done)
+}
+
+/// `auth google`: sets up Google access with `method` (default: the config's).
+pub async fn google_setup(cli: &Cli, method: Option<GoogleMethod>) -> Result<ExitStatus, Failure> {
+    let (_, config) = super::load_config(cli)?;
+    let method = method.unwrap_or(config.google.method);
+    if method == GoogleMethod::ServiceAccount {
+        println!(
+            "method service_account: point google.credentials at the service account's JSON key and share the sheet with its e-mail as an Editor. Organisations that forbid service-account keys can use google.method = \"installed\" with `sheetsync auth google --method installed`."
+        );
+        return status(cli).await;
+    }
+    let Some(client) = &config.google.client_secret else {
+        return Err(Failure::config(anyhow::anyhow!(
+            "google.client_secret is required for installed-app OAuth: create an OAuth client of type Desktop app (Google Auth Platform > Clients), download its JSON and point google.client_secret at it"
+        )));
+    };
+    let scope = Scope::new(
+        &config.shopify.shop,
+        &config.sheet.spreadsheet_id,
+        &config.sheet.tab,
+    );
+    let show = Box::new(|url: &str| {
+        println!(
+            "Open this URL, sign in with a Google account the sheet is shared with, and allow access:\n\n  {url}\n"
+        );
+        println!(
+            "Google then redirects to this machine's loopback address, where sheetsync is listening.\nIf this machine has no browser, open the URL elsewhere and paste here the full URL the browser ended on (http://127.0.0.1:…/?code=…)."
+        );
+    });
+    let token = crate::auth::google::consent(client, &config.sync.state_dir, scope, show)
+        .await
+        .map_err(|e| match e {
+            crate::auth::google::GoogleAuthError::ClientFile { .. } => Failure::config(e),
+            other => Failure::run(other),
+        })?;
+    println!(
+        "Google: installed-app refresh token stored in the state dir (consent {}; scopes {})",
+        token
+            .consented_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        token.scopes.join(" ")
+    );
+    println!(
+        "If the OAuth client's consent screen is in \"Testing\", this refresh token dies after 7 days: publish the app to keep access."
+    );
     Ok(ExitStatus::Done)
 }

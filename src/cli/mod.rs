@@ -66,7 +66,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Store and Google access: `auth status`, `auth shopify`
+    /// Store and Google access: `auth status`, `auth shopify`, `auth google`
     Auth {
         #[command(subcommand)]
         command: AuthCommand,
@@ -115,6 +115,13 @@ pub enum AuthCommand {
         #[arg(long, default_value_t = crate::auth::oauth::DEFAULT_PORT)]
         port: u16,
     },
+    /// Set up Google access: `--method installed` runs the consent flow and stores the
+    /// refresh token; `service_account` explains the key file and sharing
+    Google {
+        /// service_account | installed [default: google.method]
+        #[arg(long, value_parser = ["service_account", "installed"])]
+        method: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +164,12 @@ pub fn init_logging(cli: &Cli) {
     };
     let filter =
         EnvFilter::try_from_env("SHEETSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // yup-oauth2 logs token endpoint bodies (access and refresh tokens) at debug: never
+    // let them through, whatever SHEETSYNC_LOG says.
+    let filter = match "yup_oauth2=off".parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -212,6 +225,15 @@ pub async fn run(cli: Cli) -> ExitStatus {
                     _ => None,
                 };
                 auth::shopify(&cli, method, *port).await
+            }
+            AuthCommand::Google { method } => {
+                use crate::config::GoogleMethod as M;
+                let method = match method.as_deref() {
+                    Some("service_account") => Some(M::ServiceAccount),
+                    Some("installed") => Some(M::Installed),
+                    _ => None,
+                };
+                auth::google_setup(&cli, method).await
             }
         },
         Command::Watch {

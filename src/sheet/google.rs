@@ -22,6 +22,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value as Json;
 
+use crate::auth::google::{GoogleAuthError, InstalledTokens};
 use crate::model::{CellRef, quote_tab};
 
 /// Requests a minute each limiter allows: the Sheets API's default per-user quota.
@@ -61,6 +62,10 @@ pub enum SheetError {
     Http { status: u16, message: String },
     #[error("cannot reach Google Sheets: {message}")]
     Transport { message: String },
+    /// Installed-app OAuth could not produce an access token (say `invalid_grant`); the
+    /// message says what to do.
+    #[error("{0}")]
+    Authorization(String),
     #[error("cannot use the service-account key {path}: {message}")]
     Key { path: String, message: String },
     #[error("unexpected answer from Google Sheets: {message}")]
@@ -205,6 +210,26 @@ impl SheetsClient {
         Ok(SheetsClient::from_hub(
             hub_for(auth, api_base_url)?,
             account,
+        ))
+    }
+
+    /// A client authenticated as the person who approved `sheetsync auth google --method
+    /// installed` for `scope`: access tokens come from [`InstalledTokens`], refreshed with
+    /// the refresh token in `state_dir` (kept in memory only when `dry_run`).
+    pub async fn installed(
+        client_secret: &Path,
+        api_base_url: &str,
+        state_dir: &Path,
+        scope: crate::state::Scope,
+        dry_run: bool,
+    ) -> Result<SheetsClient, GoogleAuthError> {
+        let client = crate::auth::google::read_client(client_secret).await?;
+        let tokens = InstalledTokens::new(&client, state_dir, scope, dry_run)?;
+        let hub = hub_for(tokens, api_base_url)
+            .map_err(|e| GoogleAuthError::Connection(e.to_string()))?;
+        Ok(SheetsClient::from_hub(
+            hub,
+            "the Google account that ran `sheetsync auth google`".to_owned(),
         ))
     }
 
@@ -457,8 +482,14 @@ impl SheetsClient {
                 let message = summarize(&text);
                 self.error_for(code, "", message, spreadsheet_id, range, attempts)
             }
-            ApiError::MissingToken(e) => SheetError::Auth {
-                message: e.to_string(),
+            ApiError::MissingToken(e) => match e.downcast_ref::<GoogleAuthError>() {
+                Some(g) if g.is_retryable() => SheetError::Transport {
+                    message: g.to_string(),
+                },
+                Some(g) => SheetError::Authorization(g.to_string()),
+                None => SheetError::Auth {
+                    message: e.to_string(),
+                },
             },
             ApiError::HttpError(e) => SheetError::Transport {
                 message: e.to_string(),

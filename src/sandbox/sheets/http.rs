@@ -23,6 +23,8 @@ use super::range::{A1, OutOfGrid, Rect, WriteError, format_range};
 use super::{Canned, Grant, LoggedRequest, SheetsFake, State};
 
 pub const JSON_UTF8: &str = "application/json; charset=UTF-8";
+/// The consent page of installed-app OAuth (Google's `auth_uri` path).
+pub const AUTH_PATH: &str = "/o/oauth2/auth";
 
 pub fn router(fake: SheetsFake) -> Router {
     Router::new()
@@ -37,6 +39,7 @@ pub fn router(fake: SheetsFake) -> Router {
             post(values_batch_update),
         )
         .route("/token", post(token))
+        .route(AUTH_PATH, get(consent_page))
         .route("/drive/v3/files/{id}", get(drive_files_get))
         .fallback(not_found_page)
         .layer(middleware::from_fn_with_state(fake.clone(), log_and_inject))
@@ -96,6 +99,9 @@ async fn log_and_inject(Extract(fake): Extract<SheetsFake>, req: Request, next: 
         }
         if is_token {
             s.token_failures.pop_front()
+        } else if path == AUTH_PATH {
+            // The consent page is a browser's, not an API call: no injected failures.
+            None
         } else {
             hooked.or_else(|| s.failures.pop_front())
         }
@@ -757,11 +763,70 @@ async fn token(Extract(fake): Extract<SheetsFake>, body: Bytes) -> Response {
         }
         "refresh_token" => oauth::verify_refresh(&form, &s.refresh_tokens)
             .map(|scopes| issue(&mut s, scopes, true)),
+        "authorization_code" => {
+            let codes = &mut s.codes;
+            oauth::verify_code(&form, codes).map(|scopes| {
+                // Consent hands out a refresh token alongside the first access token.
+                let refresh = format!("1//sandbox-refresh-{:016x}", fastrand::u64(..));
+                s.refresh_tokens.insert(refresh.clone(), scopes.clone());
+                let mut body = issue(&mut s, scopes, true);
+                body["refresh_token"] = json!(refresh);
+                body
+            })
+        }
         other => Err(oauth::unsupported_grant(other)),
     };
     match result {
         Ok(body) => token_json(200, &body),
         Err(Refusal { status, body }) => token_json(status, &body),
+    }
+}
+
+/// The consent page, as if the person signed in and approved at once: a 302 to the
+/// loopback `redirect_uri` with `code` (and `state` when sent), or Google's error page.
+async fn consent_page(Extract(fake): Extract<SheetsFake>, RawQuery(q): RawQuery) -> Response {
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(q.as_deref().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    match oauth::consent(&query) {
+        Ok(issued) => {
+            let code = format!("4/0Sandbox{:016x}", fastrand::u64(..));
+            let mut target = match url::Url::parse(&issued.redirect_uri) {
+                Ok(u) => u,
+                Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+            };
+            target
+                .query_pairs_mut()
+                .append_pair("code", &code)
+                .append_pair("scope", &issued.scopes.join(" "));
+            if let Some(state) = query.get("state") {
+                target.query_pairs_mut().append_pair("state", state);
+            }
+            fake.lock().codes.insert(code, issued);
+            let mut resp = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(target.as_str()) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp
+        }
+        Err(Refusal { status, body }) => {
+            let page = format!(
+                "<!doctype html><title>Access blocked</title><p>Error {status}: {}</p><p>{}</p>",
+                body["error"].as_str().unwrap_or_default(),
+                body["error_description"].as_str().unwrap_or_default()
+            );
+            let mut resp = (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                page,
+            )
+                .into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            resp
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! A local fake of the three Google services sheetsync talks to, served over HTTP on
 //! 127.0.0.1 with axum: the Sheets v4 API (`spreadsheets.get`, `values.get`,
-//! `values.batchGet`, `values.batchUpdate`), the OAuth token endpoint (service-account
-//! JWT bearer and refresh-token grants) and Drive v3 `files.get` for change detection.
+//! `values.batchGet`, `values.batchUpdate`), the OAuth endpoints (the consent page of
+//! installed-app OAuth, which redirects to the loopback with a code; the token endpoint's
+//! service-account JWT bearer, `authorization_code` and refresh-token grants) and Drive
+//! v3 `files.get` for change detection.
 //!
 //! It reproduces the quirks recorded in `shared/fixtures/README.md` §1–§2: the range echo
 //! clipped to the grid, ragged rows, render options, quoted titles, Google's error bodies
@@ -69,6 +71,8 @@ struct State {
     modified: DateTime<Utc>,
     tokens: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, Vec<String>>,
+    /// Authorization codes handed out by the consent page, not yet exchanged.
+    codes: HashMap<String, oauth::IssuedCode>,
     /// Audiences the token endpoint accepts: its own URL on every address it serves.
     token_urls: Vec<String>,
     issued: u64,
@@ -221,6 +225,7 @@ impl SheetsFake {
                 modified: now,
                 tokens: HashMap::new(),
                 refresh_tokens: HashMap::new(),
+                codes: HashMap::new(),
                 token_urls: Vec::new(),
                 issued: 0,
                 requests: Vec::new(),
@@ -452,6 +457,35 @@ impl SheetsFake {
         self.lock()
             .refresh_tokens
             .insert(refresh_token.to_owned(), scopes);
+    }
+
+    /// Revokes every refresh token (as Google does 7 days after consent for a client in
+    /// "Testing", or when the person removes the app's access): the refresh grant then
+    /// answers `invalid_grant`.
+    pub fn revoke_refresh_tokens(&self) {
+        self.lock().refresh_tokens.clear();
+    }
+
+    /// How many refresh tokens are live (issued at consent or added, not revoked).
+    pub fn refresh_token_count(&self) -> usize {
+        self.lock().refresh_tokens.len()
+    }
+
+    /// An installed-app ("Desktop") OAuth client file, as the Cloud console downloads it,
+    /// for the test client ([`TEST_CLIENT_ID`]) with its endpoints on the fake at
+    /// `base` (`http://ADDR`): the consent page `…/o/oauth2/auth` and `…/token`.
+    pub fn installed_client_json(&self, base: &str) -> String {
+        let base = base.trim_end_matches('/');
+        let client = serde_json::json!({"installed": {
+            "client_id": oauth::TEST_CLIENT_ID,
+            "project_id": "sheetsync-sandbox",
+            "auth_uri": format!("{base}{}", http::AUTH_PATH),
+            "token_uri": format!("{base}/token"),
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_secret": oauth::TEST_CLIENT_SECRET,
+            "redirect_uris": ["http://localhost"]
+        }});
+        serde_json::to_string_pretty(&client).unwrap_or_default()
     }
 
     /// A service-account key file (JSON) for the sandbox's test account whose

@@ -1,6 +1,7 @@
 //! The fake token endpoint's logic: verifying a service account's RS256 JWT assertion
-//! against the sandbox's own test key, the refresh-token grant, and the error bodies
-//! Google sends for each way this goes wrong.
+//! against the sandbox's own test key, the installed-app consent (the authorization
+//! endpoint's loopback redirect and the `authorization_code` grant), the refresh-token
+//! grant, and the error bodies Google sends for each way this goes wrong.
 
 use std::collections::HashMap;
 
@@ -126,11 +127,8 @@ pub fn verify_assertion(
     Ok(scopes)
 }
 
-/// Checks a refresh-token grant's form and returns the scopes the refresh token carries.
-pub fn verify_refresh(
-    form: &HashMap<String, String>,
-    refresh_tokens: &HashMap<String, Vec<String>>,
-) -> Result<Vec<String>, Refusal> {
+/// Checks the OAuth client's id and secret in a token request's form.
+fn verify_client(form: &HashMap<String, String>) -> Result<(), Refusal> {
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if field("client_id") != TEST_CLIENT_ID {
         return Err(refuse(
@@ -142,10 +140,100 @@ pub fn verify_refresh(
     if field("client_secret") != TEST_CLIENT_SECRET {
         return Err(refuse(401, "invalid_client", "Unauthorized"));
     }
+    Ok(())
+}
+
+/// Checks a refresh-token grant's form and returns the scopes the refresh token carries.
+pub fn verify_refresh(
+    form: &HashMap<String, String>,
+    refresh_tokens: &HashMap<String, Vec<String>>,
+) -> Result<Vec<String>, Refusal> {
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    verify_client(form)?;
     refresh_tokens
         .get(field("refresh_token"))
         .cloned()
         .ok_or_else(|| refuse(400, "invalid_grant", "Token has been expired or revoked."))
+}
+
+/// An authorization code the consent page handed out, until it is exchanged.
+#[derive(Debug, Clone)]
+pub struct IssuedCode {
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+}
+
+/// Whether `uri` is a loopback redirect an installed-app (Desktop) client may use:
+/// `http://127.0.0.1:PORT[/path]`, `http://[::1]:PORT` or `http://localhost:PORT`.
+fn is_loopback_redirect(uri: &str) -> bool {
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
+    url.scheme() == "http"
+        && matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+        && url.query().is_none()
+        && url.fragment().is_none()
+}
+
+/// The consent page's checks (the person approved): the client, `response_type=code`, a
+/// loopback `redirect_uri` and some scopes. Returns what the code will stand for; the
+/// refusal is the error page Google shows instead of redirecting.
+pub fn consent(query: &HashMap<String, String>) -> Result<IssuedCode, Refusal> {
+    let field = |k: &str| query.get(k).map(String::as_str).unwrap_or_default();
+    if field("client_id") != TEST_CLIENT_ID {
+        return Err(refuse(
+            401,
+            "invalid_client",
+            "The OAuth client was not found.",
+        ));
+    }
+    if field("response_type") != "code" {
+        return Err(refuse(
+            400,
+            "unsupported_response_type",
+            "Invalid response_type",
+        ));
+    }
+    let redirect_uri = field("redirect_uri");
+    if !is_loopback_redirect(redirect_uri) {
+        return Err(refuse(
+            400,
+            "redirect_uri_mismatch",
+            "You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy.",
+        ));
+    }
+    let scopes: Vec<String> = field("scope")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if scopes.is_empty() {
+        return Err(refuse(
+            400,
+            "invalid_request",
+            "Missing required parameter: scope",
+        ));
+    }
+    Ok(IssuedCode {
+        redirect_uri: redirect_uri.to_owned(),
+        scopes,
+    })
+}
+
+/// Checks an `authorization_code` grant: the client, a code this endpoint issued (each
+/// code works once) and the same `redirect_uri` as at consent. Returns the granted scopes.
+pub fn verify_code(
+    form: &HashMap<String, String>,
+    codes: &mut HashMap<String, IssuedCode>,
+) -> Result<Vec<String>, Refusal> {
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    verify_client(form)?;
+    let issued = codes
+        .remove(field("code"))
+        .ok_or_else(|| refuse(400, "invalid_grant", "Bad Request"))?;
+    if issued.redirect_uri != field("redirect_uri") {
+        return Err(refuse(400, "redirect_uri_mismatch", "Bad Request"));
+    }
+    Ok(issued.scopes)
 }
 
 /// The refusal for a grant type the endpoint does not know.
@@ -262,6 +350,59 @@ mod tests {
         assert_eq!(
             verify_assertion(&parts.join("."), &urls, now).unwrap_err(),
             bad_signature()
+        );
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn consent_needs_the_client_a_code_response_and_a_loopback_redirect() {
+        let ok = [
+            ("client_id", TEST_CLIENT_ID),
+            ("response_type", "code"),
+            ("redirect_uri", "http://127.0.0.1:4711"),
+            ("scope", "https://www.googleapis.com/auth/spreadsheets"),
+        ];
+        assert!(consent(&form(&ok)).is_ok());
+        let mut other = form(&ok);
+        other.insert("redirect_uri".into(), "https://evil.example/cb".into());
+        assert_eq!(
+            consent(&other).unwrap_err().body["error"],
+            "redirect_uri_mismatch"
+        );
+        let mut other = form(&ok);
+        other.insert("client_id".into(), "someone-else".into());
+        assert_eq!(consent(&other).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn a_code_is_exchanged_once_with_the_same_redirect() {
+        let issued = IssuedCode {
+            redirect_uri: "http://127.0.0.1:4711".into(),
+            scopes: vec!["s".into()],
+        };
+        let mut codes = HashMap::from([("c1".to_owned(), issued.clone())]);
+        let grant = [
+            ("client_id", TEST_CLIENT_ID),
+            ("client_secret", TEST_CLIENT_SECRET),
+            ("code", "c1"),
+            ("redirect_uri", "http://127.0.0.1:4711"),
+        ];
+        assert_eq!(verify_code(&form(&grant), &mut codes).unwrap(), vec!["s"]);
+        let again = verify_code(&form(&grant), &mut codes).unwrap_err();
+        assert_eq!(again.body["error"], "invalid_grant");
+        codes.insert("c2".into(), issued);
+        let mut moved = form(&grant);
+        moved.insert("code".into(), "c2".into());
+        moved.insert("redirect_uri".into(), "http://127.0.0.1:9".into());
+        assert_eq!(
+            verify_code(&moved, &mut codes).unwrap_err().body["error"],
+            "redirect_uri_mismatch"
         );
     }
 
