@@ -157,6 +157,7 @@ fn options(dry_run: bool) -> RunOptions {
         adopt: Some(Adopt::Sheet),
         run_id: format!("bench-{}", now.format("%Y%m%dT%H%M%S%.3fZ")),
         started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        cancel: Default::default(),
     }
 }
 

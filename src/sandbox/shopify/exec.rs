@@ -23,7 +23,10 @@ type Sel<'a> = SelectionSet<'a, String>;
 /// Shopify refuses any single query whose requested cost exceeds this.
 const MAX_QUERY_COST: f64 = 1000.0;
 /// The largest page a connection serves.
-const MAX_PAGE: i64 = 250;
+pub const MAX_PAGE: i64 = 250;
+/// A resolver that already cut the page answers `{PAGE_KEY: [nodes], hasNextPage,
+/// hasPreviousPage}` instead of the whole list.
+pub const PAGE_KEY: &str = "__page";
 
 /// One GraphQL error, serialised the way Shopify does.
 #[derive(Debug, Clone)]
@@ -1332,6 +1335,31 @@ pub fn cursor_for(node: &Value) -> String {
     base64(format!("{{\"last_id\":{id}}}").as_bytes())
 }
 
+/// The id a cursor from [`cursor_for`] names.
+pub fn cursor_id(cursor: &str) -> Option<u64> {
+    let text = String::from_utf8(unbase64(cursor)?).ok()?;
+    let rest = text.strip_prefix("{\"last_id\":")?.strip_suffix('}')?;
+    rest.parse().ok()
+}
+
+fn unbase64(text: &str) -> Option<Vec<u8>> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let v = T.iter().position(|&t| t == c)? as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    Some(out)
+}
+
 fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
@@ -1360,7 +1388,6 @@ fn project_connection(
     node: &str,
     path: &[Value],
 ) -> Result<(Value, f64), FieldFailure> {
-    let all = raw.as_array().cloned().unwrap_or_default();
     let arg = |name: &str| {
         f.arguments
             .iter()
@@ -1402,7 +1429,19 @@ fn project_connection(
         ));
     }
     let count = count.max(0) as usize;
-    let mut items = all;
+    if let Some(page) = raw.get(PAGE_KEY).and_then(Value::as_array) {
+        let flag = |k: &str| raw.get(k).and_then(Value::as_bool).unwrap_or(false);
+        return project_page(
+            ctx,
+            f,
+            page,
+            node,
+            path,
+            flag("hasNextPage"),
+            flag("hasPreviousPage"),
+        );
+    }
+    let mut items = raw.as_array().cloned().unwrap_or_default();
     if arg("reverse").and_then(|v| v.as_bool()) == Some(true) {
         items.reverse();
     }
@@ -1440,6 +1479,18 @@ fn project_connection(
             start > 0,
         )
     };
+    project_page(ctx, f, page, node, path, has_next, has_prev)
+}
+
+fn project_page(
+    ctx: &Ctx<'_, '_>,
+    f: &Field<'_, String>,
+    page: &[Value],
+    node: &str,
+    path: &[Value],
+    has_next: bool,
+    has_prev: bool,
+) -> Result<(Value, f64), FieldFailure> {
     let page_info = json!({
         "__typename": "PageInfo",
         "hasNextPage": has_next,
