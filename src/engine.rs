@@ -92,6 +92,7 @@ impl Engine {
     pub async fn connect(config: Config) -> Result<Engine, EngineError> {
         let token = shopify_token(&config)?;
         let store = ShopifyClient::new(&config.shopify, token)?;
+        store.set_bulk_threshold(config.sync.bulk_threshold);
         let sheets = match &config.google.credentials {
             Some(key) => SheetsClient::service_account(key, &config.sheet.api_base_url).await?,
             None => {

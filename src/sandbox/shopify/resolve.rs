@@ -73,6 +73,23 @@ pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailu
             )
         }
         "productVariants" => variants_connection(data, call),
+        "productVariantsCount" => {
+            let n = data.variants().count() as i64;
+            match arg(call, "limit") {
+                // The argument defaults to 10,000; an explicit null lifts the cap.
+                Value::Null if call.args.contains_key("limit") => {
+                    json!({ "count": n, "precision": "EXACT" })
+                }
+                limit => {
+                    let limit = limit.as_i64().unwrap_or(10_000);
+                    if n > limit {
+                        json!({ "count": limit, "precision": "AT_LEAST" })
+                    } else {
+                        json!({ "count": n, "precision": "EXACT" })
+                    }
+                }
+            }
+        }
         "nodes" => {
             let ids = arg(call, "ids").as_array().cloned().unwrap_or_default();
             if ids.len() > MAX_INPUT {
@@ -106,6 +123,22 @@ pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailu
         "location" if parse_gid("Location", id).is_some() => data.node_json(id),
         _ => Value::Null,
     })
+}
+
+/// Hands every node of a root connection to `emit`, one at a time, in id order (bulk
+/// exports); `false` for a root the fake cannot export.
+pub fn each_node(data: &StoreData, root: &str, emit: &mut dyn FnMut(Value)) -> bool {
+    match root {
+        "productVariants" => {
+            let mut all: Vec<_> = data.variants().collect();
+            all.sort_by_key(|(_, v)| v.id);
+            for (p, v) in all {
+                emit(data.variant_json(p, v));
+            }
+            true
+        }
+        _ => false,
+    }
 }
 
 /// `productVariants`, resolved one page at a time: the window is found on ids alone and
@@ -245,6 +278,7 @@ fn run_mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
         "inventorySetQuantities" => set_quantities(shared, call),
         "inventoryActivate" => Ok(activate(shared, call)),
         "productVariantsBulkUpdate" => bulk_update(&mut shared.data, call),
+        "bulkOperationRunQuery" => super::bulk::run_query(shared, call),
         _ => Ok(Value::Null),
     }
 }

@@ -361,6 +361,11 @@ impl Transport {
         })
     }
 
+    /// The clock the transport waits on (pollers share it, so tests run without waiting).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
