@@ -383,6 +383,11 @@ impl Transport {
             .unwrap_or(DEFAULT_ESTIMATE)
     }
 
+    /// The `requestedQueryCost` `operation` reported last, if it has been sent before.
+    pub fn known_estimate(&self, operation: &str) -> Option<f64> {
+        lock(&self.estimates).get(operation).copied()
+    }
+
     /// Sends `body` until it succeeds or fails for good; every attempt sends these bytes.
     /// `cost_hint` overrides the estimate (a page whose size just changed).
     pub async fn send(&self, body: &[u8], cost_hint: Option<f64>) -> Result<Reply, StoreError> {
