@@ -115,6 +115,7 @@ impl Engine {
     /// the state dir is only read (SPEC §4.9).
     pub async fn connect_with(config: Config, dry_run: bool) -> Result<Engine, EngineError> {
         let store = shopify_client(&config, dry_run)?;
+        store.set_bulk_threshold(config.sync.bulk_threshold);
         let sheets = sheets_client(&config, dry_run).await?;
         Ok(Engine {
             config,

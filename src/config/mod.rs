@@ -195,6 +195,10 @@ pub struct SyncConfig {
     pub max_price_change: Decimal,
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// From this many variants on, the store is read by one bulk export instead of
+    /// paged queries (0: always export).
+    #[serde(default = "default_bulk_threshold")]
+    pub bulk_threshold: u64,
 }
 
 impl Default for SyncConfig {
@@ -205,6 +209,7 @@ impl Default for SyncConfig {
             max_change_ratio: default_ratio(),
             max_price_change: default_ratio(),
             state_dir: default_state_dir(),
+            bulk_threshold: default_bulk_threshold(),
         }
     }
 }
@@ -220,6 +225,9 @@ fn default_api_version() -> String {
 }
 fn default_ratio() -> Decimal {
     Decimal::new(5, 1)
+}
+fn default_bulk_threshold() -> u64 {
+    crate::store::shopify::bulk::DEFAULT_THRESHOLD
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from(".sheetsync")
@@ -424,6 +432,7 @@ impl Config {
             max_change_ratio: _,
             max_price_change: _,
             state_dir,
+            bulk_threshold: _,
         } = sync;
         interpolate_path(vars, "sync.state_dir", state_dir);
     }

@@ -509,7 +509,7 @@ fn example_config_parses_and_sets_every_key() {
     assert_eq!(keys("sheet.columns").len(), 9);
     assert_eq!(keys("sheet.write_back").len(), 2);
     assert_eq!(keys("shopify").len(), 4);
-    assert_eq!(keys("sync").len(), 5);
+    assert_eq!(keys("sync").len(), 6);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! selection sets (aliases, fragments, inline fragments, `__typename`), computing the
 //! actual cost on the way. Error bodies follow the live captures.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use graphql_parser::Pos;
@@ -23,7 +24,10 @@ type Sel<'a> = SelectionSet<'a, String>;
 /// Shopify refuses any single query whose requested cost exceeds this.
 const MAX_QUERY_COST: f64 = 1000.0;
 /// The largest page a connection serves.
-const MAX_PAGE: i64 = 250;
+pub const MAX_PAGE: i64 = 250;
+/// A resolver that already cut the page answers `{PAGE_KEY: [nodes], hasNextPage,
+/// hasPreviousPage}` instead of the whole list.
+pub const PAGE_KEY: &str = "__page";
 
 /// One GraphQL error, serialised the way Shopify does.
 #[derive(Debug, Clone)]
@@ -124,6 +128,16 @@ struct Ctx<'a, 'q> {
     vars: Map<String, Value>,
     var_defs: &'a [VariableDefinition<'q, String>],
     op_label: String,
+    /// Set while a bulk export projects one root node: nested connections become lines
+    /// of their own instead of fields.
+    bulk: Option<RefCell<BulkSink>>,
+}
+
+/// The lines a bulk export's root node produces besides its own.
+#[derive(Default)]
+struct BulkSink {
+    parent: String,
+    children: Vec<Value>,
 }
 
 /// Runs one request against the store; returns the response body.
@@ -174,6 +188,7 @@ pub fn mutation_fields(req: &GqlRequest) -> Vec<String> {
         vars: req.variables.clone(),
         var_defs,
         op_label: String::new(),
+        bulk: None,
     };
     collect_root_fields(&ctx, selection)
         .iter()
@@ -309,6 +324,7 @@ fn run_document(
         vars: req.variables.clone(),
         var_defs,
         op_label: op_label.clone(),
+        bulk: None,
     };
 
     // Static validation, then variable coercion: failures here answer with errors only,
@@ -419,6 +435,8 @@ fn run_document(
         }
         let resolved = if kind == "mutation" {
             resolve::mutation(shared, &call)
+        } else if super::bulk::is_bulk_root(rf.name) {
+            super::bulk::query(shared, &call)
         } else {
             resolve::query(&shared.data, &call)
         };
@@ -1053,6 +1071,10 @@ fn arg_number(ctx: &Ctx<'_, '_>, args: &[(String, GValue<'_, String>)], name: &s
 
 fn root_field_cost(ctx: &Ctx<'_, '_>, rf: &RootField<'_, '_>, mutation: bool) -> f64 {
     if mutation {
+        // The bulk run mutation costs its base only (captured: requested 10).
+        if rf.name == "bulkOperationRunQuery" {
+            return 10.0;
+        }
         if rf.name == "productVariantsBulkUpdate" {
             // Dynamic cost since 2025-10: 10 + 0.2 per variant (SHOPIFY.md §2, [DYN]).
             let n = rf
@@ -1293,7 +1315,13 @@ fn project_object(
                             (Value::Array(vals), most)
                         }
                     }
-                    Kind::Connection(_, node) => project_connection(ctx, f, raw, node, &p)?,
+                    Kind::Connection(_, node) => {
+                        if let Some(sink) = &ctx.bulk {
+                            bulk_children(ctx, sink, f, raw, node, &p)?;
+                            continue;
+                        }
+                        project_connection(ctx, f, raw, node, &p)?
+                    }
                 };
                 cost += c;
                 insert_merged(&mut out, key, value);
@@ -1369,6 +1397,31 @@ pub fn cursor_for(node: &Value) -> String {
     base64(format!("{{\"last_id\":{id}}}").as_bytes())
 }
 
+/// The id a cursor from [`cursor_for`] names.
+pub fn cursor_id(cursor: &str) -> Option<u64> {
+    let text = String::from_utf8(unbase64(cursor)?).ok()?;
+    let rest = text.strip_prefix("{\"last_id\":")?.strip_suffix('}')?;
+    rest.parse().ok()
+}
+
+fn unbase64(text: &str) -> Option<Vec<u8>> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let v = T.iter().position(|&t| t == c)? as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    Some(out)
+}
+
 fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
@@ -1397,7 +1450,6 @@ fn project_connection(
     node: &str,
     path: &[Value],
 ) -> Result<(Value, f64), FieldFailure> {
-    let all = raw.as_array().cloned().unwrap_or_default();
     let arg = |name: &str| {
         f.arguments
             .iter()
@@ -1439,7 +1491,19 @@ fn project_connection(
         ));
     }
     let count = count.max(0) as usize;
-    let mut items = all;
+    if let Some(page) = raw.get(PAGE_KEY).and_then(Value::as_array) {
+        let flag = |k: &str| raw.get(k).and_then(Value::as_bool).unwrap_or(false);
+        return project_page(
+            ctx,
+            f,
+            page,
+            node,
+            path,
+            flag("hasNextPage"),
+            flag("hasPreviousPage"),
+        );
+    }
+    let mut items = raw.as_array().cloned().unwrap_or_default();
     if arg("reverse").and_then(|v| v.as_bool()) == Some(true) {
         items.reverse();
     }
@@ -1477,6 +1541,18 @@ fn project_connection(
             start > 0,
         )
     };
+    project_page(ctx, f, page, node, path, has_next, has_prev)
+}
+
+fn project_page(
+    ctx: &Ctx<'_, '_>,
+    f: &Field<'_, String>,
+    page: &[Value],
+    node: &str,
+    path: &[Value],
+    has_next: bool,
+    has_prev: bool,
+) -> Result<(Value, f64), FieldFailure> {
     let page_info = json!({
         "__typename": "PageInfo",
         "hasNextPage": has_next,
@@ -1540,4 +1616,216 @@ fn project_connection(
     }
     let cost = 2.0 + nodes_cost.iter().map(|c| 1.0 + c).sum::<f64>();
     Ok((Value::Object(out), cost))
+}
+
+// ---- bulk export -----------------------------------------------------------------------
+
+/// A finished bulk export: the JSONL file and its counts.
+pub struct BulkFile {
+    pub jsonl: Vec<u8>,
+    pub object_count: u64,
+    pub root_object_count: u64,
+}
+
+/// The selection under a connection's `nodes` or `edges { node }`.
+fn node_selection<'a, 'q>(sel: &'a Sel<'q>) -> Option<&'a Sel<'q>> {
+    sel.items.iter().find_map(|item| match item {
+        Selection::Field(f) if f.name == "nodes" => Some(&f.selection_set),
+        Selection::Field(f) if f.name == "edges" => {
+            f.selection_set.items.iter().find_map(|e| match e {
+                Selection::Field(ef) if ef.name == "node" => Some(&ef.selection_set),
+                _ => None,
+            })
+        }
+        _ => None,
+    })
+}
+
+fn bulk_children(
+    ctx: &Ctx<'_, '_>,
+    sink: &RefCell<BulkSink>,
+    f: &Field<'_, String>,
+    raw: &Value,
+    node: &str,
+    path: &[Value],
+) -> Result<(), FieldFailure> {
+    let Some(sel) = node_selection(&f.selection_set) else {
+        return Ok(());
+    };
+    for child in raw.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let (mut v, _) = project_object(ctx, sel, child, node, path)?;
+        let parent = sink.borrow().parent.clone();
+        if let Value::Object(m) = &mut v {
+            m.insert("__parentId".into(), json!(parent));
+        }
+        sink.borrow_mut().children.push(v);
+    }
+    Ok(())
+}
+
+/// Connections in `sel` and how deep they nest (a connection at the top is depth 1).
+fn connection_shape(sel: &Sel<'_>, ty: &str, depth: usize) -> (usize, usize) {
+    let mut count = 0;
+    let mut deepest = 0;
+    for item in &sel.items {
+        let Selection::Field(f) = item else {
+            continue;
+        };
+        match schema::field(ty, &f.name).map(|d| d.kind) {
+            Some(Kind::Connection(_, node)) => {
+                let inner = node_selection(&f.selection_set);
+                let (c, d) = inner.map_or((0, 0), |s| connection_shape(s, node, depth + 1));
+                count += 1 + c;
+                deepest = deepest.max(d.max(depth + 1));
+            }
+            Some(Kind::Object(t)) | Some(Kind::List(t)) => {
+                let (c, d) = connection_shape(&f.selection_set, t, depth);
+                count += c;
+                deepest = deepest.max(d);
+            }
+            _ => {}
+        }
+    }
+    (count, deepest)
+}
+
+/// Runs a bulk query the way `bulkOperationRunQuery` does: validated first (the messages of
+/// the live captures), then every root node projected onto its selection, each nested
+/// connection node its own line carrying `__parentId`. `each_root` hands the resolver's
+/// nodes over one at a time so memory stays bounded by the output. Lines are written in
+/// a scrambled order (children may even precede their parent), seeded by `seed`: Shopify
+/// promises no order, and clients must join by `__parentId`.
+pub fn bulk_export(
+    query: &str,
+    seed: u64,
+    each_root: impl Fn(&str, &mut dyn FnMut(Value)) -> bool,
+) -> Result<BulkFile, String> {
+    let doc = graphql_parser::parse_query::<String>(query).map_err(|e| {
+        let text = e.to_string();
+        let detail = if query.trim().is_empty() {
+            "syntax error, unexpected end of file".to_owned()
+        } else {
+            text.lines().next().unwrap_or("syntax error").to_owned()
+        };
+        format!("Invalid bulk query: {detail}")
+    })?;
+    let ops: Vec<&OperationDefinition<'_, String>> = doc
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            Definition::Operation(o) => Some(o),
+            Definition::Fragment(_) => None,
+        })
+        .collect();
+    let [op] = ops.as_slice() else {
+        return Err("Invalid bulk query: exactly one operation is required".into());
+    };
+    let (kind, _, var_defs, selection) = operation_parts(op);
+    if kind != "query" {
+        return Err("Invalid operation type. Only `query` operations are supported.".into());
+    }
+    let mut fragments = HashMap::new();
+    for d in &doc.definitions {
+        if let Definition::Fragment(f) = d {
+            fragments.insert(f.name.as_str(), f);
+        }
+    }
+    let mut ctx = Ctx {
+        fragments,
+        vars: Map::new(),
+        var_defs,
+        op_label: "query".into(),
+        bulk: None,
+    };
+    let mut errors = Vec::new();
+    validate_selection(
+        &ctx,
+        selection,
+        "QueryRoot",
+        &mut vec![json!("query")],
+        &mut errors,
+    );
+    if let Some(e) = errors.first() {
+        return Err(format!("Invalid bulk query: {}", e.message));
+    }
+    let roots = collect_root_fields(&ctx, selection);
+    if roots.iter().any(|r| r.name == "node") {
+        return Err("Bulk queries cannot contain a top level `node` field.".into());
+    }
+    let (connections, depth) = connection_shape(selection, "QueryRoot", 0);
+    if connections == 0 {
+        return Err("Bulk queries must contain at least one connection.".into());
+    }
+    if connections > 5 {
+        return Err("Bulk queries cannot contain more than 5 connections.".into());
+    }
+    if depth > 2 {
+        return Err(
+            "Bulk queries cannot contain connections with a nesting depth greater than 2.".into(),
+        );
+    }
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = Vec::new();
+    let mut pool: Vec<Value> = Vec::new();
+    let mut objects = 0u64;
+    let mut root_objects = 0u64;
+    let write = |v: &Value, out: &mut Vec<u8>| {
+        if serde_json::to_writer(&mut *out, v).is_ok() {
+            out.push(b'\n');
+        }
+    };
+    for rf in &roots {
+        let Some(Kind::Connection(_, node)) = schema::field("QueryRoot", rf.name).map(|d| d.kind)
+        else {
+            continue;
+        };
+        let Some(sel) = node_selection(rf.selection) else {
+            continue;
+        };
+        let mut failure = None;
+        let supported = each_root(rf.name, &mut |raw| {
+            if failure.is_some() {
+                return;
+            }
+            let parent = raw.get("id").and_then(Value::as_str).unwrap_or_default();
+            ctx.bulk = Some(RefCell::new(BulkSink {
+                parent: parent.to_owned(),
+                children: Vec::new(),
+            }));
+            match project_object(&ctx, sel, &raw, node, &[]) {
+                Ok((line, _)) => {
+                    root_objects += 1;
+                    let children = ctx.bulk.take().map(|s| s.into_inner().children);
+                    pool.push(line);
+                    pool.extend(children.unwrap_or_default());
+                    // A small pool drained at random scrambles the order locally.
+                    while pool.len() > 16 {
+                        let v = pool.swap_remove(rng.usize(..pool.len()));
+                        objects += 1;
+                        write(&v, &mut out);
+                    }
+                }
+                Err(e) => failure = Some(e.error.message),
+            }
+        });
+        if !supported {
+            return Err(format!(
+                "Invalid bulk query: the fake cannot export `{}`",
+                rf.name
+            ));
+        }
+        if let Some(message) = failure {
+            return Err(format!("Invalid bulk query: {message}"));
+        }
+    }
+    while !pool.is_empty() {
+        let v = pool.swap_remove(rng.usize(..pool.len()));
+        objects += 1;
+        write(&v, &mut out);
+    }
+    Ok(BulkFile {
+        jsonl: out,
+        object_count: objects,
+        root_object_count: root_objects,
+    })
 }

@@ -18,17 +18,22 @@
 //! - the 2026-04+ inventory contract: `@idempotent` required, `changeFromQuantity` key
 //!   required (null skips the compare-and-set), all-or-nothing sets, idempotent replay and
 //!   key/parameter mismatch, the userError codes and `field` paths of the captures;
-//! - `productVariantsBulkUpdate` with per-variant validation and `allowPartialUpdates`.
+//! - `productVariantsBulkUpdate` with per-variant validation and `allowPartialUpdates`;
+//! - bulk exports (`bulkOperationRunQuery`, `bulkOperation`, `currentBulkOperation`): the
+//!   JSONL, in scrambled line order, is served by plain GET under `/bulk-results/`, and
+//!   each fetch records whether credentials came along ([`ShopifyFake::file_fetches`]).
 //!
 //! For kill tests, [`ShopifyFake::hold_mutation`] parks the N-th mutation of a kind before
 //! or after it takes effect until the test lets it go (see `hold`).
 //!
 //! Supported roots: `shop`, `currentAppInstallation`, `locations`, `location`,
 //! `productVariants`, `productVariant`, `product`, `inventoryItem`, `inventoryLevel`,
-//! `node`, `nodes`; mutations `productVariantsBulkUpdate`, `inventorySetQuantities`,
-//! `inventoryActivate`.
+//! `node`, `nodes`, `productVariantsCount`, `bulkOperation`, `currentBulkOperation`;
+//! mutations `productVariantsBulkUpdate`, `inventorySetQuantities`, `inventoryActivate`,
+//! `bulkOperationRunQuery`.
 
 mod bucket;
+mod bulk;
 mod exec;
 mod hold;
 pub mod oauth;
@@ -53,6 +58,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use bucket::Bucket;
+pub use bulk::FileFetch;
 use exec::GqlRequest;
 pub use hold::{HoldPoint, MutationHold};
 use resolve::IdempotentEntry;
@@ -140,6 +146,12 @@ pub(crate) struct Shared {
     pub(crate) before_next_set: Vec<(String, String, i64)>,
     /// Mutations that ran (idempotent replays excluded), in order.
     pub(crate) applied: Vec<AppliedMutation>,
+    /// Bulk operations, oldest first.
+    bulk_ops: Vec<bulk::BulkOp>,
+    /// `scheme://host:port` this server is reached at (from the last request's `Host`),
+    /// for the result-file URLs.
+    public_base: Option<String>,
+    file_fetches: Vec<FileFetch>,
 }
 
 /// A mutation the fake ran, rather than answered from its idempotency store.
@@ -174,6 +186,9 @@ impl ShopifyFake {
                 auth: oauth::AuthState::default(),
                 before_next_set: Vec::new(),
                 applied: Vec::new(),
+                bulk_ops: Vec::new(),
+                public_base: None,
+                file_fetches: Vec::new(),
             })),
             faults: crate::sandbox::faults::Faults::default(),
             holds: hold::Holds::default(),
@@ -200,6 +215,7 @@ impl ShopifyFake {
             .route("/admin/api/{version}/graphql.json", post(graphql_handler))
             .route("/admin/oauth/access_token", post(token_handler))
             .route("/admin/oauth/authorize", get(authorize_handler))
+            .route(&format!("{}/{{file}}", bulk::FILE_PATH), get(file_handler))
             .layer(axum::middleware::from_fn_with_state(
                 self.faults.clone(),
                 crate::sandbox::faults::inject,
@@ -465,6 +481,11 @@ impl ShopifyFake {
         self.lock().auth.log.clone()
     }
 
+    /// Every GET of a bulk result file, oldest first.
+    pub fn file_fetches(&self) -> Vec<FileFetch> {
+        self.lock().file_fetches.clone()
+    }
+
     /// The shop's `*.myshopify.com` domain.
     pub fn shop_domain(&self) -> String {
         self.lock().data.shop.domain.clone()
@@ -518,6 +539,9 @@ async fn graphql_handler(
     let token = headers
         .get("x-shopify-access-token")
         .and_then(|v| v.to_str().ok());
+    if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+        fake.lock().public_base = Some(format!("http://{host}"));
+    }
     if fake.holds.waiting_at(HoldPoint::BeforeApply) {
         let mutations = serde_json::from_slice::<Value>(&body)
             .ok()
@@ -586,5 +610,29 @@ async fn authorize_handler(State(fake): State<ShopifyFake>, RawQuery(q): RawQuer
             msg,
         )
             .into_response(),
+    }
+}
+
+async fn file_handler(
+    State(fake): State<ShopifyFake>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut shared = fake.lock();
+    shared.file_fetches.push(FileFetch {
+        path: format!("{}/{file}", bulk::FILE_PATH),
+        carried_credentials: headers.contains_key("x-shopify-access-token")
+            || headers.contains_key(header::AUTHORIZATION),
+    });
+    match bulk::file(&shared, &file) {
+        Some(bytes) => {
+            let mut resp = (StatusCode::OK, bytes).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jsonl"),
+            );
+            resp
+        }
+        None => (StatusCode::NOT_FOUND, "NoSuchKey").into_response(),
     }
 }

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::Shared;
-use super::exec::{FieldCall, FieldFailure, GqlError};
+use super::exec::{self, FieldCall, FieldFailure, GqlError};
 use super::state::{StoreData, gid, parse_gid};
 
 /// Valid `reason`s for inventory changes, in the order the live error message lists them.
@@ -72,14 +72,23 @@ pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailu
                     .collect(),
             )
         }
-        "productVariants" => {
-            let mut all: Vec<_> = data.variants().collect();
-            all.sort_by_key(|(_, v)| v.id);
-            Value::Array(
-                all.into_iter()
-                    .map(|(p, v)| data.variant_json(p, v))
-                    .collect(),
-            )
+        "productVariants" => variants_connection(data, call),
+        "productVariantsCount" => {
+            let n = data.variants().count() as i64;
+            match arg(call, "limit") {
+                // The argument defaults to 10,000; an explicit null lifts the cap.
+                Value::Null if call.args.contains_key("limit") => {
+                    json!({ "count": n, "precision": "EXACT" })
+                }
+                limit => {
+                    let limit = limit.as_i64().unwrap_or(10_000);
+                    if n > limit {
+                        json!({ "count": limit, "precision": "AT_LEAST" })
+                    } else {
+                        json!({ "count": n, "precision": "EXACT" })
+                    }
+                }
+            }
         }
         "nodes" => {
             let ids = arg(call, "ids").as_array().cloned().unwrap_or_default();
@@ -113,6 +122,89 @@ pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailu
         "inventoryLevel" if parse_gid("InventoryLevel", id).is_some() => data.node_json(id),
         "location" if parse_gid("Location", id).is_some() => data.node_json(id),
         _ => Value::Null,
+    })
+}
+
+/// Hands every node of a root connection to `emit`, one at a time, in id order (bulk
+/// exports); `false` for a root the fake cannot export.
+pub fn each_node(data: &StoreData, root: &str, emit: &mut dyn FnMut(Value)) -> bool {
+    match root {
+        "productVariants" => {
+            let mut all: Vec<_> = data.variants().collect();
+            all.sort_by_key(|(_, v)| v.id);
+            for (p, v) in all {
+                emit(data.variant_json(p, v));
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `productVariants`, resolved one page at a time: the window is found on ids alone and
+/// only its variants are turned into JSON, so a page costs memory and time in proportion
+/// to its size, not to the catalogue's. Arguments the window cannot honour (none or both
+/// of `first`/`last`, over 250, an unknown cursor) fall back to the whole list, which the
+/// executor then rejects with Shopify's error.
+fn variants_connection(data: &StoreData, call: &FieldCall<'_>) -> Value {
+    let mut all: Vec<_> = data.variants().collect();
+    if !all.is_sorted_by_key(|(_, v)| v.id) {
+        all.sort_by_key(|(_, v)| v.id);
+    }
+    let whole = |all: Vec<(&super::state::Product, &super::state::Variant)>| {
+        Value::Array(
+            all.into_iter()
+                .map(|(p, v)| data.variant_json(p, v))
+                .collect(),
+        )
+    };
+    let num = |name: &str| arg(call, name).as_i64();
+    let (count, from_end) = match (num("first"), num("last")) {
+        (Some(n), None) => (n, false),
+        (None, Some(n)) => (n, true),
+        _ => return whole(all),
+    };
+    if !(0..=exec::MAX_PAGE).contains(&count) {
+        return whole(all);
+    }
+    if arg(call, "reverse").as_bool() == Some(true) {
+        all.reverse();
+    }
+    // A cursor names the id of the item it follows (see `exec::cursor_for`).
+    let position = |name: &str| -> Result<Option<usize>, ()> {
+        match arg(call, name).as_str() {
+            None => Ok(None),
+            Some(c) => {
+                let id = exec::cursor_id(c).ok_or(())?;
+                all.iter().position(|(_, v)| v.id == id).map(Some).ok_or(())
+            }
+        }
+    };
+    let Ok(after) = position("after") else {
+        return whole(all);
+    };
+    let start = after.map_or(0, |i| i + 1);
+    let end = match position("before") {
+        Ok(Some(i)) => i.max(start),
+        _ => all.len(),
+    };
+    let count = count as usize;
+    let window = &all[start..end];
+    let (page, has_next, has_prev) = if from_end {
+        let skip = window.len().saturating_sub(count);
+        (&window[skip..], end < all.len(), skip > 0 || start > 0)
+    } else {
+        let take = count.min(window.len());
+        (
+            &window[..take],
+            take < window.len() || end < all.len(),
+            start > 0,
+        )
+    };
+    json!({
+        exec::PAGE_KEY: page.iter().map(|(p, v)| data.variant_json(p, v)).collect::<Vec<_>>(),
+        "hasNextPage": has_next,
+        "hasPreviousPage": has_prev,
     })
 }
 
@@ -186,6 +278,7 @@ fn run_mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
         "inventorySetQuantities" => set_quantities(shared, call),
         "inventoryActivate" => Ok(activate(shared, call)),
         "productVariantsBulkUpdate" => bulk_update(&mut shared.data, call),
+        "bulkOperationRunQuery" => super::bulk::run_query(shared, call),
         _ => Ok(Value::Null),
     }
 }

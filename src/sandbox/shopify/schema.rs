@@ -69,9 +69,17 @@ const QUERY_ROOT: &[FieldDef] = &[
     f("inventoryLevel", Object("InventoryLevel"), &["id"]),
     f("node", Object("Node"), &["id"]),
     f("nodes", List("Node"), &["ids"]),
+    f("productVariantsCount", Object("Count"), &["query", "limit"]),
+    f("bulkOperation", Object("BulkOperation"), &["id"]),
+    f("currentBulkOperation", Object("BulkOperation"), &["type"]),
 ];
 
 const MUTATION_ROOT: &[FieldDef] = &[
+    f(
+        "bulkOperationRunQuery",
+        Object("BulkOperationRunQueryPayload"),
+        &["query", "groupObjects"],
+    ),
     f(
         "productVariantsBulkUpdate",
         Object("ProductVariantsBulkUpdatePayload"),
@@ -218,6 +226,25 @@ const INVENTORY_CHANGE: &[FieldDef] = &[
     f("item", Object("InventoryItem"), &[]),
     f("location", Object("Location"), &[]),
 ];
+const COUNT: &[FieldDef] = &[s("count"), s("precision")];
+const BULK_OPERATION: &[FieldDef] = &[
+    s("id"),
+    s("status"),
+    s("errorCode"),
+    s("createdAt"),
+    s("completedAt"),
+    s("objectCount"),
+    s("rootObjectCount"),
+    s("fileSize"),
+    s("url"),
+    s("partialDataUrl"),
+    s("query"),
+    s("type"),
+];
+const BULK_RUN_QUERY_PAYLOAD: &[FieldDef] = &[
+    f("bulkOperation", Object("BulkOperation"), &[]),
+    f("userErrors", List("BulkOperationUserError"), &[]),
+];
 const TYPED_USER_ERROR: &[FieldDef] = &[s("field"), s("message"), s("code")];
 const USER_ERROR: &[FieldDef] = &[s("field"), s("message")];
 
@@ -243,9 +270,12 @@ pub fn fields(type_name: &str) -> Option<&'static [FieldDef]> {
         "InventoryActivatePayload" => ACTIVATE_PAYLOAD,
         "InventoryAdjustmentGroup" => ADJUSTMENT_GROUP,
         "InventoryChange" => INVENTORY_CHANGE,
-        "ProductVariantsBulkUpdateUserError" | "InventorySetQuantitiesUserError" => {
-            TYPED_USER_ERROR
-        }
+        "Count" => COUNT,
+        "BulkOperation" => BULK_OPERATION,
+        "BulkOperationRunQueryPayload" => BULK_RUN_QUERY_PAYLOAD,
+        "ProductVariantsBulkUpdateUserError"
+        | "InventorySetQuantitiesUserError"
+        | "BulkOperationUserError" => TYPED_USER_ERROR,
         "UserError" => USER_ERROR,
         _ => return None,
     })
@@ -261,6 +291,11 @@ pub fn type_matches(condition: &str, concrete: &str) -> bool {
         || (condition == "Node"
             && matches!(
                 concrete,
-                "ProductVariant" | "Product" | "InventoryItem" | "InventoryLevel" | "Location"
+                "ProductVariant"
+                    | "Product"
+                    | "InventoryItem"
+                    | "InventoryLevel"
+                    | "Location"
+                    | "BulkOperation"
             ))
 }

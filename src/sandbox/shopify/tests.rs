@@ -1331,3 +1331,80 @@ async fn a_hold_before_applying_keeps_the_store_unchanged_and_abandoning_drops_i
     assert_eq!(fake.applied_mutations().len(), 1);
     handle.abort();
 }
+
+#[test]
+fn variant_pages_are_cut_before_they_are_built() {
+    let fake = demo();
+    let all = call(
+        &fake,
+        "{ productVariants(first: 250) { nodes { id } } }",
+        json!({}),
+    );
+    let ids: Vec<String> = all["data"]["productVariants"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect();
+    // Forwards, three at a time.
+    let q = "query P($after: String) { productVariants(first: 3, after: $after) { pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor node { id } } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let v = call(&fake, q, json!({ "after": after }));
+        let c = &v["data"]["productVariants"];
+        assert_eq!(c["pageInfo"]["hasPreviousPage"], json!(!seen.is_empty()));
+        for e in c["edges"].as_array().unwrap() {
+            seen.push(e["node"]["id"].as_str().unwrap().to_owned());
+        }
+        if c["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, ids);
+    // Backwards: the last two, before the last one.
+    let v = call(
+        &fake,
+        "{ productVariants(last: 2) { pageInfo { hasNextPage hasPreviousPage } nodes { id } } }",
+        json!({}),
+    );
+    let c = &v["data"]["productVariants"];
+    let tail: Vec<&str> = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tail,
+        ids[ids.len() - 2..]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(c["pageInfo"]["hasPreviousPage"], json!(true));
+    assert_eq!(c["pageInfo"]["hasNextPage"], json!(false));
+    // A reversed page starts from the highest id; an unknown cursor is still refused.
+    let v = call(
+        &fake,
+        "{ productVariants(first: 1, reverse: true) { nodes { id } } }",
+        json!({}),
+    );
+    assert_eq!(
+        v["data"]["productVariants"]["nodes"][0]["id"],
+        json!(ids[ids.len() - 1])
+    );
+    let v = call(
+        &fake,
+        r#"{ productVariants(first: 1, after: "eyJsYXN0X2lkIjoxfQ==") { nodes { id } } }"#,
+        json!({}),
+    );
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid cursor"),
+        "{v}"
+    );
+}

@@ -64,6 +64,9 @@ pub enum StoreError {
     /// A response we could not read (not JSON, or not the shape the operation promises).
     #[error("unexpected response from Shopify: {0}")]
     Decode(String),
+    /// A bulk export that Shopify refused, failed, or whose file could not be read.
+    #[error("Shopify bulk export failed: {0}")]
+    Bulk(String),
 }
 
 fn format_errors(errors: &[GraphqlError]) -> String {
@@ -97,7 +100,8 @@ impl StoreError {
             | StoreError::Unauthorized
             | StoreError::AccessDenied { .. }
             | StoreError::MaxCostExceeded { .. }
-            | StoreError::Decode(_) => false,
+            | StoreError::Decode(_)
+            | StoreError::Bulk(_) => false,
         }
     }
 

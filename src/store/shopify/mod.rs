@@ -2,6 +2,7 @@
 //! paced and retried transport (`transport`), error classification (`error`) and the
 //! client the engine calls (`client`).
 
+pub mod bulk;
 pub mod client;
 pub mod error;
 pub mod ops;

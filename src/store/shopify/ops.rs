@@ -40,6 +40,10 @@ pub mod queries {
     pub type CurrencyCode = String;
     pub type InventorySetQuantitiesUserErrorCode = String;
     pub type ProductVariantsBulkUpdateUserErrorCode = String;
+    pub type BulkOperationStatus = String;
+    pub type BulkOperationErrorCode = String;
+    pub type BulkOperationUserErrorCode = String;
+    pub type CountPrecision = String;
 
     /// `$file:tt`, not `literal`: the derive cannot see through a `literal` fragment.
     macro_rules! operation {
@@ -54,7 +58,11 @@ pub mod queries {
                 extern_enums(
                     "CurrencyCode",
                     "InventorySetQuantitiesUserErrorCode",
-                    "ProductVariantsBulkUpdateUserErrorCode"
+                    "ProductVariantsBulkUpdateUserErrorCode",
+                    "BulkOperationStatus",
+                    "BulkOperationErrorCode",
+                    "BulkOperationUserErrorCode",
+                    "CountPrecision"
                 ),
                 fragments_other_variant = "true"
                 $(, $extra)?
@@ -87,6 +95,21 @@ pub mod queries {
     );
     // Without skip_serializing_none: `changeFromQuantity: null` must reach Shopify.
     operation!(InventorySet, "graphql/inventory_set.graphql");
+    operation!(
+        VariantsCount,
+        "graphql/variants_count.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        BulkRunQuery,
+        "graphql/bulk_run_query.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        BulkOperationPoll,
+        "graphql/bulk_operation.graphql",
+        skip_serializing_none
+    );
     operation!(
         InventoryActivate,
         "graphql/inventory_activate.graphql",

@@ -650,9 +650,13 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
         )
     };
     let too_big = json!({"errors": [{"message": "too big", "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 1400, "maxCost": 1000}}]});
+    // Under the bulk threshold: the count decides for pages.
+    let count = json!({"data": {"productVariantsCount": {"count": 3, "precision": "EXACT"}},
+        "extensions": cost(1.0, 994.0, 1000.0, 50.0)});
     let (server, client, _) = start(vec![
         ok(shop),
         ok(locations),
+        ok(count),
         page(
             vec![variant_json("V1", Some("A"), json!([level("L1", 3)]))],
             Some("c1"),
@@ -678,13 +682,17 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
     assert_eq!(a.len(), 2, "a SKU on two variants keeps both");
     assert_eq!(a[0].stock["Main"], Some(3));
     assert_eq!(a[1].stock["Main"], None);
-    let firsts: Vec<i64> = server.seen.lock().unwrap()[2..]
+    assert_eq!(
+        variables(&server.seen.lock().unwrap()[2].1)["limit"],
+        json!(super::bulk::DEFAULT_THRESHOLD)
+    );
+    let firsts: Vec<i64> = server.seen.lock().unwrap()[3..]
         .iter()
         .map(|(_, b)| variables(b)["first"].as_i64().unwrap())
         .collect();
     // levels = 2 locations → first page 100 / 12 = 8; 96 points → 12 per item → 58; halved → 29.
     assert_eq!(firsts, [8, 58, 29]);
-    let levels = variables(&server.seen.lock().unwrap()[2].1)["levels"].clone();
+    let levels = variables(&server.seen.lock().unwrap()[3].1)["levels"].clone();
     assert_eq!(levels, 2);
 }
 

@@ -375,6 +375,11 @@ impl Transport {
         })
     }
 
+    /// The clock the transport waits on (pollers share it, so tests run without waiting).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
@@ -390,6 +395,11 @@ impl Transport {
             .get(operation)
             .copied()
             .unwrap_or(DEFAULT_ESTIMATE)
+    }
+
+    /// The `requestedQueryCost` `operation` reported last, if it has been sent before.
+    pub fn known_estimate(&self, operation: &str) -> Option<f64> {
+        lock(&self.estimates).get(operation).copied()
     }
 
     /// Sends `body` until it succeeds or fails for good; every attempt sends these bytes.
