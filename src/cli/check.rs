@@ -21,8 +21,11 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
         .collect();
     println!("  columns:     {}", columns.join(", "));
     println!(
-        "  policy:      {:?}; guards: change ratio {}, price change {}",
-        config.sync.inventory, config.sync.max_change_ratio, config.sync.max_price_change
+        "  policy:      {}; guards: change ratio {}, price change {}",
+        match config.sync.inventory {
+            crate::config::Policy::ThreeWay => "three_way",
+            crate::config::Policy::SheetWins => "sheet_wins",
+        }, config.sync.max_change_ratio, config.sync.max_price_change
     );
     println!("  state dir:   {}", config.sync.state_dir.display());
     super::auth::describe_for_check(&config);
