@@ -25,7 +25,9 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
         match config.sync.inventory {
             crate::config::Policy::ThreeWay => "three_way",
             crate::config::Policy::SheetWins => "sheet_wins",
-        }, config.sync.max_change_ratio, config.sync.max_price_change
+        },
+        config.sync.max_change_ratio,
+        config.sync.max_price_change
     );
     println!("  state dir:   {}", config.sync.state_dir.display());
     super::auth::describe_for_check(&config);
