@@ -82,6 +82,7 @@ pub fn decode(field: Field, v: &Json) -> Option<Option<Value>> {
             Decimal::from_str(s).ok().map(|m| Some(Value::Money(m)))
         }
         (Field::Barcode, Json::String(s)) => Some(Some(Value::Text(s.clone()))),
+        (f, Json::String(s)) if f.is_product() => Some(Some(Value::Text(s.clone()))),
         _ => None,
     }
 }
@@ -615,6 +616,10 @@ mod tests {
         assert_eq!(
             decode(Field::Barcode, &serde_json::json!("0840")),
             Some(Some(Value::Text("0840".into())))
+        );
+        assert_eq!(
+            decode(Field::Tags, &serde_json::json!("a, b")),
+            Some(Some(Value::Text("a, b".into())))
         );
         assert_eq!(decode(Field::CompareAtPrice, &Json::Null), Some(None));
         assert_eq!(decode(Field::Price, &serde_json::json!("abc")), None);
