@@ -277,14 +277,15 @@ impl Engine {
         })?;
         drop(reader);
 
-        let specs = cfg.column_specs();
         let (store_side, header_rows) = tokio::join!(
             self.read_store_meta(),
             self.sheets
                 .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
         );
         let (_currency, locations) = store_side?;
-        let layout = parse::locate(&cfg.sheet.tab, &header_rows?, &specs)?;
+        let header_rows = header_rows?;
+        let specs = cfg.column_specs_for(&header_rows);
+        let layout = parse::locate(&cfg.sheet.tab, &header_rows, &specs)?;
         let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
         let loc_pairs: Vec<(LocationName, String)> = locations
             .iter()
