@@ -914,6 +914,8 @@ fn product_update(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
         errors.push(json!({ "field": ["title"], "message": "Title can't be blank" }));
     }
     let status = text("status");
+    // Variables are coerced against `ProductStatus` before this runs (INVALID_VARIABLE);
+    // this only keeps a literal written into the query text from storing a bad status.
     if let Some(s) = &status
         && !PRODUCT_STATUSES.contains(&s.as_str())
     {

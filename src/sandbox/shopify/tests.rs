@@ -1492,5 +1492,14 @@ mod product_update_fidelity {
                 case["variables"]
             );
         }
+
+        // A status outside the enum fails variable coercion, before anything runs.
+        let bad = json!({"query": QUERY, "variables": {"product": {"id": format!("gid://shopify/Product/{id}"), "status": "SOLD"}}});
+        let (_, got) = fake.respond(V, Some(TOKEN), bad.to_string().as_bytes());
+        assert_eq!(
+            got["errors"][0]["extensions"]["code"], "INVALID_VARIABLE",
+            "{got:#}"
+        );
+        assert!(got.get("data").is_none_or(Value::is_null), "{got:#}");
     }
 }
