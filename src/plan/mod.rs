@@ -4,6 +4,7 @@
 //!
 //! - `diff`: per cell, sheet vs store vs baseline under the policy (§4.4);
 //! - `guards`: the safety guards over the whole sheet (§4.6);
+//! - `product`: product fields (title, status, tags, vendor), one value per product;
 //! - `replan`: what to do with a stock write that came back stale (§4.3).
 //!
 //! Choices the SPEC leaves open, made here:
