@@ -82,10 +82,14 @@ impl Env {
     }
 
     async fn sync_json(&self, args: &[&str]) -> (i32, Value) {
+        self.json("sync", args).await
+    }
+
+    async fn json(&self, command: &str, args: &[&str]) -> (i32, Value) {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
             .arg("--config")
             .arg(&self.config)
-            .args(["sync", "--json"])
+            .args([command, "--json"])
             .args(args)
             .env_remove("SHEETSYNC_LOG")
             .env("NO_COLOR", "1")
@@ -234,4 +238,35 @@ async fn a_bad_status_is_a_row_error_naming_the_statuses() {
     let message = report["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("UNLISTED"), "{report:#}");
     assert!(env.product_updates().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_fills_blank_product_cells_and_the_next_sync_plans_nothing() {
+    let env = Env::new(&[["TEE-S", "", "", "", ""], ["MUG", "", "", "", ""]]).await;
+    let (code, report) = env.json("pull", &[]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let rows = env.sandbox.sheets.rows("Inventory");
+    assert_eq!(
+        rows[1][..5],
+        [
+            json!("TEE-S"),
+            json!("Tee"),
+            json!("ACTIVE"),
+            json!("cotton"),
+            json!("Acme")
+        ]
+    );
+    assert_eq!(rows[2][..3], [json!("MUG"), json!("Mug"), json!("DRAFT")]);
+    // The mug has neither tags nor vendor: those cells stay blank ("leave alone").
+    assert!(
+        rows[2][3..5].iter().all(|c| c.as_str() == Some("")),
+        "{:?}",
+        rows[2]
+    );
+    let before = env.mutation_count();
+    let (code, report) = env.sync_json(&[]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["changes"], json!([]), "{report:#}");
+    assert_eq!(report["conflicts"], json!([]), "{report:#}");
+    assert_eq!(env.mutation_count(), before);
 }
