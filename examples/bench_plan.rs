@@ -68,6 +68,9 @@ fn main() {
             tracked: true,
             bundle: false,
             stock: levels,
+            product_status: "ACTIVE".to_owned(),
+            tags: Vec::new(),
+            vendor: String::new(),
         };
         let key = Sku::new(&sku).expect("non-empty");
         baseline.insert(

@@ -208,7 +208,11 @@ impl Engine {
             .sheets
             .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
             .await?;
-        let layout = parse::locate(&cfg.sheet.tab, &header_rows, &cfg.column_specs())?;
+        let layout = parse::locate(
+            &cfg.sheet.tab,
+            &header_rows,
+            &cfg.column_specs_for(&header_rows),
+        )?;
         let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
         let columns = self
             .sheets

@@ -68,8 +68,8 @@ impl Currency {
     }
 }
 
-/// The fields sheetsync writes to the store, in report order. Product-level columns
-/// (title, status, tags, vendor) are parsed by config but not planned yet.
+/// The fields sheetsync writes to the store, in report order. Title, status, tags and
+/// vendor belong to the product (one value shared by all its variants' rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
@@ -78,15 +78,23 @@ pub enum Field {
     Cost,
     Barcode,
     Inventory,
+    Title,
+    Status,
+    Tags,
+    Vendor,
 }
 
 impl Field {
-    pub const ALL: [Field; 5] = [
+    pub const ALL: [Field; 9] = [
         Field::Price,
         Field::CompareAtPrice,
         Field::Cost,
         Field::Barcode,
         Field::Inventory,
+        Field::Title,
+        Field::Status,
+        Field::Tags,
+        Field::Vendor,
     ];
 
     /// The name used in config, `--only` and the JSON report.
@@ -97,6 +105,10 @@ impl Field {
             Field::Cost => "cost",
             Field::Barcode => "barcode",
             Field::Inventory => "inventory",
+            Field::Title => "title",
+            Field::Status => "status",
+            Field::Tags => "tags",
+            Field::Vendor => "vendor",
         }
     }
 
@@ -104,9 +116,21 @@ impl Field {
         Field::ALL.into_iter().find(|f| f.name() == name.trim())
     }
 
-    /// Fields a `CLEAR` cell may empty (SPEC §3).
+    /// Fields a `CLEAR` cell may empty (SPEC §3); `CLEAR` in a tags cell removes every tag.
     pub fn clearable(self) -> bool {
-        matches!(self, Field::CompareAtPrice | Field::Barcode | Field::Cost)
+        matches!(
+            self,
+            Field::CompareAtPrice | Field::Barcode | Field::Cost | Field::Tags
+        )
+    }
+
+    /// Fields of the product rather than of one variant: written with `productUpdate`,
+    /// once per product however many of its rows the sheet has.
+    pub fn is_product(self) -> bool {
+        matches!(
+            self,
+            Field::Title | Field::Status | Field::Tags | Field::Vendor
+        )
     }
 
     pub fn is_money(self) -> bool {
@@ -183,6 +207,28 @@ impl Value {
             Value::Text(t) => t.clone(),
         }
     }
+}
+
+/// A tag list in the one form sheetsync compares: trimmed, blanks dropped, sorted (as
+/// Shopify returns them) and without repeats, joined by `", "`; `None` for no tags.
+pub fn tags_text<'a>(tags: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut list: Vec<&str> = tags
+        .into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    list.sort_unstable();
+    list.dedup();
+    (!list.is_empty()).then(|| list.join(", "))
+}
+
+/// The tags a normalized tag text holds (the inverse of [`tags_text`]).
+pub fn tags_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Renders an optional value for people: `∅` for empty.

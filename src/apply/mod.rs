@@ -11,6 +11,7 @@
 //! - Every mutation is journaled (key and exact body bytes) before it is sent and settled
 //!   after; the transport re-sends the same bytes on retryable failures.
 
+mod product;
 pub mod recover;
 
 use std::collections::{BTreeMap, HashMap};
@@ -139,13 +140,16 @@ impl<'a> Executor<'a> {
             conflicts: Vec::new(),
         };
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
+        let mut products = Vec::new();
         for (i, c) in plan.changes.iter().enumerate() {
             match (c.key.field, c.activate) {
                 (Field::Inventory, true) => activations.push(i),
                 (Field::Inventory, false) => stock.push(i),
+                (f, _) if f.is_product() => products.push(i),
                 _ => fields.push(i),
             }
         }
+        self.apply_products(plan, &products, &mut out).await;
         self.apply_fields(plan, &fields, &mut out).await;
         self.apply_stock(plan, &stock, baseline, &mut out).await;
         for i in activations {
@@ -504,7 +508,8 @@ fn set_field(update: &mut VariantUpdate, c: &Change) {
                 _ => Patch::Clear,
             }
         }
-        Field::Inventory => {}
+        // Not variant fields: `product::apply_products` sends them.
+        Field::Inventory | Field::Title | Field::Status | Field::Tags | Field::Vendor => {}
     }
 }
 
@@ -521,6 +526,10 @@ fn field_error(errors: &[UserError], field: Field) -> String {
         Field::Cost => "inventoryItem",
         Field::Barcode => "barcode",
         Field::Inventory => "inventoryQuantities",
+        Field::Title => "title",
+        Field::Status => "status",
+        Field::Tags => "tags",
+        Field::Vendor => "vendor",
     };
     let specific: Vec<UserError> = errors
         .iter()

@@ -6,7 +6,8 @@
 //! A stock set is all-or-nothing, so it is `applied` when every quantity holds and
 //! `failed` (never took effect) otherwise; an activation is `applied` when the level
 //! exists; a variant update (partial updates allowed) is `applied` when every sent field
-//! holds, `failed` when none does, and `skipped` when only some do.
+//! holds, `failed` when none does, and `skipped` when only some do; a product update
+//! (all-or-nothing) is `applied` when every sent product field holds, `failed` otherwise.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,7 @@ pub fn settle_unsettled(
             "inventorySetQuantities" => stock_in_effect(&body, snapshot, locations),
             "inventoryActivate" => level_in_effect(&body, snapshot, locations),
             "productVariantsBulkUpdate" => variant_fields_in_effect(&body, snapshot),
+            "productUpdate" => product_fields_in_effect(&body, snapshot),
             _ => (
                 Outcome::Skipped,
                 "outcome unknown after a crash; not replayed, the next plan re-read the store"
@@ -192,6 +194,47 @@ fn variant_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, Strin
     }
 }
 
+/// Whether every field of a `productUpdate` body holds in the snapshot (any variant of
+/// the product carries the product's fields). The call is all-or-nothing.
+fn product_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, String) {
+    let input = &body["variables"]["product"];
+    let id = input["id"].as_str().unwrap_or_default();
+    let Some(variant) = snapshot
+        .variants
+        .values()
+        .flatten()
+        .find(|v| v.product_id == id)
+    else {
+        return (
+            Outcome::Failed,
+            "re-read after a crash: the product is gone; not replayed".into(),
+        );
+    };
+    let text = |key: &str| input.get(key).and_then(Json::as_str);
+    let sent_tags: Option<Vec<&str>> = input
+        .get("tags")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect());
+    let holds = text("title").is_none_or(|t| t == variant.product_title)
+        && text("status").is_none_or(|s| s == variant.product_status)
+        && text("vendor").is_none_or(|v| v == variant.vendor)
+        && sent_tags.is_none_or(|t| {
+            crate::model::tags_text(t)
+                == crate::model::tags_text(variant.tags.iter().map(String::as_str))
+        });
+    if holds {
+        (
+            Outcome::Applied,
+            "re-read after a crash: the product fields are in effect".into(),
+        )
+    } else {
+        (
+            Outcome::Failed,
+            "re-read after a crash: the product fields are not in effect; not replayed".into(),
+        )
+    }
+}
+
 /// Whether a sent JSON value (`null` to clear) equals the store's value now (`None` =
 /// empty). Money compares as decimals ("10.5" is "10.50"); text compares exactly, so a
 /// barcode "0123" is not "123".
@@ -203,5 +246,64 @@ fn same_value(sent: &Json, now: Option<&str>, money: bool) -> bool {
         (Json::String(s), Some(n)) => s == n || (money && decimal_eq(s, n)),
         (Json::Number(x), Some(n)) if money => decimal_eq(&x.to_string(), n),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{Currency, Sku};
+    use crate::plan::StoreVariant;
+
+    fn snapshot() -> Snapshot {
+        let v = StoreVariant {
+            variant_id: "gid://shopify/ProductVariant/1".into(),
+            product_id: "gid://shopify/Product/1".into(),
+            product_title: "Red Tee".into(),
+            inventory_item_id: "gid://shopify/InventoryItem/1".into(),
+            price: Decimal::new(1000, 2),
+            compare_at_price: None,
+            cost: None,
+            barcode: None,
+            tracked: true,
+            bundle: false,
+            stock: BTreeMap::new(),
+            product_status: "UNLISTED".into(),
+            tags: vec!["summer".into(), "cotton".into()],
+            vendor: "Acme".into(),
+        };
+        Snapshot {
+            currency: Currency::new("USD"),
+            variants: HashMap::from([(Sku::new("A").unwrap(), vec![v])]),
+        }
+    }
+
+    fn body(product: Json) -> Json {
+        json!({"variables": {"product": product}})
+    }
+
+    #[test]
+    fn a_product_update_is_applied_only_when_every_sent_field_holds() {
+        let held = body(json!({"id": "gid://shopify/Product/1", "title": "Red Tee",
+            "status": "UNLISTED", "tags": ["cotton", "summer"]}));
+        assert_eq!(
+            product_fields_in_effect(&held, &snapshot()).0,
+            Outcome::Applied
+        );
+        let half = body(json!({"id": "gid://shopify/Product/1", "title": "Red Tee",
+            "vendor": "Other"}));
+        assert_eq!(
+            product_fields_in_effect(&half, &snapshot()).0,
+            Outcome::Failed
+        );
+        let gone = body(json!({"id": "gid://shopify/Product/2", "title": "Red Tee"}));
+        assert_eq!(
+            product_fields_in_effect(&gone, &snapshot()).0,
+            Outcome::Failed
+        );
     }
 }

@@ -61,6 +61,8 @@ pub struct SheetConfig {
     pub api_base_url: String,
     #[serde(default = "default_drive_base")]
     pub drive_api_base_url: String,
+    /// Required with `layout = "columns"`; a preset layout names its own columns.
+    #[serde(default)]
     pub columns: Columns,
     /// Shopify location name → header of its stock column, in file order.
     #[serde(default)]
@@ -74,12 +76,49 @@ pub struct SheetConfig {
 pub enum Layout {
     #[default]
     Columns,
+    /// Shopify's product CSV (template or export), opened as a sheet.
     ShopifyProducts,
+    /// Shopify's inventory export with a column per location (`[sheet.inventory]`).
     ShopifyInventory,
 }
 
-/// Field name → header text. Only `sku` is required.
-#[derive(Debug, Clone, Deserialize)]
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Columns => "columns",
+            Layout::ShopifyProducts => "shopify-products",
+            Layout::ShopifyInventory => "shopify-inventory",
+        }
+    }
+
+    /// The columns a preset reads, as (key, Shopify's header, required). Optional
+    /// columns are read when the sheet has them: Shopify's older templates lack `Status`,
+    /// and an export only carries `Cost per item` on some plans.
+    fn preset(self) -> &'static [(ColumnKey, &'static str, bool)] {
+        match self {
+            Layout::Columns => &[],
+            Layout::ShopifyProducts => &[
+                (ColumnKey::Sku, "Variant SKU", true),
+                (ColumnKey::Field(Field::Price), "Variant Price", true),
+                (
+                    ColumnKey::Field(Field::CompareAtPrice),
+                    "Variant Compare At Price",
+                    false,
+                ),
+                (ColumnKey::Field(Field::Cost), "Cost per item", false),
+                (ColumnKey::Field(Field::Barcode), "Variant Barcode", false),
+                (ColumnKey::Product("title"), "Title", false),
+                (ColumnKey::Product("status"), "Status", false),
+                (ColumnKey::Product("tags"), "Tags", false),
+                (ColumnKey::Product("vendor"), "Vendor", false),
+            ],
+            Layout::ShopifyInventory => &[(ColumnKey::Sku, "SKU", true)],
+        }
+    }
+}
+
+/// Field name → header text. Only `sku` is required (with `layout = "columns"`).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Columns {
     pub sku: String,
@@ -286,30 +325,56 @@ impl Config {
 
     /// Every configured column, in the order the sheet reader asks for them: the SKU,
     /// the variant fields, stock per location (file order), product columns, write-back.
+    ///
+    /// A preset layout lists every column it can read, optional ones included; use
+    /// [`Config::column_specs_for`] to read a sheet.
     pub fn column_specs(&self) -> Vec<ColumnSpec> {
         let spec = |key, header: &str| ColumnSpec {
             key,
             header: header.to_owned(),
         };
         let columns = &self.sheet.columns;
-        let mut specs = vec![spec(ColumnKey::Sku, &columns.sku)];
-        specs.extend(
-            columns
-                .variant_fields()
-                .into_iter()
-                .map(|(f, h)| spec(ColumnKey::Field(f), h)),
-        );
+        let mut specs = Vec::new();
+        if self.sheet.layout == Layout::Columns {
+            specs.push(spec(ColumnKey::Sku, &columns.sku));
+            specs.extend(
+                columns
+                    .variant_fields()
+                    .into_iter()
+                    .map(|(f, h)| spec(ColumnKey::Field(f), h)),
+            );
+        } else {
+            specs.extend(
+                self.sheet
+                    .layout
+                    .preset()
+                    .iter()
+                    .filter(|(k, _, _)| !matches!(k, ColumnKey::Product(_)))
+                    .map(|(k, h, _)| spec(k.clone(), h)),
+            );
+        }
         specs.extend(
             self.inventory_columns()
                 .into_iter()
                 .map(|(loc, h)| spec(ColumnKey::Stock(loc), &h)),
         );
-        specs.extend(
-            columns
-                .product_fields()
-                .into_iter()
-                .map(|(name, h)| spec(ColumnKey::Product(name), h)),
-        );
+        if self.sheet.layout == Layout::Columns {
+            specs.extend(
+                columns
+                    .product_fields()
+                    .into_iter()
+                    .map(|(name, h)| spec(ColumnKey::Product(name), h)),
+            );
+        } else {
+            specs.extend(
+                self.sheet
+                    .layout
+                    .preset()
+                    .iter()
+                    .filter(|(k, _, _)| matches!(k, ColumnKey::Product(_)))
+                    .map(|(k, h, _)| spec(k.clone(), h)),
+            );
+        }
         if let Some(wb) = &self.sheet.write_back {
             specs.extend(wb.status.as_deref().map(|h| spec(ColumnKey::Status, h)));
             specs.extend(
@@ -319,6 +384,34 @@ impl Config {
             );
         }
         specs
+    }
+
+    /// The columns to locate in a sheet whose first rows are `header_rows` (as
+    /// `parse::locate` takes them): [`Config::column_specs`] without the optional preset
+    /// columns the header row does not have. Everything else must be found.
+    pub fn column_specs_for(&self, header_rows: &[Vec<serde_json::Value>]) -> Vec<ColumnSpec> {
+        let header: Vec<&str> = header_rows
+            .iter()
+            .find(|r| {
+                r.iter()
+                    .any(|c| c.as_str().is_some_and(|t| !t.trim().is_empty()))
+            })
+            .map(|r| r.iter().filter_map(|c| c.as_str()).map(str::trim).collect())
+            .unwrap_or_default();
+        let optional: Vec<&str> = self
+            .sheet
+            .layout
+            .preset()
+            .iter()
+            .filter(|(_, _, required)| !required)
+            .map(|(_, h, _)| *h)
+            .collect();
+        self.column_specs()
+            .into_iter()
+            .filter(|s| {
+                !optional.contains(&s.header.as_str()) || header.contains(&s.header.as_str())
+            })
+            .collect()
     }
 
     /// Substitutes `${VAR}` in every string value. The destructuring is exhaustive on

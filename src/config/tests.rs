@@ -330,11 +330,62 @@ fn api_version_must_look_like_a_version() {
 
 #[test]
 fn other_layouts_are_accepted() {
+    let preset = |layout: &str| {
+        with(
+            "tab = \"Inventory\"",
+            &format!("tab = \"Inventory\"\nlayout = \"{layout}\""),
+        )
+        .replace("[sheet.columns]\nsku = \"SKU\"\nprice = \"Price\"\n", "")
+    };
+    let config = parse(&preset("shopify-products")).unwrap();
+    assert_eq!(config.sheet.layout, Layout::ShopifyProducts);
+    let headers: Vec<String> = config
+        .column_specs()
+        .into_iter()
+        .map(|s| s.header)
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "Variant SKU",
+            "Variant Price",
+            "Variant Compare At Price",
+            "Cost per item",
+            "Variant Barcode",
+            "Stock",
+            "Title",
+            "Status",
+            "Tags",
+            "Vendor"
+        ]
+    );
+    // Optional preset columns the sheet lacks are not looked for; required ones are.
+    let header = vec![
+        ["Handle", "Title", "Variant SKU", "Variant Price", "Stock"]
+            .map(|h| serde_json::json!(h))
+            .to_vec(),
+    ];
+    let found: Vec<String> = config
+        .column_specs_for(&header)
+        .into_iter()
+        .map(|s| s.header)
+        .collect();
+    assert_eq!(found, ["Variant SKU", "Variant Price", "Stock", "Title"]);
+
+    let config = parse(&preset("shopify-inventory")).unwrap();
+    let headers: Vec<String> = config
+        .column_specs()
+        .into_iter()
+        .map(|s| s.header)
+        .collect();
+    assert_eq!(headers, ["SKU", "Stock"]);
+
+    // A preset names its own columns: [sheet.columns] next to it is a mistake.
     let text = with(
         "tab = \"Inventory\"",
         "tab = \"Inventory\"\nlayout = \"shopify-products\"",
     );
-    assert_eq!(parse(&text).unwrap().sheet.layout, Layout::ShopifyProducts);
+    assert!(invalid(&text).contains("sheet.columns is not used"));
     let text = with(
         "tab = \"Inventory\"",
         "tab = \"Inventory\"\nlayout = \"rows\"",

@@ -49,6 +49,15 @@ fn sheet(config: &mut Config, problems: &mut Vec<String>) {
             Err(why) => problems.push(format!("{key}: {why}")),
         }
     }
+    let c = &sheet.columns;
+    let any_column = !c.sku.is_empty() || c.variant_fields().len() + c.product_fields().len() > 0;
+    if sheet.layout != super::Layout::Columns && any_column {
+        problems.push(format!(
+            "sheet.columns is not used with sheet.layout = {:?}: the layout names Shopify's \
+             own columns; remove [sheet.columns]",
+            sheet.layout.name()
+        ));
+    }
     for (location, header) in &sheet.inventory {
         if !header.is_str() {
             problems.push(format!(

@@ -18,7 +18,6 @@ impl Engine {
         let scope = self.scope();
         let _lock = WriterLock::acquire(&cfg.sync.state_dir, &scope, "sheetsync pull")?;
 
-        let specs = cfg.column_specs();
         let (store_side, header_rows) = tokio::join!(
             self.read_store_meta(),
             self.sheets
@@ -33,10 +32,16 @@ impl Engine {
         let mut state = State::open(&cfg.sync.state_dir, &scope)?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
-        let plan: CatalogPlan = match parse::locate(&cfg.sheet.tab, &header_rows?, &specs) {
-            Err(HeaderError::EmptyTab { .. }) => {
-                catalog::bootstrap(&cfg.sheet.tab, &specs, &snapshot, without_sku, &now)
-            }
+        let header_rows = header_rows?;
+        let specs = cfg.column_specs_for(&header_rows);
+        let plan: CatalogPlan = match parse::locate(&cfg.sheet.tab, &header_rows, &specs) {
+            Err(HeaderError::EmptyTab { .. }) => catalog::bootstrap(
+                &cfg.sheet.tab,
+                &cfg.column_specs(),
+                &snapshot,
+                without_sku,
+                &now,
+            ),
             Err(e) => return Err(e.into()),
             Ok(layout) => {
                 let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();

@@ -82,6 +82,7 @@ pub fn decode(field: Field, v: &Json) -> Option<Option<Value>> {
             Decimal::from_str(s).ok().map(|m| Some(Value::Money(m)))
         }
         (Field::Barcode, Json::String(s)) => Some(Some(Value::Text(s.clone()))),
+        (f, Json::String(s)) if f.is_product() => Some(Some(Value::Text(s.clone()))),
         _ => None,
     }
 }
@@ -276,14 +277,15 @@ impl Engine {
         })?;
         drop(reader);
 
-        let specs = cfg.column_specs();
         let (store_side, header_rows) = tokio::join!(
             self.read_store_meta(),
             self.sheets
                 .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
         );
         let (_currency, locations) = store_side?;
-        let layout = parse::locate(&cfg.sheet.tab, &header_rows?, &specs)?;
+        let header_rows = header_rows?;
+        let specs = cfg.column_specs_for(&header_rows);
+        let layout = parse::locate(&cfg.sheet.tab, &header_rows, &specs)?;
         let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
         let loc_pairs: Vec<(LocationName, String)> = locations
             .iter()
@@ -615,6 +617,10 @@ mod tests {
         assert_eq!(
             decode(Field::Barcode, &serde_json::json!("0840")),
             Some(Some(Value::Text("0840".into())))
+        );
+        assert_eq!(
+            decode(Field::Tags, &serde_json::json!("a, b")),
+            Some(Some(Value::Text("a, b".into())))
         );
         assert_eq!(decode(Field::CompareAtPrice, &Json::Null), Some(None));
         assert_eq!(decode(Field::Price, &serde_json::json!("abc")), None);

@@ -4,6 +4,7 @@
 //!
 //! - `diff`: per cell, sheet vs store vs baseline under the policy (§4.4);
 //! - `guards`: the safety guards over the whole sheet (§4.6);
+//! - `product`: product fields (title, status, tags, vendor), one value per product;
 //! - `replan`: what to do with a stock write that came back stale (§4.3).
 //!
 //! Choices the SPEC leaves open, made here:
@@ -19,6 +20,7 @@
 
 mod diff;
 mod guards;
+mod product;
 #[cfg(test)]
 mod proptests;
 mod replan;
@@ -31,7 +33,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::Policy;
-use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value};
+use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value, tags_text};
 use crate::sheet::parse::{ParsedSheet, Row, RowError};
 
 pub use replan::{NOTE_STORE_CHANGED, SKIP_STORE_KEPT_CHANGING, replan};
@@ -54,6 +56,12 @@ pub struct StoreVariant {
     pub bundle: bool,
     /// `available` at each configured location; `None` = not stocked there (no level).
     pub stock: BTreeMap<LocationName, Option<i64>>,
+    /// The product's status as Shopify names it (`ACTIVE`, `UNLISTED`, …).
+    pub product_status: String,
+    /// The product's tags (any order; compared as [`crate::model::tags_text`]).
+    pub tags: Vec<String>,
+    /// The product's vendor; empty when it has none.
+    pub vendor: String,
 }
 
 impl StoreVariant {
@@ -69,6 +77,10 @@ impl StoreVariant {
                 .as_ref()
                 .and_then(|l| self.stock.get(l).copied().flatten())
                 .map(Value::Qty),
+            Field::Title => Some(Value::Text(self.product_title.clone())),
+            Field::Status => Some(Value::Text(self.product_status.clone())),
+            Field::Tags => tags_text(self.tags.iter().map(String::as_str)).map(Value::Text),
+            Field::Vendor => (!self.vendor.is_empty()).then(|| Value::Text(self.vendor.clone())),
         }
     }
 }
@@ -265,7 +277,17 @@ pub fn build(
         ..Plan::default()
     };
     // The parser keeps errored rows out of `rows`; this guards the contract from its side.
-    let errored: BTreeSet<u32> = sheet.errors.iter().map(|e| e.row).collect();
+    let mut errored: BTreeSet<u32> = sheet.errors.iter().map(|e| e.row).collect();
+    let (products, disagreements) = product::ProductCells::gather(
+        sheet.rows.iter().filter(|r| !errored.contains(&r.row)),
+        snapshot,
+        baseline,
+        opts,
+    );
+    errored.extend(disagreements.iter().map(|e| e.row));
+    plan.errors.extend(disagreements);
+    // Product fields already written by an earlier row of the same product.
+    let mut claimed: BTreeSet<product::ProductKey> = BTreeSet::new();
 
     for row in sheet.rows.iter().filter(|r| !errored.contains(&r.row)) {
         let variant = match join(row, snapshot, opts) {
@@ -277,13 +299,26 @@ pub fn build(
         };
         let mut out = diff::RowPlan::default();
         for (key, entry) in row.values.iter().filter(|(k, _)| opts.in_scope(k)) {
-            let base = baseline.get(&(row.sku.clone(), key.clone()));
+            let own = baseline.get(&(row.sku.clone(), key.clone()));
+            let base = products.base(own, &variant.product_id, key);
             diff::cell(row, variant, key, entry, base, opts, &mut out);
         }
         if !out.errors.is_empty() {
             plan.errors.append(&mut out.errors);
             continue;
         }
+        // One write (and one conflict) per product field of a product: the first row's.
+        let first = |key: &FieldKey, claimed: &BTreeSet<product::ProductKey>| {
+            !key.field.is_product() || !claimed.contains(&(variant.product_id.clone(), key.clone()))
+        };
+        out.conflicts.retain(|c| first(&c.key, &claimed));
+        out.changes.retain(|c| first(&c.key, &claimed));
+        claimed.extend(
+            row.values
+                .keys()
+                .filter(|k| k.field.is_product())
+                .map(|k| (variant.product_id.clone(), k.clone())),
+        );
         if out.is_quiet() {
             plan.unchanged += 1;
         }

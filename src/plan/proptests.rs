@@ -36,6 +36,9 @@ fn value(field: Field) -> BoxedStrategy<Value> {
         }
         Field::Barcode => code().prop_map(Value::Text).boxed(),
         Field::Inventory => quantity().prop_map(Value::Qty).boxed(),
+        Field::Title | Field::Status | Field::Tags | Field::Vendor => select(vec!["A", "B"])
+            .prop_map(|t| Value::Text(t.to_owned()))
+            .boxed(),
     }
 }
 
@@ -43,7 +46,10 @@ fn value(field: Field) -> BoxedStrategy<Value> {
 fn cell_intent(field: Field) -> BoxedStrategy<Option<Intent>> {
     let set = value(field).prop_map(Intent::Set);
     let intent = match field {
-        Field::Price | Field::Inventory => set.boxed(),
+        Field::Price | Field::Inventory | Field::Title | Field::Status | Field::Vendor => {
+            set.boxed()
+        }
+        Field::Tags => prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed(),
         Field::CompareAtPrice | Field::Cost => {
             prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed()
         }
@@ -198,6 +204,9 @@ fn apply(w: &mut World, plan: &Plan) {
                     Value::Text(t) => t.clone(),
                     other => panic!("{other:?} is not a barcode"),
                 })
+            }
+            Field::Title | Field::Status | Field::Tags | Field::Vendor => {
+                panic!("product fields are not among the generated keys")
             }
             Field::Inventory => {
                 let q = match c.to {

@@ -67,6 +67,10 @@ pub(super) mod fixture {
             Field::Barcode => 4,
             Field::Inventory if key.location.as_deref() == Some(MAIN) => 5,
             Field::Inventory => 6,
+            Field::Title => 7,
+            Field::Status => 8,
+            Field::Tags => 9,
+            Field::Vendor => 10,
         }
     }
 
@@ -129,6 +133,9 @@ pub(super) mod fixture {
             tracked: true,
             bundle: false,
             stock: BTreeMap::from([(MAIN.to_owned(), Some(5)), (OUTLET.to_owned(), None)]),
+            product_status: "ACTIVE".to_owned(),
+            tags: Vec::new(),
+            vendor: String::new(),
         }
     }
 
@@ -1621,4 +1628,102 @@ fn plan_is_deterministic_for_equal_inputs() {
         build(&s, &snap, &baseline, &o),
         build(&s, &snap, &baseline, &o)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Product fields: one value per product, shared by the rows of its variants.
+
+fn title() -> FieldKey {
+    FieldKey::variant(Field::Title)
+}
+fn tags() -> FieldKey {
+    FieldKey::variant(Field::Tags)
+}
+
+/// Two variants `A` and `B` of one product titled "Tee".
+fn one_product() -> Snapshot {
+    let mut a = variant("A");
+    let mut b = variant("B");
+    for v in [&mut a, &mut b] {
+        v.product_id = "gid://shopify/Product/1".into();
+        v.product_title = "Tee".into();
+        v.tags = vec!["summer".into(), "cotton".into()];
+    }
+    snapshot(vec![a, b])
+}
+
+#[test]
+fn a_product_field_changed_on_every_row_is_one_write() {
+    let rows = vec![
+        row(2, "A", vec![(title(), set(text("Red tee")))]),
+        row(3, "B", vec![(title(), set(text("Red tee")))]),
+    ];
+    let plan = build(
+        &sheet(rows),
+        &one_product(),
+        &Baseline::new(),
+        &opts(Policy::SheetWins),
+    );
+    assert_eq!(plan.errors, vec![]);
+    assert_eq!(plan.changes.len(), 1, "{:?}", plan.changes);
+    let c = &plan.changes[0];
+    assert_eq!((c.sku.as_str(), c.row), ("A", 2));
+    assert_eq!(c.from, Some(text("Tee")));
+    assert_eq!(c.to, Some(text("Red tee")));
+}
+
+#[test]
+fn rows_of_one_product_that_disagree_are_errors_on_those_rows() {
+    let rows = vec![
+        row(
+            2,
+            "A",
+            vec![
+                (title(), set(text("Red tee"))),
+                (price(), set(money("12.00"))),
+            ],
+        ),
+        row(3, "B", vec![(title(), set(text("Blue tee")))]),
+    ];
+    let plan = build(
+        &sheet(rows),
+        &one_product(),
+        &Baseline::new(),
+        &opts(Policy::SheetWins),
+    );
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    let rows: Vec<u32> = plan.errors.iter().map(|e| e.row).collect();
+    assert_eq!(rows, vec![2, 3]);
+    assert_eq!(plan.errors[0].cell, cell(&title(), 2));
+    assert!(
+        plan.errors[0].message.contains("different title"),
+        "{}",
+        plan.errors[0].message
+    );
+}
+
+#[test]
+fn tags_compare_as_a_set_and_three_way_uses_the_products_baseline() {
+    // Same tags in another order: nothing to write.
+    let same = vec![row(2, "A", vec![(tags(), set(text("cotton, summer")))])];
+    let mut base = Baseline::new();
+    base.insert((sku("A"), title()), Some(text("Tee")));
+    let plan = build(&sheet(same), &one_product(), &base, &opts(Policy::ThreeWay));
+    assert!(
+        plan.changes.is_empty() && plan.conflicts.is_empty(),
+        "{plan:?}"
+    );
+
+    // B has no baseline of its own but A (same product) has: the sheet moved, the store
+    // did not, so it is a push and not a `no_baseline` conflict.
+    let moved = vec![row(3, "B", vec![(title(), set(text("Red tee")))])];
+    let plan = build(
+        &sheet(moved),
+        &one_product(),
+        &base,
+        &opts(Policy::ThreeWay),
+    );
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].to, Some(text("Red tee")));
 }

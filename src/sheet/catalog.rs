@@ -77,6 +77,9 @@ fn tracked_key(key: &ColumnKey) -> Option<FieldKey> {
     match key {
         ColumnKey::Field(f) => Some(FieldKey::variant(*f)),
         ColumnKey::Stock(loc) => Some(FieldKey::stock(loc.as_str())),
+        ColumnKey::Product(name) => crate::model::Field::from_name(name)
+            .filter(|f| f.is_product())
+            .map(FieldKey::variant),
         _ => None,
     }
 }

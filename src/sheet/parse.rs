@@ -14,6 +14,7 @@ use serde_json::{Number, Value as Json};
 
 use crate::model::{
     CellRef, Currency, Field, FieldKey, LocationName, MAX_QUANTITY, Sku, Value, max_money,
+    tags_text,
 };
 
 /// What a configured column holds.
@@ -307,7 +308,10 @@ fn parse_row<'a>(
             }
             ColumnKey::Product(name) => {
                 draft.product.insert(name, cell_text(raw));
-                continue;
+                match Field::from_name(name).filter(|f| f.is_product()) {
+                    Some(field) => read_product(field, raw).map(|i| (FieldKey::variant(field), i)),
+                    None => continue,
+                }
             }
             // Write-back columns are the engine's own output, never input. Stock always
             // comes as `Stock(location)`; config never builds a bare inventory field.
@@ -579,6 +583,37 @@ fn read_sku(cell: &Json) -> Result<Option<Sku>, Why> {
         Json::Number(n) => Ok(Sku::new(&number_text(n))),
         Json::Bool(_) => Err("is a checkbox (TRUE/FALSE), not a SKU".to_owned()),
         _ => Err("is not a SKU".to_owned()),
+    }
+}
+
+/// The statuses `productUpdate` accepts (`ProductStatus`, Admin 2026-07).
+const PRODUCT_STATUSES: [&str; 4] = ["ACTIVE", "ARCHIVED", "DRAFT", "UNLISTED"];
+
+/// A product-field cell: text as the store compares it. Status is matched without regard
+/// to case; tags are a comma-separated list, normalized by [`tags_text`] (order and
+/// repeats do not count as a change), and `CLEAR` removes every tag.
+fn read_product(field: Field, cell: &Json) -> Result<Intent, Why> {
+    let text = cell_text(cell);
+    if is_clear(&text) {
+        return if field.clearable() {
+            Ok(Intent::Clear)
+        } else {
+            Err("cannot be cleared: a product keeps its title, status and vendor".to_owned())
+        };
+    }
+    match field {
+        Field::Status => {
+            let status = text.to_ascii_uppercase();
+            if PRODUCT_STATUSES.contains(&status.as_str()) {
+                Ok(Intent::Set(Value::Text(status)))
+            } else {
+                Err(format!("is not one of {}", PRODUCT_STATUSES.join(", ")))
+            }
+        }
+        Field::Tags => {
+            Ok(tags_text(text.split(',')).map_or(Intent::Clear, |t| Intent::Set(Value::Text(t))))
+        }
+        _ => Ok(Intent::Set(Value::Text(text))),
     }
 }
 
@@ -2082,7 +2117,10 @@ mod tests {
         assert_eq!(columns[6].len(), 6);
         let parsed = parse(&layout, &columns, &Currency::new("USD")).expect("parsed");
         assert_eq!(parsed.rows.len(), 2);
-        assert_eq!(parsed.rows[0].values, BTreeMap::new());
+        assert_eq!(
+            parsed.rows[0].values.keys().collect::<Vec<_>>(),
+            vec![&FieldKey::variant(Field::Title)]
+        );
         assert_eq!(
             parsed.rows[0].product,
             BTreeMap::from([("title", "Tee".to_owned())])
@@ -2313,7 +2351,10 @@ mod tests {
             parsed.rows[0].product,
             BTreeMap::from([("title", "Red tee".to_owned())])
         );
-        assert_eq!(parsed.rows[0].values, BTreeMap::new());
+        assert_eq!(
+            parsed.rows[0].values[&FieldKey::variant(Field::Title)].intent,
+            Intent::Set(Value::Text("Red tee".to_owned()))
+        );
 
         let numeric = sheet(&[&[("SKU", json!("A")), ("Title", json!(1984))]], "USD");
         assert_eq!(numeric.rows[0].product["title"], "1984");

@@ -873,6 +873,26 @@ fn input_fields(ty: &str) -> Option<&'static [(&'static str, &'static str)]> {
             ("referenceDocumentUri", "String"),
             ("quantities", "[InventoryQuantityInput!]!"),
         ],
+        "ProductUpdateInput" => &[
+            ("descriptionHtml", "String"),
+            ("handle", "String"),
+            ("seo", "Any"),
+            ("productType", "String"),
+            ("tags", "[String!]"),
+            ("templateSuffix", "String"),
+            ("giftCardTemplateSuffix", "String"),
+            ("title", "String"),
+            ("vendor", "String"),
+            ("category", "ID"),
+            ("redirectNewHandle", "Boolean"),
+            ("id", "ID"),
+            ("collectionsToJoin", "[ID!]"),
+            ("collectionsToLeave", "[ID!]"),
+            ("deleteConflictingConstrainedMetafields", "Boolean"),
+            ("metafields", "Any"),
+            ("status", "ProductStatus"),
+            ("requiresSellingPlan", "Boolean"),
+        ],
         "InventoryQuantityInput" => &[
             ("inventoryItemId", "ID!"),
             ("locationId", "ID!"),
@@ -984,6 +1004,15 @@ fn coerce(
             }
         }
         "Any" => {}
+        "ProductStatus" => {
+            const STATUSES: [&str; 4] = ["ACTIVE", "ARCHIVED", "DRAFT", "UNLISTED"];
+            if !value.as_str().is_some_and(|v| STATUSES.contains(&v)) {
+                problems.push((
+                    path.clone(),
+                    format!("Expected {value} to be one of: {}", STATUSES.join(", ")),
+                ));
+            }
+        }
         object => {
             let Some(fields) = input_fields(object) else {
                 return;

@@ -154,6 +154,16 @@ pub(crate) struct Shared {
     file_fetches: Vec<FileFetch>,
 }
 
+/// A product's own fields, for tests to inspect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductView {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub tags: Vec<String>,
+    pub vendor: String,
+}
+
 /// A mutation the fake ran, rather than answered from its idempotency store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppliedMutation {
@@ -379,6 +389,23 @@ impl ShopifyFake {
         Some(view(&shared.data, &p.title, p.id, v))
     }
 
+    /// The product-level fields of the product holding `sku`: title, status, tags (sorted)
+    /// and vendor.
+    pub fn product_of(&self, sku: &str) -> Option<ProductView> {
+        let shared = self.lock();
+        let (p, _) = shared
+            .data
+            .variants()
+            .find(|(_, v)| v.sku.as_deref() == Some(sku))?;
+        Some(ProductView {
+            id: gid("Product", p.id),
+            title: p.title.clone(),
+            status: p.status.clone(),
+            tags: p.tags.clone(),
+            vendor: p.vendor.clone(),
+        })
+    }
+
     /// Every variant carrying `sku` (SKUs are not unique in Shopify).
     pub fn variants_with_sku(&self, sku: &str) -> Vec<VariantView> {
         let shared = self.lock();
@@ -426,6 +453,9 @@ impl ShopifyFake {
                 data.products.push(state::Product {
                     id,
                     title: new.product_title.clone(),
+                    status: "ACTIVE".to_owned(),
+                    tags: Vec::new(),
+                    vendor: String::new(),
                     variants: Vec::new(),
                 });
                 id

@@ -91,6 +91,11 @@ const MUTATION_ROOT: &[FieldDef] = &[
         &["input"],
     ),
     f(
+        "productUpdate",
+        Object("ProductUpdatePayload"),
+        &["product", "input", "media"],
+    ),
+    f(
         "inventoryActivate",
         Object("InventoryActivatePayload"),
         &[
@@ -144,6 +149,8 @@ const PRODUCT: &[FieldDef] = &[
     s("title"),
     s("handle"),
     s("status"),
+    s("tags"),
+    s("vendor"),
     s("totalInventory"),
     s("tracksInventory"),
     f(
@@ -193,6 +200,11 @@ const BULK_UPDATE_PAYLOAD: &[FieldDef] = &[
         List("ProductVariantsBulkUpdateUserError"),
         &[],
     ),
+];
+const PRODUCT_UPDATE_PAYLOAD: &[FieldDef] = &[
+    f("product", Object("Product"), &[]),
+    // `UserError`, without `code` (2026-07 SDL).
+    f("userErrors", List("UserError"), &[]),
 ];
 const SET_PAYLOAD: &[FieldDef] = &[
     f(
@@ -267,6 +279,7 @@ pub fn fields(type_name: &str) -> Option<&'static [FieldDef]> {
         "PageInfo" => PAGE_INFO,
         "ProductVariantsBulkUpdatePayload" => BULK_UPDATE_PAYLOAD,
         "InventorySetQuantitiesPayload" => SET_PAYLOAD,
+        "ProductUpdatePayload" => PRODUCT_UPDATE_PAYLOAD,
         "InventoryActivatePayload" => ACTIVATE_PAYLOAD,
         "InventoryAdjustmentGroup" => ADJUSTMENT_GROUP,
         "InventoryChange" => INVENTORY_CHANGE,

@@ -38,6 +38,11 @@ pub struct Variant {
 pub struct Product {
     pub id: u64,
     pub title: String,
+    /// `ACTIVE`, `ARCHIVED`, `DRAFT` or `UNLISTED`.
+    pub status: String,
+    /// Sorted and without repeats, as Shopify returns them.
+    pub tags: Vec<String>,
+    pub vendor: String,
     pub variants: Vec<Variant>,
 }
 
@@ -134,7 +139,32 @@ fn yes() -> bool {
 struct SeedProduct {
     id: u64,
     title: String,
+    #[serde(default = "active")]
+    status: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    vendor: String,
     variants: Vec<SeedVariant>,
+}
+
+fn active() -> String {
+    "ACTIVE".to_owned()
+}
+
+/// Tags as Shopify stores them: each input split on commas, trimmed, blanks dropped,
+/// sorted, repeats removed (product-update-parity.json returns its input sorted).
+pub fn normalize_tags<'a>(inputs: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut tags: Vec<String> = inputs
+        .into_iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
 }
 
 #[derive(Deserialize)]
@@ -204,6 +234,9 @@ impl StoreData {
             products.push(Product {
                 id: p.id,
                 title: p.title,
+                status: p.status,
+                tags: normalize_tags(p.tags.iter().map(String::as_str)),
+                vendor: p.vendor,
                 variants,
             });
         }
@@ -311,6 +344,10 @@ impl StoreData {
 
     pub fn product(&self, id: u64) -> Option<&Product> {
         self.products.iter().find(|p| p.id == id)
+    }
+
+    pub fn product_mut(&mut self, id: u64) -> Option<&mut Product> {
+        self.products.iter_mut().find(|p| p.id == id)
     }
 
     // ---- superset renderings -------------------------------------------------------
@@ -434,7 +471,9 @@ impl StoreData {
             "legacyResourceId": p.id.to_string(),
             "title": p.title,
             "handle": p.title.to_lowercase().split_whitespace().collect::<Vec<_>>().join("-"),
-            "status": "ACTIVE",
+            "status": p.status,
+            "tags": p.tags,
+            "vendor": p.vendor,
             "totalInventory": total,
             "tracksInventory": !tracked.is_empty(),
         })

@@ -1408,3 +1408,98 @@ fn variant_pages_are_cut_before_they_are_built() {
         "{v}"
     );
 }
+
+// ---- productUpdate against product-update-parity.json ----------------------------------
+
+mod product_update_fidelity {
+    use std::path::Path;
+
+    use serde_json::{Value, json};
+
+    use super::{TOKEN, V};
+    use crate::sandbox::shopify::ShopifyFake;
+
+    const QUERY: &str = "mutation U($product: ProductUpdateInput!) { productUpdate(product: $product) \
+        { product { id title status vendor tags } userErrors { field message } } }";
+
+    /// What the fake models of a captured `productUpdate` payload: the fields above.
+    fn projected(payload: &Value) -> Value {
+        let product = match &payload["product"] {
+            Value::Null => Value::Null,
+            p => json!({
+                "id": p["id"], "title": p["title"], "status": p["status"],
+                "vendor": p["vendor"], "tags": p["tags"],
+            }),
+        };
+        json!({"product": product, "userErrors": payload["userErrors"]})
+    }
+
+    /// The captured input without the fields the fake does not model.
+    fn modelled(input: &Value) -> Value {
+        let mut input = input.clone();
+        if let Some(m) = input["product"].as_object_mut() {
+            for k in ["productType", "descriptionHtml", "templateSuffix", "seo"] {
+                m.remove(k);
+            }
+        }
+        input
+    }
+
+    #[test]
+    fn product_update_answers_like_the_capture() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/shopify/live/captures/very-big-test-store.myshopify.com/2025-01/products/product-update-parity.json"
+        ));
+        let Ok(text) = std::fs::read_to_string(path) else {
+            eprintln!("skipped: {} is absent", path.display());
+            return;
+        };
+        let cap: Value = serde_json::from_str(&text).unwrap();
+        // The product as the capture's failed update returned it, untouched.
+        let before =
+            &cap["validation"]["blankTitle"]["response"]["data"]["productUpdate"]["product"];
+        let id: u64 = before["id"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let seed = json!({
+            "shop": {"name": "C", "domain": "c.myshopify.com", "currency": "USD"},
+            "locations": [{"id": 1, "name": "Shop location"}],
+            "products": [{"id": id, "title": before["title"], "status": before["status"],
+                          "vendor": before["vendor"], "tags": before["tags"],
+                          "variants": [{"id": 2, "sku": "X", "price": "1.00", "inventoryItemId": 3}]}],
+        });
+        let fake = ShopifyFake::from_seed_json(&seed.to_string(), TOKEN).unwrap();
+        let cases = [
+            &cap["validation"]["blankTitle"],
+            &cap["mutation"],
+            &cap["validation"]["unknownId"],
+            &cap["validation"]["missingId"],
+        ];
+        for case in cases {
+            let body = json!({"query": QUERY, "variables": modelled(&case["variables"])});
+            let (status, got) = fake.respond(V, Some(TOKEN), body.to_string().as_bytes());
+            assert_eq!(status, 200);
+            assert_eq!(
+                got["data"]["productUpdate"],
+                projected(&case["response"]["data"]["productUpdate"]),
+                "{:#}",
+                case["variables"]
+            );
+        }
+
+        // A status outside the enum fails variable coercion, before anything runs.
+        let bad = json!({"query": QUERY, "variables": {"product": {"id": format!("gid://shopify/Product/{id}"), "status": "SOLD"}}});
+        let (_, got) = fake.respond(V, Some(TOKEN), bad.to_string().as_bytes());
+        assert_eq!(
+            got["errors"][0]["extensions"]["code"], "INVALID_VARIABLE",
+            "{got:#}"
+        );
+        assert!(got.get("data").is_none_or(Value::is_null), "{got:#}");
+    }
+}

@@ -27,7 +27,7 @@ pub const VARIANTS_QUERY: &str = r#"{
         compareAtPrice
         barcode
         requiresComponents
-        product { id title }
+        product { id title status tags vendor }
         inventoryItem {
           id
           tracked
@@ -83,6 +83,13 @@ struct ProductRef {
     id: String,
     #[serde(default)]
     title: String,
+    // Absent from exports made before these were read: defaults keep them readable.
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    vendor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -186,6 +193,9 @@ impl VariantJoin {
                     requires_components: line.requires_components.unwrap_or(false),
                     product_id: product.id,
                     product_title: product.title,
+                    product_status: product.status,
+                    tags: product.tags,
+                    vendor: product.vendor.unwrap_or_default(),
                     inventory_item_id: item.id,
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),

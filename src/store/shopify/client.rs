@@ -12,7 +12,7 @@ use super::bulk;
 use super::error::StoreError;
 use super::ops::{
     self, ActivateOutcome, BulkUpdateOutcome, SetOutcome, SetQuantity, ShopInfo, StoreLocation,
-    VariantRecord, VariantUpdate, queries,
+    UserError, VariantRecord, VariantUpdate, queries,
 };
 use super::transport::{Cost, Transport};
 use crate::config::{Secret, ShopifyConfig};
@@ -386,6 +386,20 @@ impl ShopifyClient {
         let hint = self.first_hint("VariantsBulkUpdate", 10.0 + 0.2 * ids.len() as f64);
         let (data, _) = self.run(body, hint).await?;
         Ok(ops::bulk_update_outcome(&ids, data))
+    }
+
+    pub fn product_update_body(update: &ops::ProductUpdate) -> Vec<u8> {
+        ops::product_update_body(update)
+    }
+
+    /// Sends a `productUpdate` body; `Ok(Err(..))` carries Shopify's userErrors.
+    pub async fn send_product_update(
+        &self,
+        body: &[u8],
+    ) -> Result<Result<(), Vec<UserError>>, StoreError> {
+        let hint = self.first_hint("ProductUpdate", 10.0);
+        let (data, _) = self.run(body, hint).await?;
+        Ok(ops::product_update_outcome(data))
     }
 
     /// The body of one `inventorySetQuantities` call (at most 250 items) under `key`.

@@ -14,6 +14,6 @@ mod tests;
 pub use client::{PageSizer, ShopifyClient};
 pub use error::{GraphqlError, StoreError};
 pub use ops::{
-    ActivateOutcome, AppliedChange, BulkUpdateOutcome, Patch, SetOutcome, SetQuantity, ShopInfo,
-    StoreLocation, UserError, VariantOutcome, VariantUpdate,
+    ActivateOutcome, AppliedChange, BulkUpdateOutcome, Patch, ProductUpdate, SetOutcome,
+    SetQuantity, ShopInfo, StoreLocation, UserError, VariantOutcome, VariantUpdate,
 };

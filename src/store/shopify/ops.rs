@@ -44,6 +44,7 @@ pub mod queries {
     pub type BulkOperationErrorCode = String;
     pub type BulkOperationUserErrorCode = String;
     pub type CountPrecision = String;
+    pub type ProductStatus = String;
 
     /// `$file:tt`, not `literal`: the derive cannot see through a `literal` fragment.
     macro_rules! operation {
@@ -62,7 +63,8 @@ pub mod queries {
                     "BulkOperationStatus",
                     "BulkOperationErrorCode",
                     "BulkOperationUserErrorCode",
-                    "CountPrecision"
+                    "CountPrecision",
+                    "ProductStatus"
                 ),
                 fragments_other_variant = "true"
                 $(, $extra)?
@@ -110,6 +112,12 @@ pub mod queries {
         "graphql/bulk_operation.graphql",
         skip_serializing_none
     );
+    // Only its response type and query text are used; the variables are `ProductUpdate`.
+    operation!(
+        ProductUpdate,
+        "graphql/product_update.graphql",
+        skip_serializing_none
+    );
     operation!(
         InventoryActivate,
         "graphql/inventory_activate.graphql",
@@ -118,8 +126,8 @@ pub mod queries {
 }
 
 pub use queries::{
-    inventory_activate, inventory_set, locations, shop_info, variants_bulk_update, variants_by_ids,
-    variants_page,
+    inventory_activate, inventory_set, locations, product_update, shop_info, variants_bulk_update,
+    variants_by_ids, variants_page,
 };
 
 /// Scopes the engine needs (SHOPIFY.md §7f); `write_x` implies `read_x`.
@@ -222,6 +230,9 @@ pub struct VariantRecord {
     pub requires_components: bool,
     pub product_id: String,
     pub product_title: String,
+    pub product_status: String,
+    pub tags: Vec<String>,
+    pub vendor: String,
     pub inventory_item_id: String,
     pub tracked: bool,
     pub cost: Option<Decimal>,
@@ -244,6 +255,9 @@ macro_rules! variant_record_from {
                     requires_components: v.requires_components,
                     product_id: v.product.id,
                     product_title: v.product.title,
+                    product_status: v.product.status,
+                    tags: v.product.tags,
+                    vendor: v.product.vendor,
                     inventory_item_id: item.id,
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),
@@ -333,6 +347,9 @@ pub fn store_variant(
         tracked: rec.tracked,
         bundle: rec.requires_components,
         stock,
+        product_status: rec.product_status,
+        tags: rec.tags,
+        vendor: rec.vendor,
     };
     (sku, variant)
 }
@@ -517,6 +534,57 @@ pub fn bulk_update_outcome(
         })
         .collect();
     BulkUpdateOutcome { variants }
+}
+
+// ---- productUpdate ----
+
+/// The product fields one `productUpdate` sets. `None` leaves a field alone: only what
+/// the sheet states is sent, so lists the sheet does not mention (media, collections,
+/// metafields, options) are never part of the input and cannot be replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductUpdate {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `ACTIVE`, `ARCHIVED`, `DRAFT` or `UNLISTED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The whole tag list, as the sheet states it (an empty list removes every tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ProductUpdateVariables<'a> {
+    product: &'a ProductUpdate,
+}
+
+pub fn product_update_body(update: &ProductUpdate) -> Vec<u8> {
+    to_bytes(&QueryBody {
+        variables: ProductUpdateVariables { product: update },
+        query: product_update::QUERY,
+        operation_name: product_update::OPERATION_NAME,
+    })
+}
+
+/// `Ok` when Shopify reports no userError; the errors otherwise. A blank title, for
+/// one, comes back as a userError with the product unchanged.
+pub fn product_update_outcome(data: product_update::ResponseData) -> Result<(), Vec<UserError>> {
+    let errors: Vec<UserError> = data
+        .product_update
+        .map(|p| p.user_errors)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| UserError::new(e.field, None, e.message, &[]))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 // ---- inventorySetQuantities ----

@@ -150,7 +150,8 @@ fn variant_json(id: &str, sku: Option<&str>, levels: Value) -> Value {
     json!({
         "id": id, "sku": sku, "price": "19.90", "compareAtPrice": null, "barcode": "",
         "requiresComponents": false,
-        "product": {"id": "gid://shopify/Product/1", "title": "Mug"},
+        "product": {"id": "gid://shopify/Product/1", "title": "Mug", "status": "UNLISTED",
+                    "tags": ["kitchen", "gift"], "vendor": "Acme"},
         "inventoryItem": {"id": format!("{id}-item"), "tracked": true, "unitCost": {"amount": "4.5"},
                           "inventoryLevels": {"nodes": levels}}
     })
@@ -186,6 +187,14 @@ fn variants_page_maps_to_store_variants_by_location_name() {
     assert_eq!(v.stock.get("Main"), Some(&Some(7)));
     assert_eq!(v.stock.get("Annex"), Some(&None), "no level at L2");
     assert_eq!(v.stock.len(), 2);
+    assert_eq!(
+        (v.product_status.as_str(), v.vendor.as_str()),
+        ("UNLISTED", "Acme")
+    );
+    assert_eq!(
+        v.value(&crate::model::FieldKey::variant(crate::model::Field::Tags)),
+        Some(crate::model::Value::Text("gift, kitchen".into()))
+    );
     assert_eq!(ops::store_variant(records[1].clone(), &locations).0, None);
 }
 
@@ -703,4 +712,34 @@ async fn a_foreign_token_host_is_never_contacted() {
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::InvalidShop(_)));
+}
+
+#[test]
+fn product_update_sends_only_the_fields_it_sets() {
+    let update = ops::ProductUpdate {
+        id: "gid://shopify/Product/1".into(),
+        status: Some("UNLISTED".into()),
+        tags: Some(vec![]),
+        ..ops::ProductUpdate::default()
+    };
+    assert_eq!(
+        variables(&ops::product_update_body(&update)),
+        json!({"product": {"id": "gid://shopify/Product/1", "status": "UNLISTED", "tags": []}})
+    );
+}
+
+#[test]
+fn product_update_user_errors_fail_the_call() {
+    let ok: product_update::ResponseData = serde_json::from_value(json!({"productUpdate": {
+        "product": {"id": "P", "title": "T", "status": "ACTIVE", "tags": [], "vendor": ""},
+        "userErrors": []}}))
+    .unwrap();
+    assert_eq!(ops::product_update_outcome(ok), Ok(()));
+    let blank: product_update::ResponseData = serde_json::from_value(json!({"productUpdate": {
+        "product": null,
+        "userErrors": [{"field": ["title"], "message": "Title can't be blank"}]}}))
+    .unwrap();
+    let errors = ops::product_update_outcome(blank).unwrap_err();
+    assert_eq!(errors[0].field, vec!["title"]);
+    assert_eq!(errors[0].message, "Title can't be blank");
 }

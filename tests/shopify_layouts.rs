@@ -1,0 +1,342 @@
+//! `sheet.layout = "shopify-products"` / `"shopify-inventory"` on Shopify's own CSV files
+//! (`../shared/fixtures/shopify/csv/`), loaded into the sandbox sheet at test time and
+//! synced by the binary. Skipped when the fixtures are absent.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use sheetsync::sandbox::Sandbox;
+use sheetsync::sandbox::sheets::SheetsFake;
+use sheetsync::sandbox::shopify::ShopifyFake;
+
+fn csv_file(name: &str) -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/shopify/csv")
+        .join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            eprintln!("skipped: {} is absent", path.display());
+            None
+        }
+    }
+}
+
+/// RFC 4180: quoted fields may hold commas, newlines and doubled quotes.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+/// A cell as Sheets holds it after an import: numbers become numbers (so barcodes lose
+/// nothing here only because these have no leading zero), the rest stays text.
+fn cell(text: &str) -> Value {
+    match text.parse::<f64>() {
+        Ok(n) if !text.starts_with('0') || text == "0" || text.starts_with("0.") => json!(n),
+        _ => json!(text),
+    }
+}
+
+/// The CSV as records keyed by header.
+fn records(rows: &[Vec<String>]) -> Vec<BTreeMap<String, String>> {
+    rows[1..]
+        .iter()
+        .map(|r| rows[0].iter().cloned().zip(r.iter().cloned()).collect())
+        .collect()
+}
+
+struct Env {
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    async fn new(store: Value, rows: &[Vec<String>], layout: &str, inventory: &str) -> Env {
+        let grid: Vec<Vec<Value>> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.iter()
+                    .map(|c| if i == 0 { json!(c) } else { cell(c) })
+                    .collect()
+            })
+            .collect();
+        let sheet = json!({"title": "csv", "tabs": [{"name": "Inventory", "rows": grid}]});
+        let sandbox = Sandbox::start(
+            ShopifyFake::from_seed_json(&store.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+                .expect("store"),
+            SheetsFake::from_seed_json(&sheet.to_string()).expect("sheet"),
+            0,
+        )
+        .await
+        .expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = sandbox.write_config(dir.path(), "").expect("config");
+        let text = std::fs::read_to_string(&config).expect("config text");
+        let start = text.find("[sheet.columns]").expect("columns");
+        let end = text
+            .find("\"Outlet\" = \"Outlet stock\"\n")
+            .expect("inventory")
+            + "\"Outlet\" = \"Outlet stock\"\n".len();
+        let text = format!(
+            "{}[sheet.inventory]\n{inventory}\n{}",
+            &text[..start],
+            &text[end..]
+        )
+        .replacen(
+            "tab = \"Inventory\"\n",
+            &format!("tab = \"Inventory\"\nlayout = \"{layout}\"\n"),
+            1,
+        );
+        std::fs::write(&config, text).expect("write config");
+        Env {
+            sandbox,
+            _dir: dir,
+            config,
+        }
+    }
+
+    async fn sync_json(&self, args: &[&str]) -> (i32, Value) {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(["sync", "--json"])
+            .args(args)
+            .env_remove("SHEETSYNC_LOG")
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .expect("run sheetsync");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "no JSON report ({e})\nstdout: {stdout}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), report)
+    }
+
+    fn mutations(&self) -> usize {
+        self.sandbox.shopify.applied_mutations().len()
+    }
+}
+
+/// (sku, field, to) of every change, sorted.
+fn changes(report: &Value) -> Vec<(String, String, Value)> {
+    let mut out: Vec<_> = report["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["sku"].as_str().unwrap_or_default().to_owned(),
+                c["field"].as_str().unwrap_or_default().to_owned(),
+                c["to"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shopify_product_template_syncs_through_the_products_preset() {
+    let Some(text) = csv_file("product_template.csv") else {
+        return;
+    };
+    let rows = parse_csv(&text);
+    let recs = records(&rows);
+
+    // A store holding what the template says, except where this test changes it.
+    let mut products: Vec<Value> = Vec::new();
+    let mut next = 1u64;
+    for r in &recs {
+        let handle = &r["Handle"];
+        if !r["Title"].is_empty() {
+            products.push(json!({
+                "id": 100 + products.len() as u64, "handle": handle, "title": r["Title"],
+                "status": r["Status"].to_uppercase(), "vendor": r["Vendor"],
+                "tags": r["Tags"].split(',').map(str::trim).collect::<Vec<_>>(),
+                "variants": [],
+            }));
+        }
+        if r["Variant SKU"].is_empty() {
+            continue;
+        }
+        next += 1;
+        let money = |k: &str| (!r[k].is_empty()).then(|| r[k].clone());
+        let variant = json!({
+            "id": 1000 + next, "inventoryItemId": 2000 + next, "sku": r["Variant SKU"],
+            "price": r["Variant Price"], "compareAtPrice": money("Variant Compare At Price"),
+            "barcode": money("Variant Barcode"), "unitCost": money("Cost per item"),
+        });
+        let product = products
+            .iter_mut()
+            .rev()
+            .find(|p| p["handle"] == json!(handle))
+            .expect("product row first");
+        product["variants"]
+            .as_array_mut()
+            .expect("variants")
+            .push(variant);
+    }
+    // Drift for the sync to repair: a title, a status, a price and a cost.
+    products[0]["title"] = json!("Old T-Shirt");
+    products[1]["status"] = json!("ACTIVE");
+    products[1]["variants"][0]["price"] = json!("90.00");
+    products[2]["variants"][0]["unitCost"] = json!("9.00");
+    for p in &mut products {
+        p.as_object_mut().expect("object").remove("handle");
+    }
+    let store = json!({
+        "shop": {"name": "T", "domain": "template.myshopify.com", "currency": "USD"},
+        "locations": [{"id": 1, "name": "Shop location"}],
+        "products": products,
+    });
+
+    let env = Env::new(store, &rows, "shopify-products", "").await;
+    let (code, report) = env.sync_json(&["--adopt", "sheet", "--yes"]).await;
+    // The image-only row is ignored; every other row has a SKU: no row error.
+    assert_eq!(report["errors"], json!([]), "{report:#}");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        changes(&report),
+        vec![
+            ("HAT_GRY_275".into(), "cost".into(), json!("8.50")),
+            ("PNT_DEN_285".into(), "price".into(), json!("95.00")),
+            ("PNT_DEN_285".into(), "status".into(), json!("DRAFT")),
+            (
+                "SRT_COT_111".into(),
+                "title".into(),
+                json!("Example T-Shirt")
+            ),
+        ],
+        "{report:#}"
+    );
+    let shirt = env
+        .sandbox
+        .shopify
+        .product_of("SRT_COT_433")
+        .expect("shirt");
+    assert_eq!(shirt.title, "Example T-Shirt");
+    assert_eq!(
+        env.sandbox
+            .shopify
+            .product_of("PNT_DEN_405")
+            .expect("pants")
+            .status,
+        "DRAFT"
+    );
+
+    let before = env.mutations();
+    let (code, report) = env.sync_json(&[]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["changes"], json!([]), "{report:#}");
+    assert_eq!(env.mutations(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored() {
+    let Some(text) = csv_file("products_export.csv") else {
+        return;
+    };
+    let rows = parse_csv(&text);
+    let recs = records(&rows);
+    let variant_rows = recs
+        .iter()
+        .filter(|r| !r["Variant Price"].is_empty() || !r["Title"].is_empty())
+        .count();
+    let image_rows = recs.len() - variant_rows;
+    assert!(image_rows > 0, "the export has image-only rows");
+    let store = json!({
+        "shop": {"name": "E", "domain": "export.myshopify.com", "currency": "USD"},
+        "locations": [{"id": 1, "name": "Shop location"}],
+        "products": [],
+    });
+    let env = Env::new(store, &rows, "shopify-products", "").await;
+    let (code, report) = env.sync_json(&["--dry-run"]).await;
+    assert_eq!(code, 3, "{report:#}");
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), variant_rows, "{report:#}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["message"] == "row has values but no SKU"),
+        "{report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shopify_inventory_export_with_location_columns_syncs_stock() {
+    let Some(text) = csv_file("inventory_export_legacy_location_columns_head.csv") else {
+        return;
+    };
+    let rows = parse_csv(&text);
+    let recs = records(&rows);
+    let location = rows[0].last().expect("a location column").clone();
+    let products: Vec<Value> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let stock: i64 = r[&location].parse().expect("stock");
+            // The first item drifted in the store: the sheet's count goes back.
+            let held = if i == 0 { stock + 5 } else { stock };
+            json!({"id": 100 + i, "title": r["Title"], "variants": [{
+                "id": 1000 + i, "inventoryItemId": 2000 + i, "sku": r["SKU"], "price": "1.00",
+                "levels": {"1": held},
+            }]})
+        })
+        .collect();
+    let store = json!({
+        "shop": {"name": "I", "domain": "inventory.myshopify.com", "currency": "USD"},
+        "locations": [{"id": 1, "name": location}],
+        "products": products,
+    });
+    let env = Env::new(
+        store,
+        &rows,
+        "shopify-inventory",
+        &format!("{location:?} = {location:?}"),
+    )
+    .await;
+    let (code, report) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let first = &recs[0];
+    let want: i64 = first[&location].parse().expect("stock");
+    assert_eq!(
+        changes(&report),
+        vec![(first["SKU"].clone(), "inventory".into(), json!(want))],
+        "{report:#}"
+    );
+    assert_eq!(
+        env.sandbox.shopify.available(&first["SKU"], &location),
+        Some(want)
+    );
+}
