@@ -465,25 +465,25 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
         ..ParsedSheet::default()
     };
     for mut draft in drafts {
-        if let Some(sku) = &draft.sku {
-            if let Some(rows) = duplicates.get(sku) {
-                let others: Vec<String> = rows
-                    .iter()
-                    .filter(|&&r| r != draft.row)
-                    .map(u32::to_string)
-                    .collect();
-                let (noun, list) = match others.as_slice() {
-                    [one] => ("row", one.clone()),
-                    _ => ("rows", others.join(", ")),
-                };
-                draft.errors.push((
-                    draft.sku_cell.clone(),
-                    format!(
-                        "SKU {} also appears in {noun} {list}; none of these rows is applied",
-                        quoted(sku.as_str())
-                    ),
-                ));
-            }
+        if let Some(sku) = &draft.sku
+            && let Some(rows) = duplicates.get(sku)
+        {
+            let others: Vec<String> = rows
+                .iter()
+                .filter(|&&r| r != draft.row)
+                .map(u32::to_string)
+                .collect();
+            let (noun, list) = match others.as_slice() {
+                [one] => ("row", one.clone()),
+                _ => ("rows", others.join(", ")),
+            };
+            draft.errors.push((
+                draft.sku_cell.clone(),
+                format!(
+                    "SKU {} also appears in {noun} {list}; none of these rows is applied",
+                    quoted(sku.as_str())
+                ),
+            ));
         }
         if draft.errors.is_empty() {
             if let Some(sku) = draft.sku {
