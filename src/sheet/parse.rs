@@ -457,53 +457,57 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
         .map(|(sku, rows)| (sku.clone(), rows))
         .collect();
 
-    let mut out = ParsedSheet {
-        rows_read: drafts.len(),
-        // Every SKU read, duplicates counted once.
-        skus_read,
-        rows: Vec::with_capacity(drafts.len()),
-        ..ParsedSheet::default()
-    };
-    for mut draft in drafts {
-        if let Some(sku) = &draft.sku
-            && let Some(rows) = duplicates.get(sku)
-        {
-            let others: Vec<String> = rows
-                .iter()
-                .filter(|&&r| r != draft.row)
-                .map(u32::to_string)
-                .collect();
-            let (noun, list) = match others.as_slice() {
-                [one] => ("row", one.clone()),
-                _ => ("rows", others.join(", ")),
-            };
-            draft.errors.push((
-                draft.sku_cell.clone(),
-                format!(
-                    "SKU {} also appears in {noun} {list}; none of these rows is applied",
-                    quoted(sku.as_str())
-                ),
-            ));
-        }
-        if draft.errors.is_empty() {
-            if let Some(sku) = draft.sku {
-                out.rows.push(Row {
+    let rows_read = drafts.len();
+    let mut errors = Vec::new();
+    // `into_iter().filter_map().collect()` reuses the drafts' buffer for the rows (a row
+    // is smaller than a draft), so a large sheet does not hold both at once.
+    let rows: Vec<Row> = drafts
+        .into_iter()
+        .filter_map(|mut draft| {
+            if let Some(sku) = &draft.sku
+                && let Some(rows) = duplicates.get(sku)
+            {
+                let others: Vec<String> = rows
+                    .iter()
+                    .filter(|&&r| r != draft.row)
+                    .map(u32::to_string)
+                    .collect();
+                let (noun, list) = match others.as_slice() {
+                    [one] => ("row", one.clone()),
+                    _ => ("rows", others.join(", ")),
+                };
+                draft.errors.push((
+                    draft.sku_cell.clone(),
+                    format!(
+                        "SKU {} also appears in {noun} {list}; none of these rows is applied",
+                        quoted(sku.as_str())
+                    ),
+                ));
+            }
+            if draft.errors.is_empty() {
+                return draft.sku.map(|sku| Row {
                     row: draft.row,
                     sku,
                     values: draft.values,
                     product: draft.product,
                 });
             }
-        } else {
-            out.errors
-                .extend(draft.errors.into_iter().map(|(cell, message)| RowError {
-                    row: draft.row,
-                    cell,
-                    sku: draft.sku.clone(),
-                    message,
-                }));
-        }
-    }
+            errors.extend(draft.errors.into_iter().map(|(cell, message)| RowError {
+                row: draft.row,
+                cell,
+                sku: draft.sku.clone(),
+                message,
+            }));
+            None
+        })
+        .collect();
+    let mut out = ParsedSheet {
+        rows,
+        errors,
+        rows_read,
+        // Every SKU read, duplicates counted once.
+        skus_read,
+    };
     out.errors.sort();
     out
 }
