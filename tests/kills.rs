@@ -403,3 +403,46 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_130_with_the_rest_skip
         "{report:#}"
     );
 }
+
+/// Independent writes go out together: while the fake holds the first product's update
+/// before it takes effect, another product's update still arrives and is applied. A
+/// sequential executor would wait for the held answer and never send the second.
+#[tokio::test(flavor = "multi_thread")]
+async fn variant_updates_of_different_products_are_in_flight_together() {
+    let env = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = env.write_config(dir.path(), "").unwrap();
+    let hold = env
+        .shopify
+        .hold_mutation("productVariantsBulkUpdate", 1, HoldPoint::BeforeApply);
+    let child = command(&config, &["sync", "--json", "--adopt", "sheet"])
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(Duration::from_secs(20), hold.held())
+        .await
+        .expect("the first variant update reached the sandbox");
+    let mut other_applied = false;
+    for _ in 0..200 {
+        if ledger(&env)
+            .iter()
+            .any(|m| m == "productVariantsBulkUpdate")
+        {
+            other_applied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    hold.release();
+    let out = child.wait_with_output().await.expect("wait");
+    assert!(
+        other_applied,
+        "no second product update while the first was held"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["summary"]["failed"], json!(0), "{report:#}");
+}
