@@ -1,8 +1,10 @@
 //! Benchmark of a whole `sync` through the real clients against the local sandbox, at
 //! Shopify Standard-plan limits (bucket 2,000 points, restoring 100 points/s).
 //!
-//! `cargo run --release --example bench_sync -- [VARIANTS] [CHANGED_PERCENT] [--dry-run-first]`
-//! (defaults 10,000 and 10). The store holds VARIANTS variants, four to a product, stocked
+//! `cargo run --release --example bench_sync -- [VARIANTS] [CHANGED_PERCENT] [--dry-run-first]
+//! [--latency-ms=N] [--sequential]` (defaults 10,000 and 10). `--latency-ms` delays every
+//! request the Shopify fake handles (a network round trip); `--sequential` caps the
+//! executor at one mutation in flight, to compare with its concurrent default. The store holds VARIANTS variants, four to a product, stocked
 //! at two locations; the sheet has one row per variant, CHANGED_PERCENT of them differing
 //! from the store (half a price, half a Main Warehouse stock figure). The run is a first
 //! `sync --adopt sheet --yes` under the default `three_way` policy: no baseline yet, so
@@ -28,6 +30,7 @@ use serde_json::{Value as Json, json};
 use sheetsync::config::Config;
 use sheetsync::engine::{Engine, RunOptions};
 use sheetsync::plan::Adopt;
+use sheetsync::sandbox::faults::FaultPlan;
 use sheetsync::sandbox::sheets::SheetsFake;
 use sheetsync::sandbox::shopify::{RequestLog, ShopifyFake};
 use sheetsync::sandbox::{SANDBOX_TOKEN, Sandbox};
@@ -46,10 +49,18 @@ const MUTATIONS: [&str; 3] = [
 
 fn main() -> anyhow::Result<()> {
     let mut positional = Vec::new();
-    let mut dry_run_first = false;
+    let mut flags = Flags::default();
     for arg in std::env::args().skip(1) {
+        if let Some(ms) = arg.strip_prefix("--latency-ms=") {
+            let ms: u64 = ms
+                .parse()
+                .with_context(|| format!("not a number of milliseconds: {ms:?}"))?;
+            flags.latency = Duration::from_millis(ms);
+            continue;
+        }
         match arg.as_str() {
-            "--dry-run-first" => dry_run_first = true,
+            "--dry-run-first" => flags.dry_run_first = true,
+            "--sequential" => flags.sequential = true,
             _ => positional.push(
                 arg.parse::<usize>()
                     .with_context(|| format!("not a number: {arg:?}"))?,
@@ -72,7 +83,14 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(bench(n, percent, dry_run_first))
+    runtime.block_on(bench(n, percent, flags))
+}
+
+#[derive(Debug, Default)]
+struct Flags {
+    dry_run_first: bool,
+    latency: Duration,
+    sequential: bool,
 }
 
 /// Which rows differ from the store, and how.
@@ -83,7 +101,7 @@ struct Workload {
     stock_changes: usize,
 }
 
-async fn bench(n: usize, percent: usize, dry_run_first: bool) -> anyhow::Result<()> {
+async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
     let setup = Instant::now();
     let work = workload(n, percent);
     let shopify = ShopifyFake::from_seed_json(&work.store_seed, SANDBOX_TOKEN)?;
@@ -95,6 +113,15 @@ async fn bench(n: usize, percent: usize, dry_run_first: bool) -> anyhow::Result<
     let path = sandbox.write_config(dir.path(), "")?;
     let config = Config::load(&path, &|_| None)?;
     let engine = Engine::connect(config).await?;
+    if flags.sequential {
+        engine.store.set_max_in_flight(1);
+    }
+    if !flags.latency.is_zero() {
+        sandbox.shopify.faults().set(FaultPlan {
+            latency: flags.latency,
+            ..FaultPlan::default()
+        });
+    }
     let setup_time = setup.elapsed();
 
     println!(
@@ -105,13 +132,22 @@ async fn bench(n: usize, percent: usize, dry_run_first: bool) -> anyhow::Result<
         work.stock_changes,
     );
     println!(
+        "Shopify latency {} ms per request; mutations {}",
+        flags.latency.as_millis(),
+        if flags.sequential {
+            "one at a time (--sequential)"
+        } else {
+            "concurrent (bounded by the bucket)"
+        }
+    );
+    println!(
         "setup (seed, fakes, clients): {}, resident after setup (VmRSS): {}",
         secs(setup_time),
         proc_status("VmRSS")
     );
 
     let mut dry_time = None;
-    if dry_run_first {
+    if flags.dry_run_first {
         sandbox.shopify.set_bucket(BUCKET, RESTORE);
         let t = Instant::now();
         let report = engine.sync(&options(true)).await?;
@@ -390,6 +426,15 @@ fn print_results(
     phase("read", read_wall, reads.actual);
     phase("apply", apply_wall, writes.actual);
     phase("total", Some(wall), reads.actual + writes.actual);
+    if let Some(apply) = apply_wall.filter(|w| !w.is_zero()) {
+        // Steady state starts once the free bucket is spent: from then on the store
+        // restores RESTORE points a second, and the writes can spend no more.
+        let rate = (writes.actual - BUCKET).max(0.0) / apply.as_secs_f64();
+        println!(
+            "apply spend past the bucket: {rate:.1} points/s = {:.0}% of the restore rate",
+            100.0 * rate / RESTORE
+        );
+    }
     if let Some(d) = dry {
         println!("dry run (reads + plan, from a full bucket): {}", secs(d));
     }

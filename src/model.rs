@@ -2,6 +2,7 @@
 //! references and the fields sheetsync syncs. Nothing here does IO.
 
 use std::fmt;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -237,9 +238,13 @@ pub fn display_opt(v: Option<&Value>, currency: &Currency) -> String {
 }
 
 /// A cell in A1 notation on a named tab, e.g. `Inventory!C17`.
+///
+/// The tab name is shared (`Arc<str>`): a 100,000-row sheet holds half a million cell
+/// references, and one string per cell was a large share of the planner's memory. Build
+/// one `Arc` per tab and pass clones of it to [`CellRef::new`] on hot paths.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CellRef {
-    pub tab: String,
+    pub tab: Arc<str>,
     /// Zero-based column index (A = 0).
     pub col: u32,
     /// One-based row number, as the sheet shows it.
@@ -247,7 +252,7 @@ pub struct CellRef {
 }
 
 impl CellRef {
-    pub fn new(tab: impl Into<String>, col: u32, row: u32) -> CellRef {
+    pub fn new(tab: impl Into<Arc<str>>, col: u32, row: u32) -> CellRef {
         CellRef {
             tab: tab.into(),
             col,

@@ -245,11 +245,41 @@ async fn kill_while_held(mutation: &str, point: HoldPoint) -> (Option<String>, O
         hold.abandon();
     }
 
-    // The killed run left exactly its stock write open.
+    // The killed run left its held write open, and perhaps others of the same kind that
+    // were in flight beside it (the executor sends independent requests concurrently).
+    // A request that reached the fake by now may still take effect; let it settle.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let open = open_state(&env, dir.path()).unsettled_requests().unwrap();
-    assert_eq!(open.len(), 1, "{open:?}");
-    assert_eq!(open[0].operation, mutation);
+    assert!(!open.is_empty() && open.len() <= 8, "{open:?}");
+    assert!(open.iter().all(|r| r.operation == mutation), "{open:?}");
     let killed_run = open[0].run_id.clone();
+    // Which open requests the fake ran: these must settle applied, the others not.
+    let ran_variables: Vec<Value> = env
+        .shopify
+        .requests()
+        .iter()
+        .filter(|r| r.root_fields.iter().any(|f| f == mutation) && r.error_codes.is_empty())
+        .map(|r| r.variables.clone())
+        .collect();
+    let was_run = |body: &[u8]| {
+        let sent: Value = serde_json::from_slice(body).expect("journaled JSON");
+        ran_variables.contains(&sent["variables"])
+    };
+    // The held request: the first of its kind the fake ran (after apply), or one it never
+    // ran (before apply).
+    let held = match point {
+        HoldPoint::AfterApply => open
+            .iter()
+            .find(|r| {
+                let sent: Value = serde_json::from_slice(&r.body).expect("journaled JSON");
+                ran_variables.first() == Some(&sent["variables"])
+            })
+            .expect("the held request is open"),
+        HoldPoint::BeforeApply => open
+            .iter()
+            .find(|r| !was_run(&r.body))
+            .expect("the held request is open"),
+    };
 
     // `runs` shows the killed run as unfinished, and `runs show` says so.
     let (code, listing) = runs(&config, &["--json"]);
@@ -292,7 +322,16 @@ async fn kill_while_held(mutation: &str, point: HoldPoint) -> (Option<String>, O
 
     let state = open_state(&env, dir.path());
     assert_eq!(state.unsettled_requests().unwrap(), vec![]);
-    let outcome = settled(&state, open[0].id);
+    for r in &open {
+        let (outcome, response) = settled(&state, r.id);
+        let expected = if was_run(&r.body) {
+            "applied"
+        } else {
+            "failed"
+        };
+        assert_eq!(outcome.as_deref(), Some(expected), "{} {response:?}", r.key);
+    }
+    let outcome = settled(&state, held.id);
 
     let (code, again) = sync(&config).await;
     assert_eq!((code, &again["changes"]), (0, &json!([])), "{again:#}");
@@ -363,4 +402,47 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_130_with_the_rest_skip
             && (c["error"] == "interrupted" || c["note"] == "interrupted")),
         "{report:#}"
     );
+}
+
+/// Independent writes go out together: while the fake holds the first product's update
+/// before it takes effect, another product's update still arrives and is applied. A
+/// sequential executor would wait for the held answer and never send the second.
+#[tokio::test(flavor = "multi_thread")]
+async fn variant_updates_of_different_products_are_in_flight_together() {
+    let env = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = env.write_config(dir.path(), "").unwrap();
+    let hold = env
+        .shopify
+        .hold_mutation("productVariantsBulkUpdate", 1, HoldPoint::BeforeApply);
+    let child = command(&config, &["sync", "--json", "--adopt", "sheet"])
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(Duration::from_secs(20), hold.held())
+        .await
+        .expect("the first variant update reached the sandbox");
+    let mut other_applied = false;
+    for _ in 0..200 {
+        if ledger(&env)
+            .iter()
+            .any(|m| m == "productVariantsBulkUpdate")
+        {
+            other_applied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    hold.release();
+    let out = child.wait_with_output().await.expect("wait");
+    assert!(
+        other_applied,
+        "no second product update while the first was held"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(report["summary"]["failed"], json!(0), "{report:#}");
 }

@@ -10,12 +10,19 @@
 //!   new idempotency key. Items without a level are activated with `inventoryActivate`.
 //! - Every mutation is journaled (key and exact body bytes) before it is sent and settled
 //!   after; the transport re-sends the same bytes on retryable failures.
+//! - Independent requests (one product's fields, one stock call with its re-plans, one
+//!   activation) are in flight together, as many as the cost bucket holds at the
+//!   operation's expected cost and at most [`MAX_IN_FLIGHT`]: the transport charges each
+//!   before it is sent, so concurrency only fills the wait that latency would leave idle.
+//!   Outcomes are kept by change index and merged in plan order, so they do not depend on
+//!   which answer came first.
 
 mod product;
 pub mod recover;
 
 use std::collections::{BTreeMap, HashMap};
 
+use futures_util::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Policy;
@@ -35,6 +42,10 @@ pub const SKIP_CHANGED_SINCE: &str = "store changed since the values were read";
 
 /// Most quantities one `inventorySetQuantities` call may carry.
 const MAX_SET_ITEMS: usize = 250;
+
+/// Most requests of one kind in flight at once. Beyond a handful, latency is hidden and
+/// the bucket is the only limit; more would just queue in the transport.
+pub const MAX_IN_FLIGHT: usize = 8;
 
 /// Userror codes after which the items of a stock call are re-read and re-planned.
 const REPLAN_CODES: [&str; 3] = [
@@ -75,6 +86,29 @@ impl Outcome {
 pub struct Outcomes {
     pub changes: Vec<Option<Outcome>>,
     pub conflicts: Vec<Conflict>,
+}
+
+impl Outcomes {
+    /// Merges what one request (with its re-plans) decided.
+    fn absorb(&mut self, part: Part) {
+        for (i, o) in part.changes {
+            self.changes[i] = Some(o);
+        }
+        self.conflicts.extend(part.conflicts);
+    }
+}
+
+/// What one independent request decided, by change index; merged into [`Outcomes`].
+#[derive(Debug, Default)]
+struct Part {
+    changes: Vec<(usize, Outcome)>,
+    conflicts: Vec<Conflict>,
+}
+
+impl Part {
+    fn set(&mut self, i: usize, o: Outcome) {
+        self.changes.push((i, o));
+    }
 }
 
 /// Applies plans against one store, journaling into one state.
@@ -152,13 +186,30 @@ impl<'a> Executor<'a> {
         self.apply_products(plan, &products, &mut out).await;
         self.apply_fields(plan, &fields, &mut out).await;
         self.apply_stock(plan, &stock, baseline, &mut out).await;
-        for i in activations {
-            out.changes[i] = Some(self.activate(&plan.changes[i], i).await);
+        let limit = self.in_flight("InventoryActivate", 11.0);
+        let mut done = stream::iter(activations)
+            .map(|i| async move { (i, self.activate(&plan.changes[i], i).await) })
+            .buffer_unordered(limit);
+        while let Some((i, o)) = done.next().await {
+            out.changes[i] = Some(o);
         }
         out
     }
 
-    /// Variant fields, one `productVariantsBulkUpdate` per product.
+    /// How many requests of `operation` go out together: as many as a full bucket pays
+    /// for at its expected cost (`first` until Shopify has priced one), within
+    /// [`MAX_IN_FLIGHT`] and the client's own cap.
+    fn in_flight(&self, operation: &str, first: f64) -> usize {
+        let transport = self.store.transport();
+        let cost = transport
+            .known_estimate(operation)
+            .unwrap_or(first)
+            .max(1.0);
+        let fits = (transport.bucket().maximum() / cost).floor() as usize;
+        fits.clamp(1, MAX_IN_FLIGHT.min(self.store.max_in_flight()))
+    }
+
+    /// Variant fields, one `productVariantsBulkUpdate` per product, products concurrently.
     async fn apply_fields(&self, plan: &Plan, indices: &[usize], out: &mut Outcomes) {
         let mut by_product: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for &i in indices {
@@ -167,65 +218,86 @@ impl<'a> Executor<'a> {
                 .or_default()
                 .push(i);
         }
-        for (product_id, idx) in by_product {
-            if let Some(o) = self.interrupted() {
-                for &i in &idx {
-                    out.changes[i] = Some(o.clone());
-                }
-                continue;
-            }
-            // One input per variant, in first-seen order, with the changes it carries.
-            let mut variants: Vec<(VariantUpdate, Vec<usize>)> = Vec::new();
+        let limit = self.in_flight("VariantsBulkUpdate", 11.0);
+        // Items are owned index lists: a borrowed item would make the stream's closure
+        // higher-ranked, and the future would not be `Send` for `tokio::spawn` callers.
+        let mut parts = stream::iter(by_product.into_values())
+            .map(|idx| self.product_fields(plan, idx))
+            .buffer_unordered(limit);
+        while let Some(part) = parts.next().await {
+            out.absorb(part);
+        }
+    }
+
+    /// One product's variant fields in one call.
+    async fn product_fields(&self, plan: &Plan, idx: Vec<usize>) -> Part {
+        let mut part = Part::default();
+        let Some(product_id) = idx.first().map(|&i| plan.changes[i].product_id.as_str()) else {
+            return part;
+        };
+        if let Some(o) = self.interrupted() {
             for &i in &idx {
-                let c = &plan.changes[i];
-                let pos = match variants
-                    .iter()
-                    .position(|(u, _)| u.variant_id == c.variant_id)
-                {
-                    Some(p) => p,
-                    None => {
-                        let update = VariantUpdate {
-                            variant_id: c.variant_id.clone(),
-                            ..Default::default()
-                        };
-                        variants.push((update, Vec::new()));
-                        variants.len() - 1
-                    }
-                };
-                let (update, carried) = &mut variants[pos];
-                set_field(update, c);
-                carried.push(i);
+                part.set(i, o.clone());
             }
-            let updates: Vec<VariantUpdate> = variants.iter().map(|(u, _)| u.clone()).collect();
-            let body = ShopifyClient::bulk_update_body(product_id, &updates);
-            let key = format!("{}-fields-{}", self.run_id, short_id(product_id));
-            let journal = self.journal(&key, "productVariantsBulkUpdate", &body);
-            match self.store.send_bulk_update(&body).await {
-                Ok(outcome) => {
-                    for ((_, carried), (_, result)) in variants.iter().zip(&outcome.variants) {
-                        for &i in carried {
-                            let field = plan.changes[i].key.field;
-                            out.changes[i] = Some(Outcome::new(match result {
+            return part;
+        }
+        // One input per variant, in first-seen order, with the changes it carries.
+        let mut variants: Vec<(VariantUpdate, Vec<usize>)> = Vec::new();
+        for &i in &idx {
+            let c = &plan.changes[i];
+            let pos = match variants
+                .iter()
+                .position(|(u, _)| u.variant_id == c.variant_id)
+            {
+                Some(p) => p,
+                None => {
+                    let update = VariantUpdate {
+                        variant_id: c.variant_id.clone(),
+                        ..Default::default()
+                    };
+                    variants.push((update, Vec::new()));
+                    variants.len() - 1
+                }
+            };
+            let (update, carried) = &mut variants[pos];
+            set_field(update, c);
+            carried.push(i);
+        }
+        let updates: Vec<VariantUpdate> = variants.iter().map(|(u, _)| u.clone()).collect();
+        let body = ShopifyClient::bulk_update_body(product_id, &updates);
+        let key = format!("{}-fields-{}", self.run_id, short_id(product_id));
+        let journal = self.journal(&key, "productVariantsBulkUpdate", &body);
+        match self.store.send_bulk_update(&body).await {
+            Ok(outcome) => {
+                for ((_, carried), (_, result)) in variants.iter().zip(&outcome.variants) {
+                    for &i in carried {
+                        let field = plan.changes[i].key.field;
+                        part.set(
+                            i,
+                            Outcome::new(match result {
                                 VariantOutcome::Updated => Ended::Applied,
                                 VariantOutcome::Failed(errors) => {
                                     Ended::Failed(field_error(errors, field))
                                 }
-                            }));
-                        }
+                            }),
+                        );
                     }
-                    self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
                 }
-                Err(e) => {
-                    for &i in variants.iter().flat_map(|(_, carried)| carried) {
-                        out.changes[i] = Some(Outcome::new(Ended::Failed(e.to_string())));
-                    }
-                    self.settle(journal, Settled::Failed, &e.to_string());
+                self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
+            }
+            Err(e) => {
+                for &i in variants.iter().flat_map(|(_, carried)| carried) {
+                    part.set(i, Outcome::new(Ended::Failed(e.to_string())));
                 }
+                self.settle(journal, Settled::Failed, &e.to_string());
             }
         }
+        part
     }
 
     /// Stock by compare-and-set, in calls of up to 250 items, re-planning stale calls.
+    /// Calls run concurrently; their results merge in call order, so the conflicts a
+    /// re-plan finds come out in the same order whatever answered first.
     async fn apply_stock(
         &self,
         plan: &Plan,
@@ -233,7 +305,30 @@ impl<'a> Executor<'a> {
         baseline: &Baseline,
         out: &mut Outcomes,
     ) {
-        for (call_no, chunk) in indices.chunks(MAX_SET_ITEMS).enumerate() {
+        let limit = self.in_flight("InventorySet", 13.0);
+        let calls = indices.len().div_ceil(MAX_SET_ITEMS);
+        let mut parts = stream::iter(0..calls)
+            .map(|call_no| {
+                let start = call_no * MAX_SET_ITEMS;
+                let chunk = &indices[start..indices.len().min(start + MAX_SET_ITEMS)];
+                self.stock_call(plan, call_no, chunk, baseline)
+            })
+            .buffered(limit);
+        while let Some(part) = parts.next().await {
+            out.absorb(part);
+        }
+    }
+
+    /// One stock call of up to 250 items, with the calls its re-plans need.
+    async fn stock_call(
+        &self,
+        plan: &Plan,
+        call_no: usize,
+        chunk: &[usize],
+        baseline: &Baseline,
+    ) -> Part {
+        let mut part = Part::default();
+        {
             // Pending items: change index → the change as it now stands (re-plans move
             // `from`); stale answers counted per item.
             let mut pending: Vec<(usize, Change)> = chunk
@@ -252,15 +347,16 @@ impl<'a> Executor<'a> {
                 };
                 if let Some(o) = self.interrupted() {
                     for (i, _) in batch {
-                        out.changes[i] = Some(o.clone());
+                        part.set(i, o.clone());
                     }
                     continue;
                 }
                 let Some(items) = self.set_items(&batch) else {
                     for (i, _) in &batch {
-                        out.changes[*i] = Some(Outcome::new(Ended::Failed(
-                            "location is not configured".into(),
-                        )));
+                        part.set(
+                            *i,
+                            Outcome::new(Ended::Failed("location is not configured".into())),
+                        );
                     }
                     continue;
                 };
@@ -272,11 +368,14 @@ impl<'a> Executor<'a> {
                     Ok(SetOutcome::Applied { .. }) => {
                         self.settle(journal, Settled::Applied, "");
                         for (i, c) in batch {
-                            out.changes[i] = Some(Outcome {
-                                ended: Ended::Applied,
-                                from: Some(c.from.clone()),
-                                note: c.note.clone(),
-                            });
+                            part.set(
+                                i,
+                                Outcome {
+                                    ended: Ended::Applied,
+                                    from: Some(c.from.clone()),
+                                    note: c.note.clone(),
+                                },
+                            );
                         }
                     }
                     Ok(SetOutcome::UserErrors(errors)) => {
@@ -289,8 +388,7 @@ impl<'a> Executor<'a> {
                                 !e.code.as_deref().is_some_and(|c| REPLAN_CODES.contains(&c))
                             });
                             if let Some(e) = fatal {
-                                out.changes[i] =
-                                    Some(Outcome::new(Ended::Failed(e.message.clone())));
+                                part.set(i, Outcome::new(Ended::Failed(e.message.clone())));
                                 continue;
                             }
                             if mine
@@ -301,18 +399,19 @@ impl<'a> Executor<'a> {
                             }
                             again.push((i, c));
                         }
-                        self.replan_items(again, &stale, baseline, &mut pending, out)
+                        self.replan_items(again, &stale, baseline, &mut pending, &mut part)
                             .await;
                     }
                     Err(e) => {
                         self.settle(journal, Settled::Failed, &e.to_string());
                         for (i, _) in batch {
-                            out.changes[i] = Some(Outcome::new(Ended::Failed(e.to_string())));
+                            part.set(i, Outcome::new(Ended::Failed(e.to_string())));
                         }
                     }
                 }
             }
         }
+        part
     }
 
     /// Re-reads the items of a refused stock call and decides each again (SPEC §4.3):
@@ -323,15 +422,18 @@ impl<'a> Executor<'a> {
         stale: &HashMap<usize, u32>,
         baseline: &Baseline,
         pending: &mut Vec<(usize, Change)>,
-        out: &mut Outcomes,
+        out: &mut Part,
     ) {
         let fresh = match self.reread(&items).await {
             Ok(map) => map,
             Err(e) => {
                 for (i, _) in items {
-                    out.changes[i] = Some(Outcome::new(Ended::Failed(format!(
-                        "re-read after a refused stock write failed: {e}"
-                    ))));
+                    out.set(
+                        i,
+                        Outcome::new(Ended::Failed(format!(
+                            "re-read after a refused stock write failed: {e}"
+                        ))),
+                    );
                 }
                 return;
             }
@@ -341,42 +443,52 @@ impl<'a> Executor<'a> {
                 .get(&(c.variant_id.clone(), c.key.location.clone()))
                 .copied()
             else {
-                out.changes[i] = Some(Outcome::new(Ended::Skipped(
-                    "variant is no longer in the store".into(),
-                )));
+                out.set(
+                    i,
+                    Outcome::new(Ended::Skipped("variant is no longer in the store".into())),
+                );
                 continue;
             };
             let base = baseline.get(&(c.sku.clone(), c.key.clone()));
             let times = stale.get(&i).copied().unwrap_or(0).max(1);
             let (decision, conflict) = plan::replan(&c, q, times, self.policy, base);
             if self.never_overwrite && matches!(decision, Replan::Set(_)) {
-                out.changes[i] = Some(Outcome {
-                    ended: Ended::Skipped(SKIP_CHANGED_SINCE.to_owned()),
-                    from: Some(q.map(Value::Qty)),
-                    note: None,
-                });
+                out.set(
+                    i,
+                    Outcome {
+                        ended: Ended::Skipped(SKIP_CHANGED_SINCE.to_owned()),
+                        from: Some(q.map(Value::Qty)),
+                        note: None,
+                    },
+                );
                 continue;
             }
             out.conflicts.extend(conflict);
             match decision {
                 Replan::Set(next) if next.activate => {
                     let o = self.activate(&next, i).await;
-                    out.changes[i] = Some(Outcome {
-                        from: Some(next.from.clone()),
-                        note: next.note.clone(),
-                        ..o
-                    });
+                    out.set(
+                        i,
+                        Outcome {
+                            from: Some(next.from.clone()),
+                            note: next.note.clone(),
+                            ..o
+                        },
+                    );
                 }
                 Replan::Set(next) => pending.push((i, next)),
                 Replan::AlreadyThere => {
-                    out.changes[i] = Some(Outcome {
-                        ended: Ended::Applied,
-                        from: Some(q.map(Value::Qty)),
-                        note: Some("store already had this value".into()),
-                    });
+                    out.set(
+                        i,
+                        Outcome {
+                            ended: Ended::Applied,
+                            from: Some(q.map(Value::Qty)),
+                            note: Some("store already had this value".into()),
+                        },
+                    );
                 }
                 Replan::Skip(reason) => {
-                    out.changes[i] = Some(Outcome::new(Ended::Skipped(reason)));
+                    out.set(i, Outcome::new(Ended::Skipped(reason)));
                 }
             }
         }

@@ -294,7 +294,7 @@ pub fn covers(range: &str, cell: &CellRef) -> bool {
     let Some((tab, cells)) = range.rsplit_once('!') else {
         return false;
     };
-    if tab != quote_tab(&cell.tab) && tab != cell.tab {
+    if tab != quote_tab(&cell.tab) && tab != &*cell.tab {
         return false;
     }
     let (start, end) = cells.split_once(':').unwrap_or((cells, cells));

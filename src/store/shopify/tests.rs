@@ -383,6 +383,54 @@ fn bucket_charges_waits_and_resyncs() {
 }
 
 #[test]
+fn bucket_refunds_to_actual_cost_and_ignores_answers_that_arrive_late() {
+    let t = Duration::from_secs;
+    let status = |available: f64| ThrottleStatus {
+        maximum_available: 2000.0,
+        currently_available: available,
+        restore_rate: 100.0,
+    };
+    let cost = |actual: Option<f64>, available: f64| Cost {
+        requested_query_cost: Some(100.0),
+        actual_query_cost: actual,
+        throttle_status: Some(status(available)),
+    };
+    let mut b = CostBucket::new(2000.0, 100.0, t(0));
+    // Learn the bucket's size from a first answer.
+    assert_eq!(b.try_take(10.0, t(0)), Ok(10.0));
+    b.settle_cost(10.0, Some(cost(Some(10.0), 1990.0)), t(0));
+    assert_eq!(b.level(t(0)), 1990.0);
+
+    // A and B in flight; the server runs A (1890 left), then B (1790 left), and B's
+    // answer arrives first. A's answer, computed before B was charged, must not lift the
+    // mirror by B's cost.
+    assert_eq!(b.try_take(100.0, t(0)), Ok(100.0));
+    assert_eq!(b.try_take(100.0, t(0)), Ok(100.0));
+    b.settle_cost(100.0, Some(cost(Some(100.0), 1790.0)), t(0));
+    assert_eq!(b.level(t(0)), 1790.0);
+    b.settle_cost(100.0, Some(cost(Some(100.0), 1890.0)), t(0));
+    assert_eq!(
+        b.level(t(0)),
+        1790.0,
+        "a late answer does not lift the mirror"
+    );
+    // Time restores both alike.
+    assert_eq!(b.level(t(1)), 1890.0);
+
+    // A query that cost less than requested is refunded the difference, as Shopify does.
+    assert_eq!(b.try_take(100.0, t(1)), Ok(100.0));
+    b.settle_cost(100.0, Some(cost(Some(4.0), 1886.0)), t(1));
+    assert_eq!(b.level(t(1)), 1886.0);
+    // THROTTLED: nothing ran, nothing is kept.
+    assert_eq!(b.try_take(100.0, t(1)), Ok(100.0));
+    b.settle_cost(100.0, Some(cost(None, 1886.0)), t(1));
+    assert_eq!(b.level(t(1)), 1886.0);
+    // Another app spent from the same bucket: the server's lower figure wins.
+    b.settle_cost(0.0, Some(cost(Some(0.0), 1000.0)), t(1));
+    assert_eq!(b.level(t(1)), 1000.0);
+}
+
+#[test]
 fn page_sizer_follows_reported_cost() {
     let mut s = PageSizer::new(2);
     assert_eq!(s.first(), 8); // 100 / (6 + 3·2)

@@ -132,14 +132,63 @@ impl CostBucket {
         }
     }
 
-    /// A request charged `charged` finished. The server's figure, when it sent one, is the
-    /// truth, less what requests still in flight have been charged here but not there.
+    /// A request charged `charged` finished without a cost report we can use (a network
+    /// error, an HTTP error page): the charge stands, since Shopify may have run it.
     pub fn settle(&mut self, charged: f64, status: Option<ThrottleStatus>, now: Duration) {
+        self.reconcile(charged, 0.0, status, now);
+    }
+
+    /// A request charged `charged` finished with `cost` from its response. Shopify charged
+    /// its requested cost and refunded down to the actual cost (nothing ran when it sent
+    /// no actual cost, as for THROTTLED), so the local mirror refunds the same.
+    pub fn settle_cost(&mut self, charged: f64, cost: Option<Cost>, now: Duration) {
+        let (refund, status) = match cost {
+            Some(c) => {
+                let refund = match (c.actual_query_cost, c.throttle_status) {
+                    (Some(actual), _) => (charged - actual).max(0.0),
+                    (None, Some(_)) => charged,
+                    (None, None) => 0.0,
+                };
+                (refund, c.throttle_status)
+            }
+            None => (0.0, None),
+        };
+        self.reconcile(charged, refund, status, now);
+    }
+
+    /// The mirror pays every request's charge when it is sent and its refund when it is
+    /// answered, as Shopify does, so it tracks the store by itself. The server's figure
+    /// only corrects it downwards (once the bucket's size is known): with several
+    /// requests in flight, answers arrive in any order, and an answer computed before
+    /// another request was charged would otherwise lift the mirror above the store and
+    /// earn a THROTTLED. What it must lower is real: another app on the same bucket, or
+    /// a request that cost more than estimated. (Subtracting the requests in flight from
+    /// it would count twice those the server had already charged, and the mirror, never
+    /// raised again, would fall further behind the store with every answer.)
+    fn reconcile(
+        &mut self,
+        charged: f64,
+        refund: f64,
+        status: Option<ThrottleStatus>,
+        now: Duration,
+    ) {
         self.in_flight = (self.in_flight - charged).max(0.0);
+        let mirrored = self.level(now) + refund;
+        self.level = mirrored.min(self.max);
         if let Some(s) = status {
-            self.max = s.maximum_available.max(1.0);
-            self.rate = s.restore_rate.max(0.0);
-            self.level = (s.currently_available - self.in_flight).clamp(0.0, self.max);
+            let max = s.maximum_available.max(1.0);
+            let rate = s.restore_rate.max(0.0);
+            // Until the first answer the mirror assumed the smallest bucket: then the
+            // server's figure is the only one that means anything.
+            let resized = max != self.max || rate != self.rate;
+            self.max = max;
+            self.rate = rate;
+            self.level = if resized {
+                // Some requests in flight may not have reached the server yet.
+                (s.currently_available - self.in_flight).clamp(0.0, self.max)
+            } else {
+                s.currently_available.min(mirrored).clamp(0.0, self.max)
+            };
             self.at = now;
         }
     }
@@ -497,11 +546,7 @@ impl Transport {
             .as_ref()
             .and_then(|e| e.extensions.as_ref())
             .and_then(|x| x.cost);
-        lock(&self.bucket).settle(
-            charged,
-            cost.and_then(|c| c.throttle_status),
-            self.clock.now(),
-        );
+        lock(&self.bucket).settle_cost(charged, cost, self.clock.now());
         if let Some(requested) = cost.and_then(|c| c.requested_query_cost) {
             lock(&self.estimates).insert(op.to_owned(), requested);
         }
