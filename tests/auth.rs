@@ -55,6 +55,7 @@ impl Env {
             .args(args)
             .env_remove("SHEETSYNC_LOG")
             .env("NO_COLOR", "1")
+            .env("SHEETSYNC_NO_BROWSER", "1")
             .env("TEST_SHOPIFY_SECRET", CLIENT_SECRET);
         for (k, v) in env {
             cmd.env(k, v);

@@ -72,6 +72,7 @@ impl Env {
             .args(args)
             .env_remove("SHEETSYNC_LOG")
             .env("NO_COLOR", "1")
+            .env("SHEETSYNC_NO_BROWSER", "1")
             .stdin(std::process::Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);

@@ -390,6 +390,7 @@ pub async fn shopify(
         &state,
     );
     println!("Open this URL, sign in to the store and approve the app:\n\n  {url}\n");
+    open_in_browser(url.as_str());
     println!(
         "Shopify then redirects to {redirect} (register it as an allowed redirection URL of the app).\nIf this machine has no browser, open the URL elsewhere and paste here the full URL the browser ended on."
     );
@@ -429,6 +430,7 @@ pub async fn google_setup(cli: &Cli, method: Option<GoogleMethod>) -> Result<Exi
         println!(
             "Open this URL, sign in with a Google account the sheet is shared with, and allow access:\n\n  {url}\n"
         );
+        open_in_browser(url);
         println!(
             "Google then redirects to this machine's loopback address, where sheetsync is listening.\nIf this machine has no browser, open the URL elsewhere and paste here the full URL the browser ended on (http://127.0.0.1:…/?code=…)."
         );
@@ -450,4 +452,30 @@ pub async fn google_setup(cli: &Cli, method: Option<GoogleMethod>) -> Result<Exi
         "If the OAuth client's consent screen is in \"Testing\", this refresh token dies after 7 days: publish the app to keep access."
     );
     Ok(ExitStatus::Done)
+}
+
+/// Opens `url` in the desktop's browser where there is one (macOS, or a Linux/BSD session
+/// with a display); the URL is printed either way. `SHEETSYNC_NO_BROWSER` turns it off.
+/// Failures are ignored: the printed URL and the paste fallback still work.
+fn open_in_browser(url: &str) {
+    if std::env::var_os("SHEETSYNC_NO_BROWSER").is_some() {
+        return;
+    }
+    let opener = if cfg!(target_os = "macos") {
+        Some("open")
+    } else if cfg!(unix)
+        && (std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some())
+    {
+        Some("xdg-open")
+    } else {
+        None
+    };
+    if let Some(opener) = opener {
+        let _ = std::process::Command::new(opener)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
 }
