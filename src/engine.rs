@@ -145,11 +145,7 @@ impl Engine {
     }
 
     fn scope(&self) -> Scope {
-        Scope {
-            shop: self.config.shopify.shop.clone(),
-            spreadsheet_id: self.config.sheet.spreadsheet_id.clone(),
-            tab: self.config.sheet.tab.clone(),
-        }
+        Scope::of(&self.config)
     }
 
     /// One `sync` (or `sync --dry-run`): returns the report; an `Err` means the run could
@@ -470,11 +466,7 @@ pub(crate) async fn sheets_client(
             "google.credentials is not set: point it at the service-account key file".into(),
         )),
         (GoogleMethod::Installed, _, Some(client)) => {
-            let scope = Scope::new(
-                &config.shopify.shop,
-                &config.sheet.spreadsheet_id,
-                &config.sheet.tab,
-            );
+            let scope = Scope::of(config);
             SheetsClient::installed(
                 client,
                 &config.sheet.api_base_url,
@@ -500,11 +492,7 @@ pub(crate) async fn sheets_client(
 
 pub(crate) fn shopify_client(config: &Config, dry_run: bool) -> Result<ShopifyClient, EngineError> {
     use crate::config::ShopifyAuthMethod;
-    let scope = Scope {
-        shop: config.shopify.shop.clone(),
-        spreadsheet_id: config.sheet.spreadsheet_id.clone(),
-        tab: config.sheet.tab.clone(),
-    };
+    let scope = Scope::of(config);
     match (config.shopify.auth.method, &config.shopify.auth.token) {
         (ShopifyAuthMethod::Token, Some(t)) => Ok(ShopifyClient::new(&config.shopify, t.clone())?),
         (ShopifyAuthMethod::Token, None) => Err(EngineError::Config(

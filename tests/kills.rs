@@ -233,8 +233,12 @@ async fn kill_while_held(mutation: &str, point: HoldPoint) -> (Option<String>, O
     tokio::time::timeout(Duration::from_secs(20), hold.held())
         .await
         .expect("the stock write reached the sandbox");
-    let took_effect = ledger(&env).iter().any(|m| m == mutation);
-    assert_eq!(took_effect, point == HoldPoint::AfterApply);
+    // Held after applying, the mutation is in the ledger. Held before, it is not, but with
+    // writes in flight concurrently another mutation of the same kind may already be, so
+    // only the first case can be asserted here; settling below checks both.
+    if point == HoldPoint::AfterApply {
+        assert!(ledger(&env).iter().any(|m| m == mutation));
+    }
     child.start_kill().expect("SIGKILL");
     let status = child.wait().await.expect("wait");
     assert!(!status.success());

@@ -18,11 +18,7 @@ enum Line {
 /// What `auth status` and `check` print about the Shopify credential, without a request.
 fn shopify_credential(config: &Config) -> Vec<Line> {
     let auth = &config.shopify.auth;
-    let scope = Scope::new(
-        &config.shopify.shop,
-        &config.sheet.spreadsheet_id,
-        &config.sheet.tab,
-    );
+    let scope = Scope::of(config);
     let mut out = Vec::new();
     match auth.method {
         ShopifyAuthMethod::Token => {
@@ -175,11 +171,7 @@ async fn google(config: &Config) -> Vec<Line> {
                     .as_deref()
                     .map_or_else(|| "(not set)".into(), |p| p.display().to_string())
             )));
-            let scope = Scope::new(
-                &config.shopify.shop,
-                &config.sheet.spreadsheet_id,
-                &config.sheet.tab,
-            );
+            let scope = Scope::of(config);
             match crate::auth::google::peek_stored(&config.sync.state_dir, &scope) {
                 Ok(Some(t)) => installed_token_lines(&t, &mut out),
                 Ok(None) => {
@@ -341,11 +333,7 @@ pub async fn shopify(
     use crate::auth::oauth;
     let (_, config) = super::load_config(cli)?;
     let method = method.unwrap_or(config.shopify.auth.method);
-    let scope = Scope::new(
-        &config.shopify.shop,
-        &config.sheet.spreadsheet_id,
-        &config.sheet.tab,
-    );
+    let scope = Scope::of(&config);
     let auth = &config.shopify.auth;
     if method == ShopifyAuthMethod::Token {
         println!(
@@ -421,11 +409,7 @@ pub async fn google_setup(cli: &Cli, method: Option<GoogleMethod>) -> Result<Exi
             "google.client_secret is required for installed-app OAuth: create an OAuth client of type Desktop app (Google Auth Platform > Clients), download its JSON and point google.client_secret at it"
         )));
     };
-    let scope = Scope::new(
-        &config.shopify.shop,
-        &config.sheet.spreadsheet_id,
-        &config.sheet.tab,
-    );
+    let scope = Scope::of(&config);
     let show = Box::new(|url: &str| {
         println!(
             "Open this URL, sign in with a Google account the sheet is shared with, and allow access:\n\n  {url}\n"

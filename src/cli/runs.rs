@@ -7,11 +7,7 @@ use crate::state::{Scope, State};
 
 pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
-    let scope = Scope {
-        shop: config.shopify.shop.clone(),
-        spreadsheet_id: config.sheet.spreadsheet_id.clone(),
-        tab: config.sheet.tab.clone(),
-    };
+    let scope = Scope::of(&config);
     let state = State::open_read_only(&config.sync.state_dir, &scope).map_err(Failure::run)?;
     match show {
         Some(RunsCommand::Show {

@@ -35,7 +35,7 @@ pub struct Shutdown {
 /// Takes the writer lock for the engine's (shop, spreadsheet, tab) for `holder`.
 pub fn hold_lock(engine: &Engine, holder: &str) -> Result<WriterLock, EngineError> {
     let cfg = &engine.config;
-    let scope = Scope::new(&cfg.shopify.shop, &cfg.sheet.spreadsheet_id, &cfg.sheet.tab);
+    let scope = Scope::of(cfg);
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok(WriterLock::acquire(
         &cfg.sync.state_dir,

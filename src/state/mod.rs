@@ -59,6 +59,15 @@ impl Scope {
         }
     }
 
+    /// The scope a config works in: its shop, spreadsheet and tab.
+    pub fn of(config: &crate::config::Config) -> Scope {
+        Scope::new(
+            &config.shopify.shop,
+            &config.sheet.spreadsheet_id,
+            &config.sheet.tab,
+        )
+    }
+
     /// A stable name for per-scope files (the lock): FNV-1a over the length-prefixed
     /// parts, because std's hashers promise no stability across Rust releases.
     fn hash_hex(&self) -> String {
