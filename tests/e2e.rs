@@ -1,6 +1,8 @@
 //! End to end: the `sheetsync` binary against the sandbox (Sheets, Google token endpoint
 //! and Shopify fakes on 127.0.0.1), through the real clients.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -32,20 +34,7 @@ impl Env {
 
     /// Runs the binary; returns (exit code, stdout, stderr).
     async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("SHEETSYNC_LOG")
-            .env("NO_COLOR", "1")
-            .output()
-            .await
-            .expect("run sheetsync");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        common::run_sheetsync(&self.config, args).await
     }
 
     /// `sync --json …`: exit code and the parsed report.

@@ -2,6 +2,8 @@
 //! into the sheet, status and `synced_at` cells, the guarded write-back, and `pull`. The
 //! binary runs against the sandbox through the real clients.
 
+mod common;
+
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -45,20 +47,7 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("SHEETSYNC_LOG")
-            .env("NO_COLOR", "1")
-            .output()
-            .await
-            .expect("run sheetsync");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        common::run_sheetsync(&self.config, args).await
     }
 
     /// `CMD --json …`: exit code and the parsed output.

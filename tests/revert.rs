@@ -2,6 +2,8 @@
 //! through the real clients. A run changes a price, a stock level and a compare-at price;
 //! reverting it puts the store and the sheet back, and values changed since are left alone.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -40,20 +42,7 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("SHEETSYNC_LOG")
-            .env("NO_COLOR", "1")
-            .output()
-            .await
-            .expect("run sheetsync");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        common::run_sheetsync(&self.config, args).await
     }
 
     /// `ARGS --json`: exit code and the parsed output.
