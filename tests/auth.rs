@@ -1,6 +1,8 @@
 //! Store access end to end: the `sheetsync` binary with `client_credentials` (and OAuth)
 //! against the sandbox's token endpoint, through the real clients.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,23 +51,9 @@ impl Env {
     }
 
     async fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"));
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("SHEETSYNC_LOG")
-            .env("NO_COLOR", "1")
-            .env("SHEETSYNC_NO_BROWSER", "1")
-            .env("TEST_SHOPIFY_SECRET", CLIENT_SECRET);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().await.expect("run sheetsync");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let mut all = vec![("TEST_SHOPIFY_SECRET", CLIENT_SECRET)];
+        all.extend_from_slice(env);
+        common::run_sheetsync_env(&self.config, args, &all).await
     }
 
     async fn sync_json(&self, args: &[&str]) -> (i32, Value, String) {

@@ -2,6 +2,8 @@
 //! installed` consent against the sandbox (the test plays the browser), then runs that
 //! refresh their access token with the stored refresh token.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,23 +68,7 @@ impl Env {
     }
 
     async fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"));
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("SHEETSYNC_LOG")
-            .env("NO_COLOR", "1")
-            .env("SHEETSYNC_NO_BROWSER", "1")
-            .stdin(std::process::Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().await.expect("run sheetsync");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        common::run_sheetsync_env(&self.config, args, env).await
     }
 
     async fn run(&self, args: &[&str]) -> (i32, String, String) {
