@@ -229,7 +229,7 @@ fn stored_token(env: &Env) -> Option<String> {
     );
     sheetsync::auth::shopify::peek_stored(&env.dir.path().join("state"), &scope)
         .unwrap()
-        .map(|t| t.access_token)
+        .map(|t| t.access_token.expose().to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread")]

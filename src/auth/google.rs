@@ -88,40 +88,24 @@ impl GoogleAuthError {
 }
 
 /// What the state dir keeps for installed-app OAuth (the `value` of its row, as JSON).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GoogleToken {
     pub client_id: String,
-    pub refresh_token: String,
+    pub refresh_token: Secret,
     /// When the person approved: an `invalid_grant` soon after means "Testing".
     pub consented_at: DateTime<Utc>,
     pub scopes: Vec<String>,
     #[serde(default)]
-    pub access_token: Option<String>,
+    pub access_token: Option<Secret>,
     #[serde(default)]
     pub access_expires_at: Option<DateTime<Utc>>,
-}
-
-impl std::fmt::Debug for GoogleToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GoogleToken")
-            .field("client_id", &self.client_id)
-            .field("refresh_token", &"[REDACTED]")
-            .field("consented_at", &self.consented_at)
-            .field("scopes", &self.scopes)
-            .field(
-                "access_token",
-                &self.access_token.as_ref().map(|_| "[REDACTED]"),
-            )
-            .field("access_expires_at", &self.access_expires_at)
-            .finish()
-    }
 }
 
 impl GoogleToken {
     /// The access token, when it is usable at `now` without a refresh.
     fn fresh_access(&self, now: DateTime<Utc>) -> Option<&str> {
         match (&self.access_token, self.access_expires_at) {
-            (Some(t), Some(exp)) if now + MARGIN < exp => Some(t),
+            (Some(t), Some(exp)) if now + MARGIN < exp => Some(t.expose()),
             _ => None,
         }
     }
@@ -136,7 +120,7 @@ impl GoogleToken {
 
     /// The refresh token's prefix, for `auth status`.
     pub fn refresh_prefix(&self) -> String {
-        Secret::new(self.refresh_token.clone()).prefix()
+        self.refresh_token.prefix()
     }
 }
 
@@ -210,10 +194,10 @@ impl TokenStorage for SqliteTokenStorage {
             .and_then(|t| DateTime::<Utc>::from_timestamp(t.unix_timestamp(), 0));
         let record = GoogleToken {
             client_id: self.client_id.clone(),
-            refresh_token,
+            refresh_token: Secret::new(refresh_token),
             consented_at: Utc::now(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            access_token: token.access_token,
+            access_token: token.access_token.map(Secret::new),
             access_expires_at,
         };
         let (dir, scope) = (self.dir.clone(), self.scope.clone());
@@ -248,11 +232,11 @@ struct Inner {
 
 #[derive(Deserialize)]
 struct Grant {
-    access_token: String,
+    access_token: Secret,
     #[serde(default)]
     expires_in: Option<i64>,
     #[serde(default)]
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret>,
 }
 
 #[derive(Deserialize)]
@@ -318,7 +302,6 @@ impl InstalledTokens {
         next.access_expires_at = grant
             .expires_in
             .map(|s| now + chrono::Duration::seconds(s.max(0)));
-        next.access_token = Some(grant.access_token);
         // A dry run writes nothing, except a rotated refresh token: the old one may be
         // spent, so dropping the new one would lock the merchant out.
         if !inner.dry_run || rotated {
@@ -327,7 +310,8 @@ impl InstalledTokens {
                 .await
                 .map_err(|e| GoogleAuthError::Consent(e.to_string()))??;
         }
-        let token = next.access_token.clone().unwrap_or_default();
+        let token = grant.access_token.expose().to_owned();
+        next.access_token = Some(grant.access_token);
         *current = next;
         Ok(token)
     }
@@ -339,7 +323,7 @@ impl Inner {
             .extend_pairs([
                 ("client_id", self.client_id.as_str()),
                 ("client_secret", self.client_secret.expose()),
-                ("refresh_token", t.refresh_token.as_str()),
+                ("refresh_token", t.refresh_token.expose()),
                 ("grant_type", "refresh_token"),
             ])
             .finish();
@@ -550,10 +534,10 @@ mod tests {
     fn debug_hides_both_tokens() {
         let t = GoogleToken {
             client_id: "id".into(),
-            refresh_token: "1//secret-refresh".into(),
+            refresh_token: Secret::new("1//secret-refresh"),
             consented_at: Utc::now(),
             scopes: vec![],
-            access_token: Some("ya29.secret-access".into()),
+            access_token: Some(Secret::new("ya29.secret-access")),
             access_expires_at: None,
         };
         let d = format!("{t:?}");
@@ -565,10 +549,10 @@ mod tests {
         let now = Utc::now();
         let mut t = GoogleToken {
             client_id: "id".into(),
-            refresh_token: "r".into(),
+            refresh_token: Secret::new("r"),
             consented_at: now,
             scopes: vec![],
-            access_token: Some("a".into()),
+            access_token: Some(Secret::new("a")),
             access_expires_at: Some(now + chrono::Duration::seconds(61)),
         };
         assert_eq!(t.fresh_access(now), Some("a"));

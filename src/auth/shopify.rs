@@ -58,34 +58,19 @@ impl TokenKind {
 }
 
 /// A token as the state dir keeps it (the `value` of its row, as JSON).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredToken {
     pub kind: TokenKind,
-    pub access_token: String,
+    pub access_token: Secret,
     #[serde(default)]
     pub scope: Option<String>,
     pub obtained_at: DateTime<Utc>,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     #[serde(default)]
     pub refresh_expires_at: Option<DateTime<Utc>>,
-}
-
-impl std::fmt::Debug for StoredToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredToken")
-            .field("kind", &self.kind)
-            .field("access_token", &"[REDACTED]")
-            .field("scope", &self.scope)
-            .field("expires_at", &self.expires_at)
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[REDACTED]"),
-            )
-            .finish_non_exhaustive()
-    }
 }
 
 impl StoredToken {
@@ -101,7 +86,7 @@ impl StoredToken {
     }
 
     pub fn secret(&self) -> Secret {
-        Secret::new(self.access_token.clone())
+        self.access_token.clone()
     }
 
     fn to_json(&self) -> Secret {
@@ -130,13 +115,13 @@ pub struct OauthEndpoint {
 /// A successful token endpoint answer.
 #[derive(Deserialize)]
 struct Grant {
-    access_token: String,
+    access_token: Secret,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
     expires_in: Option<i64>,
     #[serde(default)]
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret>,
     #[serde(default)]
     refresh_token_expires_in: Option<i64>,
 }
@@ -386,7 +371,7 @@ impl ShopifyTokens {
                     .await?
             }
             _ => {
-                let Some(refresh) = old.and_then(|t| t.refresh_token.as_deref()) else {
+                let Some(refresh) = old.and_then(|t| t.refresh_token.as_ref()) else {
                     return Ok(None);
                 };
                 tracing::debug!(shop = %self.endpoint.shop, "Refreshing the Shopify offline token");
@@ -397,14 +382,14 @@ impl ShopifyTokens {
                             ("grant_type", "refresh_token"),
                             ("client_id", &self.client_id),
                             ("client_secret", self.client_secret.expose()),
-                            ("refresh_token", refresh),
+                            ("refresh_token", refresh.expose()),
                         ],
                         TokenKind::ExpiringOffline,
                     )
                     .await?;
                 // Keep the old refresh token if the answer carried none (no rotation).
                 if t.refresh_token.is_none() {
-                    t.refresh_token = Some(refresh.to_owned());
+                    t.refresh_token = Some(refresh.clone());
                     t.refresh_expires_at = old.and_then(|o| o.refresh_expires_at);
                 }
                 if t.scope.is_none() {
@@ -455,7 +440,7 @@ impl TokenProvider for ShopifyTokens {
     async fn renew(&self, rejected: &Secret) -> Result<bool, AuthError> {
         let mut current = self.current.lock().await;
         if let Some(t) = current.as_ref()
-            && t.access_token != rejected.expose()
+            && t.access_token != *rejected
         {
             // Another request renewed it while this one was in flight.
             return Ok(true);

@@ -92,7 +92,7 @@ fn freshness_keeps_a_tenth_of_the_lifetime_capped_at_ten_minutes() {
     let now = chrono::Utc::now();
     let t = |lifetime: i64, age: i64| StoredToken {
         kind: shopify::TokenKind::ClientCredentials,
-        access_token: "x".into(),
+        access_token: Secret::new("x"),
         scope: None,
         obtained_at: now - chrono::Duration::seconds(age),
         expires_at: Some(
@@ -266,7 +266,7 @@ mod oauth_install {
             let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone(), false).unwrap();
             tokio::time::sleep(Duration::from_millis(950)).await;
             let t = tokens.token().await.unwrap();
-            assert_ne!(t.expose(), first.access_token);
+            assert_ne!(t, first.access_token);
             assert_eq!(tokens.mints(), 1);
             shopify::peek_stored(s.dir.path(), &s.scope)
                 .unwrap()
@@ -278,7 +278,7 @@ mod oauth_install {
         tokio::time::sleep(Duration::from_millis(950)).await;
         let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone(), false).unwrap();
         let t = tokens.token().await.unwrap();
-        assert_ne!(t.expose(), refreshed.access_token);
+        assert_ne!(t, refreshed.access_token);
         let refresh_grants: Vec<_> = s
             .fake
             .oauth_requests()
@@ -294,11 +294,11 @@ mod oauth_install {
         let s = setup(App::new("cid", SECRET)).await;
         let dead = StoredToken {
             kind: TokenKind::ExpiringOffline,
-            access_token: "shpat_old".into(),
+            access_token: Secret::new("shpat_old"),
             scope: None,
             obtained_at: chrono::Utc::now() - chrono::Duration::hours(2),
             expires_at: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
-            refresh_token: Some("shprt_revoked".into()),
+            refresh_token: Some(Secret::new("shprt_revoked")),
             refresh_expires_at: None,
         };
         store_token(s.dir.path(), &s.scope, &dead).unwrap();
