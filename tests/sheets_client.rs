@@ -299,14 +299,73 @@ async fn a_revoked_service_account_key_is_an_auth_error() {
     let fake = inventory_fake();
     let base = start(&fake).await;
     let (client, _dir) = service_account_client(&fake, &base).await;
-    fake.fail_next_token(
-        400,
-        json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
-    );
+    // A revoked key fails every exchange: the first attempt and the one renewal.
+    for _ in 0..2 {
+        fake.fail_next_token(
+            400,
+            json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+        );
+    }
     let err = client
         .header_rows(&fake.spreadsheet_id(), "Inventory", 1)
         .await
         .unwrap_err();
     assert!(matches!(err, SheetError::Auth { .. }), "{err:?}");
     assert!(err.to_string().contains("Invalid JWT Signature"), "{err}");
+}
+
+#[tokio::test]
+async fn an_access_token_refused_before_its_expiry_is_renewed_once() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+    let id = fake.spreadsheet_id();
+    client
+        .header_rows(&id, "Inventory", 1)
+        .await
+        .expect("first read");
+    assert_eq!(fake.token_requests(), 1);
+
+    // Google forgets the token an hour early (revoked, key rotated): the cached token is
+    // still "valid" for the client, so only the 401 tells.
+    fake.expire_tokens();
+    let cols = client
+        .read_columns(&id, "Inventory", &[0])
+        .await
+        .expect("read after a renewal");
+    assert_eq!(cols[0][1], json!("TEE-RED-M"));
+    assert_eq!(fake.token_requests(), 2, "one renewal");
+
+    fake.expire_tokens();
+    client
+        .write_cells(&id, &[(CellRef::new("Inventory", 4, 2), json!("ok"))])
+        .await
+        .expect("write after a renewal");
+    assert_eq!(fake.cell("Inventory", "E2"), Some(json!("ok")));
+    assert_eq!(fake.token_requests(), 3);
+
+    // A key Google no longer accepts still ends as an auth error, after one renewal.
+    fake.expire_tokens();
+    for _ in 0..2 {
+        fake.fail_next_token(
+            400,
+            json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+        );
+    }
+    let err = client.header_rows(&id, "Inventory", 1).await.unwrap_err();
+    assert!(matches!(err, SheetError::Auth { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_drive_check_renews_a_refused_token_too() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+    let drive = sheetsync::schedule::drive::DriveClient::new(&client, &base, FAST);
+    let id = fake.spreadsheet_id();
+    let first = drive.version(&id).await.expect("version");
+    fake.expire_tokens();
+    let again = drive.version(&id).await.expect("version after a renewal");
+    assert_eq!(first.version, again.version);
+    assert_eq!(fake.token_requests(), 2, "one renewal");
 }

@@ -275,6 +275,14 @@ impl InstalledTokens {
         })))
     }
 
+    /// Drops the access token held in memory, so the next [`Self::token`] refreshes: Google
+    /// refused it before its announced expiry.
+    pub async fn forget_access(&self) {
+        let mut current = self.0.current.lock().await;
+        current.access_token = None;
+        current.access_expires_at = None;
+    }
+
     /// An access token covering `scopes`.
     pub async fn token(&self, scopes: &[&str]) -> Result<String, GoogleAuthError> {
         let inner = &self.0;
@@ -387,26 +395,6 @@ pub fn invalid_grant(consented_at: DateTime<Utc>, now: DateTime<Utc>) -> GoogleA
         GoogleAuthError::InvalidGrantTesting { age }
     } else {
         GoogleAuthError::InvalidGrant
-    }
-}
-
-impl google_sheets4::common::GetToken for InstalledTokens {
-    fn get_token<'a>(
-        &'a self,
-        scopes: &'a [&str],
-    ) -> Pin<
-        Box<
-            dyn Future<Output = Result<Option<String>, Box<dyn std::error::Error + Send + Sync>>>
-                + Send
-                + 'a,
-        >,
-    > {
-        Box::pin(async move {
-            self.token(scopes)
-                .await
-                .map(Some)
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-        })
     }
 }
 

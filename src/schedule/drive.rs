@@ -17,7 +17,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::http::{Reason, Retries, RetryPolicy};
-use crate::sheet::google::SheetsClient;
+use crate::sheet::google::{SheetsClient, Tokens};
 
 /// The scopes the Drive token is minted for.
 pub const SCOPES: [&str; 2] = [
@@ -57,7 +57,7 @@ pub enum DriveError {
 /// A Drive client for `files.get` on one account.
 pub struct DriveClient {
     client: common::Client<HttpsConnector<HttpConnector>>,
-    auth: Box<dyn common::GetToken>,
+    auth: Tokens,
     base: String,
     limiter: DefaultDirectRateLimiter,
     retry: RetryPolicy,
@@ -100,10 +100,17 @@ impl DriveClient {
             url::form_urlencoded::byte_serialize(file_id.as_bytes()).collect::<String>()
         );
         let mut retries = Retries::new(self.retry, "google-drive");
+        let mut renewed = false;
         loop {
             self.limiter.until_ready().await;
             let (reason, server_wait, error) = match self.once(&url, file_id).await {
                 Ok(v) => return Ok(v),
+                // A token refused before its expiry: renew it once, as the Sheets client does.
+                Err(Attempt::Fatal(DriveError::Denied { status: 401, .. })) if !renewed => {
+                    renewed = true;
+                    self.auth.renew_next();
+                    continue;
+                }
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry {
                     reason,
@@ -121,7 +128,7 @@ impl DriveClient {
     async fn once(&self, url: &str, file_id: &str) -> Result<FileVersion, Attempt> {
         let token = self
             .auth
-            .get_token(&SCOPES)
+            .token(&SCOPES)
             .await
             .map_err(|e| Attempt::Fatal(DriveError::Token(e.to_string())))?;
         let mut req = hyper::Request::get(url).header(hyper::header::ACCEPT, "application/json");

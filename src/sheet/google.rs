@@ -11,6 +11,8 @@
 
 use std::num::NonZeroU32;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use google_sheets4::api::{BatchUpdateValuesRequest, Scope, ValueRange};
@@ -132,9 +134,79 @@ impl Delegate for RetryDelegate {
 
 type Connector = HttpsConnector<HttpConnector>;
 
+/// Where an access token comes from.
+enum TokenSource {
+    ServiceAccount(yup_oauth2::authenticator::Authenticator<Connector>),
+    Installed(InstalledTokens),
+    Static(String),
+}
+
+/// The hub's token source, renewable on demand: Google may refuse an access token before
+/// the expiry it announced (a revoked grant, a rotated key, a clock off by minutes), and
+/// a cached token would then fail every call until it expired. After a 401 the client
+/// asks for one renewal and resends the request once.
+#[derive(Clone)]
+pub struct Tokens {
+    source: Arc<TokenSource>,
+    renew: Arc<AtomicBool>,
+}
+
+impl Tokens {
+    fn new(source: TokenSource) -> Tokens {
+        Tokens {
+            source: Arc::new(source),
+            renew: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The next token asked for is a fresh one, not the cached one.
+    pub fn renew_next(&self) {
+        self.renew.store(true, Ordering::SeqCst);
+    }
+
+    /// A bearer token for `scopes` (`None`: none needed).
+    pub async fn token(&self, scopes: &[&str]) -> Result<Option<String>, BoxError> {
+        let renew = self.renew.swap(false, Ordering::SeqCst);
+        match &*self.source {
+            TokenSource::ServiceAccount(auth) => {
+                let token = if renew {
+                    tracing::debug!("Renewing the service account's access token after a 401");
+                    auth.force_refreshed_token(scopes).await?
+                } else {
+                    auth.token(scopes).await?
+                };
+                Ok(token.token().map(str::to_owned))
+            }
+            TokenSource::Installed(tokens) => {
+                if renew {
+                    tracing::debug!("Renewing the Google access token after a 401");
+                    tokens.forget_access().await;
+                }
+                Ok(Some(tokens.token(scopes).await?))
+            }
+            TokenSource::Static(token) => Ok(Some(token.clone())),
+        }
+    }
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl common::GetToken for Tokens {
+    // The trait's return type, spelled out: google-apis-common does not export its alias.
+    fn get_token<'a>(
+        &'a self,
+        scopes: &'a [&str],
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Option<String>, BoxError>> + Send + 'a>,
+    > {
+        Box::pin(self.token(scopes))
+    }
+}
+
 /// A Sheets API client for one account. Cheap to share by reference across tasks.
 pub struct SheetsClient {
     hub: Sheets<Connector>,
+    tokens: Tokens,
     reads: DefaultDirectRateLimiter,
     writes: DefaultDirectRateLimiter,
     retry: RetryPolicy,
@@ -150,10 +222,7 @@ impl std::fmt::Debug for SheetsClient {
     }
 }
 
-fn hub_for(
-    auth: impl common::GetToken + 'static,
-    api_base_url: &str,
-) -> Result<Sheets<Connector>, SheetError> {
+fn hub_for(auth: Tokens, api_base_url: &str) -> Result<Sheets<Connector>, SheetError> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| SheetError::Transport {
@@ -207,10 +276,7 @@ impl SheetsClient {
             .build()
             .await
             .map_err(|e| key_err(e.to_string()))?;
-        Ok(SheetsClient::from_hub(
-            hub_for(auth, api_base_url)?,
-            account,
-        ))
+        SheetsClient::new(TokenSource::ServiceAccount(auth), api_base_url, account)
     }
 
     /// A client authenticated as the person who approved `sheetsync auth google --method
@@ -225,12 +291,12 @@ impl SheetsClient {
     ) -> Result<SheetsClient, GoogleAuthError> {
         let client = crate::auth::google::read_client(client_secret).await?;
         let tokens = InstalledTokens::new(&client, state_dir, scope, dry_run)?;
-        let hub = hub_for(tokens, api_base_url)
-            .map_err(|e| GoogleAuthError::Connection(e.to_string()))?;
-        Ok(SheetsClient::from_hub(
-            hub,
+        SheetsClient::new(
+            TokenSource::Installed(tokens),
+            api_base_url,
             "the Google account that ran `sheetsync auth google`".to_owned(),
-        ))
+        )
+        .map_err(|e| GoogleAuthError::Connection(e.to_string()))
     }
 
     /// A client that sends `token` as its bearer token (tests, or a token minted elsewhere).
@@ -238,20 +304,43 @@ impl SheetsClient {
         token: String,
         api_base_url: &str,
     ) -> Result<SheetsClient, SheetError> {
-        Ok(SheetsClient::from_hub(
-            hub_for(token, api_base_url)?,
+        SheetsClient::new(
+            TokenSource::Static(token),
+            api_base_url,
             "the account that owns the access token".to_owned(),
-        ))
+        )
     }
 
-    fn from_hub(hub: Sheets<Connector>, account: String) -> SheetsClient {
+    fn new(
+        source: TokenSource,
+        api_base_url: &str,
+        account: String,
+    ) -> Result<SheetsClient, SheetError> {
+        let tokens = Tokens::new(source);
         let per_minute = NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        SheetsClient {
-            hub,
+        Ok(SheetsClient {
+            hub: hub_for(tokens.clone(), api_base_url)?,
+            tokens,
             reads: RateLimiter::direct(Quota::per_minute(per_minute)),
             writes: RateLimiter::direct(Quota::per_minute(per_minute)),
             retry: RetryPolicy::default(),
             account,
+        })
+    }
+
+    /// Runs `call`, and once more with a renewed token if Google answered 401: a write
+    /// refused for its credentials did not take effect, so resending it is safe.
+    async fn renewing<T, F, Fut>(&self, call: F) -> Result<T, SheetError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SheetError>>,
+    {
+        match call().await {
+            Err(SheetError::Auth { .. }) => {
+                self.tokens.renew_next();
+                call().await
+            }
+            other => other,
         }
     }
 
@@ -263,8 +352,8 @@ impl SheetsClient {
 
     /// The HTTP client and a handle on the authenticator, for the Drive change check of
     /// `watch` ([`crate::schedule::drive`]), so both APIs share one token source.
-    pub fn transport_parts(&self) -> (common::Client<Connector>, Box<dyn common::GetToken>) {
-        (self.hub.client.clone(), self.hub.auth.clone_box())
+    pub fn transport_parts(&self) -> (common::Client<Connector>, Tokens) {
+        (self.hub.client.clone(), self.tokens.clone())
     }
 
     /// The service account's email (what the sheet must be shared with).
@@ -299,6 +388,15 @@ impl SheetsClient {
         spreadsheet_id: &str,
         range: &str,
     ) -> Result<Vec<Vec<Json>>, SheetError> {
+        self.renewing(|| self.get_rows_once(spreadsheet_id, range))
+            .await
+    }
+
+    async fn get_rows_once(
+        &self,
+        spreadsheet_id: &str,
+        range: &str,
+    ) -> Result<Vec<Vec<Json>>, SheetError> {
         self.reads.until_ready().await;
         let mut dlg = RetryDelegate::new(self.retry);
         let result = self
@@ -324,6 +422,16 @@ impl SheetsClient {
     /// column, as columns: one `Vec` per requested column, from row 1, ragged (empty
     /// when the column holds nothing).
     pub async fn read_columns(
+        &self,
+        spreadsheet_id: &str,
+        tab: &str,
+        cols: &[u32],
+    ) -> Result<Vec<Vec<Json>>, SheetError> {
+        self.renewing(|| self.read_columns_once(spreadsheet_id, tab, cols))
+            .await
+    }
+
+    async fn read_columns_once(
         &self,
         spreadsheet_id: &str,
         tab: &str,
@@ -393,6 +501,15 @@ impl SheetsClient {
     /// Writes each value to its cell in one `values.batchUpdate` (RAW: strings stay
     /// strings). Returns the `updatedRange` the API reports for each cell, in order.
     pub async fn write_cells(
+        &self,
+        spreadsheet_id: &str,
+        cells: &[(CellRef, Json)],
+    ) -> Result<Vec<String>, SheetError> {
+        self.renewing(|| self.write_cells_once(spreadsheet_id, cells))
+            .await
+    }
+
+    async fn write_cells_once(
         &self,
         spreadsheet_id: &str,
         cells: &[(CellRef, Json)],
