@@ -1,7 +1,7 @@
 //! `watch` end to end, through the binary against the sandbox with a short interval: an
 //! edited cell reaches the store, a sale reaches the sheet at the next full sync, a guard
 //! refusal shows in the status cells and clears once the sheet is fixed, and SIGTERM
-//! ends the command with exit 0.
+//! ends the command with exit 0. `schedule --every` the same way, at a one-second period.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -70,6 +70,21 @@ impl Env {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn watch")
+    }
+
+    fn schedule(&self, args: &[&str]) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("schedule")
+            .args(args)
+            .env("SHEETSYNC_LOG", "sheetsync=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn schedule")
     }
 
     fn cell(&self, a1: &str) -> Option<Value> {
@@ -204,4 +219,49 @@ async fn a_second_writer_is_refused_while_watch_runs() {
     assert!(stderr.contains("sheetsync watch"), "{stderr}");
     let (code, log) = terminate(child).await;
     assert_eq!(code, Some(0), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_every_syncs_each_period_until_sigterm() {
+    let env = Env::ready().await;
+    let child = env.schedule(&["--every", "1s"]);
+    // The first sync runs at once; an edit made after it lands at a later tick.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    env.set("C2", json!(22.5));
+    eventually(10, "the store to take the edited price", || {
+        env.price("TEE-RED-S") == 22.5
+    })
+    .await;
+    // A sale in the store reaches the sheet at a later tick, and stays in the store.
+    assert!(
+        env.sandbox
+            .shopify
+            .set_available("TEE-RED-M", "Main Warehouse", 4)
+    );
+    eventually(10, "the sale to reach the sheet", || {
+        env.cell("G3").and_then(|v| v.as_f64()) == Some(4.0)
+    })
+    .await;
+    assert_eq!(
+        env.sandbox.shopify.available("TEE-RED-M", "Main Warehouse"),
+        Some(4)
+    );
+
+    let (code, log) = terminate(child).await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.matches("scheduled sync:").count() >= 2, "{log}");
+    assert!(log.contains("Schedule stopped"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cron_expression_that_does_not_parse_is_a_config_error() {
+    let env = Env::ready().await;
+    let out = env
+        .schedule(&["every tuesday"])
+        .wait_with_output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("every tuesday"), "{err}");
 }
