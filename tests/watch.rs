@@ -95,6 +95,18 @@ impl Env {
         assert!(self.sandbox.sheets.set_cell(TAB, a1, v), "{a1}");
     }
 
+    /// A sale leaves `left` of TEE-RED-M at Main Warehouse: it must reach the sheet's
+    /// stock cell (G3) and not be pushed back, the store keeping the sale.
+    async fn sale_reaches_the_sheet(&self, left: i64) {
+        let shopify = &self.sandbox.shopify;
+        assert!(shopify.set_available("TEE-RED-M", "Main Warehouse", left));
+        eventually(10, "the sale to reach the sheet", || {
+            self.cell("G3").and_then(|v| v.as_i64()) == Some(left)
+        })
+        .await;
+        assert_eq!(shopify.available("TEE-RED-M", "Main Warehouse"), Some(left));
+    }
+
     fn price(&self, sku: &str) -> f64 {
         let p = self.sandbox.shopify.variant(sku).expect("variant").price;
         p.to_string().parse().expect("price")
@@ -148,20 +160,7 @@ async fn edits_reach_the_store_sales_reach_the_sheet_and_sigterm_exits_0() {
     assert_eq!(text(env.cell("I2")), "OK");
 
     // A sale in the store: the next full sync pulls it into the stock cell.
-    assert!(
-        env.sandbox
-            .shopify
-            .set_available("TEE-RED-M", "Main Warehouse", 3)
-    );
-    eventually(10, "the sale to reach the sheet", || {
-        env.cell("G3").and_then(|v| v.as_f64()) == Some(3.0)
-    })
-    .await;
-    // And it is not pushed back: the store keeps the sale.
-    assert_eq!(
-        env.sandbox.shopify.available("TEE-RED-M", "Main Warehouse"),
-        Some(3)
-    );
+    env.sale_reaches_the_sheet(3).await;
 
     let (code, log) = terminate(child).await;
     assert_eq!(code, Some(0), "{log}");
@@ -232,20 +231,8 @@ async fn schedule_every_syncs_each_period_until_sigterm() {
         env.price("TEE-RED-S") == 22.5
     })
     .await;
-    // A sale in the store reaches the sheet at a later tick, and stays in the store.
-    assert!(
-        env.sandbox
-            .shopify
-            .set_available("TEE-RED-M", "Main Warehouse", 4)
-    );
-    eventually(10, "the sale to reach the sheet", || {
-        env.cell("G3").and_then(|v| v.as_f64()) == Some(4.0)
-    })
-    .await;
-    assert_eq!(
-        env.sandbox.shopify.available("TEE-RED-M", "Main Warehouse"),
-        Some(4)
-    );
+    // A sale in the store reaches the sheet at a later tick.
+    env.sale_reaches_the_sheet(4).await;
 
     let (code, log) = terminate(child).await;
     assert_eq!(code, Some(0), "{log}");
