@@ -31,13 +31,8 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = sandbox.write_config(dir.path(), "")?;
     let config = Config::load(&path, &|_| None)?;
-    let sheets = &sandbox.sheets;
     // The demo sheet's deliberately bad cells are emptied, then a baseline is settled.
-    sheets.set_cell("Inventory", "C14", json!(14.5));
-    sheets.set_cell("Inventory", "G18", json!(35));
-    for col in ["A", "B", "C", "G"] {
-        sheets.set_cell("Inventory", &format!("{col}22"), json!(""));
-    }
+    sandbox.fix_demo_sheet();
     let engine = Engine::connect(config).await?;
     engine
         .sync(&RunOptions {
@@ -66,7 +61,9 @@ async fn main() -> anyhow::Result<()> {
         // Small steps, so the price guard never trips.
         let cents = 2000 + 25 * (i as i64 + 1);
         let price = rust_decimal::Decimal::new(cents, 2);
-        sheets.set_cell("Inventory", "C2", json!(cents as f64 / 100.0));
+        sandbox
+            .sheets
+            .set_cell("Inventory", "C2", json!(cents as f64 / 100.0));
         let edited = Instant::now();
         let deadline = edited + interval * 3 + Duration::from_secs(30);
         loop {

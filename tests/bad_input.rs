@@ -8,7 +8,7 @@
 //! `CASE-n`, its own store variant, a bad cell, and a valid stock change in the same row
 //! (Outlet 10 → 11) that must not be written because the row is in error.
 
-use std::path::PathBuf;
+mod common;
 
 use serde_json::{Value, json};
 use sheetsync::sandbox::Sandbox;
@@ -412,23 +412,6 @@ fn sheet_rows(cases: &[Case]) -> Vec<Vec<Value>> {
     rows
 }
 
-async fn run_binary(config: &PathBuf, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("SHEETSYNC_LOG")
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .expect("run sheetsync");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn mutations(shop: &ShopifyFake) -> usize {
     shop.requests()
         .iter()
@@ -467,7 +450,8 @@ async fn every_bad_cell_is_a_row_error_naming_its_cell_and_its_row_is_not_writte
         .map(|n| sandbox.shopify.variants_with_sku(&sku(n)))
         .collect();
 
-    let (code, stdout, stderr) = run_binary(&config, &["sync", "--json", "--adopt", "sheet"]).await;
+    let (code, stdout, stderr) =
+        common::run_sheetsync(&config, &["sync", "--json", "--adopt", "sheet"]).await;
     let report: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("no report ({e}); exit {code}\n{stdout}\n{stderr}"));
     assert_eq!(code, 3, "row errors end with exit 3: {stderr}");
@@ -649,7 +633,7 @@ async fn sheet_level_problems_are_config_errors_naming_them_and_write_nothing() 
         let dir = tempfile::tempdir().expect("tempdir");
         let config = sandbox.write_config(dir.path(), "").expect("config");
         (case.setup)(&sandbox, dir.path());
-        let (code, _, stderr) = run_binary(&config, &["sync", "--adopt", "sheet"]).await;
+        let (code, _, stderr) = common::run_sheetsync(&config, &["sync", "--adopt", "sheet"]).await;
         let mut problems = Vec::new();
         if code != case.exit {
             problems.push(format!(

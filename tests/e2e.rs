@@ -412,20 +412,10 @@ async fn runs_lists_the_journal_newest_first() {
     assert_eq!(shown["changes"], first["changes"]);
 }
 
-/// Empties the demo sheet's deliberately bad cells so a run can end with exit 0.
-fn fix_demo_sheet(env: &Env) {
-    let sheets = &env.sandbox.sheets;
-    sheets.set_cell("Inventory", "C14", json!(14.5));
-    sheets.set_cell("Inventory", "G18", json!(35));
-    for col in ["A", "B", "C", "G"] {
-        sheets.set_cell("Inventory", &format!("{col}22"), json!(""));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clean_sheet_exits_0() {
     let env = Env::demo().await;
-    fix_demo_sheet(&env);
+    env.sandbox.fix_demo_sheet();
     let (code, report) = env.sync_json(&["--adopt", "sheet"]).await;
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["errors"], json!([]));
@@ -468,7 +458,7 @@ async fn sheet_wins_sale_between_read_and_write_is_set_again_and_noted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_way_sale_between_read_and_write_is_a_both_changed_conflict_won_by_the_sheet() {
     let env = Env::demo().await;
-    fix_demo_sheet(&env);
+    env.sandbox.fix_demo_sheet();
     env.sync_json(&["--adopt", "sheet"]).await;
     // The merchant raises TEE-RED-S from 14 to 20; a sale lands (14 → 13) mid-run.
     env.sandbox.sheets.set_cell("Inventory", "G2", json!(20));

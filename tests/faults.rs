@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sheetsync::config::Config;
 use sheetsync::engine::{Engine, RunOptions};
 use sheetsync::http::RetryPolicy;
@@ -18,12 +18,7 @@ use sheetsync::sandbox::shopify::VariantView;
 async fn sandbox() -> Sandbox {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sandbox = Sandbox::demo(0).await.expect("sandbox");
-    let sheets = &sandbox.sheets;
-    sheets.set_cell("Inventory", "C14", json!(14.5));
-    sheets.set_cell("Inventory", "G18", json!(35));
-    for col in ["A", "B", "C", "G"] {
-        sheets.set_cell("Inventory", &format!("{col}22"), json!(""));
-    }
+    sandbox.fix_demo_sheet();
     sandbox
 }
 

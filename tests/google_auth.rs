@@ -42,12 +42,7 @@ impl Env {
         assert!(text.contains("method = \"installed\""));
         std::fs::write(&config, text).unwrap();
         // The demo sheet's deliberately bad cells, emptied so that runs end with exit 0.
-        let sheets = &sandbox.sheets;
-        sheets.set_cell("Inventory", "C14", json!(14.5));
-        sheets.set_cell("Inventory", "G18", json!(35));
-        for col in ["A", "B", "C", "G"] {
-            sheets.set_cell("Inventory", &format!("{col}22"), json!(""));
-        }
+        sandbox.fix_demo_sheet();
         Env {
             sandbox,
             dir,

@@ -18,12 +18,7 @@ use sheetsync::state::{Scope, State};
 
 async fn sandbox() -> Sandbox {
     let sandbox = Sandbox::demo(0).await.expect("sandbox");
-    let sheets = &sandbox.sheets;
-    sheets.set_cell("Inventory", "C14", json!(14.5));
-    sheets.set_cell("Inventory", "G18", json!(35));
-    for col in ["A", "B", "C", "G"] {
-        sheets.set_cell("Inventory", &format!("{col}22"), json!(""));
-    }
+    sandbox.fix_demo_sheet();
     sandbox
 }
 

@@ -31,11 +31,7 @@ impl Env {
             dir,
             config,
         };
-        env.set("C14", json!(14.5));
-        env.set("G18", json!(35));
-        for col in ["A", "B", "C", "G"] {
-            env.set(&format!("{col}22"), json!(""));
-        }
+        env.sandbox.fix_demo_sheet();
         let (code, report) = env.json(&["sync", "--adopt", "sheet"]).await;
         assert_eq!(code, 0, "{report:#}");
         env

@@ -37,11 +37,7 @@ impl Env {
             _dir: dir,
             config,
         };
-        env.set("C14", json!(14.5));
-        env.set("G18", json!(35));
-        for col in ["A", "B", "C", "G"] {
-            env.set(&format!("{col}22"), json!(""));
-        }
+        env.sandbox.fix_demo_sheet();
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
             .arg("--config")
             .arg(&env.config)

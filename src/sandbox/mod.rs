@@ -6,6 +6,7 @@ pub mod faults;
 pub mod sheets;
 pub mod shopify;
 
+use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,17 @@ impl Sandbox {
         let sheets = SheetsFake::from_seed_json(include_str!("../../config/demo/sheet.json"))
             .map_err(std::io::Error::other)?;
         Sandbox::start(ShopifyFake::demo(SANDBOX_TOKEN), sheets, port).await
+    }
+
+    /// Empties the demo sheet's deliberately bad cells (the `abc` price, the date in a
+    /// stock column, the row without a SKU), so that a run over it can end with exit 0.
+    pub fn fix_demo_sheet(&self) {
+        let sheets = &self.sheets;
+        sheets.set_cell("Inventory", "C14", json!(14.5));
+        sheets.set_cell("Inventory", "G18", json!(35));
+        for col in ["A", "B", "C", "G"] {
+            sheets.set_cell("Inventory", &format!("{col}22"), json!(""));
+        }
     }
 
     /// Serves both fakes: Shopify on `port` and Sheets on `port + 1`, or free ports when
