@@ -40,6 +40,7 @@ fn change(
         inventory_item_id: "gid://shopify/InventoryItem/1".into(),
         activate: false,
         note: None,
+        create: None,
     }
 }
 
