@@ -364,8 +364,7 @@ impl Engine {
             .iter()
             .filter(|r| !snapshot.variants.contains_key(&r.sku))
             .filter_map(|r| r.product.get("handle"))
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
+            .filter_map(|h| plan::create::handleize(h))
             .collect();
         let found: Vec<(String, Option<plan::create::HandleProduct>)> = stream::iter(handles)
             .map(|h| async move {

@@ -22,6 +22,23 @@ use crate::sheet::parse::{Intent, Row, RowError};
 /// The option Shopify gives a product created without options, and its one value.
 pub const DEFAULT_OPTION: (&str, &str) = ("Title", "Default Title");
 
+/// A handle as Shopify normalises one (product-create-parity.json: `"  Weird Handle /
+/// 100%  "` becomes `weird-handle-100`): lowercase, every run of other characters one
+/// `-`, none at either end; `None` when nothing is left. Sheet handles are looked up and
+/// created in this form, so `Classic Tee` and `classic-tee` name one product.
+pub fn handleize(text: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_owned();
+    (!out.is_empty()).then_some(out)
+}
+
 /// A product the store holds under a handle, as `productByIdentifier` read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandleProduct {
@@ -93,7 +110,7 @@ pub(super) fn plan(
         sku: Some(row.sku.clone()),
         message,
     };
-    let mut by_handle: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    let mut by_handle: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
     for row in rows {
         let missing = format!("SKU {:?} is not in the store", row.sku.as_str());
         if !opts.in_scope(&FieldKey::variant(Field::Price)) {
@@ -103,19 +120,20 @@ pub(super) fn plan(
             ));
             continue;
         }
-        match row.product.get("handle").map(|h| h.trim()) {
-            Some(h) if !h.is_empty() => by_handle.entry(h).or_default().push(row),
+        match row.product.get("handle").and_then(|h| handleize(h)) {
+            Some(h) => by_handle.entry(h).or_default().push(row),
             _ => out.2.push(error(
                 row,
                 format!("{missing} and its row has no handle: give it one to create it"),
             )),
         }
     }
-    for (handle, rows) in by_handle {
+    for (handle, rows) in &by_handle {
+        let handle = handle.as_str();
         let existing = ctx.products.get(handle);
-        let mut product = Product::read(handle, &rows, existing, ctx);
+        let mut product = Product::read(handle, rows, existing, ctx);
         let mut variants = Vec::new();
-        for row in &rows {
+        for row in rows {
             if let Some(why) = &product.error {
                 out.2.push(error(row, why.clone()));
                 continue;
