@@ -277,7 +277,11 @@ impl Engine {
                 .find(|(spec, _)| spec.key == ColumnKey::Sku)
                 .map_or(0, |(_, col)| *col),
             create: match cfg.sync.create_missing {
-                true => Some(self.create_context(sheet, &snapshot, state.as_ref()).await?),
+                true => {
+                    // Read before any await: the state is not `Sync`.
+                    let journaled = journaled_handles(state.as_ref())?;
+                    Some(self.create_context(sheet, &snapshot, journaled).await?)
+                }
                 false => None,
             },
         };
@@ -350,13 +354,13 @@ impl Engine {
     }
 
     /// What `create_missing` plans against: the store's product under each handle of a
-    /// row whose SKU the store lacks (looked up by handle, never searched), and the handles
-    /// earlier runs journaled a `productCreate` for.
+    /// row whose SKU the store lacks (looked up by handle, never searched), with the
+    /// handles earlier runs journaled a `productCreate` for.
     async fn create_context(
         &self,
         sheet: &parse::ParsedSheet,
         snapshot: &plan::Snapshot,
-        state: Option<&State>,
+        journaled: BTreeSet<String>,
     ) -> Result<plan::create::CreateContext, EngineError> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         let handles: BTreeSet<String> = sheet
@@ -374,15 +378,6 @@ impl Engine {
             .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.max_in_flight()))
             .try_collect()
             .await?;
-        let mut journaled = BTreeSet::new();
-        if let Some(state) = state {
-            for body in state.journaled_bodies("productCreate")? {
-                let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                if let Some(h) = body["variables"]["product"]["handle"].as_str() {
-                    journaled.insert(h.to_owned());
-                }
-            }
-        }
         Ok(plan::create::CreateContext {
             products: found
                 .into_iter()
@@ -482,6 +477,21 @@ impl Engine {
         }
         Ok((info.currency, wanted))
     }
+}
+
+/// The handles earlier runs journaled a `productCreate` for (see
+/// [`plan::create::CreateContext::journaled`]).
+fn journaled_handles(state: Option<&State>) -> Result<BTreeSet<String>, EngineError> {
+    let mut handles = BTreeSet::new();
+    if let Some(state) = state {
+        for body in state.journaled_bodies("productCreate")? {
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if let Some(h) = body["variables"]["product"]["handle"].as_str() {
+                handles.insert(h.to_owned());
+            }
+        }
+    }
+    Ok(handles)
 }
 
 /// `write_x` implies `read_x` (SHOPIFY.md §7f).

@@ -48,16 +48,28 @@ fn store() -> ShopifyFake {
         .expect("store seed")
 }
 
-type Row = [&'static str; 9];
+type Row<'a> = [&'a str; 9];
 
 const TEE_S: Row = ["TEE-S", "", "", "", "", "", "10", "", ""];
 const TEE_M: Row = ["TEE-M", "", "", "", "", "", "10", "", ""];
-const HOOD_S: Row = ["HOOD-S", "hoodie", "Hoodie", "active", "Size", "S", "30", "5", ""];
+const HOOD_S: Row = [
+    "HOOD-S", "hoodie", "Hoodie", "active", "Size", "S", "30", "5", "",
+];
 const HOOD_M: Row = ["HOOD-M", "hoodie", "", "", "", "M", "30", "0", ""];
-const CAP: Row = ["CAP-1", "Classic Cap", "Classic Cap", "", "", "", "12.5", "3", "2"];
+const CAP: Row = [
+    "CAP-1",
+    "Classic Cap",
+    "Classic Cap",
+    "",
+    "",
+    "",
+    "12.5",
+    "3",
+    "2",
+];
 const TEE_L: Row = ["TEE-L", "tee", "", "", "", "L", "11", "", ""];
 
-fn sheet(rows: &[Row]) -> SheetsFake {
+fn sheet(rows: &[Row<'_>]) -> SheetsFake {
     let mut all = vec![HEADER.iter().map(|h| json!(h)).collect::<Vec<_>>()];
     all.extend(rows.iter().map(|r| {
         r.iter()
@@ -78,7 +90,7 @@ struct Env {
 }
 
 impl Env {
-    async fn new(rows: &[Row], create_missing: bool) -> Env {
+    async fn new(rows: &[Row<'_>], create_missing: bool) -> Env {
         let sandbox = Sandbox::start(store(), sheet(rows), 0)
             .await
             .expect("sandbox");
@@ -151,7 +163,10 @@ async fn creates_one_product_per_handle_and_a_second_sync_writes_nothing() {
     );
     let hood = changes_of(&report, "HOOD-S");
     assert!(hood.iter().all(|c| c["create"] == "product"), "{report}");
-    assert!(hood.iter().any(|c| c["field"] == "title" && c["to"] == "Hoodie"));
+    assert!(
+        hood.iter()
+            .any(|c| c["field"] == "title" && c["to"] == "Hoodie")
+    );
     assert!(
         changes_of(&report, "TEE-L")
             .iter()
@@ -249,12 +264,16 @@ async fn dry_run_shows_the_creations_and_creates_nothing() {
             .iter()
             .all(|c| c["create"] == "variant")
     );
-    let (_, human, _) =
-        common::run_sheetsync(&env.config, &["sync", "--dry-run", "--yes"]).await;
+    let (_, human, _) = common::run_sheetsync(&env.config, &["sync", "--dry-run", "--yes"]).await;
     assert!(human.contains("Hoodie (new product \"hoodie\")"), "{human}");
     assert!(human.contains("(new)"), "{human}");
     assert!(env.mutations().is_empty());
-    assert!(env.sandbox.shopify.products_with_handle("hoodie").is_empty());
+    assert!(
+        env.sandbox
+            .shopify
+            .products_with_handle("hoodie")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -293,10 +312,10 @@ async fn rows_that_cannot_make_a_product_are_row_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_between_product_and_variants_leaves_one_product_after_the_rerun() {
     let env = Env::new(&[TEE_S, TEE_M, HOOD_S, HOOD_M], true).await;
-    let hold = env
-        .sandbox
-        .shopify
-        .hold_mutation("productVariantsBulkCreate", 1, HoldPoint::BeforeApply);
+    let hold =
+        env.sandbox
+            .shopify
+            .hold_mutation("productVariantsBulkCreate", 1, HoldPoint::BeforeApply);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
         .arg("--config")
         .arg(&env.config)
@@ -339,4 +358,103 @@ async fn a_kill_between_product_and_variants_leaves_one_product_after_the_rerun(
     assert_eq!(creates, 1);
     let (code, again, _) = env.sync(&[]).await;
     assert_eq!((code, &again["changes"]), (0, &json!([])), "{again}");
+}
+
+/// More than 250 new variants of one product go in several calls; only the first may
+/// replace the placeholder variant `productCreate` made.
+#[tokio::test]
+async fn variants_are_created_in_calls_of_at_most_250() {
+    let values: Vec<String> = (1..=251).map(|i| format!("V{i}")).collect();
+    let skus: Vec<String> = (1..=251).map(|i| format!("BIG-{i}")).collect();
+    let mut rows = vec![TEE_S, TEE_M];
+    for (i, (sku, value)) in skus.iter().zip(&values).enumerate() {
+        let (title, name) = if i == 0 { ("Big", "Variant") } else { ("", "") };
+        rows.push([sku, "big", title, "", name, value, "1", "", ""]);
+    }
+    let env = Env::new(&rows, true).await;
+    let (code, report, _) = env.sync(&["--yes"]).await;
+    assert_eq!(code, 0, "{report}");
+    let calls: Vec<_> = env
+        .sandbox
+        .shopify
+        .applied_mutations()
+        .into_iter()
+        .filter(|m| m.name == "productVariantsBulkCreate")
+        .map(|m| {
+            (
+                m.args["variants"].as_array().map_or(0, Vec::len),
+                m.args["strategy"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (250, "REMOVE_STANDALONE_VARIANT".to_owned()),
+            (1, "PRESERVE_STANDALONE_VARIANT".to_owned())
+        ]
+    );
+    let big = env.sandbox.shopify.products_with_handle("big");
+    assert_eq!(big.len(), 1);
+    assert_eq!(big[0].variants.len(), 251);
+    assert!(big[0].variants.iter().all(|(sku, _)| sku.is_some()));
+}
+
+/// Shopify's product CSV creates as it is: `Handle` groups the rows, options come from
+/// `Option1 Name/Value`, and an image-only row (a handle and nothing else) is ignored.
+#[tokio::test]
+async fn shopify_products_layout_creates_from_handle_and_option_columns() {
+    let header = [
+        "Handle",
+        "Title",
+        "Option1 Name",
+        "Option1 Value",
+        "Variant SKU",
+        "Variant Price",
+        "Image Src",
+    ];
+    let rows = [
+        ["tee", "", "", "", "TEE-S", "10", ""],
+        ["tee", "", "", "", "TEE-M", "10", ""],
+        ["socks", "Socks", "Size", "S", "SOCK-S", "4", ""],
+        ["socks", "", "", "L", "SOCK-L", "4", ""],
+        ["socks", "", "", "", "", "", "https://example.com/socks.png"],
+    ];
+    let mut grid = vec![header.iter().map(|h| json!(h)).collect::<Vec<_>>()];
+    grid.extend(rows.iter().map(|r| r.iter().map(|c| json!(c)).collect()));
+    let seed = json!({"title": "csv", "tabs": [{"name": "Inventory", "rows": grid}]});
+    let sandbox = Sandbox::start(
+        store(),
+        SheetsFake::from_seed_json(&seed.to_string()).expect("sheet"),
+        0,
+    )
+    .await
+    .expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = sandbox
+        .write_config(dir.path(), "create_missing = true")
+        .expect("config");
+    let text = std::fs::read_to_string(&config).expect("config text");
+    let start = text.find("[sheet.columns]").expect("columns");
+    let end = text.find("[google]").expect("google");
+    let text = format!("{}{}", &text[..start], &text[end..]).replacen(
+        "tab = \"Inventory\"\n",
+        "tab = \"Inventory\"\nlayout = \"shopify-products\"\n",
+        1,
+    );
+    std::fs::write(&config, text).expect("write config");
+
+    let (code, stdout, stderr) = common::run_sheetsync(&config, &["sync", "--json", "--yes"]).await;
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    let socks = sandbox.shopify.products_with_handle("socks");
+    assert_eq!(socks.len(), 1, "{socks:?}");
+    assert_eq!(
+        socks[0].variants,
+        vec![
+            (Some("SOCK-S".to_owned()), vec!["S".to_owned()]),
+            (Some("SOCK-L".to_owned()), vec!["L".to_owned()]),
+        ]
+    );
 }

@@ -22,10 +22,13 @@ use crate::store::shopify::create::{
 };
 
 impl Executor<'_> {
-    /// Creates one handle's product (when needed) and variants; `idx` are the indices of
-    /// the plan's changes that belong to it.
-    pub(super) async fn creation(&self, plan: &Plan, creation: &Creation, idx: Vec<usize>) -> Part {
+    /// Creates the product of `plan.creations[c]` (when needed) and its variants; `idx`
+    /// are the indices of the plan's changes that belong to it.
+    pub(super) async fn creation(&self, plan: &Plan, c: usize, idx: Vec<usize>) -> Part {
         let mut part = Part::default();
+        let Some(creation) = plan.creations.get(c) else {
+            return part;
+        };
         let fail_all = |part: &mut Part, ended: Ended| {
             for &i in &idx {
                 part.set(i, Outcome::new(ended.clone()));
@@ -41,7 +44,10 @@ impl Executor<'_> {
                 Ok(Made::Created(id)) => (id, true),
                 Ok(Made::Found(id)) => {
                     // Someone made it since the plan: its fields are not ours to set.
-                    for &i in idx.iter().filter(|&&i| plan.changes[i].key.field.is_product()) {
+                    for &i in idx
+                        .iter()
+                        .filter(|&&i| plan.changes[i].key.field.is_product())
+                    {
                         part.set(
                             i,
                             Outcome::new(Ended::Skipped(
@@ -95,8 +101,11 @@ impl Executor<'_> {
             match self.store.send_bulk_create(&body, variants.len()).await {
                 Ok(outcome) if outcome.errors.is_empty() => {
                     self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
-                    let created: BTreeSet<&str> =
-                        outcome.created.iter().map(|(sku, _)| sku.as_str()).collect();
+                    let created: BTreeSet<&str> = outcome
+                        .created
+                        .iter()
+                        .map(|(sku, _)| sku.as_str())
+                        .collect();
                     for (input, mine) in chunk {
                         let ended = if created.contains(input.inventory_item.sku.as_str()) {
                             Ended::Applied
@@ -111,8 +120,12 @@ impl Executor<'_> {
                 Ok(outcome) => {
                     // The call is validated as a whole: with any error nothing was created.
                     self.settle(journal, Settled::Failed, &format!("{outcome:?}"));
-                    let general: Vec<_> =
-                        outcome.errors.iter().filter(|e| e.index.is_none()).cloned().collect();
+                    let general: Vec<_> = outcome
+                        .errors
+                        .iter()
+                        .filter(|e| e.index.is_none())
+                        .cloned()
+                        .collect();
                     for (pos, (_, mine)) in chunk.iter().enumerate() {
                         let own: Vec<_> = outcome
                             .errors
@@ -150,7 +163,12 @@ impl Executor<'_> {
         match self.store.product_by_handle(&creation.handle).await {
             Ok(Some(found)) => return Ok(Made::Found(found.id)),
             Ok(None) => {}
-            Err(e) => return Err(format!("looking up handle {:?} failed: {e}", creation.handle)),
+            Err(e) => {
+                return Err(format!(
+                    "looking up handle {:?} failed: {e}",
+                    creation.handle
+                ));
+            }
         }
         let product = NewProduct {
             handle: creation.handle.clone(),

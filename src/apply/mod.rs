@@ -205,10 +205,13 @@ impl<'a> Executor<'a> {
 
     /// Products and variants to create, one handle at a time per request slot.
     async fn apply_creations(&self, plan: &Plan, indices: &[usize], out: &mut Outcomes) {
-        let jobs: Vec<(&plan::create::Creation, Vec<usize>)> = plan
+        // Owned items (creation index, change indices), as in `apply_fields`: a borrowed
+        // item would make the closure higher-ranked and the future not `Send`.
+        let jobs: Vec<(usize, Vec<usize>)> = plan
             .creations
             .iter()
-            .map(|creation| {
+            .enumerate()
+            .map(|(c, creation)| {
                 let idx = indices
                     .iter()
                     .copied()
@@ -219,12 +222,12 @@ impl<'a> Executor<'a> {
                             .is_some_and(|n| n.handle == creation.handle)
                     })
                     .collect();
-                (creation, idx)
+                (c, idx)
             })
             .collect();
         let limit = self.in_flight("ProductCreate", 14.0);
         let mut parts = stream::iter(jobs)
-            .map(|(creation, idx)| self.creation(plan, creation, idx))
+            .map(|(c, idx)| self.creation(plan, c, idx))
             .buffer_unordered(limit);
         while let Some(part) = parts.next().await {
             out.absorb(part);

@@ -72,7 +72,10 @@ fn variants_created(body: &Json, snapshot: &Snapshot) -> (Outcome, String) {
         })
         .count();
     match held {
-        0 => (Outcome::Failed, "no variant of it is in the store".to_owned()),
+        0 => (
+            Outcome::Failed,
+            "no variant of it is in the store".to_owned(),
+        ),
         n if n == skus.len() => (Outcome::Applied, "every variant is in the store".to_owned()),
         n => (
             Outcome::Skipped,

@@ -403,3 +403,20 @@ impl Product {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::handleize;
+
+    #[test]
+    fn handles_are_normalised_as_shopify_does() {
+        // product-create-parity.json: createNormalization / createPunctuationNormalization.
+        assert_eq!(
+            handleize("  Weird Handle / 100%  ").as_deref(),
+            Some("weird-handle-100")
+        );
+        assert_eq!(handleize("Classic Cap").as_deref(), Some("classic-cap"));
+        assert_eq!(handleize("%%%"), None);
+        assert_eq!(handleize("   "), None);
+    }
+}

@@ -215,11 +215,14 @@ impl Report {
                 status: Status::Planned,
                 error: None,
                 note: c.note.clone(),
-                create: c.create.as_ref().map(|n| {
-                    if n.product { "product" } else { "variant" }.to_owned()
-                }),
+                create: c
+                    .create
+                    .as_ref()
+                    .map(|n| if n.product { "product" } else { "variant" }.to_owned()),
                 product: match &c.create {
-                    Some(n) if n.product => format!("{} (new product {:?})", c.product_title, n.handle),
+                    Some(n) if n.product => {
+                        format!("{} (new product {:?})", c.product_title, n.handle)
+                    }
                     _ => c.product_title.clone(),
                 },
             })

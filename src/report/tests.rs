@@ -99,6 +99,7 @@ fn spec_plan() -> Plan {
             message: "price \"abc\" is not a number".into(),
         }],
         refusals: vec![],
+        creations: vec![],
         rows_read: 120,
         unchanged: 117,
     }

@@ -1069,7 +1069,9 @@ fn product_create(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
         options,
         variants: vec![variant],
     });
-    let product = data.product(id).map_or(Value::Null, |p| data.product_json(p));
+    let product = data
+        .product(id)
+        .map_or(Value::Null, |p| data.product_json(p));
     json!({ "product": product, "userErrors": [] })
 }
 
@@ -1081,13 +1083,14 @@ fn product_create(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
 /// `PRESERVE_STANDALONE_VARIANT` keeps it; option values left without variants go
 /// (productVariantsBulkCreate-omitted-strategy-default-standalone.json).
 fn bulk_create(data: &mut StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
-    let variants = arg(call, "variants").as_array().cloned().unwrap_or_default();
+    let variants = arg(call, "variants")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if variants.len() > MAX_INPUT {
         return Err(max_input_error(call, &["variants"], variants.len()));
     }
-    let refused = |errors: Vec<Value>| {
-        json!({ "product": null, "productVariants": [], "userErrors": errors })
-    };
+    let refused = |errors: Vec<Value>| json!({ "product": null, "productVariants": [], "userErrors": errors });
     let product_gid = arg(call, "productId").as_str().unwrap_or_default();
     let Some(product_id) = parse_gid("Product", product_gid).filter(|n| data.product(*n).is_some())
     else {
@@ -1097,7 +1100,10 @@ fn bulk_create(data: &mut StoreData, call: &FieldCall<'_>) -> Result<Value, Fiel
             Some("PRODUCT_DOES_NOT_EXIST"),
         )]));
     };
-    let strategy = arg(call, "strategy").as_str().unwrap_or("DEFAULT").to_owned();
+    let strategy = arg(call, "strategy")
+        .as_str()
+        .unwrap_or("DEFAULT")
+        .to_owned();
     let Some(product) = data.product(product_id) else {
         return Ok(refused(Vec::new()));
     };
@@ -1126,7 +1132,12 @@ fn bulk_create(data: &mut StoreData, call: &FieldCall<'_>) -> Result<Value, Fiel
             .into_iter()
             .flatten()
             .map(|o| {
-                let text = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let text = |k: &str| {
+                    o.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
                 (text("optionName"), text("name"))
             })
             .collect();
@@ -1208,10 +1219,16 @@ fn bulk_create(data: &mut StoreData, call: &FieldCall<'_>) -> Result<Value, Fiel
             sku: item.get("sku").and_then(Value::as_str).map(str::to_owned),
             price,
             compare_at: input.get("compareAtPrice").and_then(money_input),
-            barcode: input.get("barcode").and_then(Value::as_str).map(str::to_owned),
+            barcode: input
+                .get("barcode")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             requires_components: false,
             inventory_item_id: data.next_id(),
-            tracked: item.get("tracked").and_then(Value::as_bool).unwrap_or(false),
+            tracked: item
+                .get("tracked")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             unit_cost: item.get("cost").and_then(money_input),
             levels,
         });

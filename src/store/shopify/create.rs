@@ -7,9 +7,9 @@ use graphql_client::QueryBody;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::StoreError;
 use super::client::ShopifyClient;
 use super::ops::UserError;
-use super::StoreError;
 use crate::plan::create::HandleProduct;
 
 /// Most variants one `productVariantsBulkCreate` call may carry.
@@ -283,9 +283,12 @@ mod tests {
             },
             inventory_quantities: vec![],
         };
-        let body: serde_json::Value =
-            serde_json::from_slice(&bulk_create_body("gid://shopify/Product/1", &[variant], true))
-                .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bulk_create_body(
+            "gid://shopify/Product/1",
+            &[variant],
+            true,
+        ))
+        .unwrap();
         let vars = &body["variables"];
         assert_eq!(vars["strategy"], "REMOVE_STANDALONE_VARIANT");
         assert_eq!(vars["variants"][0]["price"], "19.00");
@@ -308,7 +311,11 @@ mod tests {
         };
         let plain: serde_json::Value =
             serde_json::from_slice(&product_create_body(&product)).unwrap();
-        assert!(plain["variables"]["product"].get("productOptions").is_none());
+        assert!(
+            plain["variables"]["product"]
+                .get("productOptions")
+                .is_none()
+        );
         assert!(plain["variables"]["product"].get("vendor").is_none());
         product.product_options.push(NewOption {
             name: "Size".into(),
