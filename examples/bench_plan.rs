@@ -124,6 +124,7 @@ fn main() {
         locations: vec!["Main Warehouse".into()],
         tab: layout.tab.clone(),
         sku_col: layout.columns[0].1,
+        create: None,
     };
     let t = Instant::now();
     let plan = plan::build(&sheet, &snapshot, &baseline, &opts);

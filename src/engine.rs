@@ -276,6 +276,14 @@ impl Engine {
                 .iter()
                 .find(|(spec, _)| spec.key == ColumnKey::Sku)
                 .map_or(0, |(_, col)| *col),
+            create: match cfg.sync.create_missing {
+                true => {
+                    // Read before any await: the state is not `Sync`.
+                    let journaled = journaled_handles(state.as_ref())?;
+                    Some(self.create_context(sheet, &snapshot, journaled).await?)
+                }
+                false => None,
+            },
         };
         let mut plan = plan::build(sheet, &snapshot, &baseline, &plan_opts);
         if rows.is_some() {
@@ -343,6 +351,40 @@ impl Engine {
             &crate::report::json::to_json(&report),
         )?;
         Ok(report)
+    }
+
+    /// What `create_missing` plans against: the store's product under each handle of a
+    /// row whose SKU the store lacks (looked up by handle, never searched), with the
+    /// handles earlier runs journaled a `productCreate` for.
+    async fn create_context(
+        &self,
+        sheet: &parse::ParsedSheet,
+        snapshot: &plan::Snapshot,
+        journaled: BTreeSet<String>,
+    ) -> Result<plan::create::CreateContext, EngineError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let handles: BTreeSet<String> = sheet
+            .rows
+            .iter()
+            .filter(|r| !snapshot.variants.contains_key(&r.sku))
+            .filter_map(|r| r.product.get("handle"))
+            .filter_map(|h| plan::create::handleize(h))
+            .collect();
+        let found: Vec<(String, Option<plan::create::HandleProduct>)> = stream::iter(handles)
+            .map(|h| async move {
+                let p = self.store.product_by_handle(&h).await?;
+                Ok::<_, EngineError>((h, p))
+            })
+            .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.max_in_flight()))
+            .try_collect()
+            .await?;
+        Ok(plan::create::CreateContext {
+            products: found
+                .into_iter()
+                .filter_map(|(h, p)| p.map(|p| (h, p)))
+                .collect(),
+            journaled,
+        })
     }
 
     /// Step 5 of a real run (SPEC §4.4-4.5): pulled values, status and `synced_at` cells
@@ -435,6 +477,21 @@ impl Engine {
         }
         Ok((info.currency, wanted))
     }
+}
+
+/// The handles earlier runs journaled a `productCreate` for (see
+/// [`plan::create::CreateContext::journaled`]).
+fn journaled_handles(state: Option<&State>) -> Result<BTreeSet<String>, EngineError> {
+    let mut handles = BTreeSet::new();
+    if let Some(state) = state {
+        for body in state.journaled_bodies("productCreate")? {
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if let Some(h) = body["variables"]["product"]["handle"].as_str() {
+                handles.insert(h.to_owned());
+            }
+        }
+    }
+    Ok(handles)
 }
 
 /// `write_x` implies `read_x` (SHOPIFY.md §7f).

@@ -17,6 +17,7 @@
 //!   Outcomes are kept by change index and merged in plan order, so they do not depend on
 //!   which answer came first.
 
+mod create;
 mod product;
 pub mod recover;
 
@@ -175,7 +176,12 @@ impl<'a> Executor<'a> {
         };
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
         let mut products = Vec::new();
+        let mut created = Vec::new();
         for (i, c) in plan.changes.iter().enumerate() {
+            if c.create.is_some() {
+                created.push(i);
+                continue;
+            }
             match (c.key.field, c.activate) {
                 (Field::Inventory, true) => activations.push(i),
                 (Field::Inventory, false) => stock.push(i),
@@ -183,6 +189,7 @@ impl<'a> Executor<'a> {
                 _ => fields.push(i),
             }
         }
+        self.apply_creations(plan, &created, &mut out).await;
         self.apply_products(plan, &products, &mut out).await;
         self.apply_fields(plan, &fields, &mut out).await;
         self.apply_stock(plan, &stock, baseline, &mut out).await;
@@ -194,6 +201,37 @@ impl<'a> Executor<'a> {
             out.changes[i] = Some(o);
         }
         out
+    }
+
+    /// Products and variants to create, one handle at a time per request slot.
+    async fn apply_creations(&self, plan: &Plan, indices: &[usize], out: &mut Outcomes) {
+        // Owned items (creation index, change indices), as in `apply_fields`: a borrowed
+        // item would make the closure higher-ranked and the future not `Send`.
+        let jobs: Vec<(usize, Vec<usize>)> = plan
+            .creations
+            .iter()
+            .enumerate()
+            .map(|(c, creation)| {
+                let idx = indices
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        plan.changes[i]
+                            .create
+                            .as_ref()
+                            .is_some_and(|n| n.handle == creation.handle)
+                    })
+                    .collect();
+                (c, idx)
+            })
+            .collect();
+        let limit = self.in_flight("ProductCreate", 14.0);
+        let mut parts = stream::iter(jobs)
+            .map(|(c, idx)| self.creation(plan, c, idx))
+            .buffer_unordered(limit);
+        while let Some(part) = parts.next().await {
+            out.absorb(part);
+        }
     }
 
     /// How many requests of `operation` go out together: as many as a full bucket pays

@@ -7,7 +7,8 @@
 //! `failed` (never took effect) otherwise; an activation is `applied` when the level
 //! exists; a variant update (partial updates allowed) is `applied` when every sent field
 //! holds, `failed` when none does, and `skipped` when only some do; a product update
-//! (all-or-nothing) is `applied` when every sent product field holds, `failed` otherwise.
+//! (all-or-nothing) is `applied` when every sent product field holds, `failed` otherwise;
+//! a variant creation is `applied` when its SKUs are in the store.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,7 @@ pub fn settle_unsettled(
             "inventoryActivate" => level_in_effect(&body, snapshot, locations),
             "productVariantsBulkUpdate" => variant_fields_in_effect(&body, snapshot),
             "productUpdate" => product_fields_in_effect(&body, snapshot),
+            "productVariantsBulkCreate" => variants_created(&body, snapshot),
             _ => (
                 Outcome::Skipped,
                 "outcome unknown after a crash; not replayed, the next plan re-read the store"
@@ -51,6 +53,35 @@ pub fn settle_unsettled(
         )?;
     }
     Ok(open.len())
+}
+
+/// Whether the variants of a `productVariantsBulkCreate` body exist (by SKU). The call is
+/// validated as a whole, so they all exist or none does. (A `productCreate` stays
+/// unknown here: the next plan looks its handle up and never creates it twice.)
+fn variants_created(body: &Json, snapshot: &Snapshot) -> (Outcome, String) {
+    let skus: Vec<&str> = body["variables"]["variants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["inventoryItem"]["sku"].as_str())
+        .collect();
+    let held = skus
+        .iter()
+        .filter(|s| {
+            crate::model::Sku::new(s).is_some_and(|sku| snapshot.variants.contains_key(&sku))
+        })
+        .count();
+    match held {
+        0 => (
+            Outcome::Failed,
+            "no variant of it is in the store".to_owned(),
+        ),
+        n if n == skus.len() => (Outcome::Applied, "every variant is in the store".to_owned()),
+        n => (
+            Outcome::Skipped,
+            format!("{n} of its {} variants are in the store", skus.len()),
+        ),
+    }
 }
 
 /// Whether every quantity of an `inventorySetQuantities` body holds in the snapshot.

@@ -130,7 +130,28 @@ pub struct Columns {
     pub status: Option<String>,
     pub tags: Option<String>,
     pub vendor: Option<String>,
+    /// `create_missing`: the product handle that groups new rows into one product, and
+    /// up to three option name/value pairs (names on any row of the product).
+    pub handle: Option<String>,
+    pub option1_name: Option<String>,
+    pub option1_value: Option<String>,
+    pub option2_name: Option<String>,
+    pub option2_value: Option<String>,
+    pub option3_name: Option<String>,
+    pub option3_value: Option<String>,
 }
+
+/// The text columns that describe a product to create (`sync.create_missing`), by the
+/// name `sheet::parse::Row::product` files them under, with Shopify's CSV header.
+pub const CREATE_COLUMNS: [(&str, &str); 7] = [
+    ("handle", "Handle"),
+    ("option1_name", "Option1 Name"),
+    ("option1_value", "Option1 Value"),
+    ("option2_name", "Option2 Name"),
+    ("option2_value", "Option2 Value"),
+    ("option3_name", "Option3 Name"),
+    ("option3_value", "Option3 Value"),
+];
 
 impl Columns {
     /// The configured variant fields with their headers, in `Field` order.
@@ -156,6 +177,23 @@ impl Columns {
         ]
         .into_iter()
         .filter_map(|(f, h)| h.as_deref().map(|h| (f, h)))
+        .collect()
+    }
+
+    /// The configured `create_missing` columns (handle, options), in [`CREATE_COLUMNS`] order.
+    pub fn create_fields(&self) -> Vec<(&'static str, &str)> {
+        [
+            &self.handle,
+            &self.option1_name,
+            &self.option1_value,
+            &self.option2_name,
+            &self.option2_value,
+            &self.option3_name,
+            &self.option3_value,
+        ]
+        .into_iter()
+        .zip(CREATE_COLUMNS)
+        .filter_map(|(h, (name, _))| h.as_deref().map(|h| (name, h)))
         .collect()
     }
 }
@@ -375,6 +413,23 @@ impl Config {
                     .map(|(k, h, _)| spec(k.clone(), h)),
             );
         }
+        // Handle and options are read only by runs that may create products.
+        if self.sync.create_missing {
+            if self.sheet.layout == Layout::Columns {
+                specs.extend(
+                    columns
+                        .create_fields()
+                        .into_iter()
+                        .map(|(name, h)| spec(ColumnKey::Product(name), h)),
+                );
+            } else if self.sheet.layout == Layout::ShopifyProducts {
+                specs.extend(
+                    CREATE_COLUMNS
+                        .iter()
+                        .map(|(name, h)| spec(ColumnKey::Product(name), h)),
+                );
+            }
+        }
         if let Some(wb) = &self.sheet.write_back {
             specs.extend(wb.status.as_deref().map(|h| spec(ColumnKey::Status, h)));
             specs.extend(
@@ -405,6 +460,12 @@ impl Config {
             .iter()
             .filter(|(_, _, required)| !required)
             .map(|(_, h, _)| *h)
+            .chain(
+                (self.sheet.layout == Layout::ShopifyProducts)
+                    .then_some(CREATE_COLUMNS.map(|(_, h)| h))
+                    .into_iter()
+                    .flatten(),
+            )
             .collect();
         self.column_specs()
             .into_iter()
@@ -448,6 +509,13 @@ impl Config {
             status,
             tags,
             vendor,
+            handle,
+            option1_name,
+            option1_value,
+            option2_name,
+            option2_value,
+            option3_name,
+            option3_value,
         } = columns;
         vars.string("sheet.columns.sku", sku);
         for (key, value) in [
@@ -459,6 +527,13 @@ impl Config {
             ("status", status),
             ("tags", tags),
             ("vendor", vendor),
+            ("handle", handle),
+            ("option1_name", option1_name),
+            ("option1_value", option1_value),
+            ("option2_name", option2_name),
+            ("option2_value", option2_value),
+            ("option3_name", option3_name),
+            ("option3_value", option3_value),
         ] {
             if let Some(v) = value {
                 vars.string(&format!("sheet.columns.{key}"), v);

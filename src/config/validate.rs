@@ -50,7 +50,8 @@ fn sheet(config: &mut Config, problems: &mut Vec<String>) {
         }
     }
     let c = &sheet.columns;
-    let any_column = !c.sku.is_empty() || c.variant_fields().len() + c.product_fields().len() > 0;
+    let any_column = !c.sku.is_empty()
+        || c.variant_fields().len() + c.product_fields().len() + c.create_fields().len() > 0;
     if sheet.layout != super::Layout::Columns && any_column {
         problems.push(format!(
             "sheet.columns is not used with sheet.layout = {:?}: the layout names Shopify's \
@@ -180,6 +181,43 @@ fn sync(config: &Config, problems: &mut Vec<String>) {
         problems.push(format!(
             "sync.max_price_change = {} must be above 0 (0.5 refuses a price moving by more than 50%)",
             sync.max_price_change
+        ));
+    }
+    create(config, problems);
+}
+
+/// `create_missing` needs to know which rows form one product.
+fn create(config: &Config, problems: &mut Vec<String>) {
+    let sync = &config.sync;
+    if !sync.create_missing {
+        return;
+    }
+    let columns = &config.sheet.columns;
+    match config.sheet.layout {
+        super::Layout::Columns if columns.handle.is_none() => problems.push(
+            "sync.create_missing needs sheet.columns.handle: the column whose value groups \
+             new rows into one product (Shopify's \"Handle\")"
+                .to_owned(),
+        ),
+        super::Layout::ShopifyInventory => problems.push(
+            "sync.create_missing is not available with sheet.layout = \"shopify-inventory\": \
+             that layout has no product columns to create from"
+                .to_owned(),
+        ),
+        _ => {}
+    }
+    for (name, value) in [
+        (&columns.option1_name, &columns.option1_value),
+        (&columns.option2_name, &columns.option2_value),
+        (&columns.option3_name, &columns.option3_value),
+    ]
+    .iter()
+    .zip(1..)
+    .filter(|((n, v), _)| n.is_some() != v.is_some())
+    .map(|(_, i)| (format!("option{i}_name"), format!("option{i}_value")))
+    {
+        problems.push(format!(
+            "sheet.columns.{name} and sheet.columns.{value} go together: set both or neither"
         ));
     }
 }

@@ -201,6 +201,7 @@ pub fn classify(
                         inventory_item_id: v.inventory_item_id.clone(),
                         activate: false,
                         note: None,
+                        create: None,
                     }))
                 }
             }
@@ -546,6 +547,7 @@ fn finish_report(
             status,
             error,
             note,
+            create: None,
             product: item.product.clone(),
         };
         match &item.action {

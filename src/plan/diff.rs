@@ -165,6 +165,7 @@ pub(super) fn cell(
         inventory_item_id: variant.inventory_item_id.clone(),
         activate: no_level,
         note: None,
+        create: None,
     };
     let pull = || Pull {
         sku: row.sku.clone(),

@@ -5,6 +5,7 @@
 //! - `diff`: per cell, sheet vs store vs baseline under the policy (§4.4);
 //! - `guards`: the safety guards over the whole sheet (§4.6);
 //! - `product`: product fields (title, status, tags, vendor), one value per product;
+//! - `create`: products and variants for SKUs the store lacks (`sync.create_missing`);
 //! - `replan`: what to do with a stock write that came back stale (§4.3).
 //!
 //! Choices the SPEC leaves open, made here:
@@ -18,6 +19,7 @@
 //! - agreement records the baseline under `sheet_wins` too, so switching to `three_way`
 //!   later does not start with every cell in conflict.
 
+pub mod create;
 mod diff;
 mod guards;
 mod product;
@@ -119,6 +121,9 @@ pub struct PlanOptions {
     /// `sheet::parse::Layout`): row-level errors found against the store name this cell.
     pub tab: String,
     pub sku_col: u32,
+    /// `sync.create_missing`: what the store holds under the sheet's new handles. `None`
+    /// keeps a SKU the store lacks a row error.
+    pub create: Option<create::CreateContext>,
 }
 
 impl PlanOptions {
@@ -157,6 +162,9 @@ pub struct Change {
     pub activate: bool,
     /// Set on a re-planned change (`store changed during run`).
     pub note: Option<String>,
+    /// Set on a value of a variant to create (`sync.create_missing`): `from` is `None`
+    /// and the ids are empty (or the product's, when it exists).
+    pub create: Option<create::New>,
 }
 
 /// A store value written into the sheet (three-way, store changed under an unchanged cell).
@@ -255,6 +263,8 @@ pub struct Plan {
     /// Sheet row errors plus errors found against the store (unknown SKU, …).
     pub errors: Vec<RowError>,
     pub refusals: Vec<Refusal>,
+    /// Products to create or extend; their values are in `changes` (marked `create`).
+    pub creations: Vec<create::Creation>,
     pub rows_read: usize,
     /// Rows with no change, pull, conflict or error.
     pub unchanged: usize,
@@ -288,10 +298,16 @@ pub fn build(
     plan.errors.extend(disagreements);
     // Product fields already written by an earlier row of the same product.
     let mut claimed: BTreeSet<product::ProductKey> = BTreeSet::new();
+    // Rows whose SKU the store lacks, when `create_missing` may create them.
+    let mut missing: Vec<&Row> = Vec::new();
 
     for row in sheet.rows.iter().filter(|r| !errored.contains(&r.row)) {
         let variant = match join(row, snapshot, opts) {
             Ok(v) => v,
+            Err(_) if opts.create.is_some() && !snapshot.variants.contains_key(&row.sku) => {
+                missing.push(row);
+                continue;
+            }
             Err(e) => {
                 plan.errors.push(e);
                 continue;
@@ -326,6 +342,12 @@ pub fn build(
         plan.pulls.append(&mut out.pulls);
         plan.conflicts.append(&mut out.conflicts);
         plan.agreed.append(&mut out.agreed);
+    }
+    if let Some(ctx) = &opts.create {
+        let (mut changes, creations, mut errors) = create::plan(&missing, ctx, opts);
+        plan.changes.append(&mut changes);
+        plan.creations = creations;
+        plan.errors.append(&mut errors);
     }
 
     plan.refusals = guards::refusals(sheet, &plan.changes, &snapshot.currency, opts);

@@ -166,6 +166,7 @@ pub(super) mod fixture {
             locations: vec![MAIN.to_owned(), OUTLET.to_owned()],
             tab: TAB.to_owned(),
             sku_col: 0,
+            create: None,
         }
     }
 }

@@ -165,6 +165,9 @@ fn changes(report: &Report, paint: Paint) -> String {
             if let Some(note) = &change.note {
                 let _ = write!(line, "  ({note})");
             }
+            if change.create.is_some() {
+                let _ = write!(line, "  (new)");
+            }
             let _ = writeln!(out, "{line}");
         }
     }

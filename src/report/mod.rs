@@ -38,6 +38,10 @@ pub struct ChangeReport {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// `sync.create_missing`: `"product"` when the change's product is created with it,
+    /// `"variant"` when only its variant is; absent for changes to what the store has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<String>,
     /// For grouping the human plan; not part of the JSON.
     #[serde(skip)]
     pub product: String,
@@ -211,7 +215,16 @@ impl Report {
                 status: Status::Planned,
                 error: None,
                 note: c.note.clone(),
-                product: c.product_title.clone(),
+                create: c
+                    .create
+                    .as_ref()
+                    .map(|n| if n.product { "product" } else { "variant" }.to_owned()),
+                product: match &c.create {
+                    Some(n) if n.product => {
+                        format!("{} (new product {:?})", c.product_title, n.handle)
+                    }
+                    _ => c.product_title.clone(),
+                },
             })
             .collect();
         let pulled = plan

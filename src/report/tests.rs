@@ -40,6 +40,7 @@ fn change(
         inventory_item_id: "gid://shopify/InventoryItem/1".into(),
         activate: false,
         note: None,
+        create: None,
     }
 }
 
@@ -98,6 +99,7 @@ fn spec_plan() -> Plan {
             message: "price \"abc\" is not a number".into(),
         }],
         refusals: vec![],
+        creations: vec![],
         rows_read: 120,
         unchanged: 117,
     }

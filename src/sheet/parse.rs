@@ -26,7 +26,9 @@ pub enum ColumnKey {
     Field(Field),
     /// Stock at a location.
     Stock(LocationName),
-    /// A product-level column (title, status, tags, vendor): located and kept as text.
+    /// A product-level column (title, status, tags, vendor), or one that describes a
+    /// product to create (handle, option names and values, see
+    /// `config::CREATE_COLUMNS`): located and kept as text in [`Row::product`].
     Product(&'static str),
     /// Write-back columns the engine owns.
     Status,
@@ -383,7 +385,11 @@ fn parse_row<'a>(
         let Some(raw) = raw.filter(|v| !is_blank(Some(v))) else {
             continue;
         };
-        any = true;
+        // Handle and option cells (`create_missing`) alone do not make a data row: in
+        // Shopify's CSV an image-only row carries the handle and nothing else.
+        let describes_only = matches!(key, ColumnKey::Product(name)
+            if !Field::from_name(name).is_some_and(Field::is_product));
+        any |= !describes_only;
         let label = label(key);
         let outcome = match key {
             ColumnKey::Sku => {

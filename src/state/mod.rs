@@ -551,6 +551,26 @@ impl State {
         rows.map(|r| r.map_err(self.sq())).collect()
     }
 
+    /// The bodies of this scope's journaled requests of `operation`, settled or not,
+    /// oldest first (`create_missing` finds the products earlier runs created).
+    pub fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT q.body FROM requests q JOIN runs r ON r.run_id = q.run_id
+                 WHERE r.scope_id = ?1 AND q.operation = ?2
+                 ORDER BY q.id",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![scope_id, operation], |r| r.get(0))
+            .map_err(self.sq())?;
+        rows.map(|r| r.map_err(self.sq())).collect()
+    }
+
     // ----- token cache (SPEC §6) -----
 
     /// A cached token of this scope by name (e.g. `shopify`, `google`).

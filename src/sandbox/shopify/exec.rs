@@ -456,7 +456,12 @@ fn run_document(
                 // Mutations keep their base of 10 plus what the payload really held;
                 // the dynamic bulk-update cost is charged as requested.
                 actual += match kind {
-                    "mutation" if rf.name == "productVariantsBulkUpdate" => field_requested,
+                    "mutation"
+                        if rf.name == "productVariantsBulkUpdate"
+                            || rf.name == "productVariantsBulkCreate" =>
+                    {
+                        field_requested
+                    }
                     "mutation" => 10.0 + (cost - 1.0).max(0.0),
                     _ => cost,
                 };
@@ -1104,7 +1109,7 @@ fn root_field_cost(ctx: &Ctx<'_, '_>, rf: &RootField<'_, '_>, mutation: bool) ->
         if rf.name == "bulkOperationRunQuery" {
             return 10.0;
         }
-        if rf.name == "productVariantsBulkUpdate" {
+        if rf.name == "productVariantsBulkUpdate" || rf.name == "productVariantsBulkCreate" {
             // Dynamic cost since 2025-10: 10 + 0.2 per variant (SHOPIFY.md §2, [DYN]).
             let n = rf
                 .arguments

@@ -164,6 +164,16 @@ pub struct ProductView {
     pub vendor: String,
 }
 
+/// A product with its options and variants (SKU, option values), for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandleView {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub options: Vec<(String, Vec<String>)>,
+    pub variants: Vec<(Option<String>, Vec<String>)>,
+}
+
 /// A mutation the fake ran, rather than answered from its idempotency store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppliedMutation {
@@ -406,6 +416,28 @@ impl ShopifyFake {
         })
     }
 
+    /// The products whose handle is `handle` (Shopify keeps handles unique: zero or one).
+    pub fn products_with_handle(&self, handle: &str) -> Vec<HandleView> {
+        let shared = self.lock();
+        shared
+            .data
+            .products
+            .iter()
+            .filter(|p| p.handle == handle)
+            .map(|p| HandleView {
+                id: gid("Product", p.id),
+                title: p.title.clone(),
+                status: p.status.clone(),
+                options: p.options.clone(),
+                variants: p
+                    .variants
+                    .iter()
+                    .map(|v| (v.sku.clone(), v.options.clone()))
+                    .collect(),
+            })
+            .collect()
+    }
+
     /// Every variant carrying `sku` (SKUs are not unique in Shopify).
     pub fn variants_with_sku(&self, sku: &str) -> Vec<VariantView> {
         let shared = self.lock();
@@ -452,6 +484,9 @@ impl ShopifyFake {
                 let id = data.next_id();
                 data.products.push(state::Product {
                     id,
+                    handle: state::handleize(&new.product_title)
+                        .map_or_else(|| format!("product-{id}"), |h| format!("{h}-{id}")),
+                    options: vec![("Title".to_owned(), Vec::new())],
                     title: new.product_title.clone(),
                     status: "ACTIVE".to_owned(),
                     tags: Vec::new(),
@@ -461,9 +496,11 @@ impl ShopifyFake {
                 id
             }
         };
+        let title = new.sku.clone().unwrap_or_else(|| "Default Title".into());
         let variant = Variant {
             id: variant_id,
-            title: new.sku.clone().unwrap_or_else(|| "Default Title".into()),
+            options: vec![title.clone()],
+            title,
             sku: new.sku,
             price: new.price,
             compare_at: None,
@@ -476,6 +513,11 @@ impl ShopifyFake {
         };
         let out = view(data, &new.product_title, product_id, &variant);
         if let Some(p) = data.products.iter_mut().find(|p| p.id == product_id) {
+            if let Some((_, values)) = p.options.first_mut()
+                && !values.contains(&variant.title)
+            {
+                values.push(variant.title.clone());
+            }
             p.variants.push(variant);
         }
         Ok(out)

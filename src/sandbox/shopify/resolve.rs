@@ -118,6 +118,18 @@ pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailu
         "node" => data.node_json(id),
         "productVariant" if parse_gid("ProductVariant", id).is_some() => data.node_json(id),
         "product" if parse_gid("Product", id).is_some() => data.node_json(id),
+        "productByIdentifier" => {
+            let identifier = arg(call, "identifier");
+            let by_id = identifier.get("id").and_then(Value::as_str);
+            let by_handle = identifier.get("handle").and_then(Value::as_str);
+            match (by_id, by_handle) {
+                (Some(id), _) => data.node_json(id),
+                (None, Some(h)) => data
+                    .product_by_handle(h)
+                    .map_or(Value::Null, |p| data.product_json(p)),
+                (None, None) => Value::Null,
+            }
+        }
         "inventoryItem" if parse_gid("InventoryItem", id).is_some() => data.node_json(id),
         "inventoryLevel" if parse_gid("InventoryLevel", id).is_some() => data.node_json(id),
         "location" if parse_gid("Location", id).is_some() => data.node_json(id),
@@ -279,6 +291,8 @@ fn run_mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
         "inventoryActivate" => Ok(activate(shared, call)),
         "productVariantsBulkUpdate" => bulk_update(&mut shared.data, call),
         "productUpdate" => Ok(product_update(&mut shared.data, call)),
+        "productCreate" => Ok(product_create(&mut shared.data, call)),
+        "productVariantsBulkCreate" => bulk_create(&mut shared.data, call),
         "bulkOperationRunQuery" => super::bulk::run_query(shared, call),
         _ => Ok(Value::Null),
     }
@@ -950,4 +964,297 @@ fn product_update(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
         .product(product_id)
         .map_or(Value::Null, |p| data.product_json(p));
     json!({ "product": product, "userErrors": errors })
+}
+
+/// `productCreate` (product-create-parity.json): a blank title is a userError; a handle
+/// given is normalised and must be free (`["input","handle"]` otherwise), one derived
+/// from the title gets a numeric suffix when taken. The product starts with one
+/// SKU-less, untracked variant holding each option's first value (`Default Title`
+/// without options), as Shopify's does.
+fn product_create(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
+    let input = match arg(call, "product") {
+        Value::Null => arg(call, "input"),
+        v => v,
+    }
+    .clone();
+    let text = |key: &str| input.get(key).and_then(Value::as_str).map(str::to_owned);
+    let title = text("title").unwrap_or_default();
+    if title.trim().is_empty() {
+        return json!({
+            "product": null,
+            "userErrors": [{ "field": ["title"], "message": "Title can't be blank" }],
+        });
+    }
+    let given = text("handle").filter(|h| !h.trim().is_empty());
+    let handle = match &given {
+        Some(h) => {
+            let h = super::state::handleize(h).unwrap_or_else(|| "product".to_owned());
+            if data.product_by_handle(&h).is_some() {
+                return json!({
+                    "product": null,
+                    "userErrors": [{
+                        "field": ["input", "handle"],
+                        "message": format!("Handle '{h}' already in use. Please provide a new handle."),
+                    }],
+                });
+            }
+            h
+        }
+        None => {
+            let base = super::state::handleize(&title).unwrap_or_else(|| "product".to_owned());
+            let mut h = base.clone();
+            let mut n = 1;
+            while data.product_by_handle(&h).is_some() {
+                h = format!("{base}-{n}");
+                n += 1;
+            }
+            h
+        }
+    };
+    let mut options: Vec<(String, Vec<String>)> = input
+        .get("productOptions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
+            let values = o
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.get("name").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect();
+            (name.to_owned(), values)
+        })
+        .collect();
+    if options.is_empty() {
+        options.push(("Title".to_owned(), vec!["Default Title".to_owned()]));
+    }
+    let first: Vec<String> = options
+        .iter()
+        .map(|(_, values)| values.first().cloned().unwrap_or_default())
+        .collect();
+    let status = text("status").unwrap_or_else(|| "ACTIVE".to_owned());
+    let tags = match input.get("tags") {
+        Some(Value::Array(list)) => {
+            super::state::normalize_tags(list.iter().filter_map(Value::as_str))
+        }
+        Some(Value::String(one)) => super::state::normalize_tags([one.as_str()]),
+        _ => Vec::new(),
+    };
+    let id = data.next_id();
+    let variant = super::state::Variant {
+        id: data.next_id(),
+        title: first.join(" / "),
+        options: first,
+        sku: None,
+        price: Decimal::ZERO,
+        compare_at: None,
+        barcode: None,
+        requires_components: false,
+        inventory_item_id: data.next_id(),
+        tracked: false,
+        unit_cost: None,
+        levels: Default::default(),
+    };
+    data.products.push(super::state::Product {
+        id,
+        title,
+        status,
+        tags,
+        vendor: text("vendor").unwrap_or_default(),
+        handle,
+        options,
+        variants: vec![variant],
+    });
+    let product = data
+        .product(id)
+        .map_or(Value::Null, |p| data.product_json(p));
+    json!({ "product": product, "userErrors": [] })
+}
+
+/// `productVariantsBulkCreate`: validated as a whole (nothing is created when any input
+/// is refused), at most 250 variants. Each names a value for every option of the
+/// product by option name; a value the option lacks is added to it, and a combination a
+/// variant already has is `VARIANT_ALREADY_EXISTS`. `strategy`: `DEFAULT` removes a lone
+/// `Default Title` variant, `REMOVE_STANDALONE_VARIANT` any lone variant, and
+/// `PRESERVE_STANDALONE_VARIANT` keeps it; option values left without variants go
+/// (productVariantsBulkCreate-omitted-strategy-default-standalone.json).
+fn bulk_create(data: &mut StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    let variants = arg(call, "variants")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if variants.len() > MAX_INPUT {
+        return Err(max_input_error(call, &["variants"], variants.len()));
+    }
+    let refused = |errors: Vec<Value>| json!({ "product": null, "productVariants": [], "userErrors": errors });
+    let product_gid = arg(call, "productId").as_str().unwrap_or_default();
+    let Some(product_id) = parse_gid("Product", product_gid).filter(|n| data.product(*n).is_some())
+    else {
+        return Ok(refused(vec![user_error(
+            path(&["productId"]),
+            "Product does not exist",
+            Some("PRODUCT_DOES_NOT_EXIST"),
+        )]));
+    };
+    let strategy = arg(call, "strategy")
+        .as_str()
+        .unwrap_or("DEFAULT")
+        .to_owned();
+    let Some(product) = data.product(product_id) else {
+        return Ok(refused(Vec::new()));
+    };
+    let lone = match product.variants.as_slice() {
+        [only] => match strategy.as_str() {
+            "REMOVE_STANDALONE_VARIANT" => Some(only.id),
+            "PRESERVE_STANDALONE_VARIANT" => None,
+            _ => (only.title == "Default Title").then_some(only.id),
+        },
+        _ => None,
+    };
+    let option_names: Vec<String> = product.options.iter().map(|(n, _)| n.clone()).collect();
+    let mut taken: Vec<Vec<String>> = product
+        .variants
+        .iter()
+        .filter(|v| Some(v.id) != lone)
+        .map(|v| v.options.clone())
+        .collect();
+    let mut errors = Vec::new();
+    let mut planned = Vec::new();
+    for (i, input) in variants.iter().enumerate() {
+        let idx = i.to_string();
+        let given: Vec<(String, String)> = input
+            .get("optionValues")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                let text = |k: &str| {
+                    o.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                (text("optionName"), text("name"))
+            })
+            .collect();
+        let mut values = Vec::new();
+        for name in &option_names {
+            match given.iter().find(|(n, _)| n == name) {
+                Some((_, v)) if !v.trim().is_empty() => values.push(v.clone()),
+                _ => errors.push(user_error(
+                    path(&["variants", &idx, "optionValues"]),
+                    &format!("You need to add option values for {name}"),
+                    Some("NEED_TO_ADD_OPTION_VALUES"),
+                )),
+            }
+        }
+        if let Some((n, _)) = given.iter().find(|(n, _)| !option_names.contains(n)) {
+            errors.push(user_error(
+                path(&["variants", &idx, "optionValues"]),
+                &format!("Option does not exist: {n}"),
+                Some("OPTION_DOES_NOT_EXIST"),
+            ));
+            continue;
+        }
+        if values.len() != option_names.len() {
+            continue;
+        }
+        if taken.contains(&values) {
+            errors.push(user_error(
+                path(&["variants", &idx]),
+                &format!("The variant '{}' already exists.", values.join(" / ")),
+                Some("VARIANT_ALREADY_EXISTS"),
+            ));
+            continue;
+        }
+        let price = match input.get("price") {
+            None | Some(Value::Null) => Some(Decimal::ZERO),
+            Some(v) => money_input(v),
+        };
+        let Some(price) = price.filter(|p| *p >= Decimal::ZERO && *p < MONEY_LIMIT) else {
+            errors.push(user_error(
+                path(&["variants", &idx, "price"]),
+                "Price must be greater than or equal to 0",
+                Some("GREATER_THAN_OR_EQUAL_TO"),
+            ));
+            continue;
+        };
+        taken.push(values.clone());
+        planned.push((values, price, input.clone()));
+    }
+    if !errors.is_empty() {
+        return Ok(refused(errors));
+    }
+    let mut created_ids = Vec::new();
+    let mut made = Vec::new();
+    for (values, price, input) in planned {
+        let item = input.get("inventoryItem").cloned().unwrap_or(Value::Null);
+        let mut levels = std::collections::BTreeMap::new();
+        for level in input
+            .get("inventoryQuantities")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let loc = level
+                .get("locationId")
+                .and_then(Value::as_str)
+                .and_then(|g| parse_gid("Location", g))
+                .filter(|l| data.location(*l).is_some());
+            let qty = level.get("availableQuantity").and_then(Value::as_i64);
+            if let (Some(loc), Some(qty)) = (loc, qty) {
+                levels.insert(loc, qty);
+            }
+        }
+        let id = data.next_id();
+        created_ids.push(id);
+        made.push(super::state::Variant {
+            id,
+            title: values.join(" / "),
+            options: values,
+            sku: item.get("sku").and_then(Value::as_str).map(str::to_owned),
+            price,
+            compare_at: input.get("compareAtPrice").and_then(money_input),
+            barcode: input
+                .get("barcode")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            requires_components: false,
+            inventory_item_id: data.next_id(),
+            tracked: item
+                .get("tracked")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            unit_cost: item.get("cost").and_then(money_input),
+            levels,
+        });
+    }
+    if let Some(p) = data.product_mut(product_id) {
+        p.variants.retain(|v| Some(v.id) != lone);
+        p.variants.extend(made);
+        let variants = &p.variants;
+        for (pos, (_, values)) in p.options.iter_mut().enumerate() {
+            for v in variants {
+                if let Some(value) = v.options.get(pos)
+                    && !values.contains(value)
+                {
+                    values.push(value.clone());
+                }
+            }
+            values.retain(|value| variants.iter().any(|v| v.options.get(pos) == Some(value)));
+        }
+    }
+    let created: Vec<Value> = created_ids
+        .iter()
+        .filter_map(|id| data.variant(*id))
+        .map(|(p, v)| data.variant_json(p, v))
+        .collect();
+    let product = data
+        .product(product_id)
+        .map_or(Value::Null, |p| data.product_json(p));
+    Ok(json!({ "product": product, "productVariants": created, "userErrors": [] }))
 }

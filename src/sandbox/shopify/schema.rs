@@ -65,6 +65,7 @@ const QUERY_ROOT: &[FieldDef] = &[
     ),
     f("productVariant", Object("ProductVariant"), &["id"]),
     f("product", Object("Product"), &["id"]),
+    f("productByIdentifier", Object("Product"), &["identifier"]),
     f("inventoryItem", Object("InventoryItem"), &["id"]),
     f("inventoryLevel", Object("InventoryLevel"), &["id"]),
     f("node", Object("Node"), &["id"]),
@@ -94,6 +95,16 @@ const MUTATION_ROOT: &[FieldDef] = &[
         "productUpdate",
         Object("ProductUpdatePayload"),
         &["product", "input", "media"],
+    ),
+    f(
+        "productCreate",
+        Object("ProductCreatePayload"),
+        &["product", "input", "media"],
+    ),
+    f(
+        "productVariantsBulkCreate",
+        Object("ProductVariantsBulkCreatePayload"),
+        &["productId", "variants", "strategy", "media"],
     ),
     f(
         "inventoryActivate",
@@ -140,6 +151,7 @@ const PRODUCT_VARIANT: &[FieldDef] = &[
     s("position"),
     s("taxable"),
     s("inventoryPolicy"),
+    f("selectedOptions", List("SelectedOption"), &[]),
     f("product", Object("Product"), &[]),
     f("inventoryItem", Object("InventoryItem"), &[]),
 ];
@@ -153,6 +165,7 @@ const PRODUCT: &[FieldDef] = &[
     s("vendor"),
     s("totalInventory"),
     s("tracksInventory"),
+    f("options", List("ProductOption"), &["first"]),
     f(
         "variants",
         Connection("ProductVariantConnection", "ProductVariant"),
@@ -198,6 +211,29 @@ const BULK_UPDATE_PAYLOAD: &[FieldDef] = &[
     f(
         "userErrors",
         List("ProductVariantsBulkUpdateUserError"),
+        &[],
+    ),
+];
+const PRODUCT_OPTION: &[FieldDef] = &[
+    s("id"),
+    s("name"),
+    s("position"),
+    s("values"),
+    f("optionValues", List("ProductOptionValue"), &[]),
+];
+const PRODUCT_OPTION_VALUE: &[FieldDef] = &[s("name"), s("hasVariants")];
+const SELECTED_OPTION: &[FieldDef] = &[s("name"), s("value")];
+const PRODUCT_CREATE_PAYLOAD: &[FieldDef] = &[
+    f("product", Object("Product"), &[]),
+    // `UserError`, without `code` (2026-07 SDL).
+    f("userErrors", List("UserError"), &[]),
+];
+const BULK_CREATE_PAYLOAD: &[FieldDef] = &[
+    f("product", Object("Product"), &[]),
+    f("productVariants", List("ProductVariant"), &[]),
+    f(
+        "userErrors",
+        List("ProductVariantsBulkCreateUserError"),
         &[],
     ),
 ];
@@ -280,6 +316,11 @@ pub fn fields(type_name: &str) -> Option<&'static [FieldDef]> {
         "ProductVariantsBulkUpdatePayload" => BULK_UPDATE_PAYLOAD,
         "InventorySetQuantitiesPayload" => SET_PAYLOAD,
         "ProductUpdatePayload" => PRODUCT_UPDATE_PAYLOAD,
+        "ProductCreatePayload" => PRODUCT_CREATE_PAYLOAD,
+        "ProductVariantsBulkCreatePayload" => BULK_CREATE_PAYLOAD,
+        "ProductOption" => PRODUCT_OPTION,
+        "ProductOptionValue" => PRODUCT_OPTION_VALUE,
+        "SelectedOption" => SELECTED_OPTION,
         "InventoryActivatePayload" => ACTIVATE_PAYLOAD,
         "InventoryAdjustmentGroup" => ADJUSTMENT_GROUP,
         "InventoryChange" => INVENTORY_CHANGE,
@@ -287,6 +328,7 @@ pub fn fields(type_name: &str) -> Option<&'static [FieldDef]> {
         "BulkOperation" => BULK_OPERATION,
         "BulkOperationRunQueryPayload" => BULK_RUN_QUERY_PAYLOAD,
         "ProductVariantsBulkUpdateUserError"
+        | "ProductVariantsBulkCreateUserError"
         | "InventorySetQuantitiesUserError"
         | "BulkOperationUserError" => TYPED_USER_ERROR,
         "UserError" => USER_ERROR,

@@ -29,6 +29,8 @@ pub struct Variant {
     pub inventory_item_id: u64,
     pub tracked: bool,
     pub unit_cost: Option<Decimal>,
+    /// The value of each of the product's options, in option order.
+    pub options: Vec<String>,
     /// location id → available. A location missing here means "not stocked there".
     /// `on_hand` always equals `available`: the fake has no committed or reserved units.
     pub levels: BTreeMap<u64, i64>,
@@ -43,8 +45,15 @@ pub struct Product {
     /// Sorted and without repeats, as Shopify returns them.
     pub tags: Vec<String>,
     pub vendor: String,
+    /// Unique in the store (Shopify's rule); seeds derive it from the title.
+    pub handle: String,
+    /// Option names with their values, in position order (`Title` / `Default Title` for
+    /// a product without options).
+    pub options: Vec<(String, Vec<String>)>,
     pub variants: Vec<Variant>,
 }
+
+pub use crate::plan::create::handleize;
 
 #[derive(Debug, Clone)]
 pub struct Shop {
@@ -139,6 +148,8 @@ fn yes() -> bool {
 struct SeedProduct {
     id: u64,
     title: String,
+    #[serde(default)]
+    handle: Option<String>,
     #[serde(default = "active")]
     status: String,
     #[serde(default)]
@@ -217,9 +228,11 @@ impl StoreData {
                     }
                     levels.insert(loc_id, qty);
                 }
+                let title = v.title.unwrap_or_else(|| "Default Title".to_owned());
                 variants.push(Variant {
                     id: v.id,
-                    title: v.title.unwrap_or_else(|| "Default Title".to_owned()),
+                    options: vec![title.clone()],
+                    title,
                     sku: v.sku,
                     price: v.price,
                     compare_at: v.compare_at_price,
@@ -231,8 +244,20 @@ impl StoreData {
                     levels,
                 });
             }
+            let mut values: Vec<String> = Vec::new();
+            for v in &variants {
+                if !values.contains(&v.title) {
+                    values.push(v.title.clone());
+                }
+            }
+            let handle = p
+                .handle
+                .or_else(|| handleize(&p.title))
+                .unwrap_or_else(|| "product".to_owned());
             products.push(Product {
                 id: p.id,
+                handle,
+                options: vec![("Title".to_owned(), values)],
                 title: p.title,
                 status: p.status,
                 tags: normalize_tags(p.tags.iter().map(String::as_str)),
@@ -344,6 +369,10 @@ impl StoreData {
 
     pub fn product(&self, id: u64) -> Option<&Product> {
         self.products.iter().find(|p| p.id == id)
+    }
+
+    pub fn product_by_handle(&self, handle: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.handle == handle)
     }
 
     pub fn product_mut(&mut self, id: u64) -> Option<&mut Product> {
@@ -470,7 +499,19 @@ impl StoreData {
             "id": gid("Product", p.id),
             "legacyResourceId": p.id.to_string(),
             "title": p.title,
-            "handle": p.title.to_lowercase().split_whitespace().collect::<Vec<_>>().join("-"),
+            "handle": p.handle,
+            "options": p.options.iter().enumerate().map(|(i, (name, values))| json!({
+                "__typename": "ProductOption",
+                "id": gid("ProductOption", p.id * 10 + i as u64),
+                "name": name,
+                "position": i + 1,
+                "values": values,
+                "optionValues": values.iter().map(|v| json!({
+                    "__typename": "ProductOptionValue",
+                    "name": v,
+                    "hasVariants": p.variants.iter().any(|x| x.options.get(i) == Some(v)),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "status": p.status,
             "tags": p.tags,
             "vendor": p.vendor,
@@ -496,6 +537,9 @@ impl StoreData {
             "position": position,
             "taxable": true,
             "inventoryPolicy": "DENY",
+            "selectedOptions": p.options.iter().zip(&v.options).map(|((name, _), value)| json!({
+                "__typename": "SelectedOption", "name": name, "value": value,
+            })).collect::<Vec<_>>(),
             "product": self.product_json_shallow(p),
         })
     }

@@ -167,7 +167,7 @@ impl ShopifyClient {
         Ok(self.inner.transport.send(body, None).await?.data)
     }
 
-    async fn run<T: DeserializeOwned>(
+    pub(super) async fn run<T: DeserializeOwned>(
         &self,
         body: &[u8],
         hint: Option<f64>,
@@ -179,7 +179,7 @@ impl ShopifyClient {
     }
 
     /// `cost` for an operation Shopify has not priced for us yet; afterwards its figure.
-    fn first_hint(&self, operation: &str, cost: f64) -> Option<f64> {
+    pub(super) fn first_hint(&self, operation: &str, cost: f64) -> Option<f64> {
         self.transport()
             .known_estimate(operation)
             .is_none()

@@ -4,6 +4,7 @@
 
 pub mod bulk;
 pub mod client;
+pub mod create;
 pub mod error;
 pub mod ops;
 pub mod transport;

@@ -368,7 +368,7 @@ pub struct UserError {
 impl UserError {
     /// `prefix` is the path up to the list (`["variants"]`, `["input","quantities"]`); the
     /// next element is the index, as a string (SHOPIFY.md §3.1, §4.1).
-    fn new(
+    pub(super) fn new(
         field: Option<Vec<String>>,
         code: Option<String>,
         message: String,

@@ -1,0 +1,296 @@
+//! Creating what the plan's [`Creation`]s ask for (`sync.create_missing`).
+//!
+//! Per handle: the product is looked up by handle (`productByIdentifier`) right before
+//! `productCreate`, and `productCreate` is journaled before it is sent, so a run killed
+//! in between leaves a product the next run finds by its handle (and recognises as its
+//! own) instead of creating it twice. Its variants then go in `productVariantsBulkCreate`
+//! calls of at most 250, each journaled; the first call on a product this run (or a
+//! killed run) created replaces the placeholder variant `productCreate` made, every other
+//! call keeps the product's variants as they are. Stock travels with the variant
+//! (`inventoryQuantities`), which stocks it at those locations.
+
+use std::collections::BTreeSet;
+
+use super::{Ended, Executor, Outcome, Part, messages};
+use crate::model::{Field, Value};
+use crate::plan::Plan;
+use crate::plan::create::Creation;
+use crate::state::Outcome as Settled;
+use crate::store::shopify::create::{
+    self as ops, LevelInput, MAX_CREATE_VARIANTS, Named, NewItem, NewOption, NewProduct,
+    NewVariantInput, OptionValue,
+};
+
+impl Executor<'_> {
+    /// Creates the product of `plan.creations[c]` (when needed) and its variants; `idx`
+    /// are the indices of the plan's changes that belong to it.
+    pub(super) async fn creation(&self, plan: &Plan, c: usize, idx: Vec<usize>) -> Part {
+        let mut part = Part::default();
+        let Some(creation) = plan.creations.get(c) else {
+            return part;
+        };
+        let fail_all = |part: &mut Part, ended: Ended| {
+            for &i in &idx {
+                part.set(i, Outcome::new(ended.clone()));
+            }
+        };
+        if let Some(o) = self.interrupted() {
+            fail_all(&mut part, o.ended);
+            return part;
+        }
+        let (product_id, replace) = match &creation.product_id {
+            Some(id) => (id.clone(), creation.remove_standalone),
+            None => match self.create_product(creation).await {
+                Ok(Made::Created(id)) => (id, true),
+                Ok(Made::Found(id)) => {
+                    // Someone made it since the plan: its fields are not ours to set.
+                    for &i in idx
+                        .iter()
+                        .filter(|&&i| plan.changes[i].key.field.is_product())
+                    {
+                        part.set(
+                            i,
+                            Outcome::new(Ended::Skipped(
+                                "a product with this handle appeared during the run".into(),
+                            )),
+                        );
+                    }
+                    (id, false)
+                }
+                Err(why) => {
+                    fail_all(&mut part, Ended::Failed(why));
+                    return part;
+                }
+            },
+        };
+        for &i in &idx {
+            if plan.changes[i].key.field.is_product() && !part.changes.iter().any(|(j, _)| *j == i)
+            {
+                part.set(i, Outcome::new(Ended::Applied));
+            }
+        }
+
+        let mut inputs = Vec::new();
+        for variant in &creation.variants {
+            let mine: Vec<usize> = idx
+                .iter()
+                .copied()
+                .filter(|&i| plan.changes[i].sku == variant.sku)
+                .filter(|&i| !plan.changes[i].key.field.is_product())
+                .collect();
+            match self.variant_input(plan, creation, variant, &mine) {
+                Ok(input) => inputs.push((input, mine)),
+                Err(why) => {
+                    for i in mine {
+                        part.set(i, Outcome::new(Ended::Failed(why.clone())));
+                    }
+                }
+            }
+        }
+        for (n, chunk) in inputs.chunks(MAX_CREATE_VARIANTS).enumerate() {
+            if let Some(o) = self.interrupted() {
+                for &i in chunk.iter().flat_map(|(_, mine)| mine) {
+                    part.set(i, o.clone());
+                }
+                continue;
+            }
+            let variants: Vec<NewVariantInput> = chunk.iter().map(|(v, _)| v.clone()).collect();
+            let body = ops::bulk_create_body(&product_id, &variants, replace && n == 0);
+            let key = format!("{}-variants-{}-{n}", self.run_id, creation.handle);
+            let journal = self.journal(&key, "productVariantsBulkCreate", &body);
+            match self.store.send_bulk_create(&body, variants.len()).await {
+                Ok(outcome) if outcome.errors.is_empty() => {
+                    self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
+                    let created: BTreeSet<&str> = outcome
+                        .created
+                        .iter()
+                        .map(|(sku, _)| sku.as_str())
+                        .collect();
+                    for (input, mine) in chunk {
+                        let ended = if created.contains(input.inventory_item.sku.as_str()) {
+                            Ended::Applied
+                        } else {
+                            Ended::Failed("Shopify did not return the new variant".into())
+                        };
+                        for &i in mine {
+                            part.set(i, Outcome::new(ended.clone()));
+                        }
+                    }
+                }
+                Ok(outcome) => {
+                    // The call is validated as a whole: with any error nothing was created.
+                    self.settle(journal, Settled::Failed, &format!("{outcome:?}"));
+                    let general: Vec<_> = outcome
+                        .errors
+                        .iter()
+                        .filter(|e| e.index.is_none())
+                        .cloned()
+                        .collect();
+                    for (pos, (_, mine)) in chunk.iter().enumerate() {
+                        let own: Vec<_> = outcome
+                            .errors
+                            .iter()
+                            .filter(|e| e.index == Some(pos))
+                            .chain(&general)
+                            .cloned()
+                            .collect();
+                        let why = if own.is_empty() {
+                            format!(
+                                "not created: another variant of the call was refused ({})",
+                                messages(&outcome.errors)
+                            )
+                        } else {
+                            messages(&own)
+                        };
+                        for &i in mine {
+                            part.set(i, Outcome::new(Ended::Failed(why.clone())));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.settle(journal, Settled::Failed, &e.to_string());
+                    for &i in chunk.iter().flat_map(|(_, mine)| mine) {
+                        part.set(i, Outcome::new(Ended::Failed(e.to_string())));
+                    }
+                }
+            }
+        }
+        part
+    }
+
+    /// Finds the handle's product, or creates it (journaled first).
+    async fn create_product(&self, creation: &Creation) -> Result<Made, String> {
+        match self.store.product_by_handle(&creation.handle).await {
+            Ok(Some(found)) => return Ok(Made::Found(found.id)),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(format!(
+                    "looking up handle {:?} failed: {e}",
+                    creation.handle
+                ));
+            }
+        }
+        let product = NewProduct {
+            handle: creation.handle.clone(),
+            title: creation.title.clone(),
+            status: creation.status.clone(),
+            tags: creation.tags.clone(),
+            vendor: creation.vendor.clone(),
+            product_options: options(creation),
+        };
+        let body = ops::product_create_body(&product);
+        let key = format!("{}-product-{}", self.run_id, creation.handle);
+        let journal = self.journal(&key, "productCreate", &body);
+        match self.store.send_product_create(&body).await {
+            Ok(Ok(id)) => {
+                self.settle(journal, Settled::Applied, &id);
+                Ok(Made::Created(id))
+            }
+            Ok(Err(errors)) => {
+                let msg = messages(&errors);
+                self.settle(journal, Settled::Failed, &msg);
+                Err(msg)
+            }
+            Err(e) => {
+                self.settle(journal, Settled::Failed, &e.to_string());
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// One variant's input from its planned changes.
+    fn variant_input(
+        &self,
+        plan: &Plan,
+        creation: &Creation,
+        variant: &crate::plan::create::NewVariant,
+        mine: &[usize],
+    ) -> Result<NewVariantInput, String> {
+        let mut input = NewVariantInput {
+            option_values: creation
+                .options
+                .iter()
+                .zip(&variant.option_values)
+                .map(|(option, value)| OptionValue {
+                    option_name: option.clone(),
+                    name: value.clone(),
+                })
+                .collect(),
+            price: rust_decimal::Decimal::ZERO,
+            compare_at_price: None,
+            barcode: None,
+            inventory_item: NewItem {
+                sku: variant.sku.to_string(),
+                tracked: true,
+                cost: None,
+            },
+            inventory_quantities: Vec::new(),
+        };
+        for &i in mine {
+            let c = &plan.changes[i];
+            match (c.key.field, &c.to) {
+                (Field::Price, Some(Value::Money(m))) => input.price = *m,
+                (Field::CompareAtPrice, Some(Value::Money(m))) => input.compare_at_price = Some(*m),
+                (Field::Cost, Some(Value::Money(m))) => input.inventory_item.cost = Some(*m),
+                (Field::Barcode, Some(Value::Text(t))) => input.barcode = Some(t.clone()),
+                (Field::Inventory, Some(Value::Qty(q))) => {
+                    let location_id = c
+                        .key
+                        .location
+                        .as_ref()
+                        .and_then(|l| self.locations.get(l))
+                        .ok_or("location is not configured")?;
+                    input.inventory_quantities.push(LevelInput {
+                        available_quantity: *q,
+                        location_id: location_id.clone(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(input)
+    }
+}
+
+/// What `create_product` ended with.
+enum Made {
+    Created(String),
+    /// The store already had a product with the handle.
+    Found(String),
+}
+
+/// A new product's options with every value its variants use, in first-use order;
+/// none for Shopify's default `Title` option (it makes that one itself).
+fn options(creation: &Creation) -> Vec<NewOption> {
+    if creation.options.len() == 1
+        && creation.options[0] == crate::plan::create::DEFAULT_OPTION.0
+        && creation
+            .variants
+            .iter()
+            .all(|v| v.option_values == [crate::plan::create::DEFAULT_OPTION.1])
+    {
+        return Vec::new();
+    }
+    creation
+        .options
+        .iter()
+        .enumerate()
+        .map(|(pos, name)| {
+            let mut values: Vec<&str> = Vec::new();
+            for v in &creation.variants {
+                if let Some(value) = v.option_values.get(pos)
+                    && !values.contains(&value.as_str())
+                {
+                    values.push(value);
+                }
+            }
+            NewOption {
+                name: name.clone(),
+                values: values
+                    .into_iter()
+                    .map(|n| Named { name: n.to_owned() })
+                    .collect(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,460 @@
+//! `sync.create_missing` end to end: the `sheetsync` binary against the sandbox. Rows
+//! whose SKU the store lacks become products (one per handle, with options) or variants
+//! added to the store's product with that handle; a second sync writes nothing; a kill
+//! between `productCreate` and the variants leaves one product after the re-run.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use sheetsync::sandbox::Sandbox;
+use sheetsync::sandbox::sheets::SheetsFake;
+use sheetsync::sandbox::shopify::{HoldPoint, ShopifyFake};
+
+const HEADER: [&str; 9] = [
+    "SKU",
+    "Handle",
+    "Title",
+    "Status",
+    "Option1 Name",
+    "Option1 Value",
+    "Price",
+    "Stock",
+    "Outlet stock",
+];
+
+/// The columns of `HEADER` after SKU as config keys; stock comes from `[sheet.inventory]`.
+const COLUMNS: &str = "handle = \"Handle\"\ntitle = \"Title\"\nstatus = \"Status\"\n\
+    option1_name = \"Option1 Name\"\noption1_value = \"Option1 Value\"\n";
+
+fn store() -> ShopifyFake {
+    let seed = json!({
+        "shop": {"name": "C", "domain": "create-test.myshopify.com", "currency": "USD"},
+        "locations": [
+            {"id": 1, "name": "Main Warehouse"},
+            {"id": 2, "name": "Outlet"}
+        ],
+        "products": [
+            {"id": 10, "title": "Tee", "handle": "tee", "variants": [
+                {"id": 101, "title": "S", "sku": "TEE-S", "price": "10.00", "inventoryItemId": 1001},
+                {"id": 102, "title": "M", "sku": "TEE-M", "price": "10.00", "inventoryItemId": 1002}
+            ]}
+        ]
+    });
+    ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+        .expect("store seed")
+}
+
+type Row<'a> = [&'a str; 9];
+
+const TEE_S: Row = ["TEE-S", "", "", "", "", "", "10", "", ""];
+const TEE_M: Row = ["TEE-M", "", "", "", "", "", "10", "", ""];
+const HOOD_S: Row = [
+    "HOOD-S", "hoodie", "Hoodie", "active", "Size", "S", "30", "5", "",
+];
+const HOOD_M: Row = ["HOOD-M", "hoodie", "", "", "", "M", "30", "0", ""];
+const CAP: Row = [
+    "CAP-1",
+    "Classic Cap",
+    "Classic Cap",
+    "",
+    "",
+    "",
+    "12.5",
+    "3",
+    "2",
+];
+const TEE_L: Row = ["TEE-L", "tee", "", "", "", "L", "11", "", ""];
+
+fn sheet(rows: &[Row<'_>]) -> SheetsFake {
+    let mut all = vec![HEADER.iter().map(|h| json!(h)).collect::<Vec<_>>()];
+    all.extend(rows.iter().map(|r| {
+        r.iter()
+            .map(|c| match c.parse::<f64>() {
+                Ok(n) => json!(n),
+                Err(_) => json!(c),
+            })
+            .collect::<Vec<_>>()
+    }));
+    let seed = json!({"title": "create", "tabs": [{"name": "Inventory", "rows": all}]});
+    SheetsFake::from_seed_json(&seed.to_string()).expect("sheet seed")
+}
+
+struct Env {
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    async fn new(rows: &[Row<'_>], create_missing: bool) -> Env {
+        let sandbox = Sandbox::start(store(), sheet(rows), 0)
+            .await
+            .expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra = if create_missing {
+            "create_missing = true"
+        } else {
+            ""
+        };
+        let config = sandbox.write_config(dir.path(), extra).expect("config");
+        let text = std::fs::read_to_string(&config).expect("config text");
+        // Only the columns this sheet has: SKU, price and stock, plus the product ones.
+        let text = text
+            .replacen("compare_at_price = \"Compare-at price\"\n", "", 1)
+            .replacen("cost = \"Cost\"\n", "", 1)
+            .replacen("barcode = \"Barcode\"\n", COLUMNS, 1);
+        std::fs::write(&config, text).expect("write config");
+        Env {
+            sandbox,
+            _dir: dir,
+            config,
+        }
+    }
+
+    async fn sync(&self, args: &[&str]) -> (i32, Value, String) {
+        let mut all = vec!["sync", "--json"];
+        all.extend(args);
+        let (code, stdout, stderr) = common::run_sheetsync(&self.config, &all).await;
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("no JSON report ({e})\nstdout: {stdout}\nstderr: {stderr}"));
+        (code, report, stderr)
+    }
+
+    fn mutations(&self) -> Vec<String> {
+        self.sandbox
+            .shopify
+            .applied_mutations()
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+    }
+}
+
+fn changes_of<'a>(report: &'a Value, sku: &str) -> Vec<&'a Value> {
+    report["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["sku"] == sku)
+        .collect()
+}
+
+#[tokio::test]
+async fn creates_one_product_per_handle_and_a_second_sync_writes_nothing() {
+    let env = Env::new(&[TEE_S, TEE_M, HOOD_S, HOOD_M, CAP, TEE_L], true).await;
+    // Three of five SKUs read get a store write: above the 0.5 change-ratio guard.
+    let (code, refused, _) = env.sync(&[]).await;
+    assert_eq!(code, 4, "{refused}");
+    assert!(env.mutations().is_empty());
+
+    let (code, report, stderr) = env.sync(&["--yes"]).await;
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    assert!(
+        report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "applied"),
+        "{report}"
+    );
+    let hood = changes_of(&report, "HOOD-S");
+    assert!(hood.iter().all(|c| c["create"] == "product"), "{report}");
+    assert!(
+        hood.iter()
+            .any(|c| c["field"] == "title" && c["to"] == "Hoodie")
+    );
+    assert!(
+        changes_of(&report, "TEE-L")
+            .iter()
+            .all(|c| c["create"] == "variant")
+    );
+
+    let shop = &env.sandbox.shopify;
+    let hoodie = shop.products_with_handle("hoodie");
+    assert_eq!(hoodie.len(), 1, "{hoodie:?}");
+    assert_eq!(hoodie[0].title, "Hoodie");
+    assert_eq!(hoodie[0].status, "ACTIVE");
+    assert_eq!(
+        hoodie[0].options,
+        vec![("Size".to_owned(), vec!["S".to_owned(), "M".to_owned()])]
+    );
+    assert_eq!(
+        hoodie[0].variants,
+        vec![
+            (Some("HOOD-S".to_owned()), vec!["S".to_owned()]),
+            (Some("HOOD-M".to_owned()), vec!["M".to_owned()]),
+        ]
+    );
+    let hood_s = shop.variant("HOOD-S").unwrap();
+    assert_eq!(hood_s.price, Decimal::new(30, 0));
+    assert!(hood_s.tracked);
+    assert_eq!(hood_s.available.get("Main Warehouse"), Some(&5));
+    // A zero stock cell never stocks a location.
+    assert!(shop.variant("HOOD-M").unwrap().available.is_empty());
+
+    // "Classic Cap" is the handle `classic-cap`; no status cell makes a draft.
+    let cap = shop.products_with_handle("classic-cap");
+    assert_eq!(cap.len(), 1, "{cap:?}");
+    assert_eq!(cap[0].status, "DRAFT");
+    assert_eq!(
+        cap[0].variants,
+        vec![(Some("CAP-1".to_owned()), vec!["Default Title".to_owned()])]
+    );
+    let cap_1 = shop.variant("CAP-1").unwrap();
+    assert_eq!(cap_1.price, Decimal::new(1250, 2));
+    assert_eq!(cap_1.available.get("Outlet"), Some(&2));
+
+    // The new tee size joins the store's product; its variants are kept.
+    let tee = shop.products_with_handle("tee");
+    assert_eq!(tee.len(), 1);
+    let skus: Vec<_> = tee[0].variants.iter().map(|(s, _)| s.clone()).collect();
+    assert_eq!(
+        skus,
+        vec![
+            Some("TEE-S".to_owned()),
+            Some("TEE-M".to_owned()),
+            Some("TEE-L".to_owned())
+        ]
+    );
+
+    // Variants are only ever added: no list replacement, no update of the others.
+    let mut ledger = env.mutations();
+    ledger.sort();
+    assert_eq!(
+        ledger,
+        [
+            "productCreate",
+            "productCreate",
+            "productVariantsBulkCreate",
+            "productVariantsBulkCreate",
+            "productVariantsBulkCreate",
+        ]
+    );
+    let tee_call = shop
+        .applied_mutations()
+        .into_iter()
+        .find(|m| m.name == "productVariantsBulkCreate" && m.args["productId"] == tee[0].id)
+        .expect("the tee's variant creation");
+    assert_eq!(tee_call.args["strategy"], "PRESERVE_STANDALONE_VARIANT");
+
+    let before = env.mutations().len();
+    let (code, again, _) = env.sync(&[]).await;
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["changes"], json!([]), "{again}");
+    assert_eq!(again["errors"], json!([]), "{again}");
+    assert_eq!(env.mutations().len(), before);
+}
+
+#[tokio::test]
+async fn dry_run_shows_the_creations_and_creates_nothing() {
+    let env = Env::new(&[TEE_S, TEE_M, HOOD_S, HOOD_M, TEE_L], true).await;
+    let (code, report, _) = env.sync(&["--dry-run", "--yes"]).await;
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        changes_of(&report, "HOOD-M")
+            .iter()
+            .any(|c| c["field"] == "price" && c["to"] == "30.00" && c["status"] == "planned")
+    );
+    assert!(
+        changes_of(&report, "TEE-L")
+            .iter()
+            .all(|c| c["create"] == "variant")
+    );
+    let (_, human, _) = common::run_sheetsync(&env.config, &["sync", "--dry-run", "--yes"]).await;
+    assert!(human.contains("Hoodie (new product \"hoodie\")"), "{human}");
+    assert!(human.contains("(new)"), "{human}");
+    assert!(env.mutations().is_empty());
+    assert!(
+        env.sandbox
+            .shopify
+            .products_with_handle("hoodie")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn without_create_missing_an_unknown_sku_stays_a_row_error() {
+    let env = Env::new(&[TEE_S, TEE_M, HOOD_S], false).await;
+    let (code, report, _) = env.sync(&[]).await;
+    // Exit 3: row errors.
+    assert_eq!(code, 3, "{report}");
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(errors[0]["message"], "SKU \"HOOD-S\" is not in the store");
+    assert!(env.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn rows_that_cannot_make_a_product_are_row_errors() {
+    let no_handle: Row = ["BAG-1", "", "Bag", "", "", "", "9", "", ""];
+    let no_title: Row = ["BELT-1", "belt", "", "", "", "", "9", "", ""];
+    let env = Env::new(&[TEE_S, TEE_M, no_handle, no_title], true).await;
+    let (_, report, _) = env.sync(&["--yes"]).await;
+    let messages: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{report}");
+    assert!(messages[0].contains("has no handle"), "{messages:?}");
+    assert!(messages[1].contains("gives a title"), "{messages:?}");
+    assert!(env.mutations().is_empty());
+}
+
+/// Killed after `productCreate` took effect and before the variants were added: the
+/// re-run finds the product by its handle, replaces its placeholder variant, and the
+/// store ends with exactly one product for the handle.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_between_product_and_variants_leaves_one_product_after_the_rerun() {
+    let env = Env::new(&[TEE_S, TEE_M, HOOD_S, HOOD_M], true).await;
+    let hold =
+        env.sandbox
+            .shopify
+            .hold_mutation("productVariantsBulkCreate", 1, HoldPoint::BeforeApply);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["sync", "--json", "--yes"])
+        .env_remove("SHEETSYNC_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(Duration::from_secs(20), hold.held())
+        .await
+        .expect("the variant creation reached the sandbox");
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    hold.abandon();
+
+    let shop = &env.sandbox.shopify;
+    let half = shop.products_with_handle("hoodie");
+    assert_eq!(half.len(), 1);
+    assert_eq!(half[0].variants, vec![(None, vec!["S".to_owned()])]);
+
+    let (code, report, stderr) = env.sync(&["--yes"]).await;
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    let hoodie = shop.products_with_handle("hoodie");
+    assert_eq!(hoodie.len(), 1, "{hoodie:?}");
+    assert_eq!(hoodie[0].id, half[0].id);
+    assert_eq!(
+        hoodie[0].variants,
+        vec![
+            (Some("HOOD-S".to_owned()), vec!["S".to_owned()]),
+            (Some("HOOD-M".to_owned()), vec!["M".to_owned()]),
+        ]
+    );
+    let creates = env
+        .mutations()
+        .iter()
+        .filter(|m| *m == "productCreate")
+        .count();
+    assert_eq!(creates, 1);
+    let (code, again, _) = env.sync(&[]).await;
+    assert_eq!((code, &again["changes"]), (0, &json!([])), "{again}");
+}
+
+/// More than 250 new variants of one product go in several calls; only the first may
+/// replace the placeholder variant `productCreate` made.
+#[tokio::test]
+async fn variants_are_created_in_calls_of_at_most_250() {
+    let values: Vec<String> = (1..=251).map(|i| format!("V{i}")).collect();
+    let skus: Vec<String> = (1..=251).map(|i| format!("BIG-{i}")).collect();
+    let mut rows = vec![TEE_S, TEE_M];
+    for (i, (sku, value)) in skus.iter().zip(&values).enumerate() {
+        let (title, name) = if i == 0 { ("Big", "Variant") } else { ("", "") };
+        rows.push([sku, "big", title, "", name, value, "1", "", ""]);
+    }
+    let env = Env::new(&rows, true).await;
+    let (code, report, _) = env.sync(&["--yes"]).await;
+    assert_eq!(code, 0, "{report}");
+    let calls: Vec<_> = env
+        .sandbox
+        .shopify
+        .applied_mutations()
+        .into_iter()
+        .filter(|m| m.name == "productVariantsBulkCreate")
+        .map(|m| {
+            (
+                m.args["variants"].as_array().map_or(0, Vec::len),
+                m.args["strategy"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (250, "REMOVE_STANDALONE_VARIANT".to_owned()),
+            (1, "PRESERVE_STANDALONE_VARIANT".to_owned())
+        ]
+    );
+    let big = env.sandbox.shopify.products_with_handle("big");
+    assert_eq!(big.len(), 1);
+    assert_eq!(big[0].variants.len(), 251);
+    assert!(big[0].variants.iter().all(|(sku, _)| sku.is_some()));
+}
+
+/// Shopify's product CSV creates as it is: `Handle` groups the rows, options come from
+/// `Option1 Name/Value`, and an image-only row (a handle and nothing else) is ignored.
+#[tokio::test]
+async fn shopify_products_layout_creates_from_handle_and_option_columns() {
+    let header = [
+        "Handle",
+        "Title",
+        "Option1 Name",
+        "Option1 Value",
+        "Variant SKU",
+        "Variant Price",
+        "Image Src",
+    ];
+    let rows = [
+        ["tee", "", "", "", "TEE-S", "10", ""],
+        ["tee", "", "", "", "TEE-M", "10", ""],
+        ["socks", "Socks", "Size", "S", "SOCK-S", "4", ""],
+        ["socks", "", "", "L", "SOCK-L", "4", ""],
+        ["socks", "", "", "", "", "", "https://example.com/socks.png"],
+    ];
+    let mut grid = vec![header.iter().map(|h| json!(h)).collect::<Vec<_>>()];
+    grid.extend(rows.iter().map(|r| r.iter().map(|c| json!(c)).collect()));
+    let seed = json!({"title": "csv", "tabs": [{"name": "Inventory", "rows": grid}]});
+    let sandbox = Sandbox::start(
+        store(),
+        SheetsFake::from_seed_json(&seed.to_string()).expect("sheet"),
+        0,
+    )
+    .await
+    .expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = sandbox
+        .write_config(dir.path(), "create_missing = true")
+        .expect("config");
+    let text = std::fs::read_to_string(&config).expect("config text");
+    let start = text.find("[sheet.columns]").expect("columns");
+    let end = text.find("[google]").expect("google");
+    let text = format!("{}{}", &text[..start], &text[end..]).replacen(
+        "tab = \"Inventory\"\n",
+        "tab = \"Inventory\"\nlayout = \"shopify-products\"\n",
+        1,
+    );
+    std::fs::write(&config, text).expect("write config");
+
+    let (code, stdout, stderr) = common::run_sheetsync(&config, &["sync", "--json", "--yes"]).await;
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    let socks = sandbox.shopify.products_with_handle("socks");
+    assert_eq!(socks.len(), 1, "{socks:?}");
+    assert_eq!(
+        socks[0].variants,
+        vec![
+            (Some("SOCK-S".to_owned()), vec!["S".to_owned()]),
+            (Some("SOCK-L".to_owned()), vec!["L".to_owned()]),
+        ]
+    );
+}
