@@ -82,7 +82,10 @@ impl Executor<'_> {
                 drop(jsonl);
                 report.id = Some(id.clone());
                 report.status = "RUNNING".into();
-                self.note(journal, &serde_json::json!({ "bulkOperation": id }).to_string());
+                self.note(
+                    journal,
+                    &serde_json::json!({ "bulkOperation": id }).to_string(),
+                );
                 self.store.finish_bulk_update(&id).await
             }
             Err(e) => Err(e),
@@ -109,10 +112,8 @@ impl Executor<'_> {
                 Some(LineResult::Data(data)) => {
                     let ids: Vec<String> =
                         variants.iter().map(|(u, _)| u.variant_id.clone()).collect();
-                    let outcome = crate::store::shopify::ops::bulk_update_outcome(
-                        &ids,
-                        data.clone(),
-                    );
+                    let outcome =
+                        crate::store::shopify::ops::bulk_update_outcome(&ids, data.clone());
                     settle_line(plan, variants, &outcome, &mut part);
                 }
                 Some(LineResult::Errors(message)) => {

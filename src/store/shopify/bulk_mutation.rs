@@ -37,8 +37,8 @@ pub fn inner_mutation() -> &'static str {
 
 /// One line of the upload: one product's variant inputs, the variables of `VariantsBulkUpdate`.
 pub fn jsonl_line(product_id: &str, updates: &[VariantUpdate]) -> Vec<u8> {
-    let mut line = serde_json::to_vec(&ops::bulk_update_variables(product_id, updates))
-        .unwrap_or_default();
+    let mut line =
+        serde_json::to_vec(&ops::bulk_update_variables(product_id, updates)).unwrap_or_default();
     line.push(b'\n');
     line
 }
