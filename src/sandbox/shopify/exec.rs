@@ -493,7 +493,15 @@ fn run_document(
                 // Mutations keep their base of 10 plus what the payload really held;
                 // the dynamic bulk-update cost is charged as requested.
                 actual += match kind {
-                    "mutation" if rf.name == "productVariantsBulkUpdate" => field_requested,
+                    // Live: requested and actual alike (11 for a staged upload).
+                    "mutation"
+                        if matches!(
+                            rf.name,
+                            "productVariantsBulkUpdate" | "stagedUploadsCreate"
+                        ) =>
+                    {
+                        field_requested
+                    }
                     "mutation" => 10.0 + (cost - 1.0).max(0.0),
                     _ => cost,
                 };
