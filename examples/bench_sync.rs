@@ -2,7 +2,9 @@
 //! Shopify Standard-plan limits (bucket 2,000 points, restoring 100 points/s).
 //!
 //! `cargo run --release --example bench_sync -- [VARIANTS] [CHANGED_PERCENT] [--dry-run-first]
-//! [--latency-ms=N] [--sequential]` (defaults 10,000 and 10). `--latency-ms` delays every
+//! [--latency-ms=N] [--sequential] [--no-bulk-mutations] [--bulk-mutation-threshold=N]`
+//! (defaults 10,000 and 10). `--no-bulk-mutations` sends every variant update directly;
+//! `--bulk-mutation-threshold` overrides `sync.bulk_mutation_threshold` (default 200). `--latency-ms` delays every
 //! request the Shopify fake handles (a network round trip); `--sequential` caps the
 //! executor at one mutation in flight, to compare with its concurrent default. The store holds VARIANTS variants, four to a product, stocked
 //! at two locations; the sheet has one row per variant, CHANGED_PERCENT of them differing
@@ -17,7 +19,10 @@
 //!
 //! Printed: wall time per phase, requests per operation with their requested and actual
 //! cost, the theoretical minimum time (points spent / restore rate), and peak memory
-//! (VmHWM: the whole process, so both fakes and their data are included).
+//! (VmHWM: the whole process, so both fakes and their data are included). The last line
+//! is a table row for the README: wall time against the floor by direct calls (what the
+//! same run costs with one `productVariantsBulkUpdate` per product, over the restore
+//! rate), requests, points spent, throttled answers and peak memory.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,10 +46,12 @@ const RESTORE: f64 = 100.0;
 const VARIANTS_PER_PRODUCT: usize = 4;
 const MAIN: (u64, &str) = (68_500_001_001, "Main Warehouse");
 const OUTLET: (u64, &str) = (68_500_001_002, "Outlet");
-const MUTATIONS: [&str; 3] = [
+const MUTATIONS: [&str; 5] = [
     "productVariantsBulkUpdate",
     "inventorySetQuantities",
     "inventoryActivate",
+    "stagedUploadsCreate",
+    "bulkOperationRunMutation",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -58,9 +65,17 @@ fn main() -> anyhow::Result<()> {
             flags.latency = Duration::from_millis(ms);
             continue;
         }
+        if let Some(n) = arg.strip_prefix("--bulk-mutation-threshold=") {
+            flags.bulk_threshold = Some(
+                n.parse()
+                    .with_context(|| format!("not a number of updates: {n:?}"))?,
+            );
+            continue;
+        }
         match arg.as_str() {
             "--dry-run-first" => flags.dry_run_first = true,
             "--sequential" => flags.sequential = true,
+            "--no-bulk-mutations" => flags.bulk_threshold = Some(u64::MAX),
             _ => positional.push(
                 arg.parse::<usize>()
                     .with_context(|| format!("not a number: {arg:?}"))?,
@@ -91,6 +106,7 @@ struct Flags {
     dry_run_first: bool,
     latency: Duration,
     sequential: bool,
+    bulk_threshold: Option<u64>,
 }
 
 /// Which rows differ from the store, and how.
@@ -99,6 +115,9 @@ struct Workload {
     rows: Vec<Vec<Json>>,
     price_changes: usize,
     stock_changes: usize,
+    /// What the price changes cost as direct calls: one `productVariantsBulkUpdate` per
+    /// product, `round(10 + 0.2 × variants)` points each.
+    direct_update_cost: f64,
 }
 
 async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
@@ -115,6 +134,9 @@ async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
     let engine = Engine::connect(config).await?;
     if flags.sequential {
         engine.store.set_max_in_flight(1);
+    }
+    if let Some(t) = flags.bulk_threshold {
+        engine.store.set_bulk_mutation_threshold(t);
     }
     if !flags.latency.is_zero() {
         sandbox.shopify.faults().set(FaultPlan {
@@ -138,6 +160,13 @@ async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
             "one at a time (--sequential)"
         } else {
             "concurrent (bounded by the bucket)"
+        }
+    );
+    println!(
+        "variant updates: {}",
+        match engine.store.bulk_mutation_threshold() {
+            u64::MAX => "direct calls only (--no-bulk-mutations)".to_owned(),
+            t => format!("one bulk mutation from {t} updates on"),
         }
     );
     println!(
@@ -181,6 +210,40 @@ async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
     let log: Vec<RequestLog> = sandbox.shopify.requests().split_off(skip);
     let table = CostTable::from_log(&log);
     print_results(&table, total, first_write, dry_time, &report);
+
+    // Floor by direct calls: reads and stock as spent, variant updates as direct calls.
+    let spent = total_of(&table);
+    let direct_points = spent.actual
+        - table
+            .writes
+            .get("BulkRunMutation")
+            .map_or(0.0, |r| r.actual)
+        - table
+            .writes
+            .get("StagedUploadsCreate")
+            .map_or(0.0, |r| r.actual)
+        - table
+            .writes
+            .get("VariantsBulkUpdate")
+            .map_or(0.0, |r| r.actual)
+        + work.direct_update_cost;
+    let path = match &report.bulk_mutation {
+        Some(job) => format!("bulk mutation ({} lines)", job.lines),
+        None => "direct calls".to_owned(),
+    };
+    println!();
+    println!(
+        "| variants | variant updates | wall | floor by direct calls | requests | cost | throttled | peak memory |"
+    );
+    println!(
+        "| {n} | {path} | {} | {} | {} | {:.0} | {} | {} |",
+        secs(total),
+        secs(Duration::from_secs_f64(direct_points / RESTORE)),
+        spent.requests,
+        spent.actual,
+        spent.throttled,
+        proc_status("VmHWM"),
+    );
     Ok(())
 }
 
@@ -298,11 +361,18 @@ fn workload(n: usize, percent: usize) -> Workload {
         "products": products,
     });
     let price_changes = change.iter().filter(|c| **c == Some(true)).count();
+    let direct_update_cost = change
+        .chunks(VARIANTS_PER_PRODUCT)
+        .map(|p| p.iter().filter(|c| **c == Some(true)).count())
+        .filter(|&k| k > 0)
+        .map(|k| (10.0 + 0.2 * k as f64).round())
+        .sum();
     Workload {
         store_seed: seed.to_string(),
         rows,
         price_changes,
         stock_changes: changed - price_changes,
+        direct_update_cost,
     }
 }
 
@@ -359,6 +429,12 @@ impl CostTable {
         }
         table
     }
+}
+
+fn total_of(table: &CostTable) -> Row {
+    let mut t = total(&table.reads);
+    t.add(&total(&table.writes));
+    t
 }
 
 fn total(rows: &BTreeMap<String, Row>) -> Row {

@@ -116,6 +116,7 @@ impl Engine {
     pub async fn connect_with(config: Config, dry_run: bool) -> Result<Engine, EngineError> {
         let store = shopify_client(&config, dry_run)?;
         store.set_bulk_threshold(config.sync.bulk_threshold);
+        store.set_bulk_mutation_threshold(config.sync.bulk_mutation_threshold);
         let sheets = sheets_client(&config, dry_run).await?;
         Ok(Engine {
             config,
@@ -137,8 +138,11 @@ impl Engine {
             policy,
             std::sync::Arc::new(TokioClock::default()),
         )?;
+        let store = ShopifyClient::with_transport(transport);
+        store.set_bulk_threshold(self.config.sync.bulk_threshold);
+        store.set_bulk_mutation_threshold(self.config.sync.bulk_mutation_threshold);
         Ok(Engine {
-            store: ShopifyClient::with_transport(transport),
+            store,
             sheets: self.sheets.with_retry(policy),
             config: self.config,
         })

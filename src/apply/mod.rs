@@ -17,6 +17,7 @@
 //!   Outcomes are kept by change index and merged in plan order, so they do not depend on
 //!   which answer came first.
 
+mod bulk;
 mod create;
 mod product;
 pub mod recover;
@@ -29,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Policy;
 use crate::model::{Currency, Field, FieldKey, LocationName, Sku, Value};
 use crate::plan::{self, Baseline, Change, Conflict, Plan, Replan};
-use crate::report::{Report, Status};
+use crate::report::{BulkMutationReport, Report, Status};
 use std::sync::Mutex;
 
 use crate::state::{Outcome as Settled, State};
@@ -87,6 +88,8 @@ impl Outcome {
 pub struct Outcomes {
     pub changes: Vec<Option<Outcome>>,
     pub conflicts: Vec<Conflict>,
+    /// The bulk mutation that carried the variant fields, when one did.
+    pub bulk_mutation: Option<BulkMutationReport>,
 }
 
 impl Outcomes {
@@ -172,7 +175,7 @@ impl<'a> Executor<'a> {
     pub async fn apply(&self, plan: &Plan, baseline: &Baseline) -> Outcomes {
         let mut out = Outcomes {
             changes: vec![None; plan.changes.len()],
-            conflicts: Vec::new(),
+            ..Outcomes::default()
         };
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
         let mut products = Vec::new();
@@ -191,8 +194,19 @@ impl<'a> Executor<'a> {
         }
         self.apply_creations(plan, &created, &mut out).await;
         self.apply_products(plan, &products, &mut out).await;
-        self.apply_fields(plan, &fields, &mut out).await;
-        self.apply_stock(plan, &stock, baseline, &mut out).await;
+        if self.wants_bulk_mutation(plan, &fields) {
+            // The job draws nothing from the bucket: stock calls spend it meanwhile.
+            let ((part, job), ()) = futures_util::future::join(
+                self.bulk_fields(plan, &fields),
+                self.apply_stock(plan, &stock, baseline, &mut out),
+            )
+            .await;
+            out.absorb(part);
+            out.bulk_mutation = Some(job);
+        } else {
+            self.apply_fields(plan, &fields, &mut out).await;
+            self.apply_stock(plan, &stock, baseline, &mut out).await;
+        }
         let limit = self.in_flight("InventoryActivate", 11.0);
         let mut done = stream::iter(activations)
             .map(|i| async move { (i, self.activate(&plan.changes[i], i).await) })
@@ -279,28 +293,7 @@ impl<'a> Executor<'a> {
             }
             return part;
         }
-        // One input per variant, in first-seen order, with the changes it carries.
-        let mut variants: Vec<(VariantUpdate, Vec<usize>)> = Vec::new();
-        for &i in &idx {
-            let c = &plan.changes[i];
-            let pos = match variants
-                .iter()
-                .position(|(u, _)| u.variant_id == c.variant_id)
-            {
-                Some(p) => p,
-                None => {
-                    let update = VariantUpdate {
-                        variant_id: c.variant_id.clone(),
-                        ..Default::default()
-                    };
-                    variants.push((update, Vec::new()));
-                    variants.len() - 1
-                }
-            };
-            let (update, carried) = &mut variants[pos];
-            set_field(update, c);
-            carried.push(i);
-        }
+        let variants = variant_inputs(plan, &idx);
         let updates: Vec<VariantUpdate> = variants.iter().map(|(u, _)| u.clone()).collect();
         let body = ShopifyClient::bulk_update_body(product_id, &updates);
         let key = format!("{}-fields-{}", self.run_id, short_id(product_id));
@@ -628,6 +621,16 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Notes what is learnt about a journaled request before it settles (a bulk job's id).
+    fn note(&self, id: Option<i64>, response: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(id) = id
+            && let Err(e) = state.note_request(id, response)
+        {
+            tracing::warn!(error = %e, id, "Could not note a journaled request");
+        }
+    }
+
     fn settle(&self, id: Option<i64>, outcome: Settled, response: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(id) = id
@@ -636,6 +639,33 @@ impl<'a> Executor<'a> {
             tracing::warn!(error = %e, id, "Could not settle a journaled request");
         }
     }
+}
+
+/// One product's variant inputs, one per variant in first-seen order, each with the
+/// indices of the changes it carries.
+fn variant_inputs(plan: &Plan, idx: &[usize]) -> Vec<(VariantUpdate, Vec<usize>)> {
+    let mut variants: Vec<(VariantUpdate, Vec<usize>)> = Vec::new();
+    for &i in idx {
+        let c = &plan.changes[i];
+        let pos = match variants
+            .iter()
+            .position(|(u, _)| u.variant_id == c.variant_id)
+        {
+            Some(p) => p,
+            None => {
+                let update = VariantUpdate {
+                    variant_id: c.variant_id.clone(),
+                    ..Default::default()
+                };
+                variants.push((update, Vec::new()));
+                variants.len() - 1
+            }
+        };
+        let (update, carried) = &mut variants[pos];
+        set_field(update, c);
+        carried.push(i);
+    }
+    variants
 }
 
 /// Puts one change's target into its variant's update.
@@ -738,4 +768,5 @@ pub fn record(
     for c in &outcomes.conflicts {
         report.record_conflict(c, currency);
     }
+    report.bulk_mutation.clone_from(&outcomes.bulk_mutation);
 }

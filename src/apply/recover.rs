@@ -9,14 +9,17 @@
 //! holds, `failed` when none does, and `skipped` when only some do; a product update
 //! (all-or-nothing) is `applied` when every sent product field holds, `failed` otherwise;
 //! a variant creation is `applied` when its SKUs are in the store.
+//! A bulk mutation (journaled as its JSONL upload, one variant update a line) is judged
+//! like one variant update carrying every line's fields: the job may have run, run in
+//! part, or never started, and only the store can tell.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use serde_json::Value as Json;
 
 use crate::model::LocationName;
-use crate::plan::Snapshot;
+use crate::plan::{Snapshot, StoreVariant};
 use crate::state::{Outcome, State, StateError};
 
 /// Settles every unsettled request of the scope against `snapshot`; returns how many.
@@ -32,6 +35,7 @@ pub fn settle_unsettled(
             "inventorySetQuantities" => stock_in_effect(&body, snapshot, locations),
             "inventoryActivate" => level_in_effect(&body, snapshot, locations),
             "productVariantsBulkUpdate" => variant_fields_in_effect(&body, snapshot),
+            "bulkOperationRunMutation" => bulk_fields_in_effect(&req.body, snapshot),
             "productUpdate" => product_fields_in_effect(&body, snapshot),
             "productVariantsBulkCreate" => variants_created(&body, snapshot),
             _ => (
@@ -163,19 +167,40 @@ fn level_in_effect(
 /// them → applied, none → failed; some (partial updates are allowed) → skipped, since
 /// the request neither wholly took effect nor wholly failed.
 fn variant_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, String) {
+    let (held, total) = fields_held(&body["variables"], &by_id(snapshot));
+    verdict(held, total, "variant fields")
+}
+
+/// A bulk mutation's upload: each line is a `productVariantsBulkUpdate`'s variables.
+fn bulk_fields_in_effect(jsonl: &[u8], snapshot: &Snapshot) -> (Outcome, String) {
+    let variants = by_id(snapshot);
+    let (mut held, mut total) = (0, 0);
+    for line in jsonl.split(|&b| b == b'\n') {
+        if let Ok(vars) = serde_json::from_slice::<Json>(line) {
+            let (h, t) = fields_held(&vars, &variants);
+            held += h;
+            total += t;
+        }
+    }
+    verdict(held, total, "bulk mutation's variant fields")
+}
+
+fn by_id(snapshot: &Snapshot) -> HashMap<&str, &StoreVariant> {
+    snapshot
+        .variants
+        .values()
+        .flatten()
+        .map(|v| (v.variant_id.as_str(), v))
+        .collect()
+}
+
+/// (fields of `vars["variants"]` the snapshot holds, fields sent).
+fn fields_held(vars: &Json, variants: &HashMap<&str, &StoreVariant>) -> (usize, usize) {
     let mut held = 0usize;
     let mut total = 0usize;
-    for input in body["variables"]["variants"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for input in vars["variants"].as_array().into_iter().flatten() {
         let id = input["id"].as_str().unwrap_or_default();
-        let variant = snapshot
-            .variants
-            .values()
-            .flatten()
-            .find(|v| v.variant_id == id);
+        let variant = variants.get(id).copied();
         let mut check = |sent: Option<&Json>, now: Option<String>, money: bool| {
             if let Some(sent) = sent {
                 total += 1;
@@ -205,6 +230,10 @@ fn variant_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, Strin
             true,
         );
     }
+    (held, total)
+}
+
+fn verdict(held: usize, total: usize, what: &str) -> (Outcome, String) {
     match (held, total) {
         (_, 0) => (
             Outcome::Skipped,
@@ -212,15 +241,15 @@ fn variant_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, Strin
         ),
         (h, t) if h == t => (
             Outcome::Applied,
-            "re-read after a crash: the variant fields are in effect".into(),
+            format!("re-read after a crash: the {what} are in effect"),
         ),
         (0, _) => (
             Outcome::Failed,
-            "re-read after a crash: the variant fields are not in effect; not replayed".into(),
+            format!("re-read after a crash: the {what} are not in effect; not replayed"),
         ),
         (h, t) => (
             Outcome::Skipped,
-            format!("re-read after a crash: {h} of {t} variant fields are in effect; not replayed"),
+            format!("re-read after a crash: {h} of {t} {what} are in effect; not replayed"),
         ),
     }
 }
@@ -315,6 +344,31 @@ mod tests {
 
     fn body(product: Json) -> Json {
         json!({"variables": {"product": product}})
+    }
+
+    #[test]
+    fn a_bulk_mutation_is_judged_by_every_line_it_uploaded() {
+        let line = |price: &str| {
+            format!(
+                "{}\n",
+                json!({"productId": "gid://shopify/Product/1",
+                    "variants": [{"id": "gid://shopify/ProductVariant/1", "price": price}]})
+            )
+        };
+        let held = line("10.0");
+        assert_eq!(
+            bulk_fields_in_effect(held.as_bytes(), &snapshot()).0,
+            Outcome::Applied
+        );
+        let half = format!("{}{}", line("10.00"), line("12.00"));
+        assert_eq!(
+            bulk_fields_in_effect(half.as_bytes(), &snapshot()).0,
+            Outcome::Skipped
+        );
+        assert_eq!(
+            bulk_fields_in_effect(line("11").as_bytes(), &snapshot()).0,
+            Outcome::Failed
+        );
     }
 
     #[test]

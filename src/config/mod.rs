@@ -276,6 +276,10 @@ pub struct SyncConfig {
     /// paged queries (0: always export).
     #[serde(default = "default_bulk_threshold")]
     pub bulk_threshold: u64,
+    /// From this many variant updates on, variant fields (price, compare-at, cost,
+    /// barcode) are written by one bulk mutation instead of direct calls (0: always).
+    #[serde(default = "default_bulk_mutation_threshold")]
+    pub bulk_mutation_threshold: u64,
 }
 
 impl Default for SyncConfig {
@@ -287,6 +291,7 @@ impl Default for SyncConfig {
             max_price_change: default_ratio(),
             state_dir: default_state_dir(),
             bulk_threshold: default_bulk_threshold(),
+            bulk_mutation_threshold: default_bulk_mutation_threshold(),
         }
     }
 }
@@ -305,6 +310,9 @@ fn default_ratio() -> Decimal {
 }
 fn default_bulk_threshold() -> u64 {
     crate::store::shopify::bulk::DEFAULT_THRESHOLD
+}
+fn default_bulk_mutation_threshold() -> u64 {
+    crate::store::shopify::bulk_mutation::DEFAULT_THRESHOLD
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from(".sheetsync")
@@ -601,6 +609,7 @@ impl Config {
             max_price_change: _,
             state_dir,
             bulk_threshold: _,
+            bulk_mutation_threshold: _,
         } = sync;
         interpolate_path(vars, "sync.state_dir", state_dir);
     }

@@ -532,6 +532,7 @@ fn example_config_parses_and_sets_every_key() {
     );
     assert_eq!(c.shopify.auth.client_id.as_deref(), Some("client-id-1"));
     assert_eq!(c.column_specs().len(), 13);
+    assert_eq!(c.sync.bulk_mutation_threshold, 200);
 
     // Every key of every table is written out (not left to its default).
     let raw: toml::Table = EXAMPLE.parse().unwrap();
@@ -560,7 +561,7 @@ fn example_config_parses_and_sets_every_key() {
     assert_eq!(keys("sheet.columns").len(), 9);
     assert_eq!(keys("sheet.write_back").len(), 2);
     assert_eq!(keys("shopify").len(), 4);
-    assert_eq!(keys("sync").len(), 6);
+    assert_eq!(keys("sync").len(), 7);
 }
 
 #[test]

@@ -144,6 +144,18 @@ pub enum Fatal {
     Run,
 }
 
+/// The bulk mutation a run's variant fields went through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkMutationReport {
+    /// `gid://shopify/BulkOperation/…`; absent when the job could not be started.
+    pub id: Option<String>,
+    /// How the job ended (`COMPLETED`, `FAILED`, …; `NOT_STARTED`).
+    pub status: String,
+    /// Products (lines of the upload) and variants it carried.
+    pub lines: usize,
+    pub variants: usize,
+}
+
 /// The report of one run (SPEC §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -163,6 +175,10 @@ pub struct Report {
     pub summary: Summary,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_back: Option<WriteBackReport>,
+    /// The bulk mutation that carried the variant fields, when one did (past
+    /// `sync.bulk_mutation_threshold`); absent when they went by direct calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_mutation: Option<BulkMutationReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fatal: Option<Fatal>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -277,6 +293,7 @@ impl Report {
                 ..Summary::default()
             },
             write_back: None,
+            bulk_mutation: None,
             fatal: None,
             interrupted: false,
         };

@@ -521,6 +521,25 @@ impl State {
         Ok(())
     }
 
+    /// Records what is known of a request still in flight (e.g. the id of the bulk job it
+    /// started) without settling it: a crash leaves the note for whoever settles it.
+    pub fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a request note")?;
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE requests SET response_json = ?2
+                 WHERE id = ?1 AND outcome IS NULL
+                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?3)",
+                params![id, response_json, scope_id],
+            )
+            .map_err(self.sq())?;
+        if updated == 0 {
+            return Err(StateError::UnknownRequest { id });
+        }
+        Ok(())
+    }
+
     /// Requests of this scope that were journaled but never settled (a crash or kill
     /// between sending and recording), oldest first.
     pub fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {

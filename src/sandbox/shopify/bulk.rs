@@ -4,6 +4,16 @@
 //! `COMPLETED` (with `url`) on the next, as a poller sees it live. The file is served by
 //! plain GET on another path of the same server, as Google Cloud Storage serves it: no
 //! access token expected, and every fetch records whether one was sent anyway.
+//!
+//! Bulk mutations: `stagedUploadsCreate` hands out a POST form target on
+//! [`UPLOAD_PATH`] (storage's policy fields, an object key under `tmp/…/bulk/`); the
+//! upload is checked like the storage policy checks it (1 byte to 100 MB, a key that was
+//! issued) and records whether credentials came along. `bulkOperationRunMutation`
+//! validates the inner mutation with Shopify's messages, finds the file (`NO_SUCH_FILE`
+//! otherwise) and runs every line as the inner mutation against the store at once,
+//! without charging the bucket; the result lines (`__lineNumber`) are served like an
+//! export's file, in scrambled order. [`super::ShopifyFake::fail_next_bulk_mutation_after`]
+//! makes a job stop `FAILED` after some lines, with a `partialDataUrl`.
 
 use axum::body::Bytes;
 use serde_json::{Value, json};
@@ -16,6 +26,12 @@ use super::{Shared, resolve};
 const MAX_RUNNING: usize = 5;
 /// Where the files are served, under the server's own origin.
 pub const FILE_PATH: &str = "/bulk-results";
+/// Where staged uploads are POSTed (storage, in Shopify's case).
+pub const UPLOAD_PATH: &str = "/staged-uploads";
+/// Largest staged upload (the storage policy's `content-length-range`).
+pub const MAX_UPLOAD: usize = 100 * 1024 * 1024;
+/// The shop id in staged upload keys (as captured).
+const SHOP_KEY_ID: u64 = 92_891_250_994;
 
 /// One bulk operation.
 #[derive(Debug, Clone)]
@@ -30,6 +46,22 @@ pub struct BulkOp {
     pub file: Bytes,
     /// Reads of the job so far; it completes on the second.
     reads: u32,
+    /// `QUERY` or `MUTATION`.
+    pub kind: &'static str,
+    /// How the job ends once it has been read twice: `COMPLETED`, or `FAILED` with an
+    /// error code (its file is then the partial data).
+    pub ends: (&'static str, Option<&'static str>),
+    pub error_code: Option<&'static str>,
+}
+
+/// A staged upload POST, as the fake saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadLog {
+    pub key: Option<String>,
+    pub bytes: usize,
+    pub http_status: u16,
+    /// Whether `X-Shopify-Access-Token` or `Authorization` came along (it must not).
+    pub carried_credentials: bool,
 }
 
 /// A GET of a result file, as the fake saw it.
@@ -46,27 +78,30 @@ fn now_stamp() -> String {
 
 fn op_json(shared: &Shared, op: &BulkOp) -> Value {
     let done = op.status == "COMPLETED";
-    let url = (done && op.root_object_count > 0).then(|| {
+    let failed = op.status == "FAILED";
+    let file_url = || {
         let base = shared
             .public_base
             .clone()
             .unwrap_or_else(|| "http://127.0.0.1".into());
         format!("{base}{FILE_PATH}/{}.jsonl", op.id)
-    });
+    };
+    let url = (done && op.root_object_count > 0).then(file_url);
+    let partial = (failed && !op.file.is_empty()).then(file_url);
     json!({
         "__typename": "BulkOperation",
         "id": gid("BulkOperation", op.id),
         "status": op.status,
-        "errorCode": null,
+        "errorCode": op.error_code,
         "createdAt": op.created_at,
         "completedAt": op.completed_at,
         "objectCount": op.object_count.to_string(),
         "rootObjectCount": op.root_object_count.to_string(),
         "fileSize": if done { Some(op.file.len().to_string()) } else { None },
         "url": url,
-        "partialDataUrl": null,
+        "partialDataUrl": partial,
         "query": op.query,
-        "type": "QUERY",
+        "type": op.kind,
     })
 }
 
@@ -83,9 +118,13 @@ pub fn query(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFa
             parse_gid("BulkOperation", id)
                 .and_then(|n| shared.bulk_ops.iter().position(|op| op.id == n))
         }
-        // Mutations are not bulk-run by this fake: there is never a current one.
-        _ if call.args.get("type").and_then(Value::as_str) == Some("MUTATION") => None,
-        _ => shared.bulk_ops.len().checked_sub(1),
+        _ => {
+            let kind = match call.args.get("type").and_then(Value::as_str) {
+                Some("MUTATION") => "MUTATION",
+                _ => "QUERY",
+            };
+            shared.bulk_ops.iter().rposition(|op| op.kind == kind)
+        }
     };
     let Some(i) = index else {
         return Ok(Value::Null);
@@ -95,7 +134,7 @@ pub fn query(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFa
     match (op.status, op.reads) {
         ("CREATED", _) => op.status = "RUNNING",
         ("RUNNING", n) if n >= 2 => {
-            op.status = "COMPLETED";
+            (op.status, op.error_code) = op.ends;
             op.completed_at = Some(now_stamp());
         }
         _ => {}
@@ -119,13 +158,7 @@ pub fn run_query(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fie
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
-    let running = shared
-        .bulk_ops
-        .iter()
-        .filter(|op| matches!(op.status, "CREATED" | "RUNNING"))
-        .collect::<Vec<_>>();
-    if running.len() >= MAX_RUNNING {
-        let id = gid("BulkOperation", running[0].id);
+    if let Some(id) = saturated(shared, "QUERY") {
         return Ok(user_error(
             &format!("A bulk query operation for this app and shop is already in progress: {id}"),
             "OPERATION_IN_PROGRESS",
@@ -150,6 +183,9 @@ pub fn run_query(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fie
         root_object_count: file.root_object_count,
         file: Bytes::from(file.jsonl),
         reads: 0,
+        kind: "QUERY",
+        ends: ("COMPLETED", None),
+        error_code: None,
     };
     let out = json!({ "bulkOperation": op_json(shared, &op), "userErrors": [] });
     shared.bulk_ops.push(op);
@@ -162,6 +198,322 @@ pub fn file(shared: &Shared, name: &str) -> Option<Bytes> {
     shared
         .bulk_ops
         .iter()
-        .find(|op| op.id == id && op.status == "COMPLETED")
+        .find(|op| op.id == id && matches!(op.status, "COMPLETED" | "FAILED"))
         .map(|op| op.file.clone())
+}
+
+/// The oldest running job of `kind` when `MAX_RUNNING` of them run already.
+fn saturated(shared: &Shared, kind: &str) -> Option<String> {
+    let running: Vec<&BulkOp> = shared
+        .bulk_ops
+        .iter()
+        .filter(|op| op.kind == kind && matches!(op.status, "CREATED" | "RUNNING"))
+        .collect();
+    (running.len() >= MAX_RUNNING).then(|| gid("BulkOperation", running[0].id))
+}
+
+/// `stagedUploadsCreate(input:)`: one POST target per input, as captured live.
+pub fn staged_uploads(shared: &mut Shared, call: &FieldCall<'_>) -> Value {
+    let base = shared
+        .public_base
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1".into());
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let inputs = call
+        .args
+        .get("input")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut targets = Vec::new();
+    for input in inputs {
+        let filename = input
+            .get("filename")
+            .and_then(Value::as_str)
+            .unwrap_or("upload");
+        let mime = input
+            .get("mimeType")
+            .and_then(Value::as_str)
+            .unwrap_or("application/octet-stream");
+        let uuid = format!(
+            "{:08x}-{:04x}-4{:03x}-b{:03x}-{:012x}",
+            fastrand::u32(..),
+            fastrand::u16(..),
+            fastrand::u16(..0x1000),
+            fastrand::u16(..0x1000),
+            fastrand::u64(..1 << 48)
+        );
+        let key = format!("tmp/{SHOP_KEY_ID}/bulk/{uuid}/{filename}");
+        shared.staged.insert(key.clone(), None);
+        let param = |name: &str, value: &str| json!({ "name": name, "value": value });
+        targets.push(json!({
+            "url": format!("{base}{UPLOAD_PATH}"),
+            "resourceUrl": null,
+            "parameters": [
+                param("Content-Type", mime),
+                param("success_action_status", "201"),
+                param("acl", "private"),
+                param("key", &key),
+                param("x-goog-date", &date),
+                param("x-goog-credential", "merchant-assets@shopify-tiers.iam.gserviceaccount.com/auto/storage/goog4_request"),
+                param("x-goog-algorithm", "GOOG4-RSA-SHA256"),
+                param("x-goog-signature", &format!("{:064x}", fastrand::u128(..))),
+                param("policy", "eyJjb25kaXRpb25zIjpbXX0="),
+            ],
+        }));
+    }
+    json!({ "stagedTargets": targets, "userErrors": [] })
+}
+
+fn mutation_error(field: Option<&str>, message: &str, code: Option<&str>) -> Value {
+    json!({
+        "bulkOperation": null,
+        "userErrors": [{ "field": field.map(|f| vec![f]), "message": message, "code": code }],
+    })
+}
+
+/// Why `text` cannot be a bulk mutation, as Shopify words it: (field, message, code).
+fn check_inner(text: &str) -> Option<(Option<&'static str>, String, Option<&'static str>)> {
+    use graphql_parser::query::{Definition, OperationDefinition, Selection};
+    let doc = match graphql_parser::parse_query::<String>(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default().to_owned();
+            return Some((
+                None,
+                format!("Failed to parse the mutation - {first}"),
+                Some("INVALID_MUTATION"),
+            ));
+        }
+    };
+    let mut ops = doc.definitions.iter().filter_map(|d| match d {
+        Definition::Operation(o) => Some(o),
+        Definition::Fragment(_) => None,
+    });
+    let Some(OperationDefinition::Mutation(m)) = ops.next() else {
+        return Some((
+            None,
+            "Invalid operation type. Only `mutation` operations are supported.".into(),
+            Some("INVALID_MUTATION"),
+        ));
+    };
+    let roots: Vec<&str> = m
+        .selection_set
+        .items
+        .iter()
+        .filter_map(|s| match s {
+            Selection::Field(f) => Some(f.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    match roots.as_slice() {
+        [one] if one.starts_with("bulkOperation") => Some((
+            Some("mutation"),
+            "You must use an allowed mutation name.".into(),
+            None,
+        )),
+        [_] => None,
+        _ => Some((
+            Some("mutation"),
+            "You must specify a single top level mutation.".into(),
+            None,
+        )),
+    }
+}
+
+/// `bulkOperationRunMutation(mutation:, stagedUploadPath:)`: runs every line at once.
+pub fn run_mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
+    let text = call
+        .args
+        .get("mutation")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let path = call
+        .args
+        .get("stagedUploadPath")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if let Some((field, message, code)) = check_inner(&text) {
+        return Ok(mutation_error(field, &message, code));
+    }
+    let Some(Some(file)) = shared.staged.get(path).cloned() else {
+        return Ok(mutation_error(
+            None,
+            "The JSONL file could not be found. Try uploading the file again, and check that you've entered the URL correctly for the stagedUploadPath mutation argument.",
+            Some("NO_SUCH_FILE"),
+        ));
+    };
+    if file.len() > shared.upload_limit {
+        return Ok(mutation_error(
+            None,
+            "The input file size exceeds the maximum allowed size of 100 MB.",
+            Some("INVALID_STAGED_UPLOAD_FILE"),
+        ));
+    }
+    if let Some(id) = saturated(shared, "MUTATION") {
+        return Ok(mutation_error(
+            None,
+            &format!(
+                "A bulk mutation operation for this app and shop is already in progress: {id}"
+            ),
+            Some("OPERATION_IN_PROGRESS"),
+        ));
+    }
+    let mut lines: Vec<&[u8]> = file
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    let ends = match shared.bulk_mutation_fails_after.take() {
+        Some(n) => {
+            lines.truncate(n);
+            ("FAILED", Some("INTERNAL_SERVER_ERROR"))
+        }
+        None => ("COMPLETED", None),
+    };
+    let results = match exec::run_inner(shared, &text, &lines) {
+        Ok(r) => r,
+        Err(e) => {
+            let message = format!("Failed to parse the mutation - {e}");
+            return Ok(mutation_error(None, &message, Some("INVALID_MUTATION")));
+        }
+    };
+    let count = results.len() as u64;
+    // Result lines come in no promised order: a fixed scramble keeps tests honest.
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    fastrand::Rng::with_seed(results.len() as u64).shuffle(&mut order);
+    let mut jsonl = Vec::new();
+    for i in order {
+        jsonl.extend_from_slice(&serde_json::to_vec(&results[i]).unwrap_or_default());
+        jsonl.push(b'\n');
+    }
+    let op = BulkOp {
+        id: shared.data.next_id(),
+        status: "CREATED",
+        query: text,
+        created_at: now_stamp(),
+        completed_at: None,
+        object_count: count,
+        root_object_count: count,
+        file: Bytes::from(jsonl),
+        reads: 0,
+        kind: "MUTATION",
+        ends,
+        error_code: None,
+    };
+    let out = json!({ "bulkOperation": op_json(shared, &op), "userErrors": [] });
+    shared.bulk_ops.push(op);
+    Ok(out)
+}
+
+/// A staged upload POST (multipart form): the file is kept under its key when the key
+/// was issued and the size is within the policy. Returns the HTTP status and body.
+pub fn upload(
+    shared: &mut Shared,
+    content_type: &str,
+    body: &[u8],
+    credentials: bool,
+) -> (u16, String) {
+    let form = multipart_fields(content_type, body);
+    let key = form
+        .iter()
+        .find(|(n, _)| n == "key")
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let file = form
+        .iter()
+        .find(|(n, _)| n == "file")
+        .map(|(_, v)| v.clone());
+    let (status, text) = match (&key, file) {
+        (Some(k), Some(f)) if shared.staged.contains_key(k) => {
+            if f.is_empty() {
+                (
+                    400,
+                    storage_error(
+                        "EntityTooSmall",
+                        "Your proposed upload is smaller than the minimum object size specified in your Policy Document.",
+                    ),
+                )
+            } else if f.len() > shared.upload_limit {
+                (
+                    400,
+                    storage_error(
+                        "EntityTooLarge",
+                        "Your proposed upload is larger than the maximum object size specified in your Policy Document.",
+                    ),
+                )
+            } else {
+                shared.staged.insert(k.clone(), Some(Bytes::from(f)));
+                (201, String::new())
+            }
+        }
+        (Some(_), Some(_)) => (403, storage_error("AccessDenied", "Invalid key.")),
+        _ => (
+            400,
+            storage_error("InvalidArgument", "The form must carry a key and a file."),
+        ),
+    };
+    shared.uploads.push(UploadLog {
+        key,
+        bytes: body.len(),
+        http_status: status,
+        carried_credentials: credentials,
+    });
+    (status, text)
+}
+
+fn storage_error(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    )
+}
+
+/// The (name, value) fields of a `multipart/form-data` body.
+fn multipart_fields(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let Some(boundary) = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+    else {
+        return Vec::new();
+    };
+    let delimiter = format!("--{}", boundary.trim_matches('"'));
+    let mut out = Vec::new();
+    for part in split_bytes(body, delimiter.as_bytes()).into_iter().skip(1) {
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let Some(head_end) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..head_end]);
+        let Some(name) = head
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("name="))
+            .map(|n| {
+                n.split("\r\n")
+                    .next()
+                    .unwrap_or(n)
+                    .trim_matches('"')
+                    .to_owned()
+            })
+        else {
+            continue;
+        };
+        let value = &part[head_end + 4..];
+        let value = value.strip_suffix(b"\r\n").unwrap_or(value);
+        out.push((name, value.to_vec()));
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn split_bytes<'a>(mut hay: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    while let Some(i) = find(hay, delimiter) {
+        out.push(&hay[..i]);
+        hay = &hay[i + delimiter.len()..];
+    }
+    out.push(hay);
+    out
 }

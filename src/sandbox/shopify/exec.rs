@@ -154,8 +154,43 @@ pub fn execute(shared: &mut Shared, req: &GqlRequest) -> (Value, RunInfo) {
             return (json!({ "errors": [err.to_json()] }), info);
         }
     };
-    let (body, run) = run_document(shared, &doc, req, info);
+    let (body, run) = run_document(shared, &doc, req, info, true);
     (body, run)
+}
+
+/// Runs `mutation` once per variables object of `lines` the way a bulk mutation runs its
+/// inner calls: validated and executed like a request, but charging nothing to the
+/// bucket. Returns one result line per input line, `{"data":…,"__lineNumber":n}` (with
+/// `errors` when the line failed), in input order; `Err` when the text does not parse.
+pub fn run_inner(
+    shared: &mut Shared,
+    mutation: &str,
+    lines: &[&[u8]],
+) -> Result<Vec<Value>, String> {
+    let doc = graphql_parser::parse_query::<String>(mutation).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(lines.len());
+    for (n, raw) in lines.iter().enumerate() {
+        let mut line = match serde_json::from_slice::<Value>(raw) {
+            Ok(Value::Object(variables)) => {
+                let req = GqlRequest {
+                    query: mutation.to_owned(),
+                    variables,
+                    operation_name: None,
+                };
+                let (body, _) = run_document(shared, &doc, &req, RunInfo::default(), false);
+                body
+            }
+            _ => {
+                json!({ "errors": [{ "message": "Invalid JSONL: each line must be a JSON object of variables" }] })
+            }
+        };
+        if let Value::Object(m) = &mut line {
+            m.remove("extensions");
+            m.insert("__lineNumber".into(), json!(n));
+        }
+        out.push(line);
+    }
+    Ok(out)
 }
 
 /// The root fields of the mutation `req` would run, without running it; empty for a
@@ -263,11 +298,13 @@ fn errors_only(errors: &[GqlError], info: &mut RunInfo) -> Value {
     json!({ "errors": errors.iter().map(GqlError::to_json).collect::<Vec<_>>() })
 }
 
+/// Runs `doc`; `charge` false runs it outside the bucket (a bulk mutation's inner calls).
 fn run_document(
     shared: &mut Shared,
     doc: &Document<'_, String>,
     req: &GqlRequest,
     mut info: RunInfo,
+    charge: bool,
 ) -> (Value, RunInfo) {
     let ops: Vec<&OperationDefinition<'_, String>> = doc
         .definitions
@@ -395,7 +432,7 @@ fn run_document(
         );
     }
 
-    if !shared.bucket.try_take(requested) {
+    if charge && !shared.bucket.try_take(requested) {
         info.error_codes.push("THROTTLED".into());
         info.requested_cost = Some(requested);
         let e = GqlError {
@@ -456,9 +493,14 @@ fn run_document(
                 // Mutations keep their base of 10 plus what the payload really held;
                 // the dynamic bulk-update cost is charged as requested.
                 actual += match kind {
+                    // Live: requested and actual alike (11 for a staged upload).
                     "mutation"
-                        if rf.name == "productVariantsBulkUpdate"
-                            || rf.name == "productVariantsBulkCreate" =>
+                        if matches!(
+                            rf.name,
+                            "productVariantsBulkUpdate"
+                                | "productVariantsBulkCreate"
+                                | "stagedUploadsCreate"
+                        ) =>
                     {
                         field_requested
                     }
@@ -483,7 +525,9 @@ fn run_document(
     let requested_reported = requested_reported.ceil();
     let actual = actual.ceil().min(requested_reported);
     // The bucket was charged the full estimate; hand back what went unused.
-    shared.bucket.refund(requested - actual);
+    if charge {
+        shared.bucket.refund(requested - actual);
+    }
     info.requested_cost = Some(requested_reported);
     info.actual_cost = Some(actual);
 
@@ -1106,8 +1150,15 @@ fn arg_number(ctx: &Ctx<'_, '_>, args: &[(String, GValue<'_, String>)], name: &s
 fn root_field_cost(ctx: &Ctx<'_, '_>, rf: &RootField<'_, '_>, mutation: bool) -> f64 {
     if mutation {
         // The bulk run mutation costs its base only (captured: requested 10).
-        if rf.name == "bulkOperationRunQuery" {
+        if matches!(
+            rf.name,
+            "bulkOperationRunQuery" | "bulkOperationRunMutation"
+        ) {
             return 10.0;
+        }
+        // Captured live: requested and actual 11.
+        if rf.name == "stagedUploadsCreate" {
+            return 11.0;
         }
         if rf.name == "productVariantsBulkUpdate" || rf.name == "productVariantsBulkCreate" {
             // Dynamic cost since 2025-10: 10 + 0.2 per variant (SHOPIFY.md §2, [DYN]).

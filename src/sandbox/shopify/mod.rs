@@ -23,6 +23,10 @@
 //!   JSONL, in scrambled line order, is served by plain GET under `/bulk-results/`, and
 //!   each fetch records whether credentials came along ([`ShopifyFake::file_fetches`]).
 //!
+//! - bulk mutations (`stagedUploadsCreate`, a POST form upload under `/staged-uploads`
+//!   that records whether credentials came along, `bulkOperationRunMutation`): the lines
+//!   run as the inner mutation without charging the bucket, results served like exports.
+//!
 //! For kill tests, [`ShopifyFake::hold_mutation`] parks the N-th mutation of a kind before
 //! or after it takes effect until the test lets it go (see `hold`).
 //!
@@ -30,7 +34,7 @@
 //! `productVariants`, `productVariant`, `product`, `inventoryItem`, `inventoryLevel`,
 //! `node`, `nodes`, `productVariantsCount`, `bulkOperation`, `currentBulkOperation`;
 //! mutations `productVariantsBulkUpdate`, `inventorySetQuantities`, `inventoryActivate`,
-//! `bulkOperationRunQuery`.
+//! `bulkOperationRunQuery`, `bulkOperationRunMutation`, `stagedUploadsCreate`.
 
 mod bucket;
 mod bulk;
@@ -58,7 +62,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use bucket::Bucket;
-pub use bulk::FileFetch;
+pub use bulk::{FileFetch, UploadLog};
 use exec::GqlRequest;
 pub use hold::{HoldPoint, MutationHold};
 use resolve::IdempotentEntry;
@@ -152,6 +156,13 @@ pub(crate) struct Shared {
     /// for the result-file URLs.
     public_base: Option<String>,
     file_fetches: Vec<FileFetch>,
+    /// Staged upload keys handed out, with the file once uploaded.
+    staged: HashMap<String, Option<Bytes>>,
+    uploads: Vec<bulk::UploadLog>,
+    /// Largest staged upload accepted (100 MB; tests lower it).
+    upload_limit: usize,
+    /// The next bulk mutation runs only this many lines, then ends `FAILED`.
+    bulk_mutation_fails_after: Option<usize>,
 }
 
 /// A product's own fields, for tests to inspect.
@@ -209,6 +220,10 @@ impl ShopifyFake {
                 bulk_ops: Vec::new(),
                 public_base: None,
                 file_fetches: Vec::new(),
+                staged: HashMap::new(),
+                uploads: Vec::new(),
+                upload_limit: bulk::MAX_UPLOAD,
+                bulk_mutation_fails_after: None,
             })),
             faults: crate::sandbox::faults::Faults::default(),
             holds: hold::Holds::default(),
@@ -236,6 +251,13 @@ impl ShopifyFake {
             .route("/admin/oauth/access_token", post(token_handler))
             .route("/admin/oauth/authorize", get(authorize_handler))
             .route(&format!("{}/{{file}}", bulk::FILE_PATH), get(file_handler))
+            .route(
+                bulk::UPLOAD_PATH,
+                // Past the limit the handler answers as storage does, so let it see the body.
+                post(upload_handler).layer(axum::extract::DefaultBodyLimit::max(
+                    bulk::MAX_UPLOAD + (1 << 20),
+                )),
+            )
             .layer(axum::middleware::from_fn_with_state(
                 self.faults.clone(),
                 crate::sandbox::faults::inject,
@@ -465,6 +487,23 @@ impl ShopifyFake {
         }
     }
 
+    /// Deletes the first variant carrying `sku` behind the API's back (a merchant deleting
+    /// it mid-run); `false` for an unknown SKU.
+    pub fn remove_variant(&self, sku: &str) -> bool {
+        let mut shared = self.lock();
+        for p in &mut shared.data.products {
+            if let Some(i) = p
+                .variants
+                .iter()
+                .position(|v| v.sku.as_deref() == Some(sku))
+            {
+                p.variants.remove(i);
+                return true;
+            }
+        }
+        false
+    }
+
     /// Adds a variant (and its product if needed); returns it.
     pub fn add_variant(&self, new: NewVariant) -> Result<VariantView, SeedError> {
         let mut shared = self.lock();
@@ -556,6 +595,22 @@ impl ShopifyFake {
     /// Every GET of a bulk result file, oldest first.
     pub fn file_fetches(&self) -> Vec<FileFetch> {
         self.lock().file_fetches.clone()
+    }
+
+    /// Every staged upload POST, oldest first.
+    pub fn uploads(&self) -> Vec<UploadLog> {
+        self.lock().uploads.clone()
+    }
+
+    /// Lowers (or restores) the staged upload size limit, 100 MB by default.
+    pub fn set_upload_limit(&self, bytes: usize) {
+        self.lock().upload_limit = bytes;
+    }
+
+    /// The next bulk mutation runs its first `lines` lines only and then ends `FAILED`
+    /// (`INTERNAL_SERVER_ERROR`), its results so far at `partialDataUrl`.
+    pub fn fail_next_bulk_mutation_after(&self, lines: usize) {
+        self.lock().bulk_mutation_fails_after = Some(lines);
     }
 
     /// The shop's `*.myshopify.com` domain.
@@ -683,6 +738,30 @@ async fn authorize_handler(State(fake): State<ShopifyFake>, RawQuery(q): RawQuer
         )
             .into_response(),
     }
+}
+
+async fn upload_handler(
+    State(fake): State<ShopifyFake>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let credentials = headers.contains_key("x-shopify-access-token")
+        || headers.contains_key(header::AUTHORIZATION);
+    let (status, text) = bulk::upload(&mut fake.lock(), content_type, &body, credentials);
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        text,
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=UTF-8"),
+    );
+    resp
 }
 
 async fn file_handler(

@@ -294,6 +294,8 @@ fn run_mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
         "productCreate" => Ok(product_create(&mut shared.data, call)),
         "productVariantsBulkCreate" => bulk_create(&mut shared.data, call),
         "bulkOperationRunQuery" => super::bulk::run_query(shared, call),
+        "bulkOperationRunMutation" => super::bulk::run_mutation(shared, call),
+        "stagedUploadsCreate" => Ok(super::bulk::staged_uploads(shared, call)),
         _ => Ok(Value::Null),
     }
 }

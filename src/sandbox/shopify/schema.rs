@@ -77,6 +77,21 @@ const QUERY_ROOT: &[FieldDef] = &[
 
 const MUTATION_ROOT: &[FieldDef] = &[
     f(
+        "bulkOperationRunMutation",
+        Object("BulkOperationRunMutationPayload"),
+        &[
+            "mutation",
+            "stagedUploadPath",
+            "groupObjects",
+            "clientIdentifier",
+        ],
+    ),
+    f(
+        "stagedUploadsCreate",
+        Object("StagedUploadsCreatePayload"),
+        &["input"],
+    ),
+    f(
         "bulkOperationRunQuery",
         Object("BulkOperationRunQueryPayload"),
         &["query", "groupObjects"],
@@ -293,6 +308,20 @@ const BULK_RUN_QUERY_PAYLOAD: &[FieldDef] = &[
     f("bulkOperation", Object("BulkOperation"), &[]),
     f("userErrors", List("BulkOperationUserError"), &[]),
 ];
+const BULK_RUN_MUTATION_PAYLOAD: &[FieldDef] = &[
+    f("bulkOperation", Object("BulkOperation"), &[]),
+    f("userErrors", List("BulkMutationUserError"), &[]),
+];
+const STAGED_UPLOADS_PAYLOAD: &[FieldDef] = &[
+    f("stagedTargets", List("StagedMediaUploadTarget"), &[]),
+    f("userErrors", List("UserError"), &[]),
+];
+const STAGED_TARGET: &[FieldDef] = &[
+    s("url"),
+    s("resourceUrl"),
+    f("parameters", List("StagedUploadParameter"), &[]),
+];
+const STAGED_PARAMETER: &[FieldDef] = &[s("name"), s("value")];
 const TYPED_USER_ERROR: &[FieldDef] = &[s("field"), s("message"), s("code")];
 const USER_ERROR: &[FieldDef] = &[s("field"), s("message")];
 
@@ -327,10 +356,15 @@ pub fn fields(type_name: &str) -> Option<&'static [FieldDef]> {
         "Count" => COUNT,
         "BulkOperation" => BULK_OPERATION,
         "BulkOperationRunQueryPayload" => BULK_RUN_QUERY_PAYLOAD,
+        "BulkOperationRunMutationPayload" => BULK_RUN_MUTATION_PAYLOAD,
+        "StagedUploadsCreatePayload" => STAGED_UPLOADS_PAYLOAD,
+        "StagedMediaUploadTarget" => STAGED_TARGET,
+        "StagedUploadParameter" => STAGED_PARAMETER,
         "ProductVariantsBulkUpdateUserError"
         | "ProductVariantsBulkCreateUserError"
         | "InventorySetQuantitiesUserError"
-        | "BulkOperationUserError" => TYPED_USER_ERROR,
+        | "BulkOperationUserError"
+        | "BulkMutationUserError" => TYPED_USER_ERROR,
         "UserError" => USER_ERROR,
         _ => return None,
     })

@@ -227,7 +227,8 @@ impl VariantJoin {
     }
 }
 
-/// The result file may be fetched over https, or http on a loopback address (the fake).
+/// A result file or staged upload target may be reached over https, or http on a
+/// loopback address (the fake).
 pub fn check_file_url(raw: &str) -> Result<Url, StoreError> {
     let url = Url::parse(raw).map_err(|e| StoreError::Bulk(format!("bad result url: {e}")))?;
     let loopback = url.host_str().is_some_and(|h| {
@@ -243,16 +244,20 @@ pub fn check_file_url(raw: &str) -> Result<Url, StoreError> {
     }
 }
 
-/// Streams the file at `url` into a [`VariantJoin`] by plain GET: no token, no Shopify
-/// headers (it is another host).
-pub async fn download(url: Url) -> Result<Vec<VariantRecord>, StoreError> {
-    let http = reqwest::Client::builder()
+/// A client for the storage host (result files, staged uploads): no token, no Shopify
+/// headers, since it is another host.
+pub(crate) fn plain_http() -> Result<reqwest::Client, StoreError> {
+    reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
         .user_agent(concat!("sheetsync/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| StoreError::Connection(e.to_string()))?;
-    let mut resp = http
+        .map_err(|e| StoreError::Connection(e.to_string()))
+}
+
+/// Streams the file at `url` into a [`VariantJoin`] by plain GET.
+pub async fn download(url: Url) -> Result<Vec<VariantRecord>, StoreError> {
+    let mut resp = plain_http()?
         .get(url)
         .send()
         .await

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 
 use super::bulk;
+use super::bulk_mutation::{self, JobEnd, StagedTarget};
 use super::error::StoreError;
 use super::ops::{
     self, ActivateOutcome, BulkUpdateOutcome, SetOutcome, SetQuantity, ShopInfo, StoreLocation,
@@ -94,6 +95,8 @@ struct Inner {
     transport: Transport,
     /// Variant count from which `snapshot` reads by bulk export.
     bulk_threshold: Mutex<u64>,
+    /// Variant updates from which the executor writes variant fields by bulk mutation.
+    bulk_mutation_threshold: Mutex<u64>,
     /// Cap on mutations in flight together (the executor also bounds it by the bucket).
     max_in_flight: Mutex<usize>,
     /// `productVariantsBulkUpdate`'s requested cost by variant count, as Shopify priced
@@ -129,6 +132,7 @@ impl ShopifyClient {
             inner: Arc::new(Inner {
                 transport,
                 bulk_threshold: Mutex::new(bulk::DEFAULT_THRESHOLD),
+                bulk_mutation_threshold: Mutex::new(bulk_mutation::DEFAULT_THRESHOLD),
                 max_in_flight: Mutex::new(usize::MAX),
                 bulk_update_costs: Mutex::default(),
                 shop: Mutex::default(),
@@ -141,6 +145,16 @@ impl ShopifyClient {
     /// 0 always exports.
     pub fn set_bulk_threshold(&self, variants: u64) {
         *lock(&self.inner.bulk_threshold) = variants;
+    }
+
+    /// From how many variant updates the executor sends variant fields by one bulk
+    /// mutation (`[sync] bulk_mutation_threshold`); 0 always does, `u64::MAX` never.
+    pub fn set_bulk_mutation_threshold(&self, updates: u64) {
+        *lock(&self.inner.bulk_mutation_threshold) = updates;
+    }
+
+    pub fn bulk_mutation_threshold(&self) -> u64 {
+        *lock(&self.inner.bulk_mutation_threshold)
     }
 
     /// Caps how many mutations the executor keeps in flight together; 1 sends them one
@@ -327,36 +341,172 @@ impl ShopifyClient {
             .bulk_operation
             .ok_or_else(|| StoreError::Bulk("no bulk operation was created".into()))?
             .id;
+        let op = self.poll_bulk(&id).await?;
+        let url = match op.status.as_str() {
+            // A finished export of an empty catalogue has no file.
+            "COMPLETED" => match op.url {
+                Some(url) => url,
+                None => return Ok(Vec::new()),
+            },
+            other => {
+                return Err(StoreError::Bulk(format!(
+                    "{id} ended {other} ({})",
+                    op.error_code.as_deref().unwrap_or("no error code")
+                )));
+            }
+        };
+        bulk::download(bulk::check_file_url(&url)?).await
+    }
+
+    /// Polls bulk operation `id` until it has ended (any status but `CREATED`, `RUNNING`
+    /// or `CANCELING`), backing off from a fifth of a second to five seconds.
+    async fn poll_bulk(
+        &self,
+        id: &str,
+    ) -> Result<queries::bulk_operation_poll::BulkOperationPollBulkOperation, StoreError> {
         let mut wait = None;
-        let url = loop {
+        loop {
             let next = bulk::next_poll(wait);
             wait = Some(next);
             self.transport().clock().sleep(next).await;
             let body =
                 ops::body::<queries::BulkOperationPoll>(queries::bulk_operation_poll::Variables {
-                    id: id.clone(),
+                    id: id.to_owned(),
                 });
             let (data, _): (queries::bulk_operation_poll::ResponseData, _) =
                 self.run(&body, Some(1.0)).await?;
             let op = data
                 .bulk_operation
                 .ok_or_else(|| StoreError::Bulk(format!("{id} is unknown to Shopify")))?;
-            match op.status.as_str() {
-                "CREATED" | "RUNNING" => continue,
-                // A finished export of an empty catalogue has no file.
-                "COMPLETED" => match op.url {
-                    Some(url) => break url,
-                    None => return Ok(Vec::new()),
-                },
-                other => {
+            if !matches!(op.status.as_str(), "CREATED" | "RUNNING" | "CANCELING") {
+                return Ok(op);
+            }
+        }
+    }
+
+    /// Uploads `jsonl` (lines from [`bulk_mutation::jsonl_line`]) to a staged target and
+    /// starts `VariantsBulkUpdate` over it as a bulk mutation; returns the job's id. While
+    /// Shopify runs its maximum of bulk mutations (`OPERATION_IN_PROGRESS`), the start is
+    /// retried with the polling back-off for up to a minute.
+    pub async fn start_bulk_update(
+        &self,
+        jsonl: &[u8],
+        client_identifier: &str,
+    ) -> Result<String, StoreError> {
+        if jsonl.is_empty() {
+            return Err(StoreError::Bulk("nothing to upload".into()));
+        }
+        if jsonl.len() > bulk_mutation::MAX_FILE_BYTES {
+            return Err(StoreError::Bulk(format!(
+                "the updates take {} bytes, over Shopify's 100 MB upload limit",
+                jsonl.len()
+            )));
+        }
+        let target = self.staged_target(jsonl.len()).await?;
+        let key = target
+            .key()
+            .ok_or_else(|| StoreError::Bulk("the staged upload target has no key".into()))?
+            .to_owned();
+        bulk_mutation::upload(&target, jsonl).await?;
+        let body = ops::body::<queries::BulkRunMutation>(queries::bulk_run_mutation::Variables {
+            mutation: bulk_mutation::inner_mutation().to_owned(),
+            staged_upload_path: key,
+            client_identifier: Some(client_identifier.to_owned()),
+        });
+        let clock = self.transport().clock();
+        let started = clock.now();
+        let mut wait = None;
+        loop {
+            let (data, _): (queries::bulk_run_mutation::ResponseData, _) =
+                self.run(&body, Some(10.0)).await?;
+            let payload = data
+                .bulk_operation_run_mutation
+                .ok_or_else(|| StoreError::Bulk("no bulkOperationRunMutation payload".into()))?;
+            match payload.user_errors.first() {
+                None => {
+                    return payload
+                        .bulk_operation
+                        .map(|op| op.id)
+                        .ok_or_else(|| StoreError::Bulk("no bulk operation was created".into()));
+                }
+                Some(e)
+                    if e.code.as_deref() == Some("OPERATION_IN_PROGRESS")
+                        && clock.now().saturating_sub(started)
+                            < std::time::Duration::from_secs(60) =>
+                {
+                    let next = bulk::next_poll(wait);
+                    wait = Some(next);
+                    clock.sleep(next).await;
+                }
+                Some(e) => {
                     return Err(StoreError::Bulk(format!(
-                        "{id} ended {other} ({})",
-                        op.error_code.as_deref().unwrap_or("no error code")
+                        "{} ({})",
+                        e.message,
+                        e.code.as_deref().unwrap_or("no code")
                     )));
                 }
             }
+        }
+    }
+
+    /// One staged upload target for a bulk mutation's variables (POST form).
+    async fn staged_target(&self, size: usize) -> Result<StagedTarget, StoreError> {
+        use queries::staged_uploads_create::{StagedUploadInput, Variables};
+        let body = ops::body::<queries::StagedUploadsCreate>(Variables {
+            input: vec![StagedUploadInput {
+                resource: "BULK_MUTATION_VARIABLES".into(),
+                filename: bulk_mutation::FILENAME.into(),
+                mime_type: "text/jsonl".into(),
+                http_method: Some("POST".into()),
+                file_size: Some(size.to_string()),
+            }],
+        });
+        // Live: requested 11.
+        let (data, _): (queries::staged_uploads_create::ResponseData, _) =
+            self.run(&body, Some(11.0)).await?;
+        let payload = data
+            .staged_uploads_create
+            .ok_or_else(|| StoreError::Bulk("no stagedUploadsCreate payload".into()))?;
+        if let Some(e) = payload.user_errors.first() {
+            return Err(StoreError::Bulk(e.message.clone()));
+        }
+        let target = payload
+            .staged_targets
+            .into_iter()
+            .flatten()
+            .next()
+            .ok_or_else(|| StoreError::Bulk("no staged upload target".into()))?;
+        let url = target
+            .url
+            .ok_or_else(|| StoreError::Bulk("the staged upload target has no url".into()))?;
+        Ok(StagedTarget {
+            url: bulk::check_file_url(&url)?,
+            parameters: target
+                .parameters
+                .into_iter()
+                .map(|p| (p.name, p.value))
+                .collect(),
+        })
+    }
+
+    /// Waits for bulk mutation `id` to end and reads its results: the whole file when it
+    /// completed, the partial file (if any) when it failed, was canceled or expired.
+    pub async fn finish_bulk_update(&self, id: &str) -> Result<JobEnd, StoreError> {
+        let op = self.poll_bulk(id).await?;
+        let file = match op.status.as_str() {
+            "COMPLETED" => op.url,
+            _ => op.partial_data_url,
         };
-        bulk::download(bulk::check_file_url(&url)?).await
+        let lines = match file {
+            Some(url) => bulk_mutation::fetch(&url).await?,
+            None => HashMap::new(),
+        };
+        Ok(JobEnd {
+            id: id.to_owned(),
+            status: op.status,
+            error_code: op.error_code,
+            lines,
+        })
     }
 
     /// Re-reads variants by id (CAS re-reads, `watch`), 250 per request. Ids that no longer

@@ -3,6 +3,7 @@
 //! client the engine calls (`client`).
 
 pub mod bulk;
+pub mod bulk_mutation;
 pub mod client;
 pub mod create;
 pub mod error;

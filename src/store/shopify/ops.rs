@@ -45,6 +45,9 @@ pub mod queries {
     pub type BulkOperationUserErrorCode = String;
     pub type CountPrecision = String;
     pub type ProductStatus = String;
+    pub type BulkMutationErrorCode = String;
+    pub type StagedUploadTargetGenerateUploadResource = String;
+    pub type StagedUploadHttpMethodType = String;
 
     /// `$file:tt`, not `literal`: the derive cannot see through a `literal` fragment.
     macro_rules! operation {
@@ -64,7 +67,10 @@ pub mod queries {
                     "BulkOperationErrorCode",
                     "BulkOperationUserErrorCode",
                     "CountPrecision",
-                    "ProductStatus"
+                    "ProductStatus",
+                    "BulkMutationErrorCode",
+                    "StagedUploadTargetGenerateUploadResource",
+                    "StagedUploadHttpMethodType"
                 ),
                 fragments_other_variant = "true"
                 $(, $extra)?
@@ -110,6 +116,16 @@ pub mod queries {
     operation!(
         BulkOperationPoll,
         "graphql/bulk_operation.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        StagedUploadsCreate,
+        "graphql/staged_uploads_create.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        BulkRunMutation,
+        "graphql/bulk_run_mutation.graphql",
         skip_serializing_none
     );
     // Only its response type and query text are used; the variables are `ProductUpdate`.

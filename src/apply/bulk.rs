@@ -1,0 +1,208 @@
+//! Variant fields past the bucket: from `sync.bulk_mutation_threshold` variant updates on,
+//! every product's `productVariantsBulkUpdate` becomes one line of a single bulk mutation
+//! (SHOPIFY.md §6) instead of a direct call. The plan and the inputs are the same as the
+//! direct path's (one line = the variables one direct call would carry), and so are the
+//! outcomes: each result line is mapped back to its variants and fields with the same
+//! mapper, so a userError in one line fails that row's changes only.
+//!
+//! The job is journaled (the exact upload) before anything is sent, and its id is noted
+//! once Shopify returns it; a killed run is settled by `recover` re-reading the variants,
+//! never by re-submitting. A line without a result (a job that failed, expired or was
+//! canceled, or whose start or polling failed) is never assumed either way: its variants
+//! are re-read by id and a change is `applied` only if the store holds its target.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Ended, Executor, Outcome, Part, field_error, variant_inputs};
+use crate::plan::Plan;
+use crate::report::BulkMutationReport;
+use crate::state::Outcome as Settled;
+use crate::store::shopify::bulk_mutation::{self, JobEnd, LineResult};
+use crate::store::shopify::{BulkUpdateOutcome, VariantOutcome, VariantUpdate};
+
+/// One line of the upload: a product and its variant inputs with the changes each carries.
+type Line = (String, Vec<(VariantUpdate, Vec<usize>)>);
+
+impl Executor<'_> {
+    /// Whether the variant-field changes at `indices` go by bulk mutation: as many distinct
+    /// variants as the client's threshold, or more.
+    pub(super) fn wants_bulk_mutation(&self, plan: &Plan, indices: &[usize]) -> bool {
+        if indices.is_empty() {
+            return false;
+        }
+        let mut variants: Vec<&str> = indices
+            .iter()
+            .map(|&i| plan.changes[i].variant_id.as_str())
+            .collect();
+        variants.sort_unstable();
+        variants.dedup();
+        variants.len() as u64 >= self.store.bulk_mutation_threshold()
+    }
+
+    /// Every variant-field change at `indices` by one bulk mutation; returns their outcomes
+    /// and what the job was.
+    pub(super) async fn bulk_fields(
+        &self,
+        plan: &Plan,
+        indices: &[usize],
+    ) -> (Part, BulkMutationReport) {
+        let mut part = Part::default();
+        let mut by_product: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &i in indices {
+            by_product
+                .entry(plan.changes[i].product_id.as_str())
+                .or_default()
+                .push(i);
+        }
+        let lines: Vec<Line> = by_product
+            .into_iter()
+            .map(|(product, idx)| (product.to_owned(), variant_inputs(plan, &idx)))
+            .collect();
+        let mut report = BulkMutationReport {
+            id: None,
+            status: "NOT_STARTED".into(),
+            lines: lines.len(),
+            variants: lines.iter().map(|(_, v)| v.len()).sum(),
+        };
+        if let Some(o) = self.interrupted() {
+            for &i in indices {
+                part.set(i, o.clone());
+            }
+            return (part, report);
+        }
+        let mut jsonl = Vec::new();
+        for (product, variants) in &lines {
+            let updates: Vec<VariantUpdate> = variants.iter().map(|(u, _)| u.clone()).collect();
+            jsonl.extend_from_slice(&bulk_mutation::jsonl_line(product, &updates));
+        }
+        let key = format!("{}-bulk-fields", self.run_id);
+        let journal = self.journal(&key, "bulkOperationRunMutation", &jsonl);
+        let end = match self.store.start_bulk_update(&jsonl, &key).await {
+            Ok(id) => {
+                drop(jsonl);
+                report.id = Some(id.clone());
+                report.status = "RUNNING".into();
+                self.note(
+                    journal,
+                    &serde_json::json!({ "bulkOperation": id }).to_string(),
+                );
+                self.store.finish_bulk_update(&id).await
+            }
+            Err(e) => Err(e),
+        };
+        let (answers, why) = match end {
+            Ok(JobEnd {
+                id,
+                status,
+                error_code,
+                lines: answers,
+            }) => {
+                report.status.clone_from(&status);
+                let why = match error_code {
+                    Some(code) => format!("bulk operation {id} ended {status} ({code})"),
+                    None => format!("bulk operation {id} ended {status}"),
+                };
+                (answers, why)
+            }
+            Err(e) => (HashMap::new(), format!("bulk mutation: {e}")),
+        };
+        let mut unknown: Vec<usize> = Vec::new();
+        for (n, (_, variants)) in lines.iter().enumerate() {
+            match answers.get(&n) {
+                Some(LineResult::Data(data)) => {
+                    let ids: Vec<String> =
+                        variants.iter().map(|(u, _)| u.variant_id.clone()).collect();
+                    let outcome =
+                        crate::store::shopify::ops::bulk_update_outcome(&ids, data.clone());
+                    settle_line(plan, variants, &outcome, &mut part);
+                }
+                Some(LineResult::Errors(message)) => {
+                    for &i in variants.iter().flat_map(|(_, carried)| carried) {
+                        part.set(i, Outcome::new(Ended::Failed(message.clone())));
+                    }
+                }
+                None => unknown.extend(variants.iter().flat_map(|(_, carried)| carried)),
+            }
+        }
+        if !unknown.is_empty() {
+            self.settle_unknown(plan, &unknown, &why, &mut part).await;
+        }
+        let complete = report.status == "COMPLETED" && answers.len() == lines.len();
+        self.settle(
+            journal,
+            if complete {
+                Settled::Applied
+            } else {
+                Settled::Failed
+            },
+            &serde_json::json!({
+                "bulkOperation": report.id,
+                "status": report.status,
+                "lines": lines.len(),
+                "answered": answers.len(),
+            })
+            .to_string(),
+        );
+        (part, report)
+    }
+
+    /// Changes whose line has no result: re-read their variants and decide each by what
+    /// the store holds now.
+    async fn settle_unknown(&self, plan: &Plan, unknown: &[usize], why: &str, part: &mut Part) {
+        let mut ids: Vec<String> = unknown
+            .iter()
+            .map(|&i| plan.changes[i].variant_id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let fresh = match self.store.variants_by_ids(&ids, &[]).await {
+            Ok(v) => v
+                .into_iter()
+                .map(|(_, v)| (v.variant_id.clone(), v))
+                .collect::<HashMap<_, _>>(),
+            Err(e) => {
+                for &i in unknown {
+                    part.set(
+                        i,
+                        Outcome::new(Ended::Failed(format!(
+                            "{why}; the re-read to learn the outcome failed: {e}"
+                        ))),
+                    );
+                }
+                return;
+            }
+        };
+        for &i in unknown {
+            let c = &plan.changes[i];
+            let ended = match fresh.get(&c.variant_id) {
+                None => Ended::Skipped("variant is no longer in the store".into()),
+                Some(v) if v.value(&c.key) == c.to => Ended::Applied,
+                Some(_) => Ended::Failed(format!(
+                    "{why} without a result for this variant; re-read: the store does not hold the value"
+                )),
+            };
+            part.set(i, Outcome::new(ended));
+        }
+    }
+}
+
+/// Outcomes of one answered line, as the direct call's answer would give them.
+fn settle_line(
+    plan: &Plan,
+    variants: &[(VariantUpdate, Vec<usize>)],
+    outcome: &BulkUpdateOutcome,
+    part: &mut Part,
+) {
+    for ((_, carried), (_, result)) in variants.iter().zip(&outcome.variants) {
+        for &i in carried {
+            let field = plan.changes[i].key.field;
+            part.set(
+                i,
+                Outcome::new(match result {
+                    VariantOutcome::Updated => Ended::Applied,
+                    VariantOutcome::Failed(errors) => Ended::Failed(field_error(errors, field)),
+                }),
+            );
+        }
+    }
+}
