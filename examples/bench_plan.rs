@@ -71,6 +71,8 @@ fn main() {
             product_status: "ACTIVE".to_owned(),
             tags: Vec::new(),
             vendor: String::new(),
+            product_type: String::new(),
+            description: String::new(),
         };
         let key = Sku::new(&sku).expect("non-empty");
         baseline.insert(

@@ -183,6 +183,7 @@ async fn shopify_product_template_syncs_through_the_products_preset() {
             products.push(json!({
                 "id": 100 + products.len() as u64, "handle": handle, "title": r["Title"],
                 "status": r["Status"].to_uppercase(), "vendor": r["Vendor"],
+                "productType": r["Type"], "descriptionHtml": r["Body (HTML)"],
                 "tags": r["Tags"].split(',').map(str::trim).collect::<Vec<_>>(),
                 "variants": [],
             }));
@@ -207,8 +208,12 @@ async fn shopify_product_template_syncs_through_the_products_preset() {
             .expect("variants")
             .push(variant);
     }
-    // Drift for the sync to repair: a title, a status, a price and a cost.
+    // Drift for the sync to repair: a title, a status, a price, a cost, a type and a
+    // description (Shopify's "Body (HTML)" column, HTML as text).
     products[0]["title"] = json!("Old T-Shirt");
+    products[0]["productType"] = json!("Tops");
+    let body = products[1]["descriptionHtml"].clone();
+    products[1]["descriptionHtml"] = json!("<p>Old pants.</p>");
     products[1]["status"] = json!("ACTIVE");
     products[1]["variants"][0]["price"] = json!("90.00");
     products[2]["variants"][0]["unitCost"] = json!("9.00");
@@ -230,8 +235,10 @@ async fn shopify_product_template_syncs_through_the_products_preset() {
         changes(&report),
         vec![
             ("HAT_GRY_275".into(), "cost".into(), json!("8.50")),
+            ("PNT_DEN_285".into(), "description".into(), body.clone()),
             ("PNT_DEN_285".into(), "price".into(), json!("95.00")),
             ("PNT_DEN_285".into(), "status".into(), json!("DRAFT")),
+            ("SRT_COT_111".into(), "product_type".into(), json!("Shirts")),
             (
                 "SRT_COT_111".into(),
                 "title".into(),
@@ -239,6 +246,14 @@ async fn shopify_product_template_syncs_through_the_products_preset() {
             ),
         ],
         "{report:#}"
+    );
+    assert_eq!(
+        env.sandbox
+            .shopify
+            .product_of("PNT_DEN_405")
+            .expect("pants")
+            .description_html,
+        body.as_str().expect("text")
     );
     let shirt = env
         .sandbox

@@ -621,7 +621,13 @@ fn set_field(update: &mut VariantUpdate, c: &Change) {
             }
         }
         // Not variant fields: `product::apply_products` sends them.
-        Field::Inventory | Field::Title | Field::Status | Field::Tags | Field::Vendor => {}
+        Field::Inventory
+        | Field::Title
+        | Field::Status
+        | Field::Tags
+        | Field::Vendor
+        | Field::ProductType
+        | Field::Description => {}
     }
 }
 
@@ -642,6 +648,8 @@ fn field_error(errors: &[UserError], field: Field) -> String {
         Field::Status => "status",
         Field::Tags => "tags",
         Field::Vendor => "vendor",
+        Field::ProductType => "productType",
+        Field::Description => "descriptionHtml",
     };
     let specific: Vec<UserError> = errors
         .iter()

@@ -218,6 +218,9 @@ fn product_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, Strin
     let holds = text("title").is_none_or(|t| t == variant.product_title)
         && text("status").is_none_or(|s| s == variant.product_status)
         && text("vendor").is_none_or(|v| v == variant.vendor)
+        // Compared trimmed, as the plan compares them (Shopify may keep a trailing newline).
+        && text("productType").is_none_or(|t| t.trim() == variant.product_type.trim())
+        && text("descriptionHtml").is_none_or(|d| d.trim() == variant.description.trim())
         && sent_tags.is_none_or(|t| {
             crate::model::tags_text(t)
                 == crate::model::tags_text(variant.tags.iter().map(String::as_str))
@@ -275,6 +278,8 @@ mod tests {
             product_status: "UNLISTED".into(),
             tags: vec!["summer".into(), "cotton".into()],
             vendor: "Acme".into(),
+            product_type: "Shirts".into(),
+            description: "<p>Soft.</p>\n".into(),
         };
         Snapshot {
             currency: Currency::new("USD"),
@@ -298,6 +303,17 @@ mod tests {
             "vendor": "Other"}));
         assert_eq!(
             product_fields_in_effect(&half, &snapshot()).0,
+            Outcome::Failed
+        );
+        let described = body(json!({"id": "gid://shopify/Product/1",
+            "productType": "Shirts", "descriptionHtml": "<p>Soft.</p>"}));
+        assert_eq!(
+            product_fields_in_effect(&described, &snapshot()).0,
+            Outcome::Applied
+        );
+        let retyped = body(json!({"id": "gid://shopify/Product/1", "productType": "Tees"}));
+        assert_eq!(
+            product_fields_in_effect(&retyped, &snapshot()).0,
             Outcome::Failed
         );
         let gone = body(json!({"id": "gid://shopify/Product/2", "title": "Red Tee"}));

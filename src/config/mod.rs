@@ -111,6 +111,8 @@ impl Layout {
                 (ColumnKey::Product("status"), "Status", false),
                 (ColumnKey::Product("tags"), "Tags", false),
                 (ColumnKey::Product("vendor"), "Vendor", false),
+                (ColumnKey::Product("product_type"), "Type", false),
+                (ColumnKey::Product("description"), "Body (HTML)", false),
             ],
             Layout::ShopifyInventory => &[(ColumnKey::Sku, "SKU", true)],
         }
@@ -130,6 +132,9 @@ pub struct Columns {
     pub status: Option<String>,
     pub tags: Option<String>,
     pub vendor: Option<String>,
+    pub product_type: Option<String>,
+    /// The description as HTML text (Shopify's CSV "Body (HTML)").
+    pub description: Option<String>,
 }
 
 impl Columns {
@@ -146,13 +151,16 @@ impl Columns {
         .collect()
     }
 
-    /// Product-level columns (title, status, tags, vendor) that are configured.
+    /// Product-level columns (title, status, tags, vendor, product type, description)
+    /// that are configured.
     pub fn product_fields(&self) -> Vec<(&'static str, &str)> {
         [
             ("title", &self.title),
             ("status", &self.status),
             ("tags", &self.tags),
             ("vendor", &self.vendor),
+            ("product_type", &self.product_type),
+            ("description", &self.description),
         ]
         .into_iter()
         .filter_map(|(f, h)| h.as_deref().map(|h| (f, h)))
@@ -448,6 +456,8 @@ impl Config {
             status,
             tags,
             vendor,
+            product_type,
+            description,
         } = columns;
         vars.string("sheet.columns.sku", sku);
         for (key, value) in [
@@ -459,6 +469,8 @@ impl Config {
             ("status", status),
             ("tags", tags),
             ("vendor", vendor),
+            ("product_type", product_type),
+            ("description", description),
         ] {
             if let Some(v) = value {
                 vars.string(&format!("sheet.columns.{key}"), v);

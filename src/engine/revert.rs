@@ -112,6 +112,7 @@ fn column_of(layout: &Layout, key: &FieldKey) -> Option<u32> {
     let want = match (&key.field, &key.location) {
         (Field::Inventory, Some(loc)) => ColumnKey::Stock(loc.clone()),
         (Field::Inventory, None) => return None,
+        (f, _) if f.is_product() => ColumnKey::Product(f.name()),
         (f, _) => ColumnKey::Field(*f),
     };
     layout

@@ -4,7 +4,8 @@
 //!
 //! - `diff`: per cell, sheet vs store vs baseline under the policy (§4.4);
 //! - `guards`: the safety guards over the whole sheet (§4.6);
-//! - `product`: product fields (title, status, tags, vendor), one value per product;
+//! - `product`: product fields (title, status, tags, vendor, type, description), one
+//!   value per product;
 //! - `replan`: what to do with a stock write that came back stale (§4.3).
 //!
 //! Choices the SPEC leaves open, made here:
@@ -62,6 +63,10 @@ pub struct StoreVariant {
     pub tags: Vec<String>,
     /// The product's vendor; empty when it has none.
     pub vendor: String,
+    /// The product's type (`productType`); empty when it has none.
+    pub product_type: String,
+    /// The product's `descriptionHtml`; empty when it has none.
+    pub description: String,
 }
 
 impl StoreVariant {
@@ -80,9 +85,18 @@ impl StoreVariant {
             Field::Title => Some(Value::Text(self.product_title.clone())),
             Field::Status => Some(Value::Text(self.product_status.clone())),
             Field::Tags => tags_text(self.tags.iter().map(String::as_str)).map(Value::Text),
-            Field::Vendor => (!self.vendor.is_empty()).then(|| Value::Text(self.vendor.clone())),
+            Field::Vendor => non_empty(&self.vendor),
+            Field::ProductType => non_empty(&self.product_type),
+            Field::Description => non_empty(&self.description),
         }
     }
+}
+
+/// Product text as the sheet compares it: trimmed (a cell is read trimmed, and Shopify
+/// keeps a description's trailing newline), and empty means "none".
+fn non_empty(text: &str) -> Option<Value> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| Value::Text(text.to_owned()))
 }
 
 /// What the store holds, keyed by SKU. A SKU on two variants keeps both (an error).

@@ -36,7 +36,12 @@ fn value(field: Field) -> BoxedStrategy<Value> {
         }
         Field::Barcode => code().prop_map(Value::Text).boxed(),
         Field::Inventory => quantity().prop_map(Value::Qty).boxed(),
-        Field::Title | Field::Status | Field::Tags | Field::Vendor => select(vec!["A", "B"])
+        Field::Title
+        | Field::Status
+        | Field::Tags
+        | Field::Vendor
+        | Field::ProductType
+        | Field::Description => select(vec!["A", "B"])
             .prop_map(|t| Value::Text(t.to_owned()))
             .boxed(),
     }
@@ -49,7 +54,9 @@ fn cell_intent(field: Field) -> BoxedStrategy<Option<Intent>> {
         Field::Price | Field::Inventory | Field::Title | Field::Status | Field::Vendor => {
             set.boxed()
         }
-        Field::Tags => prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed(),
+        Field::Tags | Field::ProductType | Field::Description => {
+            prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed()
+        }
         Field::CompareAtPrice | Field::Cost => {
             prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed()
         }
@@ -205,7 +212,12 @@ fn apply(w: &mut World, plan: &Plan) {
                     other => panic!("{other:?} is not a barcode"),
                 })
             }
-            Field::Title | Field::Status | Field::Tags | Field::Vendor => {
+            Field::Title
+            | Field::Status
+            | Field::Tags
+            | Field::Vendor
+            | Field::ProductType
+            | Field::Description => {
                 panic!("product fields are not among the generated keys")
             }
             Field::Inventory => {

@@ -71,6 +71,8 @@ pub(super) mod fixture {
             Field::Status => 8,
             Field::Tags => 9,
             Field::Vendor => 10,
+            Field::ProductType => 11,
+            Field::Description => 12,
         }
     }
 
@@ -136,6 +138,8 @@ pub(super) mod fixture {
             product_status: "ACTIVE".to_owned(),
             tags: Vec::new(),
             vendor: String::new(),
+            product_type: String::new(),
+            description: String::new(),
         }
     }
 
@@ -1726,4 +1730,92 @@ fn tags_compare_as_a_set_and_three_way_uses_the_products_baseline() {
     assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
     assert_eq!(plan.changes.len(), 1);
     assert_eq!(plan.changes[0].to, Some(text("Red tee")));
+}
+
+fn product_type() -> FieldKey {
+    FieldKey::variant(Field::ProductType)
+}
+fn description() -> FieldKey {
+    FieldKey::variant(Field::Description)
+}
+
+#[test]
+fn product_type_and_description_are_written_once_per_product_and_clear_empties_them() {
+    let mut snap = one_product();
+    for v in snap.variants.values_mut().flatten() {
+        v.product_type = "Shirts".into();
+        // Shopify keeps a trailing newline; the cell is read trimmed: the same text.
+        v.description = "<p>Soft cotton.</p>\n".into();
+    }
+    let rows = vec![
+        row(
+            2,
+            "A",
+            vec![
+                (product_type(), set(text("Tees"))),
+                (description(), set(text("<p>Soft cotton.</p>"))),
+            ],
+        ),
+        row(3, "B", vec![(product_type(), set(text("Tees")))]),
+    ];
+    let plan = build(
+        &sheet(rows),
+        &snap,
+        &Baseline::new(),
+        &opts(Policy::SheetWins),
+    );
+    assert_eq!(plan.errors, vec![]);
+    let got: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.sku.as_str(), c.key.field, c.from.clone(), c.to.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(
+            "A",
+            Field::ProductType,
+            Some(text("Shirts")),
+            Some(text("Tees"))
+        )]
+    );
+
+    let cleared = vec![row(
+        2,
+        "A",
+        vec![
+            (product_type(), Intent::Clear),
+            (description(), Intent::Clear),
+        ],
+    )];
+    let plan = build(
+        &sheet(cleared),
+        &snap,
+        &Baseline::new(),
+        &opts(Policy::SheetWins),
+    );
+    let got: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.key.field, c.to.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(Field::ProductType, None), (Field::Description, None)]
+    );
+
+    // Rows of one product stating different descriptions: an error on each.
+    let disagree = vec![
+        row(2, "A", vec![(description(), set(text("<p>a</p>")))]),
+        row(3, "B", vec![(description(), set(text("<p>b</p>")))]),
+    ];
+    let plan = build(
+        &sheet(disagree),
+        &snap,
+        &Baseline::new(),
+        &opts(Policy::SheetWins),
+    );
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    assert_eq!(plan.errors.len(), 2, "{:?}", plan.errors);
+    assert!(plan.errors[0].message.contains("different description"));
 }

@@ -26,7 +26,8 @@ pub enum ColumnKey {
     Field(Field),
     /// Stock at a location.
     Stock(LocationName),
-    /// A product-level column (title, status, tags, vendor): located and kept as text.
+    /// A product-level column (title, status, tags, vendor, product_type, description),
+    /// by its `Field` name.
     Product(&'static str),
     /// Write-back columns the engine owns.
     Status,
@@ -2456,6 +2457,24 @@ mod tests {
 
         let numeric = sheet(&[&[("SKU", json!("A")), ("Title", json!(1984))]], "USD");
         assert_eq!(numeric.rows[0].product["title"], "1984");
+    }
+
+    #[test]
+    fn product_type_and_description_are_text_and_clear_empties_them() {
+        let html = "<p>Soft <b>cotton</b>,\n\"washed\".</p>";
+        assert_eq!(
+            read_product(Field::Description, &json!(format!("  {html}\n"))),
+            Ok(Intent::Set(Value::Text(html.to_owned())))
+        );
+        assert_eq!(
+            read_product(Field::ProductType, &json!("Shirts")),
+            Ok(Intent::Set(Value::Text("Shirts".to_owned())))
+        );
+        for field in [Field::ProductType, Field::Description] {
+            assert_eq!(read_product(field, &json!("clear")), Ok(Intent::Clear));
+        }
+        assert!(read_product(Field::Title, &json!("CLEAR")).is_err());
+        assert!(read_product(Field::Vendor, &json!("CLEAR")).is_err());
     }
 
     #[test]

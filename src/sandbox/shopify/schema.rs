@@ -151,6 +151,8 @@ const PRODUCT: &[FieldDef] = &[
     s("status"),
     s("tags"),
     s("vendor"),
+    s("productType"),
+    s("descriptionHtml"),
     s("totalInventory"),
     s("tracksInventory"),
     f(

@@ -43,6 +43,10 @@ pub struct Product {
     /// Sorted and without repeats, as Shopify returns them.
     pub tags: Vec<String>,
     pub vendor: String,
+    /// `productType`; empty when none.
+    pub product_type: String,
+    /// `descriptionHtml`, kept as sent; empty when none.
+    pub description_html: String,
     pub variants: Vec<Variant>,
 }
 
@@ -145,6 +149,10 @@ struct SeedProduct {
     tags: Vec<String>,
     #[serde(default)]
     vendor: String,
+    #[serde(default)]
+    product_type: String,
+    #[serde(default)]
+    description_html: String,
     variants: Vec<SeedVariant>,
 }
 
@@ -237,6 +245,8 @@ impl StoreData {
                 status: p.status,
                 tags: normalize_tags(p.tags.iter().map(String::as_str)),
                 vendor: p.vendor,
+                product_type: p.product_type,
+                description_html: p.description_html,
                 variants,
             });
         }
@@ -474,6 +484,8 @@ impl StoreData {
             "status": p.status,
             "tags": p.tags,
             "vendor": p.vendor,
+            "productType": p.product_type,
+            "descriptionHtml": p.description_html,
             "totalInventory": total,
             "tracksInventory": !tracked.is_empty(),
         })

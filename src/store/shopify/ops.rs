@@ -28,6 +28,8 @@ pub mod scalars {
     pub type DateTime = String;
     pub type UnsignedInt64 = String;
     pub type JSON = serde_json::Value;
+    /// HTML text (a product's `descriptionHtml`), passed through as it is.
+    pub type HTML = String;
 }
 
 /// The graphql_client derives. Kept in their own module because the operation structs
@@ -233,6 +235,9 @@ pub struct VariantRecord {
     pub product_status: String,
     pub tags: Vec<String>,
     pub vendor: String,
+    pub product_type: String,
+    /// `descriptionHtml`, as Shopify returns it.
+    pub description: String,
     pub inventory_item_id: String,
     pub tracked: bool,
     pub cost: Option<Decimal>,
@@ -258,6 +263,8 @@ macro_rules! variant_record_from {
                     product_status: v.product.status,
                     tags: v.product.tags,
                     vendor: v.product.vendor,
+                    product_type: v.product.product_type,
+                    description: v.product.description_html,
                     inventory_item_id: item.id,
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),
@@ -350,6 +357,8 @@ pub fn store_variant(
         product_status: rec.product_status,
         tags: rec.tags,
         vendor: rec.vendor,
+        product_type: rec.product_type,
+        description: rec.description,
     };
     (sku, variant)
 }
@@ -555,6 +564,12 @@ pub struct ProductUpdate {
     pub tags: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor: Option<String>,
+    /// An empty string removes the product's type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_type: Option<String>,
+    /// HTML text; an empty string removes the description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description_html: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -151,7 +151,8 @@ fn variant_json(id: &str, sku: Option<&str>, levels: Value) -> Value {
         "id": id, "sku": sku, "price": "19.90", "compareAtPrice": null, "barcode": "",
         "requiresComponents": false,
         "product": {"id": "gid://shopify/Product/1", "title": "Mug", "status": "UNLISTED",
-                    "tags": ["kitchen", "gift"], "vendor": "Acme"},
+                    "tags": ["kitchen", "gift"], "vendor": "Acme", "productType": "Mugs",
+                    "descriptionHtml": "<p>Holds tea.</p>"},
         "inventoryItem": {"id": format!("{id}-item"), "tracked": true, "unitCost": {"amount": "4.5"},
                           "inventoryLevels": {"nodes": levels}}
     })
@@ -190,6 +191,10 @@ fn variants_page_maps_to_store_variants_by_location_name() {
     assert_eq!(
         (v.product_status.as_str(), v.vendor.as_str()),
         ("UNLISTED", "Acme")
+    );
+    assert_eq!(
+        (v.product_type.as_str(), v.description.as_str()),
+        ("Mugs", "<p>Holds tea.</p>")
     );
     assert_eq!(
         v.value(&crate::model::FieldKey::variant(crate::model::Field::Tags)),
@@ -773,6 +778,17 @@ fn product_update_sends_only_the_fields_it_sets() {
     assert_eq!(
         variables(&ops::product_update_body(&update)),
         json!({"product": {"id": "gid://shopify/Product/1", "status": "UNLISTED", "tags": []}})
+    );
+    let update = ops::ProductUpdate {
+        id: "gid://shopify/Product/1".into(),
+        product_type: Some(String::new()),
+        description_html: Some("<p>New</p>".into()),
+        ..ops::ProductUpdate::default()
+    };
+    assert_eq!(
+        variables(&ops::product_update_body(&update)),
+        json!({"product": {"id": "gid://shopify/Product/1", "productType": "",
+                           "descriptionHtml": "<p>New</p>"}})
     );
 }
 
