@@ -108,6 +108,7 @@ pub(super) mod fixture {
             sku: sku(sku_text),
             values,
             product: BTreeMap::new(),
+            location: None,
         }
     }
 
@@ -118,6 +119,7 @@ pub(super) mod fixture {
             skus_read: skus.len(),
             rows,
             errors: Vec::new(),
+            ..ParsedSheet::default()
         }
     }
 

@@ -228,7 +228,12 @@ pub fn refresh(
         };
         let mut cells = Vec::new();
         for (spec, col) in &layout.columns {
-            let Some(key) = tracked_key(&spec.key).filter(|k| settable(variant, k)) else {
+            // Row-per-location: the stock cell is at the row's own location.
+            let key = match &spec.key {
+                ColumnKey::RowStock => row.location.as_deref().map(FieldKey::stock),
+                other => tracked_key(other),
+            };
+            let Some(key) = key.filter(|k| settable(variant, k)) else {
                 continue;
             };
             let store = variant.value(&key);

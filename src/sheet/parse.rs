@@ -6,6 +6,15 @@
 //! cells are omitted, so a column can be shorter than another or missing entirely).
 //! Output is typed rows plus row errors, each naming its A1 cell, the value and why.
 //! Nothing here knows about HTTP.
+//!
+//! Stock comes in one of two shapes: a column per location ([`ColumnKey::Stock`]), or,
+//! as in Shopify's current inventory export, a row per variant and location
+//! ([`ColumnKey::RowLocation`] and [`ColumnKey::RowStock`]). In the second shape a SKU
+//! has one row per location (only a second row for the same SKU *and* location is a
+//! duplicate), rows at locations the config does not list are not read (like a column
+//! the config does not name), and rows without a SKU are skipped and counted rather than
+//! reported: Shopify's export lists every variant, and a variant without a SKU cannot be
+//! addressed by sheetsync, so such rows are not mistakes in the sheet.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -32,6 +41,11 @@ pub enum ColumnKey {
     /// Write-back columns the engine owns.
     Status,
     SyncedAt,
+    /// The row's location, in the row-per-location shape (Shopify's `Location` column),
+    /// with the location names the config lists: rows at any other location are not read.
+    RowLocation(Vec<LocationName>),
+    /// Stock at the row's location, in the row-per-location shape (`Available`).
+    RowStock,
 }
 
 /// One configured column: what it holds and its header text.
@@ -74,6 +88,16 @@ pub enum HeaderError {
         found: Vec<String>,
     },
     #[error(
+        "no row of {tab} is at a location of [sheet.inventory] (configured: {configured:?}); \
+         the sheet's Location column names {found:?}: list each location to sync as \
+         \"<name>\" = \"<name>\" under [sheet.inventory]"
+    )]
+    NoConfiguredLocation {
+        tab: String,
+        configured: Vec<String>,
+        found: Vec<String>,
+    },
+    #[error(
         "column {cell} should hold header {expected:?} but holds {found:?}: the sheet changed while it was read"
     )]
     Moved {
@@ -113,6 +137,9 @@ pub struct Row {
     pub values: Cells,
     /// Product-level columns (title, status, …), text as read, non-blank only.
     pub product: BTreeMap<&'static str, String>,
+    /// The row's location in the row-per-location shape (its stock cell is at this
+    /// location); `None` in the column-per-location shape.
+    pub location: Option<LocationName>,
 }
 
 /// A row's non-blank cells by field, sorted by key: a map with a handful of entries.
@@ -223,6 +250,31 @@ pub struct ParsedSheet {
     pub rows_read: usize,
     /// Distinct SKUs among the rows read (the guards' denominator).
     pub skus_read: usize,
+    /// Row-per-location shape: rows without a SKU, skipped (counted in `rows_read`).
+    pub rows_without_sku: usize,
+    /// Row-per-location shape: rows at locations the config does not list, by location;
+    /// not read, and not counted in `rows_read`.
+    pub other_locations: BTreeMap<String, usize>,
+}
+
+impl ParsedSheet {
+    /// What the reader left out on purpose, for a warning: `None` when nothing was.
+    pub fn skipped_note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.rows_without_sku > 0 {
+            parts.push(format!(
+                "{} row(s) without a SKU skipped (such a variant cannot be synced: give it a SKU in Shopify)",
+                self.rows_without_sku
+            ));
+        }
+        for (location, n) in &self.other_locations {
+            parts.push(format!(
+                "{n} row(s) at location {location:?} not read: it is not in [sheet.inventory] \
+                 (add {location:?} = {location:?} to sync it)"
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
 }
 
 /// Finds the header row (the first non-empty row of `rows`, which are the first rows of
@@ -324,6 +376,12 @@ pub fn parse(
     // One shared tab name for every cell reference (see `CellRef`).
     let tab: Arc<str> = Arc::from(layout.tab.as_str());
     let cells_hint = layout.columns.len();
+    let located = layout.columns.iter().find_map(|(spec, _)| match &spec.key {
+        ColumnKey::RowLocation(names) => Some(names),
+        _ => None,
+    });
+    let mut without_sku = 0;
+    let mut elsewhere: BTreeMap<String, usize> = BTreeMap::new();
     let mut drafts = Vec::with_capacity(last_index.saturating_sub(header_index + 1));
     for index in header_index + 1..last_index {
         let row = row_number(index);
@@ -339,17 +397,45 @@ pub fn parse(
                     column(i).get(index),
                 )
             });
-        if let Some(draft) = parse_row(
+        let Some(draft) = parse_row(
             row,
             CellRef::new(tab.clone(), sku_col, row),
             cells,
             cells_hint,
             currency,
-        ) {
-            drafts.push(draft);
+        ) else {
+            continue;
+        };
+        if let Some(names) = located {
+            if let Some(loc) = draft.location.as_ref().filter(|l| !names.contains(l)) {
+                *elsewhere.entry(loc.clone()).or_default() += 1;
+                continue;
+            }
+            if draft.sku.is_none() && !draft.sku_error {
+                without_sku += 1;
+                continue;
+            }
         }
+        drafts.push(draft);
     }
-    Ok(finish(drafts))
+    if let Some(names) = located
+        && drafts.is_empty()
+        && without_sku == 0
+        && !elsewhere.is_empty()
+    {
+        // Every row is at a location the config does not list: a misnamed location, not
+        // a sheet to sync nothing from.
+        return Err(HeaderError::NoConfiguredLocation {
+            tab: layout.tab.clone(),
+            configured: names.clone(),
+            found: elsewhere.into_keys().collect(),
+        });
+    }
+    let mut out = finish(drafts);
+    out.rows_read += without_sku;
+    out.rows_without_sku = without_sku;
+    out.other_locations = elsewhere;
+    Ok(out)
 }
 
 /// A data row as read, before duplicate SKUs across rows are known.
@@ -357,8 +443,11 @@ struct Draft {
     row: u32,
     sku_cell: CellRef,
     sku: Option<Sku>,
+    /// The SKU cell is not a SKU (an error is recorded).
+    sku_error: bool,
     values: Cells,
     product: BTreeMap<&'static str, String>,
+    location: Option<LocationName>,
     errors: Vec<(CellRef, String)>,
 }
 
@@ -374,12 +463,15 @@ fn parse_row<'a>(
         row,
         sku_cell,
         sku: None,
+        sku_error: false,
         values: Cells(Vec::with_capacity(cells_hint)),
         product: BTreeMap::new(),
+        location: None,
         errors: Vec::new(),
     };
     let mut any = false;
-    let mut sku_error = false;
+    // The row-per-location stock cell, read once the row's location is known.
+    let mut row_stock: Option<(CellRef, &Json)> = None;
     for (key, cell, raw) in cells {
         let Some(raw) = raw.filter(|v| !is_blank(Some(v))) else {
             continue;
@@ -391,7 +483,7 @@ fn parse_row<'a>(
                 match read_sku(raw) {
                     Ok(sku) => draft.sku = sku,
                     Err(why) => {
-                        sku_error = true;
+                        draft.sku_error = true;
                         draft
                             .errors
                             .push((cell, format!("{label} {} {why}", shown(raw))));
@@ -417,6 +509,14 @@ fn parse_row<'a>(
             ColumnKey::Stock(location) => {
                 read_stock(raw).map(|i| (FieldKey::stock(location.as_str()), i))
             }
+            ColumnKey::RowLocation(_) => {
+                draft.location = Some(cell_text(raw));
+                continue;
+            }
+            ColumnKey::RowStock => {
+                row_stock = Some((cell, raw));
+                continue;
+            }
         };
         match outcome {
             Ok((field_key, intent)) => {
@@ -437,8 +537,35 @@ fn parse_row<'a>(
     if !any {
         return None;
     }
+    if let Some((cell, raw)) = row_stock {
+        match &draft.location {
+            Some(location) => match read_stock(raw) {
+                Ok(intent) => {
+                    draft.values.insert(
+                        FieldKey::stock(location.as_str()),
+                        Entry {
+                            cell,
+                            raw: raw.clone(),
+                            intent,
+                        },
+                    );
+                }
+                Err(why) => draft.errors.push((
+                    cell,
+                    format!("stock at {} {} {why}", quoted(location), shown(raw)),
+                )),
+            },
+            None => draft.errors.push((
+                cell,
+                format!(
+                    "stock {} has no location: its row's Location cell is blank",
+                    shown(raw)
+                ),
+            )),
+        }
+    }
     draft.values.shrink();
-    if draft.sku.is_none() && !sku_error {
+    if draft.sku.is_none() && !draft.sku_error {
         draft.errors.push((
             draft.sku_cell.clone(),
             "row has values but no SKU".to_owned(),
@@ -449,17 +576,26 @@ fn parse_row<'a>(
 
 /// Applies the cross-row rule (a duplicate SKU fails every copy) and counts.
 fn finish(drafts: Vec<Draft>) -> ParsedSheet {
-    let mut rows_of: HashMap<&Sku, Vec<u32>> = HashMap::new();
+    // A SKU may have one row per location (row-per-location shape): only a second row
+    // for the same SKU and location is a duplicate.
+    let mut rows_of: HashMap<(&Sku, Option<&LocationName>), Vec<u32>> = HashMap::new();
     for draft in &drafts {
         if let Some(sku) = &draft.sku {
-            rows_of.entry(sku).or_default().push(draft.row);
+            rows_of
+                .entry((sku, draft.location.as_ref()))
+                .or_default()
+                .push(draft.row);
         }
     }
-    let skus_read = rows_of.len();
-    let duplicates: HashMap<Sku, Vec<u32>> = rows_of
+    let skus_read = rows_of
+        .keys()
+        .map(|(sku, _)| *sku)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let duplicates: HashMap<(Sku, Option<LocationName>), Vec<u32>> = rows_of
         .into_iter()
         .filter(|(_, rows)| rows.len() > 1)
-        .map(|(sku, rows)| (sku.clone(), rows))
+        .map(|((sku, loc), rows)| ((sku.clone(), loc.cloned()), rows))
         .collect();
 
     let rows_read = drafts.len();
@@ -470,7 +606,7 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
         .into_iter()
         .filter_map(|mut draft| {
             if let Some(sku) = &draft.sku
-                && let Some(rows) = duplicates.get(sku)
+                && let Some(rows) = duplicates.get(&(sku.clone(), draft.location.clone()))
             {
                 let others: Vec<String> = rows
                     .iter()
@@ -481,10 +617,15 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
                     [one] => ("row", one.clone()),
                     _ => ("rows", others.join(", ")),
                 };
+                let at = draft
+                    .location
+                    .as_ref()
+                    .map(|l| format!(" at location {}", quoted(l)))
+                    .unwrap_or_default();
                 draft.errors.push((
                     draft.sku_cell.clone(),
                     format!(
-                        "SKU {} also appears in {noun} {list}; none of these rows is applied",
+                        "SKU {}{at} also appears in {noun} {list}; none of these rows is applied",
                         quoted(sku.as_str())
                     ),
                 ));
@@ -495,6 +636,7 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
                     sku,
                     values: draft.values,
                     product: draft.product,
+                    location: draft.location,
                 });
             }
             errors.extend(draft.errors.into_iter().map(|(cell, message)| RowError {
@@ -512,6 +654,7 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
         rows_read,
         // Every SKU read, duplicates counted once.
         skus_read,
+        ..ParsedSheet::default()
     };
     out.errors.sort();
     out
@@ -526,6 +669,8 @@ fn label(key: &ColumnKey) -> String {
         ColumnKey::Product(name) => (*name).to_owned(),
         ColumnKey::Status => "status".to_owned(),
         ColumnKey::SyncedAt => "synced_at".to_owned(),
+        ColumnKey::RowLocation(_) => "location".to_owned(),
+        ColumnKey::RowStock => "stock".to_owned(),
     }
 }
 
@@ -2475,6 +2620,102 @@ mod tests {
         }
         assert!(read_product(Field::Title, &json!("CLEAR")).is_err());
         assert!(read_product(Field::Vendor, &json!("CLEAR")).is_err());
+    }
+
+    #[test]
+    fn a_row_per_location_is_stock_at_that_location_and_skus_repeat_per_location() {
+        let specs = vec![
+            ColumnSpec {
+                key: ColumnKey::Sku,
+                header: "SKU".into(),
+            },
+            ColumnSpec {
+                key: ColumnKey::RowLocation(vec!["Main".into(), "Annex".into()]),
+                header: "Location".into(),
+            },
+            ColumnSpec {
+                key: ColumnKey::RowStock,
+                header: "Available".into(),
+            },
+        ];
+        let rows = grid(json!([
+            ["Handle", "SKU", "Location", "Available"],
+            ["tee", "A", "Main", 3],
+            ["tee", "A", "Annex", -1],
+            ["tee", "A", "Popup", 9],
+            ["mug", "", "Main", 4],
+            ["cup", "B", "", 2],
+            ["cap", "C", "Main", ""],
+            ["hat", "D", "Annex", 1],
+            ["hat", "D", "Annex", 2]
+        ]));
+        let layout = locate(TAB, &rows, &specs).expect("headers");
+        let parsed =
+            parse(&layout, &columns_of(&rows, &layout), &Currency::new("USD")).expect("parsed");
+        let stock: Vec<(u32, &str, Option<&str>, Vec<&FieldKey>)> = parsed
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.row,
+                    r.sku.as_str(),
+                    r.location.as_deref(),
+                    r.values.keys().collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            stock,
+            vec![
+                (2, "A", Some("Main"), vec![&FieldKey::stock("Main")]),
+                (3, "A", Some("Annex"), vec![&FieldKey::stock("Annex")]),
+                // A blank stock cell is "leave alone", as anywhere.
+                (7, "C", Some("Main"), vec![]),
+            ]
+        );
+        assert_eq!(
+            parsed.rows[1].values[&FieldKey::stock("Annex")].cell,
+            CellRef::new(TAB, 3, 3)
+        );
+        let errors: Vec<(u32, &str)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.row, e.message.as_str()))
+            .collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(
+            errors[0],
+            (
+                6,
+                "stock 2 has no location: its row's Location cell is blank"
+            )
+        );
+        assert!(
+            errors[1]
+                .1
+                .contains("at location \"Annex\" also appears in row 9")
+        );
+        assert_eq!(errors[2].0, 9);
+        // The mug has no SKU: skipped and counted; Popup is not configured: not read.
+        assert_eq!(parsed.rows_without_sku, 1);
+        assert_eq!(
+            parsed.other_locations,
+            BTreeMap::from([("Popup".to_owned(), 1)])
+        );
+        assert_eq!((parsed.rows_read, parsed.skus_read), (7, 4));
+        assert!(
+            parsed
+                .skipped_note()
+                .is_some_and(|n| n.contains("\"Popup\""))
+        );
+
+        // Only unlisted locations: a config error, not an empty sheet.
+        let popup = grid(json!([["SKU", "Location", "Available"], ["A", "Popup", 1]]));
+        let layout = locate(TAB, &popup, &specs).expect("headers");
+        assert!(matches!(
+            parse(&layout, &columns_of(&popup, &layout), &Currency::new("USD")),
+            Err(HeaderError::NoConfiguredLocation { .. })
+        ));
     }
 
     #[test]
