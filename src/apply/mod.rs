@@ -570,8 +570,8 @@ impl<'a> Executor<'a> {
         let fresh = self.store.variants_by_ids(&ids, &locs).await?;
         let mut map = HashMap::new();
         for (_, v) in fresh {
-            for (loc, q) in &v.stock {
-                map.insert((v.variant_id.clone(), Some(loc.clone())), *q);
+            for (loc, q) in v.stock.iter() {
+                map.insert((v.variant_id.to_string(), Some(loc.clone())), q);
             }
         }
         Ok(map)

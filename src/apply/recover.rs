@@ -78,7 +78,7 @@ fn stock_in_effect(
             .values()
             .flatten()
             .filter(|v| v.inventory_item_id == item)
-            .any(|v| v.stock.get(name).copied().flatten() == q["quantity"].as_i64())
+            .any(|v| v.stock.available(name) == q["quantity"].as_i64())
     };
     if !quantities.is_empty() && quantities.iter().all(held) {
         (
@@ -113,7 +113,7 @@ fn level_in_effect(
                 .values()
                 .flatten()
                 .filter(|v| v.inventory_item_id == item)
-                .any(|v| v.stock.get(name).copied().flatten().is_some())
+                .any(|v| v.stock.available(name).is_some())
         });
     if stocked {
         (
@@ -203,7 +203,7 @@ fn product_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, Strin
         .variants
         .values()
         .flatten()
-        .find(|v| v.product_id == id)
+        .find(|v| v.product.id == id)
     else {
         return (
             Outcome::Failed,
@@ -215,15 +215,16 @@ fn product_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, Strin
         .get("tags")
         .and_then(Json::as_array)
         .map(|a| a.iter().filter_map(Json::as_str).collect());
-    let holds = text("title").is_none_or(|t| t == variant.product_title)
-        && text("status").is_none_or(|s| s == variant.product_status)
-        && text("vendor").is_none_or(|v| v == variant.vendor)
+    let product = &variant.product;
+    let holds = text("title").is_none_or(|t| t == product.title)
+        && text("status").is_none_or(|s| s == product.status)
+        && text("vendor").is_none_or(|v| v == product.vendor)
         // Compared trimmed, as the plan compares them (Shopify may keep a trailing newline).
-        && text("productType").is_none_or(|t| t.trim() == variant.product_type.trim())
-        && text("descriptionHtml").is_none_or(|d| d.trim() == variant.description.trim())
+        && text("productType").is_none_or(|t| t.trim() == product.product_type.trim())
+        && text("descriptionHtml").is_none_or(|d| d.trim() == product.description.trim())
         && sent_tags.is_none_or(|t| {
             crate::model::tags_text(t)
-                == crate::model::tags_text(variant.tags.iter().map(String::as_str))
+                == crate::model::tags_text(product.tags.iter().map(String::as_str))
         });
     if holds {
         (
@@ -254,19 +255,27 @@ fn same_value(sent: &Json, now: Option<&str>, money: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::HashMap;
+    use std::sync::Arc;
 
     use serde_json::json;
 
     use super::*;
     use crate::model::{Currency, Sku};
-    use crate::plan::StoreVariant;
+    use crate::plan::{Stock, StoreProduct, StoreVariant};
 
     fn snapshot() -> Snapshot {
         let v = StoreVariant {
             variant_id: "gid://shopify/ProductVariant/1".into(),
-            product_id: "gid://shopify/Product/1".into(),
-            product_title: "Red Tee".into(),
+            product: Arc::new(StoreProduct {
+                id: "gid://shopify/Product/1".into(),
+                title: "Red Tee".into(),
+                status: "UNLISTED".into(),
+                tags: vec!["summer".into(), "cotton".into()],
+                vendor: "Acme".into(),
+                product_type: "Shirts".into(),
+                description: "<p>Soft.</p>\n".into(),
+            }),
             inventory_item_id: "gid://shopify/InventoryItem/1".into(),
             price: Decimal::new(1000, 2),
             compare_at_price: None,
@@ -274,12 +283,7 @@ mod tests {
             barcode: None,
             tracked: true,
             bundle: false,
-            stock: BTreeMap::new(),
-            product_status: "UNLISTED".into(),
-            tags: vec!["summer".into(), "cotton".into()],
-            vendor: "Acme".into(),
-            product_type: "Shirts".into(),
-            description: "<p>Soft.</p>\n".into(),
+            stock: Stock::default(),
         };
         Snapshot {
             currency: Currency::new("USD"),

@@ -173,7 +173,7 @@ pub fn classify(
         item.action = match snapshot.variants.get(&sku).map(Vec::as_slice) {
             None | Some([]) => Action::Skip("the SKU is no longer in the store".into()),
             Some([v]) => {
-                item.product.clone_from(&v.product_title);
+                item.product.clone_from(&v.product.title);
                 let current = v.value(&key);
                 if current == item.replaced {
                     Action::AlreadyThere
@@ -205,10 +205,10 @@ pub fn classify(
                         key: key.clone(),
                         from: current,
                         to: item.replaced.clone(),
-                        product_id: v.product_id.clone(),
-                        product_title: v.product_title.clone(),
-                        variant_id: v.variant_id.clone(),
-                        inventory_item_id: v.inventory_item_id.clone(),
+                        product_id: v.product.id.clone(),
+                        product_title: v.product.title.clone(),
+                        variant_id: v.variant_id.to_string(),
+                        inventory_item_id: v.inventory_item_id.to_string(),
                         activate: false,
                         note: None,
                     }))

@@ -91,8 +91,8 @@ fn store_variant() -> impl Strategy<Value = StoreVariant> {
                 v.barcode = barcode;
                 v.tracked = tracked;
                 v.bundle = bundle;
-                v.stock.insert(MAIN.into(), main);
-                v.stock.insert(OUTLET.into(), outlet);
+                v.stock.set(MAIN, main);
+                v.stock.set(OUTLET, outlet);
                 v
             },
         )
@@ -164,8 +164,8 @@ fn world() -> impl Strategy<Value = World> {
                 }
                 if spec.in_store {
                     let mut v = spec.store;
-                    v.variant_id = format!("gid://shopify/ProductVariant/{name}");
-                    v.product_id = format!("gid://shopify/Product/{name}");
+                    v.variant_id = format!("gid://shopify/ProductVariant/{name}").into();
+                    Arc::make_mut(&mut v.product).id = format!("gid://shopify/Product/{name}");
                     if spec.duplicated {
                         variants.push(v.clone());
                     }
@@ -225,16 +225,13 @@ fn apply(w: &mut World, plan: &Plan) {
                     Some(Value::Qty(q)) => q,
                     ref other => panic!("{other:?} is not a quantity"),
                 };
-                let level = v
-                    .stock
-                    .entry(c.key.location.clone().expect("location"))
-                    .or_default();
+                let location = c.key.location.clone().expect("location");
                 assert_eq!(
                     c.activate,
-                    level.is_none(),
+                    v.stock.available(&location).is_none(),
                     "activation exactly where there is no level"
                 );
-                *level = Some(q);
+                v.stock.set(&location, Some(q));
             }
         }
         w.baseline

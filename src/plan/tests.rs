@@ -17,7 +17,9 @@ pub(super) mod fixture {
     use serde_json::json;
 
     use crate::model::{CellRef, Currency, Field, FieldKey, Sku, Value};
-    use crate::plan::{PlanOptions, Policy, Snapshot, StoreVariant};
+    use std::sync::Arc;
+
+    use crate::plan::{PlanOptions, Policy, Snapshot, StoreProduct, StoreVariant};
     use crate::sheet::parse::{Entry, Intent, ParsedSheet, Row};
 
     pub const TAB: &str = "Inventory";
@@ -126,34 +128,31 @@ pub(super) mod fixture {
     /// A tracked variant priced 10.00, 5 in stock at Main and not stocked at Outlet.
     pub fn variant(sku_text: &str) -> StoreVariant {
         StoreVariant {
-            variant_id: format!("gid://shopify/ProductVariant/{sku_text}"),
-            product_id: format!("gid://shopify/Product/{sku_text}"),
-            product_title: format!("Product {sku_text}"),
-            inventory_item_id: format!("gid://shopify/InventoryItem/{sku_text}"),
+            variant_id: format!("gid://shopify/ProductVariant/{sku_text}").into(),
+            product: Arc::new(StoreProduct {
+                id: format!("gid://shopify/Product/{sku_text}"),
+                title: format!("Product {sku_text}"),
+                status: "ACTIVE".to_owned(),
+                ..StoreProduct::default()
+            }),
+            inventory_item_id: format!("gid://shopify/InventoryItem/{sku_text}").into(),
             price: dec("10.00"),
             compare_at_price: None,
             cost: None,
             barcode: None,
             tracked: true,
             bundle: false,
-            stock: BTreeMap::from([(MAIN.to_owned(), Some(5)), (OUTLET.to_owned(), None)]),
-            product_status: "ACTIVE".to_owned(),
-            tags: Vec::new(),
-            vendor: String::new(),
-            product_type: String::new(),
-            description: String::new(),
+            stock: [(MAIN.to_owned(), Some(5)), (OUTLET.to_owned(), None)]
+                .into_iter()
+                .collect(),
         }
     }
 
     pub fn snapshot(variants: Vec<StoreVariant>) -> Snapshot {
         let mut map: HashMap<Sku, Vec<StoreVariant>> = HashMap::new();
         for v in variants {
-            let s = v
-                .variant_id
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let id = v.variant_id.to_string();
+            let s = id.rsplit('/').next().unwrap_or_default().to_owned();
             map.entry(sku(&s)).or_default().push(v);
         }
         Snapshot {
@@ -289,7 +288,7 @@ fn cell_cases() -> Vec<CellCase> {
             ThreeWay,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(3));
+                v.stock.set(MAIN, Some(3));
             },
             set(qty(5)),
             Some(Some(qty(5))),
@@ -300,7 +299,7 @@ fn cell_cases() -> Vec<CellCase> {
             ThreeWay,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(3));
+                v.stock.set(MAIN, Some(3));
             },
             set(qty(8)),
             Some(Some(qty(5))),
@@ -358,7 +357,7 @@ fn cell_cases() -> Vec<CellCase> {
             ThreeWay,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(8));
+                v.stock.set(MAIN, Some(8));
             },
             set(qty(8)),
             Some(Some(qty(5))),
@@ -439,7 +438,7 @@ fn cell_cases() -> Vec<CellCase> {
                 ThreeWay,
                 main(),
                 |v| {
-                    v.stock.insert(MAIN.into(), Some(3));
+                    v.stock.set(MAIN, Some(3));
                 },
                 set(qty(5)),
                 Some(Some(qty(5))),
@@ -462,7 +461,7 @@ fn cell_cases() -> Vec<CellCase> {
             SheetWins,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(3));
+                v.stock.set(MAIN, Some(3));
             },
             set(qty(5)),
             Some(Some(qty(5))),
@@ -482,7 +481,7 @@ fn cell_cases() -> Vec<CellCase> {
             SheetWins,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(-2));
+                v.stock.set(MAIN, Some(-2));
             },
             set(qty(0)),
             None,
@@ -752,7 +751,7 @@ fn cell_cases() -> Vec<CellCase> {
             ThreeWay,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), None);
+                v.stock.set(MAIN, None);
             },
             set(qty(5)),
             Some(Some(qty(5))),
@@ -925,7 +924,7 @@ fn unknown_sku_is_error_on_the_sku_cell() {
 fn sku_on_two_store_variants_is_error_naming_the_count() {
     let mut second = variant("TEE-1");
     second.variant_id = "gid://shopify/ProductVariant/TEE-1".into();
-    second.product_title = "Another product".into();
+    Arc::make_mut(&mut second.product).title = "Another product".into();
     let s = sheet(vec![row(3, "TEE-1", vec![(price(), set(money("12.00")))])]);
     let plan = build(
         &s,
@@ -1073,9 +1072,9 @@ fn unchanged_counts_rows_with_nothing_to_do() {
 #[test]
 fn output_is_sorted_by_product_then_sku_then_field() {
     let mut a = variant("A");
-    a.product_title = "Zebra tee".into();
+    Arc::make_mut(&mut a.product).title = "Zebra tee".into();
     let mut b = variant("B");
-    b.product_title = "Apron".into();
+    Arc::make_mut(&mut b.product).title = "Apron".into();
     let mut s = sheet(vec![
         row(
             2,
@@ -1126,9 +1125,9 @@ fn output_is_sorted_by_product_then_sku_then_field() {
 #[test]
 fn changes_group_by_product_title_before_sku() {
     let mut a = variant("A");
-    a.product_title = "Zebra tee".into();
+    Arc::make_mut(&mut a.product).title = "Zebra tee".into();
     let mut b = variant("B");
-    b.product_title = "Apron".into();
+    Arc::make_mut(&mut b.product).title = "Apron".into();
     let s = sheet(vec![
         row(2, "A", vec![(price(), set(money("11.00")))]),
         row(3, "B", vec![(price(), set(money("12.00")))]),
@@ -1285,7 +1284,7 @@ fn guard_cases() -> Vec<GuardCase> {
                 {
                     let (s, mut snap) = guard_world(2, |_| vec![(main(), set(qty(0)))]);
                     for v in snap.variants.values_mut().flatten() {
-                        v.stock.insert(MAIN.into(), Some(-3));
+                        v.stock.set(MAIN, Some(-3));
                     }
                     (s, snap)
                 },
@@ -1401,7 +1400,7 @@ fn pulls_never_count_toward_the_guards() {
         baseline.insert((k.clone(), main()), Some(qty(5)));
         for v in vs {
             v.price = dec("100.00");
-            v.stock.insert(MAIN.into(), Some(0));
+            v.stock.set(MAIN, Some(0));
         }
     }
     let plan = build(&s, &snap, &baseline, &opts(ThreeWay));
@@ -1439,7 +1438,7 @@ fn empty_sheet_with_parse_errors_only_is_not_empty() {
 fn stale_change(from: Option<i64>, to: i64) -> Change {
     let s = sheet(vec![row(9, "TEE-1", vec![(main(), set(qty(to)))])]);
     let mut v = variant("TEE-1");
-    v.stock.insert(MAIN.into(), from);
+    v.stock.set(MAIN, from);
     let plan = build(&s, &snapshot(vec![v]), &Baseline::new(), &opts(SheetWins));
     plan.changes.into_iter().next().unwrap()
 }
@@ -1651,9 +1650,9 @@ fn one_product() -> Snapshot {
     let mut a = variant("A");
     let mut b = variant("B");
     for v in [&mut a, &mut b] {
-        v.product_id = "gid://shopify/Product/1".into();
-        v.product_title = "Tee".into();
-        v.tags = vec!["summer".into(), "cotton".into()];
+        Arc::make_mut(&mut v.product).id = "gid://shopify/Product/1".into();
+        Arc::make_mut(&mut v.product).title = "Tee".into();
+        Arc::make_mut(&mut v.product).tags = vec!["summer".into(), "cotton".into()];
     }
     snapshot(vec![a, b])
 }
@@ -1745,9 +1744,9 @@ fn description() -> FieldKey {
 fn product_type_and_description_are_written_once_per_product_and_clear_empties_them() {
     let mut snap = one_product();
     for v in snap.variants.values_mut().flatten() {
-        v.product_type = "Shirts".into();
+        Arc::make_mut(&mut v.product).product_type = "Shirts".into();
         // Shopify keeps a trailing newline; the cell is read trimmed: the same text.
-        v.description = "<p>Soft cotton.</p>\n".into();
+        Arc::make_mut(&mut v.product).description = "<p>Soft cotton.</p>\n".into();
     }
     let rows = vec![
         row(

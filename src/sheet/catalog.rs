@@ -101,7 +101,7 @@ fn single_variants(snapshot: &Snapshot) -> (Vec<(&Sku, &StoreVariant)>, Vec<Stri
             _ => dups.push(sku.to_string()),
         }
     }
-    ones.sort_by(|a, b| (&a.1.product_title, a.0).cmp(&(&b.1.product_title, b.0)));
+    ones.sort_by(|a, b| (a.1.product_title(), a.0).cmp(&(b.1.product_title(), b.0)));
     dups.sort();
     (ones, dups)
 }
@@ -152,8 +152,8 @@ pub fn bootstrap(
         for (spec, col) in specs.iter().zip(0u32..) {
             let value = match &spec.key {
                 ColumnKey::Sku => Json::String(sku.to_string()),
-                ColumnKey::Product("title") if !variant.product_title.is_empty() => {
-                    Json::String(variant.product_title.clone())
+                ColumnKey::Product("title") if !variant.product.title.is_empty() => {
+                    Json::String(variant.product.title.clone())
                 }
                 ColumnKey::Status => Json::String(STATUS_OK.to_owned()),
                 ColumnKey::SyncedAt => Json::String(now.to_owned()),

@@ -382,6 +382,9 @@ pub fn parse(
     });
     let mut without_sku = 0;
     let mut elsewhere: BTreeMap<String, usize> = BTreeMap::new();
+    // Every row's cell errors, by row: kept apart from the drafts so that a draft is no
+    // bigger than the row it becomes (see `finish`).
+    let mut cell_errors: Vec<(u32, CellRef, String)> = Vec::new();
     let mut drafts = Vec::with_capacity(last_index.saturating_sub(header_index + 1));
     for index in header_index + 1..last_index {
         let row = row_number(index);
@@ -397,7 +400,7 @@ pub fn parse(
                     column(i).get(index),
                 )
             });
-        let Some(draft) = parse_row(
+        let Some((mut draft, errors)) = parse_row(
             row,
             CellRef::new(tab.clone(), sku_col, row),
             cells,
@@ -416,6 +419,12 @@ pub fn parse(
                 continue;
             }
         }
+        draft.errored = !errors.is_empty();
+        cell_errors.extend(
+            errors
+                .into_iter()
+                .map(|(cell, message)| (row, cell, message)),
+        );
         drafts.push(draft);
     }
     if let Some(names) = located
@@ -431,44 +440,51 @@ pub fn parse(
             found: elsewhere.into_keys().collect(),
         });
     }
-    let mut out = finish(drafts);
+    let mut out = finish(drafts, cell_errors, |row| {
+        CellRef::new(tab.clone(), sku_col, row)
+    });
     out.rows_read += without_sku;
     out.rows_without_sku = without_sku;
     out.other_locations = elsewhere;
     Ok(out)
 }
 
-/// A data row as read, before duplicate SKUs across rows are known.
+/// A data row as read, before duplicate SKUs across rows are known. Exactly as big as a
+/// [`Row`], so that the rows are built in the drafts' buffer without wasting any of it.
 struct Draft {
     row: u32,
-    sku_cell: CellRef,
-    sku: Option<Sku>,
     /// The SKU cell is not a SKU (an error is recorded).
     sku_error: bool,
+    /// The row has errors (kept apart, by row).
+    errored: bool,
+    sku: Option<Sku>,
     values: Cells,
     product: BTreeMap<&'static str, String>,
     location: Option<LocationName>,
-    errors: Vec<(CellRef, String)>,
 }
 
-/// Reads one row's configured cells; `None` when they are all blank (the row is skipped).
+/// A row's cell errors: the cell and the message.
+type CellErrors = Vec<(CellRef, String)>;
+
+/// Reads one row's configured cells, with their errors; `None` when they are all blank
+/// (the row is skipped).
 fn parse_row<'a>(
     row: u32,
     sku_cell: CellRef,
     cells: impl Iterator<Item = (&'a ColumnKey, CellRef, Option<&'a Json>)>,
     cells_hint: usize,
     currency: &Currency,
-) -> Option<Draft> {
+) -> Option<(Draft, CellErrors)> {
     let mut draft = Draft {
         row,
-        sku_cell,
-        sku: None,
         sku_error: false,
+        errored: false,
+        sku: None,
         values: Cells(Vec::with_capacity(cells_hint)),
         product: BTreeMap::new(),
         location: None,
-        errors: Vec::new(),
     };
+    let mut errors = CellErrors::new();
     let mut any = false;
     // The row-per-location stock cell, read once the row's location is known.
     let mut row_stock: Option<(CellRef, &Json)> = None;
@@ -484,9 +500,7 @@ fn parse_row<'a>(
                     Ok(sku) => draft.sku = sku,
                     Err(why) => {
                         draft.sku_error = true;
-                        draft
-                            .errors
-                            .push((cell, format!("{label} {} {why}", shown(raw))));
+                        errors.push((cell, format!("{label} {} {why}", shown(raw))));
                     }
                 }
                 continue;
@@ -529,9 +543,7 @@ fn parse_row<'a>(
                     },
                 );
             }
-            Err(why) => draft
-                .errors
-                .push((cell, format!("{label} {} {why}", shown(raw)))),
+            Err(why) => errors.push((cell, format!("{label} {} {why}", shown(raw)))),
         }
     }
     if !any {
@@ -550,12 +562,12 @@ fn parse_row<'a>(
                         },
                     );
                 }
-                Err(why) => draft.errors.push((
+                Err(why) => errors.push((
                     cell,
                     format!("stock at {} {} {why}", quoted(location), shown(raw)),
                 )),
             },
-            None => draft.errors.push((
+            None => errors.push((
                 cell,
                 format!(
                     "stock {} has no location: its row's Location cell is blank",
@@ -566,42 +578,50 @@ fn parse_row<'a>(
     }
     draft.values.shrink();
     if draft.sku.is_none() && !draft.sku_error {
-        draft.errors.push((
-            draft.sku_cell.clone(),
-            "row has values but no SKU".to_owned(),
-        ));
+        errors.push((sku_cell, "row has values but no SKU".to_owned()));
     }
-    Some(draft)
+    Some((draft, errors))
 }
 
 /// Applies the cross-row rule (a duplicate SKU fails every copy) and counts.
-fn finish(drafts: Vec<Draft>) -> ParsedSheet {
+/// `cell_errors` are the rows' own errors, by row; `sku_cell` names a row's SKU cell.
+fn finish(
+    drafts: Vec<Draft>,
+    mut cell_errors: Vec<(u32, CellRef, String)>,
+    sku_cell: impl Fn(u32) -> CellRef,
+) -> ParsedSheet {
     // A SKU may have one row per location (row-per-location shape): only a second row
-    // for the same SKU and location is a duplicate.
-    let mut rows_of: HashMap<(&Sku, Option<&LocationName>), Vec<u32>> = HashMap::new();
-    for draft in &drafts {
-        if let Some(sku) = &draft.sku {
-            rows_of
-                .entry((sku, draft.location.as_ref()))
+    // for the same SKU and location is a duplicate. Found by sorting references rather
+    // than with a map of row lists: at 100,000 rows that map was the parse's peak.
+    let mut keyed: Vec<(&Sku, Option<&LocationName>, u32)> = drafts
+        .iter()
+        .filter_map(|d| d.sku.as_ref().map(|sku| (sku, d.location.as_ref(), d.row)))
+        .collect();
+    keyed.sort_unstable();
+    let mut skus_read = 0;
+    let mut duplicates: HashMap<(Sku, Option<LocationName>), Vec<u32>> = HashMap::new();
+    for (i, (sku, location, row)) in keyed.iter().enumerate() {
+        let previous = i.checked_sub(1).map(|p| &keyed[p]);
+        if previous.is_none_or(|(s, _, _)| s != sku) {
+            skus_read += 1;
+        }
+        let same_key = |other: Option<&(&Sku, Option<&LocationName>, u32)>| {
+            other.is_some_and(|(s, l, _)| s == sku && l == location)
+        };
+        if same_key(previous) || same_key(keyed.get(i + 1)) {
+            duplicates
+                .entry(((*sku).clone(), location.cloned()))
                 .or_default()
-                .push(draft.row);
+                .push(*row);
         }
     }
-    let skus_read = rows_of
-        .keys()
-        .map(|(sku, _)| *sku)
-        .collect::<std::collections::HashSet<_>>()
-        .len();
-    let duplicates: HashMap<(Sku, Option<LocationName>), Vec<u32>> = rows_of
-        .into_iter()
-        .filter(|(_, rows)| rows.len() > 1)
-        .map(|((sku, loc), rows)| ((sku.clone(), loc.cloned()), rows))
-        .collect();
+    drop(keyed);
 
     let rows_read = drafts.len();
-    let mut errors = Vec::new();
+    // The SKU of each row with errors, for its `RowError`s.
+    let mut errored: HashMap<u32, Option<Sku>> = HashMap::new();
     // `into_iter().filter_map().collect()` reuses the drafts' buffer for the rows (a row
-    // is smaller than a draft), so a large sheet does not hold both at once.
+    // is the size of a draft), so a large sheet does not hold both at once.
     let rows: Vec<Row> = drafts
         .into_iter()
         .filter_map(|mut draft| {
@@ -622,15 +642,17 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
                     .as_ref()
                     .map(|l| format!(" at location {}", quoted(l)))
                     .unwrap_or_default();
-                draft.errors.push((
-                    draft.sku_cell.clone(),
+                cell_errors.push((
+                    draft.row,
+                    sku_cell(draft.row),
                     format!(
                         "SKU {}{at} also appears in {noun} {list}; none of these rows is applied",
                         quoted(sku.as_str())
                     ),
                 ));
+                draft.errored = true;
             }
-            if draft.errors.is_empty() {
+            if !draft.errored {
                 return draft.sku.map(|sku| Row {
                     row: draft.row,
                     sku,
@@ -639,13 +661,17 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
                     location: draft.location,
                 });
             }
-            errors.extend(draft.errors.into_iter().map(|(cell, message)| RowError {
-                row: draft.row,
-                cell,
-                sku: draft.sku.clone(),
-                message,
-            }));
+            errored.insert(draft.row, draft.sku);
             None
+        })
+        .collect();
+    let errors = cell_errors
+        .into_iter()
+        .map(|(row, cell, message)| RowError {
+            row,
+            cell,
+            sku: errored.get(&row).cloned().flatten(),
+            message,
         })
         .collect();
     let mut out = ParsedSheet {
@@ -2716,6 +2742,13 @@ mod tests {
             parse(&layout, &columns_of(&popup, &layout), &Currency::new("USD")),
             Err(HeaderError::NoConfiguredLocation { .. })
         ));
+    }
+
+    #[test]
+    fn a_draft_is_no_bigger_than_a_row() {
+        // Rows are built in the drafts' buffer: any excess stays allocated for the
+        // whole run (issue 8's memory bound).
+        assert!(std::mem::size_of::<Draft>() <= std::mem::size_of::<Row>());
     }
 
     #[test]

@@ -185,15 +185,18 @@ fn variants_page_maps_to_store_variants_by_location_name() {
     assert_eq!(v.barcode, None, "an empty barcode is no barcode");
     assert_eq!(v.inventory_item_id, "V1-item");
     assert!(v.tracked && !v.bundle);
-    assert_eq!(v.stock.get("Main"), Some(&Some(7)));
-    assert_eq!(v.stock.get("Annex"), Some(&None), "no level at L2");
+    assert_eq!(v.stock.get("Main"), Some(Some(7)));
+    assert_eq!(v.stock.get("Annex"), Some(None), "no level at L2");
     assert_eq!(v.stock.len(), 2);
     assert_eq!(
-        (v.product_status.as_str(), v.vendor.as_str()),
+        (v.product.status.as_str(), v.product.vendor.as_str()),
         ("UNLISTED", "Acme")
     );
     assert_eq!(
-        (v.product_type.as_str(), v.description.as_str()),
+        (
+            v.product.product_type.as_str(),
+            v.product.description.as_str()
+        ),
         ("Mugs", "<p>Holds tea.</p>")
     );
     assert_eq!(
@@ -742,8 +745,8 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
     assert_eq!(snap.currency.code, "USD");
     let a = &snap.variants[&crate::model::Sku::new("A").unwrap()];
     assert_eq!(a.len(), 2, "a SKU on two variants keeps both");
-    assert_eq!(a[0].stock["Main"], Some(3));
-    assert_eq!(a[1].stock["Main"], None);
+    assert_eq!(a[0].stock.get("Main"), Some(Some(3)));
+    assert_eq!(a[1].stock.get("Main"), Some(None));
     assert_eq!(
         variables(&server.seen.lock().unwrap()[2].1)["limit"],
         json!(super::bulk::DEFAULT_THRESHOLD)
