@@ -189,6 +189,9 @@ impl Engine {
         let (locations, snapshot) = store_side?;
         let (layout, columns) = sheet_side?;
         let sheet = parse::parse(&layout, &columns, &snapshot.currency)?;
+        if let Some(note) = sheet.skipped_note() {
+            tracing::warn!("{note}");
+        }
         Ok(Reads {
             layout,
             columns,
@@ -250,6 +253,7 @@ impl Engine {
                 .collect(),
             rows_read: whole.rows_read,
             skus_read: whole.skus_read,
+            ..parse::ParsedSheet::default()
         });
         let sheet = narrowed.as_ref().unwrap_or(&whole);
 

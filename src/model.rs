@@ -69,8 +69,9 @@ impl Currency {
     }
 }
 
-/// The fields sheetsync writes to the store, in report order. Title, status, tags and
-/// vendor belong to the product (one value shared by all its variants' rows).
+/// The fields sheetsync writes to the store, in report order. Title, status, tags,
+/// vendor, product type and description belong to the product (one value shared by all
+/// its variants' rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
@@ -83,10 +84,14 @@ pub enum Field {
     Status,
     Tags,
     Vendor,
+    /// `productType`: the merchant's free-text type (Shopify CSV "Type").
+    ProductType,
+    /// `descriptionHtml`: the description as HTML text (Shopify CSV "Body (HTML)").
+    Description,
 }
 
 impl Field {
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 11] = [
         Field::Price,
         Field::CompareAtPrice,
         Field::Cost,
@@ -96,6 +101,8 @@ impl Field {
         Field::Status,
         Field::Tags,
         Field::Vendor,
+        Field::ProductType,
+        Field::Description,
     ];
 
     /// The name used in config, `--only` and the JSON report.
@@ -110,6 +117,8 @@ impl Field {
             Field::Status => "status",
             Field::Tags => "tags",
             Field::Vendor => "vendor",
+            Field::ProductType => "product_type",
+            Field::Description => "description",
         }
     }
 
@@ -117,11 +126,17 @@ impl Field {
         Field::ALL.into_iter().find(|f| f.name() == name.trim())
     }
 
-    /// Fields a `CLEAR` cell may empty (SPEC §3); `CLEAR` in a tags cell removes every tag.
+    /// Fields a `CLEAR` cell may empty (SPEC §3); `CLEAR` in a tags cell removes every tag,
+    /// in a product type or description cell it empties them (Shopify keeps both optional).
     pub fn clearable(self) -> bool {
         matches!(
             self,
-            Field::CompareAtPrice | Field::Barcode | Field::Cost | Field::Tags
+            Field::CompareAtPrice
+                | Field::Barcode
+                | Field::Cost
+                | Field::Tags
+                | Field::ProductType
+                | Field::Description
         )
     }
 
@@ -130,7 +145,12 @@ impl Field {
     pub fn is_product(self) -> bool {
         matches!(
             self,
-            Field::Title | Field::Status | Field::Tags | Field::Vendor
+            Field::Title
+                | Field::Status
+                | Field::Tags
+                | Field::Vendor
+                | Field::ProductType
+                | Field::Description
         )
     }
 

@@ -412,13 +412,35 @@ async fn shopify_products_layout_creates_from_handle_and_option_columns() {
         "Variant SKU",
         "Variant Price",
         "Image Src",
+        "Type",
+        "Body (HTML)",
     ];
     let rows = [
-        ["tee", "", "", "", "TEE-S", "10", ""],
-        ["tee", "", "", "", "TEE-M", "10", ""],
-        ["socks", "Socks", "Size", "S", "SOCK-S", "4", ""],
-        ["socks", "", "", "L", "SOCK-L", "4", ""],
-        ["socks", "", "", "", "", "", "https://example.com/socks.png"],
+        ["tee", "", "", "", "TEE-S", "10", "", "", ""],
+        ["tee", "", "", "", "TEE-M", "10", "", "", ""],
+        [
+            "socks",
+            "Socks",
+            "Size",
+            "S",
+            "SOCK-S",
+            "4",
+            "",
+            "Accessories",
+            "<p>Warm wool.</p>",
+        ],
+        ["socks", "", "", "L", "SOCK-L", "4", "", "", ""],
+        [
+            "socks",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "https://example.com/socks.png",
+            "",
+            "",
+        ],
     ];
     let mut grid = vec![header.iter().map(|h| json!(h)).collect::<Vec<_>>()];
     grid.extend(rows.iter().map(|r| r.iter().map(|c| json!(c)).collect()));
@@ -457,4 +479,15 @@ async fn shopify_products_layout_creates_from_handle_and_option_columns() {
             (Some("SOCK-L".to_owned()), vec!["L".to_owned()]),
         ]
     );
+
+    // Type and description went with productCreate: the next sync has nothing to write,
+    // to the store or to the sheet.
+    let sent = sandbox.shopify.applied_mutations().len();
+    let (code, stdout, stderr) = common::run_sheetsync(&config, &["sync", "--json"]).await;
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(code, 0, "{report}");
+    for list in ["changes", "pulled", "conflicts"] {
+        assert_eq!(report[list], json!([]), "{list}: {report}");
+    }
+    assert_eq!(sandbox.shopify.applied_mutations().len(), sent);
 }

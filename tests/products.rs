@@ -1,5 +1,5 @@
 //! Product fields end to end: the `sheetsync` binary against the sandbox, with a sheet
-//! that carries title, status, tags and vendor columns.
+//! that carries title, status, tags, vendor, type and description columns.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use sheetsync::sandbox::Sandbox;
 use sheetsync::sandbox::sheets::SheetsFake;
 use sheetsync::sandbox::shopify::ShopifyFake;
 
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 13] = [
     "SKU",
     "Product",
     "Status",
@@ -20,6 +20,8 @@ const HEADER: [&str; 11] = [
     "Barcode",
     "Stock",
     "Outlet stock",
+    "Type",
+    "Description",
 ];
 
 fn store() -> ShopifyFake {
@@ -30,11 +32,13 @@ fn store() -> ShopifyFake {
             {"id": 2, "name": "Outlet"}
         ],
         "products": [
-            {"id": 10, "title": "Tee", "tags": ["cotton"], "vendor": "Acme", "variants": [
+            {"id": 10, "title": "Tee", "tags": ["cotton"], "vendor": "Acme",
+             "productType": "Shirts", "descriptionHtml": "<p>Old tee.</p>\n", "variants": [
                 {"id": 101, "sku": "TEE-S", "price": "10.00", "inventoryItemId": 1001},
                 {"id": 102, "sku": "TEE-M", "price": "10.00", "inventoryItemId": 1002}
             ]},
-            {"id": 20, "title": "Mug", "status": "DRAFT", "variants": [
+            {"id": 20, "title": "Mug", "status": "DRAFT", "descriptionHtml": "<p>A mug.</p>",
+             "variants": [
                 {"id": 201, "sku": "MUG", "price": "5.00", "inventoryItemId": 2001}
             ]}
         ]
@@ -43,13 +47,18 @@ fn store() -> ShopifyFake {
         .expect("store seed")
 }
 
-/// Rows under `HEADER`: (sku, product, status, tags, vendor).
-fn sheet(rows: &[[&str; 5]]) -> SheetsFake {
+/// Rows under `HEADER`: (sku, product, status, tags, vendor), and optionally, in the
+/// last two columns, (type, description).
+fn sheet(rows: &[[&str; 5]], typed: &[[&str; 2]]) -> SheetsFake {
     let mut all = vec![HEADER.iter().map(|h| json!(h)).collect::<Vec<_>>()];
-    all.extend(
-        rows.iter()
-            .map(|r| r.iter().map(|c| json!(c)).collect::<Vec<_>>()),
-    );
+    all.extend(rows.iter().enumerate().map(|(i, r)| {
+        let mut cells: Vec<Value> = r.iter().map(|c| json!(c)).collect();
+        if let Some(t) = typed.get(i) {
+            cells.resize(HEADER.len() - 2, json!(""));
+            cells.extend(t.iter().map(|c| json!(c)));
+        }
+        cells
+    }));
     let seed = json!({"title": "products", "tabs": [{"name": "Inventory", "rows": all}]});
     SheetsFake::from_seed_json(&seed.to_string()).expect("sheet seed")
 }
@@ -62,7 +71,11 @@ struct Env {
 
 impl Env {
     async fn new(rows: &[[&str; 5]]) -> Env {
-        let sandbox = Sandbox::start(store(), sheet(rows), 0)
+        Env::typed(rows, &[]).await
+    }
+
+    async fn typed(rows: &[[&str; 5]], typed: &[[&str; 2]]) -> Env {
+        let sandbox = Sandbox::start(store(), sheet(rows, typed), 0)
             .await
             .expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -70,7 +83,7 @@ impl Env {
         let text = std::fs::read_to_string(&config).expect("config text");
         let text = text.replacen(
             "barcode = \"Barcode\"\n",
-            "barcode = \"Barcode\"\ntitle = \"Product\"\nstatus = \"Status\"\ntags = \"Tags\"\nvendor = \"Vendor\"\n",
+            "barcode = \"Barcode\"\ntitle = \"Product\"\nstatus = \"Status\"\ntags = \"Tags\"\nvendor = \"Vendor\"\nproduct_type = \"Type\"\ndescription = \"Description\"\n",
             1,
         );
         std::fs::write(&config, text).expect("write config");
@@ -269,4 +282,103 @@ async fn pull_fills_blank_product_cells_and_the_next_sync_plans_nothing() {
     assert_eq!(report["changes"], json!([]), "{report:#}");
     assert_eq!(report["conflicts"], json!([]), "{report:#}");
     assert_eq!(env.mutation_count(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn product_type_and_description_are_written_with_only_the_changed_fields() {
+    let html = "<p>Soft <b>cotton</b>, \"pre-washed\".</p>\n<ul><li>S</li><li>M</li></ul>";
+    let env = Env::typed(
+        &[
+            ["TEE-S", "", "", "", ""],
+            ["TEE-M", "", "", "", ""],
+            ["MUG", "", "", "", ""],
+        ],
+        // The tee's type changes and its description is restated on one row only; the
+        // mug's description is cleared and its (absent) type cleared too: nothing to do.
+        &[["Tees", html], ["", html], ["CLEAR", "clear"]],
+    )
+    .await;
+    let (code, report) = env.sync_json(&["--adopt", "sheet", "--yes"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let mut fields: Vec<(String, String, Value)> = report["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            assert_eq!(c["status"], "applied", "{c}");
+            (
+                c["sku"].as_str().unwrap_or_default().to_owned(),
+                c["field"].as_str().unwrap_or_default().to_owned(),
+                c["to"].clone(),
+            )
+        })
+        .collect();
+    fields.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(
+        fields,
+        vec![
+            ("MUG".into(), "description".into(), Value::Null),
+            ("TEE-S".into(), "description".into(), json!(html)),
+            ("TEE-S".into(), "product_type".into(), json!("Tees")),
+        ],
+        "{report:#}"
+    );
+    let mut updates = env.product_updates();
+    updates.sort_by_key(|u| u["product"]["id"].as_str().map(str::to_owned));
+    assert_eq!(
+        updates,
+        vec![
+            json!({"product": {"id": "gid://shopify/Product/10", "productType": "Tees",
+                               "descriptionHtml": html}}),
+            json!({"product": {"id": "gid://shopify/Product/20", "descriptionHtml": ""}}),
+        ]
+    );
+    let tee = env.sandbox.shopify.product_of("TEE-M").expect("tee");
+    assert_eq!(
+        (tee.product_type.as_str(), tee.description_html.as_str()),
+        ("Tees", html)
+    );
+    let mug = env.sandbox.shopify.product_of("MUG").expect("mug");
+    assert_eq!(
+        (mug.product_type.as_str(), mug.description_html.as_str()),
+        ("", "")
+    );
+
+    let before = env.mutation_count();
+    let (code, report) = env.sync_json(&[]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["changes"], json!([]), "{report:#}");
+    assert_eq!(report["conflicts"], json!([]), "{report:#}");
+    assert_eq!(env.mutation_count(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_fills_type_and_description_and_a_store_edit_is_pulled_by_the_next_sync() {
+    let env = Env::typed(&[["TEE-S", "", "", "", ""]], &[["", ""]]).await;
+    let (code, report) = env.json("pull", &[]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let rows = env.sandbox.sheets.rows("Inventory");
+    // Stored trimmed, as every cell is compared.
+    assert_eq!(rows[1][11..13], [json!("Shirts"), json!("<p>Old tee.</p>")]);
+
+    // The description is edited in the admin: three-way pulls it into the unchanged cell.
+    assert!(
+        env.sandbox
+            .shopify
+            .set_description("TEE-S", "<p>New tee.</p>")
+    );
+    let (code, report) = env.sync_json(&[]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["changes"], json!([]), "{report:#}");
+    let pulled: Vec<(&str, &Value)> = report["pulled"]
+        .as_array()
+        .expect("pulled")
+        .iter()
+        .map(|p| (p["field"].as_str().unwrap_or_default(), &p["to"]))
+        .collect();
+    assert_eq!(pulled, vec![("description", &json!("<p>New tee.</p>"))]);
+    assert_eq!(
+        env.sandbox.sheets.rows("Inventory")[1][12],
+        json!("<p>New tee.</p>")
+    );
 }

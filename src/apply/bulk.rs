@@ -174,7 +174,7 @@ impl Executor<'_> {
         };
         for &i in unknown {
             let c = &plan.changes[i];
-            let ended = match fresh.get(&c.variant_id) {
+            let ended = match fresh.get(&crate::plan::Gid::from(c.variant_id.as_str())) {
                 None => Ended::Skipped("variant is no longer in the store".into()),
                 Some(v) if v.value(&c.key) == c.to => Ended::Applied,
                 Some(_) => Ended::Failed(format!(

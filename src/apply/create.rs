@@ -176,6 +176,8 @@ impl Executor<'_> {
             status: creation.status.clone(),
             tags: creation.tags.clone(),
             vendor: creation.vendor.clone(),
+            product_type: creation.product_type.clone(),
+            description_html: creation.description.clone(),
             product_options: options(creation),
         };
         let body = ops::product_create_body(&product);

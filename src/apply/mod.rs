@@ -601,8 +601,8 @@ impl<'a> Executor<'a> {
         let fresh = self.store.variants_by_ids(&ids, &locs).await?;
         let mut map = HashMap::new();
         for (_, v) in fresh {
-            for (loc, q) in &v.stock {
-                map.insert((v.variant_id.clone(), Some(loc.clone())), *q);
+            for (loc, q) in v.stock.iter() {
+                map.insert((v.variant_id.to_string(), Some(loc.clone())), q);
             }
         }
         Ok(map)
@@ -689,7 +689,13 @@ fn set_field(update: &mut VariantUpdate, c: &Change) {
             }
         }
         // Not variant fields: `product::apply_products` sends them.
-        Field::Inventory | Field::Title | Field::Status | Field::Tags | Field::Vendor => {}
+        Field::Inventory
+        | Field::Title
+        | Field::Status
+        | Field::Tags
+        | Field::Vendor
+        | Field::ProductType
+        | Field::Description => {}
     }
 }
 
@@ -710,6 +716,8 @@ fn field_error(errors: &[UserError], field: Field) -> String {
         Field::Status => "status",
         Field::Tags => "tags",
         Field::Vendor => "vendor",
+        Field::ProductType => "productType",
+        Field::Description => "descriptionHtml",
     };
     let specific: Vec<UserError> = errors
         .iter()

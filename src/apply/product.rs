@@ -1,4 +1,4 @@
-//! Product fields (title, status, tags, vendor): one `productUpdate` per product carrying
+//! Product fields (title, status, tags, vendor, type, description): one `productUpdate` per product carrying
 //! every product field the plan changes for it, and nothing else, so lists the sheet does
 //! not mention are never sent (and never replaced). Journaled like every mutation.
 
@@ -77,6 +77,9 @@ fn set_product_field(update: &mut ProductUpdate, c: &Change) {
         Field::Status => update.status = Some(text),
         Field::Tags => update.tags = Some(tags_list(&text)),
         Field::Vendor => update.vendor = Some(text),
+        // `CLEAR` (no target) sends "", which Shopify takes as "no type / no description".
+        Field::ProductType => update.product_type = Some(text),
+        Field::Description => update.description_html = Some(text),
         Field::Price | Field::CompareAtPrice | Field::Cost | Field::Barcode | Field::Inventory => {}
     }
 }

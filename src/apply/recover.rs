@@ -113,7 +113,7 @@ fn stock_in_effect(
             .values()
             .flatten()
             .filter(|v| v.inventory_item_id == item)
-            .any(|v| v.stock.get(name).copied().flatten() == q["quantity"].as_i64())
+            .any(|v| v.stock.available(name) == q["quantity"].as_i64())
     };
     if !quantities.is_empty() && quantities.iter().all(held) {
         (
@@ -148,7 +148,7 @@ fn level_in_effect(
                 .values()
                 .flatten()
                 .filter(|v| v.inventory_item_id == item)
-                .any(|v| v.stock.get(name).copied().flatten().is_some())
+                .any(|v| v.stock.available(name).is_some())
         });
     if stocked {
         (
@@ -185,17 +185,17 @@ fn bulk_fields_in_effect(jsonl: &[u8], snapshot: &Snapshot) -> (Outcome, String)
     verdict(held, total, "bulk mutation's variant fields")
 }
 
-fn by_id(snapshot: &Snapshot) -> HashMap<&str, &StoreVariant> {
+fn by_id(snapshot: &Snapshot) -> HashMap<String, &StoreVariant> {
     snapshot
         .variants
         .values()
         .flatten()
-        .map(|v| (v.variant_id.as_str(), v))
+        .map(|v| (v.variant_id.to_string(), v))
         .collect()
 }
 
 /// (fields of `vars["variants"]` the snapshot holds, fields sent).
-fn fields_held(vars: &Json, variants: &HashMap<&str, &StoreVariant>) -> (usize, usize) {
+fn fields_held(vars: &Json, variants: &HashMap<String, &StoreVariant>) -> (usize, usize) {
     let mut held = 0usize;
     let mut total = 0usize;
     for input in vars["variants"].as_array().into_iter().flatten() {
@@ -263,7 +263,7 @@ fn product_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, Strin
         .variants
         .values()
         .flatten()
-        .find(|v| v.product_id == id)
+        .find(|v| v.product.id == id)
     else {
         return (
             Outcome::Failed,
@@ -275,12 +275,16 @@ fn product_fields_in_effect(body: &Json, snapshot: &Snapshot) -> (Outcome, Strin
         .get("tags")
         .and_then(Json::as_array)
         .map(|a| a.iter().filter_map(Json::as_str).collect());
-    let holds = text("title").is_none_or(|t| t == variant.product_title)
-        && text("status").is_none_or(|s| s == variant.product_status)
-        && text("vendor").is_none_or(|v| v == variant.vendor)
+    let product = &variant.product;
+    let holds = text("title").is_none_or(|t| t == product.title)
+        && text("status").is_none_or(|s| s == product.status)
+        && text("vendor").is_none_or(|v| v == product.vendor)
+        // Compared trimmed, as the plan compares them (Shopify may keep a trailing newline).
+        && text("productType").is_none_or(|t| t.trim() == product.product_type.trim())
+        && text("descriptionHtml").is_none_or(|d| d.trim() == product.description.trim())
         && sent_tags.is_none_or(|t| {
             crate::model::tags_text(t)
-                == crate::model::tags_text(variant.tags.iter().map(String::as_str))
+                == crate::model::tags_text(product.tags.iter().map(String::as_str))
         });
     if holds {
         (
@@ -311,19 +315,27 @@ fn same_value(sent: &Json, now: Option<&str>, money: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::HashMap;
+    use std::sync::Arc;
 
     use serde_json::json;
 
     use super::*;
     use crate::model::{Currency, Sku};
-    use crate::plan::StoreVariant;
+    use crate::plan::{Stock, StoreProduct, StoreVariant};
 
     fn snapshot() -> Snapshot {
         let v = StoreVariant {
             variant_id: "gid://shopify/ProductVariant/1".into(),
-            product_id: "gid://shopify/Product/1".into(),
-            product_title: "Red Tee".into(),
+            product: Arc::new(StoreProduct {
+                id: "gid://shopify/Product/1".into(),
+                title: "Red Tee".into(),
+                status: "UNLISTED".into(),
+                tags: vec!["summer".into(), "cotton".into()],
+                vendor: "Acme".into(),
+                product_type: "Shirts".into(),
+                description: "<p>Soft.</p>\n".into(),
+            }),
             inventory_item_id: "gid://shopify/InventoryItem/1".into(),
             price: Decimal::new(1000, 2),
             compare_at_price: None,
@@ -331,10 +343,7 @@ mod tests {
             barcode: None,
             tracked: true,
             bundle: false,
-            stock: BTreeMap::new(),
-            product_status: "UNLISTED".into(),
-            tags: vec!["summer".into(), "cotton".into()],
-            vendor: "Acme".into(),
+            stock: Stock::default(),
         };
         Snapshot {
             currency: Currency::new("USD"),
@@ -383,6 +392,17 @@ mod tests {
             "vendor": "Other"}));
         assert_eq!(
             product_fields_in_effect(&half, &snapshot()).0,
+            Outcome::Failed
+        );
+        let described = body(json!({"id": "gid://shopify/Product/1",
+            "productType": "Shirts", "descriptionHtml": "<p>Soft.</p>"}));
+        assert_eq!(
+            product_fields_in_effect(&described, &snapshot()).0,
+            Outcome::Applied
+        );
+        let retyped = body(json!({"id": "gid://shopify/Product/1", "productType": "Tees"}));
+        assert_eq!(
+            product_fields_in_effect(&retyped, &snapshot()).0,
             Outcome::Failed
         );
         let gone = body(json!({"id": "gid://shopify/Product/2", "title": "Red Tee"}));

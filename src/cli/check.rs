@@ -49,7 +49,7 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
         .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, 30)
         .await
         .map_err(|e| super::sync::engine_failure(e.into()))?;
-    let layout = parse::locate(&cfg.sheet.tab, &rows, &cfg.column_specs())
+    let layout = parse::locate(&cfg.sheet.tab, &rows, &cfg.column_specs_for(&rows))
         .map_err(|e| super::sync::engine_failure(e.into()))?;
     println!("sheet: reachable, header row {}", layout.header_row);
     for (spec, col) in &layout.columns {

@@ -78,9 +78,16 @@ pub enum Layout {
     Columns,
     /// Shopify's product CSV (template or export), opened as a sheet.
     ShopifyProducts,
-    /// Shopify's inventory export with a column per location (`[sheet.inventory]`).
+    /// Shopify's inventory export: the current form (a row per variant and location,
+    /// `Location` and `Available` columns) or the older one (a column per location). The
+    /// header row tells them apart; `[sheet.inventory]` names the locations either way.
     ShopifyInventory,
 }
+
+/// The header that marks Shopify's current inventory export (a row per location).
+const LOCATION_HEADER: &str = "Location";
+/// Its stock column: the `available` quantity at the row's location.
+const AVAILABLE_HEADER: &str = "Available";
 
 impl Layout {
     pub fn name(self) -> &'static str {
@@ -111,6 +118,8 @@ impl Layout {
                 (ColumnKey::Product("status"), "Status", false),
                 (ColumnKey::Product("tags"), "Tags", false),
                 (ColumnKey::Product("vendor"), "Vendor", false),
+                (ColumnKey::Product("product_type"), "Type", false),
+                (ColumnKey::Product("description"), "Body (HTML)", false),
             ],
             Layout::ShopifyInventory => &[(ColumnKey::Sku, "SKU", true)],
         }
@@ -139,6 +148,9 @@ pub struct Columns {
     pub option2_value: Option<String>,
     pub option3_name: Option<String>,
     pub option3_value: Option<String>,
+    pub product_type: Option<String>,
+    /// The description as HTML text (Shopify's CSV "Body (HTML)").
+    pub description: Option<String>,
 }
 
 /// The text columns that describe a product to create (`sync.create_missing`), by the
@@ -167,13 +179,16 @@ impl Columns {
         .collect()
     }
 
-    /// Product-level columns (title, status, tags, vendor) that are configured.
+    /// Product-level columns (title, status, tags, vendor, product type, description)
+    /// that are configured.
     pub fn product_fields(&self) -> Vec<(&'static str, &str)> {
         [
             ("title", &self.title),
             ("status", &self.status),
             ("tags", &self.tags),
             ("vendor", &self.vendor),
+            ("product_type", &self.product_type),
+            ("description", &self.description),
         ]
         .into_iter()
         .filter_map(|(f, h)| h.as_deref().map(|h| (f, h)))
@@ -452,6 +467,10 @@ impl Config {
     /// The columns to locate in a sheet whose first rows are `header_rows` (as
     /// `parse::locate` takes them): [`Config::column_specs`] without the optional preset
     /// columns the header row does not have. Everything else must be found.
+    ///
+    /// With `shopify-inventory`, a header row holding `Location` is Shopify's current
+    /// export: the SKU, `Location` and `Available` columns are read instead of a column
+    /// per location, and `[sheet.inventory]` says which locations' rows are read.
     pub fn column_specs_for(&self, header_rows: &[Vec<serde_json::Value>]) -> Vec<ColumnSpec> {
         let header: Vec<&str> = header_rows
             .iter()
@@ -461,6 +480,9 @@ impl Config {
             })
             .map(|r| r.iter().filter_map(|c| c.as_str()).map(str::trim).collect())
             .unwrap_or_default();
+        if self.sheet.layout == Layout::ShopifyInventory && header.contains(&LOCATION_HEADER) {
+            return self.row_per_location_specs();
+        }
         let optional: Vec<&str> = self
             .sheet
             .layout
@@ -481,6 +503,31 @@ impl Config {
                 !optional.contains(&s.header.as_str()) || header.contains(&s.header.as_str())
             })
             .collect()
+    }
+
+    /// Shopify's current inventory export: SKU, the row's location and its stock, then
+    /// the write-back columns.
+    fn row_per_location_specs(&self) -> Vec<ColumnSpec> {
+        let spec = |key, header: &str| ColumnSpec {
+            key,
+            header: header.to_owned(),
+        };
+        let names = self
+            .inventory_columns()
+            .into_iter()
+            .map(|(location, _)| location)
+            .collect();
+        let mut specs = vec![
+            spec(ColumnKey::Sku, "SKU"),
+            spec(ColumnKey::RowLocation(names), LOCATION_HEADER),
+            spec(ColumnKey::RowStock, AVAILABLE_HEADER),
+        ];
+        specs.extend(
+            self.column_specs()
+                .into_iter()
+                .filter(|s| matches!(s.key, ColumnKey::Status | ColumnKey::SyncedAt)),
+        );
+        specs
     }
 
     /// Substitutes `${VAR}` in every string value. The destructuring is exhaustive on
@@ -524,6 +571,8 @@ impl Config {
             option2_value,
             option3_name,
             option3_value,
+            product_type,
+            description,
         } = columns;
         vars.string("sheet.columns.sku", sku);
         for (key, value) in [
@@ -542,6 +591,8 @@ impl Config {
             ("option2_value", option2_value),
             ("option3_name", option3_name),
             ("option3_value", option3_value),
+            ("product_type", product_type),
+            ("description", description),
         ] {
             if let Some(v) = value {
                 vars.string(&format!("sheet.columns.{key}"), v);

@@ -356,7 +356,9 @@ fn other_layouts_are_accepted() {
             "Title",
             "Status",
             "Tags",
-            "Vendor"
+            "Vendor",
+            "Type",
+            "Body (HTML)"
         ]
     );
     // Optional preset columns the sheet lacks are not looked for; required ones are.
@@ -531,7 +533,7 @@ fn example_config_parses_and_sets_every_key() {
         "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
     );
     assert_eq!(c.shopify.auth.client_id.as_deref(), Some("client-id-1"));
-    assert_eq!(c.column_specs().len(), 13);
+    assert_eq!(c.column_specs().len(), 15);
     assert_eq!(c.sync.bulk_mutation_threshold, 200);
 
     // Every key of every table is written out (not left to its default).
@@ -558,7 +560,7 @@ fn example_config_parses_and_sets_every_key() {
             "write_back"
         ]
     );
-    assert_eq!(keys("sheet.columns").len(), 9);
+    assert_eq!(keys("sheet.columns").len(), 11);
     assert_eq!(keys("sheet.write_back").len(), 2);
     assert_eq!(keys("shopify").len(), 4);
     assert_eq!(keys("sync").len(), 7);

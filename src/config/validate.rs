@@ -101,6 +101,7 @@ fn spec_key(key: &ColumnKey) -> String {
         ColumnKey::Product(name) => format!("sheet.columns.{name}"),
         ColumnKey::Status => "sheet.write_back.status".to_owned(),
         ColumnKey::SyncedAt => "sheet.write_back.synced_at".to_owned(),
+        ColumnKey::RowLocation(_) | ColumnKey::RowStock => "sheet.layout".to_owned(),
     }
 }
 

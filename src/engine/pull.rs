@@ -50,6 +50,9 @@ impl Engine {
                     .read_columns(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, &cols)
                     .await?;
                 let sheet = parse::parse(&layout, &columns, &snapshot.currency)?;
+                if let Some(note) = sheet.skipped_note() {
+                    tracing::warn!("{note}");
+                }
                 let baseline = state.load_baseline()?;
                 let grid = ReadGrid {
                     layout: &layout,

@@ -29,7 +29,7 @@ use crate::apply::{self, Ended, Executor, Outcomes, SKIP_CHANGED_SINCE};
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value};
 use crate::plan::{Change, ConflictKind, Plan, Resolution, Snapshot};
 use crate::report::{ChangeReport, ConflictReport, Report, RunMeta, Status};
-use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet};
+use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet, Row};
 use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
 use crate::state::{Scope, State, StateError, WriterLock};
 
@@ -110,8 +110,18 @@ fn cell_value(intent: Option<&Intent>) -> Option<Value> {
 
 fn column_of(layout: &Layout, key: &FieldKey) -> Option<u32> {
     let want = match (&key.field, &key.location) {
+        // Row-per-location: one stock column, the row says where.
+        (Field::Inventory, Some(_))
+            if layout
+                .columns
+                .iter()
+                .any(|(spec, _)| spec.key == ColumnKey::RowStock) =>
+        {
+            ColumnKey::RowStock
+        }
         (Field::Inventory, Some(loc)) => ColumnKey::Stock(loc.clone()),
         (Field::Inventory, None) => return None,
+        (f, _) if f.is_product() => ColumnKey::Product(f.name()),
         (f, _) => ColumnKey::Field(*f),
     };
     layout
@@ -157,13 +167,13 @@ pub fn classify(
             sheet: SheetSide::Missing(String::new()),
         };
         item.sheet = sheet_side(&item, layout, sheet);
-        if let Some(r) = sheet.rows.iter().find(|r| r.sku == sku) {
+        if let Some(r) = sheet.rows.iter().find(|r| holds_key(r, &sku, &key)) {
             item.row = r.row;
         }
         item.action = match snapshot.variants.get(&sku).map(Vec::as_slice) {
             None | Some([]) => Action::Skip("the SKU is no longer in the store".into()),
             Some([v]) => {
-                item.product.clone_from(&v.product_title);
+                item.product.clone_from(&v.product.title);
                 let current = v.value(&key);
                 if current == item.replaced {
                     Action::AlreadyThere
@@ -195,10 +205,10 @@ pub fn classify(
                         key: key.clone(),
                         from: current,
                         to: item.replaced.clone(),
-                        product_id: v.product_id.clone(),
-                        product_title: v.product_title.clone(),
-                        variant_id: v.variant_id.clone(),
-                        inventory_item_id: v.inventory_item_id.clone(),
+                        product_id: v.product.id.clone(),
+                        product_title: v.product.title.clone(),
+                        variant_id: v.variant_id.to_string(),
+                        inventory_item_id: v.inventory_item_id.to_string(),
                         activate: false,
                         note: None,
                         create: None,
@@ -215,13 +225,24 @@ pub fn classify(
     items
 }
 
+/// Whether `row` is where the sheet states `key` of `sku`: its SKU's row, and in the
+/// row-per-location shape the row at the stock's location.
+fn holds_key(row: &Row, sku: &Sku, key: &FieldKey) -> bool {
+    row.sku == *sku
+        && (key.field != Field::Inventory || row.location.is_none() || row.location == key.location)
+}
+
 /// Where the sheet stands for `item`: the row holding its SKU, and whether its cell still
 /// holds what the run pushed.
 fn sheet_side(item: &Item, layout: &Layout, sheet: &ParsedSheet) -> SheetSide {
     let Some(col) = column_of(layout, &item.key) else {
         return SheetSide::Missing("the sheet has no column for it".into());
     };
-    let rows: Vec<_> = sheet.rows.iter().filter(|r| r.sku == item.sku).collect();
+    let rows: Vec<_> = sheet
+        .rows
+        .iter()
+        .filter(|r| holds_key(r, &item.sku, &item.key))
+        .collect();
     let row = match rows.as_slice() {
         [one] => *one,
         [] if sheet

@@ -80,6 +80,9 @@ pub struct Creation {
     pub status: String,
     pub tags: Vec<String>,
     pub vendor: Option<String>,
+    pub product_type: Option<String>,
+    /// The description as HTML text.
+    pub description: Option<String>,
     /// Option names, in position order.
     pub options: Vec<String>,
     /// Replace the product's lone placeholder variant (see [`CreateContext::journaled`]).
@@ -278,6 +281,7 @@ impl Product {
             text(Field::Tags),
             text(Field::Vendor),
         );
+        let (product_type, description) = (text(Field::ProductType), text(Field::Description));
         // Option columns with a name or a value on any row, and their names.
         let mut names = Vec::new();
         let mut columns = Vec::new();
@@ -322,6 +326,8 @@ impl Product {
                     status: String::new(),
                     tags: Vec::new(),
                     vendor: None,
+                    product_type: None,
+                    description: None,
                     options: p.options.clone(),
                     remove_standalone: ctx.journaled.contains(handle)
                         && matches!(p.skus.as_slice(), [None]),
@@ -333,6 +339,8 @@ impl Product {
                 disagree("statuses", &status);
                 disagree("tags", &tags);
                 disagree("vendors", &vendor);
+                disagree("product types", &product_type);
+                disagree("descriptions", &description);
                 if title.is_empty() && error.is_none() {
                     error = Some(format!(
                         "no row of handle {handle:?} gives a title, which a new product needs"
@@ -364,6 +372,8 @@ impl Product {
                         .map(|t| crate::model::tags_list(t))
                         .unwrap_or_default(),
                     vendor: vendor.first().cloned(),
+                    product_type: product_type.first().cloned(),
+                    description: description.first().cloned(),
                     options,
                     remove_standalone: true,
                     variants: Vec::new(),

@@ -4,7 +4,8 @@
 //!
 //! - `diff`: per cell, sheet vs store vs baseline under the policy (§4.4);
 //! - `guards`: the safety guards over the whole sheet (§4.6);
-//! - `product`: product fields (title, status, tags, vendor), one value per product;
+//! - `product`: product fields (title, status, tags, vendor, type, description), one
+//!   value per product;
 //! - `create`: products and variants for SKUs the store lacks (`sync.create_missing`);
 //! - `replan`: what to do with a stock write that came back stale (§4.3).
 //!
@@ -21,15 +22,18 @@
 
 pub mod create;
 mod diff;
+mod gid;
 mod guards;
 mod product;
 #[cfg(test)]
 mod proptests;
 mod replan;
+mod stock;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -38,16 +42,35 @@ pub use crate::config::Policy;
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value, tags_text};
 use crate::sheet::parse::{ParsedSheet, Row, RowError};
 
+pub use gid::Gid;
 pub use replan::{NOTE_STORE_CHANGED, SKIP_STORE_KEPT_CHANGING, replan};
+pub use stock::Stock;
+
+/// A product's own fields, as the store adapter read them. Shared (one `Arc`) by every
+/// variant of the product, so a description is held once per product, not per variant.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreProduct {
+    pub id: String,
+    pub title: String,
+    /// The product's status as Shopify names it (`ACTIVE`, `UNLISTED`, …).
+    pub status: String,
+    /// The product's tags (any order; compared as [`crate::model::tags_text`]).
+    pub tags: Vec<String>,
+    /// The product's vendor; empty when it has none.
+    pub vendor: String,
+    /// The product's type (`productType`); empty when it has none.
+    pub product_type: String,
+    /// The product's `descriptionHtml`; empty when it has none.
+    pub description: String,
+}
 
 /// One store variant, as the store adapter read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreVariant {
-    pub variant_id: String,
-    pub product_id: String,
-    /// For grouping the human plan by product.
-    pub product_title: String,
-    pub inventory_item_id: String,
+    pub variant_id: Gid,
+    /// The product, shared with the product's other variants.
+    pub product: Arc<StoreProduct>,
+    pub inventory_item_id: Gid,
     pub price: Decimal,
     pub compare_at_price: Option<Decimal>,
     pub cost: Option<Decimal>,
@@ -57,16 +80,19 @@ pub struct StoreVariant {
     /// A bundle parent: its stock derives from its components and cannot be set.
     pub bundle: bool,
     /// `available` at each configured location; `None` = not stocked there (no level).
-    pub stock: BTreeMap<LocationName, Option<i64>>,
-    /// The product's status as Shopify names it (`ACTIVE`, `UNLISTED`, …).
-    pub product_status: String,
-    /// The product's tags (any order; compared as [`crate::model::tags_text`]).
-    pub tags: Vec<String>,
-    /// The product's vendor; empty when it has none.
-    pub vendor: String,
+    pub stock: Stock,
 }
 
 impl StoreVariant {
+    pub fn product_id(&self) -> &str {
+        &self.product.id
+    }
+
+    /// For grouping the human plan by product.
+    pub fn product_title(&self) -> &str {
+        &self.product.title
+    }
+
     /// The store's current value of `key` (`None` = empty / not stocked).
     pub fn value(&self, key: &FieldKey) -> Option<Value> {
         match key.field {
@@ -77,14 +103,23 @@ impl StoreVariant {
             Field::Inventory => key
                 .location
                 .as_ref()
-                .and_then(|l| self.stock.get(l).copied().flatten())
+                .and_then(|l| self.stock.available(l))
                 .map(Value::Qty),
-            Field::Title => Some(Value::Text(self.product_title.clone())),
-            Field::Status => Some(Value::Text(self.product_status.clone())),
-            Field::Tags => tags_text(self.tags.iter().map(String::as_str)).map(Value::Text),
-            Field::Vendor => (!self.vendor.is_empty()).then(|| Value::Text(self.vendor.clone())),
+            Field::Title => Some(Value::Text(self.product.title.clone())),
+            Field::Status => Some(Value::Text(self.product.status.clone())),
+            Field::Tags => tags_text(self.product.tags.iter().map(String::as_str)).map(Value::Text),
+            Field::Vendor => non_empty(&self.product.vendor),
+            Field::ProductType => non_empty(&self.product.product_type),
+            Field::Description => non_empty(&self.product.description),
         }
     }
+}
+
+/// Product text as the sheet compares it: trimmed (a cell is read trimmed, and Shopify
+/// keeps a description's trailing newline), and empty means "none".
+fn non_empty(text: &str) -> Option<Value> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| Value::Text(text.to_owned()))
 }
 
 /// What the store holds, keyed by SKU. A SKU on two variants keeps both (an error).
@@ -316,7 +351,7 @@ pub fn build(
         let mut out = diff::RowPlan::default();
         for (key, entry) in row.values.iter().filter(|(k, _)| opts.in_scope(k)) {
             let own = baseline.get(&(row.sku.clone(), key.clone()));
-            let base = products.base(own, &variant.product_id, key);
+            let base = products.base(own, variant.product_id(), key);
             diff::cell(row, variant, key, entry, base, opts, &mut out);
         }
         if !out.errors.is_empty() {
@@ -325,7 +360,8 @@ pub fn build(
         }
         // One write (and one conflict) per product field of a product: the first row's.
         let first = |key: &FieldKey, claimed: &BTreeSet<product::ProductKey>| {
-            !key.field.is_product() || !claimed.contains(&(variant.product_id.clone(), key.clone()))
+            !key.field.is_product()
+                || !claimed.contains(&(variant.product_id().to_owned(), key.clone()))
         };
         out.conflicts.retain(|c| first(&c.key, &claimed));
         out.changes.retain(|c| first(&c.key, &claimed));
@@ -333,7 +369,7 @@ pub fn build(
             row.values
                 .keys()
                 .filter(|k| k.field.is_product())
-                .map(|k| (variant.product_id.clone(), k.clone())),
+                .map(|k| (variant.product_id().to_owned(), k.clone())),
         );
         if out.is_quiet() {
             plan.unchanged += 1;

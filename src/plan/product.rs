@@ -47,7 +47,7 @@ impl ProductCells {
                 .iter()
                 .filter(|(k, _)| k.field.is_product() && opts.in_scope(k))
             {
-                let pkey = (variant.product_id.clone(), key.clone());
+                let pkey = (variant.product.id.clone(), key.clone());
                 if let Some(base) = baseline.get(&(row.sku.clone(), key.clone())) {
                     cells
                         .bases
@@ -68,7 +68,7 @@ impl ProductCells {
             let mut skus: Vec<(&String, &crate::model::Sku)> = snapshot
                 .variants
                 .iter()
-                .flat_map(|(sku, vs)| vs.iter().map(move |v| (&v.product_id, sku)))
+                .flat_map(|(sku, vs)| vs.iter().map(move |v| (&v.product.id, sku)))
                 .filter(|(p, _)| missing.contains(p))
                 .collect();
             skus.sort();

@@ -36,7 +36,12 @@ fn value(field: Field) -> BoxedStrategy<Value> {
         }
         Field::Barcode => code().prop_map(Value::Text).boxed(),
         Field::Inventory => quantity().prop_map(Value::Qty).boxed(),
-        Field::Title | Field::Status | Field::Tags | Field::Vendor => select(vec!["A", "B"])
+        Field::Title
+        | Field::Status
+        | Field::Tags
+        | Field::Vendor
+        | Field::ProductType
+        | Field::Description => select(vec!["A", "B"])
             .prop_map(|t| Value::Text(t.to_owned()))
             .boxed(),
     }
@@ -49,7 +54,9 @@ fn cell_intent(field: Field) -> BoxedStrategy<Option<Intent>> {
         Field::Price | Field::Inventory | Field::Title | Field::Status | Field::Vendor => {
             set.boxed()
         }
-        Field::Tags => prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed(),
+        Field::Tags | Field::ProductType | Field::Description => {
+            prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed()
+        }
         Field::CompareAtPrice | Field::Cost => {
             prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed()
         }
@@ -84,8 +91,8 @@ fn store_variant() -> impl Strategy<Value = StoreVariant> {
                 v.barcode = barcode;
                 v.tracked = tracked;
                 v.bundle = bundle;
-                v.stock.insert(MAIN.into(), main);
-                v.stock.insert(OUTLET.into(), outlet);
+                v.stock.set(MAIN, main);
+                v.stock.set(OUTLET, outlet);
                 v
             },
         )
@@ -157,8 +164,8 @@ fn world() -> impl Strategy<Value = World> {
                 }
                 if spec.in_store {
                     let mut v = spec.store;
-                    v.variant_id = format!("gid://shopify/ProductVariant/{name}");
-                    v.product_id = format!("gid://shopify/Product/{name}");
+                    v.variant_id = format!("gid://shopify/ProductVariant/{name}").into();
+                    Arc::make_mut(&mut v.product).id = format!("gid://shopify/Product/{name}");
                     if spec.duplicated {
                         variants.push(v.clone());
                     }
@@ -205,7 +212,12 @@ fn apply(w: &mut World, plan: &Plan) {
                     other => panic!("{other:?} is not a barcode"),
                 })
             }
-            Field::Title | Field::Status | Field::Tags | Field::Vendor => {
+            Field::Title
+            | Field::Status
+            | Field::Tags
+            | Field::Vendor
+            | Field::ProductType
+            | Field::Description => {
                 panic!("product fields are not among the generated keys")
             }
             Field::Inventory => {
@@ -213,16 +225,13 @@ fn apply(w: &mut World, plan: &Plan) {
                     Some(Value::Qty(q)) => q,
                     ref other => panic!("{other:?} is not a quantity"),
                 };
-                let level = v
-                    .stock
-                    .entry(c.key.location.clone().expect("location"))
-                    .or_default();
+                let location = c.key.location.clone().expect("location");
                 assert_eq!(
                     c.activate,
-                    level.is_none(),
+                    v.stock.available(&location).is_none(),
                     "activation exactly where there is no level"
                 );
-                *level = Some(q);
+                v.stock.set(&location, Some(q));
             }
         }
         w.baseline

@@ -17,7 +17,9 @@ pub(super) mod fixture {
     use serde_json::json;
 
     use crate::model::{CellRef, Currency, Field, FieldKey, Sku, Value};
-    use crate::plan::{PlanOptions, Policy, Snapshot, StoreVariant};
+    use std::sync::Arc;
+
+    use crate::plan::{PlanOptions, Policy, Snapshot, StoreProduct, StoreVariant};
     use crate::sheet::parse::{Entry, Intent, ParsedSheet, Row};
 
     pub const TAB: &str = "Inventory";
@@ -71,6 +73,8 @@ pub(super) mod fixture {
             Field::Status => 8,
             Field::Tags => 9,
             Field::Vendor => 10,
+            Field::ProductType => 11,
+            Field::Description => 12,
         }
     }
 
@@ -106,6 +110,7 @@ pub(super) mod fixture {
             sku: sku(sku_text),
             values,
             product: BTreeMap::new(),
+            location: None,
         }
     }
 
@@ -116,38 +121,38 @@ pub(super) mod fixture {
             skus_read: skus.len(),
             rows,
             errors: Vec::new(),
+            ..ParsedSheet::default()
         }
     }
 
     /// A tracked variant priced 10.00, 5 in stock at Main and not stocked at Outlet.
     pub fn variant(sku_text: &str) -> StoreVariant {
         StoreVariant {
-            variant_id: format!("gid://shopify/ProductVariant/{sku_text}"),
-            product_id: format!("gid://shopify/Product/{sku_text}"),
-            product_title: format!("Product {sku_text}"),
-            inventory_item_id: format!("gid://shopify/InventoryItem/{sku_text}"),
+            variant_id: format!("gid://shopify/ProductVariant/{sku_text}").into(),
+            product: Arc::new(StoreProduct {
+                id: format!("gid://shopify/Product/{sku_text}"),
+                title: format!("Product {sku_text}"),
+                status: "ACTIVE".to_owned(),
+                ..StoreProduct::default()
+            }),
+            inventory_item_id: format!("gid://shopify/InventoryItem/{sku_text}").into(),
             price: dec("10.00"),
             compare_at_price: None,
             cost: None,
             barcode: None,
             tracked: true,
             bundle: false,
-            stock: BTreeMap::from([(MAIN.to_owned(), Some(5)), (OUTLET.to_owned(), None)]),
-            product_status: "ACTIVE".to_owned(),
-            tags: Vec::new(),
-            vendor: String::new(),
+            stock: [(MAIN.to_owned(), Some(5)), (OUTLET.to_owned(), None)]
+                .into_iter()
+                .collect(),
         }
     }
 
     pub fn snapshot(variants: Vec<StoreVariant>) -> Snapshot {
         let mut map: HashMap<Sku, Vec<StoreVariant>> = HashMap::new();
         for v in variants {
-            let s = v
-                .variant_id
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let id = v.variant_id.to_string();
+            let s = id.rsplit('/').next().unwrap_or_default().to_owned();
             map.entry(sku(&s)).or_default().push(v);
         }
         Snapshot {
@@ -284,7 +289,7 @@ fn cell_cases() -> Vec<CellCase> {
             ThreeWay,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(3));
+                v.stock.set(MAIN, Some(3));
             },
             set(qty(5)),
             Some(Some(qty(5))),
@@ -295,7 +300,7 @@ fn cell_cases() -> Vec<CellCase> {
             ThreeWay,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(3));
+                v.stock.set(MAIN, Some(3));
             },
             set(qty(8)),
             Some(Some(qty(5))),
@@ -353,7 +358,7 @@ fn cell_cases() -> Vec<CellCase> {
             ThreeWay,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(8));
+                v.stock.set(MAIN, Some(8));
             },
             set(qty(8)),
             Some(Some(qty(5))),
@@ -434,7 +439,7 @@ fn cell_cases() -> Vec<CellCase> {
                 ThreeWay,
                 main(),
                 |v| {
-                    v.stock.insert(MAIN.into(), Some(3));
+                    v.stock.set(MAIN, Some(3));
                 },
                 set(qty(5)),
                 Some(Some(qty(5))),
@@ -457,7 +462,7 @@ fn cell_cases() -> Vec<CellCase> {
             SheetWins,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(3));
+                v.stock.set(MAIN, Some(3));
             },
             set(qty(5)),
             Some(Some(qty(5))),
@@ -477,7 +482,7 @@ fn cell_cases() -> Vec<CellCase> {
             SheetWins,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), Some(-2));
+                v.stock.set(MAIN, Some(-2));
             },
             set(qty(0)),
             None,
@@ -747,7 +752,7 @@ fn cell_cases() -> Vec<CellCase> {
             ThreeWay,
             main(),
             |v| {
-                v.stock.insert(MAIN.into(), None);
+                v.stock.set(MAIN, None);
             },
             set(qty(5)),
             Some(Some(qty(5))),
@@ -920,7 +925,7 @@ fn unknown_sku_is_error_on_the_sku_cell() {
 fn sku_on_two_store_variants_is_error_naming_the_count() {
     let mut second = variant("TEE-1");
     second.variant_id = "gid://shopify/ProductVariant/TEE-1".into();
-    second.product_title = "Another product".into();
+    Arc::make_mut(&mut second.product).title = "Another product".into();
     let s = sheet(vec![row(3, "TEE-1", vec![(price(), set(money("12.00")))])]);
     let plan = build(
         &s,
@@ -1068,9 +1073,9 @@ fn unchanged_counts_rows_with_nothing_to_do() {
 #[test]
 fn output_is_sorted_by_product_then_sku_then_field() {
     let mut a = variant("A");
-    a.product_title = "Zebra tee".into();
+    Arc::make_mut(&mut a.product).title = "Zebra tee".into();
     let mut b = variant("B");
-    b.product_title = "Apron".into();
+    Arc::make_mut(&mut b.product).title = "Apron".into();
     let mut s = sheet(vec![
         row(
             2,
@@ -1121,9 +1126,9 @@ fn output_is_sorted_by_product_then_sku_then_field() {
 #[test]
 fn changes_group_by_product_title_before_sku() {
     let mut a = variant("A");
-    a.product_title = "Zebra tee".into();
+    Arc::make_mut(&mut a.product).title = "Zebra tee".into();
     let mut b = variant("B");
-    b.product_title = "Apron".into();
+    Arc::make_mut(&mut b.product).title = "Apron".into();
     let s = sheet(vec![
         row(2, "A", vec![(price(), set(money("11.00")))]),
         row(3, "B", vec![(price(), set(money("12.00")))]),
@@ -1280,7 +1285,7 @@ fn guard_cases() -> Vec<GuardCase> {
                 {
                     let (s, mut snap) = guard_world(2, |_| vec![(main(), set(qty(0)))]);
                     for v in snap.variants.values_mut().flatten() {
-                        v.stock.insert(MAIN.into(), Some(-3));
+                        v.stock.set(MAIN, Some(-3));
                     }
                     (s, snap)
                 },
@@ -1396,7 +1401,7 @@ fn pulls_never_count_toward_the_guards() {
         baseline.insert((k.clone(), main()), Some(qty(5)));
         for v in vs {
             v.price = dec("100.00");
-            v.stock.insert(MAIN.into(), Some(0));
+            v.stock.set(MAIN, Some(0));
         }
     }
     let plan = build(&s, &snap, &baseline, &opts(ThreeWay));
@@ -1434,7 +1439,7 @@ fn empty_sheet_with_parse_errors_only_is_not_empty() {
 fn stale_change(from: Option<i64>, to: i64) -> Change {
     let s = sheet(vec![row(9, "TEE-1", vec![(main(), set(qty(to)))])]);
     let mut v = variant("TEE-1");
-    v.stock.insert(MAIN.into(), from);
+    v.stock.set(MAIN, from);
     let plan = build(&s, &snapshot(vec![v]), &Baseline::new(), &opts(SheetWins));
     plan.changes.into_iter().next().unwrap()
 }
@@ -1646,9 +1651,9 @@ fn one_product() -> Snapshot {
     let mut a = variant("A");
     let mut b = variant("B");
     for v in [&mut a, &mut b] {
-        v.product_id = "gid://shopify/Product/1".into();
-        v.product_title = "Tee".into();
-        v.tags = vec!["summer".into(), "cotton".into()];
+        Arc::make_mut(&mut v.product).id = "gid://shopify/Product/1".into();
+        Arc::make_mut(&mut v.product).title = "Tee".into();
+        Arc::make_mut(&mut v.product).tags = vec!["summer".into(), "cotton".into()];
     }
     snapshot(vec![a, b])
 }
@@ -1727,4 +1732,92 @@ fn tags_compare_as_a_set_and_three_way_uses_the_products_baseline() {
     assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
     assert_eq!(plan.changes.len(), 1);
     assert_eq!(plan.changes[0].to, Some(text("Red tee")));
+}
+
+fn product_type() -> FieldKey {
+    FieldKey::variant(Field::ProductType)
+}
+fn description() -> FieldKey {
+    FieldKey::variant(Field::Description)
+}
+
+#[test]
+fn product_type_and_description_are_written_once_per_product_and_clear_empties_them() {
+    let mut snap = one_product();
+    for v in snap.variants.values_mut().flatten() {
+        Arc::make_mut(&mut v.product).product_type = "Shirts".into();
+        // Shopify keeps a trailing newline; the cell is read trimmed: the same text.
+        Arc::make_mut(&mut v.product).description = "<p>Soft cotton.</p>\n".into();
+    }
+    let rows = vec![
+        row(
+            2,
+            "A",
+            vec![
+                (product_type(), set(text("Tees"))),
+                (description(), set(text("<p>Soft cotton.</p>"))),
+            ],
+        ),
+        row(3, "B", vec![(product_type(), set(text("Tees")))]),
+    ];
+    let plan = build(
+        &sheet(rows),
+        &snap,
+        &Baseline::new(),
+        &opts(Policy::SheetWins),
+    );
+    assert_eq!(plan.errors, vec![]);
+    let got: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.sku.as_str(), c.key.field, c.from.clone(), c.to.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(
+            "A",
+            Field::ProductType,
+            Some(text("Shirts")),
+            Some(text("Tees"))
+        )]
+    );
+
+    let cleared = vec![row(
+        2,
+        "A",
+        vec![
+            (product_type(), Intent::Clear),
+            (description(), Intent::Clear),
+        ],
+    )];
+    let plan = build(
+        &sheet(cleared),
+        &snap,
+        &Baseline::new(),
+        &opts(Policy::SheetWins),
+    );
+    let got: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.key.field, c.to.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(Field::ProductType, None), (Field::Description, None)]
+    );
+
+    // Rows of one product stating different descriptions: an error on each.
+    let disagree = vec![
+        row(2, "A", vec![(description(), set(text("<p>a</p>")))]),
+        row(3, "B", vec![(description(), set(text("<p>b</p>")))]),
+    ];
+    let plan = build(
+        &sheet(disagree),
+        &snap,
+        &Baseline::new(),
+        &opts(Policy::SheetWins),
+    );
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    assert_eq!(plan.errors.len(), 2, "{:?}", plan.errors);
+    assert!(plan.errors[0].message.contains("different description"));
 }

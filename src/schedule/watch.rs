@@ -275,7 +275,7 @@ impl Watcher<'_> {
             .map(|(sku, vs)| {
                 (
                     sku.clone(),
-                    vs.iter().map(|v| v.variant_id.clone()).collect(),
+                    vs.iter().map(|v| v.variant_id.to_string()).collect(),
                 )
             })
             .collect();

@@ -101,7 +101,7 @@ fn single_variants(snapshot: &Snapshot) -> (Vec<(&Sku, &StoreVariant)>, Vec<Stri
             _ => dups.push(sku.to_string()),
         }
     }
-    ones.sort_by(|a, b| (&a.1.product_title, a.0).cmp(&(&b.1.product_title, b.0)));
+    ones.sort_by(|a, b| (a.1.product_title(), a.0).cmp(&(b.1.product_title(), b.0)));
     dups.sort();
     (ones, dups)
 }
@@ -152,8 +152,8 @@ pub fn bootstrap(
         for (spec, col) in specs.iter().zip(0u32..) {
             let value = match &spec.key {
                 ColumnKey::Sku => Json::String(sku.to_string()),
-                ColumnKey::Product("title") if !variant.product_title.is_empty() => {
-                    Json::String(variant.product_title.clone())
+                ColumnKey::Product("title") if !variant.product.title.is_empty() => {
+                    Json::String(variant.product.title.clone())
                 }
                 ColumnKey::Status => Json::String(STATUS_OK.to_owned()),
                 ColumnKey::SyncedAt => Json::String(now.to_owned()),
@@ -228,7 +228,12 @@ pub fn refresh(
         };
         let mut cells = Vec::new();
         for (spec, col) in &layout.columns {
-            let Some(key) = tracked_key(&spec.key).filter(|k| settable(variant, k)) else {
+            // Row-per-location: the stock cell is at the row's own location.
+            let key = match &spec.key {
+                ColumnKey::RowStock => row.location.as_deref().map(FieldKey::stock),
+                other => tracked_key(other),
+            };
+            let Some(key) = key.filter(|k| settable(variant, k)) else {
                 continue;
             };
             let store = variant.value(&key);

@@ -6,6 +6,15 @@
 //! cells are omitted, so a column can be shorter than another or missing entirely).
 //! Output is typed rows plus row errors, each naming its A1 cell, the value and why.
 //! Nothing here knows about HTTP.
+//!
+//! Stock comes in one of two shapes: a column per location ([`ColumnKey::Stock`]), or,
+//! as in Shopify's current inventory export, a row per variant and location
+//! ([`ColumnKey::RowLocation`] and [`ColumnKey::RowStock`]). In the second shape a SKU
+//! has one row per location (only a second row for the same SKU *and* location is a
+//! duplicate), rows at locations the config does not list are not read (like a column
+//! the config does not name), and rows without a SKU are skipped and counted rather than
+//! reported: Shopify's export lists every variant, and a variant without a SKU cannot be
+//! addressed by sheetsync, so such rows are not mistakes in the sheet.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,13 +35,18 @@ pub enum ColumnKey {
     Field(Field),
     /// Stock at a location.
     Stock(LocationName),
-    /// A product-level column (title, status, tags, vendor), or one that describes a
-    /// product to create (handle, option names and values, see
+    /// A product-level column (title, status, tags, vendor, product_type, description),
+    /// or one that describes a product to create (handle, option names and values, see
     /// `config::CREATE_COLUMNS`): located and kept as text in [`Row::product`].
     Product(&'static str),
     /// Write-back columns the engine owns.
     Status,
     SyncedAt,
+    /// The row's location, in the row-per-location shape (Shopify's `Location` column),
+    /// with the location names the config lists: rows at any other location are not read.
+    RowLocation(Vec<LocationName>),
+    /// Stock at the row's location, in the row-per-location shape (`Available`).
+    RowStock,
 }
 
 /// One configured column: what it holds and its header text.
@@ -75,6 +89,16 @@ pub enum HeaderError {
         found: Vec<String>,
     },
     #[error(
+        "no row of {tab} is at a location of [sheet.inventory] (configured: {configured:?}); \
+         the sheet's Location column names {found:?}: list each location to sync as \
+         \"<name>\" = \"<name>\" under [sheet.inventory]"
+    )]
+    NoConfiguredLocation {
+        tab: String,
+        configured: Vec<String>,
+        found: Vec<String>,
+    },
+    #[error(
         "column {cell} should hold header {expected:?} but holds {found:?}: the sheet changed while it was read"
     )]
     Moved {
@@ -114,6 +138,9 @@ pub struct Row {
     pub values: Cells,
     /// Product-level columns (title, status, …), text as read, non-blank only.
     pub product: BTreeMap<&'static str, String>,
+    /// The row's location in the row-per-location shape (its stock cell is at this
+    /// location); `None` in the column-per-location shape.
+    pub location: Option<LocationName>,
 }
 
 /// A row's non-blank cells by field, sorted by key: a map with a handful of entries.
@@ -224,6 +251,31 @@ pub struct ParsedSheet {
     pub rows_read: usize,
     /// Distinct SKUs among the rows read (the guards' denominator).
     pub skus_read: usize,
+    /// Row-per-location shape: rows without a SKU, skipped (counted in `rows_read`).
+    pub rows_without_sku: usize,
+    /// Row-per-location shape: rows at locations the config does not list, by location;
+    /// not read, and not counted in `rows_read`.
+    pub other_locations: BTreeMap<String, usize>,
+}
+
+impl ParsedSheet {
+    /// What the reader left out on purpose, for a warning: `None` when nothing was.
+    pub fn skipped_note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.rows_without_sku > 0 {
+            parts.push(format!(
+                "{} row(s) without a SKU skipped (such a variant cannot be synced: give it a SKU in Shopify)",
+                self.rows_without_sku
+            ));
+        }
+        for (location, n) in &self.other_locations {
+            parts.push(format!(
+                "{n} row(s) at location {location:?} not read: it is not in [sheet.inventory] \
+                 (add {location:?} = {location:?} to sync it)"
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
 }
 
 /// Finds the header row (the first non-empty row of `rows`, which are the first rows of
@@ -325,6 +377,15 @@ pub fn parse(
     // One shared tab name for every cell reference (see `CellRef`).
     let tab: Arc<str> = Arc::from(layout.tab.as_str());
     let cells_hint = layout.columns.len();
+    let located = layout.columns.iter().find_map(|(spec, _)| match &spec.key {
+        ColumnKey::RowLocation(names) => Some(names),
+        _ => None,
+    });
+    let mut without_sku = 0;
+    let mut elsewhere: BTreeMap<String, usize> = BTreeMap::new();
+    // Every row's cell errors, by row: kept apart from the drafts so that a draft is no
+    // bigger than the row it becomes (see `finish`).
+    let mut cell_errors: Vec<(u32, CellRef, String)> = Vec::new();
     let mut drafts = Vec::with_capacity(last_index.saturating_sub(header_index + 1));
     for index in header_index + 1..last_index {
         let row = row_number(index);
@@ -340,47 +401,94 @@ pub fn parse(
                     column(i).get(index),
                 )
             });
-        if let Some(draft) = parse_row(
+        let Some((mut draft, errors)) = parse_row(
             row,
             CellRef::new(tab.clone(), sku_col, row),
             cells,
             cells_hint,
             currency,
-        ) {
-            drafts.push(draft);
+        ) else {
+            continue;
+        };
+        if let Some(names) = located {
+            if let Some(loc) = draft.location.as_ref().filter(|l| !names.contains(l)) {
+                *elsewhere.entry(loc.clone()).or_default() += 1;
+                continue;
+            }
+            if draft.sku.is_none() && !draft.sku_error {
+                without_sku += 1;
+                continue;
+            }
         }
+        draft.errored = !errors.is_empty();
+        cell_errors.extend(
+            errors
+                .into_iter()
+                .map(|(cell, message)| (row, cell, message)),
+        );
+        drafts.push(draft);
     }
-    Ok(finish(drafts))
+    if let Some(names) = located
+        && drafts.is_empty()
+        && without_sku == 0
+        && !elsewhere.is_empty()
+    {
+        // Every row is at a location the config does not list: a misnamed location, not
+        // a sheet to sync nothing from.
+        return Err(HeaderError::NoConfiguredLocation {
+            tab: layout.tab.clone(),
+            configured: names.clone(),
+            found: elsewhere.into_keys().collect(),
+        });
+    }
+    let mut out = finish(drafts, cell_errors, |row| {
+        CellRef::new(tab.clone(), sku_col, row)
+    });
+    out.rows_read += without_sku;
+    out.rows_without_sku = without_sku;
+    out.other_locations = elsewhere;
+    Ok(out)
 }
 
-/// A data row as read, before duplicate SKUs across rows are known.
+/// A data row as read, before duplicate SKUs across rows are known. Exactly as big as a
+/// [`Row`], so that the rows are built in the drafts' buffer without wasting any of it.
 struct Draft {
     row: u32,
-    sku_cell: CellRef,
+    /// The SKU cell is not a SKU (an error is recorded).
+    sku_error: bool,
+    /// The row has errors (kept apart, by row).
+    errored: bool,
     sku: Option<Sku>,
     values: Cells,
     product: BTreeMap<&'static str, String>,
-    errors: Vec<(CellRef, String)>,
+    location: Option<LocationName>,
 }
 
-/// Reads one row's configured cells; `None` when they are all blank (the row is skipped).
+/// A row's cell errors: the cell and the message.
+type CellErrors = Vec<(CellRef, String)>;
+
+/// Reads one row's configured cells, with their errors; `None` when they are all blank
+/// (the row is skipped).
 fn parse_row<'a>(
     row: u32,
     sku_cell: CellRef,
     cells: impl Iterator<Item = (&'a ColumnKey, CellRef, Option<&'a Json>)>,
     cells_hint: usize,
     currency: &Currency,
-) -> Option<Draft> {
+) -> Option<(Draft, CellErrors)> {
     let mut draft = Draft {
         row,
-        sku_cell,
+        sku_error: false,
+        errored: false,
         sku: None,
         values: Cells(Vec::with_capacity(cells_hint)),
         product: BTreeMap::new(),
-        errors: Vec::new(),
+        location: None,
     };
+    let mut errors = CellErrors::new();
     let mut any = false;
-    let mut sku_error = false;
+    // The row-per-location stock cell, read once the row's location is known.
+    let mut row_stock: Option<(CellRef, &Json)> = None;
     for (key, cell, raw) in cells {
         let Some(raw) = raw.filter(|v| !is_blank(Some(v))) else {
             continue;
@@ -396,10 +504,8 @@ fn parse_row<'a>(
                 match read_sku(raw) {
                     Ok(sku) => draft.sku = sku,
                     Err(why) => {
-                        sku_error = true;
-                        draft
-                            .errors
-                            .push((cell, format!("{label} {} {why}", shown(raw))));
+                        draft.sku_error = true;
+                        errors.push((cell, format!("{label} {} {why}", shown(raw))));
                     }
                 }
                 continue;
@@ -422,6 +528,14 @@ fn parse_row<'a>(
             ColumnKey::Stock(location) => {
                 read_stock(raw).map(|i| (FieldKey::stock(location.as_str()), i))
             }
+            ColumnKey::RowLocation(_) => {
+                draft.location = Some(cell_text(raw));
+                continue;
+            }
+            ColumnKey::RowStock => {
+                row_stock = Some((cell, raw));
+                continue;
+            }
         };
         match outcome {
             Ok((field_key, intent)) => {
@@ -434,48 +548,90 @@ fn parse_row<'a>(
                     },
                 );
             }
-            Err(why) => draft
-                .errors
-                .push((cell, format!("{label} {} {why}", shown(raw)))),
+            Err(why) => errors.push((cell, format!("{label} {} {why}", shown(raw)))),
         }
     }
     if !any {
         return None;
     }
-    draft.values.shrink();
-    if draft.sku.is_none() && !sku_error {
-        draft.errors.push((
-            draft.sku_cell.clone(),
-            "row has values but no SKU".to_owned(),
-        ));
+    if let Some((cell, raw)) = row_stock {
+        match &draft.location {
+            Some(location) => match read_stock(raw) {
+                Ok(intent) => {
+                    draft.values.insert(
+                        FieldKey::stock(location.as_str()),
+                        Entry {
+                            cell,
+                            raw: raw.clone(),
+                            intent,
+                        },
+                    );
+                }
+                Err(why) => errors.push((
+                    cell,
+                    format!("stock at {} {} {why}", quoted(location), shown(raw)),
+                )),
+            },
+            None => errors.push((
+                cell,
+                format!(
+                    "stock {} has no location: its row's Location cell is blank",
+                    shown(raw)
+                ),
+            )),
+        }
     }
-    Some(draft)
+    draft.values.shrink();
+    if draft.sku.is_none() && !draft.sku_error {
+        errors.push((sku_cell, "row has values but no SKU".to_owned()));
+    }
+    Some((draft, errors))
 }
 
 /// Applies the cross-row rule (a duplicate SKU fails every copy) and counts.
-fn finish(drafts: Vec<Draft>) -> ParsedSheet {
-    let mut rows_of: HashMap<&Sku, Vec<u32>> = HashMap::new();
-    for draft in &drafts {
-        if let Some(sku) = &draft.sku {
-            rows_of.entry(sku).or_default().push(draft.row);
+/// `cell_errors` are the rows' own errors, by row; `sku_cell` names a row's SKU cell.
+fn finish(
+    drafts: Vec<Draft>,
+    mut cell_errors: Vec<(u32, CellRef, String)>,
+    sku_cell: impl Fn(u32) -> CellRef,
+) -> ParsedSheet {
+    // A SKU may have one row per location (row-per-location shape): only a second row
+    // for the same SKU and location is a duplicate. Found by sorting references rather
+    // than with a map of row lists: at 100,000 rows that map was the parse's peak.
+    let mut keyed: Vec<(&Sku, Option<&LocationName>, u32)> = drafts
+        .iter()
+        .filter_map(|d| d.sku.as_ref().map(|sku| (sku, d.location.as_ref(), d.row)))
+        .collect();
+    keyed.sort_unstable();
+    let mut skus_read = 0;
+    let mut duplicates: HashMap<(Sku, Option<LocationName>), Vec<u32>> = HashMap::new();
+    for (i, (sku, location, row)) in keyed.iter().enumerate() {
+        let previous = i.checked_sub(1).map(|p| &keyed[p]);
+        if previous.is_none_or(|(s, _, _)| s != sku) {
+            skus_read += 1;
+        }
+        let same_key = |other: Option<&(&Sku, Option<&LocationName>, u32)>| {
+            other.is_some_and(|(s, l, _)| s == sku && l == location)
+        };
+        if same_key(previous) || same_key(keyed.get(i + 1)) {
+            duplicates
+                .entry(((*sku).clone(), location.cloned()))
+                .or_default()
+                .push(*row);
         }
     }
-    let skus_read = rows_of.len();
-    let duplicates: HashMap<Sku, Vec<u32>> = rows_of
-        .into_iter()
-        .filter(|(_, rows)| rows.len() > 1)
-        .map(|(sku, rows)| (sku.clone(), rows))
-        .collect();
+    drop(keyed);
 
     let rows_read = drafts.len();
-    let mut errors = Vec::new();
+    // The SKU of each row with errors, for its `RowError`s.
+    let mut errored: HashMap<u32, Option<Sku>> = HashMap::new();
     // `into_iter().filter_map().collect()` reuses the drafts' buffer for the rows (a row
-    // is smaller than a draft), so a large sheet does not hold both at once.
+    // is the size of a draft), so a large sheet does not hold both at once.
     let rows: Vec<Row> = drafts
         .into_iter()
         .filter_map(|mut draft| {
             if let Some(sku) = &draft.sku
-                && let Some(rows) = duplicates.get(sku)
+                && let Some(rows) = duplicates.get(&(sku.clone(), draft.location.clone()))
             {
                 let others: Vec<String> = rows
                     .iter()
@@ -486,29 +642,41 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
                     [one] => ("row", one.clone()),
                     _ => ("rows", others.join(", ")),
                 };
-                draft.errors.push((
-                    draft.sku_cell.clone(),
+                let at = draft
+                    .location
+                    .as_ref()
+                    .map(|l| format!(" at location {}", quoted(l)))
+                    .unwrap_or_default();
+                cell_errors.push((
+                    draft.row,
+                    sku_cell(draft.row),
                     format!(
-                        "SKU {} also appears in {noun} {list}; none of these rows is applied",
+                        "SKU {}{at} also appears in {noun} {list}; none of these rows is applied",
                         quoted(sku.as_str())
                     ),
                 ));
+                draft.errored = true;
             }
-            if draft.errors.is_empty() {
+            if !draft.errored {
                 return draft.sku.map(|sku| Row {
                     row: draft.row,
                     sku,
                     values: draft.values,
                     product: draft.product,
+                    location: draft.location,
                 });
             }
-            errors.extend(draft.errors.into_iter().map(|(cell, message)| RowError {
-                row: draft.row,
-                cell,
-                sku: draft.sku.clone(),
-                message,
-            }));
+            errored.insert(draft.row, draft.sku);
             None
+        })
+        .collect();
+    let errors = cell_errors
+        .into_iter()
+        .map(|(row, cell, message)| RowError {
+            row,
+            cell,
+            sku: errored.get(&row).cloned().flatten(),
+            message,
         })
         .collect();
     let mut out = ParsedSheet {
@@ -517,6 +685,7 @@ fn finish(drafts: Vec<Draft>) -> ParsedSheet {
         rows_read,
         // Every SKU read, duplicates counted once.
         skus_read,
+        ..ParsedSheet::default()
     };
     out.errors.sort();
     out
@@ -531,6 +700,8 @@ fn label(key: &ColumnKey) -> String {
         ColumnKey::Product(name) => (*name).to_owned(),
         ColumnKey::Status => "status".to_owned(),
         ColumnKey::SyncedAt => "synced_at".to_owned(),
+        ColumnKey::RowLocation(_) => "location".to_owned(),
+        ColumnKey::RowStock => "stock".to_owned(),
     }
 }
 
@@ -2462,6 +2633,127 @@ mod tests {
 
         let numeric = sheet(&[&[("SKU", json!("A")), ("Title", json!(1984))]], "USD");
         assert_eq!(numeric.rows[0].product["title"], "1984");
+    }
+
+    #[test]
+    fn product_type_and_description_are_text_and_clear_empties_them() {
+        let html = "<p>Soft <b>cotton</b>,\n\"washed\".</p>";
+        assert_eq!(
+            read_product(Field::Description, &json!(format!("  {html}\n"))),
+            Ok(Intent::Set(Value::Text(html.to_owned())))
+        );
+        assert_eq!(
+            read_product(Field::ProductType, &json!("Shirts")),
+            Ok(Intent::Set(Value::Text("Shirts".to_owned())))
+        );
+        for field in [Field::ProductType, Field::Description] {
+            assert_eq!(read_product(field, &json!("clear")), Ok(Intent::Clear));
+        }
+        assert!(read_product(Field::Title, &json!("CLEAR")).is_err());
+        assert!(read_product(Field::Vendor, &json!("CLEAR")).is_err());
+    }
+
+    #[test]
+    fn a_row_per_location_is_stock_at_that_location_and_skus_repeat_per_location() {
+        let specs = vec![
+            ColumnSpec {
+                key: ColumnKey::Sku,
+                header: "SKU".into(),
+            },
+            ColumnSpec {
+                key: ColumnKey::RowLocation(vec!["Main".into(), "Annex".into()]),
+                header: "Location".into(),
+            },
+            ColumnSpec {
+                key: ColumnKey::RowStock,
+                header: "Available".into(),
+            },
+        ];
+        let rows = grid(json!([
+            ["Handle", "SKU", "Location", "Available"],
+            ["tee", "A", "Main", 3],
+            ["tee", "A", "Annex", -1],
+            ["tee", "A", "Popup", 9],
+            ["mug", "", "Main", 4],
+            ["cup", "B", "", 2],
+            ["cap", "C", "Main", ""],
+            ["hat", "D", "Annex", 1],
+            ["hat", "D", "Annex", 2]
+        ]));
+        let layout = locate(TAB, &rows, &specs).expect("headers");
+        let parsed =
+            parse(&layout, &columns_of(&rows, &layout), &Currency::new("USD")).expect("parsed");
+        let stock: Vec<(u32, &str, Option<&str>, Vec<&FieldKey>)> = parsed
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.row,
+                    r.sku.as_str(),
+                    r.location.as_deref(),
+                    r.values.keys().collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            stock,
+            vec![
+                (2, "A", Some("Main"), vec![&FieldKey::stock("Main")]),
+                (3, "A", Some("Annex"), vec![&FieldKey::stock("Annex")]),
+                // A blank stock cell is "leave alone", as anywhere.
+                (7, "C", Some("Main"), vec![]),
+            ]
+        );
+        assert_eq!(
+            parsed.rows[1].values[&FieldKey::stock("Annex")].cell,
+            CellRef::new(TAB, 3, 3)
+        );
+        let errors: Vec<(u32, &str)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.row, e.message.as_str()))
+            .collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(
+            errors[0],
+            (
+                6,
+                "stock 2 has no location: its row's Location cell is blank"
+            )
+        );
+        assert!(
+            errors[1]
+                .1
+                .contains("at location \"Annex\" also appears in row 9")
+        );
+        assert_eq!(errors[2].0, 9);
+        // The mug has no SKU: skipped and counted; Popup is not configured: not read.
+        assert_eq!(parsed.rows_without_sku, 1);
+        assert_eq!(
+            parsed.other_locations,
+            BTreeMap::from([("Popup".to_owned(), 1)])
+        );
+        assert_eq!((parsed.rows_read, parsed.skus_read), (7, 4));
+        assert!(
+            parsed
+                .skipped_note()
+                .is_some_and(|n| n.contains("\"Popup\""))
+        );
+
+        // Only unlisted locations: a config error, not an empty sheet.
+        let popup = grid(json!([["SKU", "Location", "Available"], ["A", "Popup", 1]]));
+        let layout = locate(TAB, &popup, &specs).expect("headers");
+        assert!(matches!(
+            parse(&layout, &columns_of(&popup, &layout), &Currency::new("USD")),
+            Err(HeaderError::NoConfiguredLocation { .. })
+        ));
+    }
+
+    #[test]
+    fn a_draft_is_no_bigger_than_a_row() {
+        // Rows are built in the drafts' buffer: any excess stays allocated for the
+        // whole run (issue 8's memory bound).
+        assert!(std::mem::size_of::<Draft>() <= std::mem::size_of::<Row>());
     }
 
     #[test]

@@ -173,6 +173,8 @@ pub struct ProductView {
     pub status: String,
     pub tags: Vec<String>,
     pub vendor: String,
+    pub product_type: String,
+    pub description_html: String,
 }
 
 /// A product with its options and variants (SKU, option values), for tests.
@@ -421,8 +423,8 @@ impl ShopifyFake {
         Some(view(&shared.data, &p.title, p.id, v))
     }
 
-    /// The product-level fields of the product holding `sku`: title, status, tags (sorted)
-    /// and vendor.
+    /// The product-level fields of the product holding `sku`: title, status, tags (sorted),
+    /// vendor, type and description.
     pub fn product_of(&self, sku: &str) -> Option<ProductView> {
         let shared = self.lock();
         let (p, _) = shared
@@ -435,6 +437,8 @@ impl ShopifyFake {
             status: p.status.clone(),
             tags: p.tags.clone(),
             vendor: p.vendor.clone(),
+            product_type: p.product_type.clone(),
+            description_html: p.description_html.clone(),
         })
     }
 
@@ -504,6 +508,27 @@ impl ShopifyFake {
         false
     }
 
+    /// Changes the description of the product holding `sku` behind the API's back (an
+    /// edit in the admin). Returns `false` for an unknown SKU.
+    pub fn set_description(&self, sku: &str, html: &str) -> bool {
+        let mut shared = self.lock();
+        let Some(id) = shared
+            .data
+            .variants()
+            .find(|(_, v)| v.sku.as_deref() == Some(sku))
+            .map(|(p, _)| p.id)
+        else {
+            return false;
+        };
+        match shared.data.product_mut(id) {
+            Some(p) => {
+                p.description_html = html.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds a variant (and its product if needed); returns it.
     pub fn add_variant(&self, new: NewVariant) -> Result<VariantView, SeedError> {
         let mut shared = self.lock();
@@ -530,6 +555,8 @@ impl ShopifyFake {
                     status: "ACTIVE".to_owned(),
                     tags: Vec::new(),
                     vendor: String::new(),
+                    product_type: String::new(),
+                    description_html: String::new(),
                     variants: Vec::new(),
                 });
                 id

@@ -906,7 +906,7 @@ fn bulk_update(data: &mut StoreData, call: &FieldCall<'_>) -> Result<Value, Fiel
 /// The statuses `ProductStatus` has (Admin 2026-07).
 const PRODUCT_STATUSES: [&str; 4] = ["ACTIVE", "ARCHIVED", "DRAFT", "UNLISTED"];
 
-/// `productUpdate(product:)` for title, status, tags and vendor, as
+/// `productUpdate(product:)` for title, status, tags, vendor, type and description, as
 /// product-update-parity.json shows it: an unknown or missing id is `["id"]` "Product does
 /// not exist" with a null product; a blank title is `["title"]` "Title can't be blank"
 /// with the product returned unchanged; tags come back sorted. Fields the input leaves out
@@ -946,6 +946,8 @@ fn product_update(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
         _ => None,
     };
     let vendor = text("vendor");
+    let product_type = text("productType");
+    let description = text("descriptionHtml");
     if errors.is_empty()
         && let Some(p) = data.product_mut(product_id)
     {
@@ -960,6 +962,12 @@ fn product_update(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
         }
         if let Some(v) = vendor {
             p.vendor = v;
+        }
+        if let Some(t) = product_type {
+            p.product_type = t;
+        }
+        if let Some(d) = description {
+            p.description_html = d;
         }
     }
     let product = data
@@ -1069,6 +1077,8 @@ fn product_create(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
         vendor: text("vendor").unwrap_or_default(),
         handle,
         options,
+        product_type: text("productType").unwrap_or_default(),
+        description_html: text("descriptionHtml").unwrap_or_default(),
         variants: vec![variant],
     });
     let product = data

@@ -178,6 +178,8 @@ const PRODUCT: &[FieldDef] = &[
     s("status"),
     s("tags"),
     s("vendor"),
+    s("productType"),
+    s("descriptionHtml"),
     s("totalInventory"),
     s("tracksInventory"),
     f("options", List("ProductOption"), &["first"]),

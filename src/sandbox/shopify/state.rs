@@ -50,6 +50,10 @@ pub struct Product {
     /// Option names with their values, in position order (`Title` / `Default Title` for
     /// a product without options).
     pub options: Vec<(String, Vec<String>)>,
+    /// `productType`; empty when none.
+    pub product_type: String,
+    /// `descriptionHtml`, kept as sent; empty when none.
+    pub description_html: String,
     pub variants: Vec<Variant>,
 }
 
@@ -156,6 +160,10 @@ struct SeedProduct {
     tags: Vec<String>,
     #[serde(default)]
     vendor: String,
+    #[serde(default)]
+    product_type: String,
+    #[serde(default)]
+    description_html: String,
     variants: Vec<SeedVariant>,
 }
 
@@ -262,6 +270,8 @@ impl StoreData {
                 status: p.status,
                 tags: normalize_tags(p.tags.iter().map(String::as_str)),
                 vendor: p.vendor,
+                product_type: p.product_type,
+                description_html: p.description_html,
                 variants,
             });
         }
@@ -515,6 +525,8 @@ impl StoreData {
             "status": p.status,
             "tags": p.tags,
             "vendor": p.vendor,
+            "productType": p.product_type,
+            "descriptionHtml": p.description_html,
             "totalInventory": total,
             "tracksInventory": !tracked.is_empty(),
         })

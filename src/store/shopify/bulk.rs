@@ -27,7 +27,7 @@ pub const VARIANTS_QUERY: &str = r#"{
         compareAtPrice
         barcode
         requiresComponents
-        product { id title status tags vendor }
+        product { id title status tags vendor productType descriptionHtml }
         inventoryItem {
           id
           tracked
@@ -90,6 +90,10 @@ struct ProductRef {
     tags: Vec<String>,
     #[serde(default)]
     vendor: Option<String>,
+    #[serde(default, rename = "productType")]
+    product_type: Option<String>,
+    #[serde(default, rename = "descriptionHtml")]
+    description_html: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +200,8 @@ impl VariantJoin {
                     product_status: product.status,
                     tags: product.tags,
                     vendor: product.vendor.unwrap_or_default(),
+                    product_type: product.product_type.unwrap_or_default(),
+                    description: product.description_html.unwrap_or_default(),
                     inventory_item_id: item.id,
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),
@@ -280,7 +286,7 @@ pub async fn download(url: Url) -> Result<Vec<VariantRecord>, StoreError> {
 mod tests {
     use super::*;
 
-    const V1: &str = r#"{"id":"gid://shopify/ProductVariant/1","sku":"A","price":"1.50","compareAtPrice":null,"barcode":null,"requiresComponents":false,"product":{"id":"gid://shopify/Product/9","title":"P"},"inventoryItem":{"id":"gid://shopify/InventoryItem/11","tracked":true,"unitCost":{"amount":"0.5"}}}"#;
+    const V1: &str = r#"{"id":"gid://shopify/ProductVariant/1","sku":"A","price":"1.50","compareAtPrice":null,"barcode":null,"requiresComponents":false,"product":{"id":"gid://shopify/Product/9","title":"P","productType":"Mugs","descriptionHtml":"<p>A \"mug\".</p>\n"},"inventoryItem":{"id":"gid://shopify/InventoryItem/11","tracked":true,"unitCost":{"amount":"0.5"}}}"#;
     const V2: &str = r#"{"id":"gid://shopify/ProductVariant/2","sku":"B","price":"2.00","product":{"id":"gid://shopify/Product/9","title":"P"},"inventoryItem":{"id":"gid://shopify/InventoryItem/12","tracked":false,"unitCost":null}}"#;
     const L1A: &str = r#"{"location":{"id":"gid://shopify/Location/1"},"quantities":[{"name":"available","quantity":4}],"__parentId":"gid://shopify/ProductVariant/1"}"#;
     const L1B: &str = r#"{"location":{"id":"gid://shopify/Location/2"},"quantities":[{"name":"available","quantity":-2}],"__parentId":"gid://shopify/ProductVariant/1"}"#;
@@ -321,7 +327,13 @@ mod tests {
                     ]
                 );
                 assert_eq!(out[0].cost, Some(Decimal::new(5, 1)));
+                assert_eq!(
+                    (out[0].product_type.as_str(), out[0].description.as_str()),
+                    ("Mugs", "<p>A \"mug\".</p>\n")
+                );
                 assert!(out[1].levels.is_empty() && !out[1].tracked);
+                // An export made before these were read has neither: empty.
+                assert!(out[1].product_type.is_empty() && out[1].description.is_empty());
             }
         }
     }

@@ -264,9 +264,10 @@ impl ShopifyClient {
         let currency = self.currency().await?;
         let levels = self.levels(locations.len()).await?;
         let mut variants: HashMap<Sku, Vec<StoreVariant>> = HashMap::new();
+        let mut mapper = ops::VariantMapper::new(locations);
         let mut keep = |records: Vec<VariantRecord>| {
             for rec in records {
-                match ops::store_variant(rec, locations) {
+                match mapper.map(rec) {
                     (Some(sku), v) => variants.entry(sku).or_default().push(v),
                     (None, _) => without_sku += 1,
                 }
@@ -518,16 +519,13 @@ impl ShopifyClient {
     ) -> Result<Vec<(Option<Sku>, StoreVariant)>, StoreError> {
         let levels = self.levels(locations.len()).await?;
         let mut out = Vec::with_capacity(ids.len());
+        let mut mapper = ops::VariantMapper::new(locations);
         for chunk in ids.chunks(MAX_IDS) {
             let body =
                 ops::body::<queries::VariantsByIds>(ops::variants_by_ids_variables(chunk, levels));
             let (data, _) = self.run(&body, None).await?;
             let records: Vec<VariantRecord> = ops::variants_by_ids(data);
-            out.extend(
-                records
-                    .into_iter()
-                    .map(|r| ops::store_variant(r, locations)),
-            );
+            out.extend(records.into_iter().map(|r| mapper.map(r)));
         }
         Ok(out)
     }

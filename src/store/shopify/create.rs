@@ -72,6 +72,10 @@ pub struct NewProduct {
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description_html: Option<String>,
     /// Omitted for a product without options: Shopify then gives it `Title`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub product_options: Vec<NewOption>,
@@ -307,6 +311,8 @@ mod tests {
             status: "DRAFT".into(),
             tags: vec![],
             vendor: None,
+            product_type: None,
+            description_html: None,
             product_options: vec![],
         };
         let plain: serde_json::Value =

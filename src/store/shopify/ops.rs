@@ -9,14 +9,15 @@
 //! `null` to clear a field but omit the fields it leaves alone, which no derived struct can
 //! express, so its variables are our own [`BulkUpdateVariables`] with a tri-state [`Patch`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use graphql_client::{GraphQLQuery, QueryBody};
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 
 use crate::model::{LocationName, Sku};
-use crate::plan::StoreVariant;
+use crate::plan::{Stock, StoreProduct, StoreVariant};
 
 /// Custom scalars of the Admin schema, as graphql_client's generated code names them.
 pub mod scalars {
@@ -28,6 +29,8 @@ pub mod scalars {
     pub type DateTime = String;
     pub type UnsignedInt64 = String;
     pub type JSON = serde_json::Value;
+    /// HTML text (a product's `descriptionHtml`), passed through as it is.
+    pub type HTML = String;
 }
 
 /// The graphql_client derives. Kept in their own module because the operation structs
@@ -249,6 +252,9 @@ pub struct VariantRecord {
     pub product_status: String,
     pub tags: Vec<String>,
     pub vendor: String,
+    pub product_type: String,
+    /// `descriptionHtml`, as Shopify returns it.
+    pub description: String,
     pub inventory_item_id: String,
     pub tracked: bool,
     pub cost: Option<Decimal>,
@@ -274,6 +280,8 @@ macro_rules! variant_record_from {
                     product_status: v.product.status,
                     tags: v.product.tags,
                     vendor: v.product.vendor,
+                    product_type: v.product.product_type,
+                    description: v.product.description_html,
                     inventory_item_id: item.id,
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),
@@ -344,30 +352,73 @@ pub fn store_variant(
     rec: VariantRecord,
     locations: &[(LocationName, String)],
 ) -> (Option<Sku>, StoreVariant) {
-    let by_id: HashMap<&str, Option<i64>> =
-        rec.levels.iter().map(|(id, q)| (id.as_str(), *q)).collect();
-    let stock: BTreeMap<LocationName, Option<i64>> = locations
-        .iter()
-        .map(|(name, id)| (name.clone(), by_id.get(id.as_str()).copied().flatten()))
-        .collect();
-    let sku = rec.sku.as_deref().and_then(Sku::new);
-    let variant = StoreVariant {
-        variant_id: rec.id,
-        product_id: rec.product_id,
-        product_title: rec.product_title,
-        inventory_item_id: rec.inventory_item_id,
-        price: rec.price,
-        compare_at_price: rec.compare_at_price,
-        cost: rec.cost,
-        barcode: rec.barcode.filter(|b| !b.is_empty()),
-        tracked: rec.tracked,
-        bundle: rec.requires_components,
-        stock,
-        product_status: rec.product_status,
-        tags: rec.tags,
-        vendor: rec.vendor,
-    };
-    (sku, variant)
+    VariantMapper::new(locations).map(rec)
+}
+
+/// Turns records into [`StoreVariant`]s for one snapshot, sharing what variants have in
+/// common: the location names (one list) and each product's fields (one `Arc` per
+/// product), so a large catalogue holds a product's description once, not per variant.
+pub struct VariantMapper<'a> {
+    locations: &'a [(LocationName, String)],
+    names: Arc<[LocationName]>,
+    products: HashMap<String, Arc<StoreProduct>>,
+}
+
+impl<'a> VariantMapper<'a> {
+    pub fn new(locations: &'a [(LocationName, String)]) -> VariantMapper<'a> {
+        VariantMapper {
+            locations,
+            names: locations.iter().map(|(name, _)| name.clone()).collect(),
+            products: HashMap::new(),
+        }
+    }
+
+    /// The variant (and its SKU, if it has one).
+    pub fn map(&mut self, rec: VariantRecord) -> (Option<Sku>, StoreVariant) {
+        let levels = self
+            .locations
+            .iter()
+            .map(|(_, id)| {
+                rec.levels
+                    .iter()
+                    .find(|(level_id, _)| level_id == id)
+                    .and_then(|(_, q)| *q)
+            })
+            .collect();
+        let sku = rec.sku.as_deref().and_then(Sku::new);
+        let product = StoreProduct {
+            id: rec.product_id,
+            title: rec.product_title,
+            status: rec.product_status,
+            tags: rec.tags,
+            vendor: rec.vendor,
+            product_type: rec.product_type,
+            description: rec.description,
+        };
+        // Records of one product normally carry the same fields; should a product change
+        // between two pages of a read, each variant keeps what was read with it.
+        let product = match self.products.get(&product.id) {
+            Some(shared) if **shared == product => Arc::clone(shared),
+            _ => {
+                let shared = Arc::new(product);
+                self.products.insert(shared.id.clone(), Arc::clone(&shared));
+                shared
+            }
+        };
+        let variant = StoreVariant {
+            variant_id: rec.id.into(),
+            product,
+            inventory_item_id: rec.inventory_item_id.into(),
+            price: rec.price,
+            compare_at_price: rec.compare_at_price,
+            cost: rec.cost,
+            barcode: rec.barcode.filter(|b| !b.is_empty()),
+            tracked: rec.tracked,
+            bundle: rec.requires_components,
+            stock: Stock::new(Arc::clone(&self.names), levels),
+        };
+        (sku, variant)
+    }
 }
 
 // ---- userErrors ----
@@ -571,6 +622,12 @@ pub struct ProductUpdate {
     pub tags: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor: Option<String>,
+    /// An empty string removes the product's type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_type: Option<String>,
+    /// HTML text; an empty string removes the description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description_html: Option<String>,
 }
 
 #[derive(Serialize)]

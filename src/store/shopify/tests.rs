@@ -151,7 +151,8 @@ fn variant_json(id: &str, sku: Option<&str>, levels: Value) -> Value {
         "id": id, "sku": sku, "price": "19.90", "compareAtPrice": null, "barcode": "",
         "requiresComponents": false,
         "product": {"id": "gid://shopify/Product/1", "title": "Mug", "status": "UNLISTED",
-                    "tags": ["kitchen", "gift"], "vendor": "Acme"},
+                    "tags": ["kitchen", "gift"], "vendor": "Acme", "productType": "Mugs",
+                    "descriptionHtml": "<p>Holds tea.</p>"},
         "inventoryItem": {"id": format!("{id}-item"), "tracked": true, "unitCost": {"amount": "4.5"},
                           "inventoryLevels": {"nodes": levels}}
     })
@@ -184,12 +185,19 @@ fn variants_page_maps_to_store_variants_by_location_name() {
     assert_eq!(v.barcode, None, "an empty barcode is no barcode");
     assert_eq!(v.inventory_item_id, "V1-item");
     assert!(v.tracked && !v.bundle);
-    assert_eq!(v.stock.get("Main"), Some(&Some(7)));
-    assert_eq!(v.stock.get("Annex"), Some(&None), "no level at L2");
+    assert_eq!(v.stock.get("Main"), Some(Some(7)));
+    assert_eq!(v.stock.get("Annex"), Some(None), "no level at L2");
     assert_eq!(v.stock.len(), 2);
     assert_eq!(
-        (v.product_status.as_str(), v.vendor.as_str()),
+        (v.product.status.as_str(), v.product.vendor.as_str()),
         ("UNLISTED", "Acme")
+    );
+    assert_eq!(
+        (
+            v.product.product_type.as_str(),
+            v.product.description.as_str()
+        ),
+        ("Mugs", "<p>Holds tea.</p>")
     );
     assert_eq!(
         v.value(&crate::model::FieldKey::variant(crate::model::Field::Tags)),
@@ -737,8 +745,8 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
     assert_eq!(snap.currency.code, "USD");
     let a = &snap.variants[&crate::model::Sku::new("A").unwrap()];
     assert_eq!(a.len(), 2, "a SKU on two variants keeps both");
-    assert_eq!(a[0].stock["Main"], Some(3));
-    assert_eq!(a[1].stock["Main"], None);
+    assert_eq!(a[0].stock.get("Main"), Some(Some(3)));
+    assert_eq!(a[1].stock.get("Main"), Some(None));
     assert_eq!(
         variables(&server.seen.lock().unwrap()[2].1)["limit"],
         json!(super::bulk::DEFAULT_THRESHOLD)
@@ -773,6 +781,17 @@ fn product_update_sends_only_the_fields_it_sets() {
     assert_eq!(
         variables(&ops::product_update_body(&update)),
         json!({"product": {"id": "gid://shopify/Product/1", "status": "UNLISTED", "tags": []}})
+    );
+    let update = ops::ProductUpdate {
+        id: "gid://shopify/Product/1".into(),
+        product_type: Some(String::new()),
+        description_html: Some("<p>New</p>".into()),
+        ..ops::ProductUpdate::default()
+    };
+    assert_eq!(
+        variables(&ops::product_update_body(&update)),
+        json!({"product": {"id": "gid://shopify/Product/1", "productType": "",
+                           "descriptionHtml": "<p>New</p>"}})
     );
 }
 
