@@ -19,6 +19,7 @@
 
 mod create;
 mod product;
+mod publish;
 pub mod recover;
 
 use std::collections::{BTreeMap, HashMap};
@@ -87,6 +88,10 @@ impl Outcome {
 pub struct Outcomes {
     pub changes: Vec<Option<Outcome>>,
     pub conflicts: Vec<Conflict>,
+    /// Where each of the plan's publishes ended, by index.
+    pub publishes: Vec<Option<Ended>>,
+    /// What the creations ended with, for the publishes that follow them.
+    ready: publish::Ready,
 }
 
 impl Outcomes {
@@ -96,6 +101,9 @@ impl Outcomes {
             self.changes[i] = Some(o);
         }
         self.conflicts.extend(part.conflicts);
+        if let Some((handle, ready)) = part.ready {
+            self.ready.insert(handle, ready);
+        }
     }
 }
 
@@ -104,6 +112,8 @@ impl Outcomes {
 struct Part {
     changes: Vec<(usize, Outcome)>,
     conflicts: Vec<Conflict>,
+    /// A creation's handle, and its product's id once it may be published (or why not).
+    ready: Option<(String, Result<String, String>)>,
 }
 
 impl Part {
@@ -172,7 +182,8 @@ impl<'a> Executor<'a> {
     pub async fn apply(&self, plan: &Plan, baseline: &Baseline) -> Outcomes {
         let mut out = Outcomes {
             changes: vec![None; plan.changes.len()],
-            conflicts: Vec::new(),
+            publishes: vec![None; plan.publishes.len()],
+            ..Outcomes::default()
         };
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
         let mut products = Vec::new();
@@ -190,6 +201,7 @@ impl<'a> Executor<'a> {
             }
         }
         self.apply_creations(plan, &created, &mut out).await;
+        self.apply_publishes(plan, &mut out).await;
         self.apply_products(plan, &products, &mut out).await;
         self.apply_fields(plan, &fields, &mut out).await;
         self.apply_stock(plan, &stock, baseline, &mut out).await;
@@ -231,6 +243,23 @@ impl<'a> Executor<'a> {
             .buffer_unordered(limit);
         while let Some(part) = parts.next().await {
             out.absorb(part);
+        }
+    }
+
+    /// Products to publish, after the creations they may depend on.
+    async fn apply_publishes(&self, plan: &Plan, out: &mut Outcomes) {
+        let limit = self.in_flight("PublishablePublish", 10.0);
+        let ready = &out.ready;
+        let mut done = stream::iter(0..plan.publishes.len())
+            .map(|i| async move { (i, self.publish(&plan.publishes[i], ready).await) })
+            .buffer_unordered(limit);
+        let mut ended = Vec::new();
+        while let Some(one) = done.next().await {
+            ended.push(one);
+        }
+        drop(done);
+        for (i, e) in ended {
+            out.publishes[i] = Some(e);
         }
     }
 
@@ -618,8 +647,13 @@ impl<'a> Executor<'a> {
     /// Journals a request before it is sent. A journal failure does not stop the write
     /// (the store stays the source of truth for what happened); it is logged.
     fn journal(&self, key: &str, operation: &str, body: &[u8]) -> Option<i64> {
+        self.journal_items(key, operation, body, "[]")
+    }
+
+    /// [`Executor::journal`] with the request's items (JSON) recorded alongside.
+    fn journal_items(&self, key: &str, operation: &str, body: &[u8], items: &str) -> Option<i64> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.journal_request(self.run_id, key, operation, body, "[]") {
+        match state.journal_request(self.run_id, key, operation, body, items) {
             Ok(id) => Some(id),
             Err(e) => {
                 tracing::warn!(error = %e, key, "Could not journal a request");
@@ -737,5 +771,13 @@ pub fn record(
     }
     for c in &outcomes.conflicts {
         report.record_conflict(c, currency);
+    }
+    for (p, ended) in report.publications.iter_mut().zip(&outcomes.publishes) {
+        (p.status, p.error) = match ended {
+            None => (Status::Skipped, Some("not attempted".into())),
+            Some(Ended::Applied) => (Status::Applied, None),
+            Some(Ended::Failed(e)) => (Status::Failed, Some(e.clone())),
+            Some(Ended::Skipped(e)) => (Status::Skipped, Some(e.clone())),
+        };
     }
 }

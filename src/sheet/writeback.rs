@@ -220,6 +220,15 @@ pub fn row_status(row: u32, report: &Report) -> String {
             Status::Planned | Status::Applied => {}
         }
     }
+    for p in report.publications.iter().filter(|p| p.rows.contains(&row)) {
+        let what = format!("published to {}", p.publications.join(", "));
+        let why = p.error.as_deref().unwrap_or("no reason given");
+        match p.status {
+            Status::Failed => parts.push(format!("failed: {what}: {why}")),
+            Status::Skipped => parts.push(format!("skipped: {what}: {why}")),
+            Status::Planned | Status::Applied => {}
+        }
+    }
     for c in report.conflicts.iter().filter(|c| c.row == row) {
         let field = label(&c.field, c.location.as_deref());
         let (sheet, store) = (shown(&c.sheet), shown(&c.store));
