@@ -173,10 +173,8 @@ impl<'s, 'a> Extractor<'s, 'a> {
             // Only its `id` besides the fields selected on it: reaching every field of
             // an interface such as `Catalog` would pull in half the API (its operations,
             // their row counts…), none of it selected.
-            TypeDefinition::Interface(t) => {
-                if t.fields.iter().any(|f| f.name == "id") {
-                    self.reach_field(name, "id")?;
-                }
+            TypeDefinition::Interface(t) if t.fields.iter().any(|f| f.name == "id") => {
+                self.reach_field(name, "id")?;
             }
             _ => {}
         }

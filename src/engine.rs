@@ -518,15 +518,17 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map_or(publish_to.len(), |p| p.in_store);
-        let read: Vec<(String, Option<crate::store::shopify::publish::ProductPublications>)> =
-            stream::iter(todo.keys().cloned())
-                .map(|h| async move {
-                    let p = self.store.product_publications(&h, first).await?;
-                    Ok::<_, EngineError>((h, p))
-                })
-                .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.max_in_flight()))
-                .try_collect()
-                .await?;
+        let read: Vec<(
+            String,
+            Option<crate::store::shopify::publish::ProductPublications>,
+        )> = stream::iter(todo.keys().cloned())
+            .map(|h| async move {
+                let p = self.store.product_publications(&h, first).await?;
+                Ok::<_, EngineError>((h, p))
+            })
+            .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.max_in_flight()))
+            .try_collect()
+            .await?;
         let read: BTreeMap<_, _> = read.into_iter().collect();
         let settled = journal
             .open

@@ -102,9 +102,7 @@ impl Env {
 
     /// `rows` against `shop`, with `extra` lines in the config's `[sync]` table.
     async fn with(rows: &[Row<'_>], shop: ShopifyFake, extra: &str) -> Env {
-        let sandbox = Sandbox::start(shop, sheet(rows), 0)
-            .await
-            .expect("sandbox");
+        let sandbox = Sandbox::start(shop, sheet(rows), 0).await.expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
         let config = sandbox.write_config(dir.path(), extra).expect("config");
         let text = std::fs::read_to_string(&config).expect("config text");
@@ -486,7 +484,10 @@ async fn created_products_are_published_to_the_configured_channels() {
     let planned = publication_of(&dry, "hoodie");
     assert_eq!(planned["status"], "planned");
     assert_eq!(planned["created"], true);
-    assert_eq!(planned["publications"], json!(["Online Store", "Point of Sale"]));
+    assert_eq!(
+        planned["publications"],
+        json!(["Online Store", "Point of Sale"])
+    );
     let (_, human, _) = common::run_sheetsync(&env.config, &["sync", "--dry-run", "--yes"]).await;
     assert!(
         human.contains("published to Online Store, Point of Sale"),
@@ -568,7 +569,10 @@ async fn publishing_needs_the_publication_scopes_only_when_configured() {
     let plain = Env::with(&[TEE_S, TEE_M, HOOD_S], limited(), "create_missing = true").await;
     let (code, report, _) = plain.sync(&["--yes"]).await;
     assert_eq!(code, 0, "{report}");
-    assert_eq!(plain.sandbox.shopify.products_with_handle("hoodie").len(), 1);
+    assert_eq!(
+        plain.sandbox.shopify.products_with_handle("hoodie").len(),
+        1
+    );
 }
 
 /// A publish Shopify refuses fails on the product's rows (exit 3); the next run sees a
@@ -580,9 +584,10 @@ async fn a_refused_publish_fails_on_its_rows_and_is_retried_next_run() {
     let shop = &env.sandbox.shopify;
     let hold = shop.hold_mutation("publishablePublish", 1, HoldPoint::BeforeApply);
     let config = env.config.clone();
-    let run = tokio::spawn(async move {
-        common::run_sheetsync(&config, &["sync", "--json", "--yes"]).await
-    });
+    let run =
+        tokio::spawn(
+            async move { common::run_sheetsync(&config, &["sync", "--json", "--yes"]).await },
+        );
     tokio::time::timeout(Duration::from_secs(20), hold.held())
         .await
         .expect("the publish reached the sandbox");
@@ -611,7 +616,10 @@ async fn a_refused_publish_fails_on_its_rows_and_is_retried_next_run() {
     assert_eq!(code, 0, "{retry}\n{stderr}");
     assert_eq!(retry["changes"], json!([]), "{retry}");
     let again = publication_of(&retry, "hoodie");
-    assert_eq!((&again["status"], &again["created"]), (&json!("applied"), &json!(false)));
+    assert_eq!(
+        (&again["status"], &again["created"]),
+        (&json!("applied"), &json!(false))
+    );
     assert_eq!(
         shop.products_with_handle("hoodie")[0].published,
         ["Online Store", "Point of Sale"]

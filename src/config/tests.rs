@@ -591,7 +591,10 @@ fn publish_to_needs_create_missing_and_distinct_names() {
     let sync = |extra: &str| {
         format!(
             "{}\n[sync]\n{extra}\n",
-            with("price = \"Price\"", "price = \"Price\"\nhandle = \"Handle\"")
+            with(
+                "price = \"Price\"",
+                "price = \"Price\"\nhandle = \"Handle\""
+            )
         )
     };
     let ok = parse(&sync(

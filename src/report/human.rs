@@ -212,8 +212,11 @@ fn publishes(report: &Report, paint: Paint) -> Option<String> {
     } else {
         "Products an earlier run created:"
     };
-    let mut out = format!("{}
-", paint.on(BOLD, heading));
+    let mut out = format!(
+        "{}
+",
+        paint.on(BOLD, heading)
+    );
     for p in alone {
         let _ = writeln!(
             out,

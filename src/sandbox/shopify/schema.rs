@@ -184,7 +184,14 @@ const PRODUCT: &[FieldDef] = &[
     f(
         "resourcePublications",
         Connection("ResourcePublicationConnection", "ResourcePublication"),
-        &["first", "last", "after", "before", "reverse", "onlyPublished"],
+        &[
+            "first",
+            "last",
+            "after",
+            "before",
+            "reverse",
+            "onlyPublished",
+        ],
     ),
     f("publishedOnPublication", Kind::Scalar, &["publicationId"]),
 ];
