@@ -666,3 +666,68 @@ async fn a_kill_after_the_publish_is_settled_without_publishing_again() {
     assert!(report.get("publications").is_none(), "{report}");
     assert_eq!(env.mutations().len(), before, "{:?}", env.mutations());
 }
+
+/// `revert` of a run that created products and changed a price: the price goes back,
+/// every value of the created product and variant is skipped with the reason (nothing is
+/// deleted or emptied), and the next sync plans nothing.
+#[tokio::test]
+async fn revert_of_a_creating_run_skips_what_it_created_and_reverts_the_rest() {
+    let tee_s_up: Row = ["TEE-S", "", "", "", "", "", "12", "", ""];
+    let env = Env::new(&[tee_s_up, TEE_M, HOOD_S, HOOD_M, TEE_L], true).await;
+    let (code, run, stderr) = env.sync(&["--yes", "--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{run}\n{stderr}");
+    let shop = &env.sandbox.shopify;
+    assert_eq!(shop.variant("TEE-S").unwrap().price, Decimal::new(12, 0));
+    let run_id = run["run_id"].as_str().expect("run id").to_owned();
+    let before = env.mutations();
+
+    let (code, stdout, stderr) =
+        common::run_sheetsync(&env.config, &["revert", &run_id, "--json"]).await;
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    let tee_s = changes_of(&report, "TEE-S");
+    assert_eq!(tee_s.len(), 1, "{report}");
+    assert_eq!(
+        (&tee_s[0]["status"], &tee_s[0]["to"]),
+        (&json!("applied"), &json!("10.00"))
+    );
+    for sku in ["HOOD-S", "HOOD-M", "TEE-L"] {
+        let created = changes_of(&report, sku);
+        assert!(!created.is_empty(), "{sku}: {report}");
+        for c in created {
+            assert_eq!(c["status"], "skipped", "{c}");
+            assert!(
+                c["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("created by the run")),
+                "{c}"
+            );
+        }
+    }
+    assert!(
+        changes_of(&report, "TEE-L")[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("delete the variant")
+    );
+    assert!(
+        changes_of(&report, "HOOD-S")[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("delete the product")
+    );
+    // Only the price went back: one variant update, nothing for what was created.
+    let sent: Vec<_> = env.mutations()[before.len()..].to_vec();
+    assert_eq!(sent, ["productVariantsBulkUpdate"]);
+    assert_eq!(shop.variant("TEE-S").unwrap().price, Decimal::new(10, 0));
+    assert_eq!(shop.variant("HOOD-S").unwrap().price, Decimal::new(30, 0));
+    assert_eq!(shop.products_with_handle("hoodie")[0].title, "Hoodie");
+
+    // The sheet got the old price back; the created rows and their baseline stay.
+    let count = env.mutations().len();
+    let (code, after, _) = env.sync(&[]).await;
+    assert_eq!(code, 0, "{after}");
+    assert_eq!(after["changes"], json!([]), "{after}");
+    assert_eq!(after["conflicts"], json!([]), "{after}");
+    assert_eq!(env.mutations().len(), count);
+}
