@@ -8,9 +8,9 @@
 //!
 //! What is kept: the root types; every field an operation selects, with all its arguments;
 //! every type those fields and arguments name (input objects with all their fields, enums
-//! with all their values, custom scalars); interfaces with all their fields (an interface
-//! must declare at least one), and on each reached object the fields of its reached
-//! interfaces; the directives the operations use. Everything is sorted by name, so the
+//! with all their values, custom scalars); interfaces with the fields selected on them
+//! and their `id` (an interface must declare at least one), and on each reached object
+//! the fields of its reached interfaces; the directives the operations use. Everything is sorted by name, so the
 //! output is deterministic. `tests/graphql_schema.rs` includes this file to check that the
 //! committed schema is exactly what this tool produces now.
 
@@ -170,10 +170,11 @@ impl<'s, 'a> Extractor<'s, 'a> {
                     self.reach_type(base_name(&f.value_type))?;
                 }
             }
-            TypeDefinition::Interface(t) => {
-                for f in &t.fields {
-                    self.reach_field(name, f.name)?;
-                }
+            // Only its `id` besides the fields selected on it: reaching every field of
+            // an interface such as `Catalog` would pull in half the API (its operations,
+            // their row counts…), none of it selected.
+            TypeDefinition::Interface(t) if t.fields.iter().any(|f| f.name == "id") => {
+                self.reach_field(name, "id")?;
             }
             _ => {}
         }

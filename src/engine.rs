@@ -102,6 +102,16 @@ pub struct Engine {
     pub config: Config,
     pub sheets: SheetsClient,
     pub store: ShopifyClient,
+    /// `sync.publish_to` resolved against the store's publications, with how many the
+    /// store has; read once per engine.
+    publications: std::sync::Mutex<Option<Publications>>,
+}
+
+/// The configured publications' ids, and how many publications the store has.
+#[derive(Debug, Clone)]
+struct Publications {
+    wanted: Vec<plan::create::Channel>,
+    in_store: usize,
 }
 
 impl Engine {
@@ -122,6 +132,7 @@ impl Engine {
             config,
             sheets,
             store,
+            publications: std::sync::Mutex::new(None),
         })
     }
 
@@ -145,6 +156,7 @@ impl Engine {
             store,
             sheets: self.sheets.with_retry(policy),
             config: self.config,
+            publications: std::sync::Mutex::new(None),
         })
     }
 
@@ -178,6 +190,8 @@ impl Engine {
         // The store (meta, then the snapshot) and the sheet are read side by side.
         let store_side = async {
             let (_currency, locations) = self.read_store_meta().await?;
+            // An unknown sales channel is a config error before anything is read.
+            self.publish_channels().await?;
             let loc_pairs: Vec<(LocationName, String)> = locations
                 .iter()
                 .map(|(n, id)| (n.clone(), id.clone()))
@@ -267,7 +281,7 @@ impl Engine {
             None => Baseline::default(),
         };
 
-        let plan_opts = PlanOptions {
+        let mut plan_opts = PlanOptions {
             policy: cfg.sync.inventory,
             only: opts.only.clone(),
             adopt: opts.adopt,
@@ -284,15 +298,20 @@ impl Engine {
                 .iter()
                 .find(|(spec, _)| spec.key == ColumnKey::Sku)
                 .map_or(0, |(_, col)| *col),
-            create: match cfg.sync.create_missing {
-                true => {
-                    // Read before any await: the state is not `Sync`.
-                    let journaled = journaled_handles(state.as_ref())?;
-                    Some(self.create_context(sheet, &snapshot, journaled).await?)
-                }
-                false => None,
-            },
+            create: None,
         };
+        // Publishes a killed run left open, decided by re-reading the products.
+        let mut open_publishes = Vec::new();
+        if cfg.sync.create_missing {
+            // Read before any await: the state is not `Sync`.
+            let journaled = journaled_handles(state.as_ref())?;
+            let published = PublishJournal::read(state.as_ref())?;
+            let (ctx, settled) = self
+                .create_context(sheet, &snapshot, journaled, published)
+                .await?;
+            plan_opts.create = Some(ctx);
+            open_publishes = settled;
+        }
         let mut plan = plan::build(sheet, &snapshot, &baseline, &plan_opts);
         if rows.is_some() {
             plan.refusals = plan::refusals(&whole, &plan.changes, &snapshot.currency, &plan_opts);
@@ -312,6 +331,18 @@ impl Engine {
 
         // A killed run's open requests are decided by the snapshot just read, never resent;
         // only a whole snapshot can decide them.
+        for (id, outcome, note) in &open_publishes {
+            tracing::info!(
+                id,
+                outcome = outcome.as_str(),
+                "Settled a publish a previous run left open"
+            );
+            state.settle_request(
+                *id,
+                *outcome,
+                &serde_json::json!({ "recovered": note }).to_string(),
+            )?;
+        }
         if rows.is_none() {
             apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
         }
@@ -369,7 +400,8 @@ impl Engine {
         sheet: &parse::ParsedSheet,
         snapshot: &plan::Snapshot,
         journaled: BTreeSet<String>,
-    ) -> Result<plan::create::CreateContext, EngineError> {
+        published: PublishJournal,
+    ) -> Result<(plan::create::CreateContext, Vec<OpenPublish>), EngineError> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         let handles: BTreeSet<String> = sheet
             .rows
@@ -386,13 +418,168 @@ impl Engine {
             .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.max_in_flight()))
             .try_collect()
             .await?;
-        Ok(plan::create::CreateContext {
+        let publish_to = self.publish_channels().await?;
+        let (unpublished, settled) = self.unpublished(&publish_to, published).await?;
+        let ctx = plan::create::CreateContext {
             products: found
                 .into_iter()
                 .filter_map(|(h, p)| p.map(|p| (h, p)))
                 .collect(),
             journaled,
-        })
+            publish_to,
+            unpublished,
+        };
+        Ok((ctx, settled))
+    }
+
+    /// `sync.publish_to` as the store's publications (none when it is empty): each name
+    /// is matched to a publication's catalog title, ignoring case. An unknown or
+    /// ambiguous name is a config error listing the store's names.
+    pub async fn publish_channels(&self) -> Result<Vec<plan::create::Channel>, EngineError> {
+        let wanted = &self.config.sync.publish_to;
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known = self
+            .publications
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(p) = known {
+            return Ok(p.wanted);
+        }
+        let all = self.store.publications().await?;
+        let mut channels = Vec::new();
+        let mut problems = Vec::new();
+        for name in wanted {
+            let matches: Vec<(&str, &str)> = all
+                .iter()
+                .filter_map(|p| Some((p.name.as_deref()?, p.id.as_str())))
+                .filter(|(n, _)| n.trim().to_lowercase() == name.trim().to_lowercase())
+                .collect();
+            match matches.as_slice() {
+                [(found, id)] => channels.push(plan::create::Channel {
+                    name: (*found).to_owned(),
+                    id: (*id).to_owned(),
+                }),
+                [] => problems.push(format!("{name:?} is not a sales channel of the store")),
+                _ => problems.push(format!(
+                    "{name:?} names {} of the store's publications",
+                    matches.len()
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            let names: Vec<String> = all
+                .iter()
+                .filter_map(|p| p.name.as_ref())
+                .map(|n| format!("{n:?}"))
+                .collect();
+            return Err(EngineError::Config(format!(
+                "sync.publish_to: {}; the store's sales channels are: {}",
+                problems.join("; "),
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
+        *self.publications.lock().unwrap_or_else(|p| p.into_inner()) = Some(Publications {
+            wanted: channels.clone(),
+            in_store: all.len(),
+        });
+        Ok(channels)
+    }
+
+    /// Products earlier runs created that are not yet published to every channel of
+    /// `publish_to` sheetsync has not published them to: each one's publications are
+    /// re-read (by handle). A channel an earlier publish reached is never published to
+    /// again, so a product the merchant took off a channel stays off. Also returns how
+    /// each publish a killed run left open ended, judged by the same reads.
+    async fn unpublished(
+        &self,
+        publish_to: &[plan::create::Channel],
+        journal: PublishJournal,
+    ) -> Result<(Vec<plan::create::Unpublished>, Vec<OpenPublish>), EngineError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        if publish_to.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut todo: BTreeMap<String, Vec<plan::create::Channel>> = BTreeMap::new();
+        for handle in &journal.created {
+            let missing: Vec<_> = publish_to
+                .iter()
+                .filter(|c| !journal.done.contains(&(handle.clone(), c.id.clone())))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                todo.insert(handle.clone(), missing);
+            }
+        }
+        for open in &journal.open {
+            todo.entry(open.handle.clone()).or_default();
+        }
+        let first = self
+            .publications
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(publish_to.len(), |p| p.in_store);
+        let read: Vec<(
+            String,
+            Option<crate::store::shopify::publish::ProductPublications>,
+        )> = stream::iter(todo.keys().cloned())
+            .map(|h| async move {
+                let p = self.store.product_publications(&h, first).await?;
+                Ok::<_, EngineError>((h, p))
+            })
+            .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.max_in_flight()))
+            .try_collect()
+            .await?;
+        let read: BTreeMap<_, _> = read.into_iter().collect();
+        let settled = journal
+            .open
+            .iter()
+            .map(|open| {
+                let now = read.get(&open.handle).and_then(Option::as_ref);
+                let held = now.is_some_and(|p| {
+                    !open.publications.is_empty()
+                        && open.publications.iter().all(|id| p.published.contains(id))
+                });
+                let (outcome, note) = if held {
+                    (
+                        crate::state::Outcome::Applied,
+                        "re-read after a crash: the product is published there",
+                    )
+                } else {
+                    (
+                        crate::state::Outcome::Failed,
+                        "re-read after a crash: the product is not published there; not replayed",
+                    )
+                };
+                (open.id, outcome, note.to_owned())
+            })
+            .collect();
+        let unpublished = todo
+            .into_iter()
+            .filter_map(|(handle, missing)| {
+                let p = read.get(&handle)?.as_ref()?;
+                let missing: Vec<_> = missing
+                    .into_iter()
+                    .filter(|c| !p.published.contains(&c.id))
+                    .collect();
+                Some(plan::create::Unpublished {
+                    handle,
+                    product_id: p.id.clone(),
+                    title: p.title.clone(),
+                    placeholder_only: p.placeholder_only,
+                    missing,
+                })
+            })
+            .filter(|u| !u.missing.is_empty())
+            .collect();
+        Ok((unpublished, settled))
     }
 
     /// Step 5 of a real run (SPEC §4.4-4.5): pulled values, status and `synced_at` cells
@@ -446,7 +633,7 @@ impl Engine {
         &self,
     ) -> Result<(String, BTreeMap<LocationName, String>), EngineError> {
         let info = self.store.shop_info().await?;
-        let missing: Vec<String> = ShopifyClient::required_scopes()
+        let missing: Vec<String> = ShopifyClient::required_scopes_for(&self.config)
             .iter()
             .filter(|need| !scope_granted(&info.scopes, need))
             .map(|s| (*s).to_owned())
@@ -500,6 +687,60 @@ fn journaled_handles(state: Option<&State>) -> Result<BTreeSet<String>, EngineEr
         }
     }
     Ok(handles)
+}
+
+/// A `publishablePublish` an earlier run journaled and never settled.
+#[derive(Debug, Clone)]
+struct OpenRequest {
+    id: i64,
+    handle: String,
+    publications: Vec<String>,
+}
+
+/// How an open publish ended: (request id, outcome, why).
+type OpenPublish = (i64, crate::state::Outcome, String);
+
+/// What the journal says about publishing (`sync.publish_to`): the handles sheetsync
+/// created, the (handle, publication id) pairs a publish reached, and the publishes a
+/// killed run left open. A publish's handle and publication ids are in its journal items.
+#[derive(Debug, Clone, Default)]
+struct PublishJournal {
+    created: BTreeSet<String>,
+    done: BTreeSet<(String, String)>,
+    open: Vec<OpenRequest>,
+}
+
+impl PublishJournal {
+    fn read(state: Option<&State>) -> Result<PublishJournal, EngineError> {
+        let mut out = PublishJournal {
+            created: journaled_handles(state)?,
+            ..PublishJournal::default()
+        };
+        let Some(state) = state else {
+            return Ok(out);
+        };
+        for (req, outcome) in state.journal_entries("publishablePublish")? {
+            let items: serde_json::Value =
+                serde_json::from_str(&req.items_json).unwrap_or_default();
+            let Some(handle) = items["handle"].as_str() else {
+                continue;
+            };
+            let ids = crate::store::shopify::publish::publish_body_ids(&req.body);
+            match outcome {
+                Some(crate::state::Outcome::Applied) => {
+                    out.done
+                        .extend(ids.into_iter().map(|id| (handle.to_owned(), id)));
+                }
+                None => out.open.push(OpenRequest {
+                    id: req.id,
+                    handle: handle.to_owned(),
+                    publications: ids,
+                }),
+                Some(_) => {}
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// `write_x` implies `read_x` (SHOPIFY.md §7f).

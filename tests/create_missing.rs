@@ -1,7 +1,8 @@
 //! `sync.create_missing` end to end: the `sheetsync` binary against the sandbox. Rows
 //! whose SKU the store lacks become products (one per handle, with options) or variants
 //! added to the store's product with that handle; a second sync writes nothing; a kill
-//! between `productCreate` and the variants leaves one product after the re-run.
+//! between `productCreate` and the variants leaves one product after the re-run. With
+//! `sync.publish_to`, created products are published to those sales channels.
 
 mod common;
 
@@ -91,15 +92,18 @@ struct Env {
 
 impl Env {
     async fn new(rows: &[Row<'_>], create_missing: bool) -> Env {
-        let sandbox = Sandbox::start(store(), sheet(rows), 0)
-            .await
-            .expect("sandbox");
-        let dir = tempfile::tempdir().expect("tempdir");
         let extra = if create_missing {
             "create_missing = true"
         } else {
             ""
         };
+        Env::with(rows, store(), extra).await
+    }
+
+    /// `rows` against `shop`, with `extra` lines in the config's `[sync]` table.
+    async fn with(rows: &[Row<'_>], shop: ShopifyFake, extra: &str) -> Env {
+        let sandbox = Sandbox::start(shop, sheet(rows), 0).await.expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
         let config = sandbox.write_config(dir.path(), extra).expect("config");
         let text = std::fs::read_to_string(&config).expect("config text");
         // Only the columns this sheet has: SKU, price and stock, plus the product ones.
@@ -490,4 +494,273 @@ async fn shopify_products_layout_creates_from_handle_and_option_columns() {
         assert_eq!(report[list], json!([]), "{list}: {report}");
     }
     assert_eq!(sandbox.shopify.applied_mutations().len(), sent);
+}
+
+const PUBLISH: &str = "create_missing = true\npublish_to = [\"Online Store\", \"Point of Sale\"]";
+
+fn publication_of<'a>(report: &'a Value, handle: &str) -> &'a Value {
+    report["publications"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["handle"] == handle))
+        .unwrap_or_else(|| panic!("no publication of {handle}: {report}"))
+}
+
+/// A created product is published to the configured channels once its variants are in;
+/// a product that only gets a variant added is not touched; a dry run publishes nothing
+/// and a second sync writes nothing.
+#[tokio::test]
+async fn created_products_are_published_to_the_configured_channels() {
+    let env = Env::with(&[TEE_S, TEE_M, HOOD_S, HOOD_M, TEE_L], store(), PUBLISH).await;
+
+    let (code, dry, _) = env.sync(&["--dry-run", "--yes"]).await;
+    assert_eq!(code, 0, "{dry}");
+    let planned = publication_of(&dry, "hoodie");
+    assert_eq!(planned["status"], "planned");
+    assert_eq!(planned["created"], true);
+    assert_eq!(
+        planned["publications"],
+        json!(["Online Store", "Point of Sale"])
+    );
+    let (_, human, _) = common::run_sheetsync(&env.config, &["sync", "--dry-run", "--yes"]).await;
+    assert!(
+        human.contains("published to Online Store, Point of Sale"),
+        "{human}"
+    );
+    assert!(env.mutations().is_empty());
+
+    let (code, report, stderr) = env.sync(&["--yes"]).await;
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    let done = publication_of(&report, "hoodie");
+    assert_eq!(done["status"], "applied", "{report}");
+    assert_eq!(done["rows"], json!([4, 5]));
+    assert_eq!(report["publications"].as_array().unwrap().len(), 1);
+    let shop = &env.sandbox.shopify;
+    assert_eq!(
+        shop.products_with_handle("hoodie")[0].published,
+        ["Online Store", "Point of Sale"]
+    );
+    assert!(shop.products_with_handle("tee")[0].published.is_empty());
+    // Published after its variants went in, never with the placeholder alone.
+    let ledger = env.mutations();
+    let publish_at = ledger.iter().position(|m| m == "publishablePublish");
+    let last_create = ledger
+        .iter()
+        .rposition(|m| m == "productVariantsBulkCreate");
+    assert!(publish_at > last_create, "{ledger:?}");
+
+    let before = env.mutations().len();
+    let (code, again, _) = env.sync(&[]).await;
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["changes"], json!([]), "{again}");
+    assert!(again.get("publications").is_none(), "{again}");
+    assert_eq!(env.mutations().len(), before);
+}
+
+#[tokio::test]
+async fn an_unknown_channel_is_a_config_error_naming_the_real_ones() {
+    let extra = "create_missing = true\npublish_to = [\"Online Store\", \"Wholesale\"]";
+    let env = Env::with(&[TEE_S, TEE_M, HOOD_S], store(), extra).await;
+    for args in [&["sync", "--yes"][..], &["check"][..]] {
+        let (code, _, stderr) = common::run_sheetsync(&env.config, args).await;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("\"Wholesale\" is not a sales channel of the store"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("\"Online Store\", \"Point of Sale\""),
+            "{stderr}"
+        );
+    }
+    assert!(env.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn publishing_needs_the_publication_scopes_only_when_configured() {
+    let limited = || {
+        let seed = json!({
+            "shop": {"name": "C", "domain": "create-test.myshopify.com", "currency": "USD",
+                     "scopes": ["write_products", "write_inventory", "read_locations"]},
+            "locations": [{"id": 1, "name": "Main Warehouse"}, {"id": 2, "name": "Outlet"}],
+            "products": [{"id": 10, "title": "Tee", "handle": "tee", "variants": [
+                {"id": 101, "title": "S", "sku": "TEE-S", "price": "10.00", "inventoryItemId": 1001},
+                {"id": 102, "title": "M", "sku": "TEE-M", "price": "10.00", "inventoryItemId": 1002}
+            ]}]
+        });
+        ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+            .expect("seed")
+    };
+    let env = Env::with(&[TEE_S, TEE_M, HOOD_S], limited(), PUBLISH).await;
+    let (code, _, stderr) = common::run_sheetsync(&env.config, &["sync", "--yes"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("missing Shopify access scope(s): read_publications, write_publications"),
+        "{stderr}"
+    );
+    assert!(env.mutations().is_empty());
+
+    let plain = Env::with(&[TEE_S, TEE_M, HOOD_S], limited(), "create_missing = true").await;
+    let (code, report, _) = plain.sync(&["--yes"]).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        plain.sandbox.shopify.products_with_handle("hoodie").len(),
+        1
+    );
+}
+
+/// A publish Shopify refuses fails on the product's rows (exit 3); the next run sees a
+/// product it created that is not published and publishes it; the run after writes
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_publish_fails_on_its_rows_and_is_retried_next_run() {
+    let env = Env::with(&[TEE_S, TEE_M, HOOD_S, HOOD_M], store(), PUBLISH).await;
+    let shop = &env.sandbox.shopify;
+    let hold = shop.hold_mutation("publishablePublish", 1, HoldPoint::BeforeApply);
+    let config = env.config.clone();
+    let run =
+        tokio::spawn(
+            async move { common::run_sheetsync(&config, &["sync", "--json", "--yes"]).await },
+        );
+    tokio::time::timeout(Duration::from_secs(20), hold.held())
+        .await
+        .expect("the publish reached the sandbox");
+    // The channel goes away while the publish is in flight: Shopify refuses it.
+    let pos = shop.remove_publication("Point of Sale").expect("channel");
+    hold.release();
+    let (code, stdout, stderr) = run.await.expect("run");
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(code, 3, "{report}\n{stderr}");
+    let failed = publication_of(&report, "hoodie");
+    assert_eq!(failed["status"], "failed", "{report}");
+    assert_eq!(failed["error"], "Publication does not exist");
+    assert_eq!(failed["rows"], json!([4, 5]));
+    // The creation itself went through.
+    assert!(
+        report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "applied")
+    );
+    assert!(shop.products_with_handle("hoodie")[0].published.is_empty());
+
+    shop.add_publication(pos, "Point of Sale");
+    let (code, retry, stderr) = env.sync(&[]).await;
+    assert_eq!(code, 0, "{retry}\n{stderr}");
+    assert_eq!(retry["changes"], json!([]), "{retry}");
+    let again = publication_of(&retry, "hoodie");
+    assert_eq!(
+        (&again["status"], &again["created"]),
+        (&json!("applied"), &json!(false))
+    );
+    assert_eq!(
+        shop.products_with_handle("hoodie")[0].published,
+        ["Online Store", "Point of Sale"]
+    );
+
+    let before = env.mutations().len();
+    let (code, calm, _) = env.sync(&[]).await;
+    assert_eq!(code, 0, "{calm}");
+    assert!(calm.get("publications").is_none(), "{calm}");
+    assert_eq!(env.mutations().len(), before);
+}
+
+/// Killed after Shopify published but before the run recorded it: the next run re-reads
+/// the product, finds it published, settles the journaled publish and sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_after_the_publish_is_settled_without_publishing_again() {
+    let env = Env::with(&[TEE_S, TEE_M, HOOD_S, HOOD_M], store(), PUBLISH).await;
+    let shop = &env.sandbox.shopify;
+    let hold = shop.hold_mutation("publishablePublish", 1, HoldPoint::AfterApply);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["sync", "--json", "--yes"])
+        .env_remove("SHEETSYNC_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(Duration::from_secs(20), hold.held())
+        .await
+        .expect("the publish reached the sandbox");
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    hold.abandon();
+    assert_eq!(
+        shop.products_with_handle("hoodie")[0].published,
+        ["Online Store", "Point of Sale"]
+    );
+
+    let before = env.mutations().len();
+    let (code, report, stderr) = env.sync(&[]).await;
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    assert!(report.get("publications").is_none(), "{report}");
+    assert_eq!(env.mutations().len(), before, "{:?}", env.mutations());
+}
+
+/// `revert` of a run that created products and changed a price: the price goes back,
+/// every value of the created product and variant is skipped with the reason (nothing is
+/// deleted or emptied), and the next sync plans nothing.
+#[tokio::test]
+async fn revert_of_a_creating_run_skips_what_it_created_and_reverts_the_rest() {
+    let tee_s_up: Row = ["TEE-S", "", "", "", "", "", "12", "", ""];
+    let env = Env::new(&[tee_s_up, TEE_M, HOOD_S, HOOD_M, TEE_L], true).await;
+    let (code, run, stderr) = env.sync(&["--yes", "--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{run}\n{stderr}");
+    let shop = &env.sandbox.shopify;
+    assert_eq!(shop.variant("TEE-S").unwrap().price, Decimal::new(12, 0));
+    let run_id = run["run_id"].as_str().expect("run id").to_owned();
+    let before = env.mutations();
+
+    let (code, stdout, stderr) =
+        common::run_sheetsync(&env.config, &["revert", &run_id, "--json"]).await;
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    let tee_s = changes_of(&report, "TEE-S");
+    assert_eq!(tee_s.len(), 1, "{report}");
+    assert_eq!(
+        (&tee_s[0]["status"], &tee_s[0]["to"]),
+        (&json!("applied"), &json!("10.00"))
+    );
+    for sku in ["HOOD-S", "HOOD-M", "TEE-L"] {
+        let created = changes_of(&report, sku);
+        assert!(!created.is_empty(), "{sku}: {report}");
+        for c in created {
+            assert_eq!(c["status"], "skipped", "{c}");
+            assert!(
+                c["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("created by the run")),
+                "{c}"
+            );
+        }
+    }
+    assert!(
+        changes_of(&report, "TEE-L")[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("delete the variant")
+    );
+    assert!(
+        changes_of(&report, "HOOD-S")[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("delete the product")
+    );
+    // Only the price went back: one variant update, nothing for what was created.
+    let sent: Vec<_> = env.mutations()[before.len()..].to_vec();
+    assert_eq!(sent, ["productVariantsBulkUpdate"]);
+    assert_eq!(shop.variant("TEE-S").unwrap().price, Decimal::new(10, 0));
+    assert_eq!(shop.variant("HOOD-S").unwrap().price, Decimal::new(30, 0));
+    assert_eq!(shop.products_with_handle("hoodie")[0].title, "Hoodie");
+
+    // The sheet got the old price back; the created rows and their baseline stay.
+    let count = env.mutations().len();
+    let (code, after, _) = env.sync(&[]).await;
+    assert_eq!(code, 0, "{after}");
+    assert_eq!(after["changes"], json!([]), "{after}");
+    assert_eq!(after["conflicts"], json!([]), "{after}");
+    assert_eq!(env.mutations().len(), count);
 }

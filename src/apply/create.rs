@@ -23,26 +23,53 @@ use crate::store::shopify::create::{
 
 impl Executor<'_> {
     /// Creates the product of `plan.creations[c]` (when needed) and its variants; `idx`
-    /// are the indices of the plan's changes that belong to it.
+    /// are the indices of the plan's changes that belong to it. The part says whether
+    /// the product may now be published: only once every one of its new variants is in,
+    /// so a product is never shown on a channel with `productCreate`'s placeholder.
     pub(super) async fn creation(&self, plan: &Plan, c: usize, idx: Vec<usize>) -> Part {
-        let mut part = Part::default();
         let Some(creation) = plan.creations.get(c) else {
-            return part;
+            return Part::default();
         };
+        let (mut part, product) = self.create_and_extend(plan, creation, &idx).await;
+        let all_in = idx.iter().all(|i| {
+            part.changes
+                .iter()
+                .any(|(j, o)| j == i && o.ended == Ended::Applied)
+        });
+        let ready = match product {
+            Ok(id) if all_in => Ok(id),
+            Ok(_) => Err("its variants were not all created".to_owned()),
+            Err(why) => Err(why),
+        };
+        part.ready = Some((creation.handle.clone(), ready));
+        part
+    }
+
+    /// [`Executor::creation`]'s work; also returns the product's id, or why there is no
+    /// product of ours to publish.
+    async fn create_and_extend(
+        &self,
+        plan: &Plan,
+        creation: &Creation,
+        idx: &[usize],
+    ) -> (Part, Result<String, String>) {
+        let mut part = Part::default();
         let fail_all = |part: &mut Part, ended: Ended| {
-            for &i in &idx {
+            for &i in idx {
                 part.set(i, Outcome::new(ended.clone()));
             }
         };
         if let Some(o) = self.interrupted() {
             fail_all(&mut part, o.ended);
-            return part;
+            return (part, Err("interrupted".into()));
         }
+        let mut ours = Ok(());
         let (product_id, replace) = match &creation.product_id {
             Some(id) => (id.clone(), creation.remove_standalone),
             None => match self.create_product(creation).await {
                 Ok(Made::Created(id)) => (id, true),
                 Ok(Made::Found(id)) => {
+                    ours = Err("a product with this handle appeared during the run".to_owned());
                     // Someone made it since the plan: its fields are not ours to set.
                     for &i in idx
                         .iter()
@@ -58,12 +85,12 @@ impl Executor<'_> {
                     (id, false)
                 }
                 Err(why) => {
-                    fail_all(&mut part, Ended::Failed(why));
-                    return part;
+                    fail_all(&mut part, Ended::Failed(why.clone()));
+                    return (part, Err(format!("the product was not created: {why}")));
                 }
             },
         };
-        for &i in &idx {
+        for &i in idx {
             if plan.changes[i].key.field.is_product() && !part.changes.iter().any(|(j, _)| *j == i)
             {
                 part.set(i, Outcome::new(Ended::Applied));
@@ -155,7 +182,7 @@ impl Executor<'_> {
                 }
             }
         }
-        part
+        (part, ours.map(|()| product_id))
     }
 
     /// Finds the handle's product, or creates it (journaled first).

@@ -20,6 +20,7 @@
 mod bulk;
 mod create;
 mod product;
+mod publish;
 pub mod recover;
 
 use std::collections::{BTreeMap, HashMap};
@@ -90,6 +91,10 @@ pub struct Outcomes {
     pub conflicts: Vec<Conflict>,
     /// The bulk mutation that carried the variant fields, when one did.
     pub bulk_mutation: Option<BulkMutationReport>,
+    /// Where each of the plan's publishes ended, by index.
+    pub publishes: Vec<Option<Ended>>,
+    /// What the creations ended with, for the publishes that follow them.
+    ready: publish::Ready,
 }
 
 impl Outcomes {
@@ -99,6 +104,9 @@ impl Outcomes {
             self.changes[i] = Some(o);
         }
         self.conflicts.extend(part.conflicts);
+        if let Some((handle, ready)) = part.ready {
+            self.ready.insert(handle, ready);
+        }
     }
 }
 
@@ -107,6 +115,8 @@ impl Outcomes {
 struct Part {
     changes: Vec<(usize, Outcome)>,
     conflicts: Vec<Conflict>,
+    /// A creation's handle, and its product's id once it may be published (or why not).
+    ready: Option<(String, Result<String, String>)>,
 }
 
 impl Part {
@@ -175,6 +185,7 @@ impl<'a> Executor<'a> {
     pub async fn apply(&self, plan: &Plan, baseline: &Baseline) -> Outcomes {
         let mut out = Outcomes {
             changes: vec![None; plan.changes.len()],
+            publishes: vec![None; plan.publishes.len()],
             ..Outcomes::default()
         };
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
@@ -193,6 +204,7 @@ impl<'a> Executor<'a> {
             }
         }
         self.apply_creations(plan, &created, &mut out).await;
+        self.apply_publishes(plan, &mut out).await;
         self.apply_products(plan, &products, &mut out).await;
         if self.wants_bulk_mutation(plan, &fields) {
             // The job draws nothing from the bucket: stock calls spend it meanwhile.
@@ -245,6 +257,23 @@ impl<'a> Executor<'a> {
             .buffer_unordered(limit);
         while let Some(part) = parts.next().await {
             out.absorb(part);
+        }
+    }
+
+    /// Products to publish, after the creations they may depend on.
+    async fn apply_publishes(&self, plan: &Plan, out: &mut Outcomes) {
+        let limit = self.in_flight("PublishablePublish", 10.0);
+        let ready = &out.ready;
+        let mut done = stream::iter(0..plan.publishes.len())
+            .map(|i| async move { (i, self.publish(&plan.publishes[i], ready).await) })
+            .buffer_unordered(limit);
+        let mut ended = Vec::new();
+        while let Some(one) = done.next().await {
+            ended.push(one);
+        }
+        drop(done);
+        for (i, e) in ended {
+            out.publishes[i] = Some(e);
         }
     }
 
@@ -611,8 +640,13 @@ impl<'a> Executor<'a> {
     /// Journals a request before it is sent. A journal failure does not stop the write
     /// (the store stays the source of truth for what happened); it is logged.
     fn journal(&self, key: &str, operation: &str, body: &[u8]) -> Option<i64> {
+        self.journal_items(key, operation, body, "[]")
+    }
+
+    /// [`Executor::journal`] with the request's items (JSON) recorded alongside.
+    fn journal_items(&self, key: &str, operation: &str, body: &[u8], items: &str) -> Option<i64> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.journal_request(self.run_id, key, operation, body, "[]") {
+        match state.journal_request(self.run_id, key, operation, body, items) {
             Ok(id) => Some(id),
             Err(e) => {
                 tracing::warn!(error = %e, key, "Could not journal a request");
@@ -777,4 +811,12 @@ pub fn record(
         report.record_conflict(c, currency);
     }
     report.bulk_mutation.clone_from(&outcomes.bulk_mutation);
+    for (p, ended) in report.publications.iter_mut().zip(&outcomes.publishes) {
+        (p.status, p.error) = match ended {
+            None => (Status::Skipped, Some("not attempted".into())),
+            Some(Ended::Applied) => (Status::Applied, None),
+            Some(Ended::Failed(e)) => (Status::Failed, Some(e.clone())),
+            Some(Ended::Skipped(e)) => (Status::Skipped, Some(e.clone())),
+        };
+    }
 }

@@ -104,7 +104,7 @@ async fn shopify_scopes(config: &Config) -> Vec<Line> {
     };
     match store.shop_info().await {
         Ok(info) => {
-            let needed = ShopifyClient::required_scopes();
+            let needed = ShopifyClient::required_scopes_for(config);
             let missing: Vec<&str> = needed
                 .iter()
                 .filter(|n| !crate::engine::scope_granted(&info.scopes, n))
@@ -373,7 +373,7 @@ pub async fn shopify(
     let url = oauth::authorize_url(
         &endpoint,
         client_id,
-        ShopifyClient::required_scopes(),
+        &ShopifyClient::required_scopes_for(&config),
         &redirect,
         &state,
     );

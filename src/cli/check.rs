@@ -1,5 +1,6 @@
 //! `sheetsync check`: validates the config, then (when it can reach them) the
-//! credentials, scopes, locations and sheet headers. Writes nothing anywhere.
+//! credentials, scopes, locations, sales channels (`sync.publish_to`) and sheet headers.
+//! Writes nothing anywhere.
 
 use super::{Cli, Failure};
 use crate::engine::Engine;
@@ -42,6 +43,13 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
     println!("store: reachable, currency {currency}, required scopes granted");
     for (name, id) in &locations {
         println!("  location {name:?}: {id}");
+    }
+    let channels = engine
+        .publish_channels()
+        .await
+        .map_err(super::sync::engine_failure)?;
+    for c in &channels {
+        println!("  publish to {:?}: {}", c.name, c.id);
     }
     let cfg = &engine.config;
     let rows = engine

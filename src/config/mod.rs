@@ -281,6 +281,10 @@ pub struct SyncConfig {
     pub inventory: Policy,
     #[serde(default)]
     pub create_missing: bool,
+    /// With `create_missing`: the publications (sales channels, by the name the merchant
+    /// sees, e.g. `Online Store`) each created product is published to. Empty: none.
+    #[serde(default)]
+    pub publish_to: Vec<String>,
     #[serde(default = "default_ratio")]
     pub max_change_ratio: Decimal,
     #[serde(default = "default_ratio")]
@@ -302,6 +306,7 @@ impl Default for SyncConfig {
         SyncConfig {
             inventory: Policy::default(),
             create_missing: false,
+            publish_to: Vec::new(),
             max_change_ratio: default_ratio(),
             max_price_change: default_ratio(),
             state_dir: default_state_dir(),
@@ -656,6 +661,7 @@ impl Config {
         let SyncConfig {
             inventory: _,
             create_missing: _,
+            publish_to: _,
             max_change_ratio: _,
             max_price_change: _,
             state_dir,

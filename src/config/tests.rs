@@ -563,7 +563,7 @@ fn example_config_parses_and_sets_every_key() {
     assert_eq!(keys("sheet.columns").len(), 11);
     assert_eq!(keys("sheet.write_back").len(), 2);
     assert_eq!(keys("shopify").len(), 4);
-    assert_eq!(keys("sync").len(), 7);
+    assert_eq!(keys("sync").len(), 8);
 }
 
 #[test]
@@ -587,6 +587,34 @@ fn example_config_alternatives_are_valid_keys() {
     let c = Config::parse(&uncommented, Path::new("x.toml"), &env).unwrap();
     assert!(c.google.client_secret.is_some());
     assert!(c.shopify.auth.token.is_some());
+}
+
+#[test]
+fn publish_to_needs_create_missing_and_distinct_names() {
+    let sync = |extra: &str| {
+        format!(
+            "{}\n[sync]\n{extra}\n",
+            with(
+                "price = \"Price\"",
+                "price = \"Price\"\nhandle = \"Handle\""
+            )
+        )
+    };
+    let ok = parse(&sync(
+        "create_missing = true\npublish_to = [\"Online Store\", \"Point of Sale\"]",
+    ))
+    .unwrap();
+    assert_eq!(ok.sync.publish_to, ["Online Store", "Point of Sale"]);
+    assert!(parse(&sync("")).unwrap().sync.publish_to.is_empty());
+
+    let alone = invalid(&sync("publish_to = [\"Online Store\"]"));
+    assert!(alone.contains("sync.create_missing = true"), "{alone}");
+    let twice = invalid(&sync(
+        "create_missing = true\npublish_to = [\"Online Store\", \"Online Store\"]",
+    ));
+    assert!(twice.contains("\"Online Store\" twice"), "{twice}");
+    let blank = invalid(&sync("create_missing = true\npublish_to = [\" \"]"));
+    assert!(blank.contains("blank name"), "{blank}");
 }
 
 #[test]

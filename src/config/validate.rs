@@ -187,10 +187,29 @@ fn sync(config: &Config, problems: &mut Vec<String>) {
     create(config, problems);
 }
 
-/// `create_missing` needs to know which rows form one product.
+/// `create_missing` needs to know which rows form one product; `publish_to` names each
+/// publication once, and only means something when products are created.
 fn create(config: &Config, problems: &mut Vec<String>) {
     let sync = &config.sync;
+    let mut seen = Vec::new();
+    for name in &sync.publish_to {
+        let name = name.trim();
+        if name.is_empty() {
+            problems.push("sync.publish_to has a blank name: give each sales channel's name as the Shopify admin shows it (\"Online Store\")".to_owned());
+        } else if seen.contains(&name) {
+            problems.push(format!("sync.publish_to names {name:?} twice"));
+        } else {
+            seen.push(name);
+        }
+    }
     if !sync.create_missing {
+        if !sync.publish_to.is_empty() {
+            problems.push(
+                "sync.publish_to publishes the products sync.create_missing creates: set \
+                 sync.create_missing = true, or remove sync.publish_to"
+                    .to_owned(),
+            );
+        }
         return;
     }
     let columns = &config.sheet.columns;

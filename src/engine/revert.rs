@@ -16,7 +16,10 @@
 //! still holds what the run pushed (a later edit by the merchant is kept and the change
 //! says so), through the guarded write-back of §4.5. Pulls of the reverted run are not
 //! reverted: they copied store-side changes (sales) into the sheet, which no store write
-//! undid. The revert is journaled as a run of its own; `--dry-run` writes nothing anywhere.
+//! undid. Values of products and variants the run created (`sync.create_missing`) are
+//! `skipped`: nothing is deleted, and neither their sheet cells nor their baseline move;
+//! nor are its publishes undone. The revert is journaled as a run of its own; `--dry-run`
+//! writes nothing anywhere.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -170,6 +173,14 @@ pub fn classify(
         if let Some(r) = sheet.rows.iter().find(|r| holds_key(r, &sku, &key)) {
             item.row = r.row;
         }
+        // A value the run created with its product or variant has nothing to go back
+        // to: undoing it would mean deleting what the run created, and a sale may have
+        // happened since. Left as it is, store, sheet and baseline alike.
+        if let Some(what) = c.create.as_deref() {
+            item.action = Action::Skip(created_reason(what));
+            items.push(item);
+            continue;
+        }
         item.action = match snapshot.variants.get(&sku).map(Vec::as_slice) {
             None | Some([]) => Action::Skip("the SKU is no longer in the store".into()),
             Some([v]) => {
@@ -230,6 +241,19 @@ pub fn classify(
 fn holds_key(row: &Row, sku: &Sku, key: &FieldKey) -> bool {
     row.sku == *sku
         && (key.field != Field::Inventory || row.location.is_none() || row.location == key.location)
+}
+
+/// Why a value the reverted run created (`create`: `product` or `variant`) is skipped.
+pub fn created_reason(create: &str) -> String {
+    let what = if create == "product" {
+        "product"
+    } else {
+        "variant"
+    };
+    format!(
+        "created by the run: sheetsync does not delete what it created; delete the {what} \
+         in the Shopify admin if unwanted"
+    )
 }
 
 /// Where the sheet stands for `item`: the row holding its SKU, and whether its cell still

@@ -50,6 +50,39 @@ pub struct HandleProduct {
     pub skus: Vec<Option<String>>,
 }
 
+/// A publication (sales channel) to publish to: the configured name and the store's id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Channel {
+    pub name: String,
+    pub id: String,
+}
+
+/// A product an earlier run created that is not published everywhere the config says
+/// (its publish failed, or the run died before it): published again by this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpublished {
+    pub handle: String,
+    pub product_id: String,
+    pub title: String,
+    /// It has only the variant `productCreate` made (a run died before adding its
+    /// variants): published only by a run that adds them.
+    pub placeholder_only: bool,
+    /// The configured channels it is not published to.
+    pub missing: Vec<Channel>,
+}
+
+/// Publishing one product (`sync.publish_to`), after its creation when the run creates it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Publish {
+    pub handle: String,
+    /// The store's product; `None` when this run creates it.
+    pub product_id: Option<String>,
+    pub title: String,
+    /// The sheet rows of its variants, where an outcome other than success is reported.
+    pub rows: Vec<(u32, Sku)>,
+    pub channels: Vec<Channel>,
+}
+
 /// What planning creations needs from the store and the journal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreateContext {
@@ -59,6 +92,10 @@ pub struct CreateContext {
     /// added the variants): such a product's lone SKU-less variant is the placeholder
     /// that `productCreate` made, and is replaced.
     pub journaled: BTreeSet<String>,
+    /// `sync.publish_to`, resolved: where each product created is published.
+    pub publish_to: Vec<Channel>,
+    /// Products earlier runs created that still lack some of `publish_to`.
+    pub unpublished: Vec<Unpublished>,
 }
 
 /// Marks a change that belongs to a variant being created.
@@ -96,6 +133,54 @@ pub struct NewVariant {
     pub row: u32,
     /// One value per option of the product, in option order.
     pub option_values: Vec<String>,
+}
+
+/// The publishes a run makes: every product it creates goes to all of `publish_to`, and
+/// each product of [`CreateContext::unpublished`] to what it lacks. `rows_of` gives the
+/// sheet rows of a store product's variants. Nothing is published by a run whose
+/// `--only` keeps it from creating.
+pub fn publishes(
+    creations: &[Creation],
+    ctx: &CreateContext,
+    opts: &PlanOptions,
+    rows_of: impl Fn(&str) -> Vec<(u32, Sku)>,
+) -> Vec<Publish> {
+    if !opts.in_scope(&FieldKey::variant(Field::Price)) {
+        return Vec::new();
+    }
+    let mut out: Vec<Publish> = Vec::new();
+    if !ctx.publish_to.is_empty() {
+        for c in creations.iter().filter(|c| c.product_id.is_none()) {
+            out.push(Publish {
+                handle: c.handle.clone(),
+                product_id: None,
+                title: c.title.clone(),
+                rows: c.variants.iter().map(|v| (v.row, v.sku.clone())).collect(),
+                channels: ctx.publish_to.clone(),
+            });
+        }
+    }
+    for u in ctx.unpublished.iter().filter(|u| !u.missing.is_empty()) {
+        if u.placeholder_only && !creations.iter().any(|c| c.handle == u.handle) {
+            continue;
+        }
+        let mut rows = rows_of(&u.product_id);
+        // Variants this run adds to it (a run killed before adding them) are its rows too.
+        for c in creations.iter().filter(|c| c.handle == u.handle) {
+            rows.extend(c.variants.iter().map(|v| (v.row, v.sku.clone())));
+        }
+        rows.sort();
+        rows.dedup();
+        out.push(Publish {
+            handle: u.handle.clone(),
+            product_id: Some(u.product_id.clone()),
+            title: u.title.clone(),
+            rows,
+            channels: u.missing.clone(),
+        });
+    }
+    out.sort();
+    out
 }
 
 /// Plans the rows whose SKU the store lacks; returns their changes, the creations and

@@ -300,6 +300,9 @@ pub struct Plan {
     pub refusals: Vec<Refusal>,
     /// Products to create or extend; their values are in `changes` (marked `create`).
     pub creations: Vec<create::Creation>,
+    /// Products to publish (`sync.publish_to`): those created, and those an earlier run
+    /// created without publishing them everywhere.
+    pub publishes: Vec<create::Publish>,
     pub rows_read: usize,
     /// Rows with no change, pull, conflict or error.
     pub unchanged: usize,
@@ -382,6 +385,19 @@ pub fn build(
     if let Some(ctx) = &opts.create {
         let (mut changes, creations, mut errors) = create::plan(&missing, ctx, opts);
         plan.changes.append(&mut changes);
+        plan.publishes = create::publishes(&creations, ctx, opts, |product_id| {
+            sheet
+                .rows
+                .iter()
+                .filter(|r| {
+                    snapshot
+                        .variants
+                        .get(&r.sku)
+                        .is_some_and(|vs| vs.iter().any(|v| v.product_id() == product_id))
+                })
+                .map(|r| (r.row, r.sku.clone()))
+                .collect()
+        });
         plan.creations = creations;
         plan.errors.append(&mut errors);
     }

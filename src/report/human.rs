@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use super::{ChangeReport, ConflictReport, Report, Status};
+use super::{ChangeReport, ConflictReport, PublishReport, Report, Status};
 use crate::plan::{ConflictKind, Refusal, Resolution};
 
 const BOLD: &str = "\x1b[1m";
@@ -32,6 +32,7 @@ pub fn render(report: &Report, color: bool) -> String {
     if !report.changes.is_empty() {
         sections.push(changes(report, paint));
     }
+    sections.extend(publishes(report, paint));
     if !report.pulled.is_empty() {
         sections.push(pulls(report, paint));
     }
@@ -170,8 +171,62 @@ fn changes(report: &Report, paint: Paint) -> String {
             }
             let _ = writeln!(out, "{line}");
         }
+        for p in report.publications.iter().filter(|p| p.group == title) {
+            let _ = writeln!(out, "    {}", publish_line(p, paint));
+        }
     }
     out
+}
+
+/// `published to Online Store, Point of Sale`, with its outcome once there is one.
+fn publish_line(p: &PublishReport, paint: Paint) -> String {
+    let mut line = format!("published to {}", p.publications.join(", "));
+    let outcome = match p.status {
+        Status::Planned => None,
+        Status::Applied => Some(paint.on(GREEN, "applied")),
+        Status::Failed => Some(paint.on(RED, "failed")),
+        Status::Skipped => Some(paint.on(YELLOW, "skipped")),
+    };
+    if let Some(outcome) = outcome {
+        let _ = write!(line, "  {outcome}");
+        if let Some(error) = &p.error {
+            let _ = write!(line, ": {error}");
+        }
+    }
+    line
+}
+
+/// Publishes of products no change of this run names (created by an earlier run whose
+/// publish did not go through); the others are shown under their product's changes.
+fn publishes(report: &Report, paint: Paint) -> Option<String> {
+    let alone: Vec<&PublishReport> = report
+        .publications
+        .iter()
+        .filter(|p| !report.changes.iter().any(|c| c.product == p.group))
+        .collect();
+    if alone.is_empty() {
+        return None;
+    }
+    let heading = if report.dry_run {
+        "Would publish products an earlier run created:"
+    } else {
+        "Products an earlier run created:"
+    };
+    let mut out = format!(
+        "{}
+",
+        paint.on(BOLD, heading)
+    );
+    for p in alone {
+        let _ = writeln!(
+            out,
+            "  {} ({:?}): {}",
+            p.product,
+            p.handle,
+            publish_line(p, paint)
+        );
+    }
+    Some(out)
 }
 
 fn pulls(report: &Report, paint: Paint) -> String {

@@ -47,6 +47,26 @@ pub struct ChangeReport {
     pub product: String,
 }
 
+/// Publishing one product to sales channels (`sync.publish_to`), in `publications[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishReport {
+    pub handle: String,
+    /// The product's title.
+    pub product: String,
+    /// The run creates the product too; `false` for one an earlier run created.
+    pub created: bool,
+    /// The channels' names, as the store spells them.
+    pub publications: Vec<String>,
+    /// The sheet rows of its variants (a failure shows in their status cells).
+    pub rows: Vec<u32>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The human plan's product group; not part of the JSON.
+    #[serde(skip)]
+    pub group: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullReport {
     pub sku: String,
@@ -168,6 +188,9 @@ pub struct Report {
     pub pulled: Vec<PullReport>,
     pub conflicts: Vec<ConflictReport>,
     pub errors: Vec<ErrorReport>,
+    /// Products published to sales channels (`sync.publish_to`); absent when none are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publications: Vec<PublishReport>,
     /// Guards that refused the plan (empty when none did). Not part of SPEC §5's example,
     /// so it appears in the JSON only when a guard tripped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -272,6 +295,24 @@ impl Report {
                 message: e.message.clone(),
             })
             .collect();
+        let publications = plan
+            .publishes
+            .iter()
+            .map(|p| PublishReport {
+                handle: p.handle.clone(),
+                product: p.title.clone(),
+                created: p.product_id.is_none(),
+                publications: p.channels.iter().map(|c| c.name.clone()).collect(),
+                rows: p.rows.iter().map(|(row, _)| *row).collect(),
+                status: Status::Planned,
+                error: None,
+                group: if p.product_id.is_none() {
+                    format!("{} (new product {:?})", p.title, p.handle)
+                } else {
+                    p.title.clone()
+                },
+            })
+            .collect();
         let RunMeta {
             run_id,
             shop,
@@ -287,6 +328,7 @@ impl Report {
             pulled,
             conflicts,
             errors,
+            publications,
             refused: plan.refusals.clone(),
             summary: Summary {
                 unchanged: plan.unchanged,
@@ -357,6 +399,7 @@ impl Report {
             ExitStatus::Refused
         } else if !self.errors.is_empty()
             || self.changes.iter().any(|c| c.status == Status::Failed)
+            || self.publications.iter().any(|p| p.status == Status::Failed)
             || self.pulled.iter().any(|p| p.status == Some(Status::Failed))
             || self
                 .conflicts

@@ -100,6 +100,7 @@ fn spec_plan() -> Plan {
         }],
         refusals: vec![],
         creations: vec![],
+        publishes: vec![],
         rows_read: 120,
         unchanged: 117,
     }

@@ -220,6 +220,15 @@ pub fn row_status(row: u32, report: &Report) -> String {
             Status::Planned | Status::Applied => {}
         }
     }
+    for p in report.publications.iter().filter(|p| p.rows.contains(&row)) {
+        let what = format!("published to {}", p.publications.join(", "));
+        let why = p.error.as_deref().unwrap_or("no reason given");
+        match p.status {
+            Status::Failed => parts.push(format!("failed: {what}: {why}")),
+            Status::Skipped => parts.push(format!("skipped: {what}: {why}")),
+            Status::Planned | Status::Applied => {}
+        }
+    }
     for c in report.conflicts.iter().filter(|c| c.row == row) {
         let field = label(&c.field, c.location.as_deref());
         let (sheet, store) = (shown(&c.sheet), shown(&c.store));
@@ -471,6 +480,33 @@ pub fn record_sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_publish_shows_on_each_row_of_its_product() {
+        let meta = crate::report::RunMeta {
+            run_id: "r".into(),
+            shop: "s.myshopify.com".into(),
+            spreadsheet_id: "1AbC".into(),
+        };
+        let currency = crate::model::Currency::new("USD");
+        let mut report = Report::from_plan(&Plan::default(), meta, &currency, false);
+        report.publications.push(crate::report::PublishReport {
+            handle: "hoodie".into(),
+            product: "Hoodie".into(),
+            created: true,
+            publications: vec!["Online Store".into(), "Point of Sale".into()],
+            rows: vec![4, 5],
+            status: Status::Failed,
+            error: Some("Publication does not exist".into()),
+            group: String::new(),
+        });
+        let want = "failed: published to Online Store, Point of Sale: Publication does not exist";
+        assert_eq!(row_status(4, &report), want);
+        assert_eq!(row_status(5, &report), want);
+        assert_eq!(row_status(6, &report), STATUS_OK);
+        report.publications[0].status = Status::Applied;
+        assert_eq!(row_status(4, &report), STATUS_OK);
+    }
 
     #[test]
     fn covers_reads_single_cells_ranges_and_quoted_tabs() {

@@ -590,6 +590,49 @@ impl State {
         rows.map(|r| r.map_err(self.sq())).collect()
     }
 
+    /// This scope's journaled requests of `operation`, settled or not, oldest first, with
+    /// their outcome (`None`: never settled). `sync.publish_to` reads its publishes back.
+    pub fn journal_entries(
+        &self,
+        operation: &str,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
+                        q.outcome
+                 FROM requests q JOIN runs r ON r.run_id = q.run_id
+                 WHERE r.scope_id = ?1 AND q.operation = ?2
+                 ORDER BY q.id",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![scope_id, operation], |r| {
+                let outcome: Option<String> = r.get(6)?;
+                Ok((
+                    JournaledRequest {
+                        id: r.get(0)?,
+                        run_id: r.get(1)?,
+                        key: r.get(2)?,
+                        operation: r.get(3)?,
+                        body: r.get(4)?,
+                        items_json: r.get(5)?,
+                    },
+                    outcome.as_deref().and_then(|o| match o {
+                        "applied" => Some(Outcome::Applied),
+                        "failed" => Some(Outcome::Failed),
+                        "skipped" => Some(Outcome::Skipped),
+                        _ => None,
+                    }),
+                ))
+            })
+            .map_err(self.sq())?;
+        rows.map(|r| r.map_err(self.sq())).collect()
+    }
+
     // ----- token cache (SPEC §6) -----
 
     /// A cached token of this scope by name (e.g. `shopify`, `google`).

@@ -1370,7 +1370,7 @@ fn project_object(
                     .map_or(Kind::Scalar, |d| d.kind);
                 let raw = obj.get(f.name.as_str()).unwrap_or(&Value::Null);
                 let (value, c) = match kind {
-                    Kind::Scalar => (raw.clone(), 0.0),
+                    Kind::Scalar => (scalar_with_args(ctx, f, raw), 0.0),
                     Kind::Object(t) => {
                         if raw.is_null() {
                             (Value::Null, 0.0)
@@ -1449,6 +1449,25 @@ fn project_object(
         }
     }
     Ok((Value::Object(out), cost))
+}
+
+/// A scalar that depends on an argument: the superset holds it keyed by the argument
+/// (`publishedOnPublication(publicationId:)` → `{gid: true}`, absent = `false`).
+fn scalar_with_args(ctx: &Ctx<'_, '_>, f: &Field<'_, String>, raw: &Value) -> Value {
+    if f.name != "publishedOnPublication" {
+        return raw.clone();
+    }
+    let id = f
+        .arguments
+        .iter()
+        .find(|(n, _)| n == "publicationId")
+        .map(|(_, v)| eval(v, &ctx.vars));
+    let held = id
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|id| raw.get(id))
+        .and_then(Value::as_bool);
+    Value::Bool(held == Some(true))
 }
 
 /// Applies list-field arguments the fake understands (`quantities(names:)`).

@@ -185,6 +185,8 @@ pub struct HandleView {
     pub status: String,
     pub options: Vec<(String, Vec<String>)>,
     pub variants: Vec<(Option<String>, Vec<String>)>,
+    /// The names of the sales channels it is published to, in the store's order.
+    pub published: Vec<String>,
 }
 
 /// A mutation the fake ran, rather than answered from its idempotency store.
@@ -442,6 +444,26 @@ impl ShopifyFake {
         })
     }
 
+    /// Removes the publication (sales channel) named `name`, as a merchant uninstalling
+    /// the channel would; returns its id.
+    pub fn remove_publication(&self, name: &str) -> Option<u64> {
+        let mut shared = self.lock();
+        let pos = shared
+            .data
+            .publications
+            .iter()
+            .position(|p| p.name == name)?;
+        Some(shared.data.publications.remove(pos).id)
+    }
+
+    /// Adds a publication (sales channel) with `id` and `name`.
+    pub fn add_publication(&self, id: u64, name: &str) {
+        self.lock().data.publications.push(state::Publication {
+            id,
+            name: name.to_owned(),
+        });
+    }
+
     /// The products whose handle is `handle` (Shopify keeps handles unique: zero or one).
     pub fn products_with_handle(&self, handle: &str) -> Vec<HandleView> {
         let shared = self.lock();
@@ -459,6 +481,13 @@ impl ShopifyFake {
                     .variants
                     .iter()
                     .map(|v| (v.sku.clone(), v.options.clone()))
+                    .collect(),
+                published: shared
+                    .data
+                    .publications
+                    .iter()
+                    .filter(|pubn| p.published.contains(&pubn.id))
+                    .map(|pubn| pubn.name.clone())
                     .collect(),
             })
             .collect()
@@ -558,6 +587,7 @@ impl ShopifyFake {
                     product_type: String::new(),
                     description_html: String::new(),
                     variants: Vec::new(),
+                    published: Default::default(),
                 });
                 id
             }

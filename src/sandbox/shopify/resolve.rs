@@ -73,6 +73,12 @@ pub fn query(data: &StoreData, call: &FieldCall<'_>) -> Result<Value, FieldFailu
             )
         }
         "productVariants" => variants_connection(data, call),
+        "publications" => Value::Array(
+            data.publications
+                .iter()
+                .map(|p| data.publication_json(p))
+                .collect(),
+        ),
         "productVariantsCount" => {
             let n = data.variants().count() as i64;
             match arg(call, "limit") {
@@ -293,6 +299,7 @@ fn run_mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
         "productUpdate" => Ok(product_update(&mut shared.data, call)),
         "productCreate" => Ok(product_create(&mut shared.data, call)),
         "productVariantsBulkCreate" => bulk_create(&mut shared.data, call),
+        "publishablePublish" => Ok(publish(&mut shared.data, call)),
         "bulkOperationRunQuery" => super::bulk::run_query(shared, call),
         "bulkOperationRunMutation" => super::bulk::run_mutation(shared, call),
         "stagedUploadsCreate" => Ok(super::bulk::staged_uploads(shared, call)),
@@ -1080,11 +1087,54 @@ fn product_create(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
         product_type: text("productType").unwrap_or_default(),
         description_html: text("descriptionHtml").unwrap_or_default(),
         variants: vec![variant],
+        published: Default::default(),
     });
     let product = data
         .product(id)
         .map_or(Value::Null, |p| data.product_json(p));
     json!({ "product": product, "userErrors": [] })
+}
+
+/// `publishablePublish`: a product (the only publishable the fake has) to publications
+/// by id. Validated as a whole; publishing where it already is changes nothing.
+fn publish(data: &mut StoreData, call: &FieldCall<'_>) -> Value {
+    let target = arg(call, "id").as_str().unwrap_or_default();
+    let refused = |field: Vec<String>, message: &str| {
+        json!({
+            "publishable": null,
+            "shop": data.shop_json(),
+            "userErrors": [{ "field": field, "message": message }],
+        })
+    };
+    let Some(product_id) = parse_gid("Product", target).filter(|n| data.product(*n).is_some())
+    else {
+        return refused(vec!["id".into()], "Resource does not exist");
+    };
+    let inputs = arg(call, "input").as_array().cloned().unwrap_or_default();
+    let mut ids = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let id = input
+            .get("publicationId")
+            .and_then(Value::as_str)
+            .and_then(|g| parse_gid("Publication", g))
+            .filter(|n| data.publication(*n).is_some());
+        match id {
+            Some(n) => ids.push(n),
+            None => {
+                return refused(
+                    vec!["input".into(), i.to_string(), "publicationId".into()],
+                    "Publication does not exist",
+                );
+            }
+        }
+    }
+    if let Some(p) = data.product_mut(product_id) {
+        p.published.extend(ids);
+    }
+    let product = data
+        .product(product_id)
+        .map_or(Value::Null, |p| data.product_json(p));
+    json!({ "publishable": product, "shop": data.shop_json(), "userErrors": [] })
 }
 
 /// `productVariantsBulkCreate`: validated as a whole (nothing is created when any input

@@ -71,6 +71,11 @@ const QUERY_ROOT: &[FieldDef] = &[
     f("node", Object("Node"), &["id"]),
     f("nodes", List("Node"), &["ids"]),
     f("productVariantsCount", Object("Count"), &["query", "limit"]),
+    f(
+        "publications",
+        Connection("PublicationConnection", "Publication"),
+        &["first", "last", "after", "before", "reverse", "catalogType"],
+    ),
     f("bulkOperation", Object("BulkOperation"), &["id"]),
     f("currentBulkOperation", Object("BulkOperation"), &["type"]),
 ];
@@ -120,6 +125,11 @@ const MUTATION_ROOT: &[FieldDef] = &[
         "productVariantsBulkCreate",
         Object("ProductVariantsBulkCreatePayload"),
         &["productId", "variants", "strategy", "media"],
+    ),
+    f(
+        "publishablePublish",
+        Object("PublishablePublishPayload"),
+        &["id", "input"],
     ),
     f(
         "inventoryActivate",
@@ -188,6 +198,37 @@ const PRODUCT: &[FieldDef] = &[
         Connection("ProductVariantConnection", "ProductVariant"),
         CONN_ARGS,
     ),
+    f(
+        "resourcePublications",
+        Connection("ResourcePublicationConnection", "ResourcePublication"),
+        &[
+            "first",
+            "last",
+            "after",
+            "before",
+            "reverse",
+            "onlyPublished",
+        ],
+    ),
+    f("publishedOnPublication", Kind::Scalar, &["publicationId"]),
+];
+const PUBLICATION: &[FieldDef] = &[
+    s("id"),
+    s("name"),
+    s("autoPublish"),
+    f("catalog", Object("Catalog"), &[]),
+];
+const CATALOG: &[FieldDef] = &[s("id"), s("title"), s("status")];
+const RESOURCE_PUBLICATION: &[FieldDef] = &[
+    s("isPublished"),
+    s("publishDate"),
+    f("publication", Object("Publication"), &[]),
+];
+const PUBLISH_PAYLOAD: &[FieldDef] = &[
+    f("publishable", Object("Product"), &[]),
+    f("shop", Object("Shop"), &[]),
+    // `UserError`, without `code` (2026-07 SDL).
+    f("userErrors", List("UserError"), &[]),
 ];
 const INVENTORY_ITEM: &[FieldDef] = &[
     s("id"),
@@ -356,6 +397,10 @@ pub fn fields(type_name: &str) -> Option<&'static [FieldDef]> {
         "InventoryAdjustmentGroup" => ADJUSTMENT_GROUP,
         "InventoryChange" => INVENTORY_CHANGE,
         "Count" => COUNT,
+        "Publication" => PUBLICATION,
+        "Catalog" | "AppCatalog" => CATALOG,
+        "ResourcePublication" => RESOURCE_PUBLICATION,
+        "PublishablePublishPayload" => PUBLISH_PAYLOAD,
         "BulkOperation" => BULK_OPERATION,
         "BulkOperationRunQueryPayload" => BULK_RUN_QUERY_PAYLOAD,
         "BulkOperationRunMutationPayload" => BULK_RUN_MUTATION_PAYLOAD,
@@ -388,5 +433,8 @@ pub fn type_matches(condition: &str, concrete: &str) -> bool {
                     | "InventoryLevel"
                     | "Location"
                     | "BulkOperation"
+                    | "Publication"
+                    | "AppCatalog"
             ))
+        || (condition == "Catalog" && concrete == "AppCatalog")
 }

@@ -2,7 +2,7 @@
 //! seeded from JSON, and how each record is rendered as a "superset" JSON object: every
 //! field the fake knows, which the executor then projects onto what the query asked for.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -55,6 +55,15 @@ pub struct Product {
     /// `descriptionHtml`, kept as sent; empty when none.
     pub description_html: String,
     pub variants: Vec<Variant>,
+    /// Ids of the publications (sales channels) it is published to.
+    pub published: BTreeSet<u64>,
+}
+
+/// A publication (sales channel); its name is its catalog's title.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub id: u64,
+    pub name: String,
 }
 
 pub use crate::plan::create::handleize;
@@ -73,6 +82,7 @@ pub struct StoreData {
     pub shop: Shop,
     pub locations: Vec<Location>,
     pub products: Vec<Product>,
+    pub publications: Vec<Publication>,
     next_id: u64,
 }
 
@@ -110,6 +120,25 @@ struct SeedFile {
     shop: SeedShop,
     locations: Vec<SeedLocation>,
     products: Vec<SeedProduct>,
+    #[serde(default = "default_publications")]
+    publications: Vec<SeedPublication>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedPublication {
+    id: u64,
+    name: String,
+}
+
+/// A new shop's sales channels.
+fn default_publications() -> Vec<SeedPublication> {
+    [(1, "Online Store"), (2, "Point of Sale")]
+        .map(|(id, name)| SeedPublication {
+            id,
+            name: name.to_owned(),
+        })
+        .into()
 }
 
 #[derive(Deserialize)]
@@ -129,6 +158,7 @@ fn default_scopes() -> Vec<String> {
         "read_inventory",
         "write_inventory",
         "read_locations",
+        "write_publications",
     ]
     .map(String::from)
     .to_vec()
@@ -273,6 +303,7 @@ impl StoreData {
                 product_type: p.product_type,
                 description_html: p.description_html,
                 variants,
+                published: BTreeSet::new(),
             });
         }
         let mut data = StoreData {
@@ -284,6 +315,14 @@ impl StoreData {
             },
             locations,
             products,
+            publications: seed
+                .publications
+                .into_iter()
+                .map(|p| Publication {
+                    id: p.id,
+                    name: p.name,
+                })
+                .collect(),
             next_id: 0,
         };
         data.next_id = data.max_id() + 1;
@@ -389,7 +428,27 @@ impl StoreData {
         self.products.iter_mut().find(|p| p.id == id)
     }
 
+    pub fn publication(&self, id: u64) -> Option<&Publication> {
+        self.publications.iter().find(|p| p.id == id)
+    }
+
     // ---- superset renderings -------------------------------------------------------
+
+    /// A publication; Shopify's sales channels have an app catalog titled like the channel.
+    pub fn publication_json(&self, p: &Publication) -> Value {
+        json!({
+            "__typename": "Publication",
+            "id": gid("Publication", p.id),
+            "name": p.name,
+            "autoPublish": false,
+            "catalog": {
+                "__typename": "AppCatalog",
+                "id": gid("AppCatalog", p.id),
+                "title": p.name,
+                "status": "ACTIVE",
+            },
+        })
+    }
 
     pub fn shop_json(&self) -> Value {
         json!({
@@ -529,6 +588,17 @@ impl StoreData {
             "descriptionHtml": p.description_html,
             "totalInventory": total,
             "tracksInventory": !tracked.is_empty(),
+            // `resourcePublications` (onlyPublished, the default): where it is published.
+            "resourcePublications": p.published.iter().filter_map(|id| self.publication(*id)).map(|pubn| json!({
+                "__typename": "ResourcePublication",
+                "isPublished": true,
+                "publishDate": "2026-01-01T00:00:00Z",
+                "publication": self.publication_json(pubn),
+            })).collect::<Vec<_>>(),
+            // `publishedOnPublication(publicationId:)`, keyed by the argument.
+            "publishedOnPublication": p.published.iter()
+                .map(|id| (gid("Publication", *id), Value::Bool(true)))
+                .collect::<serde_json::Map<String, Value>>(),
         })
     }
 

@@ -176,6 +176,11 @@ impl ShopifyClient {
         ops::REQUIRED_SCOPES
     }
 
+    /// The scopes `config` needs: with `sync.publish_to`, the publication scopes too.
+    pub fn required_scopes_for(config: &crate::config::Config) -> Vec<&'static str> {
+        ops::required_scopes(!config.sync.publish_to.is_empty())
+    }
+
     /// Sends a body as-is and returns its `data` (for replaying journaled bytes).
     pub async fn send_raw(&self, body: &[u8]) -> Result<serde_json::Value, StoreError> {
         Ok(self.inner.transport.send(body, None).await?.data)

@@ -158,6 +158,20 @@ pub const REQUIRED_SCOPES: &[&str] = &[
     "read_locations",
 ];
 
+/// Scopes `sync.publish_to` needs besides [`REQUIRED_SCOPES`]: reading the publications
+/// (to resolve the configured names) and publishing to them.
+pub const PUBLISH_SCOPES: &[&str] = &["read_publications", "write_publications"];
+
+/// The scopes a config needs: [`REQUIRED_SCOPES`], and [`PUBLISH_SCOPES`] when it
+/// publishes what it creates.
+pub fn required_scopes(publish: bool) -> Vec<&'static str> {
+    let mut all = REQUIRED_SCOPES.to_vec();
+    if publish {
+        all.extend_from_slice(PUBLISH_SCOPES);
+    }
+    all
+}
+
 /// The request body for `Q`, exactly as sent.
 pub fn body<Q: GraphQLQuery>(variables: Q::Variables) -> Vec<u8> {
     to_bytes(&Q::build_query(variables))

@@ -1,0 +1,53 @@
+//! Publishing products to the configured sales channels (`sync.publish_to`), after the
+//! creations: a product this run creates is published once its variants are in (never
+//! with only `productCreate`'s placeholder variant); a product an earlier run created
+//! and did not publish everywhere is published to what it lacks. Each
+//! `publishablePublish` is journaled before it is sent, with the handle and publication
+//! ids as its items, so later runs know which (product, channel) pairs are done and a
+//! publish a killed run left open is settled by re-reading the product.
+
+use std::collections::HashMap;
+
+use super::{Ended, Executor, messages};
+use crate::plan::create::Publish;
+use crate::state::Outcome as Settled;
+use crate::store::shopify::publish::publish_body;
+
+/// A created product's id once it may be published, or why it may not, by handle.
+pub(super) type Ready = HashMap<String, Result<String, String>>;
+
+impl Executor<'_> {
+    /// Publishes `p`; `ready` holds what this run's creations ended with.
+    pub(super) async fn publish(&self, p: &Publish, ready: &Ready) -> Ended {
+        if let Some(o) = self.interrupted() {
+            return o.ended;
+        }
+        let product_id = match (ready.get(&p.handle), &p.product_id) {
+            (Some(Err(why)), _) => return Ended::Skipped(format!("not published: {why}")),
+            (Some(Ok(id)), _) | (None, Some(id)) => id.clone(),
+            (None, None) => {
+                return Ended::Skipped("not published: the product was not created".into());
+            }
+        };
+        let ids: Vec<String> = p.channels.iter().map(|c| c.id.clone()).collect();
+        let body = publish_body(&product_id, &ids);
+        let key = format!("{}-publish-{}", self.run_id, p.handle);
+        let items = serde_json::json!({ "handle": p.handle, "publications": ids }).to_string();
+        let journal = self.journal_items(&key, "publishablePublish", &body, &items);
+        match self.store.send_publish(&body).await {
+            Ok(errors) if errors.is_empty() => {
+                self.settle(journal, Settled::Applied, "");
+                Ended::Applied
+            }
+            Ok(errors) => {
+                let msg = messages(&errors);
+                self.settle(journal, Settled::Failed, &msg);
+                Ended::Failed(msg)
+            }
+            Err(e) => {
+                self.settle(journal, Settled::Failed, &e.to_string());
+                Ended::Failed(e.to_string())
+            }
+        }
+    }
+}
