@@ -265,13 +265,18 @@ async fn rate_limits_are_retried_then_reported() {
         .await
         .expect("succeeds after three retries");
     assert_eq!(cols[0][0], json!("SKU"));
+    // The three failures land on the first call (the tab's row count), retried; then
+    // the one batchGet.
+    let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
-        fake.requests()
+        paths
             .iter()
-            .filter(|r| r.path.ends_with("values:batchGet"))
+            .filter(|p| p.ends_with("values:batchGet"))
             .count(),
-        4
+        1,
+        "{paths:?}"
     );
+    assert_eq!(paths.len(), 5, "{paths:?}");
 
     for _ in 0..5 {
         fake.fail_next(429, SheetsFake::quota_exceeded_body(true));
@@ -368,4 +373,49 @@ async fn the_drive_check_renews_a_refused_token_too() {
     let again = drive.version(&id).await.expect("version after a renewal");
     assert_eq!(first.version, again.version);
     assert_eq!(fake.token_requests(), 2, "one renewal");
+}
+
+#[tokio::test]
+async fn a_long_tab_is_read_in_blocks_of_rows_that_join_into_the_same_columns() {
+    // 57 rows, ragged, with a blank stretch spanning a block edge and a column that
+    // ends early: what a whole-column read returns, block by block.
+    let mut rows = vec![vec![json!("SKU"), json!("Price"), json!("Stock")]];
+    for i in 1..57 {
+        let row = match i {
+            20..=33 => vec![],
+            _ if i > 40 => vec![json!(format!("S{i}")), json!(i)],
+            _ => vec![json!(format!("S{i}")), json!(i), json!(i * 2)],
+        };
+        rows.push(row);
+    }
+    let fake = SheetsFake::new();
+    // A grid of 60 rows: blocks go to the grid's end, blank rows included.
+    fake.add_tab_sized("Inventory", rows, 60, 5);
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+    let id = fake.spreadsheet_id();
+    let whole = client
+        .read_columns(&id, "Inventory", &[0, 1, 2])
+        .await
+        .expect("one read");
+
+    let before = fake.requests().len();
+    // 30 cells a request over 3 columns: blocks of 10 rows.
+    let client = client.with_cells_per_read(30);
+    let blocks = client
+        .read_columns(&id, "Inventory", &[0, 1, 2])
+        .await
+        .expect("read in blocks");
+    assert_eq!(blocks, whole);
+    assert_eq!(
+        blocks[2].len(),
+        41,
+        "ragged: the stock column ends at row 41"
+    );
+    let reads: Vec<_> = fake.requests().split_off(before);
+    let batch_gets = reads
+        .iter()
+        .filter(|r| r.path.ends_with("/values:batchGet"))
+        .count();
+    assert_eq!(batch_gets, 6, "60 grid rows in blocks of 10: {reads:?}");
 }

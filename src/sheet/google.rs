@@ -30,6 +30,12 @@ use crate::model::{CellRef, quote_tab};
 /// Requests a minute each limiter allows: the Sheets API's default per-user quota.
 const PER_MINUTE: u32 = 60;
 
+/// Cells one `values.batchGet` asks for at most. Google sets no hard limit on a response
+/// but advises payloads of at most 2 MB; unformatted cells run at about 10 to 15 bytes of
+/// JSON each, so 150,000 cells stay near that (a 100,000-row, 8-column sheet is read in
+/// six requests, well within 60 reads a minute).
+const CELLS_PER_READ: usize = 150_000;
+
 /// Everything that can go wrong talking to Google Sheets.
 #[derive(Debug, thiserror::Error)]
 pub enum SheetError {
@@ -210,6 +216,8 @@ pub struct SheetsClient {
     reads: DefaultDirectRateLimiter,
     writes: DefaultDirectRateLimiter,
     retry: RetryPolicy,
+    /// Cells a `values.batchGet` asks for at most (see [`SheetsClient::read_columns`]).
+    cells_per_read: usize,
     /// Who the sheet must be shared with, for error messages.
     account: String,
 }
@@ -324,6 +332,7 @@ impl SheetsClient {
             reads: RateLimiter::direct(Quota::per_minute(per_minute)),
             writes: RateLimiter::direct(Quota::per_minute(per_minute)),
             retry: RetryPolicy::default(),
+            cells_per_read: CELLS_PER_READ,
             account,
         })
     }
@@ -418,20 +427,14 @@ impl SheetsClient {
         }
     }
 
-    /// Whole columns of `tab` (zero-based indices) in one `values.batchGet`, one range per
-    /// column, as columns: one `Vec` per requested column, from row 1, ragged (empty
-    /// when the column holds nothing).
+    /// Whole columns of `tab` (zero-based indices), as columns: one `Vec` per requested
+    /// column, from row 1, ragged (empty when the column holds nothing).
+    ///
+    /// A tab of up to [`Self::rows_per_read`] rows is read in one `values.batchGet`, one
+    /// whole-column range per column. A longer one (a six-figure catalogue) is read in
+    /// blocks of rows, one `batchGet` each, so that no response outgrows what Google
+    /// advises (2 MB): its row count comes first from the spreadsheet's metadata.
     pub async fn read_columns(
-        &self,
-        spreadsheet_id: &str,
-        tab: &str,
-        cols: &[u32],
-    ) -> Result<Vec<Vec<Json>>, SheetError> {
-        self.renewing(|| self.read_columns_once(spreadsheet_id, tab, cols))
-            .await
-    }
-
-    async fn read_columns_once(
         &self,
         spreadsheet_id: &str,
         tab: &str,
@@ -440,12 +443,126 @@ impl SheetsClient {
         if cols.is_empty() {
             return Ok(Vec::new());
         }
+        let block = self.rows_per_read(cols.len());
+        let mut shrunk = false;
+        loop {
+            let rows = self
+                .renewing(|| self.row_count(spreadsheet_id, tab))
+                .await?;
+            let Some(rows) = rows.filter(|&r| r > block) else {
+                return self
+                    .renewing(|| self.read_block(spreadsheet_id, tab, cols, None))
+                    .await;
+            };
+            match self
+                .read_blocks(spreadsheet_id, tab, cols, rows, block)
+                .await
+            {
+                // Rows deleted since the row count was read: count them again, once.
+                Err(SheetError::BadRange { message, .. })
+                    if !shrunk && message.contains("exceeds grid limits") =>
+                {
+                    shrunk = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `rows` rows of `cols`, `block` rows a request.
+    async fn read_blocks(
+        &self,
+        spreadsheet_id: &str,
+        tab: &str,
+        cols: &[u32],
+        rows: usize,
+        block: usize,
+    ) -> Result<Vec<Vec<Json>>, SheetError> {
+        let mut out: Vec<Vec<Json>> = vec![Vec::new(); cols.len()];
+        let mut first = 1;
+        while first <= rows {
+            let last = (first + block - 1).min(rows);
+            let part = self
+                .renewing(|| self.read_block(spreadsheet_id, tab, cols, Some((first, last))))
+                .await?;
+            for (column, values) in out.iter_mut().zip(part) {
+                if !values.is_empty() {
+                    // Blocks come back ragged: blank up to where this one starts.
+                    column.resize(first - 1, Json::String(String::new()));
+                    column.extend(values);
+                }
+            }
+            first = last + 1;
+        }
+        Ok(out)
+    }
+
+    /// Rows a `batchGet` of `cols` columns asks for at most: about
+    /// [`CELLS_PER_READ`] cells.
+    fn rows_per_read(&self, cols: usize) -> usize {
+        (self.cells_per_read / cols.max(1)).max(1)
+    }
+
+    /// Cells one `values.batchGet` may ask for (tests read large tabs in small blocks).
+    pub fn with_cells_per_read(mut self, cells: usize) -> SheetsClient {
+        self.cells_per_read = cells.max(1);
+        self
+    }
+
+    /// The grid's row count of `tab`, from the spreadsheet's metadata (`None` when the
+    /// tab is not there: the column read then reports it).
+    async fn row_count(
+        &self,
+        spreadsheet_id: &str,
+        tab: &str,
+    ) -> Result<Option<usize>, SheetError> {
+        self.reads.until_ready().await;
+        let mut dlg = RetryDelegate::new(self.retry);
+        let result = self
+            .hub
+            .spreadsheets()
+            .get(spreadsheet_id)
+            .param("fields", "sheets.properties(title,gridProperties.rowCount)")
+            .add_scope(Scope::Spreadsheet)
+            .delegate(&mut dlg)
+            .doit()
+            .await;
+        let spreadsheet = match result {
+            Ok((_, s)) => s,
+            Err(e) => {
+                return Err(self
+                    .classify(e, spreadsheet_id, tab, dlg.retries.attempts())
+                    .await);
+            }
+        };
+        Ok(spreadsheet
+            .sheets
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|sheet| sheet.properties)
+            .find(|p| p.title.as_deref() == Some(tab))
+            .and_then(|p| p.grid_properties)
+            .and_then(|g| g.row_count)
+            .and_then(|n| usize::try_from(n).ok()))
+    }
+
+    /// One `values.batchGet` of `cols`: whole columns, or rows `first..=last` of them.
+    async fn read_block(
+        &self,
+        spreadsheet_id: &str,
+        tab: &str,
+        cols: &[u32],
+        rows: Option<(usize, usize)>,
+    ) -> Result<Vec<Vec<Json>>, SheetError> {
         let quoted = quote_tab(tab);
         let ranges: Vec<String> = cols
             .iter()
             .map(|&c| {
                 let letters = crate::model::column_letters(c);
-                format!("{quoted}!{letters}:{letters}")
+                match rows {
+                    Some((first, last)) => format!("{quoted}!{letters}{first}:{letters}{last}"),
+                    None => format!("{quoted}!{letters}:{letters}"),
+                }
             })
             .collect();
         self.reads.until_ready().await;
