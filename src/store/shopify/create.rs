@@ -16,47 +16,10 @@ use crate::plan::create::HandleProduct;
 pub const MAX_CREATE_VARIANTS: usize = 250;
 
 pub mod queries {
-    use graphql_client::GraphQLQuery;
-
-    pub type ProductVariantsBulkCreateUserErrorCode = String;
-
-    #[derive(GraphQLQuery)]
-    #[graphql(
-        schema_path = "graphql/schema.graphql",
-        query_path = "graphql/product_by_handle.graphql",
-        custom_scalars_module = "crate::store::shopify::ops::scalars",
-        response_derives = "Debug, Clone",
-        variables_derives = "Debug, Clone",
-        skip_serializing_none
-    )]
-    pub struct ProductByHandle;
-
-    // Only the response types and query texts are used; the variables are ours below.
-    #[derive(GraphQLQuery)]
-    #[graphql(
-        schema_path = "graphql/schema.graphql",
-        query_path = "graphql/product_create.graphql",
-        custom_scalars_module = "crate::store::shopify::ops::scalars",
-        response_derives = "Debug, Clone",
-        variables_derives = "Debug, Clone",
-        extern_enums("ProductStatus"),
-        skip_serializing_none
-    )]
-    pub struct ProductCreate;
-
-    #[derive(GraphQLQuery)]
-    #[graphql(
-        schema_path = "graphql/schema.graphql",
-        query_path = "graphql/variants_bulk_create.graphql",
-        custom_scalars_module = "crate::store::shopify::ops::scalars",
-        response_derives = "Debug, Clone",
-        variables_derives = "Debug, Clone",
-        extern_enums("ProductVariantsBulkCreateUserErrorCode", "ProductStatus"),
-        skip_serializing_none
-    )]
-    pub struct VariantsBulkCreate;
-
-    pub type ProductStatus = String;
+    pub use super::super::ops::queries::{
+        ProductByHandle, ProductCreate, VariantsBulkCreate, product_by_handle, product_create,
+        variants_bulk_create,
+    };
 }
 
 use queries::{product_by_handle, product_create, variants_bulk_create};

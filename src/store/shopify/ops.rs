@@ -51,6 +51,7 @@ pub mod queries {
     pub type BulkMutationErrorCode = String;
     pub type StagedUploadTargetGenerateUploadResource = String;
     pub type StagedUploadHttpMethodType = String;
+    pub type ProductVariantsBulkCreateUserErrorCode = String;
 
     /// `$file:tt`, not `literal`: the derive cannot see through a `literal` fragment.
     macro_rules! operation {
@@ -73,7 +74,8 @@ pub mod queries {
                     "ProductStatus",
                     "BulkMutationErrorCode",
                     "StagedUploadTargetGenerateUploadResource",
-                    "StagedUploadHttpMethodType"
+                    "StagedUploadHttpMethodType",
+                    "ProductVariantsBulkCreateUserErrorCode"
                 ),
                 fragments_other_variant = "true"
                 $(, $extra)?
@@ -140,6 +142,39 @@ pub mod queries {
     operation!(
         InventoryActivate,
         "graphql/inventory_activate.graphql",
+        skip_serializing_none
+    );
+
+    // Creating and publishing products (`super::super::{create, publish}`); only their
+    // response types and query texts are used where the variables are built by hand.
+    operation!(
+        ProductByHandle,
+        "graphql/product_by_handle.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        ProductCreate,
+        "graphql/product_create.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        VariantsBulkCreate,
+        "graphql/variants_bulk_create.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        Publications,
+        "graphql/publications.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        ProductPublications,
+        "graphql/product_publications.graphql",
+        skip_serializing_none
+    );
+    operation!(
+        PublishablePublish,
+        "graphql/publishable_publish.graphql",
         skip_serializing_none
     );
 }

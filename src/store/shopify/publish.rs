@@ -22,41 +22,10 @@ use super::ops::UserError;
 const PAGE: f64 = 25.0;
 
 pub mod queries {
-    use graphql_client::GraphQLQuery;
-
-    #[derive(GraphQLQuery)]
-    #[graphql(
-        schema_path = "graphql/schema.graphql",
-        query_path = "graphql/publications.graphql",
-        custom_scalars_module = "crate::store::shopify::ops::scalars",
-        response_derives = "Debug, Clone",
-        variables_derives = "Debug, Clone",
-        skip_serializing_none
-    )]
-    pub struct Publications;
-
-    #[derive(GraphQLQuery)]
-    #[graphql(
-        schema_path = "graphql/schema.graphql",
-        query_path = "graphql/product_publications.graphql",
-        custom_scalars_module = "crate::store::shopify::ops::scalars",
-        response_derives = "Debug, Clone",
-        variables_derives = "Debug, Clone",
-        skip_serializing_none
-    )]
-    pub struct ProductPublications;
-
-    // Only the response type and the query text are used; the variables are ours below.
-    #[derive(GraphQLQuery)]
-    #[graphql(
-        schema_path = "graphql/schema.graphql",
-        query_path = "graphql/publishable_publish.graphql",
-        custom_scalars_module = "crate::store::shopify::ops::scalars",
-        response_derives = "Debug, Clone",
-        variables_derives = "Debug, Clone",
-        skip_serializing_none
-    )]
-    pub struct PublishablePublish;
+    pub use super::super::ops::queries::{
+        ProductPublications, Publications, PublishablePublish, product_publications, publications,
+        publishable_publish,
+    };
 }
 
 use queries::{product_publications, publications, publishable_publish};
