@@ -261,9 +261,10 @@ pub(crate) fn plain_http() -> Result<reqwest::Client, StoreError> {
         .map_err(|e| StoreError::Connection(e.to_string()))
 }
 
-/// Streams the file at `url` into a [`VariantJoin`] by plain GET.
-pub async fn download(url: Url) -> Result<Vec<VariantRecord>, StoreError> {
-    let mut resp = plain_http()?
+/// The response to a plain GET of a bulk operation's file (no credentials), once it
+/// answered a success status.
+pub async fn get_file(url: Url) -> Result<reqwest::Response, StoreError> {
+    let resp = plain_http()?
         .get(url)
         .send()
         .await
@@ -275,6 +276,12 @@ pub async fn download(url: Url) -> Result<Vec<VariantRecord>, StoreError> {
             status.as_u16()
         )));
     }
+    Ok(resp)
+}
+
+/// Streams the file at `url` into a [`VariantJoin`] by plain GET.
+pub async fn download(url: Url) -> Result<Vec<VariantRecord>, StoreError> {
+    let mut resp = get_file(url).await?;
     let mut join = VariantJoin::new();
     while let Some(chunk) = resp.chunk().await.map_err(StoreError::from_reqwest)? {
         join.feed(&chunk)?;

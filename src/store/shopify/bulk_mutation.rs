@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use url::Url;
 
-use super::bulk::{check_file_url, plain_http};
+use super::bulk::{check_file_url, get_file, plain_http};
 use super::error::StoreError;
 use super::ops::{self, VariantUpdate, variants_bulk_update};
 
@@ -181,19 +181,7 @@ pub async fn upload(target: &StagedTarget, file: &[u8]) -> Result<(), StoreError
 
 /// Fetches a result file (whole: one short line per product) by plain GET.
 pub async fn fetch(raw_url: &str) -> Result<HashMap<usize, LineResult>, StoreError> {
-    let url = check_file_url(raw_url)?;
-    let resp = plain_http()?
-        .get(url)
-        .send()
-        .await
-        .map_err(StoreError::from_reqwest)?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(StoreError::Bulk(format!(
-            "result file answered HTTP {}",
-            status.as_u16()
-        )));
-    }
+    let resp = get_file(check_file_url(raw_url)?).await?;
     let bytes = resp.bytes().await.map_err(StoreError::from_reqwest)?;
     parse_results(&bytes)
 }
