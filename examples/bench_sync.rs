@@ -18,11 +18,15 @@
 //! before the real one (the bucket is refilled in between), a second measure of reads.
 //!
 //! Printed: wall time per phase, requests per operation with their requested and actual
-//! cost, the theoretical minimum time (points spent / restore rate), and peak memory
-//! (VmHWM: the whole process, so both fakes and their data are included). The last line
-//! is a table row for the README: wall time against the floor by direct calls (what the
-//! same run costs with one `productVariantsBulkUpdate` per product, over the restore
-//! rate), requests, points spent, throttled answers and peak memory.
+//! cost, the theoretical minimum time (points spent / restore rate), and memory. A
+//! counting global allocator gives the heap live after setup (both fakes and their seeded
+//! data: they serve in-process) and, per phase of the run (checkpoints at the engine's
+//! debug `phase` events), the heap live at its end and its peak: the run's peak above
+//! setup is the engine plus what the fakes add while serving. VmHWM (the whole process's
+//! peak RSS) is printed too. The last line is a table row for the README: wall time
+//! against the floor by direct calls (what the same run costs with one
+//! `productVariantsBulkUpdate` per product, over the restore rate), requests, points
+//! spent, throttled answers and memory.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
