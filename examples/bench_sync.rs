@@ -18,15 +18,20 @@
 //! before the real one (the bucket is refilled in between), a second measure of reads.
 //!
 //! Printed: wall time per phase, requests per operation with their requested and actual
-//! cost, the theoretical minimum time (points spent / restore rate), and peak memory
-//! (VmHWM: the whole process, so both fakes and their data are included). The last line
-//! is a table row for the README: wall time against the floor by direct calls (what the
-//! same run costs with one `productVariantsBulkUpdate` per product, over the restore
-//! rate), requests, points spent, throttled answers and peak memory.
+//! cost, the theoretical minimum time (points spent / restore rate), and memory. A
+//! counting global allocator gives the heap live after setup (both fakes and their seeded
+//! data: they serve in-process) and, per phase of the run (checkpoints at the engine's
+//! debug `phase` events), the heap live at its end and its peak: the run's peak above
+//! setup is the engine plus what the fakes add while serving. VmHWM (the whole process's
+//! peak RSS) is printed too. The last line is a table row for the README: wall time
+//! against the floor by direct calls (what the same run costs with one
+//! `productVariantsBulkUpdate` per product, over the restore rate), requests, points
+//! spent, throttled answers and memory.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -53,6 +58,120 @@ const MUTATIONS: [&str; 5] = [
     "stagedUploadsCreate",
     "bulkOperationRunMutation",
 ];
+
+/// Counts the heap bytes live and their peak: the system allocator plus two atomics, so
+/// the figures are exact at the cost of an atomic add per allocation.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+impl Counting {
+    fn grew(by: usize) {
+        let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; only the counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is `System::alloc`'s.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            Counting::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            Counting::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as `dealloc`; `new_size` is the caller's to check.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                Counting::grew(new_size - layout.size());
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+/// Heap checkpoints: bytes live now, and the peak since the previous checkpoint (which
+/// then restarts from what is live).
+#[derive(Clone, Default)]
+struct Checkpoints(Arc<Mutex<Vec<Checkpoint>>>);
+
+struct Checkpoint {
+    name: String,
+    at: Instant,
+    live: usize,
+    peak: usize,
+}
+
+impl Checkpoints {
+    fn mark(&self, name: &str) {
+        let live = LIVE.load(Ordering::Relaxed);
+        let peak = PEAK.swap(live, Ordering::Relaxed).max(live);
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.push(Checkpoint {
+            name: name.to_owned(),
+            at: Instant::now(),
+            live,
+            peak,
+        });
+    }
+
+    fn take(&self) -> Vec<Checkpoint> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Marks a checkpoint at each of the engine's run-phase events (`phase = "..."`, debug
+/// level, target `sheetsync::engine`).
+struct PhaseLayer(Checkpoints);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PhaseLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Phase(Option<String>);
+        impl tracing::field::Visit for Phase {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "phase" {
+                    self.0 = Some(value.to_owned());
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut phase = Phase(None);
+        event.record(&mut phase);
+        if let Some(name) = phase.0 {
+            self.0.mark(&name);
+        }
+    }
+}
+
+fn mb(bytes: usize) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
 
 fn main() -> anyhow::Result<()> {
     let mut positional = Vec::new();
@@ -85,12 +204,22 @@ fn main() -> anyhow::Result<()> {
     let n = positional.first().copied().unwrap_or(10_000).max(1);
     let percent = positional.get(1).copied().unwrap_or(10).min(100);
 
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, filter};
+    let checkpoints = Checkpoints::default();
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("BENCH_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                ),
         )
-        .with_writer(std::io::stderr)
+        .with(PhaseLayer(checkpoints.clone()).with_filter(
+            filter::Targets::new().with_target("sheetsync::engine", tracing::Level::DEBUG),
+        ))
         .init();
     // reqwest is built without a crypto provider; install ring as the binary does.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -98,7 +227,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(bench(n, percent, flags))
+    runtime.block_on(bench(n, percent, flags, checkpoints))
 }
 
 #[derive(Debug, Default)]
@@ -120,7 +249,12 @@ struct Workload {
     direct_update_cost: f64,
 }
 
-async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
+async fn bench(
+    n: usize,
+    percent: usize,
+    flags: Flags,
+    checkpoints: Checkpoints,
+) -> anyhow::Result<()> {
     let setup = Instant::now();
     let work = workload(n, percent);
     let shopify = ShopifyFake::from_seed_json(&work.store_seed, SANDBOX_TOKEN)?;
@@ -170,9 +304,10 @@ async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
         }
     );
     println!(
-        "setup (seed, fakes, clients): {}, resident after setup (VmRSS): {}",
+        "setup (seed, fakes, clients): {}, resident after setup (VmRSS): {}, heap live after setup: {}",
         secs(setup_time),
-        proc_status("VmRSS")
+        proc_status("VmRSS"),
+        mb(LIVE.load(Ordering::Relaxed)),
     );
 
     let mut dry_time = None;
@@ -193,10 +328,13 @@ async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
     // The real run, from a full bucket.
     sandbox.shopify.set_bucket(BUCKET, RESTORE);
     let done = Arc::new(AtomicBool::new(false));
+    checkpoints.take();
+    checkpoints.mark("setup");
     let started = Instant::now();
     let watcher = tokio::spawn(first_mutation(sandbox.shopify.clone(), skip, done.clone()));
     let report = engine.sync(&options(false)).await?;
     let total = started.elapsed();
+    checkpoints.mark("returned");
     done.store(true, Ordering::Relaxed);
     let first_write = watcher.await?.map(|at| at.duration_since(started));
 
@@ -210,6 +348,7 @@ async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
     let log: Vec<RequestLog> = sandbox.shopify.requests().split_off(skip);
     let table = CostTable::from_log(&log);
     print_results(&table, total, first_write, dry_time, &report);
+    let heap = print_heap(&checkpoints.take(), started);
 
     // Floor by direct calls: reads and stock as spent, variant updates as direct calls.
     let spent = total_of(&table);
@@ -233,18 +372,59 @@ async fn bench(n: usize, percent: usize, flags: Flags) -> anyhow::Result<()> {
     };
     println!();
     println!(
-        "| variants | variant updates | wall | floor by direct calls | requests | cost | throttled | peak memory |"
+        "| variants | variant updates | wall | floor by direct calls | requests | cost | throttled | heap at setup | run's peak above it | VmHWM |"
     );
     println!(
-        "| {n} | {path} | {} | {} | {} | {:.0} | {} | {} |",
+        "| {n} | {path} | {} | {} | {} | {:.0} | {} | {} | {} | {} |",
         secs(total),
         secs(Duration::from_secs_f64(direct_points / RESTORE)),
         spent.requests,
         spent.actual,
         spent.throttled,
+        mb(heap.baseline),
+        mb(heap.above),
         proc_status("VmHWM"),
     );
     Ok(())
+}
+
+/// The heap at the start of the real run, and the run's peak above it.
+struct Heap {
+    baseline: usize,
+    above: usize,
+}
+
+/// One line per phase: when it ended, the heap live then, and its peak.
+fn print_heap(marks: &[Checkpoint], started: Instant) -> Heap {
+    let baseline = marks.first().map_or(0, |m| m.live);
+    println!();
+    println!(
+        "heap (counting allocator; the fakes' data included, they serve in-process): {} live after setup",
+        mb(baseline)
+    );
+    println!(
+        "{:<12} {:>9} {:>12} {:>14} {:>16}",
+        "phase ended", "at", "live", "phase peak", "peak − setup"
+    );
+    for m in marks.iter().skip(1) {
+        println!(
+            "{:<12} {:>9} {:>12} {:>14} {:>16}",
+            m.name,
+            secs(m.at.saturating_duration_since(started)),
+            mb(m.live),
+            mb(m.peak),
+            mb(m.peak.saturating_sub(baseline)),
+        );
+    }
+    let above = marks
+        .iter()
+        .skip(1)
+        .map(|m| m.peak)
+        .max()
+        .unwrap_or(0)
+        .saturating_sub(baseline);
+    println!("run's peak above setup: {}", mb(above));
+    Heap { baseline, above }
 }
 
 fn options(dry_run: bool) -> RunOptions {
@@ -261,13 +441,16 @@ fn options(dry_run: bool) -> RunOptions {
 }
 
 /// When the fake logged its first mutation after `skip` requests (20 ms resolution).
+/// Reads only the requests it has not seen, so polling adds nothing to the memory measured.
 async fn first_mutation(fake: ShopifyFake, skip: usize, done: Arc<AtomicBool>) -> Option<Instant> {
+    let mut seen = skip;
     while !done.load(Ordering::Relaxed) {
-        let log = fake.requests();
-        if log.iter().skip(skip).any(is_mutation) {
+        let new = fake.requests_since(seen);
+        if new.iter().any(is_mutation) {
             return Some(Instant::now());
         }
-        drop(log);
+        seen += new.len();
+        drop(new);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None

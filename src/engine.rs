@@ -181,6 +181,12 @@ impl Engine {
         };
 
         let reads = self.read_all().await?;
+        // Phase events (debug) let `examples/bench_sync.rs` checkpoint memory per phase.
+        tracing::debug!(
+            phase = "read",
+            rows = reads.sheet.rows.len(),
+            "Sheet and store read"
+        );
         self.run_reads(opts, reads).await
     }
 
@@ -321,6 +327,11 @@ impl Engine {
             shop: cfg.shopify.shop.clone(),
             spreadsheet_id: cfg.sheet.spreadsheet_id.clone(),
         };
+        tracing::debug!(
+            phase = "planned",
+            changes = plan.changes.len(),
+            "Plan built"
+        );
         let mut report = Report::from_plan(&plan, meta, &snapshot.currency, opts.dry_run);
         if opts.yes {
             report.refused.clear();
@@ -347,11 +358,13 @@ impl Engine {
             apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
         }
         state.begin_run(&opts.run_id, &opts.started_at, "sync", false)?;
-        let mut confirmed: Vec<(crate::model::Sku, FieldKey, Option<crate::model::Value>)> = plan
-            .agreed
-            .iter()
-            .map(|a| (a.sku.clone(), a.key.clone(), a.value.clone()))
-            .collect();
+        // Moved, not cloned: a cell per agreeing field of every row (700,000 at 100,000
+        // rows), and nothing after this reads them from the plan.
+        let mut confirmed: Vec<(crate::model::Sku, FieldKey, Option<crate::model::Value>)> =
+            std::mem::take(&mut plan.agreed)
+                .into_iter()
+                .map(|a| (a.sku, a.key, a.value))
+                .collect();
         if report.refused.is_empty() {
             let journal = std::sync::Mutex::new(state);
             let executor = Executor::new(
@@ -371,12 +384,14 @@ impl Engine {
                 &mut confirmed,
             );
             state = journal.into_inner().unwrap_or_else(|p| p.into_inner());
+            tracing::debug!(phase = "applied", "Changes applied");
         }
         report.interrupted = opts.cancel.is_cancelled();
         // An interrupted run stops writing: the sheet is left for the next run.
         if !report.interrupted {
             self.write_back(&layout, &columns, sheet, &plan, &mut report, &mut confirmed)
                 .await;
+            tracing::debug!(phase = "written back", "Sheet written back");
         }
         report.recount();
         state.set_baseline(&confirmed)?;
@@ -389,6 +404,7 @@ impl Engine {
             &serde_json::to_value(report.summary).unwrap_or_default(),
             &crate::report::json::to_json(&report),
         )?;
+        tracing::debug!(phase = "persisted", "Baseline and run journaled");
         Ok(report)
     }
 

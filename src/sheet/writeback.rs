@@ -134,6 +134,13 @@ pub fn plan_sync(
         }
     }
 
+    // Looked up per row: scanning the changes for each of 100,000 rows was quadratic.
+    let applied_rows: BTreeSet<u32> = report
+        .changes
+        .iter()
+        .filter(|c| c.status == Status::Applied)
+        .map(|c| c.row)
+        .collect();
     let mut out = Vec::new();
     for (row, sku) in rows {
         let row = *row;
@@ -165,10 +172,7 @@ pub fn plan_sync(
                 });
             }
         }
-        let applied = report
-            .changes
-            .iter()
-            .any(|c| c.row == row && c.status == Status::Applied);
+        let applied = applied_rows.contains(&row);
         let pulled = !cells.iter().all(|c| c.carries.is_none());
         if let Some(col) = synced_col
             && (applied || pulled || status_changed)

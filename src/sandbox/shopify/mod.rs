@@ -195,6 +195,8 @@ pub struct AppliedMutation {
     /// The root field, e.g. `inventorySetQuantities`.
     pub name: String,
     pub args: Value,
+    /// The payload (every field, whatever the query selected), with the products,
+    /// variants, inventory items and locations in it cut to `__typename` and `id`.
     pub response: Value,
 }
 
@@ -631,6 +633,16 @@ impl ShopifyFake {
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RequestLog> {
         self.lock().log.clone()
+    }
+
+    /// The requests received after the first `skip`, oldest first: a poller's view that
+    /// does not copy the whole log (and every body in it) each time.
+    pub fn requests_since(&self, skip: usize) -> Vec<RequestLog> {
+        self.lock()
+            .log
+            .get(skip..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Installs an app: its client id and secret then mint tokens at

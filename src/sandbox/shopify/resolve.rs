@@ -38,11 +38,63 @@ const MAX_INPUT: usize = 250;
 /// Prices and costs must stay below 10^18 (live message "must be less than 1000000000000000000").
 const MONEY_LIMIT: Decimal = Decimal::from_parts(2_808_348_672, 232_830_643, 0, false, 0);
 
-/// A remembered idempotent mutation: what it was called with, and what it answered.
+/// A remembered idempotent mutation: what it was called with, and what it answered
+/// ([`dehydrated`]: store objects by reference).
 #[derive(Debug, Clone)]
 pub struct IdempotentEntry {
     fingerprint: String,
     response: Value,
+}
+
+/// Store objects an answer the fake keeps names by reference only (see [`dehydrated`]).
+const BY_REFERENCE: [&str; 4] = ["Product", "ProductVariant", "InventoryItem", "Location"];
+
+/// A mutation's answer as the fake keeps it (idempotency store, ledger of applied
+/// mutations): every product, variant, inventory item and location nested in it cut to
+/// its `__typename` and `id`. The superset the fake renders is kilobytes per object (an
+/// inventory change's item carries its levels, its variant and its product); keeping it
+/// for every mutation of a run cost about 100 KB per change. [`rehydrated`] renders the
+/// cut objects afresh.
+pub(super) fn dehydrated(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => {
+            let reference = m
+                .get("__typename")
+                .and_then(Value::as_str)
+                .filter(|t| BY_REFERENCE.contains(t))
+                .zip(m.get("id").and_then(Value::as_str));
+            match reference {
+                Some((typename, id)) => json!({ "__typename": typename, "id": id }),
+                None => Value::Object(m.iter().map(|(k, v)| (k.clone(), dehydrated(v))).collect()),
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(dehydrated).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A kept answer with its store objects rendered as they stand now, as live GraphQL
+/// resolves the objects a replayed answer names; an object since deleted stays a stub.
+fn rehydrated(data: &StoreData, value: &Value) -> Value {
+    match value {
+        Value::Object(m) => {
+            let reference = m
+                .get("__typename")
+                .and_then(Value::as_str)
+                .filter(|t| m.len() == 2 && BY_REFERENCE.contains(t))
+                .and(m.get("id").and_then(Value::as_str));
+            match reference.map(|id| data.node_json(id)) {
+                Some(full) if !full.is_null() => full,
+                _ => Value::Object(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), rehydrated(data, v)))
+                        .collect(),
+                ),
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| rehydrated(data, v)).collect()),
+        other => other.clone(),
+    }
 }
 
 fn user_error(field: Option<Vec<String>>, message: &str, code: Option<&str>) -> Value {
@@ -257,7 +309,7 @@ pub fn mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
     );
     if let Some(entry) = shared.idempotency.get(&key) {
         if entry.fingerprint == fingerprint {
-            return Ok(entry.response.clone());
+            return Ok(rehydrated(&shared.data, &entry.response));
         }
         let err = user_error(
             None,
@@ -270,23 +322,28 @@ pub fn mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fiel
         });
     }
     let response = run_logged(shared, call)?;
+    let kept = shared
+        .applied
+        .last()
+        .map_or(Value::Null, |m| m.response.clone());
     shared.idempotency.insert(
         key,
         IdempotentEntry {
             fingerprint,
-            response: response.clone(),
+            response: kept,
         },
     );
     Ok(response)
 }
 
-/// Runs a mutation and records it in the fake's ledger of applied mutations.
+/// Runs a mutation and records it, [`dehydrated`], in the fake's ledger of applied
+/// mutations.
 fn run_logged(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFailure> {
     let response = run_mutation(shared, call)?;
     shared.applied.push(super::AppliedMutation {
         name: call.name.to_owned(),
         args: serde_json::to_value(&call.args).unwrap_or_default(),
-        response: response.clone(),
+        response: dehydrated(&response),
     });
     Ok(response)
 }

@@ -536,6 +536,38 @@ fn missing_change_from_key_and_missing_idempotent_are_top_level_errors() {
 }
 
 #[test]
+fn kept_answers_name_store_objects_by_id_and_replays_render_them() {
+    let fake = demo();
+    let item = fake.variant("MUG-11OZ").unwrap().inventory_item_id;
+    let main = fake.location_id("Main Warehouse").unwrap();
+    let deep = SET.replace(
+        "item { id }",
+        "item { id sku inventoryLevels(first: 5) { nodes { location { name } } } }",
+    );
+    let first = call(&fake, &deep, set_vars(&item, &main, 41, json!(40), "kept"));
+    let change = &first["data"]["inventorySetQuantities"]["inventoryAdjustmentGroup"]["changes"][0];
+    assert_eq!(change["item"]["sku"], "MUG-11OZ");
+    // The ledger keeps the payload with its store objects cut to their id.
+    let applied = fake.applied_mutations();
+    let kept = &applied.last().unwrap().response;
+    assert_eq!(kept["userErrors"], json!([]));
+    let kept_change = &kept["inventoryAdjustmentGroup"]["changes"][0];
+    assert_eq!(
+        kept_change["item"],
+        json!({"__typename": "InventoryItem", "id": item})
+    );
+    assert_eq!(kept_change["delta"], 1);
+    // A replay renders them again, whatever the replay selects.
+    let replay = call(&fake, &deep, set_vars(&item, &main, 41, json!(40), "kept"));
+    assert_eq!(first["data"], replay["data"]);
+    assert_eq!(
+        fake.applied_mutations().len(),
+        applied.len(),
+        "not run again"
+    );
+}
+
+#[test]
 fn idempotent_replay_applies_once_and_mismatch_is_refused() {
     let fake = demo();
     let item = fake.variant("SOCK-STR-M").unwrap().inventory_item_id;
