@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use sheetsync::sandbox::Sandbox;
@@ -170,9 +169,7 @@ async fn a_user_error_in_one_line_fails_that_row_only() {
         .shopify
         .hold_mutation("stagedUploadsCreate", 1, HoldPoint::BeforeApply);
     let run = tokio::spawn(async move { sync(&config).await });
-    tokio::time::timeout(Duration::from_secs(20), hold.held())
-        .await
-        .expect("the run reached the staged upload");
+    common::held(&hold, "the run reached the staged upload").await;
     assert!(env.shopify.remove_variant("TEE-RED-S"));
     hold.release();
     let (code, report) = run.await.unwrap();
@@ -252,19 +249,8 @@ async fn a_kill_mid_job_is_settled_by_re_reading_never_resubmitted() {
     let hold = env
         .shopify
         .hold_mutation("bulkOperationRunMutation", 1, HoldPoint::AfterApply);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-        .arg("--config")
-        .arg(&config)
-        .args(["sync", "--json", "--adopt", "sheet"])
-        .env_remove("SHEETSYNC_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(20), hold.held())
-        .await
-        .expect("the job was started");
+    let mut child = common::spawn_sheetsync(&config, &["sync", "--json", "--adopt", "sheet"]);
+    common::held(&hold, "the job was started").await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     hold.release();

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -320,19 +319,8 @@ async fn a_kill_between_product_and_variants_leaves_one_product_after_the_rerun(
         env.sandbox
             .shopify
             .hold_mutation("productVariantsBulkCreate", 1, HoldPoint::BeforeApply);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["sync", "--json", "--yes"])
-        .env_remove("SHEETSYNC_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    tokio::time::timeout(Duration::from_secs(20), hold.held())
-        .await
-        .expect("the variant creation reached the sandbox");
+    let mut child = common::spawn_sheetsync(&env.config, &["sync", "--json", "--yes"]);
+    common::held(&hold, "the variant creation reached the sandbox").await;
     child.start_kill().expect("SIGKILL");
     let _ = child.wait().await;
     hold.abandon();
@@ -621,9 +609,7 @@ async fn a_refused_publish_fails_on_its_rows_and_is_retried_next_run() {
         tokio::spawn(
             async move { common::run_sheetsync(&config, &["sync", "--json", "--yes"]).await },
         );
-    tokio::time::timeout(Duration::from_secs(20), hold.held())
-        .await
-        .expect("the publish reached the sandbox");
+    common::held(&hold, "the publish reached the sandbox").await;
     // The channel goes away while the publish is in flight: Shopify refuses it.
     let pos = shop.remove_publication("Point of Sale").expect("channel");
     hold.release();
@@ -672,19 +658,8 @@ async fn a_kill_after_the_publish_is_settled_without_publishing_again() {
     let env = Env::with(&[TEE_S, TEE_M, HOOD_S, HOOD_M], store(), PUBLISH).await;
     let shop = &env.sandbox.shopify;
     let hold = shop.hold_mutation("publishablePublish", 1, HoldPoint::AfterApply);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["sync", "--json", "--yes"])
-        .env_remove("SHEETSYNC_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    tokio::time::timeout(Duration::from_secs(20), hold.held())
-        .await
-        .expect("the publish reached the sandbox");
+    let mut child = common::spawn_sheetsync(&env.config, &["sync", "--json", "--yes"]);
+    common::held(&hold, "the publish reached the sandbox").await;
     child.start_kill().expect("SIGKILL");
     let _ = child.wait().await;
     hold.abandon();

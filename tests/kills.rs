@@ -6,6 +6,8 @@
 //! effect) and kill the binary while it waits for the answer, so the journal always holds
 //! one open request and the re-run's recovery always has to settle it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -225,9 +227,7 @@ async fn kill_while_held(mutation: &str, point: HoldPoint) -> (Option<String>, O
     let mut child = command(&config, &["sync", "--json", "--adopt", "sheet"])
         .spawn()
         .expect("spawn");
-    tokio::time::timeout(Duration::from_secs(20), hold.held())
-        .await
-        .expect("the stock write reached the sandbox");
+    common::held(&hold, "the stock write reached the sandbox").await;
     // Held after applying, the mutation is in the ledger. Held before, it is not, but with
     // writes in flight concurrently another mutation of the same kind may already be, so
     // only the first case can be asserted here; settling below checks both.
@@ -417,9 +417,7 @@ async fn variant_updates_of_different_products_are_in_flight_together() {
     let child = command(&config, &["sync", "--json", "--adopt", "sheet"])
         .spawn()
         .expect("spawn");
-    tokio::time::timeout(Duration::from_secs(20), hold.held())
-        .await
-        .expect("the first variant update reached the sandbox");
+    common::held(&hold, "the first variant update reached the sandbox").await;
     let mut other_applied = false;
     for _ in 0..200 {
         if ledger(&env)

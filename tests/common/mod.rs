@@ -35,3 +35,29 @@ pub async fn run_sheetsync_env(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Starts `sheetsync --config CONFIG ARGS` in the background, its output discarded, for a
+/// test that stops it midway (a kill at a held mutation).
+#[allow(dead_code)] // only the suites that kill a run use it
+pub fn spawn_sheetsync(config: &Path, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SHEETSYNC_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn sheetsync")
+}
+
+/// Waits (20 s at most) until `hold` has stopped its mutation at the sandbox; `what`
+/// names that moment when it never comes.
+#[allow(dead_code)] // only the suites that hold a mutation use it
+pub async fn held(hold: &sheetsync::sandbox::shopify::MutationHold, what: &str) {
+    tokio::time::timeout(std::time::Duration::from_secs(20), hold.held())
+        .await
+        .unwrap_or_else(|_| panic!("not within 20 s: {what}"));
+}
