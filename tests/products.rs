@@ -146,27 +146,13 @@ async fn product_fields_are_written_once_per_product_and_a_second_sync_writes_no
     // Two of three SKUs change: past the change-ratio guard, hence `--yes`.
     let (code, report) = env.sync_json(&["--adopt", "sheet", "--yes"]).await;
     assert_eq!(code, 0, "{report:#}");
-    let mut fields: Vec<(String, String, String)> = report["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| {
-            assert_eq!(c["status"], "applied", "{c}");
-            (
-                c["sku"].as_str().unwrap_or_default().to_owned(),
-                c["field"].as_str().unwrap_or_default().to_owned(),
-                c["to"].to_string(),
-            )
-        })
-        .collect();
-    fields.sort();
     assert_eq!(
-        fields,
+        applied_changes(&report),
         vec![
-            ("MUG".into(), "vendor".into(), "\"Mugs Inc\"".into()),
-            ("TEE-S".into(), "status".into(), "\"UNLISTED\"".into()),
-            ("TEE-S".into(), "tags".into(), "\"cotton, summer\"".into()),
-            ("TEE-S".into(), "title".into(), "\"Red Tee\"".into()),
+            ("MUG".into(), "vendor".into(), json!("Mugs Inc")),
+            ("TEE-S".into(), "status".into(), json!("UNLISTED")),
+            ("TEE-S".into(), "tags".into(), json!("cotton, summer")),
+            ("TEE-S".into(), "title".into(), json!("Red Tee")),
         ]
     );
 
@@ -300,22 +286,8 @@ async fn product_type_and_description_are_written_with_only_the_changed_fields()
     .await;
     let (code, report) = env.sync_json(&["--adopt", "sheet", "--yes"]).await;
     assert_eq!(code, 0, "{report:#}");
-    let mut fields: Vec<(String, String, Value)> = report["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| {
-            assert_eq!(c["status"], "applied", "{c}");
-            (
-                c["sku"].as_str().unwrap_or_default().to_owned(),
-                c["field"].as_str().unwrap_or_default().to_owned(),
-                c["to"].clone(),
-            )
-        })
-        .collect();
-    fields.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     assert_eq!(
-        fields,
+        applied_changes(&report),
         vec![
             ("MUG".into(), "description".into(), Value::Null),
             ("TEE-S".into(), "description".into(), json!(html)),
@@ -381,4 +353,23 @@ async fn pull_fills_type_and_description_and_a_store_edit_is_pulled_by_the_next_
         env.sandbox.sheets.rows("Inventory")[1][12],
         json!("<p>New tee.</p>")
     );
+}
+
+/// The report's changes as (SKU, field, new value), sorted; each must have been applied.
+fn applied_changes(report: &Value) -> Vec<(String, String, Value)> {
+    let mut fields: Vec<(String, String, Value)> = report["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            assert_eq!(c["status"], "applied", "{c}");
+            (
+                c["sku"].as_str().unwrap_or_default().to_owned(),
+                c["field"].as_str().unwrap_or_default().to_owned(),
+                c["to"].clone(),
+            )
+        })
+        .collect();
+    fields.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    fields
 }
