@@ -84,6 +84,41 @@ pub struct StoreData {
     pub products: Vec<Product>,
     pub publications: Vec<Publication>,
     next_id: u64,
+    positions: std::cell::RefCell<Positions>,
+}
+
+/// Where each variant sits in `products`, by variant id and by inventory item id: the fake
+/// serves catalogs of 100,000 variants, where a scan per lookup made it the benchmark's
+/// bottleneck. A position is checked on use and the whole map rebuilt on a miss, so code
+/// that edits `products` directly never gets a wrong answer, only a slower one.
+#[derive(Debug, Clone, Default)]
+struct Positions {
+    by_variant: HashMap<u64, (usize, usize)>,
+    by_item: HashMap<u64, (usize, usize)>,
+}
+
+impl Positions {
+    fn of(products: &[Product]) -> Positions {
+        let mut positions = Positions::default();
+        for (p, product) in products.iter().enumerate() {
+            for (v, variant) in product.variants.iter().enumerate() {
+                // The first one wins, as a scan in order would find it.
+                positions.by_variant.entry(variant.id).or_insert((p, v));
+                positions
+                    .by_item
+                    .entry(variant.inventory_item_id)
+                    .or_insert((p, v));
+            }
+        }
+        positions
+    }
+}
+
+/// Which id a variant is looked up by.
+#[derive(Debug, Clone, Copy)]
+enum VariantKey {
+    Id(u64),
+    Item(u64),
 }
 
 pub fn gid(kind: &str, id: u64) -> String {
@@ -315,6 +350,7 @@ impl StoreData {
             },
             locations,
             products,
+            positions: Default::default(),
             publications: seed
                 .publications
                 .into_iter()
@@ -386,26 +422,55 @@ impl StoreData {
             .flat_map(|p| p.variants.iter().map(move |v| (p, v)))
     }
 
+    /// The position of the variant `key` names, from [`Positions`] (rebuilt on a miss).
+    fn locate(&self, key: VariantKey) -> Option<(usize, usize)> {
+        let find = |positions: &Positions| match key {
+            VariantKey::Id(id) => positions.by_variant.get(&id).copied(),
+            VariantKey::Item(item) => positions.by_item.get(&item).copied(),
+        };
+        let holds = |(p, v): (usize, usize)| {
+            self.products
+                .get(p)
+                .and_then(|p| p.variants.get(v))
+                .is_some_and(|v| match key {
+                    VariantKey::Id(id) => v.id == id,
+                    VariantKey::Item(item) => v.inventory_item_id == item,
+                })
+        };
+        if let Some(at) = find(&self.positions.borrow()).filter(|&at| holds(at)) {
+            return Some(at);
+        }
+        let fresh = Positions::of(&self.products);
+        let at = find(&fresh).filter(|&at| holds(at));
+        *self.positions.borrow_mut() = fresh;
+        at
+    }
+
+    fn located(&self, key: VariantKey) -> Option<(&Product, &Variant)> {
+        let (p, v) = self.locate(key)?;
+        let product = self.products.get(p)?;
+        Some((product, product.variants.get(v)?))
+    }
+
+    fn located_mut(&mut self, key: VariantKey) -> Option<&mut Variant> {
+        let (p, v) = self.locate(key)?;
+        self.products.get_mut(p)?.variants.get_mut(v)
+    }
+
     pub fn variant(&self, id: u64) -> Option<(&Product, &Variant)> {
-        self.variants().find(|(_, v)| v.id == id)
+        self.located(VariantKey::Id(id))
     }
 
     pub fn variant_mut(&mut self, id: u64) -> Option<&mut Variant> {
-        self.products
-            .iter_mut()
-            .flat_map(|p| p.variants.iter_mut())
-            .find(|v| v.id == id)
+        self.located_mut(VariantKey::Id(id))
     }
 
     pub fn by_item(&self, item: u64) -> Option<(&Product, &Variant)> {
-        self.variants().find(|(_, v)| v.inventory_item_id == item)
+        self.located(VariantKey::Item(item))
     }
 
     pub fn by_item_mut(&mut self, item: u64) -> Option<&mut Variant> {
-        self.products
-            .iter_mut()
-            .flat_map(|p| p.variants.iter_mut())
-            .find(|v| v.inventory_item_id == item)
+        self.located_mut(VariantKey::Item(item))
     }
 
     /// The first variant carrying `sku` (SKUs need not be unique in Shopify).
@@ -677,5 +742,50 @@ impl StoreData {
             }
         }
         Value::Null
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_stay_right_when_products_are_edited_directly() {
+        let seed = json!({
+            "shop": {"name": "S", "domain": "s.myshopify.com", "currency": "USD"},
+            "locations": [{"id": 1, "name": "Main"}],
+            "products": [
+                {"id": 10, "title": "A", "variants": [
+                    {"id": 101, "sku": "A1", "price": "1.00", "inventoryItemId": 1001},
+                    {"id": 102, "sku": "A2", "price": "1.00", "inventoryItemId": 1002}
+                ]},
+                {"id": 20, "title": "B", "variants": [
+                    {"id": 201, "sku": "B1", "price": "1.00", "inventoryItemId": 2001}
+                ]}
+            ]
+        });
+        let mut data = StoreData::from_seed(&seed.to_string()).unwrap();
+        assert_eq!(
+            data.variant(102).map(|(p, v)| (p.id, v.id)),
+            Some((10, 102))
+        );
+        assert_eq!(data.by_item(2001).map(|(_, v)| v.id), Some(201));
+
+        // Removed behind the index's back: the stale position is caught, not followed.
+        data.products[0].variants.remove(0);
+        assert!(data.variant(101).is_none());
+        assert!(data.by_item(1001).is_none());
+        assert_eq!(data.variant(102).map(|(_, v)| v.id), Some(102));
+        assert_eq!(data.by_item_mut(1002).map(|v| v.id), Some(102));
+
+        // Added behind its back: found by the rebuild a miss triggers.
+        let mut extra = data.products[1].variants[0].clone();
+        (extra.id, extra.inventory_item_id) = (202, 2002);
+        data.products[1].variants.push(extra);
+        assert_eq!(data.variant(202).map(|(p, _)| p.id), Some(20));
+        assert_eq!(
+            data.variant_mut(202).map(|v| v.inventory_item_id),
+            Some(2002)
+        );
     }
 }
