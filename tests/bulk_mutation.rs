@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Value, json};
 use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::shopify::{HoldPoint, VariantView};
+use sheetsync::sandbox::shopify::HoldPoint;
 use sheetsync::state::{Scope, State};
 
 const ALWAYS: &str = "bulk_mutation_threshold = 0";
@@ -43,18 +42,6 @@ async fn sync(config: &Path) -> (i32, Value) {
     let report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("no report ({e}): {stdout}\n{stderr}"));
     (code, report)
-}
-
-fn store(sandbox: &Sandbox) -> BTreeMap<String, Vec<VariantView>> {
-    sandbox
-        .sheets
-        .rows("Inventory")
-        .iter()
-        .skip(1)
-        .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_owned))
-        .filter(|s| !s.is_empty())
-        .map(|s| (s.clone(), sandbox.shopify.variants_with_sku(&s)))
-        .collect()
 }
 
 /// Root fields of every request the fake received, flattened.
@@ -139,7 +126,10 @@ async fn past_the_threshold_one_bulk_mutation_carries_the_variant_fields() {
     );
 
     // Same store, same outcomes as direct calls.
-    assert_eq!(store(&env), store(&direct));
+    assert_eq!(
+        common::store_by_sheet_sku(&env),
+        common::store_by_sheet_sku(&direct)
+    );
     assert_eq!(report["summary"], direct_report["summary"]);
     assert_eq!(change(&report, "TEE-RED-M", "price")["status"], "applied");
 

@@ -3,7 +3,7 @@
 //! exactly the store state of a run without faults, and applies no change twice.
 //! In process, so the retry policy can use millisecond backoffs.
 
-use std::collections::BTreeMap;
+mod common;
 
 use serde_json::Value;
 use sheetsync::config::Config;
@@ -12,7 +12,6 @@ use sheetsync::http::RetryPolicy;
 use sheetsync::plan::Adopt;
 use sheetsync::sandbox::Sandbox;
 use sheetsync::sandbox::faults::{Fault, FaultPlan};
-use sheetsync::sandbox::shopify::VariantView;
 
 /// The demo sandbox with its deliberately bad cells emptied.
 async fn sandbox() -> Sandbox {
@@ -38,24 +37,6 @@ async fn run(sandbox: &Sandbox, dir: &std::path::Path, run_id: &str) -> Value {
     };
     let report = engine.sync(&opts).await.expect("the run completes");
     serde_json::from_str(&sheetsync::report::json::to_json(&report)).expect("report json")
-}
-
-fn skus(sandbox: &Sandbox) -> Vec<String> {
-    sandbox
-        .sheets
-        .rows("Inventory")
-        .iter()
-        .skip(1)
-        .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_owned))
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn store(sandbox: &Sandbox) -> BTreeMap<String, Vec<VariantView>> {
-    skus(sandbox)
-        .into_iter()
-        .map(|s| (s.clone(), sandbox.shopify.variants_with_sku(&s)))
-        .collect()
 }
 
 /// (inventory item, location, quantity) of every stock write that took effect.
@@ -141,7 +122,11 @@ async fn a_run_under_20_percent_faults_ends_in_the_fault_free_state_with_no_chan
         report["summary"]["applied"], clean_report["summary"]["applied"],
         "{report:#}"
     );
-    assert_eq!(store(&faulty), store(&clean), "the same end state");
+    assert_eq!(
+        common::store_by_sheet_sku(&faulty),
+        common::store_by_sheet_sku(&clean),
+        "the same end state"
+    );
 
     let writes = stock_writes(&faulty);
     let mut once = writes.clone();

@@ -8,14 +8,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sheetsync::sandbox::Sandbox;
 use sheetsync::sandbox::faults::FaultPlan;
-use sheetsync::sandbox::shopify::{HoldPoint, VariantView};
+use sheetsync::sandbox::shopify::HoldPoint;
 use sheetsync::state::{Scope, State};
 
 async fn sandbox() -> Sandbox {
@@ -45,18 +44,6 @@ async fn sync(config: &Path) -> (i32, Value) {
     let report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), report)
-}
-
-fn store(sandbox: &Sandbox) -> BTreeMap<String, Vec<VariantView>> {
-    sandbox
-        .sheets
-        .rows("Inventory")
-        .iter()
-        .skip(1)
-        .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_owned))
-        .filter(|s| !s.is_empty())
-        .map(|s| (s.clone(), sandbox.shopify.variants_with_sku(&s)))
-        .collect()
 }
 
 fn stock_writes(sandbox: &Sandbox) -> Vec<(String, String, i64)> {
@@ -128,7 +115,11 @@ async fn kill_9_mid_apply_then_rerun_converges_with_each_change_once() {
     env.shopify.faults().clear();
     let (code, report) = sync(&config).await;
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(store(&env), store(&clean), "the re-run converges");
+    assert_eq!(
+        common::store_by_sheet_sku(&env),
+        common::store_by_sheet_sku(&clean),
+        "the re-run converges"
+    );
     let writes = stock_writes(&env);
     let mut once = writes.clone();
     once.dedup();
@@ -306,7 +297,11 @@ async fn kill_while_held(mutation: &str, point: HoldPoint) -> (Option<String>, O
 
     let (code, report) = sync(&config).await;
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(store(&env), store(&clean), "the re-run converges");
+    assert_eq!(
+        common::store_by_sheet_sku(&env),
+        common::store_by_sheet_sku(&clean),
+        "the re-run converges"
+    );
     let writes = stock_writes(&env);
     let mut once = writes.clone();
     once.dedup();

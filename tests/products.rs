@@ -1,6 +1,8 @@
 //! Product fields end to end: the `sheetsync` binary against the sandbox, with a sheet
 //! that carries title, status, tags, vendor, type and description columns.
 
+mod common;
+
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -99,24 +101,22 @@ impl Env {
     }
 
     async fn json(&self, command: &str, args: &[&str]) -> (i32, Value) {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-            .arg("--config")
-            .arg(&self.config)
-            .args([command, "--json"])
-            .args(args)
-            .env_remove("SHEETSYNC_LOG")
-            .env("NO_COLOR", "1")
-            .output()
-            .await
-            .expect("run sheetsync");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "no JSON report ({e})\nstdout: {stdout}\nstderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (out.status.code().unwrap_or(-1), report)
+        let mut all = vec![command, "--json"];
+        all.extend(args);
+        let (code, stdout, stderr) = common::run_sheetsync(&self.config, &all).await;
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("no JSON report ({e})\nstdout: {stdout}\nstderr: {stderr}"));
+        (code, report)
+    }
+
+    /// A sync now has nothing left to do: no write of any kind, nothing in conflict.
+    async fn second_sync_writes_nothing(&self) {
+        let before = self.mutation_count();
+        let (code, report) = self.sync_json(&[]).await;
+        assert_eq!(code, 0, "{report:#}");
+        assert_eq!(report["changes"], json!([]), "{report:#}");
+        assert_eq!(report["conflicts"], json!([]), "{report:#}");
+        assert_eq!(self.mutation_count(), before);
     }
 
     fn product_updates(&self) -> Vec<Value> {
@@ -185,13 +185,7 @@ async fn product_fields_are_written_once_per_product_and_a_second_sync_writes_no
         ("Mugs Inc", "DRAFT")
     );
 
-    // Nothing left to do: no write of any kind, and nothing in conflict.
-    let before = env.mutation_count();
-    let (code, report) = env.sync_json(&[]).await;
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["changes"], json!([]), "{report:#}");
-    assert_eq!(report["conflicts"], json!([]), "{report:#}");
-    assert_eq!(env.mutation_count(), before);
+    env.second_sync_writes_nothing().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,12 +256,7 @@ async fn pull_fills_blank_product_cells_and_the_next_sync_plans_nothing() {
         "{:?}",
         rows[2]
     );
-    let before = env.mutation_count();
-    let (code, report) = env.sync_json(&[]).await;
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["changes"], json!([]), "{report:#}");
-    assert_eq!(report["conflicts"], json!([]), "{report:#}");
-    assert_eq!(env.mutation_count(), before);
+    env.second_sync_writes_nothing().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -316,12 +305,7 @@ async fn product_type_and_description_are_written_with_only_the_changed_fields()
         ("", "")
     );
 
-    let before = env.mutation_count();
-    let (code, report) = env.sync_json(&[]).await;
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["changes"], json!([]), "{report:#}");
-    assert_eq!(report["conflicts"], json!([]), "{report:#}");
-    assert_eq!(env.mutation_count(), before);
+    env.second_sync_writes_nothing().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

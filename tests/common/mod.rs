@@ -61,3 +61,20 @@ pub async fn held(hold: &sheetsync::sandbox::shopify::MutationHold, what: &str) 
         .await
         .unwrap_or_else(|_| panic!("not within 20 s: {what}"));
 }
+
+/// The store's variants for every SKU in the sandbox sheet's first column (`Inventory`
+/// tab), by SKU: what two runs are compared on when they must converge.
+#[allow(dead_code)] // only the convergence suites use it
+pub fn store_by_sheet_sku(
+    sandbox: &sheetsync::sandbox::Sandbox,
+) -> std::collections::BTreeMap<String, Vec<sheetsync::sandbox::shopify::VariantView>> {
+    sandbox
+        .sheets
+        .rows("Inventory")
+        .iter()
+        .skip(1)
+        .filter_map(|r| r.first().and_then(|v| v.as_str()).map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .map(|s| (s.clone(), sandbox.shopify.variants_with_sku(&s)))
+        .collect()
+}
