@@ -327,31 +327,15 @@ impl InstalledTokens {
 
 impl Inner {
     async fn refresh(&self, t: &GoogleToken, now: DateTime<Utc>) -> Result<Grant, GoogleAuthError> {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", self.client_secret.expose()),
-                ("refresh_token", t.refresh_token.expose()),
-                ("grant_type", "refresh_token"),
-            ])
-            .finish();
-        let resp = self
-            .http
-            .post(&self.token_uri)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
+        let form = [
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose()),
+            ("refresh_token", t.refresh_token.expose()),
+            ("grant_type", "refresh_token"),
+        ];
+        let (status, bytes) = super::post_token_form(&self.http, &self.token_uri, &form)
             .await
-            .map_err(|e| GoogleAuthError::Connection(e.without_url().to_string()))?;
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| GoogleAuthError::Connection(e.without_url().to_string()))?;
+            .map_err(GoogleAuthError::Connection)?;
         if (200..300).contains(&status)
             && let Ok(g) = serde_json::from_slice::<Grant>(&bytes)
         {

@@ -98,5 +98,35 @@ impl TokenProvider for StaticToken {
     }
 }
 
+/// POSTs `form` url-encoded to an OAuth token endpoint, asking for JSON; returns the
+/// status and the body. The error is the connection failure's text without the URL.
+/// Shared by Shopify's and Google's token exchanges, which read the body each their way.
+pub(crate) async fn post_token_form(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    form: &[(&str, &str)],
+) -> Result<(u16, Vec<u8>), String> {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let resp = http
+        .post(url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(reqwest::header::ACCEPT, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    Ok((status, bytes.to_vec()))
+}
+
 #[cfg(test)]
 mod tests;

@@ -176,26 +176,9 @@ impl OauthEndpoint {
                 expected: self.authority.clone(),
             });
         }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let resp = self
-            .http
-            .post(url.clone())
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
+        let (status, bytes) = super::post_token_form(&self.http, url.clone(), form)
             .await
-            .map_err(|e| AuthError::Connection(e.without_url().to_string()))?;
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| AuthError::Connection(e.without_url().to_string()))?;
+            .map_err(AuthError::Connection)?;
         if (200..300).contains(&status)
             && let Ok(g) = serde_json::from_slice::<Grant>(&bytes)
         {
