@@ -3,6 +3,8 @@
 //! (`../shared/fixtures/shopify/csv/`), loaded into the sandbox sheet at test time and
 //! synced by the binary. Skipped when the fixtures are absent.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -11,12 +13,13 @@ use sheetsync::sandbox::Sandbox;
 use sheetsync::sandbox::sheets::SheetsFake;
 use sheetsync::sandbox::shopify::ShopifyFake;
 
-fn csv_file(name: &str) -> Option<String> {
+/// The rows of one of Shopify's CSV files from ../shared (`None`, and a note, when absent).
+fn csv_rows(name: &str) -> Option<Vec<Vec<String>>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/shopify/csv")
         .join(name);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
+        Ok(text) => Some(parse_csv(&text)),
         Err(_) => {
             eprintln!("skipped: {} is absent", path.display());
             None
@@ -130,28 +133,12 @@ impl Env {
 
     /// The exit code, the JSON report and stderr (warnings).
     async fn sync_logged(&self, args: &[&str]) -> (i32, Value, String) {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(["sync", "--json"])
-            .args(args)
-            .env_remove("SHEETSYNC_LOG")
-            .env("NO_COLOR", "1")
-            .output()
-            .await
-            .expect("run sheetsync");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "no JSON report ({e})\nstdout: {stdout}\nstderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (
-            out.status.code().unwrap_or(-1),
-            report,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let mut all = vec!["sync", "--json"];
+        all.extend(args);
+        let (code, stdout, stderr) = common::run_sheetsync(&self.config, &all).await;
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("no JSON report ({e})\nstdout: {stdout}\nstderr: {stderr}"));
+        (code, report, stderr)
     }
 
     fn mutations(&self) -> usize {
@@ -179,10 +166,9 @@ fn changes(report: &Value) -> Vec<(String, String, Value)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shopify_product_template_syncs_through_the_products_preset() {
-    let Some(text) = csv_file("product_template.csv") else {
+    let Some(rows) = csv_rows("product_template.csv") else {
         return;
     };
-    let rows = parse_csv(&text);
     let recs = records(&rows);
 
     // A store holding what the template says, except where this test changes it.
@@ -290,10 +276,9 @@ async fn shopify_product_template_syncs_through_the_products_preset() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored() {
-    let Some(text) = csv_file("products_export.csv") else {
+    let Some(rows) = csv_rows("products_export.csv") else {
         return;
     };
-    let rows = parse_csv(&text);
     let recs = records(&rows);
     let variant_rows = recs
         .iter()
@@ -321,10 +306,9 @@ async fn a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shopify_inventory_export_with_location_columns_syncs_stock() {
-    let Some(text) = csv_file("inventory_export_legacy_location_columns_head.csv") else {
+    let Some(rows) = csv_rows("inventory_export_legacy_location_columns_head.csv") else {
         return;
     };
-    let rows = parse_csv(&text);
     let recs = records(&rows);
     let location = rows[0].last().expect("a location column").clone();
     let products: Vec<Value> = recs
@@ -395,10 +379,9 @@ fn with_skus(rows: &[Vec<String>]) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_current_inventory_export_without_skus_is_skipped_with_a_warning() {
-    let Some(text) = csv_file("inventory_export.csv") else {
+    let Some(rows) = csv_rows("inventory_export.csv") else {
         return;
     };
-    let rows = parse_csv(&text);
     let recs = records(&rows);
     assert!(
         recs.iter().all(|r| r["SKU"].is_empty()),
@@ -431,10 +414,10 @@ async fn the_current_inventory_export_without_skus_is_skipped_with_a_warning() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_current_inventory_export_syncs_available_per_location_and_pulls_into_that_row() {
-    let Some(text) = csv_file("inventory_export.csv") else {
+    let Some(rows) = csv_rows("inventory_export.csv") else {
         return;
     };
-    let exported = with_skus(&parse_csv(&text));
+    let exported = with_skus(&rows);
     let header = exported[0].clone();
     let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let (sku_c, loc_c, avail_c) = (col("SKU"), col("Location"), col("Available"));
@@ -570,10 +553,10 @@ async fn the_current_inventory_export_syncs_available_per_location_and_pulls_int
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_current_inventory_export_refuses_a_sku_twice_at_one_location_and_unlisted_locations() {
-    let Some(text) = csv_file("inventory_export.csv") else {
+    let Some(rows) = csv_rows("inventory_export.csv") else {
         return;
     };
-    let exported = with_skus(&parse_csv(&text));
+    let exported = with_skus(&rows);
     let recs = records(&exported);
     let shop = recs[0]["Location"].clone();
     let mut rows = exported[..4].to_vec();
@@ -620,17 +603,8 @@ async fn the_current_inventory_export_refuses_a_sku_twice_at_one_location_and_un
         "\"Warehouse\" = \"Warehouse\"",
     )
     .await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["sync", "--dry-run"])
-        .env_remove("SHEETSYNC_LOG")
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .expect("run sheetsync");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, _, stderr) = common::run_sheetsync(&env.config, &["sync", "--dry-run"]).await;
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("no row of Inventory is at a location of [sheet.inventory]")
             && stderr.contains(&format!("{shop:?}")),
