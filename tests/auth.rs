@@ -60,9 +60,7 @@ impl Env {
         let mut all = vec!["sync", "--json"];
         all.extend_from_slice(args);
         let (code, stdout, stderr) = self.run(&all).await;
-        let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!("no JSON report ({e}); exit {code}\nstdout: {stdout}\nstderr: {stderr}")
-        });
+        let report = common::json_output(code, &stdout, &stderr);
         (code, report, stderr)
     }
 

@@ -452,8 +452,7 @@ async fn every_bad_cell_is_a_row_error_naming_its_cell_and_its_row_is_not_writte
 
     let (code, stdout, stderr) =
         common::run_sheetsync(&config, &["sync", "--json", "--adopt", "sheet"]).await;
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("no report ({e}); exit {code}\n{stdout}\n{stderr}"));
+    let report: Value = common::json_output(code, &stdout, &stderr);
     assert_eq!(code, 3, "row errors end with exit 3: {stderr}");
     let errors = report["errors"].as_array().expect("errors");
     let changes = report["changes"].as_array().expect("changes");

@@ -39,8 +39,7 @@ async fn sandbox() -> Sandbox {
 async fn sync(config: &Path) -> (i32, Value) {
     let (code, stdout, stderr) =
         common::run_sheetsync(config, &["sync", "--json", "--adopt", "sheet"]).await;
-    let report = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("no report ({e}): {stdout}\n{stderr}"));
+    let report = common::json_output(code, &stdout, &stderr);
     (code, report)
 }
 

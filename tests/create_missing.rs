@@ -122,8 +122,7 @@ impl Env {
         let mut all = vec!["sync", "--json"];
         all.extend(args);
         let (code, stdout, stderr) = common::run_sheetsync(&self.config, &all).await;
-        let report = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("no JSON report ({e})\nstdout: {stdout}\nstderr: {stderr}"));
+        let report = common::json_output(code, &stdout, &stderr);
         (code, report, stderr)
     }
 
@@ -459,7 +458,7 @@ async fn shopify_products_layout_creates_from_handle_and_option_columns() {
     std::fs::write(&config, text).expect("write config");
 
     let (code, stdout, stderr) = common::run_sheetsync(&config, &["sync", "--json", "--yes"]).await;
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let report: Value = common::json_output(code, &stdout, &stderr);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["errors"], json!([]), "{report}");
     let socks = sandbox.shopify.products_with_handle("socks");
@@ -476,7 +475,7 @@ async fn shopify_products_layout_creates_from_handle_and_option_columns() {
     // to the store or to the sheet.
     let sent = sandbox.shopify.applied_mutations().len();
     let (code, stdout, stderr) = common::run_sheetsync(&config, &["sync", "--json"]).await;
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let report: Value = common::json_output(code, &stdout, &stderr);
     assert_eq!(code, 0, "{report}");
     for list in ["changes", "pulled", "conflicts"] {
         assert_eq!(report[list], json!([]), "{list}: {report}");
@@ -614,7 +613,7 @@ async fn a_refused_publish_fails_on_its_rows_and_is_retried_next_run() {
     let pos = shop.remove_publication("Point of Sale").expect("channel");
     hold.release();
     let (code, stdout, stderr) = run.await.expect("run");
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let report: Value = common::json_output(code, &stdout, &stderr);
     assert_eq!(code, 3, "{report}\n{stderr}");
     let failed = publication_of(&report, "hoodie");
     assert_eq!(failed["status"], "failed", "{report}");
@@ -691,7 +690,7 @@ async fn revert_of_a_creating_run_skips_what_it_created_and_reverts_the_rest() {
 
     let (code, stdout, stderr) =
         common::run_sheetsync(&env.config, &["revert", &run_id, "--json"]).await;
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let report: Value = common::json_output(code, &stdout, &stderr);
     assert_eq!(code, 0, "{report}\n{stderr}");
     let tee_s = changes_of(&report, "TEE-S");
     assert_eq!(tee_s.len(), 1, "{report}");

@@ -104,8 +104,7 @@ impl Env {
         let mut all = vec![command, "--json"];
         all.extend(args);
         let (code, stdout, stderr) = common::run_sheetsync(&self.config, &all).await;
-        let report = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("no JSON report ({e})\nstdout: {stdout}\nstderr: {stderr}"));
+        let report = common::json_output(code, &stdout, &stderr);
         (code, report)
     }
 

@@ -46,9 +46,7 @@ impl Env {
         let mut all = args.to_vec();
         all.push("--json");
         let (code, stdout, stderr) = self.run(&all).await;
-        let v = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!("no JSON ({e}); exit {code}\nstdout: {stdout}\nstderr: {stderr}")
-        });
+        let v = common::json_output(code, &stdout, &stderr);
         (code, v)
     }
 

@@ -78,3 +78,12 @@ pub fn store_by_sheet_sku(
         .map(|s| (s.clone(), sandbox.shopify.variants_with_sku(&s)))
         .collect()
 }
+
+/// The JSON a `--json` run printed on stdout; a run that printed none fails the test with
+/// its exit code and both outputs.
+#[allow(dead_code)] // not every suite reads JSON
+pub fn json_output(code: i32, stdout: &str, stderr: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| {
+        panic!("no JSON on stdout ({e}); exit {code}\nstdout: {stdout}\nstderr: {stderr}")
+    })
+}
