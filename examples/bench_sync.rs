@@ -40,10 +40,10 @@ use serde_json::{Value as Json, json};
 use sheetsync::config::Config;
 use sheetsync::engine::{Engine, RunOptions};
 use sheetsync::plan::Adopt;
-use sheetsync::sandbox::faults::FaultPlan;
-use sheetsync::sandbox::sheets::SheetsFake;
-use sheetsync::sandbox::shopify::{RequestLog, ShopifyFake};
-use sheetsync::sandbox::{SANDBOX_TOKEN, Sandbox};
+use sheetsync_sandbox::faults::FaultPlan;
+use sheetsync_sandbox::sheets::SheetsFake;
+use sheetsync_sandbox::shopify::{RequestLog, ShopifyFake};
+use sheetsync_sandbox::{SANDBOX_TOKEN, Sandbox};
 
 /// Shopify Standard plan (SHOPIFY.md §2).
 const BUCKET: f64 = 2000.0;

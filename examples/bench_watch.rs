@@ -13,8 +13,8 @@ use serde_json::json;
 use sheetsync::config::Config;
 use sheetsync::engine::{Engine, RunOptions};
 use sheetsync::plan::Adopt;
-use sheetsync::sandbox::Sandbox;
 use sheetsync::schedule::{self, Shutdown, WatchOptions};
+use sheetsync_sandbox::Sandbox;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

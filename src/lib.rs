@@ -15,7 +15,9 @@
 //! - `http`: the retry policy both API clients share;
 //! - `schedule`: the long-running `watch` and `schedule` loops;
 //! - `cli`: the commands;
-//! - `sandbox`: local fakes of the Sheets, Google OAuth and Shopify APIs.
+//!
+//! The local fakes (`demo`, `sandbox`, the tests) live in the `sheetsync-sandbox` crate
+//! beside this one; the library only starts them from `cli`, behind the `sandbox` feature.
 //!
 //! One run flows sheet → rows ∥ store → snapshot, then `plan::build`, then the executor,
 //! then write-back and the report.
@@ -29,7 +31,6 @@ pub mod http;
 pub mod model;
 pub mod plan;
 pub mod report;
-pub mod sandbox;
 pub mod schedule;
 pub mod sheet;
 pub mod state;

@@ -3,9 +3,9 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::{ShopifyAuth, ShopifyAuthMethod, ShopifyConfig};
-use crate::sandbox::shopify::ShopifyFake;
-use crate::sandbox::shopify::oauth::App;
 use crate::state::Scope;
+use sheetsync_sandbox::shopify::ShopifyFake;
+use sheetsync_sandbox::shopify::oauth::App;
 
 const SECRET: &str = "shpss_unit_secret_0123456789";
 
@@ -119,7 +119,7 @@ mod oauth_install {
     use super::*;
     use crate::auth::oauth::{self, CallbackError};
     use crate::auth::shopify::{OauthEndpoint, TokenKind, store_token};
-    use crate::sandbox::shopify::oauth::sign;
+    use sheetsync_sandbox::shopify::oauth::sign;
 
     struct Setup {
         fake: ShopifyFake,

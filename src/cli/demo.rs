@@ -5,7 +5,7 @@ use super::{Failure, SyncArgs};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::report::ExitStatus;
-use crate::sandbox::Sandbox;
+use sheetsync_sandbox::Sandbox;
 
 pub async fn run() -> Result<ExitStatus, Failure> {
     let sandbox = Sandbox::demo(0)

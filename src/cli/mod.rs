@@ -3,10 +3,12 @@
 
 mod auth;
 mod check;
+#[cfg(feature = "sandbox")]
 mod demo;
 mod pull;
 mod revert;
 mod runs;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod sync;
 mod watch;
@@ -48,8 +50,10 @@ pub enum Command {
     /// Validate the config, credentials, scopes, sheet headers and locations; writes nothing
     Check,
     /// Run a dry run and then a sync against a built-in local sandbox; needs no account
+    #[cfg(feature = "sandbox")]
     Demo,
     /// Start the local sandbox (Sheets and Shopify fakes) and serve until stopped
+    #[cfg(feature = "sandbox")]
     Sandbox {
         /// First port to listen on (Shopify); Sheets uses the next one. 0 picks free ports
         #[arg(long, default_value_t = 0)]
@@ -211,7 +215,9 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Sync(args) => sync::run(&cli, args).await,
         Command::Pull { json } => pull::run(&cli, *json).await,
         Command::Check => check::run(&cli).await,
+        #[cfg(feature = "sandbox")]
         Command::Demo => demo::run().await,
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { port } => sandbox::run(*port).await,
         Command::Revert { id, dry_run, json } => revert::run(&cli, id, *dry_run, *json).await,
         Command::Auth { command } => match command {

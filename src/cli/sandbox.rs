@@ -2,7 +2,7 @@
 
 use super::Failure;
 use crate::report::ExitStatus;
-use crate::sandbox::Sandbox;
+use sheetsync_sandbox::Sandbox;
 
 pub async fn run(port: u16) -> Result<ExitStatus, Failure> {
     let sandbox = Sandbox::demo(port)

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
+use sheetsync_sandbox::Sandbox;
 use tokio::io::AsyncReadExt;
 
 const TAB: &str = "Inventory";

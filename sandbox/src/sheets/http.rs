@@ -45,7 +45,7 @@ pub fn router(fake: SheetsFake) -> Router {
         .layer(middleware::from_fn_with_state(fake.clone(), log_and_inject))
         .layer(middleware::from_fn_with_state(
             fake.faults().clone(),
-            crate::sandbox::faults::inject,
+            crate::faults::inject,
         ))
         .with_state(fake)
 }
@@ -567,7 +567,7 @@ fn plan_write(
                 "INVALID_ARGUMENT",
                 &format!(
                     "Requested writing within range [{text}], but tried writing to column [{}]",
-                    crate::model::column_letters(col)
+                    super::range::column_letters(col)
                 ),
             ),
         })?;

@@ -13,7 +13,8 @@
 //! RS256 signature of the assertion against the sandbox's own test service account
 //! ([`SheetsFake::service_account_key_json`]).
 //!
-//! The fake holds one spreadsheet. It shares only [`crate::model`] with the engine.
+//! The fake holds one spreadsheet. It shares no code with the engine: A1 notation is
+//! its own ([`range`]), so a wrong rule in the product cannot be mirrored here.
 
 mod grid;
 mod http;
@@ -166,7 +167,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct SheetsFake {
     state: Arc<Mutex<State>>,
-    faults: crate::sandbox::faults::Faults,
+    faults: crate::faults::Faults,
 }
 
 impl Default for SheetsFake {
@@ -234,12 +235,12 @@ impl SheetsFake {
                 sheet_id_seed: 0x2545_f491_4f6c_dd1d,
                 hooks: Vec::new(),
             })),
-            faults: crate::sandbox::faults::Faults::default(),
+            faults: crate::faults::Faults::default(),
         }
     }
 
     /// The fault knobs (5xx, dropped connections, 429, latency) of the API routes.
-    pub fn faults(&self) -> &crate::sandbox::faults::Faults {
+    pub fn faults(&self) -> &crate::faults::Faults {
         &self.faults
     }
 

@@ -66,7 +66,18 @@ pub struct Publication {
     pub name: String,
 }
 
-pub use crate::plan::create::handleize;
+/// Shopify's handle for a text: lowercase, each run of characters that are not letters or
+/// digits becomes one `-`, none at either end (`"Tee Shirt!"` → `tee-shirt`). `None` when
+/// nothing is left. Written apart from the product's own rule on purpose: the fake judges
+/// the product, so it must not borrow the product's answer.
+pub fn handleize(text: &str) -> Option<String> {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| words.join("-"))
+}
 
 #[derive(Debug, Clone)]
 pub struct Shop {
@@ -787,5 +798,22 @@ mod tests {
             data.variant_mut(202).map(|v| v.inventory_item_id),
             Some(2002)
         );
+    }
+}
+
+#[cfg(test)]
+mod handle_tests {
+    use super::handleize;
+
+    #[test]
+    fn handles_are_lowercase_words_joined_by_single_hyphens() {
+        assert_eq!(handleize("Tee Shirt!").as_deref(), Some("tee-shirt"));
+        assert_eq!(
+            handleize("  --Mug  (Blue) 2--").as_deref(),
+            Some("mug-blue-2")
+        );
+        assert_eq!(handleize("Café Crème").as_deref(), Some("café-crème"));
+        assert_eq!(handleize("!!!"), None);
+        assert_eq!(handleize(""), None);
     }
 }

@@ -3,15 +3,15 @@
 //! (`../shared/fixtures/shopify/csv/`), loaded into the sandbox sheet at test time and
 //! synced by the binary. Skipped when the fixtures are absent.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::sheets::SheetsFake;
-use sheetsync::sandbox::shopify::ShopifyFake;
+use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::sheets::SheetsFake;
+use sheetsync_sandbox::shopify::ShopifyFake;
 
 /// The rows of one of Shopify's CSV files from ../shared (`None`, and a note, when absent).
 fn csv_rows(name: &str) -> Option<Vec<Vec<String>>> {
@@ -93,7 +93,7 @@ impl Env {
             .collect();
         let sheet = json!({"title": "csv", "tabs": [{"name": "Inventory", "rows": grid}]});
         let sandbox = Sandbox::start(
-            ShopifyFake::from_seed_json(&store.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+            ShopifyFake::from_seed_json(&store.to_string(), sheetsync_sandbox::SANDBOX_TOKEN)
                 .expect("store"),
             SheetsFake::from_seed_json(&sheet.to_string()).expect("sheet"),
             0,

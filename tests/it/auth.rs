@@ -1,14 +1,14 @@
 //! Store access end to end: the `sheetsync` binary with `client_credentials` (and OAuth)
 //! against the sandbox's token endpoint, through the real clients.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::shopify::oauth::App;
+use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::shopify::oauth::App;
 
 const CLIENT_ID: &str = "sandbox-client-id";
 const CLIENT_SECRET: &str = "shpss_sandboxclientsecret0123456789";
@@ -30,7 +30,7 @@ impl Env {
         let text = std::fs::read_to_string(&config).unwrap().replace(
             &format!(
                 "method = \"token\"\ntoken = \"{}\"",
-                sheetsync::sandbox::SANDBOX_TOKEN
+                sheetsync_sandbox::SANDBOX_TOKEN
             ),
             &format!(
                 "method = \"client_credentials\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"${{TEST_SHOPIFY_SECRET}}\""
@@ -248,15 +248,16 @@ async fn auth_status_shows_method_kind_expiry_and_scopes_but_no_secret() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_status_names_a_missing_scope_and_what_to_do() {
-    let mut seed: Value = serde_json::from_str(include_str!("../config/demo/store.json")).unwrap();
+    let mut seed: Value =
+        serde_json::from_str(include_str!("../../config/demo/store.json")).unwrap();
     seed["shop"]["scopes"] = json!(["read_products", "write_products", "read_locations"]);
-    let shopify = sheetsync::sandbox::shopify::ShopifyFake::from_seed_json(
+    let shopify = sheetsync_sandbox::shopify::ShopifyFake::from_seed_json(
         &seed.to_string(),
-        sheetsync::sandbox::SANDBOX_TOKEN,
+        sheetsync_sandbox::SANDBOX_TOKEN,
     )
     .unwrap();
-    let sheets = sheetsync::sandbox::sheets::SheetsFake::from_seed_json(include_str!(
-        "../config/demo/sheet.json"
+    let sheets = sheetsync_sandbox::sheets::SheetsFake::from_seed_json(include_str!(
+        "../../config/demo/sheet.json"
     ))
     .unwrap();
     let sandbox = Sandbox::start(shopify, sheets, 0).await.unwrap();
@@ -275,7 +276,7 @@ async fn auth_status_names_a_missing_scope_and_what_to_do() {
     );
     assert!(stdout.contains("reinstall"), "{stdout}");
     assert!(stdout.contains("shpat_sa…"), "a prefix at most: {stdout}");
-    assert!(!stdout.contains(sheetsync::sandbox::SANDBOX_TOKEN));
+    assert!(!stdout.contains(sheetsync_sandbox::SANDBOX_TOKEN));
 }
 
 #[tokio::test(flavor = "multi_thread")]

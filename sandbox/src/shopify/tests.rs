@@ -836,12 +836,12 @@ mod fidelity {
     use serde_json::{Value, json};
 
     use super::{TOKEN, V};
-    use crate::sandbox::shopify::ShopifyFake;
+    use crate::shopify::ShopifyFake;
 
     fn live_dir() -> Option<PathBuf> {
         let dir = Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/shopify/live"
+            "/../../shared/fixtures/shopify/live"
         ));
         dir.is_dir().then(|| dir.to_path_buf())
     }
@@ -1449,7 +1449,7 @@ mod product_update_fidelity {
     use serde_json::{Value, json};
 
     use super::{TOKEN, V};
-    use crate::sandbox::shopify::ShopifyFake;
+    use crate::shopify::ShopifyFake;
 
     const QUERY: &str = "mutation U($product: ProductUpdateInput!) { productUpdate(product: $product) \
         { product { id title status vendor tags } userErrors { field message } } }";
@@ -1481,7 +1481,7 @@ mod product_update_fidelity {
     fn product_update_answers_like_the_capture() {
         let path = Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/shopify/live/captures/very-big-test-store.myshopify.com/2025-01/products/product-update-parity.json"
+            "/../../shared/fixtures/shopify/live/captures/very-big-test-store.myshopify.com/2025-01/products/product-update-parity.json"
         ));
         let Ok(text) = std::fs::read_to_string(path) else {
             eprintln!("skipped: {} is absent", path.display());

@@ -1,14 +1,14 @@
 //! Product fields end to end: the `sheetsync` binary against the sandbox, with a sheet
 //! that carries title, status, tags, vendor, type and description columns.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::sheets::SheetsFake;
-use sheetsync::sandbox::shopify::ShopifyFake;
+use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::sheets::SheetsFake;
+use sheetsync_sandbox::shopify::ShopifyFake;
 
 const HEADER: [&str; 13] = [
     "SKU",
@@ -45,7 +45,7 @@ fn store() -> ShopifyFake {
             ]}
         ]
     });
-    ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+    ShopifyFake::from_seed_json(&seed.to_string(), sheetsync_sandbox::SANDBOX_TOKEN)
         .expect("store seed")
 }
 

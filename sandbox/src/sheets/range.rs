@@ -3,8 +3,6 @@
 //! `A2:2`) or the whole tab. Parsing is pure; resolving against a grid applies the
 //! API's clipping rules (open-ended sides stop at the grid edge, explicit ones must fit).
 
-use crate::model::{column_letters, quote_tab};
-
 /// One side of a range: either coordinate may be left open (`C` or `2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Corner {
@@ -353,5 +351,60 @@ mod tests {
             a.write_target(10, 5, 3, 1),
             Err(WriteError::TooManyRows { row: 5 })
         );
+    }
+}
+
+/// Zero-based column index as letters (`0` → `A`, `26` → `AA`), as the API prints them.
+pub fn column_letters(col: u32) -> String {
+    // Bijective base 26: every step takes one off before dividing.
+    let mut n = u64::from(col) + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        letters.push(char::from(b'A' + rem));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+/// A tab name as the API prints it in a range: bare when it is a plain word that cannot
+/// be read as a cell, otherwise single-quoted with inner quotes doubled.
+pub fn quote_tab(tab: &str) -> String {
+    let word = tab.chars().next().is_some_and(|c| !c.is_ascii_digit())
+        && tab.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if word {
+        return tab.to_owned();
+    }
+    let mut quoted = String::with_capacity(tab.len() + 2);
+    quoted.push('\'');
+    for c in tab.chars() {
+        if c == '\'' {
+            quoted.push('\'');
+        }
+        quoted.push(c);
+    }
+    quoted.push('\'');
+    quoted
+}
+
+#[cfg(test)]
+mod naming_tests {
+    use super::{column_letters, quote_tab};
+
+    #[test]
+    fn columns_are_bijective_base_26() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
+    }
+
+    #[test]
+    fn tabs_are_quoted_unless_plain() {
+        assert_eq!(quote_tab("Inventory"), "Inventory");
+        assert_eq!(quote_tab("Q1 #2"), "'Q1 #2'");
+        assert_eq!(quote_tab("Bob's"), "'Bob''s'");
+        assert_eq!(quote_tab("2024"), "'2024'");
     }
 }

@@ -3,15 +3,15 @@
 //! exactly the store state of a run without faults, and applies no change twice.
 //! In process, so the retry policy can use millisecond backoffs.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use sheetsync::config::Config;
 use sheetsync::engine::{Engine, RunOptions};
 use sheetsync::http::RetryPolicy;
 use sheetsync::plan::Adopt;
-use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::faults::{Fault, FaultPlan};
+use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::faults::{Fault, FaultPlan};
 
 /// The demo sandbox with its deliberately bad cells emptied.
 async fn sandbox() -> Sandbox {
@@ -148,7 +148,7 @@ async fn permanent_failures_are_not_retried() {
     let path = sandbox.write_config(dir.path(), "").expect("config");
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replace(sheetsync::sandbox::SANDBOX_TOKEN, "shpat_wrong");
+        .replace(sheetsync_sandbox::SANDBOX_TOKEN, "shpat_wrong");
     std::fs::write(&path, text).unwrap();
     let config = Config::load(&path, &|_| None).expect("load config");
     let engine = Engine::connect(config)

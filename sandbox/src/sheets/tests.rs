@@ -403,7 +403,7 @@ async fn token_endpoint_refuses_forged_assertions_and_unknown_clients() {
 
 #[test]
 fn demo_seed_loads() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/sheet.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo/sheet.json");
     let fake = SheetsFake::from_seed_file(&path).expect("seed loads");
     let rows = fake.rows("Inventory");
     assert_eq!(rows[0][0], json!("SKU"));

@@ -6,16 +6,16 @@
 //! effect) and kill the binary while it waits for the answer, so the journal always holds
 //! one open request and the re-run's recovery always has to settle it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::faults::FaultPlan;
-use sheetsync::sandbox::shopify::HoldPoint;
 use sheetsync::state::{Scope, State};
+use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::faults::FaultPlan;
+use sheetsync_sandbox::shopify::HoldPoint;
 
 async fn sandbox() -> Sandbox {
     let sandbox = Sandbox::demo(0).await.expect("sandbox");

@@ -4,8 +4,8 @@
 
 use sheetsync::config::{Secret, ShopifyAuth, ShopifyAuthMethod, ShopifyConfig};
 use sheetsync::model::LocationName;
-use sheetsync::sandbox::shopify::ShopifyFake;
 use sheetsync::store::shopify::ShopifyClient;
+use sheetsync_sandbox::shopify::ShopifyFake;
 
 const TOKEN: &str = "shpat_bulk_test";
 

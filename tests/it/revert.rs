@@ -2,14 +2,14 @@
 //! through the real clients. A run changes a price, a stock level and a compare-at price;
 //! reverting it puts the store and the sheet back, and values changed since are left alone.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
+use sheetsync_sandbox::Sandbox;
 
 const TAB: &str = "Inventory";
 const WH: &str = "Main Warehouse";

@@ -2,14 +2,14 @@
 //! into the sheet, status and `synced_at` cells, the guarded write-back, and `pull`. The
 //! binary runs against the sandbox through the real clients.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::sheets::{BeforeCall, Call, SheetsFake};
-use sheetsync::sandbox::shopify::{NewVariant, ShopifyFake};
-use sheetsync::sandbox::{SANDBOX_TOKEN, Sandbox};
+use sheetsync_sandbox::sheets::{BeforeCall, Call, SheetsFake};
+use sheetsync_sandbox::shopify::{NewVariant, ShopifyFake};
+use sheetsync_sandbox::{SANDBOX_TOKEN, Sandbox};
 
 const TAB: &str = "Inventory";
 const WRITE_BACK: &str =

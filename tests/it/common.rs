@@ -4,14 +4,12 @@ use std::path::Path;
 
 /// Runs the `sheetsync` binary with `--config CONFIG ARGS`, no log filter from the
 /// environment, no colour, no browser and no stdin; returns (exit code, stdout, stderr).
-#[allow(dead_code)] // not every suite uses the plain form
 pub async fn run_sheetsync(config: &Path, args: &[&str]) -> (i32, String, String) {
     run_sheetsync_env(config, args, &[]).await
 }
 
 /// [`run_sheetsync`] with extra environment variables (set after the defaults, so a test
 /// may override them).
-#[allow(dead_code)] // not every suite passes extra variables
 pub async fn run_sheetsync_env(
     config: &Path,
     args: &[&str],
@@ -38,7 +36,6 @@ pub async fn run_sheetsync_env(
 
 /// Starts `sheetsync --config CONFIG ARGS` in the background, its output discarded, for a
 /// test that stops it midway (a kill at a held mutation).
-#[allow(dead_code)] // only the suites that kill a run use it
 pub fn spawn_sheetsync(config: &Path, args: &[&str]) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
         .arg("--config")
@@ -55,8 +52,7 @@ pub fn spawn_sheetsync(config: &Path, args: &[&str]) -> tokio::process::Child {
 
 /// Waits (20 s at most) until `hold` has stopped its mutation at the sandbox; `what`
 /// names that moment when it never comes.
-#[allow(dead_code)] // only the suites that hold a mutation use it
-pub async fn held(hold: &sheetsync::sandbox::shopify::MutationHold, what: &str) {
+pub async fn held(hold: &sheetsync_sandbox::shopify::MutationHold, what: &str) {
     tokio::time::timeout(std::time::Duration::from_secs(20), hold.held())
         .await
         .unwrap_or_else(|_| panic!("not within 20 s: {what}"));
@@ -64,10 +60,9 @@ pub async fn held(hold: &sheetsync::sandbox::shopify::MutationHold, what: &str) 
 
 /// The store's variants for every SKU in the sandbox sheet's first column (`Inventory`
 /// tab), by SKU: what two runs are compared on when they must converge.
-#[allow(dead_code)] // only the convergence suites use it
 pub fn store_by_sheet_sku(
-    sandbox: &sheetsync::sandbox::Sandbox,
-) -> std::collections::BTreeMap<String, Vec<sheetsync::sandbox::shopify::VariantView>> {
+    sandbox: &sheetsync_sandbox::Sandbox,
+) -> std::collections::BTreeMap<String, Vec<sheetsync_sandbox::shopify::VariantView>> {
     sandbox
         .sheets
         .rows("Inventory")
@@ -81,7 +76,6 @@ pub fn store_by_sheet_sku(
 
 /// The JSON a `--json` run printed on stdout; a run that printed none fails the test with
 /// its exit code and both outputs.
-#[allow(dead_code)] // not every suite reads JSON
 pub fn json_output(code: i32, stdout: &str, stderr: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| {
         panic!("no JSON on stdout ({e}); exit {code}\nstdout: {stdout}\nstderr: {stderr}")

@@ -1,13 +1,13 @@
 //! End to end: the `sheetsync` binary against the sandbox (Sheets, Google token endpoint
 //! and Shopify fakes on 127.0.0.1), through the real clients.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
+use sheetsync_sandbox::Sandbox;
 
 struct Env {
     sandbox: Sandbox,
@@ -328,7 +328,7 @@ async fn a_wrong_token_exits_1_without_printing_it() {
     let env = Env::demo().await;
     let text = std::fs::read_to_string(&env.config)
         .unwrap()
-        .replace(sheetsync::sandbox::SANDBOX_TOKEN, "shpat_wrongwrongwrong");
+        .replace(sheetsync_sandbox::SANDBOX_TOKEN, "shpat_wrongwrongwrong");
     std::fs::write(&env.config, text).unwrap();
     let (code, stdout, stderr) = env.run(&["sync", "--dry-run"]).await;
     assert_eq!(code, 1, "{stderr}");
@@ -355,7 +355,7 @@ async fn an_unknown_location_is_a_config_error_listing_the_real_ones() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_scope_stops_the_run_and_names_it() {
-    let seed: Value = serde_json::from_str(include_str!("../config/demo/store.json")).unwrap();
+    let seed: Value = serde_json::from_str(include_str!("../../config/demo/store.json")).unwrap();
     let mut seed = seed;
     seed["shop"]["scopes"] = json!([
         "read_products",
@@ -363,13 +363,13 @@ async fn a_missing_scope_stops_the_run_and_names_it() {
         "read_locations",
         "read_inventory"
     ]);
-    let shopify = sheetsync::sandbox::shopify::ShopifyFake::from_seed_json(
+    let shopify = sheetsync_sandbox::shopify::ShopifyFake::from_seed_json(
         &seed.to_string(),
-        sheetsync::sandbox::SANDBOX_TOKEN,
+        sheetsync_sandbox::SANDBOX_TOKEN,
     )
     .unwrap();
-    let sheets = sheetsync::sandbox::sheets::SheetsFake::from_seed_json(include_str!(
-        "../config/demo/sheet.json"
+    let sheets = sheetsync_sandbox::sheets::SheetsFake::from_seed_json(include_str!(
+        "../../config/demo/sheet.json"
     ))
     .unwrap();
     let env = Env::with_sync(Sandbox::start(shopify, sheets, 0).await.unwrap(), "").await;

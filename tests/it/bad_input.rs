@@ -8,12 +8,12 @@
 //! `CASE-n`, its own store variant, a bad cell, and a valid stock change in the same row
 //! (Outlet 10 → 11) that must not be written because the row is in error.
 
-mod common;
+use crate::common;
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::sheets::SheetsFake;
-use sheetsync::sandbox::shopify::ShopifyFake;
+use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::sheets::SheetsFake;
+use sheetsync_sandbox::shopify::ShopifyFake;
 
 const HEADERS: [&str; 8] = [
     "SKU",
@@ -436,7 +436,7 @@ async fn every_bad_cell_is_a_row_error_naming_its_cell_and_its_row_is_not_writte
         cases.len()
     );
     let seed = store_seed(&cases);
-    let shop = ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+    let shop = ShopifyFake::from_seed_json(&seed.to_string(), sheetsync_sandbox::SANDBOX_TOKEN)
         .expect("store seed");
     let sheets = SheetsFake::from_seed_json(
         &json!({"title": "bad input", "tabs": [{"name": "Inventory", "rows": sheet_rows(&cases)}]})
@@ -547,7 +547,7 @@ struct SheetCase {
 
 fn demo_sheet_rows() -> Vec<Vec<Value>> {
     let seed: Value =
-        serde_json::from_str(include_str!("../config/demo/sheet.json")).expect("seed");
+        serde_json::from_str(include_str!("../../config/demo/sheet.json")).expect("seed");
     serde_json::from_value(seed["tabs"][0]["rows"].clone()).expect("rows")
 }
 
@@ -627,7 +627,7 @@ async fn sheet_level_problems_are_config_errors_naming_them_and_write_nothing() 
     let runs = cases.into_iter().map(|case| async move {
         let sheets = SheetsFake::new();
         sheets.add_tab("Inventory", demo_sheet_rows());
-        let shop = ShopifyFake::demo(sheetsync::sandbox::SANDBOX_TOKEN);
+        let shop = ShopifyFake::demo(sheetsync_sandbox::SANDBOX_TOKEN);
         let sandbox = Sandbox::start(shop, sheets, 0).await.expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
         let config = sandbox.write_config(dir.path(), "").expect("config");

@@ -2,15 +2,15 @@
 //! installed` consent against the sandbox (the test plays the browser), then runs that
 //! refresh their access token with the stored refresh token.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
 use sheetsync::state::{Scope, State};
+use sheetsync_sandbox::Sandbox;
 
 struct Env {
     sandbox: Sandbox,

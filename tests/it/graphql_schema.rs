@@ -8,7 +8,7 @@
 //! selections are well formed, fragments' type conditions exist and can apply, directives
 //! exist and are allowed on fields, and every declared variable is used.
 
-#[path = "../examples/extract_schema.rs"]
+#[path = "../../examples/extract_schema.rs"]
 mod extract_schema;
 
 use std::collections::{BTreeSet, HashMap};

@@ -204,7 +204,7 @@ pub struct AppliedMutation {
 #[derive(Clone)]
 pub struct ShopifyFake {
     inner: Arc<Mutex<Shared>>,
-    faults: crate::sandbox::faults::Faults,
+    faults: crate::faults::Faults,
     holds: hold::Holds,
 }
 
@@ -231,7 +231,7 @@ impl ShopifyFake {
                 upload_limit: bulk::MAX_UPLOAD,
                 bulk_mutation_fails_after: None,
             })),
-            faults: crate::sandbox::faults::Faults::default(),
+            faults: crate::faults::Faults::default(),
             holds: hold::Holds::default(),
         })
     }
@@ -266,7 +266,7 @@ impl ShopifyFake {
             )
             .layer(axum::middleware::from_fn_with_state(
                 self.faults.clone(),
-                crate::sandbox::faults::inject,
+                crate::faults::inject,
             ))
             .with_state(self.clone())
     }
@@ -357,7 +357,7 @@ impl ShopifyFake {
     }
 
     /// The fault knobs (5xx, dropped connections, 429, latency) of this fake.
-    pub fn faults(&self) -> &crate::sandbox::faults::Faults {
+    pub fn faults(&self) -> &crate::faults::Faults {
         &self.faults
     }
 
@@ -745,12 +745,12 @@ async fn graphql_handler(
             .map(|r| exec::mutation_fields(&r))
             .unwrap_or_default();
         if fake.holds.gate(HoldPoint::BeforeApply, &mutations).await == hold::Verdict::Drop {
-            return crate::sandbox::faults::dropped();
+            return crate::faults::dropped();
         }
     }
     let (status, value, applied) = fake.respond_applying(&version, token, &body);
     if fake.holds.gate(HoldPoint::AfterApply, &applied).await == hold::Verdict::Drop {
-        return crate::sandbox::faults::dropped();
+        return crate::faults::dropped();
     }
     let served = if SUPPORTED_VERSIONS.contains(&version.as_str()) || version == "unstable" {
         version

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use sheetsync::model::CellRef;
-use sheetsync::sandbox::sheets::SheetsFake;
 use sheetsync::sheet::google::{RetryPolicy, SheetError, SheetsClient};
+use sheetsync_sandbox::sheets::SheetsFake;
 
 const FAST: RetryPolicy = RetryPolicy {
     max_attempts: 5,

@@ -4,15 +4,15 @@
 //! between `productCreate` and the variants leaves one product after the re-run. With
 //! `sync.publish_to`, created products are published to those sales channels.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::sheets::SheetsFake;
-use sheetsync::sandbox::shopify::{HoldPoint, ShopifyFake};
+use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::sheets::SheetsFake;
+use sheetsync_sandbox::shopify::{HoldPoint, ShopifyFake};
 
 const HEADER: [&str; 9] = [
     "SKU",
@@ -44,7 +44,7 @@ fn store() -> ShopifyFake {
             ]}
         ]
     });
-    ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+    ShopifyFake::from_seed_json(&seed.to_string(), sheetsync_sandbox::SANDBOX_TOKEN)
         .expect("store seed")
 }
 
@@ -574,7 +574,7 @@ async fn publishing_needs_the_publication_scopes_only_when_configured() {
                 {"id": 102, "title": "M", "sku": "TEE-M", "price": "10.00", "inventoryItemId": 1002}
             ]}]
         });
-        ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+        ShopifyFake::from_seed_json(&seed.to_string(), sheetsync_sandbox::SANDBOX_TOKEN)
             .expect("seed")
     };
     let env = Env::with(&[TEE_S, TEE_M, HOOD_S], limited(), PUBLISH).await;

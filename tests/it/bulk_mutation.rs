@@ -4,14 +4,14 @@
 //! the same store as direct calls, maps each result line back to its rows, decides lines
 //! without a result by re-reading, and is settled by re-reading after a kill.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
 use serde_json::{Value, json};
-use sheetsync::sandbox::Sandbox;
-use sheetsync::sandbox::shopify::HoldPoint;
 use sheetsync::state::{Scope, State};
+use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::shopify::HoldPoint;
 
 const ALWAYS: &str = "bulk_mutation_threshold = 0";
 
@@ -300,7 +300,7 @@ async fn the_fake_refuses_what_shopify_refuses() {
     let env = Sandbox::demo(0).await.expect("sandbox");
     let fake = &env.shopify;
     let (addr, _) = fake.spawn().await.unwrap();
-    let token = sheetsync::sandbox::SANDBOX_TOKEN;
+    let token = sheetsync_sandbox::SANDBOX_TOKEN;
     let gql = |query: &str, variables: Value| {
         let body = json!({ "query": query, "variables": variables });
         fake.respond("2026-07", Some(token), body.to_string().as_bytes())

@@ -1,0 +1,22 @@
+//! The integration tests: one binary (as ripgrep does), a module per suite, so the
+//! library, the sandbox and their dependencies are linked once. Each suite drives the
+//! `sheetsync` binary or the library against the local fakes of `sheetsync-sandbox`.
+
+mod common;
+
+mod auth;
+mod bad_input;
+mod bulk_export;
+mod bulk_mutation;
+mod create_missing;
+mod e2e;
+mod e2e_writeback;
+mod faults;
+mod google_auth;
+mod graphql_schema;
+mod kills;
+mod products;
+mod revert;
+mod sheets_client;
+mod shopify_layouts;
+mod watch;
