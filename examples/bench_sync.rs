@@ -2,8 +2,12 @@
 //! Shopify Standard-plan limits (bucket 2,000 points, restoring 100 points/s).
 //!
 //! `cargo run --release --example bench_sync -- [VARIANTS] [CHANGED_PERCENT] [--dry-run-first]
-//! [--latency-ms=N] [--sequential] [--no-bulk-mutations] [--bulk-mutation-threshold=N]`
-//! (defaults 10,000 and 10). `--no-bulk-mutations` sends every variant update directly;
+//! [--latency-ms=N] [--sequential] [--no-bulk-mutations] [--bulk-mutation-threshold=N]
+//! [--live-bulk-pace | --bulk-pace=QUEUE_SECS,OBJECTS_PER_SEC]`
+//! (defaults 10,000 and 10). The sandbox finishes bulk jobs at once unless paced:
+//! `--live-bulk-pace` makes every bulk export and bulk mutation wait
+//! [`LIVE_QUEUE_WAIT`] queued and then run at [`LIVE_OBJECTS_PER_SECOND`] (a conservative
+//! reading of live captures, see `docs/performance.md`); `--bulk-pace` sets both. `--no-bulk-mutations` sends every variant update directly;
 //! `--bulk-mutation-threshold` overrides `sync.bulk_mutation_threshold` (default 200). `--latency-ms` delays every
 //! request the Shopify fake handles (a network round trip); `--sequential` caps the
 //! executor at one mutation in flight, to compare with its concurrent default. The store holds VARIANTS variants, four to a product, stocked
@@ -23,7 +27,7 @@
 //! data: they serve in-process) and, per phase of the run (checkpoints at the engine's
 //! debug `phase` events), the heap live at its end and its peak: the run's peak above
 //! setup is the engine plus what the fakes add while serving. VmHWM (the whole process's
-//! peak RSS) is printed too. The last line is a table row for the README: wall time
+//! peak RSS) is printed too. The last line is a table row for docs/performance.md: wall time
 //! against the floor by direct calls (what the same run costs with one
 //! `productVariantsBulkUpdate` per product, over the restore rate), requests, points
 //! spent, throttled answers and memory.
@@ -49,6 +53,13 @@ use sheetsync_sandbox::{SANDBOX_TOKEN, Sandbox};
 const BUCKET: f64 = 2000.0;
 const RESTORE: f64 = 100.0;
 const VARIANTS_PER_PRODUCT: usize = 4;
+/// `--live-bulk-pace`: how long a bulk job stays `CREATED`. A dev store's jobs start
+/// within a poll (under 1 s, live captures); a busy production queue is assumed slower.
+const LIVE_QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// `--live-bulk-pace`: objects a running bulk job gets through per second. Live captures
+/// on a dev store counted 5,033 objects ~12 s after submission (≈ 420/s) and 1,451 in
+/// ~1.3 s for a flat query; this stays under both.
+const LIVE_OBJECTS_PER_SECOND: f64 = 400.0;
 const MAIN: (u64, &str) = (68_500_001_001, "Main Warehouse");
 const OUTLET: (u64, &str) = (68_500_001_002, "Outlet");
 const MUTATIONS: [&str; 5] = [
@@ -191,7 +202,27 @@ fn main() -> anyhow::Result<()> {
             );
             continue;
         }
+        if let Some(pace) = arg.strip_prefix("--bulk-pace=") {
+            let (wait, rate) = pace
+                .split_once(',')
+                .with_context(|| format!("--bulk-pace=QUEUE_SECS,OBJECTS_PER_SEC, not {pace:?}"))?;
+            let wait: f64 = wait
+                .parse()
+                .with_context(|| format!("not a number of seconds: {wait:?}"))?;
+            let rate: f64 = rate
+                .parse()
+                .with_context(|| format!("not a number of objects a second: {rate:?}"))?;
+            anyhow::ensure!(
+                wait >= 0.0 && wait.is_finite() && rate > 0.0 && rate.is_finite(),
+                "--bulk-pace needs a queue wait ≥ 0 and a rate > 0"
+            );
+            flags.bulk_pace = Some((Duration::from_secs_f64(wait), rate));
+            continue;
+        }
         match arg.as_str() {
+            "--live-bulk-pace" => {
+                flags.bulk_pace = Some((LIVE_QUEUE_WAIT, LIVE_OBJECTS_PER_SECOND));
+            }
             "--dry-run-first" => flags.dry_run_first = true,
             "--sequential" => flags.sequential = true,
             "--no-bulk-mutations" => flags.bulk_threshold = Some(u64::MAX),
@@ -236,6 +267,8 @@ struct Flags {
     latency: Duration,
     sequential: bool,
     bulk_threshold: Option<u64>,
+    /// Bulk jobs' queue wait and objects per second; `None` finishes them at once.
+    bulk_pace: Option<(Duration, f64)>,
 }
 
 /// Which rows differ from the store, and how.
@@ -272,6 +305,9 @@ async fn bench(
     if let Some(t) = flags.bulk_threshold {
         engine.store.set_bulk_mutation_threshold(t);
     }
+    if let Some((wait, rate)) = flags.bulk_pace {
+        sandbox.shopify.set_bulk_pace(wait, rate);
+    }
     if !flags.latency.is_zero() {
         sandbox.shopify.faults().set(FaultPlan {
             latency: flags.latency,
@@ -294,6 +330,16 @@ async fn bench(
             "one at a time (--sequential)"
         } else {
             "concurrent (bounded by the bucket)"
+        }
+    );
+    println!(
+        "bulk jobs: {}",
+        match flags.bulk_pace {
+            Some((wait, rate)) => format!(
+                "paced: {} queued, then {rate:.0} objects/s",
+                secs(wait)
+            ),
+            None => "finished at once (the sandbox's default; not a live store's pace)".to_owned(),
         }
     );
     println!(
@@ -369,6 +415,10 @@ async fn bench(
     let path = match &report.bulk_mutation {
         Some(job) => format!("bulk mutation ({} lines)", job.lines),
         None => "direct calls".to_owned(),
+    };
+    let path = match flags.bulk_pace {
+        Some((wait, rate)) => format!("{path}; bulk jobs paced {} + {rate:.0}/s", secs(wait)),
+        None => path,
     };
     println!();
     println!(

@@ -14,9 +14,17 @@
 //! without charging the bucket; the result lines (`__lineNumber`) are served like an
 //! export's file, in scrambled order. [`super::ShopifyFake::fail_next_bulk_mutation_after`]
 //! makes a job stop `FAILED` after some lines, with a `partialDataUrl`.
+//!
+//! Paced jobs ([`super::ShopifyFake::set_bulk_pace`]): instead of moving one state per
+//! read, a job's state follows the fake's clock: `CREATED` for a queue wait, then
+//! `RUNNING` with `objectCount` growing at a per-object rate, then its end. The work
+//! itself (the export's snapshot, the mutation's lines) still happens at submission.
+
+use std::time::Duration;
 
 use axum::body::Bytes;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use super::exec::{self, FieldCall, FieldFailure};
 use super::state::{gid, parse_gid};
@@ -32,6 +40,14 @@ pub const UPLOAD_PATH: &str = "/staged-uploads";
 pub const MAX_UPLOAD: usize = 100 * 1024 * 1024;
 /// The shop id in staged upload keys (as captured).
 const SHOP_KEY_ID: u64 = 92_891_250_994;
+
+/// How fast paced bulk jobs move (see [`super::ShopifyFake::set_bulk_pace`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BulkPace {
+    pub queue_wait: Duration,
+    /// Positive and finite (the setter sees to it).
+    pub objects_per_second: f64,
+}
 
 /// One bulk operation.
 #[derive(Debug, Clone)]
@@ -52,6 +68,94 @@ pub struct BulkOp {
     /// error code (its file is then the partial data).
     pub ends: (&'static str, Option<&'static str>),
     pub error_code: Option<&'static str>,
+    /// The pace it runs at, fixed when it was submitted; `None` moves it per read.
+    pace: Option<BulkPace>,
+    /// When it was submitted, on the fake's clock.
+    submitted: Instant,
+    /// What `object_count` and `root_object_count` reach when the job ends.
+    pub total_objects: u64,
+    pub total_roots: u64,
+}
+
+impl BulkOp {
+    /// A job just submitted: `CREATED`, holding `file` with these totals. A paced job
+    /// reports no objects yet, as a live one does; an unpaced one reports them at once.
+    #[allow(clippy::too_many_arguments)]
+    fn submitted(
+        id: u64,
+        kind: &'static str,
+        query: String,
+        file: Vec<u8>,
+        objects: u64,
+        roots: u64,
+        ends: (&'static str, Option<&'static str>),
+        pace: Option<BulkPace>,
+    ) -> BulkOp {
+        let (reported_objects, reported_roots) = match pace {
+            Some(_) => (0, 0),
+            None => (objects, roots),
+        };
+        BulkOp {
+            id,
+            status: "CREATED",
+            query,
+            created_at: now_stamp(),
+            completed_at: None,
+            object_count: reported_objects,
+            root_object_count: reported_roots,
+            // Kept for the job's life: without the growth slack (up to half of a 76 MB file).
+            file: Bytes::from(shrunk(file)),
+            reads: 0,
+            kind,
+            ends,
+            error_code: None,
+            pace,
+            submitted: Instant::now(),
+            total_objects: objects,
+            total_roots: roots,
+        }
+    }
+
+    /// Moves a paced job to where the clock says it is; unpaced or ended jobs stay.
+    fn follow_clock(&mut self, now: Instant) {
+        let Some(pace) = self.pace else { return };
+        if !matches!(self.status, "CREATED" | "RUNNING") {
+            return;
+        }
+        let Some(running) = now
+            .saturating_duration_since(self.submitted)
+            .checked_sub(pace.queue_wait)
+        else {
+            return;
+        };
+        // Truncation is the point: whole objects done so far.
+        let done = (running.as_secs_f64() * pace.objects_per_second) as u64;
+        if done >= self.total_objects {
+            (self.status, self.error_code) = self.ends;
+            self.object_count = self.total_objects;
+            self.root_object_count = self.total_roots;
+            self.completed_at = Some(now_stamp());
+        } else {
+            self.status = "RUNNING";
+            self.object_count = done;
+            // Roots come in step with the objects under them.
+            self.root_object_count = (u128::from(self.total_roots) * u128::from(done)
+                / u128::from(self.total_objects.max(1))) as u64;
+        }
+    }
+
+    /// Moves an unpaced job one step per read: `RUNNING` on the first, its end on the next.
+    fn step_per_read(&mut self) {
+        self.reads += 1;
+        match (self.status, self.reads) {
+            ("CREATED", _) => self.status = "RUNNING",
+            ("RUNNING", n) if n >= 2 => {
+                (self.status, self.error_code) = self.ends;
+                self.completed_at = Some(now_stamp());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A staged upload POST, as the fake saw it.
@@ -130,14 +234,10 @@ pub fn query(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, FieldFa
         return Ok(Value::Null);
     };
     let op = &mut shared.bulk_ops[i];
-    op.reads += 1;
-    match (op.status, op.reads) {
-        ("CREATED", _) => op.status = "RUNNING",
-        ("RUNNING", n) if n >= 2 => {
-            (op.status, op.error_code) = op.ends;
-            op.completed_at = Some(now_stamp());
-        }
-        _ => {}
+    if op.pace.is_some() {
+        op.follow_clock(Instant::now());
+    } else {
+        op.step_per_read();
     }
     let op = shared.bulk_ops[i].clone();
     Ok(op_json(shared, &op))
@@ -178,21 +278,16 @@ pub fn run_query(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, Fie
         Ok(f) => f,
         Err(message) => return Ok(user_error(&message, "INVALID")),
     };
-    let op = BulkOp {
+    let op = BulkOp::submitted(
         id,
-        status: "CREATED",
+        "QUERY",
         query,
-        created_at: now_stamp(),
-        completed_at: None,
-        object_count: file.object_count,
-        root_object_count: file.root_object_count,
-        // Kept for the job's life: without the growth slack (up to half of a 76 MB file).
-        file: Bytes::from(shrunk(file.jsonl)),
-        reads: 0,
-        kind: "QUERY",
-        ends: ("COMPLETED", None),
-        error_code: None,
-    };
+        file.jsonl,
+        file.object_count,
+        file.root_object_count,
+        ("COMPLETED", None),
+        shared.bulk_pace,
+    );
     let out = json!({ "bulkOperation": op_json(shared, &op), "userErrors": [] });
     shared.bulk_ops.push(op);
     Ok(out)
@@ -209,7 +304,12 @@ pub fn file(shared: &Shared, name: &str) -> Option<Bytes> {
 }
 
 /// The oldest running job of `kind` when `MAX_RUNNING` of them run already.
-fn saturated(shared: &Shared, kind: &str) -> Option<String> {
+fn saturated(shared: &mut Shared, kind: &str) -> Option<String> {
+    // A paced job may have ended by the clock without anyone reading it since.
+    let now = Instant::now();
+    for op in &mut shared.bulk_ops {
+        op.follow_clock(now);
+    }
     let running: Vec<&BulkOp> = shared
         .bulk_ops
         .iter()
@@ -394,20 +494,16 @@ pub fn run_mutation(shared: &mut Shared, call: &FieldCall<'_>) -> Result<Value, 
         jsonl.extend_from_slice(&serde_json::to_vec(&results[i]).unwrap_or_default());
         jsonl.push(b'\n');
     }
-    let op = BulkOp {
-        id: shared.data.next_id(),
-        status: "CREATED",
-        query: text,
-        created_at: now_stamp(),
-        completed_at: None,
-        object_count: count,
-        root_object_count: count,
-        file: Bytes::from(shrunk(jsonl)),
-        reads: 0,
-        kind: "MUTATION",
+    let op = BulkOp::submitted(
+        shared.data.next_id(),
+        "MUTATION",
+        text,
+        jsonl,
+        count,
+        count,
         ends,
-        error_code: None,
-    };
+        shared.bulk_pace,
+    );
     let out = json!({ "bulkOperation": op_json(shared, &op), "userErrors": [] });
     shared.bulk_ops.push(op);
     Ok(out)

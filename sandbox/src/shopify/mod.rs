@@ -163,6 +163,8 @@ pub(crate) struct Shared {
     upload_limit: usize,
     /// The next bulk mutation runs only this many lines, then ends `FAILED`.
     bulk_mutation_fails_after: Option<usize>,
+    /// How fast bulk jobs move; `None` finishes them on the second read.
+    bulk_pace: Option<bulk::BulkPace>,
 }
 
 /// A product's own fields, for tests to inspect.
@@ -230,6 +232,7 @@ impl ShopifyFake {
                 uploads: Vec::new(),
                 upload_limit: bulk::MAX_UPLOAD,
                 bulk_mutation_fails_after: None,
+                bulk_pace: None,
             })),
             faults: crate::faults::Faults::default(),
             holds: hold::Holds::default(),
@@ -680,6 +683,26 @@ impl ShopifyFake {
     /// (`INTERNAL_SERVER_ERROR`), its results so far at `partialDataUrl`.
     pub fn fail_next_bulk_mutation_after(&self, lines: usize) {
         self.lock().bulk_mutation_fails_after = Some(lines);
+    }
+
+    /// Makes the bulk jobs started from now on move at a live store's pace instead of
+    /// finishing on their second read: each stays `CREATED` for `queue_wait`, then
+    /// `RUNNING` with `objectCount` growing at `objects_per_second` until every object is
+    /// counted, and only then ends (`COMPLETED`, or `FAILED` for a job set to fail). Time is
+    /// the fake's clock (`tokio::time`), so a test with a paused clock can step through a
+    /// job. A bulk mutation's lines still take effect when it is submitted: only what the
+    /// job reports, and when its results can be fetched, follow the pace. A rate that is
+    /// not a positive number counts one object a second.
+    pub fn set_bulk_pace(&self, queue_wait: std::time::Duration, objects_per_second: f64) {
+        let objects_per_second = if objects_per_second.is_finite() && objects_per_second > 0.0 {
+            objects_per_second
+        } else {
+            1.0
+        };
+        self.lock().bulk_pace = Some(bulk::BulkPace {
+            queue_wait,
+            objects_per_second,
+        });
     }
 
     /// The shop's `*.myshopify.com` domain.

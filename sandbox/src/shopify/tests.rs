@@ -1535,3 +1535,105 @@ mod product_update_fidelity {
         assert!(got.get("data").is_none_or(Value::is_null), "{got:#}");
     }
 }
+
+const BULK_STATUS: &str =
+    "query S($id: ID!) { bulkOperation(id: $id) { status objectCount rootObjectCount url } }";
+
+/// `(status, objectCount, url)` of bulk job `id`, read now.
+fn bulk_status(fake: &ShopifyFake, id: &str) -> (String, u64, Option<String>) {
+    let v = call(fake, BULK_STATUS, json!({ "id": id }));
+    let op = &v["data"]["bulkOperation"];
+    let count = op["objectCount"].as_str().unwrap().parse().unwrap();
+    let url = op["url"].as_str().map(str::to_owned);
+    (op["status"].as_str().unwrap().to_owned(), count, url)
+}
+
+async fn advance_to(start: tokio::time::Instant, at: std::time::Duration) {
+    let now = tokio::time::Instant::now();
+    tokio::time::advance((start + at).saturating_duration_since(now)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn paced_bulk_export_waits_in_the_queue_then_counts_objects_at_the_rate() {
+    use std::time::Duration;
+    let fake = demo();
+    fake.set_bulk_pace(Duration::from_secs(10), 4.0);
+    let start = tokio::time::Instant::now();
+    let v = call(
+        &fake,
+        r#"mutation { bulkOperationRunQuery(query: "{ productVariants { edges { node { id sku } } } }") { bulkOperation { id status objectCount } userErrors { message } } }"#,
+        json!({}),
+    );
+    let op = &v["data"]["bulkOperationRunQuery"]["bulkOperation"];
+    assert_eq!(op["status"], "CREATED", "{v}");
+    assert_eq!(op["objectCount"], "0", "a live job reports nothing yet: {v}");
+    let id = op["id"].as_str().unwrap().to_owned();
+    let total = fake.lock().bulk_ops[0].total_objects;
+    assert!(total >= 8, "the demo has enough variants to watch: {total}");
+
+    // Reads do not move a paced job: only the clock does.
+    for _ in 0..3 {
+        assert_eq!(bulk_status(&fake, &id), ("CREATED".into(), 0, None));
+    }
+    advance_to(start, Duration::from_millis(9_900)).await;
+    assert_eq!(bulk_status(&fake, &id), ("CREATED".into(), 0, None));
+
+    // Queue wait over: running, one object per 250 ms.
+    advance_to(start, Duration::from_millis(10_100)).await;
+    assert_eq!(bulk_status(&fake, &id), ("RUNNING".into(), 0, None));
+    advance_to(start, Duration::from_millis(11_100)).await;
+    assert_eq!(bulk_status(&fake, &id), ("RUNNING".into(), 4, None));
+    advance_to(start, Duration::from_millis(11_600)).await;
+    assert_eq!(bulk_status(&fake, &id), ("RUNNING".into(), 6, None));
+    // The file is not served before the job ends.
+    assert!(bulk::file(&fake.lock(), &format!("{}.jsonl", id.rsplit('/').next().unwrap())).is_none());
+
+    // One object short of the end, still running; at the end, completed with every object.
+    let end = Duration::from_secs(10) + Duration::from_secs_f64(total as f64 / 4.0);
+    advance_to(start, end - Duration::from_millis(300)).await;
+    assert_eq!(bulk_status(&fake, &id), ("RUNNING".into(), total - 2, None));
+    advance_to(start, end).await;
+    let (status, count, url) = bulk_status(&fake, &id);
+    assert_eq!((status.as_str(), count), ("COMPLETED", total));
+    let name = url.expect("a completed export has a url");
+    let name = name.rsplit('/').next().unwrap();
+    let file = bulk::file(&fake.lock(), name).expect("served once completed");
+    assert_eq!(file.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64, total);
+}
+
+#[tokio::test(start_paused = true)]
+async fn paced_bulk_mutation_counts_its_lines_and_ends_failed_when_set_to() {
+    use std::time::Duration;
+    let fake = demo();
+    fake.set_bulk_pace(Duration::from_secs(2), 1.0);
+    fake.fail_next_bulk_mutation_after(2);
+    let tee = fake.variant("TEE-RED-M").unwrap();
+    let line = json!({ "productId": tee.product_id, "variants": [{ "id": tee.id, "price": "21.00" }] });
+    let jsonl = format!("{line}\n{line}\n{line}\n");
+    let key = "tmp/1/bulk/paced/lines.jsonl";
+    fake.lock()
+        .staged
+        .insert(key.into(), Some(Bytes::from(jsonl.into_bytes())));
+    let start = tokio::time::Instant::now();
+    let v = call(
+        &fake,
+        "mutation R($m: String!, $p: String!) { bulkOperationRunMutation(mutation: $m, stagedUploadPath: $p) { bulkOperation { id status objectCount } userErrors { message } } }",
+        json!({
+            "m": "mutation U($productId: ID!, $variants: [ProductVariantsBulkInput!]!) { productVariantsBulkUpdate(productId: $productId, variants: $variants) { productVariants { id } userErrors { message } } }",
+            "p": key,
+        }),
+    );
+    let op = &v["data"]["bulkOperationRunMutation"]["bulkOperation"];
+    assert_eq!((op["status"].as_str(), op["objectCount"].as_str()), (Some("CREATED"), Some("0")), "{v}");
+    let id = op["id"].as_str().unwrap().to_owned();
+    // The lines took effect at submission; only the report follows the pace.
+    assert_eq!(fake.variant("TEE-RED-M").unwrap().price.to_string(), "21.00");
+
+    advance_to(start, Duration::from_millis(1_999)).await;
+    assert_eq!(bulk_status(&fake, &id).0, "CREATED");
+    advance_to(start, Duration::from_millis(3_500)).await;
+    assert_eq!(bulk_status(&fake, &id), ("RUNNING".into(), 1, None));
+    // Two lines ran before the failure: it ends at two objects, FAILED.
+    advance_to(start, Duration::from_secs(4)).await;
+    assert_eq!(bulk_status(&fake, &id), ("FAILED".into(), 2, None));
+}
