@@ -7,11 +7,13 @@
 
 pub mod human;
 pub mod json;
+pub mod writeback;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Currency, Value};
 use crate::plan::{Conflict, ConflictKind, Plan, Refusal, Resolution};
+pub use crate::sheet::writeback::{RowSkip, WriteBackReport};
 
 /// Where a change ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,26 +83,6 @@ pub struct PullReport {
     pub status: Option<Status>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-/// What write-back did to the sheet (SPEC §4.5): cells written and rows left alone
-/// because the sheet changed under the run. Absent in a dry run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WriteBackReport {
-    /// Cells the one `values.batchUpdate` confirmed written.
-    pub cells_written: usize,
-    /// Rows not written, with why (`sheet changed during run`): retried next run.
-    pub rows_skipped: Vec<RowSkip>,
-    /// Why the sheet write failed as a whole, when it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RowSkip {
-    pub row: u32,
-    pub sku: Option<String>,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -31,7 +31,7 @@ use serde::Serialize;
 pub use error::StateError;
 pub use lock::WriterLock;
 
-use crate::config::Secret;
+use crate::model::Secret;
 use crate::model::{Field, FieldKey, Sku, Value};
 use crate::plan::Baseline;
 

@@ -15,6 +15,7 @@ mod faults;
 mod google_auth;
 mod graphql_schema;
 mod kills;
+mod layers;
 mod products;
 mod revert;
 mod sheets_client;

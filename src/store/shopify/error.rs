@@ -13,6 +13,19 @@ pub struct GraphqlError {
     pub message: String,
 }
 
+impl From<crate::auth::endpoint::EndpointError> for StoreError {
+    fn from(e: crate::auth::endpoint::EndpointError) -> StoreError {
+        use crate::auth::endpoint::EndpointError;
+        match e {
+            EndpointError::InvalidShop(shop) => StoreError::InvalidShop(shop),
+            EndpointError::InvalidBaseUrl { url, reason } => {
+                StoreError::InvalidBaseUrl { url, reason }
+            }
+            EndpointError::Client(message) => StoreError::Connection(message),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The configured shop is not a `*.myshopify.com` domain.
