@@ -27,14 +27,33 @@ const WRITES: [&str; 6] = [
     "publishablePublish",
 ];
 
-const HEADER: [&str; 6] = ["SKU", "Handle", "Title", "Price", "Stock", "Outlet stock"];
+const HEADER: [&str; 8] = [
+    "SKU",
+    "Handle",
+    "Title",
+    "Option1 Name",
+    "Option1 Value",
+    "Price",
+    "Stock",
+    "Outlet stock",
+];
 
 /// TEE-S gets a new title (productUpdate), price (productVariantsBulkUpdate) and stock
 /// (inventorySetQuantities); CAP-1 is created (productCreate, productVariantsBulkCreate)
-/// and published (publishablePublish).
-const ROWS: [[&str; 6]; 2] = [
-    ["TEE-S", "", "Tee Two", "11", "7", ""],
-    ["CAP-1", "Classic Cap", "Classic Cap", "12.5", "3", ""],
+/// with CAP-2 (productVariantsBulkCreate) and published (publishablePublish).
+const ROWS: [[&str; 8]; 3] = [
+    ["TEE-S", "", "Tee Two", "", "", "11", "7", ""],
+    [
+        "CAP-1",
+        "Classic Cap",
+        "Classic Cap",
+        "Size",
+        "S",
+        "12.5",
+        "3",
+        "",
+    ],
+    ["CAP-2", "Classic Cap", "", "", "M", "12.5", "2", ""],
 ];
 
 fn store() -> ShopifyFake {
@@ -87,7 +106,8 @@ impl Env {
             .replacen("cost = \"Cost\"\n", "", 1)
             .replacen(
                 "barcode = \"Barcode\"\n",
-                "handle = \"Handle\"\ntitle = \"Title\"\n",
+                "handle = \"Handle\"\ntitle = \"Title\"\noption1_name = \"Option1 Name\"\n\
+                 option1_value = \"Option1 Value\"\n",
                 1,
             );
         std::fs::write(&config, text).expect("write config");
@@ -164,13 +184,14 @@ fn change<'a>(report: &'a Value, sku: &str, field: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {sku} {field} change: {report}"))
 }
 
-/// The changes of the run that a request carried: TEE-S's three and CAP-1's creation.
-const SENT: [(&str, &str); 5] = [
+/// The changes of the run that a request carried: TEE-S's three and the creation's.
+const SENT: [(&str, &str); 6] = [
     ("TEE-S", "title"),
     ("TEE-S", "price"),
     ("TEE-S", "inventory"),
     ("CAP-1", "title"),
     ("CAP-1", "price"),
+    ("CAP-2", "inventory"),
 ];
 
 #[tokio::test]
@@ -253,7 +274,10 @@ async fn a_lost_answer_whose_re_read_fails_is_unknown_and_the_next_run_settles_i
         assert_eq!(c["status"], "failed", "{sku} {field}: {report}");
         assert_eq!(c["outcome"], "unknown", "{sku} {field}: {report}");
         assert!(
-            c["error"].as_str().unwrap().starts_with("outcome unknown: "),
+            c["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("outcome unknown: "),
             "{c}"
         );
     }
@@ -267,10 +291,18 @@ async fn a_lost_answer_whose_re_read_fails_is_unknown_and_the_next_run_settles_i
         env.store_view(),
         ("Tee Two".into(), Decimal::new(11, 0), Some(7), 1, 0)
     );
-    let mut open: Vec<String> = env.open_requests().into_iter().map(|(op, note)| {
-        assert!(note.as_deref().is_some_and(|n| n.contains("\"outcome\":\"unknown\"")), "{op}: {note:?}");
-        op
-    }).collect();
+    let mut open: Vec<String> = env
+        .open_requests()
+        .into_iter()
+        .map(|(op, note)| {
+            assert!(
+                note.as_deref()
+                    .is_some_and(|n| n.contains("\"outcome\":\"unknown\"")),
+                "{op}: {note:?}"
+            );
+            op
+        })
+        .collect();
     open.sort();
     assert_eq!(
         open,
@@ -298,7 +330,11 @@ async fn a_lost_answer_whose_re_read_fails_is_unknown_and_the_next_run_settles_i
         new.remove(at);
     }
     assert_eq!(new, ["productVariantsBulkCreate", "publishablePublish"]);
-    for (sku, field) in [("TEE-S", "title"), ("TEE-S", "price"), ("TEE-S", "inventory")] {
+    for (sku, field) in [
+        ("TEE-S", "title"),
+        ("TEE-S", "price"),
+        ("TEE-S", "inventory"),
+    ] {
         assert!(
             again["changes"]
                 .as_array()
@@ -360,4 +396,34 @@ async fn a_write_that_cannot_be_journaled_is_skipped_and_never_sent() {
         env.store_view(),
         ("Tee".into(), Decimal::new(10, 0), Some(5), 0, 0)
     );
+}
+
+/// Only the first answer of each write is lost, so the client's retry is answered: the
+/// retry of a creation that landed is refused (its handle and its variants exist now:
+/// `VARIANT_ALREADY_EXISTS`), which says nothing about the first attempt. The re-read
+/// does.
+#[tokio::test]
+async fn a_refused_retry_of_a_creation_that_landed_is_applied() {
+    let env = Env::new().await;
+    env.lose(LostAnswers::new(&WRITES, true).first_only());
+    let (code, report) = env.sync().await;
+    env.keep();
+    assert_eq!(code, 0, "{report}");
+    for (sku, field) in SENT {
+        assert_eq!(
+            change(&report, sku, field)["status"],
+            "applied",
+            "{sku} {field}: {report}"
+        );
+    }
+    assert_eq!(report["publications"][0]["status"], "applied", "{report}");
+    assert_eq!(
+        env.store_view(),
+        ("Tee Two".into(), Decimal::new(11, 0), Some(7), 1, 1)
+    );
+    let sent = env.applied().len();
+    let (code, again) = env.sync().await;
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again["changes"], json!([]), "{again}");
+    assert_eq!(env.applied().len(), sent);
 }

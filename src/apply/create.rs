@@ -108,7 +108,10 @@ impl Executor<'_> {
                         };
                         part.set(i, Outcome::new(ended));
                     }
-                    return (part, Err(format!("the product's creation is unknown: {why}")));
+                    return (
+                        part,
+                        Err(format!("the product's creation is unknown: {why}")),
+                    );
                 }
             },
         };
@@ -174,6 +177,28 @@ impl Executor<'_> {
                         }
                     }
                 }
+                Ok(outcome)
+                    if outcome
+                        .errors
+                        .iter()
+                        .any(|e| e.code.as_deref() == Some("VARIANT_ALREADY_EXISTS")) =>
+                {
+                    // The SKUs were not in the store when planned: variants that exist now
+                    // may be this very request's, whose first answer was lost and whose
+                    // retry was refused. Only the store can tell.
+                    let why = format!(
+                        "{} (the answer to a retry: the first attempt may have created it)",
+                        messages(&outcome.errors)
+                    );
+                    let ended = self
+                        .reread_variants(journal, &why, &creation.handle, &chunk_skus(chunk))
+                        .await;
+                    for ((_, mine), ended) in chunk.iter().zip(ended) {
+                        for &i in mine {
+                            part.set(i, Outcome::new(ended.clone()));
+                        }
+                    }
+                }
                 Ok(outcome) => {
                     // The call is validated as a whole: with any error nothing was created.
                     self.settle(journal, Settled::Failed, &format!("{outcome:?}"));
@@ -205,12 +230,8 @@ impl Executor<'_> {
                     }
                 }
                 Err(e) => {
-                    let skus: Vec<&str> = chunk
-                        .iter()
-                        .map(|(v, _)| v.inventory_item.sku.as_str())
-                        .collect();
                     let ended = self
-                        .after_lost_variants(journal, &e, &creation.handle, &skus)
+                        .after_lost_variants(journal, &e, &creation.handle, &chunk_skus(chunk))
                         .await;
                     for ((_, mine), ended) in chunk.iter().zip(ended) {
                         for &i in mine {
@@ -238,10 +259,28 @@ impl Executor<'_> {
             return vec![Ended::Failed(e.to_string()); skus.len()];
         }
         tracing::warn!(error = %e, handle, "A variant creation's answer was lost; re-reading");
+        self.reread_variants(journal, &e.to_string(), handle, skus)
+            .await
+    }
+
+    /// Where each variant (by SKU) of a `productVariantsBulkCreate` whose outcome is in
+    /// doubt (`e` says why) ended, by re-reading the product by its handle: created if
+    /// its SKU is there, failed if not, unknown if the re-read fails. Settles the
+    /// journal, or leaves it open for the next run.
+    async fn reread_variants(
+        &self,
+        journal: i64,
+        e: &str,
+        handle: &str,
+        skus: &[&str],
+    ) -> Vec<Ended> {
         let found = match self.store.product_by_handle(handle).await {
             Ok(found) => found,
             Err(r) => {
-                let why = unknown_why(e, &r);
+                let why = format!(
+                    "outcome unknown: {e}; the re-read to learn it failed too ({r}); the \
+                     next run settles it by re-reading"
+                );
                 self.leave_unknown(journal, &why);
                 return vec![Ended::Unknown(why); skus.len()];
             }
@@ -279,7 +318,7 @@ impl Executor<'_> {
                     _ => Settled::Skipped,
                 },
                 &serde_json::json!({
-                    "answer_lost": e.to_string(),
+                    "answer_lost": e,
                     "reread": format!("{applied} of {} variants in the store", skus.len()),
                 })
                 .to_string(),
@@ -322,6 +361,35 @@ impl Executor<'_> {
             Ok(Ok(id)) => {
                 self.settle(journal, Settled::Applied, &id);
                 Ok(Made::Created(id))
+            }
+            Ok(Err(errors)) if errors.iter().any(|e| e.field.iter().any(|f| f == "handle")) => {
+                // The handle was free right before sending: taken now, it may be by this
+                // very request, whose first answer was lost and whose retry was refused.
+                let msg = messages(&errors);
+                match self.store.product_by_handle(&creation.handle).await {
+                    Ok(Some(found)) => {
+                        self.settle(
+                            journal,
+                            Settled::Applied,
+                            &serde_json::json!({ "refused_retry": msg, "reread": found.id })
+                                .to_string(),
+                        );
+                        Ok(Made::Created(found.id))
+                    }
+                    Ok(None) => {
+                        self.settle(journal, Settled::Failed, &msg);
+                        Err(Lost::Failed(msg))
+                    }
+                    Err(r) => {
+                        let why = format!(
+                            "outcome unknown: {msg} (a retry's answer: the first may have \
+                             created it); the re-read to learn it failed ({r}); the next run \
+                             settles it by re-reading"
+                        );
+                        self.leave_unknown(journal, &why);
+                        Err(Lost::Unknown(why))
+                    }
+                }
             }
             Ok(Err(errors)) => {
                 let msg = messages(&errors);
@@ -423,6 +491,14 @@ enum Lost {
     NotSent(String),
     /// Sent, its answer lost, and the re-read failed too.
     Unknown(String),
+}
+
+/// The SKUs of one `productVariantsBulkCreate` chunk, in input order.
+fn chunk_skus(chunk: &[(NewVariantInput, Vec<usize>)]) -> Vec<&str> {
+    chunk
+        .iter()
+        .map(|(v, _)| v.inventory_item.sku.as_str())
+        .collect()
 }
 
 /// The error text of a request whose answer (`e`) and re-read (`r`) both failed.

@@ -783,9 +783,7 @@ impl<'a> Executor<'a> {
                 let ended = if held.contains(i) {
                     Ended::Applied
                 } else {
-                    Ended::Failed(format!(
-                        "{e}; re-read: the store does not hold the value"
-                    ))
+                    Ended::Failed(format!("{e}; re-read: the store does not hold the value"))
                 };
                 (*i, Outcome::new(ended))
             })

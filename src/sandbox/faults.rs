@@ -82,6 +82,9 @@ pub struct LostAnswers {
     /// Once an answer was lost, every request that carries no mutation (the client's
     /// re-reads) is dropped before it reaches the fake, so they fail too.
     pub then_drop_reads: bool,
+    /// Only the first request of each mutation loses its answer: the client's retry is
+    /// answered (as a store answers a request that repeats one it already applied).
+    pub first_only: bool,
 }
 
 impl LostAnswers {
@@ -90,7 +93,14 @@ impl LostAnswers {
             mutations: mutations.iter().map(|m| (*m).to_owned()).collect(),
             applied,
             then_drop_reads: false,
+            first_only: false,
         }
+    }
+
+    /// [`LostAnswers::first_only`] on.
+    pub fn first_only(mut self) -> LostAnswers {
+        self.first_only = true;
+        self
     }
 
     /// [`LostAnswers::then_drop_reads`] on.
@@ -114,6 +124,8 @@ struct Losing {
     knob: LostAnswers,
     /// An answer was lost already (reads are dropped from then on, if asked).
     tripped: bool,
+    /// The mutations whose answer was lost so far.
+    lost: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -162,6 +174,7 @@ impl Faults {
         *lock(&self.losing) = Some(Losing {
             knob,
             tripped: false,
+            lost: Vec::new(),
         });
     }
 
@@ -183,9 +196,13 @@ impl Faults {
         if mutations.is_empty() {
             return (losing.tripped && losing.knob.then_drop_reads).then_some(Loss::Before);
         }
-        if !mutations.iter().any(|m| losing.knob.mutations.contains(m)) {
+        let mine = mutations
+            .iter()
+            .find(|m| losing.knob.mutations.contains(m))?;
+        if losing.knob.first_only && losing.lost.contains(mine) {
             return None;
         }
+        losing.lost.push(mine.clone());
         losing.tripped = true;
         Some(if losing.knob.applied {
             Loss::After
