@@ -18,9 +18,10 @@ use sheetsync::sandbox::sheets::SheetsFake;
 use sheetsync::sandbox::shopify::ShopifyFake;
 
 /// Every mutation a run of this sheet sends.
-const WRITES: [&str; 6] = [
+const WRITES: [&str; 7] = [
     "productVariantsBulkUpdate",
     "inventorySetQuantities",
+    "inventoryActivate",
     "productUpdate",
     "productCreate",
     "productVariantsBulkCreate",
@@ -39,10 +40,10 @@ const HEADER: [&str; 8] = [
 ];
 
 /// TEE-S gets a new title (productUpdate), price (productVariantsBulkUpdate) and stock
-/// (inventorySetQuantities); CAP-1 is created (productCreate, productVariantsBulkCreate)
+/// (inventorySetQuantities), and is stocked at the Outlet (inventoryActivate); CAP-1 is created (productCreate, productVariantsBulkCreate)
 /// with CAP-2 (productVariantsBulkCreate) and published (publishablePublish).
 const ROWS: [[&str; 8]; 3] = [
-    ["TEE-S", "", "Tee Two", "", "", "11", "7", ""],
+    ["TEE-S", "", "Tee Two", "", "", "11", "7", "4"],
     [
         "CAP-1",
         "Classic Cap",
@@ -162,33 +163,45 @@ impl Env {
             .collect()
     }
 
-    /// The store as the tests compare it: TEE-S's title, price and stock; the products
-    /// with CAP-1's handle and the CAP-1 variants.
-    fn store_view(&self) -> (String, Decimal, Option<i64>, usize, usize) {
+    /// The store as the tests compare it: TEE-S's title, price and stock (main, outlet);
+    /// the products with CAP-1's handle and the CAP-1 variants.
+    fn store_view(&self) -> (String, Decimal, Option<i64>, Option<i64>, usize, usize) {
         let shop = &self.sandbox.shopify;
         let tee = shop.variant("TEE-S").expect("TEE-S");
         (
             tee.product_title.clone(),
             tee.price,
             tee.available.get("Main Warehouse").copied(),
+            tee.available.get("Outlet").copied(),
             shop.products_with_handle("classic-cap").len(),
             shop.variants_with_sku("CAP-1").len(),
         )
     }
 }
 
+/// The change of `sku` to `field` (`inventory@Outlet`: stock at that location; plain
+/// `inventory`: at the main warehouse).
 fn change<'a>(report: &'a Value, sku: &str, field: &str) -> &'a Value {
+    let (name, location) = match field.split_once('@') {
+        Some((name, location)) => (name, json!(location)),
+        None if field == "inventory" => (field, json!("Main Warehouse")),
+        None => (field, Value::Null),
+    };
     report["changes"]
         .as_array()
-        .and_then(|all| all.iter().find(|c| c["sku"] == sku && c["field"] == field))
+        .and_then(|all| {
+            all.iter()
+                .find(|c| c["sku"] == sku && c["field"] == name && c["location"] == location)
+        })
         .unwrap_or_else(|| panic!("no {sku} {field} change: {report}"))
 }
 
 /// The changes of the run that a request carried: TEE-S's three and the creation's.
-const SENT: [(&str, &str); 6] = [
+const SENT: [(&str, &str); 7] = [
     ("TEE-S", "title"),
     ("TEE-S", "price"),
     ("TEE-S", "inventory"),
+    ("TEE-S", "inventory@Outlet"),
     ("CAP-1", "title"),
     ("CAP-1", "price"),
     ("CAP-2", "inventory"),
@@ -209,7 +222,14 @@ async fn a_lost_answer_for_a_write_that_landed_is_applied() {
     assert_eq!(report["publications"][0]["status"], "applied", "{report}");
     assert_eq!(
         env.store_view(),
-        ("Tee Two".into(), Decimal::new(11, 0), Some(7), 1, 1)
+        (
+            "Tee Two".into(),
+            Decimal::new(11, 0),
+            Some(7),
+            Some(4),
+            1,
+            1
+        )
     );
     assert!(env.open_requests().is_empty(), "{:?}", env.open_requests());
 
@@ -241,7 +261,7 @@ async fn a_lost_answer_for_a_write_that_did_not_land_is_failed_and_sent_once_nex
     );
     assert_eq!(
         env.store_view(),
-        ("Tee".into(), Decimal::new(10, 0), Some(5), 0, 0)
+        ("Tee".into(), Decimal::new(10, 0), Some(5), None, 0, 0)
     );
     assert!(env.applied().is_empty(), "{:?}", env.applied());
     assert!(env.open_requests().is_empty(), "{:?}", env.open_requests());
@@ -250,7 +270,14 @@ async fn a_lost_answer_for_a_write_that_did_not_land_is_failed_and_sent_once_nex
     assert_eq!(code, 0, "{again}");
     assert_eq!(
         env.store_view(),
-        ("Tee Two".into(), Decimal::new(11, 0), Some(7), 1, 1)
+        (
+            "Tee Two".into(),
+            Decimal::new(11, 0),
+            Some(7),
+            Some(4),
+            1,
+            1
+        )
     );
     let mut once: Vec<String> = WRITES.iter().map(|w| (*w).to_owned()).collect();
     once.sort();
@@ -268,6 +295,7 @@ async fn a_lost_answer_whose_re_read_fails_is_unknown_and_the_next_run_settles_i
         ("TEE-S", "title"),
         ("TEE-S", "price"),
         ("TEE-S", "inventory"),
+        ("TEE-S", "inventory@Outlet"),
         ("CAP-1", "title"),
     ] {
         let c = change(&report, sku, field);
@@ -289,7 +317,14 @@ async fn a_lost_answer_whose_re_read_fails_is_unknown_and_the_next_run_settles_i
     // What did land: TEE-S's writes and the product (with its placeholder variant).
     assert_eq!(
         env.store_view(),
-        ("Tee Two".into(), Decimal::new(11, 0), Some(7), 1, 0)
+        (
+            "Tee Two".into(),
+            Decimal::new(11, 0),
+            Some(7),
+            Some(4),
+            1,
+            0
+        )
     );
     let mut open: Vec<String> = env
         .open_requests()
@@ -307,6 +342,7 @@ async fn a_lost_answer_whose_re_read_fails_is_unknown_and_the_next_run_settles_i
     assert_eq!(
         open,
         [
+            "inventoryActivate",
             "inventorySetQuantities",
             "productCreate",
             "productUpdate",
@@ -322,7 +358,14 @@ async fn a_lost_answer_whose_re_read_fails_is_unknown_and_the_next_run_settles_i
     assert!(env.open_requests().is_empty(), "{:?}", env.open_requests());
     assert_eq!(
         env.store_view(),
-        ("Tee Two".into(), Decimal::new(11, 0), Some(7), 1, 1)
+        (
+            "Tee Two".into(),
+            Decimal::new(11, 0),
+            Some(7),
+            Some(4),
+            1,
+            1
+        )
     );
     let mut new = env.applied();
     for m in &before {
@@ -330,20 +373,14 @@ async fn a_lost_answer_whose_re_read_fails_is_unknown_and_the_next_run_settles_i
         new.remove(at);
     }
     assert_eq!(new, ["productVariantsBulkCreate", "publishablePublish"]);
-    for (sku, field) in [
-        ("TEE-S", "title"),
-        ("TEE-S", "price"),
-        ("TEE-S", "inventory"),
-    ] {
-        assert!(
-            again["changes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|c| !(c["sku"] == sku && c["field"] == field)),
-            "{sku} {field} sent again: {again}"
-        );
-    }
+    assert!(
+        again["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["sku"] != "TEE-S"),
+        "TEE-S sent again: {again}"
+    );
 }
 
 /// Makes every journal write of `db` fail, as a full disk or a broken file would.
@@ -394,7 +431,7 @@ async fn a_write_that_cannot_be_journaled_is_skipped_and_never_sent() {
     assert_eq!(mutations_sent, 0);
     assert_eq!(
         env.store_view(),
-        ("Tee".into(), Decimal::new(10, 0), Some(5), 0, 0)
+        ("Tee".into(), Decimal::new(10, 0), Some(5), None, 0, 0)
     );
 }
 
@@ -419,7 +456,14 @@ async fn a_refused_retry_of_a_creation_that_landed_is_applied() {
     assert_eq!(report["publications"][0]["status"], "applied", "{report}");
     assert_eq!(
         env.store_view(),
-        ("Tee Two".into(), Decimal::new(11, 0), Some(7), 1, 1)
+        (
+            "Tee Two".into(),
+            Decimal::new(11, 0),
+            Some(7),
+            Some(4),
+            1,
+            1
+        )
     );
     let sent = env.applied().len();
     let (code, again) = env.sync().await;
