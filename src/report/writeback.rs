@@ -238,6 +238,7 @@ mod tests {
             rows: vec![4, 5],
             status: Status::Failed,
             error: Some("Publication does not exist".into()),
+            outcome: None,
             group: String::new(),
         });
         let want = "failed: published to Online Store, Point of Sale: Publication does not exist";
