@@ -44,6 +44,7 @@ use serde_json::{Value as Json, json};
 use sheetsync::config::Config;
 use sheetsync::engine::{Engine, RunOptions};
 use sheetsync::plan::Adopt;
+use sheetsync::store::shopify::ClientOptions;
 use sheetsync_sandbox::faults::FaultPlan;
 use sheetsync_sandbox::sheets::SheetsFake;
 use sheetsync_sandbox::shopify::{RequestLog, ShopifyFake};
@@ -298,13 +299,14 @@ async fn bench(
     let dir = tempfile::tempdir()?;
     let path = sandbox.write_config(dir.path(), "")?;
     let config = Config::load(&path, &|_| None)?;
-    let engine = Engine::connect(config).await?;
+    let mut store_options = ClientOptions::from_sync(&config.sync);
     if flags.sequential {
-        engine.store.set_max_in_flight(1);
+        store_options.max_in_flight = 1;
     }
     if let Some(t) = flags.bulk_threshold {
-        engine.store.set_bulk_mutation_threshold(t);
+        store_options.bulk_mutation_threshold = t;
     }
+    let engine = Engine::connect_with_options(config, false, store_options).await?;
     if let Some((wait, rate)) = flags.bulk_pace {
         sandbox.shopify.set_bulk_pace(wait, rate);
     }

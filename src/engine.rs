@@ -16,7 +16,7 @@ use crate::report::{Fatal, Report, RunMeta};
 use crate::sheet::google::{SheetError, SheetsClient};
 use crate::sheet::parse::{self, ColumnKey, HeaderError};
 use crate::state::{Scope, State, StateError, WriterLock};
-use crate::store::shopify::{ShopifyClient, StoreError};
+use crate::store::shopify::{ClientOptions, ConnectError, ShopifyClient, StoreError};
 
 /// How many rows from the top are read to find the header row.
 const HEADER_SCAN_ROWS: u32 = 30;
@@ -124,9 +124,18 @@ impl Engine {
     /// Builds both clients; with `dry_run`, a minted Shopify token stays in memory and
     /// the state dir is only read (SPEC §4.9).
     pub async fn connect_with(config: Config, dry_run: bool) -> Result<Engine, EngineError> {
-        let store = shopify_client(&config, dry_run)?;
-        store.set_bulk_threshold(config.sync.bulk_threshold);
-        store.set_bulk_mutation_threshold(config.sync.bulk_mutation_threshold);
+        let options = ClientOptions::from_sync(&config.sync);
+        Engine::connect_with_options(config, dry_run, options).await
+    }
+
+    /// [`Engine::connect_with`] with the store client's options given rather than taken
+    /// from `[sync]` (benchmarks compare one at a time with concurrent mutations).
+    pub async fn connect_with_options(
+        config: Config,
+        dry_run: bool,
+        options: ClientOptions,
+    ) -> Result<Engine, EngineError> {
+        let store = shopify_client(&config, dry_run, options)?;
         let sheets = sheets_client(&config, dry_run).await?;
         Ok(Engine {
             config,
@@ -149,9 +158,8 @@ impl Engine {
             policy,
             std::sync::Arc::new(TokioClock::default()),
         )?;
-        let store = ShopifyClient::with_transport(transport);
-        store.set_bulk_threshold(self.config.sync.bulk_threshold);
-        store.set_bulk_mutation_threshold(self.config.sync.bulk_mutation_threshold);
+        let store =
+            ShopifyClient::with_transport(transport, ClientOptions::from_sync(&self.config.sync));
         Ok(Engine {
             store,
             sheets: self.sheets.with_retry(policy),
@@ -611,6 +619,7 @@ impl Engine {
         report: &mut Report,
         confirmed: &mut Vec<(crate::model::Sku, FieldKey, Option<crate::model::Value>)>,
     ) {
+        use crate::report::writeback as write_plan;
         use crate::sheet::writeback;
         let mut rows: BTreeMap<u32, Option<crate::model::Sku>> = sheet
             .rows
@@ -624,7 +633,7 @@ impl Engine {
         let grid = writeback::ReadGrid { layout, columns };
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let writes =
-            writeback::plan_sync(&grid, &rows, plan, report, &now, report.refused.is_empty());
+            write_plan::plan_sync(&grid, &rows, plan, report, &now, report.refused.is_empty());
         let sku_col = layout
             .columns
             .iter()
@@ -641,7 +650,7 @@ impl Engine {
         if let Some(e) = &outcome.report.error {
             tracing::warn!(error = %e, "Write-back to the sheet failed");
         }
-        writeback::record_sync(report, plan, &writes, &outcome, confirmed);
+        write_plan::record_sync(report, plan, &writes, &outcome, confirmed);
     }
 
     /// Currency, scopes and the configured locations' ids.
@@ -812,18 +821,30 @@ pub(crate) async fn sheets_client(
     }
 }
 
-pub(crate) fn shopify_client(config: &Config, dry_run: bool) -> Result<ShopifyClient, EngineError> {
+pub(crate) fn shopify_client(
+    config: &Config,
+    dry_run: bool,
+    options: ClientOptions,
+) -> Result<ShopifyClient, EngineError> {
     use crate::config::ShopifyAuthMethod;
     let scope = Scope::of(config);
     match (config.shopify.auth.method, &config.shopify.auth.token) {
-        (ShopifyAuthMethod::Token, Some(t)) => Ok(ShopifyClient::new(&config.shopify, t.clone())?),
+        (ShopifyAuthMethod::Token, Some(t)) => {
+            Ok(ShopifyClient::new(&config.shopify, t.clone(), options)?)
+        }
         (ShopifyAuthMethod::Token, None) => Err(EngineError::Config(
             "shopify.auth.token is not set: paste the custom app's shpat_ token, or use \"${SHOPIFY_ACCESS_TOKEN}\"".into(),
         )),
-        (_, _) => crate::auth::shopify::connect(&config.shopify, &config.sync.state_dir, scope, dry_run)
-            .map_err(|e| match e {
-                crate::auth::shopify::ConnectError::Store(e) => EngineError::Store(e),
-                crate::auth::shopify::ConnectError::Config(m) => EngineError::Config(m),
-            }),
+        (_, _) => ShopifyClient::connect(
+            &config.shopify,
+            &config.sync.state_dir,
+            scope,
+            dry_run,
+            options,
+        )
+        .map_err(|e| match e {
+            ConnectError::Store(e) => EngineError::Store(e),
+            ConnectError::Config(m) => EngineError::Config(m),
+        }),
     }
 }

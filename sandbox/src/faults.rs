@@ -5,6 +5,11 @@
 //!
 //! A dropped connection is an answer whose body fails before its first byte: hyper then
 //! closes the connection, and the client sees it cut off mid-answer, as after a reset.
+//!
+//! [`LostAnswers`] is the targeted knob: every request carrying one of the named
+//! mutations loses its answer (applied first, or not at all), retries included, and the
+//! reads that follow may be dropped too, so a test decides what a client that lost the
+//! answer can learn afterwards.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -66,6 +71,63 @@ impl FaultPlan {
     }
 }
 
+/// Answers lost for chosen mutations (root fields such as `productUpdate`), on every
+/// attempt: the client's retries cannot recover the answer, only a re-read can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostAnswers {
+    pub mutations: Vec<String>,
+    /// The fake applies the request in full before the connection drops; otherwise the
+    /// connection drops before the request reaches it.
+    pub applied: bool,
+    /// Once an answer was lost, every request that carries no mutation (the client's
+    /// re-reads) is dropped before it reaches the fake, so they fail too.
+    pub then_drop_reads: bool,
+    /// Only the first request of each mutation loses its answer: the client's retry is
+    /// answered (as a store answers a request that repeats one it already applied).
+    pub first_only: bool,
+}
+
+impl LostAnswers {
+    pub fn new(mutations: &[&str], applied: bool) -> LostAnswers {
+        LostAnswers {
+            mutations: mutations.iter().map(|m| (*m).to_owned()).collect(),
+            applied,
+            then_drop_reads: false,
+            first_only: false,
+        }
+    }
+
+    /// [`LostAnswers::first_only`] on.
+    pub fn first_only(mut self) -> LostAnswers {
+        self.first_only = true;
+        self
+    }
+
+    /// [`LostAnswers::then_drop_reads`] on.
+    pub fn then_drop_reads(mut self) -> LostAnswers {
+        self.then_drop_reads = true;
+        self
+    }
+}
+
+/// What the handler does with one request under [`LostAnswers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// Drop the connection before the fake sees the request.
+    Before,
+    /// Let the fake apply the request, then drop the connection.
+    After,
+}
+
+#[derive(Debug)]
+struct Losing {
+    knob: LostAnswers,
+    /// An answer was lost already (reads are dropped from then on, if asked).
+    tripped: bool,
+    /// The mutations whose answer was lost so far.
+    lost: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
     ServerError,
@@ -84,6 +146,7 @@ struct Active {
 pub struct Faults {
     active: Arc<Mutex<Option<Active>>>,
     injected: Arc<Mutex<BTreeMap<Fault, usize>>>,
+    losing: Arc<Mutex<Option<Losing>>>,
 }
 
 impl std::fmt::Debug for Faults {
@@ -104,6 +167,48 @@ impl Faults {
     /// Turns faults and latency off.
     pub fn clear(&self) {
         *lock(&self.active) = None;
+    }
+
+    /// Loses the answers of `knob.mutations` from now on, until [`Faults::keep_answers`].
+    pub fn lose_answers(&self, knob: LostAnswers) {
+        *lock(&self.losing) = Some(Losing {
+            knob,
+            tripped: false,
+            lost: Vec::new(),
+        });
+    }
+
+    /// Turns [`Faults::lose_answers`] off.
+    pub fn keep_answers(&self) {
+        *lock(&self.losing) = None;
+    }
+
+    /// Whether answers are being lost (the handler then parses requests to decide).
+    pub fn losing_answers(&self) -> bool {
+        lock(&self.losing).is_some()
+    }
+
+    /// What to do with a request carrying `mutations` (empty: a read) under
+    /// [`Faults::lose_answers`], if anything.
+    pub fn loss_for(&self, mutations: &[String]) -> Option<Loss> {
+        let mut guard = lock(&self.losing);
+        let losing = guard.as_mut()?;
+        if mutations.is_empty() {
+            return (losing.tripped && losing.knob.then_drop_reads).then_some(Loss::Before);
+        }
+        let mine = mutations
+            .iter()
+            .find(|m| losing.knob.mutations.contains(m))?;
+        if losing.knob.first_only && losing.lost.contains(mine) {
+            return None;
+        }
+        losing.lost.push(mine.clone());
+        losing.tripped = true;
+        Some(if losing.knob.applied {
+            Loss::After
+        } else {
+            Loss::Before
+        })
     }
 
     /// How many faults of each kind were injected so far.

@@ -9,7 +9,9 @@
 //! once Shopify returns it; a killed run is settled by `recover` re-reading the variants,
 //! never by re-submitting. A line without a result (a job that failed, expired or was
 //! canceled, or whose start or polling failed) is never assumed either way: its variants
-//! are re-read by id and a change is `applied` only if the store holds its target.
+//! are re-read by id and a change is `applied` only if the store holds its target; if
+//! that re-read fails too, the change's outcome is unknown and the job stays open in the
+//! journal for the next run to settle.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -76,7 +78,15 @@ impl Executor<'_> {
             jsonl.extend_from_slice(&bulk_mutation::jsonl_line(product, &updates));
         }
         let key = format!("{}-bulk-fields", self.run_id);
-        let journal = self.journal(&key, "bulkOperationRunMutation", &jsonl);
+        let journal = match self.journal(&key, "bulkOperationRunMutation", &jsonl) {
+            Ok(id) => id,
+            Err(o) => {
+                for &i in indices {
+                    part.set(i, o.clone());
+                }
+                return (part, report);
+            }
+        };
         let end = match self.store.start_bulk_update(&jsonl, &key).await {
             Ok(id) => {
                 drop(jsonl);
@@ -128,6 +138,18 @@ impl Executor<'_> {
             self.settle_unknown(plan, &unknown, &why, &mut part).await;
         }
         let complete = report.status == "COMPLETED" && answers.len() == lines.len();
+        if part
+            .changes
+            .iter()
+            .any(|(_, o)| matches!(o.ended, Ended::Unknown(_)))
+        {
+            // The next full run settles the job by re-reading its variants.
+            self.leave_unknown(
+                journal,
+                &format!("{why}; the re-read to learn its outcome failed"),
+            );
+            return (part, report);
+        }
         self.settle(
             journal,
             if complete {
@@ -164,8 +186,9 @@ impl Executor<'_> {
                 for &i in unknown {
                     part.set(
                         i,
-                        Outcome::new(Ended::Failed(format!(
-                            "{why}; the re-read to learn the outcome failed: {e}"
+                        Outcome::new(Ended::Unknown(format!(
+                            "outcome unknown: {why}; the re-read to learn it failed too ({e}); \
+                             the next run settles it by re-reading"
                         ))),
                     );
                 }

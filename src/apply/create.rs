@@ -16,6 +16,7 @@ use crate::model::{Field, Value};
 use crate::plan::Plan;
 use crate::plan::create::Creation;
 use crate::state::Outcome as Settled;
+use crate::store::shopify::StoreError;
 use crate::store::shopify::create::{
     self as ops, LevelInput, MAX_CREATE_VARIANTS, Named, NewItem, NewOption, NewProduct,
     NewVariantInput, OptionValue,
@@ -84,9 +85,33 @@ impl Executor<'_> {
                     }
                     (id, false)
                 }
-                Err(why) => {
+                Err(Lost::Failed(why)) => {
                     fail_all(&mut part, Ended::Failed(why.clone()));
                     return (part, Err(format!("the product was not created: {why}")));
+                }
+                Err(Lost::NotSent(why)) => {
+                    fail_all(&mut part, Ended::Skipped(why.clone()));
+                    return (part, Err(format!("the product was not created: {why}")));
+                }
+                Err(Lost::Unknown(why)) => {
+                    // The product fields went with `productCreate`: their fate is its fate.
+                    // The variants were never sent.
+                    for &i in idx {
+                        let ended = if plan.changes[i].key.field.is_product() {
+                            Ended::Unknown(why.clone())
+                        } else {
+                            Ended::Skipped(
+                                "not sent: whether its product was created is unknown; the \
+                                 next run settles it"
+                                    .into(),
+                            )
+                        };
+                        part.set(i, Outcome::new(ended));
+                    }
+                    return (
+                        part,
+                        Err(format!("the product's creation is unknown: {why}")),
+                    );
                 }
             },
         };
@@ -124,7 +149,15 @@ impl Executor<'_> {
             let variants: Vec<NewVariantInput> = chunk.iter().map(|(v, _)| v.clone()).collect();
             let body = ops::bulk_create_body(&product_id, &variants, replace && n == 0);
             let key = format!("{}-variants-{}-{n}", self.run_id, creation.handle);
-            let journal = self.journal(&key, "productVariantsBulkCreate", &body);
+            let journal = match self.journal(&key, "productVariantsBulkCreate", &body) {
+                Ok(id) => id,
+                Err(o) => {
+                    for &i in chunk.iter().flat_map(|(_, mine)| mine) {
+                        part.set(i, o.clone());
+                    }
+                    continue;
+                }
+            };
             match self.store.send_bulk_create(&body, variants.len()).await {
                 Ok(outcome) if outcome.errors.is_empty() => {
                     self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
@@ -139,6 +172,28 @@ impl Executor<'_> {
                         } else {
                             Ended::Failed("Shopify did not return the new variant".into())
                         };
+                        for &i in mine {
+                            part.set(i, Outcome::new(ended.clone()));
+                        }
+                    }
+                }
+                Ok(outcome)
+                    if outcome
+                        .errors
+                        .iter()
+                        .any(|e| e.code.as_deref() == Some("VARIANT_ALREADY_EXISTS")) =>
+                {
+                    // The SKUs were not in the store when planned: variants that exist now
+                    // may be this very request's, whose first answer was lost and whose
+                    // retry was refused. Only the store can tell.
+                    let why = format!(
+                        "{} (the answer to a retry: the first attempt may have created it)",
+                        messages(&outcome.errors)
+                    );
+                    let ended = self
+                        .reread_variants(journal, &why, &creation.handle, &chunk_skus(chunk))
+                        .await;
+                    for ((_, mine), ended) in chunk.iter().zip(ended) {
                         for &i in mine {
                             part.set(i, Outcome::new(ended.clone()));
                         }
@@ -175,9 +230,13 @@ impl Executor<'_> {
                     }
                 }
                 Err(e) => {
-                    self.settle(journal, Settled::Failed, &e.to_string());
-                    for &i in chunk.iter().flat_map(|(_, mine)| mine) {
-                        part.set(i, Outcome::new(Ended::Failed(e.to_string())));
+                    let ended = self
+                        .after_lost_variants(journal, &e, &creation.handle, &chunk_skus(chunk))
+                        .await;
+                    for ((_, mine), ended) in chunk.iter().zip(ended) {
+                        for &i in mine {
+                            part.set(i, Outcome::new(ended.clone()));
+                        }
                     }
                 }
             }
@@ -185,16 +244,99 @@ impl Executor<'_> {
         (part, ours.map(|()| product_id))
     }
 
+    /// Where each variant (by SKU) of a `productVariantsBulkCreate` that failed with `e`
+    /// ended: a lost answer is settled by re-reading the product by its handle (created
+    /// if its SKU is there), never assumed.
+    async fn after_lost_variants(
+        &self,
+        journal: i64,
+        e: &StoreError,
+        handle: &str,
+        skus: &[&str],
+    ) -> Vec<Ended> {
+        if !e.outcome_unknown() {
+            self.settle(journal, Settled::Failed, &e.to_string());
+            return vec![Ended::Failed(e.to_string()); skus.len()];
+        }
+        tracing::warn!(error = %e, handle, "A variant creation's answer was lost; re-reading");
+        self.reread_variants(journal, &e.to_string(), handle, skus)
+            .await
+    }
+
+    /// Where each variant (by SKU) of a `productVariantsBulkCreate` whose outcome is in
+    /// doubt (`e` says why) ended, by re-reading the product by its handle: created if
+    /// its SKU is there, failed if not, unknown if the re-read fails. Settles the
+    /// journal, or leaves it open for the next run.
+    async fn reread_variants(
+        &self,
+        journal: i64,
+        e: &str,
+        handle: &str,
+        skus: &[&str],
+    ) -> Vec<Ended> {
+        let found = match self.store.product_by_handle(handle).await {
+            Ok(found) => found,
+            Err(r) => {
+                let why = format!(
+                    "outcome unknown: {e}; the re-read to learn it failed too ({r}); the \
+                     next run settles it by re-reading"
+                );
+                self.leave_unknown(journal, &why);
+                return vec![Ended::Unknown(why); skus.len()];
+            }
+        };
+        let there: BTreeSet<&str> = found
+            .as_ref()
+            .map(|p| p.skus.iter().flatten().map(String::as_str).collect())
+            .unwrap_or_default();
+        // One read shows 250 variants: past that, a SKU not seen proves nothing.
+        let complete = found.as_ref().is_none_or(|p| p.skus.len() < 250);
+        let ended: Vec<Ended> = skus
+            .iter()
+            .map(|sku| {
+                if there.contains(sku) {
+                    Ended::Applied
+                } else if complete {
+                    Ended::Failed(format!("{e}; re-read: the variant is not in the store"))
+                } else {
+                    Ended::Unknown(format!(
+                        "outcome unknown: {e}; the product has more variants than one re-read \
+                         shows; the next run settles it by re-reading"
+                    ))
+                }
+            })
+            .collect();
+        let applied = ended.iter().filter(|e| **e == Ended::Applied).count();
+        if ended.iter().any(|e| matches!(e, Ended::Unknown(_))) {
+            self.leave_unknown(journal, &format!("answer lost: {e}"));
+        } else {
+            self.settle(
+                journal,
+                match applied {
+                    n if n == skus.len() => Settled::Applied,
+                    0 => Settled::Failed,
+                    _ => Settled::Skipped,
+                },
+                &serde_json::json!({
+                    "answer_lost": e,
+                    "reread": format!("{applied} of {} variants in the store", skus.len()),
+                })
+                .to_string(),
+            );
+        }
+        ended
+    }
+
     /// Finds the handle's product, or creates it (journaled first).
-    async fn create_product(&self, creation: &Creation) -> Result<Made, String> {
+    async fn create_product(&self, creation: &Creation) -> Result<Made, Lost> {
         match self.store.product_by_handle(&creation.handle).await {
             Ok(Some(found)) => return Ok(Made::Found(found.id)),
             Ok(None) => {}
             Err(e) => {
-                return Err(format!(
+                return Err(Lost::Failed(format!(
                     "looking up handle {:?} failed: {e}",
                     creation.handle
-                ));
+                )));
             }
         }
         let product = NewProduct {
@@ -209,20 +351,80 @@ impl Executor<'_> {
         };
         let body = ops::product_create_body(&product);
         let key = format!("{}-product-{}", self.run_id, creation.handle);
-        let journal = self.journal(&key, "productCreate", &body);
+        let journal = self.journal(&key, "productCreate", &body).map_err(|o| {
+            Lost::NotSent(match o.ended {
+                Ended::Skipped(why) => why,
+                _ => super::SKIP_NOT_JOURNALED.to_owned(),
+            })
+        })?;
         match self.store.send_product_create(&body).await {
             Ok(Ok(id)) => {
                 self.settle(journal, Settled::Applied, &id);
                 Ok(Made::Created(id))
             }
+            Ok(Err(errors)) if errors.iter().any(|e| e.field.iter().any(|f| f == "handle")) => {
+                // The handle was free right before sending: taken now, it may be by this
+                // very request, whose first answer was lost and whose retry was refused.
+                let msg = messages(&errors);
+                match self.store.product_by_handle(&creation.handle).await {
+                    Ok(Some(found)) => {
+                        self.settle(
+                            journal,
+                            Settled::Applied,
+                            &serde_json::json!({ "refused_retry": msg, "reread": found.id })
+                                .to_string(),
+                        );
+                        Ok(Made::Created(found.id))
+                    }
+                    Ok(None) => {
+                        self.settle(journal, Settled::Failed, &msg);
+                        Err(Lost::Failed(msg))
+                    }
+                    Err(r) => {
+                        let why = format!(
+                            "outcome unknown: {msg} (a retry's answer: the first may have \
+                             created it); the re-read to learn it failed ({r}); the next run \
+                             settles it by re-reading"
+                        );
+                        self.leave_unknown(journal, &why);
+                        Err(Lost::Unknown(why))
+                    }
+                }
+            }
             Ok(Err(errors)) => {
                 let msg = messages(&errors);
                 self.settle(journal, Settled::Failed, &msg);
-                Err(msg)
+                Err(Lost::Failed(msg))
+            }
+            Err(e) if e.outcome_unknown() => {
+                // Right before sending, the store had no product with this handle: one
+                // there now is the one this request made.
+                tracing::warn!(error = %e, handle = %creation.handle, "A product creation's answer was lost; re-reading");
+                match self.store.product_by_handle(&creation.handle).await {
+                    Ok(Some(found)) => {
+                        self.settle(
+                            journal,
+                            Settled::Applied,
+                            &serde_json::json!({ "answer_lost": e.to_string(), "reread": found.id })
+                                .to_string(),
+                        );
+                        Ok(Made::Created(found.id))
+                    }
+                    Ok(None) => {
+                        let why = format!("{e}; re-read: no product has the handle");
+                        self.settle(journal, Settled::Failed, &why);
+                        Err(Lost::Failed(why))
+                    }
+                    Err(r) => {
+                        let why = unknown_why(&e, &r);
+                        self.leave_unknown(journal, &why);
+                        Err(Lost::Unknown(why))
+                    }
+                }
             }
             Err(e) => {
                 self.settle(journal, Settled::Failed, &e.to_string());
-                Err(e.to_string())
+                Err(Lost::Failed(e.to_string()))
             }
         }
     }
@@ -279,6 +481,32 @@ impl Executor<'_> {
         }
         Ok(input)
     }
+}
+
+/// Why `create_product` has no product to offer.
+enum Lost {
+    /// The store refused it, or a re-read showed it did not land.
+    Failed(String),
+    /// Not sent: it could not be journaled.
+    NotSent(String),
+    /// Sent, its answer lost, and the re-read failed too.
+    Unknown(String),
+}
+
+/// The SKUs of one `productVariantsBulkCreate` chunk, in input order.
+fn chunk_skus(chunk: &[(NewVariantInput, Vec<usize>)]) -> Vec<&str> {
+    chunk
+        .iter()
+        .map(|(v, _)| v.inventory_item.sku.as_str())
+        .collect()
+}
+
+/// The error text of a request whose answer (`e`) and re-read (`r`) both failed.
+fn unknown_why(e: &StoreError, r: &StoreError) -> String {
+    format!(
+        "outcome unknown: {e}; the re-read to learn it failed too ({r}); the next run \
+         settles it by re-reading"
+    )
 }
 
 /// What `create_product` ended with.

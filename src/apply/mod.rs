@@ -9,7 +9,14 @@
 //!   answer anywhere re-reads every item of the call and re-plans it (SPEC §4.3) under a
 //!   new idempotency key. Items without a level are activated with `inventoryActivate`.
 //! - Every mutation is journaled (key and exact body bytes) before it is sent and settled
-//!   after; the transport re-sends the same bytes on retryable failures.
+//!   after; the transport re-sends the same bytes on retryable failures. A request that
+//!   cannot be journaled is never sent: its changes end `skipped` ([`SKIP_NOT_JOURNALED`]).
+//! - A request whose answer was lost after the retries (timeout, dropped connection, 5xx:
+//!   [`StoreError::outcome_unknown`]) is never assumed either way: its items are re-read
+//!   by id, and a change is `applied` if the store holds its target, `failed` if it does
+//!   not, and [`Ended::Unknown`] (reported `failed` with `"outcome": "unknown"`) if the
+//!   re-read fails too. The journal keeps such a request open, with a note, so the next
+//!   full run settles it by re-reading (`recover`), never by re-sending it.
 //! - Independent requests (one product's fields, one stock call with its re-plans, one
 //!   activation) are in flight together, as many as the cost bucket holds at the
 //!   operation's expected cost and at most [`MAX_IN_FLIGHT`]: the transport charges each
@@ -57,12 +64,19 @@ const REPLAN_CODES: [&str; 3] = [
     "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED",
 ];
 
+/// The reason a change ends `skipped` when its request could not be journaled: a request
+/// is journaled before it is sent, or not sent at all.
+pub const SKIP_NOT_JOURNALED: &str = "could not journal the request, so it was not sent";
+
 /// Where one change ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
     Applied,
     Failed(String),
     Skipped(String),
+    /// Sent, its answer lost, and the re-read that would tell failed too: it may or may
+    /// not have taken effect. Reported `failed` with `"outcome": "unknown"`.
+    Unknown(String),
 }
 
 /// The outcome of one planned change, with what a re-plan changed about it.
@@ -326,7 +340,15 @@ impl<'a> Executor<'a> {
         let updates: Vec<VariantUpdate> = variants.iter().map(|(u, _)| u.clone()).collect();
         let body = ShopifyClient::bulk_update_body(product_id, &updates);
         let key = format!("{}-fields-{}", self.run_id, short_id(product_id));
-        let journal = self.journal(&key, "productVariantsBulkUpdate", &body);
+        let journal = match self.journal(&key, "productVariantsBulkUpdate", &body) {
+            Ok(id) => id,
+            Err(o) => {
+                for &i in &idx {
+                    part.set(i, o.clone());
+                }
+                return part;
+            }
+        };
         match self.store.send_bulk_update(&body).await {
             Ok(outcome) => {
                 for ((_, carried), (_, result)) in variants.iter().zip(&outcome.variants) {
@@ -346,10 +368,14 @@ impl<'a> Executor<'a> {
                 self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
             }
             Err(e) => {
-                for &i in variants.iter().flat_map(|(_, carried)| carried) {
-                    part.set(i, Outcome::new(Ended::Failed(e.to_string())));
+                let sent: Vec<(usize, Change)> = variants
+                    .iter()
+                    .flat_map(|(_, carried)| carried)
+                    .map(|&i| (i, plan.changes[i].clone()))
+                    .collect();
+                for (i, o) in self.after_lost_answer(journal, &e, &sent).await {
+                    part.set(i, o);
                 }
-                self.settle(journal, Settled::Failed, &e.to_string());
             }
         }
         part
@@ -423,7 +449,15 @@ impl<'a> Executor<'a> {
                 let key = format!("{}-stock-{call_no}-{attempt}", self.run_id);
                 let reference = format!("gid://sheetsync/SyncRun/{}", self.run_id);
                 let body = ShopifyClient::inventory_set_body(&items, &key, &reference);
-                let journal = self.journal(&key, "inventorySetQuantities", &body);
+                let journal = match self.journal(&key, "inventorySetQuantities", &body) {
+                    Ok(id) => id,
+                    Err(o) => {
+                        for (i, _) in batch {
+                            part.set(i, o.clone());
+                        }
+                        continue;
+                    }
+                };
                 match self.store.send_inventory_set(&body).await {
                     Ok(SetOutcome::Applied { .. }) => {
                         self.settle(journal, Settled::Applied, "");
@@ -463,9 +497,16 @@ impl<'a> Executor<'a> {
                             .await;
                     }
                     Err(e) => {
-                        self.settle(journal, Settled::Failed, &e.to_string());
-                        for (i, _) in batch {
-                            part.set(i, Outcome::new(Ended::Failed(e.to_string())));
+                        for (i, o) in self.after_lost_answer(journal, &e, &batch).await {
+                            let c = batch.iter().find(|(j, _)| *j == i).map(|(_, c)| c);
+                            part.set(
+                                i,
+                                Outcome {
+                                    from: c.map(|c| c.from.clone()),
+                                    note: c.and_then(|c| c.note.clone()),
+                                    ..o
+                                },
+                            );
                         }
                     }
                 }
@@ -573,7 +614,10 @@ impl<'a> Executor<'a> {
             available,
             &key,
         );
-        let journal = self.journal(&key, "inventoryActivate", &body);
+        let journal = match self.journal(&key, "inventoryActivate", &body) {
+            Ok(id) => id,
+            Err(o) => return o,
+        };
         match self.store.send_inventory_activate(&body).await {
             Ok(ActivateOutcome::Activated { .. }) => {
                 self.settle(journal, Settled::Applied, "");
@@ -584,10 +628,11 @@ impl<'a> Executor<'a> {
                 self.settle(journal, Settled::Failed, &msg);
                 Outcome::new(Ended::Failed(msg))
             }
-            Err(e) => {
-                self.settle(journal, Settled::Failed, &e.to_string());
-                Outcome::new(Ended::Failed(e.to_string()))
-            }
+            Err(e) => self
+                .after_lost_answer(journal, &e, &[(index, c.clone())])
+                .await
+                .pop()
+                .map_or_else(|| Outcome::new(Ended::Failed(e.to_string())), |(_, o)| o),
         }
     }
 
@@ -637,41 +682,148 @@ impl<'a> Executor<'a> {
         Ok(map)
     }
 
-    /// Journals a request before it is sent. A journal failure does not stop the write
-    /// (the store stays the source of truth for what happened); it is logged.
-    fn journal(&self, key: &str, operation: &str, body: &[u8]) -> Option<i64> {
+    /// Journals a request before it is sent; its id, or the outcome of the changes it
+    /// would have carried when the journal refuses it: a request that a crash could leave
+    /// unrecorded is not sent at all.
+    fn journal(&self, key: &str, operation: &str, body: &[u8]) -> Result<i64, Outcome> {
         self.journal_items(key, operation, body, "[]")
     }
 
     /// [`Executor::journal`] with the request's items (JSON) recorded alongside.
-    fn journal_items(&self, key: &str, operation: &str, body: &[u8], items: &str) -> Option<i64> {
+    fn journal_items(
+        &self,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items: &str,
+    ) -> Result<i64, Outcome> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.journal_request(self.run_id, key, operation, body, items) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                tracing::warn!(error = %e, key, "Could not journal a request");
-                None
-            }
-        }
+        state
+            .journal_request(self.run_id, key, operation, body, items)
+            .map_err(|e| {
+                tracing::warn!(error = %e, key, "Could not journal a request; not sending it");
+                Outcome::new(Ended::Skipped(format!("{SKIP_NOT_JOURNALED}: {e}")))
+            })
     }
 
     /// Notes what is learnt about a journaled request before it settles (a bulk job's id).
-    fn note(&self, id: Option<i64>, response: &str) {
+    fn note(&self, id: i64, response: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(id) = id
-            && let Err(e) = state.note_request(id, response)
-        {
+        if let Err(e) = state.note_request(id, response) {
             tracing::warn!(error = %e, id, "Could not note a journaled request");
         }
     }
 
-    fn settle(&self, id: Option<i64>, outcome: Settled, response: &str) {
+    fn settle(&self, id: i64, outcome: Settled, response: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(id) = id
-            && let Err(e) = state.settle_request(id, outcome, response)
-        {
+        if let Err(e) = state.settle_request(id, outcome, response) {
             tracing::warn!(error = %e, id, "Could not settle a journaled request");
         }
+    }
+
+    /// Leaves a journaled request open, noting that its outcome is unknown and why: the
+    /// next full run settles it by re-reading (`recover`), as after a kill.
+    fn leave_unknown(&self, id: i64, why: &str) {
+        self.note(
+            id,
+            &serde_json::json!({ "outcome": "unknown", "error": why }).to_string(),
+        );
+    }
+
+    /// Where the changes `sent` of journaled request `journal` ended after it failed with
+    /// `e`. A definite refusal fails them. A lost answer is never assumed either way:
+    /// their variants are re-read, and each change is `applied` if the store holds its
+    /// target and `failed` if not; if the re-read fails too, they end
+    /// [`Ended::Unknown`] and the request stays open in the journal.
+    async fn after_lost_answer(
+        &self,
+        journal: i64,
+        e: &StoreError,
+        sent: &[(usize, Change)],
+    ) -> Vec<(usize, Outcome)> {
+        if !e.outcome_unknown() {
+            self.settle(journal, Settled::Failed, &e.to_string());
+            return sent
+                .iter()
+                .map(|(i, _)| (*i, Outcome::new(Ended::Failed(e.to_string()))))
+                .collect();
+        }
+        tracing::warn!(error = %e, "A write's answer was lost; re-reading its items");
+        let held = match self.holds_targets(sent).await {
+            Ok(held) => held,
+            Err(r) => {
+                let why = format!(
+                    "outcome unknown: {e}; the re-read to learn it failed too ({r}); \
+                     the next run settles it by re-reading"
+                );
+                self.leave_unknown(journal, &why);
+                return sent
+                    .iter()
+                    .map(|(i, _)| (*i, Outcome::new(Ended::Unknown(why.clone()))))
+                    .collect();
+            }
+        };
+        let count = sent.iter().filter(|(i, _)| held.contains(i)).count();
+        let settled = match count {
+            n if n == sent.len() => Settled::Applied,
+            0 => Settled::Failed,
+            _ => Settled::Skipped,
+        };
+        self.settle(
+            journal,
+            settled,
+            &serde_json::json!({
+                "answer_lost": e.to_string(),
+                "reread": format!("{count} of {} changes held", sent.len()),
+            })
+            .to_string(),
+        );
+        sent.iter()
+            .map(|(i, _)| {
+                let ended = if held.contains(i) {
+                    Ended::Applied
+                } else {
+                    Ended::Failed(format!("{e}; re-read: the store does not hold the value"))
+                };
+                (*i, Outcome::new(ended))
+            })
+            .collect()
+    }
+
+    /// The indices of `changes` whose target the store holds now, by a re-read of their
+    /// variants (a variant that is gone holds nothing).
+    async fn holds_targets(
+        &self,
+        changes: &[(usize, Change)],
+    ) -> Result<std::collections::HashSet<usize>, StoreError> {
+        let mut ids: Vec<String> = changes.iter().map(|(_, c)| c.variant_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let locs: Vec<(LocationName, String)> =
+            if changes.iter().any(|(_, c)| c.key.field == Field::Inventory) {
+                self.locations
+                    .iter()
+                    .map(|(n, id)| (n.clone(), id.clone()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        let fresh: HashMap<String, crate::plan::StoreVariant> = self
+            .store
+            .variants_by_ids(&ids, &locs)
+            .await?
+            .into_iter()
+            .map(|(_, v)| (v.variant_id.to_string(), v))
+            .collect();
+        Ok(changes
+            .iter()
+            .filter(|(_, c)| {
+                fresh
+                    .get(&c.variant_id)
+                    .is_some_and(|v| v.value(&c.key) == c.to)
+            })
+            .map(|(i, _)| *i)
+            .collect())
     }
 }
 
@@ -805,6 +957,10 @@ pub fn record(
             }
             Ended::Failed(e) => report.set_outcome(i, Status::Failed, Some(e.clone())),
             Ended::Skipped(e) => report.set_outcome(i, Status::Skipped, Some(e.clone())),
+            Ended::Unknown(e) => {
+                report.set_outcome(i, Status::Failed, Some(e.clone()));
+                report.mark_unknown(i);
+            }
         }
     }
     for c in &outcomes.conflicts {
@@ -817,6 +973,10 @@ pub fn record(
             Some(Ended::Applied) => (Status::Applied, None),
             Some(Ended::Failed(e)) => (Status::Failed, Some(e.clone())),
             Some(Ended::Skipped(e)) => (Status::Skipped, Some(e.clone())),
+            Some(Ended::Unknown(e)) => {
+                p.outcome = Some(crate::report::Unsettled::Unknown);
+                (Status::Failed, Some(e.clone()))
+            }
         };
     }
 }

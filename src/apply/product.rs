@@ -1,6 +1,7 @@
 //! Product fields (title, status, tags, vendor, type, description): one `productUpdate` per product carrying
 //! every product field the plan changes for it, and nothing else, so lists the sheet does
-//! not mention are never sent (and never replaced). Journaled like every mutation.
+//! not mention are never sent (and never replaced). Journaled like every mutation; a lost
+//! answer is settled by re-reading the product's fields.
 
 use std::collections::BTreeMap;
 
@@ -36,7 +37,15 @@ impl Executor<'_> {
             }
             let body = ShopifyClient::product_update_body(&update);
             let key = format!("{}-product-{}", self.run_id, short_id(product_id));
-            let journal = self.journal(&key, "productUpdate", &body);
+            let journal = match self.journal(&key, "productUpdate", &body) {
+                Ok(id) => id,
+                Err(o) => {
+                    for &i in &idx {
+                        out.changes[i] = Some(o.clone());
+                    }
+                    continue;
+                }
+            };
             match self.store.send_product_update(&body).await {
                 Ok(Ok(())) => {
                     for &i in &idx {
@@ -56,10 +65,13 @@ impl Executor<'_> {
                     self.settle(journal, Settled::Failed, &messages(&errors));
                 }
                 Err(e) => {
-                    for &i in &idx {
-                        out.changes[i] = Some(Outcome::new(Ended::Failed(e.to_string())));
+                    let sent: Vec<(usize, Change)> =
+                        idx.iter().map(|&i| (i, plan.changes[i].clone())).collect();
+                    // The call is all-or-nothing: what the re-read finds for one field
+                    // holds for all (a merchant's edit since aside).
+                    for (i, o) in self.after_lost_answer(journal, &e, &sent).await {
+                        out.changes[i] = Some(o);
                     }
-                    self.settle(journal, Settled::Failed, &e.to_string());
                 }
             }
         }

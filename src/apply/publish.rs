@@ -4,7 +4,8 @@
 //! and did not publish everywhere is published to what it lacks. Each
 //! `publishablePublish` is journaled before it is sent, with the handle and publication
 //! ids as its items, so later runs know which (product, channel) pairs are done and a
-//! publish a killed run left open is settled by re-reading the product.
+//! publish a killed run left open is settled by re-reading the product. A publish whose
+//! answer was lost is settled the same way at once, or left open if that re-read fails.
 
 use std::collections::HashMap;
 
@@ -33,7 +34,10 @@ impl Executor<'_> {
         let body = publish_body(&product_id, &ids);
         let key = format!("{}-publish-{}", self.run_id, p.handle);
         let items = serde_json::json!({ "handle": p.handle, "publications": ids }).to_string();
-        let journal = self.journal_items(&key, "publishablePublish", &body, &items);
+        let journal = match self.journal_items(&key, "publishablePublish", &body, &items) {
+            Ok(id) => id,
+            Err(o) => return o.ended,
+        };
         match self.store.send_publish(&body).await {
             Ok(errors) if errors.is_empty() => {
                 self.settle(journal, Settled::Applied, "");
@@ -43,6 +47,36 @@ impl Executor<'_> {
                 let msg = messages(&errors);
                 self.settle(journal, Settled::Failed, &msg);
                 Ended::Failed(msg)
+            }
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(error = %e, handle = %p.handle, "A publish's answer was lost; re-reading");
+                // Shopify lists at most 250 publications a product is on: enough for any
+                // store's channels.
+                match self.store.product_publications(&p.handle, 250).await {
+                    Ok(found) => {
+                        let on = found.map(|f| f.published).unwrap_or_default();
+                        let held = ids.iter().filter(|id| on.contains(*id)).count();
+                        let reread = format!("published to {held} of {} channels", ids.len());
+                        let response =
+                            serde_json::json!({ "answer_lost": e.to_string(), "reread": reread })
+                                .to_string();
+                        if held == ids.len() {
+                            self.settle(journal, Settled::Applied, &response);
+                            Ended::Applied
+                        } else {
+                            self.settle(journal, Settled::Failed, &response);
+                            Ended::Failed(format!("{e}; re-read: {reread}"))
+                        }
+                    }
+                    Err(r) => {
+                        let why = format!(
+                            "outcome unknown: {e}; the re-read to learn it failed too ({r}); \
+                             the next run settles it by re-reading"
+                        );
+                        self.leave_unknown(journal, &why);
+                        Ended::Unknown(why)
+                    }
+                }
             }
             Err(e) => {
                 self.settle(journal, Settled::Failed, &e.to_string());

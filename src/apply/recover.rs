@@ -1,6 +1,7 @@
-//! Settling what a killed run left open (SPEC §4, "kills"): requests journaled before
-//! sending and never settled are decided by re-reading their items in the snapshot the
-//! new run has just taken. They are never replayed: the new plan starts from the store
+//! Settling what a killed run left open (SPEC §4, "kills"), and the requests an earlier
+//! run left open on purpose because their answer was lost and its own re-read failed too
+//! (noted `{"outcome": "unknown"}`): requests journaled before sending and never settled
+//! are decided by re-reading their items in the snapshot the new run has just taken. They are never replayed: the new plan starts from the store
 //! as it now is, so whatever the killed request did is already accounted for.
 //!
 //! A stock set is all-or-nothing, so it is `applied` when every quantity holds and

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use yup_oauth2::ApplicationSecret;
 use yup_oauth2::storage::{TokenInfo, TokenStorage, TokenStorageError};
 
-use crate::config::Secret;
+use crate::model::Secret;
 use crate::state::{Scope, State, StateError};
 
 /// The token table's row name for the Google token of a scope.
@@ -27,7 +27,10 @@ pub const TOKEN_NAME: &str = "google";
 
 /// What sheetsync asks consent for: reading and writing the sheet, and the Drive
 /// metadata `watch` and `auth status` read (SPEC §6).
-pub const SCOPES: [&str; 2] = crate::schedule::drive::SCOPES;
+pub const SCOPES: [&str; 2] = [
+    "https://www.googleapis.com/auth/spreadsheets",
+    "https://www.googleapis.com/auth/drive.metadata.readonly",
+];
 
 /// Google's refresh tokens for a client in "Testing" die 7 days after consent; an
 /// `invalid_grant` within this long of consent is probably that.

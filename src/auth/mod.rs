@@ -6,13 +6,14 @@
 //! are cached in the state dir's token table (0600), so a restart reuses them. Google's
 //! installed-app OAuth keeps its refresh token there too ([`google`]).
 
+pub mod endpoint;
 pub mod google;
 pub mod oauth;
 pub mod shopify;
 
 use async_trait::async_trait;
 
-use crate::config::Secret;
+use crate::model::Secret;
 
 pub use shopify::{ShopifyTokens, StoredToken, TOKEN_NAME};
 

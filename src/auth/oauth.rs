@@ -14,7 +14,7 @@ use url::Url;
 
 use super::AuthError;
 use super::shopify::{OauthEndpoint, StoredToken, TokenKind};
-use crate::config::Secret;
+use crate::model::Secret;
 
 /// The callback's default loopback port; register
 /// `http://127.0.0.1:48765/callback` as an allowed redirection URL of the app.
@@ -105,8 +105,8 @@ pub fn verify_callback(
         return Err(CallbackError::State);
     }
     let shop = get("shop")?;
-    let normalized = crate::store::shopify::transport::normalize_shop(shop);
-    let expected_norm = crate::store::shopify::transport::normalize_shop(expected_shop)
+    let normalized = super::endpoint::normalize_shop(shop);
+    let expected_norm = super::endpoint::normalize_shop(expected_shop)
         .unwrap_or_else(|| expected_shop.to_ascii_lowercase());
     if normalized.as_deref() != Some(expected_norm.as_str()) {
         return Err(CallbackError::Shop {

@@ -17,11 +17,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::endpoint::{EndpointError, resolve_endpoint};
 use super::{AuthError, TokenProvider};
 use crate::config::{Secret, ShopifyAuthMethod, ShopifyConfig};
 use crate::state::{Scope, State};
-use crate::store::shopify::StoreError;
-use crate::store::shopify::transport::resolve_endpoint;
 
 /// The token table's row name for the Shopify token of a scope.
 pub const TOKEN_NAME: &str = "shopify";
@@ -134,7 +133,7 @@ struct GrantError {
 }
 
 impl OauthEndpoint {
-    pub fn new(cfg: &ShopifyConfig) -> Result<OauthEndpoint, StoreError> {
+    pub fn new(cfg: &ShopifyConfig) -> Result<OauthEndpoint, EndpointError> {
         let graphql = resolve_endpoint(cfg)?;
         let path = graphql.url.path();
         let base = path.find("/admin/api/").map_or("", |i| &path[..i]);
@@ -148,7 +147,7 @@ impl OauthEndpoint {
             .user_agent(concat!("sheetsync/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| StoreError::Connection(e.to_string()))?;
+            .map_err(|e| EndpointError::Client(e.to_string()))?;
         Ok(OauthEndpoint {
             http,
             token_url,
@@ -309,7 +308,7 @@ impl ShopifyTokens {
         state_dir: &std::path::Path,
         scope: Scope,
         dry_run: bool,
-    ) -> Result<ShopifyTokens, StoreError> {
+    ) -> Result<ShopifyTokens, EndpointError> {
         let endpoint = OauthEndpoint::new(cfg)?;
         Ok(ShopifyTokens {
             method: cfg.auth.method,
@@ -445,36 +444,4 @@ impl TokenProvider for ShopifyTokens {
             shop: self.endpoint.shop.clone(),
         }
     }
-}
-
-/// Why [`connect`] could not build the client: a config problem (exit 2) or a store one.
-#[derive(Debug)]
-pub enum ConnectError {
-    Config(String),
-    Store(StoreError),
-}
-
-/// The Shopify client for `client_credentials` and `oauth`. For `oauth`, a missing stored
-/// token is a setup step not yet done (a config problem), found before any request.
-pub fn connect(
-    cfg: &ShopifyConfig,
-    state_dir: &std::path::Path,
-    scope: Scope,
-    dry_run: bool,
-) -> Result<crate::store::shopify::ShopifyClient, ConnectError> {
-    if cfg.auth.method == ShopifyAuthMethod::Oauth
-        && peek_stored(state_dir, &scope)
-            .map_err(|e| ConnectError::Config(e.to_string()))?
-            .is_none()
-    {
-        return Err(ConnectError::Config(
-            AuthError::NotAuthorized {
-                shop: cfg.shop.clone(),
-            }
-            .to_string(),
-        ));
-    }
-    let tokens = ShopifyTokens::new(cfg, state_dir, scope, dry_run).map_err(ConnectError::Store)?;
-    crate::store::shopify::ShopifyClient::with_provider(cfg, std::sync::Arc::new(tokens))
-        .map_err(ConnectError::Store)
 }

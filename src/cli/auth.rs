@@ -92,7 +92,11 @@ fn shopify_credential(config: &Config) -> Vec<Line> {
 
 /// Granted against needed scopes, from `currentAppInstallation`.
 async fn shopify_scopes(config: &Config) -> Vec<Line> {
-    let store = match crate::engine::shopify_client(config, true) {
+    let store = match crate::engine::shopify_client(
+        config,
+        true,
+        crate::store::shopify::ClientOptions::from_sync(&config.sync),
+    ) {
         Ok(s) => s,
         Err(e) => {
             let status = match e.fatal() {

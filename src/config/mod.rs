@@ -5,7 +5,6 @@
 //! never prints its value. Only this module and `cli` read the environment; the loader
 //! takes the environment as a function so tests can supply their own.
 
-mod secret;
 mod validate;
 mod vars;
 
@@ -14,9 +13,9 @@ use std::path::{Path, PathBuf};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+pub use crate::model::Secret;
+use crate::model::rows::{ColumnKey, ColumnSpec};
 use crate::model::{Field, LocationName};
-use crate::sheet::parse::{ColumnKey, ColumnSpec};
-pub use secret::Secret;
 use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
@@ -319,6 +318,16 @@ impl Default for SyncConfig {
 fn default_sheets_base() -> String {
     "https://sheets.googleapis.com/".into()
 }
+/// `sync.bulk_threshold`'s default: the variant count from which the store is read by one
+/// bulk export instead of pages (DESIGN.md step 2).
+pub const DEFAULT_BULK_THRESHOLD: u64 = 2_000;
+
+/// `sync.bulk_mutation_threshold`'s default. A direct call costs about 11 points a
+/// product: up to ~200 updates fit in a full Standard bucket and go out at once, faster
+/// than a job's upload, queue and polls; past that, direct calls wait on the restore rate
+/// (about 9 products a second) while the job costs some 25 points whatever its size.
+pub const DEFAULT_BULK_MUTATION_THRESHOLD: u64 = 200;
+
 fn default_drive_base() -> String {
     "https://www.googleapis.com/".into()
 }
@@ -329,10 +338,10 @@ fn default_ratio() -> Decimal {
     Decimal::new(5, 1)
 }
 fn default_bulk_threshold() -> u64 {
-    crate::store::shopify::bulk::DEFAULT_THRESHOLD
+    DEFAULT_BULK_THRESHOLD
 }
 fn default_bulk_mutation_threshold() -> u64 {
-    crate::store::shopify::bulk_mutation::DEFAULT_THRESHOLD
+    DEFAULT_BULK_MUTATION_THRESHOLD
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from(".sheetsync")

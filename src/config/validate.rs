@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use url::Url;
 
 use super::{Config, GoogleMethod, ShopifyAuthMethod};
-use crate::sheet::parse::ColumnKey;
+use crate::model::rows::ColumnKey;
 
 /// Normalises `config` in place and returns every problem found (empty = valid).
 pub(super) fn check(config: &mut Config) -> Vec<String> {

@@ -573,7 +573,7 @@ fn finish_report(
                 report.conflicts.push(conflict(&items[i], &store));
                 stale.push(pos);
             }
-            Ended::Skipped(_) | Ended::Failed(_) => {}
+            Ended::Skipped(_) | Ended::Failed(_) | Ended::Unknown(_) => {}
         }
     }
     for pos in stale.into_iter().rev() {
@@ -592,6 +592,7 @@ fn finish_report(
             status,
             error,
             note,
+            outcome: None,
             create: None,
             product: item.product.clone(),
         };

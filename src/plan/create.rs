@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{Change, PlanOptions};
+use crate::model::rows::{Intent, Row, RowError};
 use crate::model::{CellRef, Field, FieldKey, Sku, Value};
-use crate::sheet::parse::{Intent, Row, RowError};
 
 /// The option Shopify gives a product created without options, and its one value.
 pub const DEFAULT_OPTION: (&str, &str) = ("Title", "Default Title");

@@ -9,8 +9,8 @@ use super::{
     Adopt, Agreed, Change, Conflict, ConflictKind, PlanOptions, Policy, Pull, Resolution,
     StoreVariant,
 };
+use crate::model::rows::{Entry, Intent, Row, RowError};
 use crate::model::{Field, FieldKey, Value};
-use crate::sheet::parse::{Entry, Intent, Row, RowError};
 
 /// What one row contributes to the plan.
 #[derive(Debug, Default)]

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use rust_decimal::Decimal;
 
 use super::{Change, PlanOptions, Refusal};
+use crate::model::rows::ParsedSheet;
 use crate::model::{Currency, Field, Value};
-use crate::sheet::parse::ParsedSheet;
 
 /// Every guard `changes` trips, sorted.
 pub(super) fn refusals(

@@ -39,8 +39,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::Policy;
+use crate::model::rows::{ParsedSheet, Row, RowError};
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value, tags_text};
-use crate::sheet::parse::{ParsedSheet, Row, RowError};
 
 pub use gid::Gid;
 pub use replan::{NOTE_STORE_CHANGED, SKIP_STORE_KEPT_CHANGING, replan};

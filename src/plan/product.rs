@@ -13,8 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{Baseline, PlanOptions, Snapshot, join};
+use crate::model::rows::{Intent, Row, RowError};
 use crate::model::{FieldKey, Value};
-use crate::sheet::parse::{Intent, Row, RowError};
 
 /// (product id, field) — a product field of one product.
 pub(super) type ProductKey = (String, FieldKey);

@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 
 use super::tests::fixture::*;
 use super::*;
+use crate::model::rows::{Intent, ParsedSheet};
 use crate::model::{Field, FieldKey, Value};
-use crate::sheet::parse::{Intent, ParsedSheet};
 
 fn keys() -> [FieldKey; 6] {
     [price(), compare_at(), cost(), barcode(), main(), outlet()]

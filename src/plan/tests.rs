@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use rust_decimal::Decimal;
 
 use super::*;
+use crate::model::rows::{Intent, ParsedSheet, RowError};
 use crate::model::{CellRef, Field, FieldKey, Value};
-use crate::sheet::parse::{Intent, ParsedSheet, RowError};
 
 pub(super) mod fixture {
     use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,8 +19,8 @@ pub(super) mod fixture {
     use crate::model::{CellRef, Currency, Field, FieldKey, Sku, Value};
     use std::sync::Arc;
 
+    use crate::model::rows::{Entry, Intent, ParsedSheet, Row};
     use crate::plan::{PlanOptions, Policy, Snapshot, StoreProduct, StoreVariant};
-    use crate::sheet::parse::{Entry, Intent, ParsedSheet, Row};
 
     pub const TAB: &str = "Inventory";
     pub const MAIN: &str = "Main";

@@ -7,11 +7,13 @@
 
 pub mod human;
 pub mod json;
+pub mod writeback;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Currency, Value};
 use crate::plan::{Conflict, ConflictKind, Plan, Refusal, Resolution};
+pub use crate::sheet::writeback::{RowSkip, WriteBackReport};
 
 /// Where a change ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +23,17 @@ pub enum Status {
     Applied,
     Failed,
     Skipped,
+}
+
+/// Why a `failed` change may have taken effect after all, in its `"outcome"` field: its
+/// request was sent, the answer was lost (timeout, dropped connection, 5xx after the
+/// retries), and the re-read that would tell failed too. SPEC §5's statuses stay the four
+/// it names, so scripts that read `status` keep working and the run still exits 3; the
+/// next full run settles the request by re-reading the store, never by re-sending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unsettled {
+    Unknown,
 }
 
 /// One change as reported (`changes[]`). Values are already rendered as SPEC §5 wants
@@ -38,6 +51,9 @@ pub struct ChangeReport {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// `unknown` on a `failed` change that may have taken effect ([`Unsettled`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Unsettled>,
     /// `sync.create_missing`: `"product"` when the change's product is created with it,
     /// `"variant"` when only its variant is; absent for changes to what the store has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +78,9 @@ pub struct PublishReport {
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `unknown` on a `failed` publish that may have taken effect ([`Unsettled`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Unsettled>,
     /// The human plan's product group; not part of the JSON.
     #[serde(skip)]
     pub group: String,
@@ -81,26 +100,6 @@ pub struct PullReport {
     pub status: Option<Status>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-/// What write-back did to the sheet (SPEC §4.5): cells written and rows left alone
-/// because the sheet changed under the run. Absent in a dry run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WriteBackReport {
-    /// Cells the one `values.batchUpdate` confirmed written.
-    pub cells_written: usize,
-    /// Rows not written, with why (`sheet changed during run`): retried next run.
-    pub rows_skipped: Vec<RowSkip>,
-    /// Why the sheet write failed as a whole, when it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RowSkip {
-    pub row: u32,
-    pub sku: Option<String>,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,6 +253,7 @@ impl Report {
                 status: Status::Planned,
                 error: None,
                 note: c.note.clone(),
+                outcome: None,
                 create: c
                     .create
                     .as_ref()
@@ -306,6 +306,7 @@ impl Report {
                 rows: p.rows.iter().map(|(row, _)| *row).collect(),
                 status: Status::Planned,
                 error: None,
+                outcome: None,
                 group: if p.product_id.is_none() {
                     format!("{} (new product {:?})", p.title, p.handle)
                 } else {
@@ -365,6 +366,15 @@ impl Report {
         if let Some(change) = self.changes.get_mut(index) {
             change.status = status;
             change.error = error;
+            change.outcome = None;
+        }
+    }
+
+    /// Marks change `index`, recorded `failed`, as possibly applied: its answer was lost
+    /// and the re-read that would tell failed too ([`Unsettled::Unknown`]).
+    pub fn mark_unknown(&mut self, index: usize) {
+        if let Some(change) = self.changes.get_mut(index) {
+            change.outcome = Some(Unsettled::Unknown);
         }
     }
 

@@ -19,11 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use crate::http::{Reason, Retries, RetryPolicy};
 use crate::sheet::google::{SheetsClient, Tokens};
 
-/// The scopes the Drive token is minted for.
-pub const SCOPES: [&str; 2] = [
-    "https://www.googleapis.com/auth/spreadsheets",
-    "https://www.googleapis.com/auth/drive.metadata.readonly",
-];
+/// The scopes the Drive token is minted for: the one Google token covers both.
+pub use crate::auth::google::SCOPES;
 
 /// Requests a minute: Drive's default per-user quota, as for Sheets.
 const PER_MINUTE: u32 = 60;

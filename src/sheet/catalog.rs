@@ -57,7 +57,7 @@ pub struct CatalogReport {
     /// Sheet rows whose SKU the store does not have, or that have row errors: untouched.
     pub rows_left_alone: usize,
     /// Rows not written because the sheet changed during the run.
-    pub rows_skipped: Vec<crate::report::RowSkip>,
+    pub rows_skipped: Vec<super::writeback::RowSkip>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -31,7 +31,7 @@ use serde::Serialize;
 pub use error::StateError;
 pub use lock::WriterLock;
 
-use crate::config::Secret;
+use crate::model::Secret;
 use crate::model::{Field, FieldKey, Sku, Value};
 use crate::plan::Baseline;
 
@@ -117,9 +117,9 @@ impl Outcome {
     }
 }
 
-/// A store request recorded before it was sent and not known to have settled: after a
-/// crash, the next writer resends `body` under the same idempotency `key` (the store then
-/// answers without applying twice) and settles it.
+/// A store request recorded before it was sent and not known to have settled (a crash, or
+/// an answer lost whose re-read failed too): the next writer settles it by re-reading its
+/// items (`apply::recover`), never by resending `body`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournaledRequest {
     pub id: i64,

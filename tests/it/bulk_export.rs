@@ -4,12 +4,13 @@
 
 use sheetsync::config::{Secret, ShopifyAuth, ShopifyAuthMethod, ShopifyConfig};
 use sheetsync::model::LocationName;
-use sheetsync::store::shopify::ShopifyClient;
+use sheetsync::store::shopify::{ClientOptions, ShopifyClient};
 use sheetsync_sandbox::shopify::ShopifyFake;
 
 const TOKEN: &str = "shpat_bulk_test";
 
-async fn client(fake: &ShopifyFake) -> ShopifyClient {
+/// A client reading by bulk export from `bulk_threshold` variants.
+async fn client_with(fake: &ShopifyFake, options: ClientOptions) -> ShopifyClient {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (addr, _) = fake.spawn().await.unwrap();
     let cfg = ShopifyConfig {
@@ -23,7 +24,7 @@ async fn client(fake: &ShopifyFake) -> ShopifyClient {
             client_secret: None,
         },
     };
-    ShopifyClient::new(&cfg, Secret::new(TOKEN)).unwrap()
+    ShopifyClient::new(&cfg, Secret::new(TOKEN), options).unwrap()
 }
 
 async fn locations(c: &ShopifyClient) -> Vec<(LocationName, String)> {
@@ -38,10 +39,13 @@ async fn locations(c: &ShopifyClient) -> Vec<(LocationName, String)> {
 #[tokio::test]
 async fn bulk_export_gives_the_paged_snapshot_and_never_shows_the_token() {
     let fake = ShopifyFake::demo(TOKEN);
-    let c = client(&fake).await;
+    let with = |bulk_threshold| ClientOptions {
+        bulk_threshold,
+        ..ClientOptions::default()
+    };
+    let c = client_with(&fake, with(1_000_000)).await;
     let locs = locations(&c).await;
 
-    c.set_bulk_threshold(1_000_000);
     let (paged, paged_no_sku) = c.snapshot_counted(&locs).await.unwrap();
     let before = fake.requests().len();
     assert!(
@@ -51,14 +55,16 @@ async fn bulk_export_gives_the_paged_snapshot_and_never_shows_the_token() {
     );
 
     // The demo store has ~20 variants: a threshold of 10 turns the export on.
-    c.set_bulk_threshold(10);
+    let c = client_with(&fake, with(10)).await;
     let (bulk, bulk_no_sku) = c.snapshot_counted(&locs).await.unwrap();
     assert_eq!(bulk, paged);
     assert_eq!(bulk_no_sku, paged_no_sku);
 
+    // A new client reads the shop and its locations once before its first snapshot.
     let ops: Vec<String> = fake.requests()[before..]
         .iter()
         .filter_map(|r| r.operation_name.clone())
+        .filter(|op| op != "ShopInfo" && op != "Locations")
         .collect();
     assert_eq!(ops.first().map(String::as_str), Some("VariantsCount"));
     assert!(ops.contains(&"BulkRunQuery".to_owned()));
@@ -73,8 +79,14 @@ async fn bulk_export_gives_the_paged_snapshot_and_never_shows_the_token() {
 #[tokio::test]
 async fn the_fakes_export_is_scrambled_so_line_order_cannot_be_relied_on() {
     let fake = ShopifyFake::demo(TOKEN);
-    let c = client(&fake).await;
-    c.set_bulk_threshold(0);
+    let c = client_with(
+        &fake,
+        ClientOptions {
+            bulk_threshold: 0,
+            ..ClientOptions::default()
+        },
+    )
+    .await;
     let locs = locations(&c).await;
     c.snapshot(&locs).await.unwrap();
     let url = format!(

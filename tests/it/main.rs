@@ -16,6 +16,8 @@ mod faults;
 mod google_auth;
 mod graphql_schema;
 mod kills;
+mod layers;
+mod lost_answers;
 mod products;
 mod revert;
 mod sheets_client;

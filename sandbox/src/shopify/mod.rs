@@ -761,18 +761,30 @@ async fn graphql_handler(
     if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
         fake.lock().public_base = Some(format!("http://{host}"));
     }
-    if fake.holds.waiting_at(HoldPoint::BeforeApply) {
-        let mutations = serde_json::from_slice::<Value>(&body)
+    let mutations = || {
+        serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| request_from_json(&v))
             .map(|r| exec::mutation_fields(&r))
-            .unwrap_or_default();
-        if fake.holds.gate(HoldPoint::BeforeApply, &mutations).await == hold::Verdict::Drop {
-            return crate::faults::dropped();
-        }
+            .unwrap_or_default()
+    };
+    if fake.holds.waiting_at(HoldPoint::BeforeApply)
+        && fake.holds.gate(HoldPoint::BeforeApply, &mutations()).await == hold::Verdict::Drop
+    {
+        return crate::faults::dropped();
+    }
+    let loss = if fake.faults.losing_answers() {
+        fake.faults.loss_for(&mutations())
+    } else {
+        None
+    };
+    if loss == Some(crate::faults::Loss::Before) {
+        return crate::faults::dropped();
     }
     let (status, value, applied) = fake.respond_applying(&version, token, &body);
-    if fake.holds.gate(HoldPoint::AfterApply, &applied).await == hold::Verdict::Drop {
+    if loss == Some(crate::faults::Loss::After)
+        || fake.holds.gate(HoldPoint::AfterApply, &applied).await == hold::Verdict::Drop
+    {
         return crate::faults::dropped();
     }
     let served = if SUPPORTED_VERSIONS.contains(&version.as_str()) || version == "unstable" {

@@ -46,9 +46,6 @@ pub const VARIANTS_QUERY: &str = r#"{
   }
 }"#;
 
-/// Variant count from which `snapshot` reads by bulk export (DESIGN.md step 2).
-pub const DEFAULT_THRESHOLD: u64 = 2_000;
-
 /// Polling starts quick (small stores finish in a second) and backs off to this.
 const MAX_POLL: Duration = Duration::from_secs(5);
 const FIRST_POLL: Duration = Duration::from_millis(200);

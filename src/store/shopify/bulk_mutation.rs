@@ -17,13 +17,6 @@ use super::bulk::{check_file_url, get_file, plain_http};
 use super::error::StoreError;
 use super::ops::{self, VariantUpdate, variants_bulk_update};
 
-/// Variant updates from which the executor sends variant fields by one bulk mutation. A
-/// direct call costs about 11 points a product: up to ~200 updates fit in a full Standard
-/// bucket and go out at once, faster than a job's upload, queue and polls; past that,
-/// direct calls wait on the restore rate (about 9 products a second) while the job costs
-/// some 25 points whatever its size.
-pub const DEFAULT_THRESHOLD: u64 = 200;
-
 /// Largest upload Shopify accepts (`INVALID_STAGED_UPLOAD_FILE` above it).
 pub const MAX_FILE_BYTES: usize = 100 * 1024 * 1024;
 

@@ -91,14 +91,45 @@ pub struct ShopifyClient {
     inner: Arc<Inner>,
 }
 
+/// What the config decides about the client, fixed when it is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Variant count from which `snapshot` reads by bulk export (`[sync] bulk_threshold`);
+    /// 0 always exports.
+    pub bulk_threshold: u64,
+    /// Variant updates from which the executor sends variant fields by one bulk mutation
+    /// (`[sync] bulk_mutation_threshold`); 0 always does, `u64::MAX` never.
+    pub bulk_mutation_threshold: u64,
+    /// Cap on mutations in flight together; 1 sends them one after another (for
+    /// comparisons and for stores behind a slow proxy). The executor also bounds it by the
+    /// bucket and by its own maximum.
+    pub max_in_flight: usize,
+}
+
+impl ClientOptions {
+    /// The options `[sync]` sets.
+    pub fn from_sync(sync: &crate::config::SyncConfig) -> ClientOptions {
+        ClientOptions {
+            bulk_threshold: sync.bulk_threshold,
+            bulk_mutation_threshold: sync.bulk_mutation_threshold,
+            ..ClientOptions::default()
+        }
+    }
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            bulk_threshold: crate::config::DEFAULT_BULK_THRESHOLD,
+            bulk_mutation_threshold: crate::config::DEFAULT_BULK_MUTATION_THRESHOLD,
+            max_in_flight: usize::MAX,
+        }
+    }
+}
+
 struct Inner {
     transport: Transport,
-    /// Variant count from which `snapshot` reads by bulk export.
-    bulk_threshold: Mutex<u64>,
-    /// Variant updates from which the executor writes variant fields by bulk mutation.
-    bulk_mutation_threshold: Mutex<u64>,
-    /// Cap on mutations in flight together (the executor also bounds it by the bucket).
-    max_in_flight: Mutex<usize>,
+    options: ClientOptions,
     /// `productVariantsBulkUpdate`'s requested cost by variant count, as Shopify priced
     /// it: the cost grows with the variants, so one figure for the operation would
     /// under-charge a bigger call and earn a THROTTLED on a drained bucket.
@@ -110,30 +141,72 @@ struct Inner {
 
 impl ShopifyClient {
     /// Checks the shop domain and builds the client; nothing is sent yet.
-    pub fn new(cfg: &ShopifyConfig, token: Secret) -> Result<ShopifyClient, StoreError> {
-        Ok(ShopifyClient::with_transport(Transport::new(cfg, token)?))
+    pub fn new(
+        cfg: &ShopifyConfig,
+        token: Secret,
+        options: ClientOptions,
+    ) -> Result<ShopifyClient, StoreError> {
+        Ok(ShopifyClient::with_transport(
+            Transport::new(cfg, token)?,
+            options,
+        ))
     }
 
     /// A client whose token comes from `auth` (client credentials, OAuth).
     pub fn with_provider(
         cfg: &ShopifyConfig,
         auth: Arc<dyn crate::auth::TokenProvider>,
+        options: ClientOptions,
     ) -> Result<ShopifyClient, StoreError> {
-        Ok(ShopifyClient::with_transport(Transport::with_provider(
-            cfg,
-            auth,
-            super::transport::RetryPolicy::default(),
-            Arc::new(super::transport::TokioClock::default()),
-        )?))
+        Ok(ShopifyClient::with_transport(
+            Transport::with_provider(
+                cfg,
+                auth,
+                super::transport::RetryPolicy::default(),
+                Arc::new(super::transport::TokioClock::default()),
+            )?,
+            options,
+        ))
     }
 
-    pub fn with_transport(transport: Transport) -> ShopifyClient {
+    /// The client for `client_credentials` and `oauth`, its tokens from `crate::auth`. For
+    /// `oauth`, a missing stored token is a setup step not yet done (a config problem),
+    /// found before any request.
+    pub fn connect(
+        cfg: &ShopifyConfig,
+        state_dir: &std::path::Path,
+        scope: crate::state::Scope,
+        dry_run: bool,
+        options: ClientOptions,
+    ) -> Result<ShopifyClient, ConnectError> {
+        use crate::auth::AuthError;
+        use crate::auth::shopify::{ShopifyTokens, peek_stored};
+        use crate::config::ShopifyAuthMethod;
+        if cfg.auth.method == ShopifyAuthMethod::Oauth
+            && peek_stored(state_dir, &scope)
+                .map_err(|e| ConnectError::Config(e.to_string()))?
+                .is_none()
+        {
+            return Err(ConnectError::Config(
+                AuthError::NotAuthorized {
+                    shop: cfg.shop.clone(),
+                }
+                .to_string(),
+            ));
+        }
+        let tokens = ShopifyTokens::new(cfg, state_dir, scope, dry_run)
+            .map_err(|e| ConnectError::Store(e.into()))?;
+        ShopifyClient::with_provider(cfg, Arc::new(tokens), options).map_err(ConnectError::Store)
+    }
+
+    pub fn with_transport(transport: Transport, options: ClientOptions) -> ShopifyClient {
         ShopifyClient {
             inner: Arc::new(Inner {
                 transport,
-                bulk_threshold: Mutex::new(bulk::DEFAULT_THRESHOLD),
-                bulk_mutation_threshold: Mutex::new(bulk_mutation::DEFAULT_THRESHOLD),
-                max_in_flight: Mutex::new(usize::MAX),
+                options: ClientOptions {
+                    max_in_flight: options.max_in_flight.max(1),
+                    ..options
+                },
                 bulk_update_costs: Mutex::default(),
                 shop: Mutex::default(),
                 location_count: Mutex::default(),
@@ -141,31 +214,12 @@ impl ShopifyClient {
         }
     }
 
-    /// From how many variants `snapshot` reads by bulk export (`[sync] bulk_threshold`);
-    /// 0 always exports.
-    pub fn set_bulk_threshold(&self, variants: u64) {
-        *lock(&self.inner.bulk_threshold) = variants;
-    }
-
-    /// From how many variant updates the executor sends variant fields by one bulk
-    /// mutation (`[sync] bulk_mutation_threshold`); 0 always does, `u64::MAX` never.
-    pub fn set_bulk_mutation_threshold(&self, updates: u64) {
-        *lock(&self.inner.bulk_mutation_threshold) = updates;
-    }
-
     pub fn bulk_mutation_threshold(&self) -> u64 {
-        *lock(&self.inner.bulk_mutation_threshold)
-    }
-
-    /// Caps how many mutations the executor keeps in flight together; 1 sends them one
-    /// after another (for comparisons and for stores behind a slow proxy). Unset, only
-    /// the bucket and the executor's own maximum limit it.
-    pub fn set_max_in_flight(&self, requests: usize) {
-        *lock(&self.inner.max_in_flight) = requests.max(1);
+        self.inner.options.bulk_mutation_threshold
     }
 
     pub fn max_in_flight(&self) -> usize {
-        *lock(&self.inner.max_in_flight)
+        self.inner.options.max_in_flight
     }
 
     pub fn transport(&self) -> &Transport {
@@ -311,7 +365,7 @@ impl ShopifyClient {
 
     /// Whether the catalogue is at least the bulk threshold (one count query, cost 1).
     async fn wants_bulk(&self) -> Result<bool, StoreError> {
-        let threshold = *lock(&self.inner.bulk_threshold);
+        let threshold = self.inner.options.bulk_threshold;
         if threshold == 0 {
             return Ok(true);
         }
@@ -642,4 +696,11 @@ impl ShopifyClient {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Why [`ShopifyClient::connect`] could not build the client: a config problem (exit 2) or a store one.
+#[derive(Debug)]
+pub enum ConnectError {
+    Config(String),
+    Store(StoreError),
 }

@@ -13,6 +13,19 @@ pub struct GraphqlError {
     pub message: String,
 }
 
+impl From<crate::auth::endpoint::EndpointError> for StoreError {
+    fn from(e: crate::auth::endpoint::EndpointError) -> StoreError {
+        use crate::auth::endpoint::EndpointError;
+        match e {
+            EndpointError::InvalidShop(shop) => StoreError::InvalidShop(shop),
+            EndpointError::InvalidBaseUrl { url, reason } => {
+                StoreError::InvalidBaseUrl { url, reason }
+            }
+            EndpointError::Client(message) => StoreError::Connection(message),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The configured shop is not a `*.myshopify.com` domain.
@@ -105,6 +118,33 @@ impl StoreError {
         }
     }
 
+    /// Whether a mutation that ended with this error may still have run: its answer
+    /// was lost (a timeout, a dropped connection, an answer we could not read) or the
+    /// store failed on its side (5xx, a GraphQL internal error). Errors that say the
+    /// request was refused before it ran (throttled, 429, 4xx, auth, a bad request) are
+    /// definite: nothing of it took effect.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            StoreError::Timeout | StoreError::Connection(_) | StoreError::Decode(_) => true,
+            StoreError::Http { status, .. } => *status >= 500,
+            StoreError::Graphql(errors) => errors.iter().any(|e| {
+                matches!(
+                    e.code.as_deref(),
+                    Some("INTERNAL_SERVER_ERROR" | "SERVICE_UNAVAILABLE")
+                )
+            }),
+            StoreError::InvalidShop(_)
+            | StoreError::InvalidBaseUrl { .. }
+            | StoreError::ForeignHost { .. }
+            | StoreError::Unauthorized
+            | StoreError::Auth(_)
+            | StoreError::AccessDenied { .. }
+            | StoreError::Throttled { .. }
+            | StoreError::MaxCostExceeded { .. }
+            | StoreError::Bulk(_) => false,
+        }
+    }
+
     /// How long the server asked us to wait, when it said so.
     pub fn server_delay(&self) -> Option<Duration> {
         match self {
@@ -152,6 +192,39 @@ mod tests {
             status,
             retry_after: None,
             excerpt: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_lost_or_failed_answer_leaves_the_outcome_unknown_and_a_refusal_does_not() {
+        for unknown in [
+            StoreError::Timeout,
+            StoreError::Connection("reset".into()),
+            StoreError::Decode("truncated".into()),
+            http(500),
+            http(503),
+            StoreError::Graphql(vec![GraphqlError {
+                code: Some("INTERNAL_SERVER_ERROR".into()),
+                message: "x".into(),
+            }]),
+        ] {
+            assert!(unknown.outcome_unknown(), "{unknown:?}");
+        }
+        for refused in [
+            http(400),
+            http(429),
+            StoreError::Unauthorized,
+            StoreError::Throttled {
+                requested: 10.0,
+                available: 0.0,
+                restore_rate: 50.0,
+            },
+            StoreError::Graphql(vec![GraphqlError {
+                code: Some("BAD_REQUEST".into()),
+                message: "x".into(),
+            }]),
+        ] {
+            assert!(!refused.outcome_unknown(), "{refused:?}");
         }
     }
 

@@ -14,7 +14,7 @@ pub mod transport;
 #[cfg(test)]
 mod tests;
 
-pub use client::{PageSizer, ShopifyClient};
+pub use client::{ClientOptions, ConnectError, PageSizer, ShopifyClient};
 pub use error::{GraphqlError, StoreError};
 pub use ops::{
     ActivateOutcome, AppliedChange, BulkUpdateOutcome, Patch, ProductUpdate, SetOutcome,

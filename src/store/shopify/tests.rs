@@ -349,15 +349,15 @@ fn endpoints() {
     // Loopback only through api_base_url; clear text only to loopback; foreign shop refused.
     assert!(matches!(
         resolve_endpoint(&cfg("127.0.0.1", None)),
-        Err(StoreError::InvalidShop(_))
+        Err(crate::auth::endpoint::EndpointError::InvalidShop(_))
     ));
     assert!(matches!(
         resolve_endpoint(&cfg("demo.myshopify.com", Some("http://proxy.example.com"))),
-        Err(StoreError::InvalidBaseUrl { .. })
+        Err(crate::auth::endpoint::EndpointError::InvalidBaseUrl { .. })
     ));
     assert!(matches!(
         resolve_endpoint(&cfg("example.com", Some("https://proxy.example.net"))),
-        Err(StoreError::InvalidShop(_))
+        Err(crate::auth::endpoint::EndpointError::InvalidShop(_))
     ));
     let mut bad_version = cfg("demo.myshopify.com", None);
     bad_version.api_version = "../x".into();
@@ -552,7 +552,11 @@ async fn start(canned: Vec<Canned>) -> (Server, ShopifyClient, Arc<FakeClock>) {
         clock.clone(),
     )
     .unwrap();
-    (server, ShopifyClient::with_transport(transport), clock)
+    (
+        server,
+        ShopifyClient::with_transport(transport, Default::default()),
+        clock,
+    )
 }
 
 fn cost(requested: f64, available: f64, max: f64, rate: f64) -> Value {
@@ -749,7 +753,7 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
     assert_eq!(a[1].stock.get("Main"), Some(None));
     assert_eq!(
         variables(&server.seen.lock().unwrap()[2].1)["limit"],
-        json!(super::bulk::DEFAULT_THRESHOLD)
+        json!(crate::config::DEFAULT_BULK_THRESHOLD)
     );
     let firsts: Vec<i64> = server.seen.lock().unwrap()[3..]
         .iter()
@@ -764,9 +768,13 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
 #[tokio::test]
 async fn a_foreign_token_host_is_never_contacted() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let err = ShopifyClient::new(&cfg("shop.example.com", None), Secret::new("t"))
-        .err()
-        .unwrap();
+    let err = ShopifyClient::new(
+        &cfg("shop.example.com", None),
+        Secret::new("t"),
+        Default::default(),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, StoreError::InvalidShop(_)));
 }
 

@@ -1,11 +1,16 @@
 //! Domain newtypes shared by every layer: SKUs, money, quantities, locations, cell
 //! references and the fields sheetsync syncs. Nothing here does IO.
 
+pub mod rows;
+pub mod secret;
+
 use std::fmt;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
 
 /// A variant's stock keeping unit: the key that joins a sheet row to a store variant.
 /// Always trimmed; matching is exact and case-sensitive (SPEC §3).
