@@ -337,10 +337,7 @@ async fn bench(
     println!(
         "bulk jobs: {}",
         match flags.bulk_pace {
-            Some((wait, rate)) => format!(
-                "paced: {} queued, then {rate:.0} objects/s",
-                secs(wait)
-            ),
+            Some((wait, rate)) => format!("paced: {} queued, then {rate:.0} objects/s", secs(wait)),
             None => "finished at once (the sandbox's default; not a live store's pace)".to_owned(),
         }
     );

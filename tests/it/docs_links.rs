@@ -126,22 +126,36 @@ fn every_relative_link_resolves_inside_the_repository() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} links found: is the parser right?");
-    assert!(problems.is_empty(), "broken links:\n{}", problems.join("\n"));
+    assert!(
+        checked > 50,
+        "only {checked} links found: is the parser right?"
+    );
+    assert!(
+        problems.is_empty(),
+        "broken links:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn the_readme_links_the_reference_and_the_architecture() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     let targets = link_targets(&readme);
-    for page in ["ARCHITECTURE.md", "docs/performance.md", "docs/configuration.md"] {
+    for page in [
+        "ARCHITECTURE.md",
+        "docs/performance.md",
+        "docs/configuration.md",
+    ] {
         assert!(
             targets.iter().any(|t| t == page),
             "README.md does not link {page}"
         );
     }
     // A clone has no `../shared`: the README must not send readers there.
-    assert!(!readme.contains("../shared"), "README.md points outside the repository");
+    assert!(
+        !readme.contains("../shared"),
+        "README.md points outside the repository"
+    );
 }
 
 #[test]

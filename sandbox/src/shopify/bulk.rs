@@ -140,7 +140,8 @@ impl BulkOp {
             self.object_count = done;
             // Roots come in step with the objects under them.
             self.root_object_count = (u128::from(self.total_roots) * u128::from(done)
-                / u128::from(self.total_objects.max(1))) as u64;
+                / u128::from(self.total_objects.max(1)))
+                as u64;
         }
     }
 

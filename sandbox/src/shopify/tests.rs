@@ -1566,7 +1566,10 @@ async fn paced_bulk_export_waits_in_the_queue_then_counts_objects_at_the_rate() 
     );
     let op = &v["data"]["bulkOperationRunQuery"]["bulkOperation"];
     assert_eq!(op["status"], "CREATED", "{v}");
-    assert_eq!(op["objectCount"], "0", "a live job reports nothing yet: {v}");
+    assert_eq!(
+        op["objectCount"], "0",
+        "a live job reports nothing yet: {v}"
+    );
     let id = op["id"].as_str().unwrap().to_owned();
     let total = fake.lock().bulk_ops[0].total_objects;
     assert!(total >= 8, "the demo has enough variants to watch: {total}");
@@ -1586,7 +1589,13 @@ async fn paced_bulk_export_waits_in_the_queue_then_counts_objects_at_the_rate() 
     advance_to(start, Duration::from_millis(11_600)).await;
     assert_eq!(bulk_status(&fake, &id), ("RUNNING".into(), 6, None));
     // The file is not served before the job ends.
-    assert!(bulk::file(&fake.lock(), &format!("{}.jsonl", id.rsplit('/').next().unwrap())).is_none());
+    assert!(
+        bulk::file(
+            &fake.lock(),
+            &format!("{}.jsonl", id.rsplit('/').next().unwrap())
+        )
+        .is_none()
+    );
 
     // One object short of the end, still running; at the end, completed with every object.
     let end = Duration::from_secs(10) + Duration::from_secs_f64(total as f64 / 4.0);
@@ -1598,7 +1607,12 @@ async fn paced_bulk_export_waits_in_the_queue_then_counts_objects_at_the_rate() 
     let name = url.expect("a completed export has a url");
     let name = name.rsplit('/').next().unwrap();
     let file = bulk::file(&fake.lock(), name).expect("served once completed");
-    assert_eq!(file.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64, total);
+    assert_eq!(
+        file.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count() as u64,
+        total
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1608,7 +1622,8 @@ async fn paced_bulk_mutation_counts_its_lines_and_ends_failed_when_set_to() {
     fake.set_bulk_pace(Duration::from_secs(2), 1.0);
     fake.fail_next_bulk_mutation_after(2);
     let tee = fake.variant("TEE-RED-M").unwrap();
-    let line = json!({ "productId": tee.product_id, "variants": [{ "id": tee.id, "price": "21.00" }] });
+    let line =
+        json!({ "productId": tee.product_id, "variants": [{ "id": tee.id, "price": "21.00" }] });
     let jsonl = format!("{line}\n{line}\n{line}\n");
     let key = "tmp/1/bulk/paced/lines.jsonl";
     fake.lock()
@@ -1624,10 +1639,17 @@ async fn paced_bulk_mutation_counts_its_lines_and_ends_failed_when_set_to() {
         }),
     );
     let op = &v["data"]["bulkOperationRunMutation"]["bulkOperation"];
-    assert_eq!((op["status"].as_str(), op["objectCount"].as_str()), (Some("CREATED"), Some("0")), "{v}");
+    assert_eq!(
+        (op["status"].as_str(), op["objectCount"].as_str()),
+        (Some("CREATED"), Some("0")),
+        "{v}"
+    );
     let id = op["id"].as_str().unwrap().to_owned();
     // The lines took effect at submission; only the report follows the pace.
-    assert_eq!(fake.variant("TEE-RED-M").unwrap().price.to_string(), "21.00");
+    assert_eq!(
+        fake.variant("TEE-RED-M").unwrap().price.to_string(),
+        "21.00"
+    );
 
     advance_to(start, Duration::from_millis(1_999)).await;
     assert_eq!(bulk_status(&fake, &id).0, "CREATED");
