@@ -175,9 +175,9 @@ impl Executor<'_> {
                     }
                 }
                 Err(e) => {
-                    self.settle(journal, Settled::Failed, &e.to_string());
+                    self.settle_error(journal, &e);
                     for &i in chunk.iter().flat_map(|(_, mine)| mine) {
-                        part.set(i, Outcome::new(Ended::Failed(e.to_string())));
+                        part.set(i, Outcome::new(super::ended_by(&e)));
                     }
                 }
             }
@@ -221,7 +221,7 @@ impl Executor<'_> {
                 Err(msg)
             }
             Err(e) => {
-                self.settle(journal, Settled::Failed, &e.to_string());
+                self.settle_error(journal, &e);
                 Err(e.to_string())
             }
         }

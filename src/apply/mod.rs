@@ -347,9 +347,9 @@ impl<'a> Executor<'a> {
             }
             Err(e) => {
                 for &i in variants.iter().flat_map(|(_, carried)| carried) {
-                    part.set(i, Outcome::new(Ended::Failed(e.to_string())));
+                    part.set(i, Outcome::new(ended_by(&e)));
                 }
-                self.settle(journal, Settled::Failed, &e.to_string());
+                self.settle_error(journal, &e);
             }
         }
         part
@@ -463,9 +463,9 @@ impl<'a> Executor<'a> {
                             .await;
                     }
                     Err(e) => {
-                        self.settle(journal, Settled::Failed, &e.to_string());
+                        self.settle_error(journal, &e);
                         for (i, _) in batch {
-                            part.set(i, Outcome::new(Ended::Failed(e.to_string())));
+                            part.set(i, Outcome::new(ended_by(&e)));
                         }
                     }
                 }
@@ -585,8 +585,8 @@ impl<'a> Executor<'a> {
                 Outcome::new(Ended::Failed(msg))
             }
             Err(e) => {
-                self.settle(journal, Settled::Failed, &e.to_string());
-                Outcome::new(Ended::Failed(e.to_string()))
+                self.settle_error(journal, &e);
+                Outcome::new(ended_by(&e))
             }
         }
     }
@@ -665,6 +665,17 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Settles a journaled request that ended in `e`: `skipped` when the interruption
+    /// stopped it before it was sent, `failed` otherwise.
+    fn settle_error(&self, id: Option<i64>, e: &StoreError) {
+        let outcome = if matches!(e, StoreError::Interrupted) {
+            Settled::Skipped
+        } else {
+            Settled::Failed
+        };
+        self.settle(id, outcome, &e.to_string());
+    }
+
     fn settle(&self, id: Option<i64>, outcome: Settled, response: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(id) = id
@@ -672,6 +683,16 @@ impl<'a> Executor<'a> {
         {
             tracing::warn!(error = %e, id, "Could not settle a journaled request");
         }
+    }
+}
+
+/// How a change whose request ended in `e` ends: `skipped` when the interruption stopped
+/// the request before it was sent (nothing reached the store), `failed` otherwise.
+fn ended_by(e: &StoreError) -> Ended {
+    if matches!(e, StoreError::Interrupted) {
+        Ended::Skipped("interrupted".into())
+    } else {
+        Ended::Failed(e.to_string())
     }
 }
 

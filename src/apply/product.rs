@@ -57,9 +57,9 @@ impl Executor<'_> {
                 }
                 Err(e) => {
                     for &i in &idx {
-                        out.changes[i] = Some(Outcome::new(Ended::Failed(e.to_string())));
+                        out.changes[i] = Some(Outcome::new(super::ended_by(&e)));
                     }
-                    self.settle(journal, Settled::Failed, &e.to_string());
+                    self.settle_error(journal, &e);
                 }
             }
         }

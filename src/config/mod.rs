@@ -299,6 +299,13 @@ pub struct SyncConfig {
     /// barcode) are written by one bulk mutation instead of direct calls (0: always).
     #[serde(default = "default_bulk_mutation_threshold")]
     pub bulk_mutation_threshold: u64,
+    /// How long a bulk job (export or mutation) may run before the run fails, as a
+    /// humantime duration (`"2h"`, `"90m"`).
+    #[serde(
+        default = "default_bulk_timeout",
+        deserialize_with = "positive_duration"
+    )]
+    pub bulk_timeout: std::time::Duration,
 }
 
 impl Default for SyncConfig {
@@ -312,6 +319,7 @@ impl Default for SyncConfig {
             state_dir: default_state_dir(),
             bulk_threshold: default_bulk_threshold(),
             bulk_mutation_threshold: default_bulk_mutation_threshold(),
+            bulk_timeout: default_bulk_timeout(),
         }
     }
 }
@@ -333,6 +341,24 @@ fn default_bulk_threshold() -> u64 {
 }
 fn default_bulk_mutation_threshold() -> u64 {
     crate::store::shopify::bulk_mutation::DEFAULT_THRESHOLD
+}
+fn default_bulk_timeout() -> std::time::Duration {
+    crate::store::shopify::bulk::DEFAULT_TIMEOUT
+}
+/// A humantime duration (`"2h"`, `"90m"`) longer than zero.
+fn positive_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::time::Duration, D::Error> {
+    let raw = String::deserialize(d)?;
+    let parsed = humantime::parse_duration(raw.trim()).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{raw:?} is not a duration ({e}); write it like \"2h\" or \"90m\""
+        ))
+    })?;
+    if parsed.is_zero() {
+        return Err(serde::de::Error::custom("must be longer than zero"));
+    }
+    Ok(parsed)
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from(".sheetsync")
@@ -667,6 +693,7 @@ impl Config {
             state_dir,
             bulk_threshold: _,
             bulk_mutation_threshold: _,
+            bulk_timeout: _,
         } = sync;
         interpolate_path(vars, "sync.state_dir", state_dir);
     }

@@ -49,6 +49,13 @@ pub const VARIANTS_QUERY: &str = r#"{
 /// Variant count from which `snapshot` reads by bulk export (DESIGN.md step 2).
 pub const DEFAULT_THRESHOLD: u64 = 2_000;
 
+/// How long a bulk job may run by default (`[sync] bulk_timeout`). Shopify itself stops a
+/// bulk query only after 10 days; a run holding the writer lock that long would starve
+/// `schedule` and `watch`. Two hours is many times what a six-figure catalogue takes at a
+/// conservative 200 objects a second (a 1,000,000-object export in about 85 minutes),
+/// so only a job that is stuck or queued behind another app's hits it.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+
 /// Polling starts quick (small stores finish in a second) and backs off to this.
 const MAX_POLL: Duration = Duration::from_secs(5);
 const FIRST_POLL: Duration = Duration::from_millis(200);

@@ -106,6 +106,9 @@ struct Inner {
     shop: Mutex<Option<ShopInfo>>,
     /// Locations of the shop, active or not: how many inventory levels an item can have.
     location_count: Mutex<Option<usize>>,
+    /// How long a bulk job (export or mutation) may run before the run gives up on it
+    /// (`[sync] bulk_timeout`).
+    bulk_timeout: Mutex<std::time::Duration>,
 }
 
 impl ShopifyClient {
@@ -137,6 +140,7 @@ impl ShopifyClient {
                 bulk_update_costs: Mutex::default(),
                 shop: Mutex::default(),
                 location_count: Mutex::default(),
+                bulk_timeout: Mutex::new(bulk::DEFAULT_TIMEOUT),
             }),
         }
     }
@@ -151,6 +155,17 @@ impl ShopifyClient {
     /// mutation (`[sync] bulk_mutation_threshold`); 0 always does, `u64::MAX` never.
     pub fn set_bulk_mutation_threshold(&self, updates: u64) {
         *lock(&self.inner.bulk_mutation_threshold) = updates;
+    }
+
+    /// How long a bulk job may run before the run gives up on it (`[sync] bulk_timeout`).
+    pub fn set_bulk_timeout(&self, timeout: std::time::Duration) {
+        *lock(&self.inner.bulk_timeout) = timeout;
+    }
+
+    /// Makes every wait of the client end when `cancel` fires (SIGINT/SIGTERM): see
+    /// [`Transport::set_cancel`].
+    pub fn set_cancel(&self, cancel: tokio_util::sync::CancellationToken) {
+        self.inner.transport.set_cancel(cancel);
     }
 
     pub fn bulk_mutation_threshold(&self) -> u64 {
@@ -365,16 +380,37 @@ impl ShopifyClient {
     }
 
     /// Polls bulk operation `id` until it has ended (any status but `CREATED`, `RUNNING`
-    /// or `CANCELING`), backing off from a fifth of a second to five seconds.
+    /// or `CANCELING`), backing off from a fifth of a second to five seconds. A job still
+    /// running `bulk_timeout` after the first poll's wait began is
+    /// [`StoreError::BulkTimeout`]; a cancelled run stops waiting at once.
     async fn poll_bulk(
         &self,
         id: &str,
     ) -> Result<queries::bulk_operation_poll::BulkOperationPollBulkOperation, StoreError> {
+        let timeout = *lock(&self.inner.bulk_timeout);
+        let clock = self.transport().clock().clone();
+        let started = clock.now();
         let mut wait = None;
+        let mut status = "CREATED".to_owned();
         loop {
+            let left = timeout.saturating_sub(clock.now().saturating_sub(started));
+            if left.is_zero() {
+                return Err(StoreError::BulkTimeout {
+                    id: id.to_owned(),
+                    status,
+                    after: timeout,
+                });
+            }
             let next = bulk::next_poll(wait);
             wait = Some(next);
-            self.transport().clock().sleep(next).await;
+            tracing::debug!(
+                id,
+                status,
+                wait_ms = u64::try_from(next.as_millis()).unwrap_or(u64::MAX),
+                "waiting for the bulk operation"
+            );
+            // The last wait is cut to the deadline, so the job gets one poll at it.
+            self.transport().pause(next.min(left)).await?;
             let body =
                 ops::body::<queries::BulkOperationPoll>(queries::bulk_operation_poll::Variables {
                     id: id.to_owned(),
@@ -387,6 +423,7 @@ impl ShopifyClient {
             if !matches!(op.status.as_str(), "CREATED" | "RUNNING" | "CANCELING") {
                 return Ok(op);
             }
+            status = op.status;
         }
     }
 
@@ -442,7 +479,7 @@ impl ShopifyClient {
                 {
                     let next = bulk::next_poll(wait);
                     wait = Some(next);
-                    clock.sleep(next).await;
+                    self.transport().pause(next).await?;
                 }
                 Some(e) => {
                     return Err(StoreError::Bulk(format!(

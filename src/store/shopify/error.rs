@@ -67,6 +67,23 @@ pub enum StoreError {
     /// A bulk export that Shopify refused, failed, or whose file could not be read.
     #[error("Shopify bulk export failed: {0}")]
     Bulk(String),
+    /// A bulk job still running when `sync.bulk_timeout` ran out.
+    #[error(
+        "Shopify bulk operation {id} was still {status} after {} (sync.bulk_timeout); run again later, or raise sync.bulk_timeout",
+        humantime::format_duration(*.after)
+    )]
+    BulkTimeout {
+        id: String,
+        status: String,
+        after: Duration,
+    },
+    /// The run was interrupted (SIGINT/SIGTERM) before this request was sent.
+    #[error("interrupted before the request was sent")]
+    Interrupted,
+    /// The run was interrupted while waiting to resend a request that had failed: the
+    /// failed attempt may have reached Shopify.
+    #[error("interrupted while waiting to resend after: {0}")]
+    InterruptedRetry(Box<StoreError>),
 }
 
 fn format_errors(errors: &[GraphqlError]) -> String {
@@ -101,7 +118,10 @@ impl StoreError {
             | StoreError::AccessDenied { .. }
             | StoreError::MaxCostExceeded { .. }
             | StoreError::Decode(_)
-            | StoreError::Bulk(_) => false,
+            | StoreError::Bulk(_)
+            | StoreError::BulkTimeout { .. }
+            | StoreError::Interrupted
+            | StoreError::InterruptedRetry(_) => false,
         }
     }
 
@@ -116,6 +136,14 @@ impl StoreError {
             StoreError::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// Whether the run's cancellation ended the request (sent or not).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Interrupted | StoreError::InterruptedRetry(_)
+        )
     }
 
     pub(crate) fn from_reqwest(e: reqwest::Error) -> StoreError {
