@@ -193,8 +193,9 @@ pub fn run_inner(
     Ok(out)
 }
 
-/// The root fields of the mutation `req` would run, without running it; empty for a
-/// query or a request that does not parse (the executor answers those with errors).
+/// The root fields of the operation `req` would run (a mutation's, or a query's such as
+/// `bulkOperation`), without running it; empty for a request that does not parse (the
+/// executor answers those with errors). Holds before applying pick requests by them.
 pub fn mutation_fields(req: &GqlRequest) -> Vec<String> {
     let Ok(doc) = graphql_parser::parse_query::<String>(&req.query) else {
         return Vec::new();
@@ -207,7 +208,7 @@ pub fn mutation_fields(req: &GqlRequest) -> Vec<String> {
         Some(name) => ops.find(|o| operation_parts(o).1.map(String::as_str) == Some(name)),
         None => ops.next(),
     };
-    let Some(op @ OperationDefinition::Mutation(_)) = op else {
+    let Some(op) = op else {
         return Vec::new();
     };
     let (_, _, var_defs, selection) = operation_parts(op);
