@@ -120,10 +120,7 @@ async fn interrupt(run: Run, what: &str) -> Value {
     let at = Instant::now();
     run.sigint();
     let (_, report) = run.exit().await;
-    println!(
-        "SIGINT to exit, {what}: {} ms",
-        at.elapsed().as_millis()
-    );
+    println!("SIGINT to exit, {what}: {} ms", at.elapsed().as_millis());
     report
 }
 
@@ -189,8 +186,14 @@ async fn sigint_during_a_bulk_export_poll_stops_polling() {
         .iter()
         .filter(|r| r.root_fields.iter().any(|f| f == "bulkOperation"))
         .count();
-    assert_eq!(polls, 1, "the job answered RUNNING once and was not polled again");
-    assert!(env.shopify.file_fetches().is_empty(), "no export downloaded");
+    assert_eq!(
+        polls, 1,
+        "the job answered RUNNING once and was not polled again"
+    );
+    assert!(
+        env.shopify.file_fetches().is_empty(),
+        "no export downloaded"
+    );
 }
 
 #[tokio::test]
@@ -216,7 +219,10 @@ async fn sigint_during_a_bulk_mutation_poll_leaves_the_job_to_the_next_run() {
                 .is_some_and(|e| e.contains("interrupted while bulk operation"))
         })
         .collect();
-    assert!(!bulk.is_empty(), "the job's changes end skipped: {report:#}");
+    assert!(
+        !bulk.is_empty(),
+        "the job's changes end skipped: {report:#}"
+    );
     assert!(bulk.iter().all(|c| c["status"] == "skipped"), "{report:#}");
     let polls = env
         .shopify
@@ -228,14 +234,18 @@ async fn sigint_during_a_bulk_mutation_poll_leaves_the_job_to_the_next_run() {
 
     // The fake ran the job at once: the next run settles the open job from the store
     // and finds nothing left to write for those fields.
-    let (code, stdout, stderr) = common::run_sheetsync(&config, &["sync", "--json", "--adopt", "sheet"]).await;
+    let (code, stdout, stderr) =
+        common::run_sheetsync(&config, &["sync", "--json", "--adopt", "sheet"]).await;
     let next = common::json_output(code, &stdout, &stderr);
     assert_eq!(code, 0, "{next:#}\n{stderr}");
     let again: Vec<&Value> = next["changes"]
         .as_array()
         .expect("changes")
         .iter()
-        .filter(|c| bulk.iter().any(|b| b["sku"] == c["sku"] && b["field"] == c["field"]))
+        .filter(|c| {
+            bulk.iter()
+                .any(|b| b["sku"] == c["sku"] && b["field"] == c["field"])
+        })
         .collect();
     assert!(again.is_empty(), "already in the store: {again:?}");
 }

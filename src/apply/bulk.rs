@@ -171,8 +171,8 @@ impl Executor<'_> {
             ),
             None => format!("interrupted while starting the bulk mutation ({e})"),
         };
-        let never_sent = report.id.is_none()
-            && matches!(e, crate::store::shopify::StoreError::Interrupted);
+        let never_sent =
+            report.id.is_none() && matches!(e, crate::store::shopify::StoreError::Interrupted);
         if never_sent {
             self.settle(journal, Settled::Skipped, &e.to_string());
         }

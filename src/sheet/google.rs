@@ -933,6 +933,26 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_run_retries_nothing_and_says_it_was_interrupted() {
+        let cancel = CancellationToken::new();
+        let mut dlg = RetryDelegate::cancellable(RetryPolicy::default(), cancel.clone());
+        let waiting = dlg.waiting.subscribe();
+        assert!(matches!(
+            dlg.next(Reason::Status(503), None),
+            Retry::After(_)
+        ));
+        assert!(
+            *waiting.borrow(),
+            "the hub now waits: the call may be dropped"
+        );
+        dlg.pre_request();
+        assert!(!*waiting.borrow(), "a request on the wire is never dropped");
+        cancel.cancel();
+        assert!(matches!(dlg.next(Reason::Status(503), None), Retry::Abort));
+        assert!(dlg.interrupted);
+    }
+
+    #[test]
     fn messages_say_what_to_do_and_retryability_is_classified() {
         let e = SheetError::NotFound {
             spreadsheet_id: "abc".into(),
