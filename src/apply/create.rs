@@ -254,6 +254,10 @@ impl Executor<'_> {
         handle: &str,
         skus: &[&str],
     ) -> Vec<Ended> {
+        if matches!(e, StoreError::Interrupted) {
+            self.settle(journal, Settled::Skipped, &e.to_string());
+            return vec![super::ended_by(e); skus.len()];
+        }
         if !e.outcome_unknown() {
             self.settle(journal, Settled::Failed, &e.to_string());
             return vec![Ended::Failed(e.to_string()); skus.len()];
@@ -423,6 +427,11 @@ impl Executor<'_> {
                 }
             }
             Err(e) => {
+                if matches!(e, StoreError::Interrupted) {
+                    // Stopped before it was sent: nothing can have landed.
+                    self.settle(journal, Settled::Skipped, &e.to_string());
+                    return Err(Lost::NotSent("interrupted".into()));
+                }
                 self.settle(journal, Settled::Failed, &e.to_string());
                 Err(Lost::Failed(e.to_string()))
             }

@@ -714,6 +714,17 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Settles a journaled request that ended in `e`: `skipped` when the interruption
+    /// stopped it before it was sent, `failed` otherwise.
+    fn settle_error(&self, id: i64, e: &StoreError) {
+        let outcome = if matches!(e, StoreError::Interrupted) {
+            Settled::Skipped
+        } else {
+            Settled::Failed
+        };
+        self.settle(id, outcome, &e.to_string());
+    }
+
     fn settle(&self, id: i64, outcome: Settled, response: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = state.settle_request(id, outcome, response) {
@@ -741,6 +752,14 @@ impl<'a> Executor<'a> {
         e: &StoreError,
         sent: &[(usize, Change)],
     ) -> Vec<(usize, Outcome)> {
+        if matches!(e, StoreError::Interrupted) {
+            // Stopped before it was sent: nothing can have landed.
+            self.settle(journal, Settled::Skipped, &e.to_string());
+            return sent
+                .iter()
+                .map(|(i, _)| (*i, Outcome::new(ended_by(e))))
+                .collect();
+        }
         if !e.outcome_unknown() {
             self.settle(journal, Settled::Failed, &e.to_string());
             return sent
@@ -824,6 +843,16 @@ impl<'a> Executor<'a> {
             })
             .map(|(i, _)| *i)
             .collect())
+    }
+}
+
+/// How a change whose request ended in `e` ends: `skipped` when the interruption stopped
+/// the request before it was sent (nothing reached the store), `failed` otherwise.
+fn ended_by(e: &StoreError) -> Ended {
+    if matches!(e, StoreError::Interrupted) {
+        Ended::Skipped("interrupted".into())
+    } else {
+        Ended::Failed(e.to_string())
     }
 }
 

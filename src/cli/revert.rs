@@ -18,10 +18,9 @@ pub async fn run(cli: &Cli, id: &str, dry_run: bool, json: bool) -> Result<ExitS
     let opts = super::sync::run_options(&args)?;
     let engine = Engine::connect_with(config, dry_run)
         .await
-        .map_err(super::sync::engine_failure)?;
-    let watcher = tokio::spawn(super::sync::cancel_on_signal(opts.cancel.clone()));
-    let report = engine.revert(id, &opts).await;
-    watcher.abort();
+        .map_err(super::sync::engine_failure)?
+        .with_cancel(opts.cancel.clone());
+    let report = super::sync::until_second_signal(&opts, engine.revert(id, &opts)).await?;
     let report = report.map_err(super::sync::engine_failure)?;
     if !json {
         let what = if dry_run { "Would revert" } else { "Reverting" };

@@ -18,10 +18,10 @@ pub async fn watch(
             "--interval and --full-every must be longer than zero"
         )));
     }
-    let engine = connect(cli).await?;
+    let shutdown = Shutdown::default();
+    let engine = connect(cli).await?.with_cancel(shutdown.hard.clone());
     let _lock =
         schedule::hold_lock(&engine, "sheetsync watch").map_err(super::sync::engine_failure)?;
-    let shutdown = Shutdown::default();
     let signals = tokio::spawn(stop_on_signals(shutdown.clone()));
     let opts = WatchOptions {
         interval,
@@ -39,10 +39,10 @@ pub async fn schedule(
     every: Option<Duration>,
 ) -> Result<ExitStatus, Failure> {
     let when = When::parse(cron, every).map_err(Failure::config)?;
-    let engine = connect(cli).await?;
+    let shutdown = Shutdown::default();
+    let engine = connect(cli).await?.with_cancel(shutdown.hard.clone());
     let _lock =
         schedule::hold_lock(&engine, "sheetsync schedule").map_err(super::sync::engine_failure)?;
-    let shutdown = Shutdown::default();
     let signals = tokio::spawn(stop_on_signals(shutdown.clone()));
     schedule::schedule(&engine, &when, &shutdown).await;
     signals.abort();
@@ -57,7 +57,7 @@ async fn connect(cli: &Cli) -> Result<Engine, Failure> {
 }
 
 /// The first SIGINT/SIGTERM lets the batch in flight finish and stops the loop; a
-/// second one also cancels that batch between requests.
+/// second one also cancels that batch: its waits end at once and no new request goes.
 async fn stop_on_signals(shutdown: Shutdown) {
     let mut seen = 0;
     loop {

@@ -563,7 +563,11 @@ fn example_config_parses_and_sets_every_key() {
     assert_eq!(keys("sheet.columns").len(), 11);
     assert_eq!(keys("sheet.write_back").len(), 2);
     assert_eq!(keys("shopify").len(), 4);
-    assert_eq!(keys("sync").len(), 8);
+    assert_eq!(keys("sync").len(), 9);
+    assert_eq!(
+        c.sync.bulk_timeout,
+        std::time::Duration::from_secs(2 * 3600)
+    );
 }
 
 #[test]
@@ -631,4 +635,16 @@ fn load_resolves_paths_against_the_config_dir() {
         Config::load(&missing, &env),
         Err(ConfigError::Read { .. })
     ));
+}
+
+#[test]
+fn bulk_timeout_is_a_positive_humantime_duration() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.sync.bulk_timeout, crate::config::DEFAULT_BULK_TIMEOUT);
+    let c = parse(&format!("{MINIMAL}\n[sync]\nbulk_timeout = \"90m\"\n")).unwrap();
+    assert_eq!(c.sync.bulk_timeout, std::time::Duration::from_secs(90 * 60));
+    let zero = toml_error(&format!("{MINIMAL}\n[sync]\nbulk_timeout = \"0s\"\n"));
+    assert!(zero.contains("longer than zero"), "{zero}");
+    let junk = toml_error(&format!("{MINIMAL}\n[sync]\nbulk_timeout = \"soon\"\n"));
+    assert!(junk.contains("not a duration"), "{junk}");
 }

@@ -14,6 +14,7 @@ mod e2e_writeback;
 mod faults;
 mod google_auth;
 mod graphql_schema;
+mod interrupts;
 mod kills;
 mod layers;
 mod lost_answers;

@@ -738,15 +738,20 @@ async fn graphql_handler(
     if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
         fake.lock().public_base = Some(format!("http://{host}"));
     }
-    let mutations = || {
+    let fields = |pick: fn(&exec::GqlRequest) -> Vec<String>| {
         serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| request_from_json(&v))
-            .map(|r| exec::mutation_fields(&r))
+            .map(|r| pick(&r))
             .unwrap_or_default()
     };
+    let mutations = || fields(exec::mutation_fields);
     if fake.holds.waiting_at(HoldPoint::BeforeApply)
-        && fake.holds.gate(HoldPoint::BeforeApply, &mutations()).await == hold::Verdict::Drop
+        && fake
+            .holds
+            .gate(HoldPoint::BeforeApply, &fields(exec::root_fields))
+            .await
+            == hold::Verdict::Drop
     {
         return crate::faults::dropped();
     }

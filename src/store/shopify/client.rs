@@ -104,6 +104,8 @@ pub struct ClientOptions {
     /// comparisons and for stores behind a slow proxy). The executor also bounds it by the
     /// bucket and by its own maximum.
     pub max_in_flight: usize,
+    /// How long a bulk job may run before the run gives up on it (`[sync] bulk_timeout`).
+    pub bulk_timeout: std::time::Duration,
 }
 
 impl ClientOptions {
@@ -112,6 +114,7 @@ impl ClientOptions {
         ClientOptions {
             bulk_threshold: sync.bulk_threshold,
             bulk_mutation_threshold: sync.bulk_mutation_threshold,
+            bulk_timeout: sync.bulk_timeout,
             ..ClientOptions::default()
         }
     }
@@ -123,6 +126,7 @@ impl Default for ClientOptions {
             bulk_threshold: crate::config::DEFAULT_BULK_THRESHOLD,
             bulk_mutation_threshold: crate::config::DEFAULT_BULK_MUTATION_THRESHOLD,
             max_in_flight: usize::MAX,
+            bulk_timeout: crate::config::DEFAULT_BULK_TIMEOUT,
         }
     }
 }
@@ -212,6 +216,12 @@ impl ShopifyClient {
                 location_count: Mutex::default(),
             }),
         }
+    }
+
+    /// Makes every wait of the client end when `cancel` fires (SIGINT/SIGTERM): see
+    /// [`Transport::set_cancel`].
+    pub fn set_cancel(&self, cancel: tokio_util::sync::CancellationToken) {
+        self.inner.transport.set_cancel(cancel);
     }
 
     pub fn bulk_mutation_threshold(&self) -> u64 {
@@ -419,16 +429,37 @@ impl ShopifyClient {
     }
 
     /// Polls bulk operation `id` until it has ended (any status but `CREATED`, `RUNNING`
-    /// or `CANCELING`), backing off from a fifth of a second to five seconds.
+    /// or `CANCELING`), backing off from a fifth of a second to five seconds. A job still
+    /// running `bulk_timeout` after the first poll's wait began is
+    /// [`StoreError::BulkTimeout`]; a cancelled run stops waiting at once.
     async fn poll_bulk(
         &self,
         id: &str,
     ) -> Result<queries::bulk_operation_poll::BulkOperationPollBulkOperation, StoreError> {
+        let timeout = self.inner.options.bulk_timeout;
+        let clock = self.transport().clock().clone();
+        let started = clock.now();
         let mut wait = None;
+        let mut status = "CREATED".to_owned();
         loop {
+            let left = timeout.saturating_sub(clock.now().saturating_sub(started));
+            if left.is_zero() {
+                return Err(StoreError::BulkTimeout {
+                    id: id.to_owned(),
+                    status,
+                    after: timeout,
+                });
+            }
             let next = bulk::next_poll(wait);
             wait = Some(next);
-            self.transport().clock().sleep(next).await;
+            tracing::debug!(
+                id,
+                status,
+                wait_ms = u64::try_from(next.as_millis()).unwrap_or(u64::MAX),
+                "waiting for the bulk operation"
+            );
+            // The last wait is cut to the deadline, so the job gets one poll at it.
+            self.transport().pause(next.min(left)).await?;
             let body =
                 ops::body::<queries::BulkOperationPoll>(queries::bulk_operation_poll::Variables {
                     id: id.to_owned(),
@@ -441,6 +472,7 @@ impl ShopifyClient {
             if !matches!(op.status.as_str(), "CREATED" | "RUNNING" | "CANCELING") {
                 return Ok(op);
             }
+            status = op.status;
         }
     }
 
@@ -496,7 +528,7 @@ impl ShopifyClient {
                 {
                     let next = bulk::next_poll(wait);
                     wait = Some(next);
-                    clock.sleep(next).await;
+                    self.transport().pause(next).await?;
                 }
                 Some(e) => {
                     return Err(StoreError::Bulk(format!(

@@ -80,6 +80,23 @@ pub enum StoreError {
     /// A bulk export that Shopify refused, failed, or whose file could not be read.
     #[error("Shopify bulk export failed: {0}")]
     Bulk(String),
+    /// A bulk job still running when `sync.bulk_timeout` ran out.
+    #[error(
+        "Shopify bulk operation {id} was still {status} after {} (sync.bulk_timeout); run again later, or raise sync.bulk_timeout",
+        humantime::format_duration(*.after)
+    )]
+    BulkTimeout {
+        id: String,
+        status: String,
+        after: Duration,
+    },
+    /// The run was interrupted (SIGINT/SIGTERM) before this request was sent.
+    #[error("interrupted before the request was sent")]
+    Interrupted,
+    /// The run was interrupted while waiting to resend a request that had failed: the
+    /// failed attempt may have reached Shopify.
+    #[error("interrupted while waiting to resend after: {0}")]
+    InterruptedRetry(Box<StoreError>),
 }
 
 fn format_errors(errors: &[GraphqlError]) -> String {
@@ -114,7 +131,10 @@ impl StoreError {
             | StoreError::AccessDenied { .. }
             | StoreError::MaxCostExceeded { .. }
             | StoreError::Decode(_)
-            | StoreError::Bulk(_) => false,
+            | StoreError::Bulk(_)
+            | StoreError::BulkTimeout { .. }
+            | StoreError::Interrupted
+            | StoreError::InterruptedRetry(_) => false,
         }
     }
 
@@ -141,7 +161,11 @@ impl StoreError {
             | StoreError::AccessDenied { .. }
             | StoreError::Throttled { .. }
             | StoreError::MaxCostExceeded { .. }
-            | StoreError::Bulk(_) => false,
+            | StoreError::Bulk(_)
+            | StoreError::Interrupted
+            | StoreError::BulkTimeout { .. } => false,
+            // An earlier attempt was sent: it may have landed unless it was refused.
+            StoreError::InterruptedRetry(last) => last.outcome_unknown(),
         }
     }
 
@@ -156,6 +180,14 @@ impl StoreError {
             StoreError::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// Whether the run's cancellation ended the request (sent or not).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Interrupted | StoreError::InterruptedRetry(_)
+        )
     }
 
     pub(crate) fn from_reqwest(e: reqwest::Error) -> StoreError {

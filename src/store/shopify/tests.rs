@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::client::{PageSizer, ShopifyClient};
+use super::client::{ClientOptions, PageSizer, ShopifyClient};
 use super::error::StoreError;
 use super::ops::{self, *};
 use super::transport::*;
@@ -524,6 +524,13 @@ async fn answer(State(s): State<Server>, headers: HeaderMap, body: Bytes) -> Res
 }
 
 async fn start(canned: Vec<Canned>) -> (Server, ShopifyClient, Arc<FakeClock>) {
+    start_with(canned, ClientOptions::default()).await
+}
+
+async fn start_with(
+    canned: Vec<Canned>,
+    options: ClientOptions,
+) -> (Server, ShopifyClient, Arc<FakeClock>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = Server {
         queue: Arc::new(Mutex::new(canned.into())),
@@ -554,7 +561,7 @@ async fn start(canned: Vec<Canned>) -> (Server, ShopifyClient, Arc<FakeClock>) {
     .unwrap();
     (
         server,
-        ShopifyClient::with_transport(transport, Default::default()),
+        ShopifyClient::with_transport(transport, options),
         clock,
     )
 }
@@ -817,4 +824,144 @@ fn product_update_user_errors_fail_the_call() {
     let errors = ops::product_update_outcome(blank).unwrap_err();
     assert_eq!(errors[0].field, vec!["title"]);
     assert_eq!(errors[0].message, "Title can't be blank");
+}
+
+// ---- cancellation and the bulk deadline ----
+
+fn bulk_poll(status: &str) -> Canned {
+    let mut body = json!({"data": {"bulkOperation": {
+        "id": "gid://shopify/BulkOperation/1", "status": status, "errorCode": null,
+        "objectCount": "5", "url": null, "partialDataUrl": null}}});
+    body["extensions"] = cost(1.0, 999.0, 1000.0, 50.0);
+    ok(body)
+}
+
+fn bulk_started() -> Canned {
+    let mut body = json!({"data": {"bulkOperationRunQuery": {
+        "bulkOperation": {"id": "gid://shopify/BulkOperation/1", "status": "CREATED"},
+        "userErrors": []}}});
+    body["extensions"] = cost(10.0, 990.0, 1000.0, 50.0);
+    ok(body)
+}
+
+#[tokio::test]
+async fn a_bulk_job_past_its_deadline_fails_naming_the_setting() {
+    let mut canned = vec![bulk_started()];
+    canned.extend((0..40).map(|_| bulk_poll("RUNNING")));
+    let options = ClientOptions {
+        bulk_threshold: 0,
+        bulk_timeout: Duration::from_secs(10),
+        ..ClientOptions::default()
+    };
+    let (server, client, clock) = start_with(canned, options).await;
+    let err = client.bulk_variants().await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BulkTimeout { status, after, .. }
+            if status == "RUNNING" && *after == Duration::from_secs(10)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("sync.bulk_timeout"), "{err}");
+    // Polled up to the deadline (the last wait cut to it), not a poll beyond.
+    assert_eq!(clock.now(), Duration::from_secs(10));
+    let polls = server.seen.lock().unwrap().len() - 1;
+    assert!((5..=12).contains(&polls), "{polls} polls");
+}
+
+/// A clock whose sleeps never end by themselves and say when one begins: a wait that
+/// ends can only have ended by cancellation.
+struct StuckClock {
+    began: tokio::sync::mpsc::UnboundedSender<Duration>,
+}
+
+impl Clock for StuckClock {
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let _ = self.began.send(d);
+        Box::pin(std::future::pending())
+    }
+}
+
+async fn stuck_client(
+    canned: Vec<Canned>,
+) -> (
+    ShopifyClient,
+    tokio::sync::mpsc::UnboundedReceiver<Duration>,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = Server {
+        queue: Arc::new(Mutex::new(canned.into())),
+        ..Default::default()
+    };
+    let app = axum::Router::new()
+        .route(
+            "/admin/api/2026-07/graphql.json",
+            axum::routing::post(answer),
+        )
+        .with_state(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (began, waits) = tokio::sync::mpsc::unbounded_channel();
+    let transport = Transport::with_clock(
+        &cfg("demo.myshopify.com", Some(&format!("http://{addr}"))),
+        Secret::new("shpat_test_token"),
+        RetryPolicy::default(),
+        Arc::new(StuckClock { began }),
+    )
+    .unwrap();
+    let options = ClientOptions {
+        bulk_threshold: 0,
+        ..ClientOptions::default()
+    };
+    (ShopifyClient::with_transport(transport, options), waits)
+}
+
+#[tokio::test]
+async fn cancelling_ends_a_retry_wait_and_reports_the_failed_attempt() {
+    let (client, mut waits) = stuck_client(vec![Canned {
+        status: 429,
+        headers: vec![("retry-after", "300")],
+        body: json!({"errors": "Too many requests"}),
+    }])
+    .await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    client.set_cancel(cancel.clone());
+    let call = tokio::spawn(async move { client.shop_info().await });
+    assert_eq!(waits.recv().await, Some(Duration::from_secs(300)));
+    cancel.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the wait ended")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::InterruptedRetry(e) if matches!(**e, StoreError::Http { status: 429, .. })),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_ends_a_bulk_poll_wait_and_a_cancelled_client_sends_nothing() {
+    let (client, mut waits) = stuck_client(vec![bulk_started()]).await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    client.set_cancel(cancel.clone());
+    let c = client.clone();
+    let call = tokio::spawn(async move { c.bulk_variants().await });
+    // The first poll's wait.
+    assert!(waits.recv().await.is_some());
+    cancel.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the wait ended")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Interrupted), "{err:?}");
+    // Nothing is sent once cancelled (no canned answer is left: a send would fail
+    // differently).
+    assert!(matches!(
+        client.shop_info().await,
+        Err(StoreError::Interrupted)
+    ));
 }

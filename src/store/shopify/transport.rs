@@ -16,6 +16,11 @@
 //! - The access token comes from a [`TokenProvider`] per request. A 401 asks it once to
 //!   renew (re-mint or refresh) and resends the same bytes: a 401 means Shopify did not
 //!   run the request, so nothing is written twice. A second 401 ends the request.
+//! - Every wait (the bucket, a retry's backoff, a bulk job's poll interval via
+//!   [`Transport::pause`]) ends when the run's cancellation fires; a request already on
+//!   the wire is never cut, so a write in flight finishes and its answer is read. No new
+//!   request is sent once the run is cancelled. The token comes from the caller (the CLI
+//!   owns the signal handlers): this layer only listens.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 
 use super::error::{GraphqlError, StoreError};
 use crate::auth::{StaticToken, TokenProvider};
@@ -216,6 +222,8 @@ pub struct Transport {
     estimates: Mutex<HashMap<String, f64>>,
     policy: RetryPolicy,
     clock: Arc<dyn Clock>,
+    /// The run's cancellation; a fresh (never fired) token until the caller sets one.
+    cancel: Mutex<CancellationToken>,
 }
 
 #[derive(Deserialize)]
@@ -312,7 +320,32 @@ impl Transport {
             estimates: Mutex::default(),
             policy,
             clock,
+            cancel: Mutex::new(CancellationToken::new()),
         })
+    }
+
+    /// Makes every wait of this transport (and of the pollers sharing it) end when
+    /// `cancel` fires, and stops new requests from being sent after that.
+    pub fn set_cancel(&self, cancel: CancellationToken) {
+        *lock(&self.cancel) = cancel;
+    }
+
+    /// The run's cancellation as set by [`Transport::set_cancel`].
+    pub fn cancellation(&self) -> CancellationToken {
+        lock(&self.cancel).clone()
+    }
+
+    /// Waits `d` on the transport's clock, or until the run is cancelled
+    /// ([`StoreError::Interrupted`]).
+    pub async fn pause(&self, d: Duration) -> Result<(), StoreError> {
+        let cancel = self.cancellation();
+        if cancel.is_cancelled() {
+            return Err(StoreError::Interrupted);
+        }
+        tokio::select! {
+            () = cancel.cancelled() => Err(StoreError::Interrupted),
+            () = self.clock.sleep(d) => Ok(()),
+        }
     }
 
     /// The clock the transport waits on (pollers share it, so tests run without waiting).
@@ -352,10 +385,19 @@ impl Transport {
         let mut hint = cost_hint;
         let mut retries = Retries::new(self.policy, "shopify");
         let mut renewed = false;
+        // The last failure of an attempt that reached the wire: once one has, an
+        // interruption reports it (the request may have run) rather than "not sent".
+        let mut failed: Option<StoreError> = None;
+        let interrupted = |failed: Option<StoreError>| match failed {
+            Some(e) => StoreError::InterruptedRetry(Box::new(e)),
+            None => StoreError::Interrupted,
+        };
         loop {
             // The bucket first: a wait for it must not age the token about to be sent.
             let cost = hint.take().unwrap_or_else(|| self.estimate(&op));
-            let charged = self.acquire(cost).await;
+            let Ok(charged) = self.acquire(cost).await else {
+                return Err(interrupted(failed));
+            };
             let result = match self.auth.token().await {
                 Ok(token) => {
                     match self.attempt(&op, body, charged, &token).await {
@@ -403,16 +445,35 @@ impl Transport {
                 return Err(err);
             };
             tracing::debug!(operation = %op, error = %err, "Shopify request failed; sending it again");
-            self.clock.sleep(delay).await;
+            let sent = !matches!(err, StoreError::Auth(_));
+            if sent {
+                failed = Some(err);
+            }
+            if self.pause(delay).await.is_err() {
+                return Err(interrupted(failed));
+            }
         }
     }
 
-    async fn acquire(&self, cost: f64) -> f64 {
+    /// Charges `cost` to the bucket, waiting until it holds it; `Err` when the run is
+    /// cancelled first (nothing is charged then).
+    async fn acquire(&self, cost: f64) -> Result<f64, StoreError> {
         loop {
+            // Checked before charging: a cancelled run sends nothing more.
+            if self.cancellation().is_cancelled() {
+                return Err(StoreError::Interrupted);
+            }
             let wait = lock(&self.bucket).try_take(cost, self.clock.now());
             match wait {
-                Ok(charged) => return charged,
-                Err(wait) => self.clock.sleep(wait).await,
+                Ok(charged) => return Ok(charged),
+                Err(wait) => {
+                    tracing::debug!(
+                        cost,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "waiting for the cost bucket"
+                    );
+                    self.pause(wait).await?;
+                }
             }
         }
     }
