@@ -7,6 +7,15 @@ use crate::engine::Engine;
 use crate::report::ExitStatus;
 use crate::sheet::parse;
 
+/// A guard's limit as `check` shows it: "off" when the config switched it off.
+fn guard(limit: rust_decimal::Decimal) -> String {
+    if limit == crate::config::GUARD_OFF {
+        "off".to_owned()
+    } else {
+        limit.to_string()
+    }
+}
+
 pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
     let (path, config) = super::load_config(cli)?;
     println!("config {}: ok", path.display());
@@ -27,8 +36,8 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
             crate::config::Policy::ThreeWay => "three_way",
             crate::config::Policy::SheetWins => "sheet_wins",
         },
-        config.sync.max_change_ratio,
-        config.sync.max_price_change
+        guard(config.sync.max_change_ratio),
+        guard(config.sync.max_price_change)
     );
     println!("  state dir:   {}", config.sync.state_dir.display());
     super::auth::describe_for_check(&config);

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use rust_decimal::Decimal;
 use url::Url;
 
 use super::{Config, GoogleMethod, ShopifyAuthMethod};
@@ -171,19 +170,8 @@ fn google(config: &Config, problems: &mut Vec<String>) {
 }
 
 fn sync(config: &Config, problems: &mut Vec<String>) {
-    let sync = &config.sync;
-    if sync.max_change_ratio <= Decimal::ZERO || sync.max_change_ratio > Decimal::ONE {
-        problems.push(format!(
-            "sync.max_change_ratio = {} must be above 0 and at most 1 (a share of the SKUs read)",
-            sync.max_change_ratio
-        ));
-    }
-    if sync.max_price_change <= Decimal::ZERO {
-        problems.push(format!(
-            "sync.max_price_change = {} must be above 0 (0.5 refuses a price moving by more than 50%)",
-            sync.max_price_change
-        ));
-    }
+    // The guards' limits are checked as they are read (`config::guard_limit`), where toml knows
+    // their line: any number of 0 or more passes.
     create(config, problems);
 }
 
