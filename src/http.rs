@@ -5,6 +5,10 @@
 //! The Shopify transport and the Sheets client delegate classify their own failures into
 //! a [`Reason`]; everything about timing and giving up lives here, so the two clients
 //! cannot drift apart.
+//!
+//! It also holds the one rule for where a secret may be sent in clear ([`check_transport`]),
+//! which the Shopify endpoint, the bulk file URLs, the Google base URLs and the Google
+//! token URIs all apply.
 
 use std::time::Duration;
 
@@ -84,6 +88,30 @@ impl std::fmt::Display for Reason {
 
 /// Whether an HTTP status is worth sending the same request again for. 400, 401, 403,
 /// 404 and the like would fail the same way, so they are not.
+/// `localhost`, or an address in 127.0.0.0/8 or `::1` (brackets allowed): a host whose
+/// traffic never leaves the machine.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a bearer token, client secret or refresh token may be sent to `url`: over
+/// `https`, or over plain `http` only to a loopback host (the sandbox), so a secret never
+/// crosses a network in clear text. The reason is a phrase for the caller's message.
+pub fn check_transport(url: &url::Url) -> Result<(), &'static str> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback) => Ok(()),
+        "http" => Err(
+            "must be https (plain http only to a loopback address: 127.0.0.1, ::1 or localhost)",
+        ),
+        _ => Err("must be an https URL"),
+    }
+}
+
 pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 430) || (500..600).contains(&status)
 }
@@ -161,6 +189,34 @@ impl Retries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_travel_over_https_or_to_loopback_only() {
+        let check = |u: &str| check_transport(&url::Url::parse(u).unwrap());
+        for ok in [
+            "https://oauth2.googleapis.com/token",
+            "https://sheets.googleapis.com/",
+            "http://127.0.0.1:9000/token",
+            "http://127.3.4.5/",
+            "http://[::1]:8080/",
+            "http://localhost:8080/",
+            "http://LOCALHOST/",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://oauth2.googleapis.com/token",
+            "http://sheets.googleapis.com/",
+            "http://10.0.0.1/",
+            "http://128.0.0.1/",
+            "http://[::2]/",
+            "http://localhost.example.com/",
+            "http://127.0.0.1.nip.io/",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+    }
 
     fn policy() -> RetryPolicy {
         RetryPolicy {

@@ -156,6 +156,8 @@ pub async fn read_client(path: &Path) -> Result<ApplicationSecret, GoogleAuthErr
             "it has no client_id or token_uri: download the Desktop client's JSON again".into(),
         ));
     }
+    // The client secret and the refresh token go there: refused before anything is sent.
+    crate::sheet::google::token_uri_ok(&secret.token_uri).map_err(err)?;
     Ok(secret)
 }
 

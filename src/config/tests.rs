@@ -662,3 +662,34 @@ fn load_resolves_paths_against_the_config_dir() {
         Err(ConfigError::Read { .. })
     ));
 }
+
+#[test]
+fn google_base_urls_take_plain_http_to_loopback_only() {
+    for (key, line) in [
+        (
+            "sheet.api_base_url",
+            "api_base_url = \"http://sheets.example.com/\"",
+        ),
+        (
+            "sheet.drive_api_base_url",
+            "drive_api_base_url = \"http://10.1.2.3:8080/drive\"",
+        ),
+    ] {
+        let msg = invalid(&with(
+            "tab = \"Inventory\"",
+            &format!("tab = \"Inventory\"\n{line}"),
+        ));
+        assert!(msg.contains(key) && msg.contains("must be https"), "{msg}");
+        assert!(
+            !msg.contains("example.com") && !msg.contains("10.1.2.3"),
+            "{msg}"
+        );
+    }
+    let c = parse(&with(
+        "tab = \"Inventory\"",
+        "tab = \"Inventory\"\napi_base_url = \"http://localhost:9000\"\ndrive_api_base_url = \"http://[::1]:9000/drive\"",
+    ))
+    .unwrap();
+    assert_eq!(c.sheet.api_base_url, "http://localhost:9000/");
+    assert_eq!(c.sheet.drive_api_base_url, "http://[::1]:9000/drive/");
+}

@@ -272,13 +272,17 @@ pub(super) fn spreadsheet_id(raw: &str) -> Result<String, String> {
     Ok(id)
 }
 
-/// The value is not quoted back: a proxy URL may carry a password.
+/// An API base URL: the bearer token goes there, so https, or plain http only to a
+/// loopback host (the sandbox). The value is not quoted back: a proxy URL may carry a
+/// password.
 fn http_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw.trim())
         .map_err(|e| format!("not a URL ({e}); write it like https://host/"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err("not an http(s) URL; write it like https://host/".to_owned());
     }
+    crate::http::check_transport(&url)
+        .map_err(|why| format!("{why}: the access token is sent there"))?;
     Ok(url)
 }
 
@@ -338,6 +342,11 @@ mod tests {
     #[test]
     fn only_http_urls_pass() {
         assert!(http_url("http://127.0.0.1:8080").is_ok());
+        assert!(http_url("http://[::1]:8080/").is_ok());
+        assert!(http_url("http://localhost:8080/").is_ok());
+        // A bearer token must not cross a network in clear text.
+        assert!(http_url("http://sheets.googleapis.com/").is_err());
+        assert!(http_url("http://192.168.1.20:8080/").is_err());
         assert!(http_url("https://sheets.googleapis.com/").is_ok());
         assert!(http_url("ftp://example.com/").is_err());
         assert!(http_url("sheets.googleapis.com").is_err());

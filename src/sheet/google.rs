@@ -255,6 +255,15 @@ fn hub_for(auth: Tokens, api_base_url: &str) -> Result<Sheets<Connector>, SheetE
     Ok(hub)
 }
 
+/// A key or client file's `token_uri` receives a credential (a signed assertion, a client
+/// secret, a refresh token): https, or plain http only to a loopback host (the sandbox).
+/// The URI is not quoted back: it comes from a file that may be anyone's.
+pub(crate) fn token_uri_ok(raw: &str) -> Result<(), String> {
+    let url =
+        url::Url::parse(raw.trim()).map_err(|e| format!("its token_uri is not a URL ({e})"))?;
+    crate::http::check_transport(&url).map_err(|why| format!("its token_uri {why}"))
+}
+
 /// Escapes what google-sheets4 would otherwise put raw into the URL path, where `#`
 /// starts a fragment, `?` a query and `/` a new segment.
 fn path_range(range: &str) -> String {
@@ -279,6 +288,8 @@ impl SheetsClient {
         let key = yup_oauth2::read_service_account_key(key_path)
             .await
             .map_err(|e| key_err(e.to_string()))?;
+        // The signed assertion is a credential: refused before anything is sent.
+        token_uri_ok(&key.token_uri).map_err(key_err)?;
         let account = key.client_email.clone();
         let auth = yup_oauth2::ServiceAccountAuthenticator::builder(key)
             .build()
