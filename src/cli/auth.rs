@@ -369,7 +369,7 @@ pub async fn shopify(
             ))
         })?;
     let redirect = oauth::redirect_uri(listener.local_addr().map_or(port, |a| a.port()));
-    let state = oauth::nonce();
+    let state = oauth::nonce().map_err(Failure::run)?;
     let url = oauth::authorize_url(
         &endpoint,
         client_id,
