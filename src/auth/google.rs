@@ -91,11 +91,12 @@ impl GoogleAuthError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GoogleToken {
     pub client_id: String,
+    #[serde(serialize_with = "crate::config::expose_secret")]
     pub refresh_token: Secret,
     /// When the person approved: an `invalid_grant` soon after means "Testing".
     pub consented_at: DateTime<Utc>,
     pub scopes: Vec<String>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::config::expose_secret_opt")]
     pub access_token: Option<Secret>,
     #[serde(default)]
     pub access_expires_at: Option<DateTime<Utc>>,

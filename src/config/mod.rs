@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::model::{Field, LocationName};
 use crate::sheet::parse::{ColumnKey, ColumnSpec};
-pub use secret::Secret;
+pub use secret::{Secret, expose_secret, expose_secret_opt};
 use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
