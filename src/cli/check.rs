@@ -42,21 +42,13 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
     println!("  state dir:   {}", config.sync.state_dir.display());
     super::auth::describe_for_check(&config);
 
-    let engine = Engine::connect_with(config, true)
-        .await
-        .map_err(super::sync::engine_failure)?;
-    let (currency, locations) = engine
-        .read_store_meta()
-        .await
-        .map_err(super::sync::engine_failure)?;
+    let engine = Engine::connect_with(config, true).await?;
+    let (currency, locations) = engine.read_store_meta().await?;
     println!("store: reachable, currency {currency}, required scopes granted");
     for (name, id) in &locations {
         println!("  location {name:?}: {id}");
     }
-    let channels = engine
-        .publish_channels()
-        .await
-        .map_err(super::sync::engine_failure)?;
+    let channels = engine.publish_channels().await?;
     for c in &channels {
         println!("  publish to {:?}: {}", c.name, c.id);
     }
@@ -64,10 +56,8 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
     let rows = engine
         .sheets
         .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, 30)
-        .await
-        .map_err(|e| super::sync::engine_failure(e.into()))?;
-    let layout = parse::locate(&cfg.sheet.tab, &rows, &cfg.column_specs_for(&rows))
-        .map_err(|e| super::sync::engine_failure(e.into()))?;
+        .await?;
+    let layout = parse::locate(&cfg.sheet.tab, &rows, &cfg.column_specs_for(&rows))?;
     println!("sheet: reachable, header row {}", layout.header_row);
     for (spec, col) in &layout.columns {
         println!(

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Cli, Failure, SyncArgs};
+use super::{Cli, CommandError, Failure, SyncArgs};
 use crate::engine::{Engine, RunOptions};
 use crate::model::Field;
 use crate::plan::Adopt;
@@ -11,13 +11,11 @@ use crate::report::{ExitStatus, Report};
 pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let opts = run_options(args)?;
-    let engine = Engine::connect_with(config, args.dry_run)
-        .await
-        .map_err(engine_failure)?;
+    let engine = Engine::connect_with(config, args.dry_run).await?;
     let watcher = tokio::spawn(cancel_on_signal(opts.cancel.clone()));
     let report = engine.sync(&opts).await;
     watcher.abort();
-    let report = report.map_err(engine_failure)?;
+    let report = report?;
     Ok(print_report(&report, args.json, args.yes))
 }
 
@@ -52,7 +50,7 @@ pub(crate) fn run_options(args: &SyncArgs) -> Result<RunOptions, Failure> {
         for name in &args.only {
             let field = Field::from_name(name).ok_or_else(|| {
                 let known: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
-                Failure::config(anyhow::anyhow!(
+                CommandError::Usage(format!(
                     "--only: unknown field {name:?}; known fields: {}",
                     known.join(", ")
                 ))
@@ -77,17 +75,6 @@ pub(crate) fn run_options(args: &SyncArgs) -> Result<RunOptions, Failure> {
         cancel: tokio_util::sync::CancellationToken::new(),
         lock_held: false,
     })
-}
-
-pub(crate) fn engine_failure(e: crate::engine::EngineError) -> Failure {
-    let status = match e.fatal() {
-        crate::report::Fatal::Config => ExitStatus::Config,
-        crate::report::Fatal::Run => ExitStatus::RunFailed,
-    };
-    Failure {
-        status,
-        error: e.into(),
-    }
 }
 
 /// Prints the report (JSON on stdout, or the human plan on stdout) and returns its exit
