@@ -5,6 +5,7 @@ mod auth;
 mod check;
 #[cfg(feature = "sandbox")]
 mod demo;
+mod exit;
 mod pull;
 mod revert;
 mod runs;
@@ -187,27 +188,15 @@ pub(crate) fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-/// An error that ends a command, with the exit status it maps to.
+/// An error that ends a command, with the exit status it maps to. Made only by the
+/// `From` conversions in `exit`, so the status follows from the error's type.
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub status: ExitStatus,
     pub error: anyhow::Error,
 }
 
-impl Failure {
-    pub fn config(error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            status: ExitStatus::Config,
-            error: error.into(),
-        }
-    }
-    pub fn run(error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            status: ExitStatus::RunFailed,
-            error: error.into(),
-        }
-    }
-}
+pub(crate) use exit::CommandError;
 
 /// Runs one command and returns its exit status; errors are printed here.
 pub async fn run(cli: Cli) -> ExitStatus {
@@ -276,11 +265,12 @@ pub(crate) fn load_config(cli: &Cli) -> Result<(PathBuf, Config), Failure> {
         p.exists()
     })
     .ok_or_else(|| {
-        Failure::config(anyhow::anyhow!(
+        CommandError::Usage(
             "no config found: pass --config PATH, set SHEETSYNC_CONFIG, or create ./sheetsync.toml \
              (see config/sheetsync.example.toml; `sheetsync sandbox` prints a ready one)"
-        ))
+                .to_owned(),
+        )
     })?;
-    let config = Config::load(&path, &|name| std::env::var(name).ok()).map_err(Failure::config)?;
+    let config = Config::load(&path, &|name| std::env::var(name).ok())?;
     Ok((path, config))
 }

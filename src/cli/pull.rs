@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use super::sync::engine_failure;
 use super::{Cli, Failure};
 use crate::engine::Engine;
 use crate::report::ExitStatus;
@@ -11,10 +10,10 @@ use crate::sheet::catalog::CatalogReport;
 
 pub async fn run(cli: &Cli, json: bool) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
-    let engine = Engine::connect(config).await.map_err(engine_failure)?;
-    let report = engine.pull().await.map_err(engine_failure)?;
+    let engine = Engine::connect(config).await?;
+    let report = engine.pull().await?;
     if json {
-        let text = serde_json::to_string_pretty(&report).map_err(Failure::run)?;
+        let text = serde_json::to_string_pretty(&report)?;
         println!("{text}");
     } else {
         print!("{}", render(&report));

@@ -17,11 +17,10 @@ pub async fn run(cli: &Cli, id: &str, dry_run: bool, json: bool) -> Result<ExitS
     };
     let opts = super::sync::run_options(&args)?;
     let engine = Engine::connect_with(config, dry_run)
-        .await
-        .map_err(super::sync::engine_failure)?
+        .await?
         .with_cancel(opts.cancel.clone());
     let report = super::sync::until_second_signal(&opts, engine.revert(id, &opts)).await?;
-    let report = report.map_err(super::sync::engine_failure)?;
+    let report = report?;
     if !json {
         let what = if dry_run { "Would revert" } else { "Reverting" };
         eprintln!("{what} run {id} (as run {}):", report.run_id);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Cli, Failure, SyncArgs};
+use super::{Cli, CommandError, Failure, SyncArgs};
 use crate::engine::{Engine, RunOptions};
 use crate::model::Field;
 use crate::plan::Adopt;
@@ -12,11 +12,10 @@ pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let opts = run_options(args)?;
     let engine = Engine::connect_with(config, args.dry_run)
-        .await
-        .map_err(engine_failure)?
+        .await?
         .with_cancel(opts.cancel.clone());
     let report = until_second_signal(&opts, engine.sync(&opts)).await?;
-    let report = report.map_err(engine_failure)?;
+    let report = report?;
     Ok(print_report(&report, args.json, args.yes))
 }
 
@@ -101,7 +100,7 @@ pub(crate) fn run_options(args: &SyncArgs) -> Result<RunOptions, Failure> {
         for name in &args.only {
             let field = Field::from_name(name).ok_or_else(|| {
                 let known: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
-                Failure::config(anyhow::anyhow!(
+                CommandError::Usage(format!(
                     "--only: unknown field {name:?}; known fields: {}",
                     known.join(", ")
                 ))
@@ -126,17 +125,6 @@ pub(crate) fn run_options(args: &SyncArgs) -> Result<RunOptions, Failure> {
         cancel: tokio_util::sync::CancellationToken::new(),
         lock_held: false,
     })
-}
-
-pub(crate) fn engine_failure(e: crate::engine::EngineError) -> Failure {
-    let status = match e.fatal() {
-        crate::report::Fatal::Config => ExitStatus::Config,
-        crate::report::Fatal::Run => ExitStatus::RunFailed,
-    };
-    Failure {
-        status,
-        error: e.into(),
-    }
 }
 
 /// Prints the report (JSON on stdout, or the human plan on stdout) and returns its exit

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 pub use crate::model::Secret;
 use crate::model::rows::{ColumnKey, ColumnSpec};
+pub use crate::model::secret::{expose_secret, expose_secret_opt};
 use crate::model::{Field, LocationName};
 use vars::Interpolator;
 
@@ -284,9 +285,11 @@ pub struct SyncConfig {
     /// sees, e.g. `Online Store`) each created product is published to. Empty: none.
     #[serde(default)]
     pub publish_to: Vec<String>,
-    #[serde(default = "default_ratio")]
+    /// A share of the SKUs read; [`GUARD_OFF`] when the config turns the guard off.
+    #[serde(default = "default_ratio", deserialize_with = "change_ratio_limit")]
     pub max_change_ratio: Decimal,
-    #[serde(default = "default_ratio")]
+    /// A share of the old price; [`GUARD_OFF`] when the config turns the guard off.
+    #[serde(default = "default_ratio", deserialize_with = "price_change_limit")]
     pub max_price_change: Decimal,
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
@@ -344,6 +347,72 @@ fn default_api_version() -> String {
 }
 fn default_ratio() -> Decimal {
     Decimal::new(5, 1)
+}
+
+/// A guard limit that no plan can exceed: what `max_change_ratio` or `max_price_change`
+/// becomes when the config gives a number beyond `Decimal`'s range (`1e30`), the way a
+/// merchant switches a guard off. The guards multiply it with checked arithmetic, which
+/// overflows to "not exceeded".
+pub const GUARD_OFF: Decimal = Decimal::MAX;
+
+/// A guard limit: any number of 0 or more, integer or float. A float too large for a
+/// `Decimal` saturates to [`GUARD_OFF`] instead of failing, so `1e30` reads as "off".
+/// A negative or NaN value is refused here, where toml still knows the key's line.
+fn change_ratio_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    guard_limit(d, "sync.max_change_ratio")
+}
+
+fn price_change_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    guard_limit(d, "sync.max_price_change")
+}
+
+/// toml adds the line of the value to the message; the key is named here.
+fn guard_limit<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    key: &'static str,
+) -> Result<Decimal, D::Error> {
+    struct Limit(&'static str);
+    const EXPECTED: &str = "a number of 0 or more (a share, like 0.5; 1e30 turns the guard off)";
+    impl serde::de::Visitor<'_> for Limit {
+        type Value = Decimal;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {EXPECTED}", self.0)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Decimal, E> {
+            if v < 0 {
+                return Err(E::custom(format!(
+                    "{} = {v} is negative: expected {EXPECTED}",
+                    self.0
+                )));
+            }
+            Ok(Decimal::from(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Decimal, E> {
+            if v.is_nan() || v < 0.0 {
+                return Err(E::custom(format!(
+                    "{} = {v} is not allowed: expected {EXPECTED}",
+                    self.0
+                )));
+            }
+            if !v.is_finite() {
+                return Ok(GUARD_OFF);
+            }
+            // The shortest decimal text of the float, so 0.1 stays 0.1 (not
+            // 0.1000000000000000055…). Text that does not fit is either past Decimal's
+            // range (off) or finer than its 28 places (rounded).
+            match v.to_string().parse::<Decimal>() {
+                Ok(d) => Ok(d.normalize()),
+                Err(_) if v >= 1.0 => Ok(GUARD_OFF),
+                Err(_) => Ok(Decimal::from_scientific(&format!("{v:e}"))
+                    .unwrap_or(Decimal::ZERO)
+                    .normalize()),
+            }
+        }
+    }
+    d.deserialize_any(Limit(key))
 }
 fn default_bulk_threshold() -> u64 {
     DEFAULT_BULK_THRESHOLD

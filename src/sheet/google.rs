@@ -318,6 +318,8 @@ impl SheetsClient {
         let key = yup_oauth2::read_service_account_key(key_path)
             .await
             .map_err(|e| key_err(e.to_string()))?;
+        // The signed assertion is a credential: refused before anything is sent.
+        crate::auth::google::token_uri_ok(&key.token_uri).map_err(key_err)?;
         let account = key.client_email.clone();
         let auth = yup_oauth2::ServiceAccountAuthenticator::builder(key)
             .build()

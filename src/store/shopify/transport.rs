@@ -199,9 +199,7 @@ impl CostBucket {
     }
 }
 
-pub use crate::auth::endpoint::{
-    Endpoint, authority, is_loopback, normalize_shop, resolve_endpoint,
-};
+pub use crate::auth::endpoint::{Endpoint, authority, normalize_shop, resolve_endpoint};
 pub use crate::http::RetryPolicy;
 use crate::http::{Reason, Retries};
 
