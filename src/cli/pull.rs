@@ -11,8 +11,15 @@ use crate::sheet::catalog::CatalogReport;
 
 pub async fn run(cli: &Cli, json: bool) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
+    let opts = super::sync::run_options(&super::SyncArgs {
+        dry_run: false,
+        json,
+        only: Vec::new(),
+        yes: false,
+        adopt: None,
+    })?;
     let engine = Engine::connect(config).await.map_err(engine_failure)?;
-    let report = engine.pull().await.map_err(engine_failure)?;
+    let report = engine.pull(&opts).await.map_err(engine_failure)?;
     if json {
         let text = serde_json::to_string_pretty(&report).map_err(Failure::run)?;
         println!("{text}");
@@ -36,8 +43,8 @@ fn render(r: &CatalogReport) -> String {
     };
     let _ = writeln!(
         out,
-        "{what}: {} rows, {} cells.",
-        r.rows_written, r.cells_written
+        "{what}: {} rows, {} cells (run {}; `sheetsync revert {}` puts them back).",
+        r.rows_written, r.cells_written, r.run_id, r.run_id
     );
     if r.variants_without_sku > 0 {
         let _ = writeln!(
