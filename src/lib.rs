@@ -28,6 +28,7 @@ pub mod engine;
 pub mod http;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod sandbox;
 pub mod schedule;

@@ -34,9 +34,11 @@ pub async fn run() -> Result<ExitStatus, Failure> {
     println!("This is a first run, so there is no baseline yet: both runs pass `--adopt sheet`,");
     println!("which pushes the sheet's values where sheet and store differ.\n");
 
-    let engine = Engine::connect(config)
+    let mut engine = Engine::connect(config)
         .await
         .map_err(super::sync::engine_failure)?;
+    let (reporter, bars) = super::progress::reporter(false, false);
+    engine.set_progress(reporter);
     let mut last = ExitStatus::Done;
     for dry_run in [true, false] {
         let args = SyncArgs {
@@ -51,10 +53,11 @@ pub async fn run() -> Result<ExitStatus, Failure> {
             if dry_run { " --dry-run" } else { "" }
         );
         let opts = super::sync::run_options(&args)?;
-        let report = engine
-            .sync(&opts)
-            .await
-            .map_err(super::sync::engine_failure)?;
+        let report = engine.sync(&opts).await;
+        if let Some(bars) = &bars {
+            bars.clear();
+        }
+        let report = report.map_err(super::sync::engine_failure)?;
         last = super::sync::print_report(&report, false, false);
         println!("(exit code {})\n", last.code());
     }

@@ -4,6 +4,7 @@
 mod auth;
 mod check;
 mod demo;
+pub(crate) mod progress;
 mod pull;
 mod revert;
 mod runs;
@@ -172,7 +173,8 @@ pub fn init_logging(cli: &Cli) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Through the progress bars, which step aside while a line is written.
+        .with_writer(progress::LogWriter)
         .with_ansi(color_enabled())
         .try_init();
 }

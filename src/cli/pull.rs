@@ -18,8 +18,14 @@ pub async fn run(cli: &Cli, json: bool) -> Result<ExitStatus, Failure> {
         yes: false,
         adopt: None,
     })?;
-    let engine = Engine::connect(config).await.map_err(engine_failure)?;
-    let report = engine.pull(&opts).await.map_err(engine_failure)?;
+    let mut engine = Engine::connect(config).await.map_err(engine_failure)?;
+    let (reporter, bars) = super::progress::reporter(json, cli.quiet);
+    engine.set_progress(reporter);
+    let report = engine.pull(&opts).await;
+    if let Some(bars) = bars {
+        bars.clear();
+    }
+    let report = report.map_err(engine_failure)?;
     if json {
         let text = serde_json::to_string_pretty(&report).map_err(Failure::run)?;
         println!("{text}");

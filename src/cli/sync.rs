@@ -11,12 +11,17 @@ use crate::report::{ExitStatus, Report};
 pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let opts = run_options(args)?;
-    let engine = Engine::connect_with(config, args.dry_run)
+    let mut engine = Engine::connect_with(config, args.dry_run)
         .await
         .map_err(engine_failure)?;
+    let (reporter, bars) = super::progress::reporter(args.json, cli.quiet);
+    engine.set_progress(reporter);
     let watcher = tokio::spawn(cancel_on_signal(opts.cancel.clone()));
     let report = engine.sync(&opts).await;
     watcher.abort();
+    if let Some(bars) = bars {
+        bars.clear();
+    }
     let report = report.map_err(engine_failure)?;
     Ok(print_report(&report, args.json, args.yes))
 }

@@ -26,6 +26,7 @@ use serde_json::Value as Json;
 
 use crate::auth::google::{GoogleAuthError, InstalledTokens};
 use crate::model::{CellRef, quote_tab};
+use crate::progress::{Limit, Reporter, Work};
 
 /// Requests a minute each limiter allows: the Sheets API's default per-user quota.
 const PER_MINUTE: u32 = 60;
@@ -220,6 +221,8 @@ pub struct SheetsClient {
     cells_per_read: usize,
     /// Who the sheet must be shared with, for error messages.
     account: String,
+    /// Where block reads and quota waits are reported (silent unless the CLI shows bars).
+    progress: Reporter,
 }
 
 impl std::fmt::Debug for SheetsClient {
@@ -334,6 +337,7 @@ impl SheetsClient {
             retry: RetryPolicy::default(),
             cells_per_read: CELLS_PER_READ,
             account,
+            progress: Reporter::silent(),
         })
     }
 
@@ -406,7 +410,7 @@ impl SheetsClient {
         spreadsheet_id: &str,
         range: &str,
     ) -> Result<Vec<Vec<Json>>, SheetError> {
-        self.reads.until_ready().await;
+        self.pace(&self.reads).await;
         let mut dlg = RetryDelegate::new(self.retry);
         let result = self
             .hub
@@ -469,6 +473,23 @@ impl SheetsClient {
         }
     }
 
+    /// Reports block reads and quota waits to `progress`.
+    pub fn set_progress(&mut self, progress: Reporter) {
+        self.progress = progress;
+    }
+
+    /// Waits for a slot of `limiter`, reporting the wait when there is one.
+    async fn pace(&self, limiter: &DefaultDirectRateLimiter) {
+        use governor::clock::Clock as _;
+        // `check` takes the slot when one is free, exactly as `until_ready` would.
+        if let Err(not_until) = limiter.check() {
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            self.progress
+                .waiting(Limit::Google, wait, limiter.until_ready())
+                .await;
+        }
+    }
+
     /// `rows` rows of `cols`, `block` rows a request.
     async fn read_blocks(
         &self,
@@ -480,11 +501,13 @@ impl SheetsClient {
     ) -> Result<Vec<Vec<Json>>, SheetError> {
         let mut out: Vec<Vec<Json>> = vec![Vec::new(); cols.len()];
         let mut first = 1;
+        let _blocks = self.progress.task(Work::SheetRows, Some(rows as u64));
         while first <= rows {
             let last = (first + block - 1).min(rows);
             let part = self
                 .renewing(|| self.read_block(spreadsheet_id, tab, cols, Some((first, last))))
                 .await?;
+            self.progress.position(Work::SheetRows, last as u64);
             for (column, values) in out.iter_mut().zip(part) {
                 if !values.is_empty() {
                     // Blocks come back ragged: blank up to where this one starts.
@@ -516,7 +539,7 @@ impl SheetsClient {
         spreadsheet_id: &str,
         tab: &str,
     ) -> Result<Option<usize>, SheetError> {
-        self.reads.until_ready().await;
+        self.pace(&self.reads).await;
         let mut dlg = RetryDelegate::new(self.retry);
         let result = self
             .hub
@@ -565,7 +588,7 @@ impl SheetsClient {
                 }
             })
             .collect();
-        self.reads.until_ready().await;
+        self.pace(&self.reads).await;
         let mut dlg = RetryDelegate::new(self.retry);
         let mut call = self
             .hub
@@ -647,7 +670,7 @@ impl SheetsClient {
             data: Some(data),
             ..Default::default()
         };
-        self.writes.until_ready().await;
+        self.pace(&self.writes).await;
         let mut dlg = RetryDelegate::new(self.retry);
         let result = self
             .hub

@@ -29,6 +29,7 @@ use url::Url;
 use super::error::{GraphqlError, StoreError};
 use crate::auth::{StaticToken, TokenProvider};
 use crate::config::{Secret, ShopifyConfig};
+use crate::progress::{Limit, Reporter};
 
 /// Expected cost of an operation we have not seen a response for yet.
 pub const DEFAULT_ESTIMATE: f64 = 100.0;
@@ -325,6 +326,8 @@ pub struct Transport {
     estimates: Mutex<HashMap<String, f64>>,
     policy: RetryPolicy,
     clock: Arc<dyn Clock>,
+    /// Where waits for the bucket and for `THROTTLED` are reported.
+    progress: Mutex<Reporter>,
 }
 
 #[derive(Deserialize)]
@@ -421,7 +424,17 @@ impl Transport {
             estimates: Mutex::default(),
             policy,
             clock,
+            progress: Mutex::new(Reporter::silent()),
         })
+    }
+
+    /// Reports waits for the rate limit to `progress` (and the client's pages and jobs).
+    pub fn set_progress(&self, progress: Reporter) {
+        *lock(&self.progress) = progress;
+    }
+
+    pub fn progress(&self) -> Reporter {
+        lock(&self.progress).clone()
     }
 
     /// The clock the transport waits on (pollers share it, so tests run without waiting).
@@ -512,7 +525,12 @@ impl Transport {
                 return Err(err);
             };
             tracing::debug!(operation = %op, error = %err, "Shopify request failed; sending it again");
-            self.clock.sleep(delay).await;
+            if matches!(err, StoreError::Throttled { .. }) {
+                let sleep = self.clock.sleep(delay);
+                self.progress().waiting(Limit::Store, delay, sleep).await;
+            } else {
+                self.clock.sleep(delay).await;
+            }
         }
     }
 
@@ -521,7 +539,10 @@ impl Transport {
             let wait = lock(&self.bucket).try_take(cost, self.clock.now());
             match wait {
                 Ok(charged) => return charged,
-                Err(wait) => self.clock.sleep(wait).await,
+                Err(wait) => {
+                    let sleep = self.clock.sleep(wait);
+                    self.progress().waiting(Limit::Store, wait, sleep).await;
+                }
             }
         }
     }
