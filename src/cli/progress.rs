@@ -105,6 +105,13 @@ fn bar_for(work: Work, total: Option<u64>) -> ProgressBar {
     };
     pb.set_prefix(label(work));
     pb.set_message(unit(work));
+    pb
+}
+
+/// Adds `pb` to the drawn set, then starts its ticker: a bar that ticks before it joins
+/// the set draws on its own and leaves that frame behind.
+fn shown(pb: ProgressBar) -> ProgressBar {
+    let pb = multi().add(pb);
     pb.enable_steady_tick(Duration::from_millis(120));
     pb
 }
@@ -119,7 +126,7 @@ impl Bars {
         let mut bars = self.lock();
         let pb = bars
             .entry(work)
-            .or_insert_with(|| multi().add(bar_for(work, None)));
+            .or_insert_with(|| shown(bar_for(work, None)));
         f(pb);
     }
 
@@ -135,6 +142,9 @@ impl Bars {
             multi().remove(&pb);
         }
         waits.0 = 0;
+        // Bars that ended within one draw can leave their last frame behind; wipe the
+        // whole drawn area before the report is printed under it.
+        let _ = multi().clear();
     }
 }
 
@@ -142,7 +152,7 @@ impl Progress for Bars {
     fn report(&self, event: Event) {
         match event {
             Event::Begin { work, total } => {
-                let pb = multi().add(bar_for(work, total));
+                let pb = shown(bar_for(work, total));
                 if let Some(old) = self.lock().insert(work, pb) {
                     old.finish_and_clear();
                     multi().remove(&old);
@@ -177,7 +187,7 @@ impl Progress for Bars {
                     Limit::Google => "Google's request quota",
                 };
                 let pb = waits.1.get_or_insert_with(|| {
-                    multi().add(bar_for(Work::Apply, None).with_prefix("Waiting"))
+                    shown(bar_for(Work::Apply, None).with_prefix("Waiting"))
                 });
                 pb.set_message(format!(
                     "waiting {} s for {whose}",
