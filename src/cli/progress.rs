@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::progress::{Event, Limit, Progress, Reporter, Work};
 
@@ -94,22 +94,23 @@ fn bar_for(work: Work, total: Option<u64>) -> ProgressBar {
     let style = |template: &str| {
         ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
     };
+    // Hidden until it joins the drawn set: a bar on its own draw target would draw its
+    // first frame (at `set_prefix`) outside the set, which then never clears it.
+    let pb = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
     let pb = match total {
-        Some(n) => ProgressBar::new(n).with_style(
+        Some(_) => pb.with_style(
             style("{spinner} {prefix} [{bar:30}] {human_pos}/{human_len} {msg} ({elapsed})")
                 .progress_chars("=> "),
         ),
-        None => {
-            ProgressBar::new_spinner().with_style(style("{spinner} {prefix} {msg} ({elapsed})"))
-        }
+        None => pb.with_style(style("{spinner} {prefix} {msg} ({elapsed})")),
     };
     pb.set_prefix(label(work));
     pb.set_message(unit(work));
     pb
 }
 
-/// Adds `pb` to the drawn set, then starts its ticker: a bar that ticks before it joins
-/// the set draws on its own and leaves that frame behind.
+/// Adds `pb` to the drawn set, then starts its ticker (a tick before it joins the set
+/// would draw outside it, as above).
 fn shown(pb: ProgressBar) -> ProgressBar {
     let pb = multi().add(pb);
     pb.enable_steady_tick(Duration::from_millis(120));
