@@ -160,6 +160,13 @@ impl Engine {
         self
     }
 
+    /// Reports long work (sheet blocks, store pages, bulk jobs, changes applied, waits for
+    /// either side's rate limit) to `progress`; silent by default.
+    pub fn set_progress(&mut self, progress: crate::progress::Reporter) {
+        self.sheets.set_progress(progress.clone());
+        self.store.transport().set_progress(progress);
+    }
+
     /// Replaces both clients' retry policy (tests use millisecond waits).
     pub fn with_retry(self, policy: crate::http::RetryPolicy) -> Result<Engine, EngineError> {
         use crate::store::shopify::transport::{TokioClock, Transport};

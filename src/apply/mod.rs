@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Policy;
 use crate::model::{Currency, Field, FieldKey, LocationName, Sku, Value};
 use crate::plan::{self, Baseline, Change, Conflict, Plan, Replan};
+use crate::progress::{Reporter, Work};
 use crate::report::{BulkMutationReport, Report, Status};
 use std::sync::Mutex;
 
@@ -109,13 +110,33 @@ pub struct Outcomes {
     pub publishes: Vec<Option<Ended>>,
     /// What the creations ended with, for the publishes that follow them.
     ready: publish::Ready,
+    /// Changes ended so far, reported to `progress` as requests come back.
+    ended: u64,
+    progress: Reporter,
 }
 
 impl Outcomes {
+    /// Counts the changes ended again, after a step that sets outcomes directly (product
+    /// updates), and reports the count when it moved.
+    fn recount_ended(&mut self) {
+        let ended = self.changes.iter().filter(|c| c.is_some()).count() as u64;
+        if ended != self.ended {
+            self.ended = ended;
+            self.progress.position(Work::Apply, ended);
+        }
+    }
+
     /// Merges what one request (with its re-plans) decided.
     fn absorb(&mut self, part: Part) {
+        let before = self.ended;
         for (i, o) in part.changes {
+            if self.changes[i].is_none() {
+                self.ended += 1;
+            }
             self.changes[i] = Some(o);
+        }
+        if self.ended != before {
+            self.progress.position(Work::Apply, self.ended);
         }
         self.conflicts.extend(part.conflicts);
         if let Some((handle, ready)) = part.ready {
@@ -202,6 +223,9 @@ impl<'a> Executor<'a> {
             publishes: vec![None; plan.publishes.len()],
             ..Outcomes::default()
         };
+        let progress = self.store.transport().progress();
+        let _applying = progress.task(Work::Apply, Some(plan.changes.len() as u64));
+        out.progress = progress;
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
         let mut products = Vec::new();
         let mut created = Vec::new();
@@ -219,7 +243,9 @@ impl<'a> Executor<'a> {
         }
         self.apply_creations(plan, &created, &mut out).await;
         self.apply_publishes(plan, &mut out).await;
+        out.recount_ended();
         self.apply_products(plan, &products, &mut out).await;
+        out.recount_ended();
         if self.wants_bulk_mutation(plan, &fields) {
             // The job draws nothing from the bucket: stock calls spend it meanwhile.
             let ((part, job), ()) = futures_util::future::join(
@@ -233,12 +259,15 @@ impl<'a> Executor<'a> {
             self.apply_fields(plan, &fields, &mut out).await;
             self.apply_stock(plan, &stock, baseline, &mut out).await;
         }
+        out.recount_ended();
         let limit = self.in_flight("InventoryActivate", 11.0);
         let mut done = stream::iter(activations)
             .map(|i| async move { (i, self.activate(&plan.changes[i], i).await) })
             .buffer_unordered(limit);
         while let Some((i, o)) = done.next().await {
-            out.changes[i] = Some(o);
+            let mut part = Part::default();
+            part.set(i, o);
+            out.absorb(part);
         }
         out
     }

@@ -34,7 +34,9 @@ pub async fn run() -> Result<ExitStatus, Failure> {
     println!("This is a first run, so there is no baseline yet: both runs pass `--adopt sheet`,");
     println!("which pushes the sheet's values where sheet and store differ.\n");
 
-    let engine = Engine::connect(config).await?;
+    let mut engine = Engine::connect(config).await?;
+    let (reporter, bars) = super::progress::reporter(false, false);
+    engine.set_progress(reporter);
     let mut last = ExitStatus::Done;
     for dry_run in [true, false] {
         let args = SyncArgs {
@@ -49,7 +51,11 @@ pub async fn run() -> Result<ExitStatus, Failure> {
             if dry_run { " --dry-run" } else { "" }
         );
         let opts = super::sync::run_options(&args)?;
-        let report = engine.sync(&opts).await?;
+        let report = engine.sync(&opts).await;
+        if let Some(bars) = &bars {
+            bars.clear();
+        }
+        let report = report?;
         last = super::sync::print_report(&report, false, false);
         println!("(exit code {})\n", last.code());
     }

@@ -6,6 +6,7 @@ mod check;
 #[cfg(feature = "sandbox")]
 mod demo;
 mod exit;
+pub(crate) mod progress;
 mod pull;
 mod revert;
 mod runs;
@@ -177,7 +178,8 @@ pub fn init_logging(cli: &Cli) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Through the progress bars, which step aside while a line is written.
+        .with_writer(progress::LogWriter)
         .with_ansi(color_enabled())
         .try_init();
 }

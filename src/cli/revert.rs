@@ -16,11 +16,16 @@ pub async fn run(cli: &Cli, id: &str, dry_run: bool, json: bool) -> Result<ExitS
         adopt: None,
     };
     let opts = super::sync::run_options(&args)?;
-    let engine = Engine::connect_with(config, dry_run)
+    let mut engine = Engine::connect_with(config, dry_run)
         .await?
         .with_cancel(opts.cancel.clone());
-    let report = super::sync::until_second_signal(&opts, engine.revert(id, &opts)).await?;
-    let report = report?;
+    let (reporter, bars) = super::progress::reporter(json, cli.quiet);
+    engine.set_progress(reporter);
+    let report = super::sync::until_second_signal(&opts, engine.revert(id, &opts)).await;
+    if let Some(bars) = bars {
+        bars.clear();
+    }
+    let report = report??;
     if !json {
         let what = if dry_run { "Would revert" } else { "Reverting" };
         eprintln!("{what} run {id} (as run {}):", report.run_id);

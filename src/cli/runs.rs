@@ -60,7 +60,8 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
                     .iter()
                     .map(|r| {
                         serde_json::json!({
-                            "run_id": r.run_id, "started_at": r.started_at, "finished_at": r.finished_at,
+                            "run_id": r.run_id, "command": r.command,
+                            "started_at": r.started_at, "finished_at": r.finished_at,
                             "dry_run": r.dry_run, "exit_code": r.exit_code, "summary": r.summary,
                         })
                     })
@@ -78,6 +79,28 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
                         println!(
                             "{}  {}  did not finish (killed, or still running)",
                             r.run_id, r.started_at
+                        );
+                        continue;
+                    }
+                    if r.command == "pull" {
+                        // A pull writes the sheet only: its count is the cells it wrote.
+                        let cells = state
+                            .as_ref()
+                            .and_then(|st| st.run_report(&r.run_id).ok().flatten())
+                            .and_then(|text| {
+                                serde_json::from_str::<crate::report::Report>(&text).ok()
+                            })
+                            .map_or(0, |rep| {
+                                rep.pulled
+                                    .iter()
+                                    .filter(|p| p.status == Some(crate::report::Status::Applied))
+                                    .count()
+                            });
+                        println!(
+                            "{}  {}  exit {}  pull: {cells} sheet cells written",
+                            r.run_id,
+                            r.started_at,
+                            r.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
                         );
                         continue;
                     }

@@ -11,11 +11,16 @@ use crate::report::{ExitStatus, Report};
 pub async fn run(cli: &Cli, args: &SyncArgs) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let opts = run_options(args)?;
-    let engine = Engine::connect_with(config, args.dry_run)
+    let mut engine = Engine::connect_with(config, args.dry_run)
         .await?
         .with_cancel(opts.cancel.clone());
-    let report = until_second_signal(&opts, engine.sync(&opts)).await?;
-    let report = report?;
+    let (reporter, bars) = super::progress::reporter(args.json, cli.quiet);
+    engine.set_progress(reporter);
+    let report = until_second_signal(&opts, engine.sync(&opts)).await;
+    if let Some(bars) = bars {
+        bars.clear();
+    }
+    let report = report??;
     Ok(print_report(&report, args.json, args.yes))
 }
 

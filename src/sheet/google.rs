@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::google::{GoogleAuthError, InstalledTokens};
 use crate::model::{CellRef, quote_tab};
+use crate::progress::{Limit, Reporter, Work};
 
 /// Requests a minute each limiter allows: the Sheets API's default per-user quota.
 const PER_MINUTE: u32 = 60;
@@ -259,6 +260,8 @@ pub struct SheetsClient {
     account: String,
     /// The run's cancellation; never fires unless the caller set one.
     cancel: CancellationToken,
+    /// Where block reads and quota waits are reported (silent unless the CLI shows bars).
+    progress: Reporter,
 }
 
 impl std::fmt::Debug for SheetsClient {
@@ -376,6 +379,7 @@ impl SheetsClient {
             cells_per_read: CELLS_PER_READ,
             account,
             cancel: CancellationToken::new(),
+            progress: Reporter::silent(),
         })
     }
 
@@ -388,12 +392,19 @@ impl SheetsClient {
 
     /// Waits for `limiter`'s next slot, or until the run is cancelled.
     async fn paced(&self, limiter: &DefaultDirectRateLimiter) -> Result<(), SheetError> {
+        use governor::clock::Clock as _;
         if self.cancel.is_cancelled() {
             return Err(SheetError::Interrupted);
         }
+        // `check` takes the slot when one is free, exactly as `until_ready` would; a wait
+        // is shown (progress) and ends early on cancellation.
+        let Err(not_until) = limiter.check() else {
+            return Ok(());
+        };
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
         tokio::select! {
             () = self.cancel.cancelled() => Err(SheetError::Interrupted),
-            () = limiter.until_ready() => Ok(()),
+            () = self.progress.waiting(Limit::Google, wait, limiter.until_ready()) => Ok(()),
         }
     }
 
@@ -560,6 +571,11 @@ impl SheetsClient {
         }
     }
 
+    /// Reports block reads and quota waits to `progress`.
+    pub fn set_progress(&mut self, progress: Reporter) {
+        self.progress = progress;
+    }
+
     /// `rows` rows of `cols`, `block` rows a request.
     async fn read_blocks(
         &self,
@@ -571,11 +587,13 @@ impl SheetsClient {
     ) -> Result<Vec<Vec<Json>>, SheetError> {
         let mut out: Vec<Vec<Json>> = vec![Vec::new(); cols.len()];
         let mut first = 1;
+        let _blocks = self.progress.task(Work::SheetRows, Some(rows as u64));
         while first <= rows {
             let last = (first + block - 1).min(rows);
             let part = self
                 .renewing(|| self.read_block(spreadsheet_id, tab, cols, Some((first, last))))
                 .await?;
+            self.progress.position(Work::SheetRows, last as u64);
             for (column, values) in out.iter_mut().zip(part) {
                 if !values.is_empty() {
                     // Blocks come back ragged: blank up to where this one starts.

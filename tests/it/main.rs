@@ -19,6 +19,7 @@ mod kills;
 mod layers;
 mod lost_answers;
 mod products;
+mod progress;
 mod revert;
 mod sheets_client;
 mod shopify_layouts;

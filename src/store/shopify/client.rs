@@ -19,6 +19,7 @@ use super::transport::{Cost, Transport};
 use crate::config::{Secret, ShopifyConfig};
 use crate::model::{Currency, LocationName, Sku};
 use crate::plan::{Snapshot, StoreVariant};
+use crate::progress::{Event, Work};
 
 /// `nodes(ids:)` and input arrays take at most 250 entries (SHOPIFY.md §2).
 pub const MAX_IDS: usize = 250;
@@ -347,6 +348,9 @@ impl ShopifyClient {
         } else {
             let mut sizer = PageSizer::new(levels);
             let mut after: Option<String> = None;
+            let progress = self.transport().progress();
+            let _pages = progress.task(Work::StoreVariants, None);
+            let mut read = 0u64;
             loop {
                 // Leave a tenth of the bucket for whatever else is in flight.
                 sizer.cap(self.transport().bucket().maximum() * 0.9);
@@ -360,7 +364,9 @@ impl ShopifyClient {
                     sizer.observe(requested);
                 }
                 let (records, next) = ops::variants_page(data);
+                read += records.len() as u64;
                 keep(records);
+                progress.position(Work::StoreVariants, read);
                 match next {
                     Some(cursor) => after = Some(cursor),
                     None => break,
@@ -411,7 +417,7 @@ impl ShopifyClient {
             .bulk_operation
             .ok_or_else(|| StoreError::Bulk("no bulk operation was created".into()))?
             .id;
-        let op = self.poll_bulk(&id).await?;
+        let op = self.poll_bulk(&id, Work::BulkExport).await?;
         let url = match op.status.as_str() {
             // A finished export of an empty catalogue has no file.
             "COMPLETED" => match op.url {
@@ -435,10 +441,13 @@ impl ShopifyClient {
     async fn poll_bulk(
         &self,
         id: &str,
+        work: Work,
     ) -> Result<queries::bulk_operation_poll::BulkOperationPollBulkOperation, StoreError> {
         let timeout = self.inner.options.bulk_timeout;
         let clock = self.transport().clock().clone();
         let started = clock.now();
+        let progress = self.transport().progress();
+        let _job = progress.task(work, None);
         let mut wait = None;
         let mut status = "CREATED".to_owned();
         loop {
@@ -469,6 +478,11 @@ impl ShopifyClient {
             let op = data
                 .bulk_operation
                 .ok_or_else(|| StoreError::Bulk(format!("{id} is unknown to Shopify")))?;
+            progress.report(Event::Status {
+                work,
+                status: op.status.clone(),
+                objects: op.object_count.parse().ok(),
+            });
             if !matches!(op.status.as_str(), "CREATED" | "RUNNING" | "CANCELING") {
                 return Ok(op);
             }
@@ -584,7 +598,7 @@ impl ShopifyClient {
     /// Waits for bulk mutation `id` to end and reads its results: the whole file when it
     /// completed, the partial file (if any) when it failed, was canceled or expired.
     pub async fn finish_bulk_update(&self, id: &str) -> Result<JobEnd, StoreError> {
-        let op = self.poll_bulk(id).await?;
+        let op = self.poll_bulk(id, Work::BulkMutation).await?;
         let file = match op.status.as_str() {
             "COMPLETED" => op.url,
             _ => op.partial_data_url,

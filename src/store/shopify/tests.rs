@@ -592,6 +592,10 @@ async fn throttled_then_success_waits_and_resends_the_same_bytes() {
         "extensions": {"cost": {"requestedQueryCost": 752, "actualQueryCost": null,
             "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 666, "restoreRate": 50.0}}}});
     let (server, client, clock) = start(vec![ok(throttled), ok(set_success())]).await;
+    let recorder = Arc::new(crate::progress::Recorder::default());
+    client
+        .transport()
+        .set_progress(crate::progress::Reporter::new(recorder.clone()));
     let out = client
         .inventory_set(&one_item(), "k1", "gid://sheetsync/SyncRun/1")
         .await
@@ -604,6 +608,20 @@ async fn throttled_then_success_waits_and_resends_the_same_bytes() {
     let sleeps = clock.sleeps.lock().unwrap().clone();
     let waited: f64 = sleeps.iter().map(Duration::as_secs_f64).sum();
     assert!((waited - 86.0 / 50.0).abs() < 0.01, "{sleeps:?}");
+    // The wait is reported for the progress line, before and after.
+    use crate::progress::{Event, Limit};
+    assert_eq!(
+        recorder.events(),
+        [
+            Event::Wait {
+                limit: Limit::Store,
+                wait: sleeps[0]
+            },
+            Event::Waited {
+                limit: Limit::Store
+            }
+        ]
+    );
     // The bucket follows the last throttleStatus.
     assert_eq!(client.transport().bucket().max, 2000.0);
     assert_eq!(client.transport().estimate("InventorySet"), 13.0);
@@ -749,11 +767,58 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
         ),
     ])
     .await;
+    let recorder = Arc::new(crate::progress::Recorder::default());
+    client
+        .transport()
+        .set_progress(crate::progress::Reporter::new(recorder.clone()));
     let snap = client
         .snapshot(&[("Main".into(), "L1".into())])
         .await
         .unwrap();
     assert_eq!(snap.currency.code, "USD");
+    // Pages are reported as they come, the page refused as too costly not counted; the
+    // bucket wait before the halved page is reported between them.
+    use crate::progress::{Event, Limit, Work};
+    let events = recorder.events();
+    assert!(
+        matches!(
+            &events[2..4],
+            [
+                Event::Wait {
+                    limit: Limit::Store,
+                    ..
+                },
+                Event::Waited {
+                    limit: Limit::Store
+                }
+            ]
+        ),
+        "{events:?}"
+    );
+    let pages: Vec<Event> = events
+        .into_iter()
+        .filter(|e| !matches!(e, Event::Wait { .. } | Event::Waited { .. }))
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            Event::Begin {
+                work: Work::StoreVariants,
+                total: None
+            },
+            Event::Position {
+                work: Work::StoreVariants,
+                done: 1
+            },
+            Event::Position {
+                work: Work::StoreVariants,
+                done: 3
+            },
+            Event::End {
+                work: Work::StoreVariants
+            },
+        ]
+    );
     let a = &snap.variants[&crate::model::Sku::new("A").unwrap()];
     assert_eq!(a.len(), 2, "a SKU on two variants keeps both");
     assert_eq!(a[0].stock.get("Main"), Some(Some(3)));

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::{GraphqlError, StoreError};
 use crate::auth::{StaticToken, TokenProvider};
 use crate::config::{Secret, ShopifyConfig};
+use crate::progress::{Limit, Reporter};
 
 /// Expected cost of an operation we have not seen a response for yet.
 pub const DEFAULT_ESTIMATE: f64 = 100.0;
@@ -222,6 +223,8 @@ pub struct Transport {
     clock: Arc<dyn Clock>,
     /// The run's cancellation; a fresh (never fired) token until the caller sets one.
     cancel: Mutex<CancellationToken>,
+    /// Where waits for the bucket and for `THROTTLED` are reported.
+    progress: Mutex<Reporter>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +322,7 @@ impl Transport {
             policy,
             clock,
             cancel: Mutex::new(CancellationToken::new()),
+            progress: Mutex::new(Reporter::silent()),
         })
     }
 
@@ -344,6 +348,15 @@ impl Transport {
             () = cancel.cancelled() => Err(StoreError::Interrupted),
             () = self.clock.sleep(d) => Ok(()),
         }
+    }
+
+    /// Reports waits for the rate limit to `progress` (and the client's pages and jobs).
+    pub fn set_progress(&self, progress: Reporter) {
+        *lock(&self.progress) = progress;
+    }
+
+    pub fn progress(&self) -> Reporter {
+        lock(&self.progress).clone()
     }
 
     /// The clock the transport waits on (pollers share it, so tests run without waiting).
@@ -443,11 +456,18 @@ impl Transport {
                 return Err(err);
             };
             tracing::debug!(operation = %op, error = %err, "Shopify request failed; sending it again");
+            let throttled = matches!(err, StoreError::Throttled { .. });
             let sent = !matches!(err, StoreError::Auth(_));
             if sent {
                 failed = Some(err);
             }
-            if self.pause(delay).await.is_err() {
+            let pause = self.pause(delay);
+            let paused = if throttled {
+                self.progress().waiting(Limit::Store, delay, pause).await
+            } else {
+                pause.await
+            };
+            if paused.is_err() {
                 return Err(interrupted(failed));
             }
         }
@@ -470,7 +490,9 @@ impl Transport {
                         wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                         "waiting for the cost bucket"
                     );
-                    self.pause(wait).await?;
+                    self.progress()
+                        .waiting(Limit::Store, wait, self.pause(wait))
+                        .await?;
                 }
             }
         }
