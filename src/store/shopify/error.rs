@@ -43,6 +43,17 @@ pub enum StoreError {
         available: f64,
         restore_rate: f64,
     },
+    /// The request costs more than the store's whole cost bucket holds (a store with
+    /// reduced limits): no wait can ever let it run, and its pages are already at their
+    /// smallest.
+    #[error(
+        "{operation} costs {cost} points, more than the {maximum} points the store's cost bucket holds: it can never run (already at its smallest page)"
+    )]
+    ExceedsBucket {
+        operation: String,
+        cost: f64,
+        maximum: f64,
+    },
     /// The query alone costs more than Shopify allows one query to cost (1,000 points).
     #[error("query cost {cost:?} exceeds Shopify's single-query maximum {max:?}")]
     MaxCostExceeded { cost: Option<f64>, max: Option<f64> },
@@ -100,6 +111,7 @@ impl StoreError {
             | StoreError::Unauthorized
             | StoreError::AccessDenied { .. }
             | StoreError::MaxCostExceeded { .. }
+            | StoreError::ExceedsBucket { .. }
             | StoreError::Decode(_)
             | StoreError::Bulk(_) => false,
         }
@@ -190,6 +202,11 @@ mod tests {
             StoreError::MaxCostExceeded {
                 cost: Some(2003.0),
                 max: Some(1000.0),
+            },
+            StoreError::ExceedsBucket {
+                operation: "Locations".into(),
+                cost: 252.0,
+                maximum: 100.0,
             },
             StoreError::Graphql(vec![GraphqlError {
                 code: Some("BAD_REQUEST".into()),

@@ -1,0 +1,277 @@
+//! Stores whose cost bucket is smaller than any default page (SHOPIFY.md §2: a store with
+//! reduced limits, or a small custom bucket): the `sheetsync` binary against the sandbox
+//! must size every read to the bucket the store reports, never be answered `THROTTLED`,
+//! keep the writes at the restore rate, and stop at once, exit 1, on a request that can
+//! never fit.
+//!
+//! `cargo test --test small_bucket -- --nocapture` prints the figures (wall, cost/s against
+//! the restore rate, throttled) quoted in the README.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sheetsync::sandbox::Sandbox;
+use sheetsync::sandbox::sheets::SheetsFake;
+use sheetsync::sandbox::shopify::{RequestLog, ShopifyFake};
+
+/// Variants of the product `big`: more than one `ProductByHandle` page of a 50-point bucket.
+const BIG: usize = 45;
+/// Products of one variant each, every one with a new price: one update call each.
+const SMALL: usize = 20;
+
+const MUTATIONS: &[&str] = &[
+    "productVariantsBulkUpdate",
+    "inventorySetQuantities",
+    "inventoryActivate",
+    "productCreate",
+    "productVariantsBulkCreate",
+    "publishablePublish",
+];
+
+const HEADER: [&str; 8] = [
+    "SKU",
+    "Handle",
+    "Title",
+    "Option1 Name",
+    "Option1 Value",
+    "Price",
+    "Stock",
+    "Outlet stock",
+];
+
+const COLUMNS: &str = "handle = \"Handle\"\ntitle = \"Title\"\n\
+    option1_name = \"Option1 Name\"\noption1_value = \"Option1 Value\"\n";
+
+fn store() -> ShopifyFake {
+    let mut products = Vec::new();
+    let big: Vec<Value> = (1..=BIG)
+        .map(|i| {
+            json!({"id": 1000 + i, "title": format!("V{i}"), "sku": format!("BIG-{i:02}"),
+                "price": "10.00", "inventoryItemId": 5000 + i, "levels": {"1": 5, "2": 1}})
+        })
+        .collect();
+    products.push(json!({"id": 10, "title": "Big", "handle": "big", "variants": big}));
+    for i in 0..SMALL {
+        products.push(json!({"id": 100 + i, "title": format!("Small {i}"), "variants": [
+            {"id": 2000 + i, "title": "Default Title", "sku": format!("P-{i:02}"), "price": "10.00",
+             "inventoryItemId": 6000 + i, "levels": {"1": 5, "2": 1}}
+        ]}));
+    }
+    let seed = json!({
+        "shop": {"name": "Small", "domain": "small-bucket.myshopify.com", "currency": "USD"},
+        "locations": [{"id": 1, "name": "Main Warehouse"}, {"id": 2, "name": "Outlet"}],
+        "products": products,
+    });
+    ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+        .expect("store seed")
+}
+
+/// The sheet: the big product as the store has it, every small product at a new price
+/// (and every other one with new stock), a variant to add to `big` and a new product.
+fn sheet() -> SheetsFake {
+    let cell = |c: &str| match c.parse::<f64>() {
+        Ok(n) => json!(n),
+        Err(_) => json!(c),
+    };
+    let mut rows = vec![HEADER.iter().map(|h| json!(h)).collect::<Vec<_>>()];
+    for i in 1..=BIG {
+        let sku = format!("BIG-{i:02}");
+        rows.push(
+            [sku.as_str(), "", "", "", "", "10", "5", "1"]
+                .map(cell)
+                .to_vec(),
+        );
+    }
+    for i in 0..SMALL {
+        let sku = format!("P-{i:02}");
+        let stock = if i % 2 == 0 { "7" } else { "5" };
+        rows.push(
+            [sku.as_str(), "", "", "", "", "11", stock, "1"]
+                .map(cell)
+                .to_vec(),
+        );
+    }
+    let added = format!("V{}", BIG + 1);
+    rows.push(
+        ["BIG-NEW", "big", "", "", added.as_str(), "10", "3", ""]
+            .map(cell)
+            .to_vec(),
+    );
+    rows.push(
+        ["NEW-S", "newprod", "New product", "Size", "S", "5", "2", ""]
+            .map(cell)
+            .to_vec(),
+    );
+    let seed = json!({"title": "small bucket", "tabs": [{"name": "Inventory", "rows": rows}]});
+    SheetsFake::from_seed_json(&seed.to_string()).expect("sheet seed")
+}
+
+struct Env {
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let sandbox = Sandbox::start(store(), sheet(), 0).await.expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra = "create_missing = true\npublish_to = [\"Online Store\"]";
+        let config = sandbox.write_config(dir.path(), extra).expect("config");
+        let text = std::fs::read_to_string(&config).expect("config text");
+        let text = text
+            .replacen("compare_at_price = \"Compare-at price\"\n", "", 1)
+            .replacen("cost = \"Cost\"\n", "", 1)
+            .replacen("barcode = \"Barcode\"\n", COLUMNS, 1);
+        std::fs::write(&config, text).expect("write config");
+        Env {
+            sandbox,
+            _dir: dir,
+            config,
+        }
+    }
+}
+
+fn is_mutation(r: &RequestLog) -> bool {
+    r.root_fields
+        .iter()
+        .any(|f| MUTATIONS.contains(&f.as_str()))
+}
+
+fn throttled(log: &[RequestLog]) -> usize {
+    log.iter()
+        .filter(|r| r.error_codes.iter().any(|c| c == "THROTTLED"))
+        .count()
+}
+
+/// Points per second the run drew from the bucket while writing: from the first mutation
+/// the fake answered to the last, everything charged in between (re-reads and re-plans
+/// included) past what the bucket still held after the first. That is at most the
+/// restore rate, whatever the bucket's size.
+fn write_rate(log: &[RequestLog]) -> (f64, Duration, f64) {
+    let first = log.iter().position(is_mutation).expect("a mutation");
+    let last = log.iter().rposition(is_mutation).expect("a mutation");
+    let window = log[last].at.duration_since(log[first].at);
+    let spent: f64 = log[first + 1..=last]
+        .iter()
+        .map(|r| r.actual_cost.unwrap_or(0.0))
+        .sum();
+    let past_bucket = spent - log[first].bucket_after;
+    (past_bucket / window.as_secs_f64(), window, spent)
+}
+
+/// A full `sync` (paged reads, field and stock writes, a stale stock write re-read and
+/// re-planned, a variant added to a product with more variants than a page, a product
+/// created and published) against a bucket of `maximum` points restoring `rate` a second.
+async fn full_sync_fits(maximum: f64, rate: f64) {
+    let env = Env::new().await;
+    let shop = &env.sandbox.shopify;
+    shop.set_bucket(maximum, rate);
+    // A sale lands between the read and the first stock write: that write is stale.
+    shop.set_available_before_next_set("P-00", "Main Warehouse", 4);
+
+    let started = Instant::now();
+    let (code, stdout, stderr) = tokio::time::timeout(
+        Duration::from_secs(300),
+        common::run_sheetsync(
+            &env.config,
+            &["sync", "--json", "--yes", "--adopt", "sheet"],
+        ),
+    )
+    .await
+    .expect("the run ends");
+    let wall = started.elapsed();
+    let report = common::json_output(code, &stdout, &stderr);
+    let log = shop.requests();
+    let (spend, window, spent) = write_rate(&log);
+    println!(
+        "bucket {maximum:.0} points restoring {rate:.0}/s: exit {code}, wall {:.2} s, {} requests, \
+         {} throttled; writing {:.2} s, {spent:.0} points, {spend:.1} points/s = {:.0}% of the restore rate",
+        wall.as_secs_f64(),
+        log.len(),
+        throttled(&log),
+        window.as_secs_f64(),
+        100.0 * spend / rate
+    );
+
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!(throttled(&log), 0, "{stderr}");
+    assert!(
+        spend >= 0.9 * rate,
+        "writes spent {spend:.1} points/s of {rate}/s"
+    );
+    for r in &log {
+        let cost = r.requested_cost.unwrap_or(0.0);
+        assert!(cost <= maximum, "{:?} asked {cost}", r.operation_name);
+    }
+    let ops = |name: &str| {
+        log.iter()
+            .filter(|r| r.operation_name.as_deref() == Some(name))
+            .count()
+    };
+    // The reads came in pages the bucket holds: the big product's variants in several.
+    assert!(ops("ProductByHandle") >= 2, "{}", ops("ProductByHandle"));
+    assert!(ops("VariantsPage") >= 2);
+    assert!(ops("VariantsByIds") >= 1, "the stale write was re-read");
+    // Everything landed: prices, the re-planned stock, the added variant, the new product.
+    for i in 0..SMALL {
+        let v = &shop.variants_with_sku(&format!("P-{i:02}"))[0];
+        assert_eq!(v.price, rust_decimal::Decimal::new(11, 0), "P-{i:02}");
+    }
+    assert_eq!(shop.available("P-02", "Main Warehouse"), Some(7));
+    let big = &shop.products_with_handle("big")[0];
+    assert_eq!(big.variants.len(), BIG + 1);
+    assert!(
+        big.variants
+            .iter()
+            .any(|(sku, _)| sku.as_deref() == Some("BIG-NEW"))
+    );
+    assert_eq!(
+        shop.products_with_handle("newprod")[0].published,
+        ["Online Store"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_sync_fits_a_bucket_of_100() {
+    full_sync_fits(100.0, 200.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_sync_fits_a_bucket_of_50() {
+    full_sync_fits(50.0, 100.0).await;
+}
+
+/// A bucket smaller than one variant of a page: the run stops at once, exit 1, naming the
+/// query and the bucket, after one refused request instead of minutes of retries.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_can_never_fit_is_exit_1_at_once() {
+    let env = Env::new().await;
+    let shop = &env.sandbox.shopify;
+    // A variant with two inventory levels costs 10 points, its page 12.
+    shop.set_bucket(10.0, 10.0);
+    let started = Instant::now();
+    let (code, _, stderr) = tokio::time::timeout(
+        Duration::from_secs(120),
+        common::run_sheetsync(&env.config, &["sync", "--yes", "--adopt", "sheet"]),
+    )
+    .await
+    .expect("the run ends instead of retrying");
+    println!(
+        "bucket 10: exit {code} after {:.2} s: {}",
+        started.elapsed().as_secs_f64(),
+        stderr.trim()
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("VariantsPage")
+            && stderr.contains("12 points")
+            && stderr.contains("10 points"),
+        "{stderr}"
+    );
+    assert!(throttled(&shop.requests()) <= 1, "one refusal, no retries");
+    assert!(shop.applied_mutations().is_empty());
+}
