@@ -237,12 +237,12 @@ async fn full_sync_fits(maximum: f64, rate: f64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_sync_fits_a_bucket_of_100() {
-    full_sync_fits(100.0, 200.0).await;
+    full_sync_fits(100.0, 100.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_sync_fits_a_bucket_of_50() {
-    full_sync_fits(50.0, 100.0).await;
+    full_sync_fits(50.0, 50.0).await;
 }
 
 /// A bucket smaller than one variant of a page: the run stops at once, exit 1, naming the
@@ -274,4 +274,75 @@ async fn a_request_that_can_never_fit_is_exit_1_at_once() {
     );
     assert!(throttled(&shop.requests()) <= 1, "one refusal, no retries");
     assert!(shop.applied_mutations().is_empty());
+}
+
+/// A product with more changed variants than one `productVariantsBulkUpdate` the bucket
+/// holds (10 points and 0.2 a variant: 120 variants cost 34, the bucket 30) is updated in
+/// several calls, each within the bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_update_larger_than_the_bucket_goes_in_several_calls() {
+    const N: usize = 120;
+    let variants: Vec<Value> = (0..N)
+        .map(|i| {
+            json!({"id": 1000 + i, "title": format!("V{i}"), "sku": format!("W-{i:03}"),
+                "price": "10.00", "inventoryItemId": 5000 + i, "levels": {"1": 5, "2": 1}})
+        })
+        .collect();
+    let seed = json!({
+        "shop": {"name": "Wide", "domain": "wide.myshopify.com", "currency": "USD"},
+        "locations": [{"id": 1, "name": "Main Warehouse"}, {"id": 2, "name": "Outlet"}],
+        "products": [{"id": 10, "title": "Wide", "handle": "wide", "variants": variants}],
+    });
+    let shop = ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+        .expect("store seed");
+    let mut rows = vec![
+        ["SKU", "Price", "Stock", "Outlet stock"]
+            .map(|h| json!(h))
+            .to_vec(),
+    ];
+    for i in 0..N {
+        rows.push(vec![
+            json!(format!("W-{i:03}")),
+            json!(12),
+            json!(5),
+            json!(1),
+        ]);
+    }
+    let sheet = json!({"title": "wide", "tabs": [{"name": "Inventory", "rows": rows}]});
+    let sheets = SheetsFake::from_seed_json(&sheet.to_string()).expect("sheet seed");
+    let sandbox = Sandbox::start(shop, sheets, 0).await.expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = sandbox.write_config(dir.path(), "").expect("config");
+    let text = std::fs::read_to_string(&config)
+        .expect("config text")
+        .replacen("compare_at_price = \"Compare-at price\"\n", "", 1)
+        .replacen("cost = \"Cost\"\n", "", 1)
+        .replacen("barcode = \"Barcode\"\n", "", 1);
+    std::fs::write(&config, text).expect("write config");
+    sandbox.shopify.set_bucket(30.0, 300.0);
+
+    let (code, stdout, stderr) = tokio::time::timeout(
+        Duration::from_secs(300),
+        common::run_sheetsync(&config, &["sync", "--json", "--yes", "--adopt", "sheet"]),
+    )
+    .await
+    .expect("the run ends");
+    let report = common::json_output(code, &stdout, &stderr);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let log = sandbox.shopify.requests();
+    assert_eq!(throttled(&log), 0);
+    let updates: Vec<&RequestLog> = log
+        .iter()
+        .filter(|r| r.operation_name.as_deref() == Some("VariantsBulkUpdate"))
+        .collect();
+    assert!(updates.len() >= 2, "{} calls", updates.len());
+    assert!(
+        updates
+            .iter()
+            .all(|r| r.requested_cost.unwrap_or(0.0) <= 30.0)
+    );
+    for i in 0..N {
+        let v = &sandbox.shopify.variants_with_sku(&format!("W-{i:03}"))[0];
+        assert_eq!(v.price, rust_decimal::Decimal::new(12, 0), "W-{i:03}");
+    }
 }

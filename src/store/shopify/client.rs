@@ -660,6 +660,20 @@ impl ShopifyClient {
             .await
     }
 
+    /// How many variants one `productVariantsBulkUpdate` or `productVariantsBulkCreate`
+    /// may carry: Shopify's 250 inputs, fewer when the store's bucket cannot hold a call
+    /// that size (10 points and 0.2 a variant, SHOPIFY.md §2), as for a page.
+    pub fn variants_per_call(&self) -> usize {
+        let maximum = self.transport().bucket().maximum();
+        let fits = ((maximum * 0.9 - 10.0) / 0.2).floor();
+        let most = super::create::MAX_CREATE_VARIANTS;
+        if fits >= most as f64 {
+            most
+        } else {
+            (fits as usize).max(1)
+        }
+    }
+
     /// Sends a body from [`Self::bulk_update_body`]; outcomes follow the body's variant order.
     pub async fn send_bulk_update(&self, body: &[u8]) -> Result<BulkUpdateOutcome, StoreError> {
         let ids = ops::bulk_update_ids(body)
