@@ -47,7 +47,7 @@ pub enum StoreError {
     /// reduced limits): no wait can ever let it run, and its pages are already at their
     /// smallest.
     #[error(
-        "{operation} costs {cost} points, more than the {maximum} points the store's cost bucket holds: it can never run (already at its smallest page)"
+        "{operation} costs {cost} points, more than the {maximum} points the store's cost bucket holds: no wait can let it run"
     )]
     ExceedsBucket {
         operation: String,
