@@ -251,8 +251,8 @@ async fn a_full_sync_fits_a_bucket_of_50() {
 async fn a_request_that_can_never_fit_is_exit_1_at_once() {
     let env = Env::new().await;
     let shop = &env.sandbox.shopify;
-    // A variant with two inventory levels costs 10 points, its page 12.
-    shop.set_bucket(10.0, 10.0);
+    // A page of one variant with one of its inventory levels costs 10 points.
+    shop.set_bucket(6.0, 10.0);
     let started = Instant::now();
     let (code, _, stderr) = tokio::time::timeout(
         Duration::from_secs(120),
@@ -261,15 +261,15 @@ async fn a_request_that_can_never_fit_is_exit_1_at_once() {
     .await
     .expect("the run ends instead of retrying");
     println!(
-        "bucket 10: exit {code} after {:.2} s: {}",
+        "bucket 6: exit {code} after {:.2} s: {}",
         started.elapsed().as_secs_f64(),
         stderr.trim()
     );
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("VariantsPage")
-            && stderr.contains("12 points")
-            && stderr.contains("10 points"),
+            && stderr.contains("10 points")
+            && stderr.contains("6 points"),
         "{stderr}"
     );
     assert!(throttled(&shop.requests()) <= 1, "one refusal, no retries");
@@ -345,4 +345,88 @@ async fn a_product_update_larger_than_the_bucket_goes_in_several_calls() {
         let v = &sandbox.shopify.variants_with_sku(&format!("W-{i:03}"))[0];
         assert_eq!(v.price, rust_decimal::Decimal::new(12, 0), "W-{i:03}");
     }
+}
+
+/// An item stocked at more locations than a page of one variant can carry within the
+/// bucket (30 levels at 2 points each, a bucket of 50): the variant pages ask for fewer
+/// levels and the rest of each item's levels are read page by page, so the configured
+/// locations (the last two) are found and only the real difference is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_at_more_locations_than_a_page_holds_is_read_in_full() {
+    const LOCATIONS: u64 = 30;
+    let mut locations: Vec<Value> = (1..=LOCATIONS - 2)
+        .map(|i| json!({"id": i, "name": format!("Depot {i}")}))
+        .collect();
+    locations.push(json!({"id": LOCATIONS - 1, "name": "Outlet"}));
+    locations.push(json!({"id": LOCATIONS, "name": "Main Warehouse"}));
+    let levels: serde_json::Map<String, Value> = (1..=LOCATIONS)
+        .map(|i| (i.to_string(), json!(if i == LOCATIONS { 5 } else { 1 })))
+        .collect();
+    let products: Vec<Value> = (0..3)
+        .map(|i| {
+            json!({"id": 10 + i, "title": format!("Item {i}"), "variants": [
+                {"id": 100 + i, "title": "Default Title", "sku": format!("L-{i}"), "price": "10.00",
+                 "inventoryItemId": 500 + i, "levels": levels}]})
+        })
+        .collect();
+    let seed = json!({
+        "shop": {"name": "Many", "domain": "many.myshopify.com", "currency": "USD"},
+        "locations": locations,
+        "products": products,
+    });
+    let shop = ShopifyFake::from_seed_json(&seed.to_string(), sheetsync::sandbox::SANDBOX_TOKEN)
+        .expect("store seed");
+    let mut rows = vec![
+        ["SKU", "Price", "Stock", "Outlet stock"]
+            .map(|h| json!(h))
+            .to_vec(),
+    ];
+    for (i, main) in [5, 9, 5].into_iter().enumerate() {
+        rows.push(vec![
+            json!(format!("L-{i}")),
+            json!(10),
+            json!(main),
+            json!(1),
+        ]);
+    }
+    let sheet = json!({"title": "many", "tabs": [{"name": "Inventory", "rows": rows}]});
+    let sheets = SheetsFake::from_seed_json(&sheet.to_string()).expect("sheet seed");
+    let sandbox = Sandbox::start(shop, sheets, 0).await.expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = sandbox.write_config(dir.path(), "").expect("config");
+    let text = std::fs::read_to_string(&config)
+        .expect("config text")
+        .replacen("compare_at_price = \"Compare-at price\"\n", "", 1)
+        .replacen("cost = \"Cost\"\n", "", 1)
+        .replacen("barcode = \"Barcode\"\n", "", 1);
+    std::fs::write(&config, text).expect("write config");
+    sandbox.shopify.set_bucket(50.0, 100.0);
+
+    let (code, stdout, stderr) = tokio::time::timeout(
+        Duration::from_secs(300),
+        common::run_sheetsync(&config, &["sync", "--json", "--yes", "--adopt", "sheet"]),
+    )
+    .await
+    .expect("the run ends");
+    let report = common::json_output(code, &stdout, &stderr);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let log = sandbox.shopify.requests();
+    assert_eq!(throttled(&log), 0);
+    assert!(log.iter().all(|r| r.requested_cost.unwrap_or(0.0) <= 50.0));
+    assert!(
+        log.iter()
+            .any(|r| r.operation_name.as_deref() == Some("InventoryLevels"))
+    );
+    let changes = report["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{report:#}");
+    assert_eq!(changes[0]["sku"], "L-1");
+    let applied: Vec<String> = sandbox
+        .shopify
+        .applied_mutations()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(applied, ["inventorySetQuantities"]);
+    assert_eq!(sandbox.shopify.available("L-1", "Main Warehouse"), Some(9));
+    assert_eq!(sandbox.shopify.available("L-0", "Main Warehouse"), Some(5));
 }

@@ -206,6 +206,7 @@ impl VariantJoin {
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),
                     levels,
+                    levels_after: None,
                 };
                 self.variants.insert(id, record);
             }

@@ -71,9 +71,14 @@ impl PageSizer {
         PageSizer::new("VariantsPage", 2.0, Self::variant_cost(levels), 250)
     }
 
-    /// What one variant of `VariantFields` is expected to cost with `levels` levels.
+    /// What one inventory level (the level, its location, its quantities) is expected to
+    /// cost until Shopify has priced one.
+    pub const LEVEL_COST: f64 = 3.0;
+
+    /// What one variant of `VariantFields` is expected to cost with `levels` levels: the
+    /// variant, product, item and cost objects, the levels' connection, and the levels.
     pub fn variant_cost(levels: i64) -> f64 {
-        6.0 + 3.0 * levels.max(1) as f64
+        6.0 + Self::LEVEL_COST * levels.max(0) as f64
     }
 
     fn fit(&self, budget: f64) -> i64 {
@@ -337,6 +342,55 @@ impl ShopifyClient {
         Ok(count.max(configured).clamp(1, 250) as i64)
     }
 
+    /// How many inventory levels a page of variants asks per variant: all `levels` the
+    /// items can have, or as many as let a page of one variant fit the bucket (the rest
+    /// are then read per item by [`Self::complete_levels`]).
+    fn page_levels(&self, levels: i64) -> i64 {
+        let budget = self.transport().bucket().maximum() * 0.9;
+        // A page of one variant: the connection, the variant's objects, its levels.
+        let one = PageSizer::variant_cost(0) + 2.0;
+        let fit = ((budget - one) / PageSizer::LEVEL_COST).floor();
+        if fit >= levels as f64 {
+            levels
+        } else {
+            (fit as i64).max(1)
+        }
+    }
+
+    /// Reads, page by page, the rest of the inventory levels of every record whose page of
+    /// variants did not hold them all.
+    async fn complete_levels(&self, records: &mut [VariantRecord]) -> Result<(), StoreError> {
+        for rec in records.iter_mut() {
+            let Some(mut after) = rec.levels_after.take() else {
+                continue;
+            };
+            // The item, the connection, and per level the level and its location.
+            let mut sizer = PageSizer::new("InventoryLevels", 3.0, PageSizer::LEVEL_COST, 250);
+            loop {
+                let (data, _) = self
+                    .run_page(&mut sizer, i64::MAX, |first| {
+                        ops::body::<queries::InventoryLevels>(
+                            queries::inventory_levels::Variables {
+                                id: rec.inventory_item_id.clone(),
+                                first,
+                                after: Some(after.clone()),
+                            },
+                        )
+                    })
+                    .await?;
+                let Some((levels, next)) = ops::inventory_levels_page(data) else {
+                    break;
+                };
+                rec.levels.extend(levels);
+                match next {
+                    Some(cursor) => after = cursor,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn currency(&self) -> Result<Currency, StoreError> {
         let known = lock(&self.inner.shop).as_ref().map(|s| s.currency.clone());
         let code = match known {
@@ -377,6 +431,7 @@ impl ShopifyClient {
         if self.wants_bulk().await? {
             keep(self.bulk_variants().await?);
         } else {
+            let levels = self.page_levels(levels);
             let mut sizer = PageSizer::variants(levels);
             let mut after: Option<String> = None;
             loop {
@@ -389,7 +444,8 @@ impl ShopifyClient {
                         ))
                     })
                     .await?;
-                let (records, next) = ops::variants_page(data);
+                let (mut records, next) = ops::variants_page(data);
+                self.complete_levels(&mut records).await?;
                 keep(records);
                 match next {
                     Some(cursor) => after = Some(cursor),
@@ -618,6 +674,7 @@ impl ShopifyClient {
         locations: &[(LocationName, String)],
     ) -> Result<Vec<(Option<Sku>, StoreVariant)>, StoreError> {
         let levels = self.levels(locations.len()).await?;
+        let levels = self.page_levels(levels);
         let mut out = Vec::with_capacity(ids.len());
         let mut mapper = ops::VariantMapper::new(locations);
         // `nodes(ids:)` costs each id like one object with its selection.
@@ -639,7 +696,8 @@ impl ShopifyClient {
                     ))
                 })
                 .await?;
-            let records: Vec<VariantRecord> = ops::variants_by_ids(data);
+            let mut records: Vec<VariantRecord> = ops::variants_by_ids(data);
+            self.complete_levels(&mut records).await?;
             out.extend(records.into_iter().map(|r| mapper.map(r)));
             rest = &rest[usize::try_from(used).unwrap_or(1).min(rest.len())..];
         }
