@@ -212,8 +212,17 @@ async fn full_sync_fits(maximum: f64, rate: f64) {
             .filter(|r| r.operation_name.as_deref() == Some(name))
             .count()
     };
-    // The reads came in pages the bucket holds: the big product's variants in several.
-    assert!(ops("ProductByHandle") >= 2, "{}", ops("ProductByHandle"));
+    // The reads came in pages the bucket holds: at 50 points, the big product's variants
+    // (about 41 a page) in two.
+    let big_pages = log
+        .iter()
+        .filter(|r| r.operation_name.as_deref() == Some("ProductByHandle"))
+        .filter(|r| r.variables["handle"] == "big")
+        .count();
+    assert!(big_pages >= 1);
+    if maximum <= 50.0 {
+        assert!(big_pages >= 2, "{big_pages} pages of big's variants");
+    }
     assert!(ops("VariantsPage") >= 2);
     assert!(ops("VariantsByIds") >= 1, "the stale write was re-read");
     // Everything landed: prices, the re-planned stock, the added variant, the new product.

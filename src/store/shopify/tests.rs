@@ -154,7 +154,7 @@ fn variant_json(id: &str, sku: Option<&str>, levels: Value) -> Value {
                     "tags": ["kitchen", "gift"], "vendor": "Acme", "productType": "Mugs",
                     "descriptionHtml": "<p>Holds tea.</p>"},
         "inventoryItem": {"id": format!("{id}-item"), "tracked": true, "unitCost": {"amount": "4.5"},
-                          "inventoryLevels": {"nodes": levels}}
+                          "inventoryLevels": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": levels}}
     })
 }
 
