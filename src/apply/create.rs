@@ -18,8 +18,7 @@ use crate::plan::create::Creation;
 use crate::state::Outcome as Settled;
 use crate::store::shopify::StoreError;
 use crate::store::shopify::create::{
-    self as ops, LevelInput, MAX_CREATE_VARIANTS, Named, NewItem, NewOption, NewProduct,
-    NewVariantInput, OptionValue,
+    self as ops, LevelInput, Named, NewItem, NewOption, NewProduct, NewVariantInput, OptionValue,
 };
 
 impl Executor<'_> {
@@ -139,7 +138,7 @@ impl Executor<'_> {
                 }
             }
         }
-        for (n, chunk) in inputs.chunks(MAX_CREATE_VARIANTS).enumerate() {
+        for (n, chunk) in inputs.chunks(self.store.variants_per_call()).enumerate() {
             if let Some(o) = self.interrupted() {
                 for &i in chunk.iter().flat_map(|(_, mine)| mine) {
                     part.set(i, o.clone());

@@ -23,4 +23,5 @@ mod progress;
 mod revert;
 mod sheets_client;
 mod shopify_layouts;
+mod small_bucket;
 mod watch;

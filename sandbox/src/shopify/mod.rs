@@ -104,6 +104,11 @@ pub struct RequestLog {
     /// The points the bucket kept (the `actualQueryCost` answered); `None` when nothing was
     /// charged (`THROTTLED`, `MAX_COST_EXCEEDED`, or refused before costing).
     pub actual_cost: Option<f64>,
+    /// When the fake answered (tokio's clock, as the bucket's): with `bucket_after`, what a
+    /// test measures a run's spending rate by.
+    pub at: tokio::time::Instant,
+    /// Points left in the bucket once this request was charged and refunded.
+    pub bucket_after: f64,
 }
 
 /// A variant as the fake holds it, for assertions.
@@ -326,6 +331,8 @@ impl ShopifyFake {
             error_codes: Vec::new(),
             requested_cost: None,
             actual_cost: None,
+            at: tokio::time::Instant::now(),
+            bucket_after: 0.0,
         };
         let (status, body) = if !authorized {
             (
@@ -348,6 +355,8 @@ impl ShopifyFake {
             )
         };
         entry.http_status = status;
+        entry.at = tokio::time::Instant::now();
+        entry.bucket_after = shared.bucket.available();
         shared.log.push(entry);
         let applied = shared.applied[applied_before..]
             .iter()

@@ -203,6 +203,7 @@ impl VariantJoin {
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),
                     levels,
+                    levels_after: None,
                 };
                 self.variants.insert(id, record);
             }

@@ -56,6 +56,17 @@ pub enum StoreError {
         available: f64,
         restore_rate: f64,
     },
+    /// The request costs more than the store's whole cost bucket holds (a store with
+    /// reduced limits): no wait can ever let it run, and its pages are already at their
+    /// smallest.
+    #[error(
+        "{operation} costs {cost} points, more than the {maximum} points the store's cost bucket holds: no wait can let it run"
+    )]
+    ExceedsBucket {
+        operation: String,
+        cost: f64,
+        maximum: f64,
+    },
     /// The query alone costs more than Shopify allows one query to cost (1,000 points).
     #[error("query cost {cost:?} exceeds Shopify's single-query maximum {max:?}")]
     MaxCostExceeded { cost: Option<f64>, max: Option<f64> },
@@ -130,6 +141,7 @@ impl StoreError {
             | StoreError::Unauthorized
             | StoreError::AccessDenied { .. }
             | StoreError::MaxCostExceeded { .. }
+            | StoreError::ExceedsBucket { .. }
             | StoreError::Decode(_)
             | StoreError::Bulk(_)
             | StoreError::BulkTimeout { .. }
@@ -163,6 +175,7 @@ impl StoreError {
             | StoreError::MaxCostExceeded { .. }
             | StoreError::Bulk(_)
             | StoreError::Interrupted
+            | StoreError::ExceedsBucket { .. }
             | StoreError::BulkTimeout { .. } => false,
             // An earlier attempt was sent: it may have landed unless it was refused.
             StoreError::InterruptedRetry(last) => last.outcome_unknown(),
@@ -295,6 +308,11 @@ mod tests {
             StoreError::MaxCostExceeded {
                 cost: Some(2003.0),
                 max: Some(1000.0),
+            },
+            StoreError::ExceedsBucket {
+                operation: "Locations".into(),
+                cost: 252.0,
+                maximum: 100.0,
             },
             StoreError::Graphql(vec![GraphqlError {
                 code: Some("BAD_REQUEST".into()),

@@ -154,7 +154,7 @@ fn variant_json(id: &str, sku: Option<&str>, levels: Value) -> Value {
                     "tags": ["kitchen", "gift"], "vendor": "Acme", "productType": "Mugs",
                     "descriptionHtml": "<p>Holds tea.</p>"},
         "inventoryItem": {"id": format!("{id}-item"), "tracked": true, "unitCost": {"amount": "4.5"},
-                          "inventoryLevels": {"nodes": levels}}
+                          "inventoryLevels": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": levels}}
     })
 }
 
@@ -440,16 +440,32 @@ fn bucket_refunds_to_actual_cost_and_ignores_answers_that_arrive_late() {
 
 #[test]
 fn page_sizer_follows_reported_cost() {
-    let mut s = PageSizer::new(2);
-    assert_eq!(s.first(), 8); // 100 / (6 + 3·2)
-    s.observe(96.0); // 12 per item
-    assert_eq!(s.first(), 58); // 700 / 12
+    let mut s = PageSizer::variants(2);
+    assert_eq!(s.first(), 8); // (100 − 2) / (6 + 3·2)
+    s.observe(98.0, 8); // 12 per item
+    assert_eq!(s.first(), 58); // (700 − 2) / 12
     assert!(s.expected_cost() <= PageSizer::TARGET_COST);
     assert!(s.halve());
     assert_eq!(s.first(), 29);
-    let mut one = PageSizer::new(400);
+    let mut one = PageSizer::variants(400);
     assert_eq!(one.first(), 1);
     assert!(!one.halve());
+}
+
+#[test]
+fn page_sizer_fits_the_bucket_and_learns_when_a_page_does_not() {
+    // 250 locations at 1 point each cost 252: a bucket of 100 holds 88 of them.
+    let mut s = PageSizer::new("Locations", 2.0, 1.0, 250);
+    s.observe(252.0, 250);
+    s.cap(100.0);
+    assert_eq!(s.first(), 88);
+    assert!(s.expected_cost() <= 90.0);
+    // The store priced a page of 40 at 122 (3 per item), over a bucket of 50.
+    let mut p = PageSizer::new("Publications", 2.0, 1.0, 250);
+    assert!(p.exceeded(122.0, 50.0, 40));
+    assert_eq!(p.first(), 14); // (45 − 2) / 3
+    // One item over the bucket can never run.
+    assert!(!p.exceeded(60.0, 50.0, 1));
 }
 
 #[test]
@@ -754,7 +770,7 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
         page(
             vec![variant_json("V1", Some("A"), json!([level("L1", 3)]))],
             Some("c1"),
-            96.0,
+            98.0, // 12 a variant past the connection's 2
         ),
         ok(too_big),
         page(

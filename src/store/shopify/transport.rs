@@ -546,7 +546,7 @@ impl Transport {
         })?;
         match envelope.errors {
             Some(Errors::List(list)) if !list.is_empty() => {
-                return Err(classify(list, cost, charged));
+                return Err(classify(op, list, cost, charged));
             }
             Some(Errors::Text(text)) => {
                 return Err(StoreError::Graphql(vec![GraphqlError {
@@ -627,15 +627,26 @@ fn retry_reason(err: &StoreError) -> Reason {
     }
 }
 
-fn classify(list: Vec<RawError>, cost: Option<Cost>, charged: f64) -> StoreError {
+fn classify(op: &str, list: Vec<RawError>, cost: Option<Cost>, charged: f64) -> StoreError {
     let code_of = |e: &RawError| e.extensions.as_ref().and_then(|x| x.code.clone());
     if list
         .iter()
         .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
     {
         let status = cost.and_then(|c| c.throttle_status);
+        let requested = cost.and_then(|c| c.requested_query_cost);
+        // A request the full bucket cannot hold would be answered THROTTLED forever.
+        if let (Some(requested), Some(s)) = (requested, status)
+            && requested > s.maximum_available
+        {
+            return StoreError::ExceedsBucket {
+                operation: if op.is_empty() { "a request" } else { op }.to_owned(),
+                cost: requested,
+                maximum: s.maximum_available,
+            };
+        }
         return StoreError::Throttled {
-            requested: cost.and_then(|c| c.requested_query_cost).unwrap_or(charged),
+            requested: requested.unwrap_or(charged),
             available: status.map_or(0.0, |s| s.currently_available),
             restore_rate: status.map_or(50.0, |s| s.restore_rate),
         };
