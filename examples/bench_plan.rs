@@ -79,6 +79,7 @@ fn main() {
             tracked: true,
             cost: None,
             levels: vec![(locations[0].1.clone(), Some(stock))],
+            levels_after: None,
         };
         let (_, v) = mapper.map(record);
         let key = Sku::new(&sku).expect("non-empty");

@@ -105,6 +105,8 @@ pub struct Engine {
     /// `sync.publish_to` resolved against the store's publications, with how many the
     /// store has; read once per engine.
     publications: std::sync::Mutex<Option<Publications>>,
+    /// The cancellation both clients' waits listen to (see [`Engine::with_cancel`]).
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 /// The configured publications' ids, and how many publications the store has.
@@ -142,7 +144,27 @@ impl Engine {
             sheets,
             store,
             publications: std::sync::Mutex::new(None),
+            cancel: tokio_util::sync::CancellationToken::new(),
         })
+    }
+
+    /// Hands the run's cancellation to both clients: once it fires, every wait (rate
+    /// limits, retries, bulk job polls, paged and sheet reads between requests) ends at
+    /// once and no new request is sent; a request on the wire finishes. The caller owns
+    /// the signal handlers (only `cli` installs them) and passes the same token as
+    /// [`RunOptions::cancel`].
+    pub fn with_cancel(mut self, cancel: tokio_util::sync::CancellationToken) -> Engine {
+        self.store.set_cancel(cancel.clone());
+        self.sheets = self.sheets.with_cancel(cancel.clone());
+        self.cancel = cancel;
+        self
+    }
+
+    /// Reports long work (sheet blocks, store pages, bulk jobs, changes applied, waits for
+    /// either side's rate limit) to `progress`; silent by default.
+    pub fn set_progress(&mut self, progress: crate::progress::Reporter) {
+        self.sheets.set_progress(progress.clone());
+        self.store.transport().set_progress(progress);
     }
 
     /// Replaces both clients' retry policy (tests use millisecond waits).
@@ -160,11 +182,13 @@ impl Engine {
         )?;
         let store =
             ShopifyClient::with_transport(transport, ClientOptions::from_sync(&self.config.sync));
+        store.set_cancel(self.cancel.clone());
         Ok(Engine {
             store,
             sheets: self.sheets.with_retry(policy),
             config: self.config,
             publications: std::sync::Mutex::new(None),
+            cancel: self.cancel,
         })
     }
 
@@ -188,7 +212,11 @@ impl Engine {
             )?)
         };
 
-        let reads = self.read_all().await?;
+        let reads = match self.read_all().await {
+            Ok(reads) => reads,
+            Err(e) if opts.cancel.is_cancelled() => return Ok(self.interrupted(opts, &e)),
+            Err(e) => return Err(e),
+        };
         // Phase events (debug) let `examples/bench_sync.rs` checkpoint memory per phase.
         tracing::debug!(
             phase = "read",
@@ -320,9 +348,14 @@ impl Engine {
             // Read before any await: the state is not `Sync`.
             let journaled = journaled_handles(state.as_ref())?;
             let published = PublishJournal::read(state.as_ref())?;
-            let (ctx, settled) = self
+            let (ctx, settled) = match self
                 .create_context(sheet, &snapshot, journaled, published)
-                .await?;
+                .await
+            {
+                Ok(read) => read,
+                Err(e) if opts.cancel.is_cancelled() => return Ok(self.interrupted(opts, &e)),
+                Err(e) => return Err(e),
+            };
             plan_opts.create = Some(ctx);
             open_publishes = settled;
         }
@@ -400,6 +433,8 @@ impl Engine {
             self.write_back(&layout, &columns, sheet, &plan, &mut report, &mut confirmed)
                 .await;
             tracing::debug!(phase = "written back", "Sheet written back");
+            // A signal during the write-back cut it short: the run was interrupted.
+            report.interrupted = opts.cancel.is_cancelled();
         }
         report.recount();
         state.set_baseline(&confirmed)?;
@@ -414,6 +449,26 @@ impl Engine {
         )?;
         tracing::debug!(phase = "persisted", "Baseline and run journaled");
         Ok(report)
+    }
+
+    /// The report of a run interrupted before its plan was made (while reading): nothing
+    /// was planned, sent or journaled, and it exits 130 (SPEC §5).
+    fn interrupted(&self, opts: &RunOptions, cause: &EngineError) -> Report {
+        tracing::debug!(error = %cause, "Read cut short by the interruption");
+        let meta = RunMeta {
+            run_id: opts.run_id.clone(),
+            shop: self.config.shopify.shop.clone(),
+            spreadsheet_id: self.config.sheet.spreadsheet_id.clone(),
+        };
+        let mut report = Report::from_plan(
+            &plan::Plan::default(),
+            meta,
+            // No amounts: the currency only formats them.
+            &crate::model::Currency::new("USD"),
+            opts.dry_run,
+        );
+        report.interrupted = true;
+        report
     }
 
     /// What `create_missing` plans against: the store's product under each handle of a
@@ -768,6 +823,7 @@ impl PublishJournal {
     }
 }
 
+/// The `[sync]` settings the Shopify client applies itself.
 /// `write_x` implies `read_x` (SHOPIFY.md §7f).
 pub(crate) fn scope_granted(granted: &[String], need: &str) -> bool {
     granted.iter().any(|g| g == need)

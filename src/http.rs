@@ -5,8 +5,14 @@
 //! The Shopify transport and the Sheets client delegate classify their own failures into
 //! a [`Reason`]; everything about timing and giving up lives here, so the two clients
 //! cannot drift apart.
+//!
+//! It also re-exports the one rule for where a secret may be sent in clear ([`check_transport`],
+//! which the Shopify endpoint, the bulk file URLs, the Google base URLs and the Google
+//! token URIs all apply; it lives in `model::transport`, below config, which checks it too).
 
 use std::time::Duration;
+
+pub use crate::model::transport::{check_transport, is_loopback};
 
 /// The longest `Retry-After` honoured; a server asking for more is treated as down.
 pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(300);
@@ -161,6 +167,34 @@ impl Retries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_travel_over_https_or_to_loopback_only() {
+        let check = |u: &str| check_transport(&url::Url::parse(u).unwrap());
+        for ok in [
+            "https://oauth2.googleapis.com/token",
+            "https://sheets.googleapis.com/",
+            "http://127.0.0.1:9000/token",
+            "http://127.3.4.5/",
+            "http://[::1]:8080/",
+            "http://localhost:8080/",
+            "http://LOCALHOST/",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://oauth2.googleapis.com/token",
+            "http://sheets.googleapis.com/",
+            "http://10.0.0.1/",
+            "http://128.0.0.1/",
+            "http://[::2]/",
+            "http://localhost.example.com/",
+            "http://127.0.0.1.nip.io/",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+    }
 
     fn policy() -> RetryPolicy {
         RetryPolicy {

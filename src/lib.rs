@@ -30,6 +30,7 @@ pub mod engine;
 pub mod http;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod sheet;

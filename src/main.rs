@@ -24,5 +24,8 @@ fn main() -> ExitCode {
         }
     };
     let status = runtime.block_on(sheetsync::cli::run(cli));
+    // A run stopped by a second signal leaves its request in flight behind: nothing may
+    // wait for it on the way out.
+    runtime.shutdown_background();
     ExitCode::from(status as u8)
 }

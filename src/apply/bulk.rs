@@ -11,7 +11,9 @@
 //! canceled, or whose start or polling failed) is never assumed either way: its variants
 //! are re-read by id and a change is `applied` only if the store holds its target; if
 //! that re-read fails too, the change's outcome is unknown and the job stays open in the
-//! journal for the next run to settle.
+//! journal for the next run to settle. A job polled past `sync.bulk_timeout` is such a
+//! job. An interrupted run does not wait for the job: its changes end `skipped` and the
+//! journal entry stays open for the next run.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -100,6 +102,11 @@ impl Executor<'_> {
             }
             Err(e) => Err(e),
         };
+        if let Err(e) = &end
+            && e.is_interrupted()
+        {
+            return (self.bulk_interrupted(indices, journal, e, &report), report);
+        }
         let (answers, why) = match end {
             Ok(JobEnd {
                 id,
@@ -166,6 +173,36 @@ impl Executor<'_> {
             .to_string(),
         );
         (part, report)
+    }
+
+    /// The run was interrupted while the job was being started or polled: its changes
+    /// end `skipped`. A job that may have started keeps its journal entry open, so the
+    /// next run settles it from the store as it does a killed run's (the job may still
+    /// apply its lines after this run has gone); only one stopped before its start was
+    /// sent is settled `skipped` now.
+    fn bulk_interrupted(
+        &self,
+        indices: &[usize],
+        journal: i64,
+        e: &crate::store::shopify::StoreError,
+        report: &BulkMutationReport,
+    ) -> Part {
+        let why = match &report.id {
+            Some(id) => format!(
+                "interrupted while bulk operation {id} ran: it may still apply this; the next run reads the store and settles it"
+            ),
+            None => format!("interrupted while starting the bulk mutation ({e})"),
+        };
+        let never_sent =
+            report.id.is_none() && matches!(e, crate::store::shopify::StoreError::Interrupted);
+        if never_sent {
+            self.settle(journal, Settled::Skipped, &e.to_string());
+        }
+        let mut part = Part::default();
+        for &i in indices {
+            part.set(i, Outcome::new(Ended::Skipped(why.clone())));
+        }
+        part
     }
 
     /// Changes whose line has no result: re-read their variants and decide each by what

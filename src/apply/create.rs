@@ -18,8 +18,7 @@ use crate::plan::create::Creation;
 use crate::state::Outcome as Settled;
 use crate::store::shopify::StoreError;
 use crate::store::shopify::create::{
-    self as ops, LevelInput, MAX_CREATE_VARIANTS, Named, NewItem, NewOption, NewProduct,
-    NewVariantInput, OptionValue,
+    self as ops, LevelInput, Named, NewItem, NewOption, NewProduct, NewVariantInput, OptionValue,
 };
 
 impl Executor<'_> {
@@ -139,7 +138,7 @@ impl Executor<'_> {
                 }
             }
         }
-        for (n, chunk) in inputs.chunks(MAX_CREATE_VARIANTS).enumerate() {
+        for (n, chunk) in inputs.chunks(self.store.variants_per_call()).enumerate() {
             if let Some(o) = self.interrupted() {
                 for &i in chunk.iter().flat_map(|(_, mine)| mine) {
                     part.set(i, o.clone());
@@ -254,6 +253,10 @@ impl Executor<'_> {
         handle: &str,
         skus: &[&str],
     ) -> Vec<Ended> {
+        if matches!(e, StoreError::Interrupted) {
+            self.settle(journal, Settled::Skipped, &e.to_string());
+            return vec![super::ended_by(e); skus.len()];
+        }
         if !e.outcome_unknown() {
             self.settle(journal, Settled::Failed, &e.to_string());
             return vec![Ended::Failed(e.to_string()); skus.len()];
@@ -423,6 +426,11 @@ impl Executor<'_> {
                 }
             }
             Err(e) => {
+                if matches!(e, StoreError::Interrupted) {
+                    // Stopped before it was sent: nothing can have landed.
+                    self.settle(journal, Settled::Skipped, &e.to_string());
+                    return Err(Lost::NotSent("interrupted".into()));
+                }
                 self.settle(journal, Settled::Failed, &e.to_string());
                 Err(Lost::Failed(e.to_string()))
             }

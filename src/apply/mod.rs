@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Policy;
 use crate::model::{Currency, Field, FieldKey, LocationName, Sku, Value};
 use crate::plan::{self, Baseline, Change, Conflict, Plan, Replan};
+use crate::progress::{Reporter, Work};
 use crate::report::{BulkMutationReport, Report, Status};
 use std::sync::Mutex;
 
@@ -109,13 +110,33 @@ pub struct Outcomes {
     pub publishes: Vec<Option<Ended>>,
     /// What the creations ended with, for the publishes that follow them.
     ready: publish::Ready,
+    /// Changes ended so far, reported to `progress` as requests come back.
+    ended: u64,
+    progress: Reporter,
 }
 
 impl Outcomes {
+    /// Counts the changes ended again, after a step that sets outcomes directly (product
+    /// updates), and reports the count when it moved.
+    fn recount_ended(&mut self) {
+        let ended = self.changes.iter().filter(|c| c.is_some()).count() as u64;
+        if ended != self.ended {
+            self.ended = ended;
+            self.progress.position(Work::Apply, ended);
+        }
+    }
+
     /// Merges what one request (with its re-plans) decided.
     fn absorb(&mut self, part: Part) {
+        let before = self.ended;
         for (i, o) in part.changes {
+            if self.changes[i].is_none() {
+                self.ended += 1;
+            }
             self.changes[i] = Some(o);
+        }
+        if self.ended != before {
+            self.progress.position(Work::Apply, self.ended);
         }
         self.conflicts.extend(part.conflicts);
         if let Some((handle, ready)) = part.ready {
@@ -202,6 +223,9 @@ impl<'a> Executor<'a> {
             publishes: vec![None; plan.publishes.len()],
             ..Outcomes::default()
         };
+        let progress = self.store.transport().progress();
+        let _applying = progress.task(Work::Apply, Some(plan.changes.len() as u64));
+        out.progress = progress;
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
         let mut products = Vec::new();
         let mut created = Vec::new();
@@ -219,7 +243,9 @@ impl<'a> Executor<'a> {
         }
         self.apply_creations(plan, &created, &mut out).await;
         self.apply_publishes(plan, &mut out).await;
+        out.recount_ended();
         self.apply_products(plan, &products, &mut out).await;
+        out.recount_ended();
         if self.wants_bulk_mutation(plan, &fields) {
             // The job draws nothing from the bucket: stock calls spend it meanwhile.
             let ((part, job), ()) = futures_util::future::join(
@@ -233,12 +259,15 @@ impl<'a> Executor<'a> {
             self.apply_fields(plan, &fields, &mut out).await;
             self.apply_stock(plan, &stock, baseline, &mut out).await;
         }
+        out.recount_ended();
         let limit = self.in_flight("InventoryActivate", 11.0);
         let mut done = stream::iter(activations)
             .map(|i| async move { (i, self.activate(&plan.changes[i], i).await) })
             .buffer_unordered(limit);
         while let Some((i, o)) = done.next().await {
-            out.changes[i] = Some(o);
+            let mut part = Part::default();
+            part.set(i, o);
+            out.absorb(part);
         }
         out
     }
@@ -324,7 +353,8 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// One product's variant fields in one call.
+    /// One product's variant fields, in one call unless the bucket or Shopify's 250 inputs
+    /// ask for more.
     async fn product_fields(&self, plan: &Plan, idx: Vec<usize>) -> Part {
         let mut part = Part::default();
         let Some(product_id) = idx.first().map(|&i| plan.changes[i].product_id.as_str()) else {
@@ -337,44 +367,58 @@ impl<'a> Executor<'a> {
             return part;
         }
         let variants = variant_inputs(plan, &idx);
-        let updates: Vec<VariantUpdate> = variants.iter().map(|(u, _)| u.clone()).collect();
-        let body = ShopifyClient::bulk_update_body(product_id, &updates);
-        let key = format!("{}-fields-{}", self.run_id, short_id(product_id));
-        let journal = match self.journal(&key, "productVariantsBulkUpdate", &body) {
-            Ok(id) => id,
-            Err(o) => {
-                for &i in &idx {
+        // A call costs 10 + 0.2 per variant: a product with many changed variants goes in
+        // as many calls as keep each within the bucket (and Shopify's 250 inputs).
+        let per_call = self.store.variants_per_call();
+        for (n, chunk) in variants.chunks(per_call).enumerate() {
+            let carried = || chunk.iter().flat_map(|(_, carried)| carried);
+            if n > 0
+                && let Some(o) = self.interrupted()
+            {
+                for &i in carried() {
                     part.set(i, o.clone());
                 }
-                return part;
+                continue;
             }
-        };
-        match self.store.send_bulk_update(&body).await {
-            Ok(outcome) => {
-                for ((_, carried), (_, result)) in variants.iter().zip(&outcome.variants) {
-                    for &i in carried {
-                        let field = plan.changes[i].key.field;
-                        part.set(
-                            i,
-                            Outcome::new(match result {
-                                VariantOutcome::Updated => Ended::Applied,
-                                VariantOutcome::Failed(errors) => {
-                                    Ended::Failed(field_error(errors, field))
-                                }
-                            }),
-                        );
+            let updates: Vec<VariantUpdate> = chunk.iter().map(|(u, _)| u.clone()).collect();
+            let body = ShopifyClient::bulk_update_body(product_id, &updates);
+            let key = match n {
+                0 => format!("{}-fields-{}", self.run_id, short_id(product_id)),
+                n => format!("{}-fields-{}-{n}", self.run_id, short_id(product_id)),
+            };
+            let journal = match self.journal(&key, "productVariantsBulkUpdate", &body) {
+                Ok(id) => id,
+                Err(o) => {
+                    for &i in carried() {
+                        part.set(i, o.clone());
                     }
+                    continue;
                 }
-                self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
-            }
-            Err(e) => {
-                let sent: Vec<(usize, Change)> = variants
-                    .iter()
-                    .flat_map(|(_, carried)| carried)
-                    .map(|&i| (i, plan.changes[i].clone()))
-                    .collect();
-                for (i, o) in self.after_lost_answer(journal, &e, &sent).await {
-                    part.set(i, o);
+            };
+            match self.store.send_bulk_update(&body).await {
+                Ok(outcome) => {
+                    for ((_, carried), (_, result)) in chunk.iter().zip(&outcome.variants) {
+                        for &i in carried {
+                            let field = plan.changes[i].key.field;
+                            part.set(
+                                i,
+                                Outcome::new(match result {
+                                    VariantOutcome::Updated => Ended::Applied,
+                                    VariantOutcome::Failed(errors) => {
+                                        Ended::Failed(field_error(errors, field))
+                                    }
+                                }),
+                            );
+                        }
+                    }
+                    self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
+                }
+                Err(e) => {
+                    let sent: Vec<(usize, Change)> =
+                        carried().map(|&i| (i, plan.changes[i].clone())).collect();
+                    for (i, o) in self.after_lost_answer(journal, &e, &sent).await {
+                        part.set(i, o);
+                    }
                 }
             }
         }
@@ -714,6 +758,17 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Settles a journaled request that ended in `e`: `skipped` when the interruption
+    /// stopped it before it was sent, `failed` otherwise.
+    fn settle_error(&self, id: i64, e: &StoreError) {
+        let outcome = if matches!(e, StoreError::Interrupted) {
+            Settled::Skipped
+        } else {
+            Settled::Failed
+        };
+        self.settle(id, outcome, &e.to_string());
+    }
+
     fn settle(&self, id: i64, outcome: Settled, response: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = state.settle_request(id, outcome, response) {
@@ -741,6 +796,14 @@ impl<'a> Executor<'a> {
         e: &StoreError,
         sent: &[(usize, Change)],
     ) -> Vec<(usize, Outcome)> {
+        if matches!(e, StoreError::Interrupted) {
+            // Stopped before it was sent: nothing can have landed.
+            self.settle(journal, Settled::Skipped, &e.to_string());
+            return sent
+                .iter()
+                .map(|(i, _)| (*i, Outcome::new(ended_by(e))))
+                .collect();
+        }
         if !e.outcome_unknown() {
             self.settle(journal, Settled::Failed, &e.to_string());
             return sent
@@ -824,6 +887,16 @@ impl<'a> Executor<'a> {
             })
             .map(|(i, _)| *i)
             .collect())
+    }
+}
+
+/// How a change whose request ended in `e` ends: `skipped` when the interruption stopped
+/// the request before it was sent (nothing reached the store), `failed` otherwise.
+fn ended_by(e: &StoreError) -> Ended {
+    if matches!(e, StoreError::Interrupted) {
+        Ended::Skipped("interrupted".into())
+    } else {
+        Ended::Failed(e.to_string())
     }
 }
 

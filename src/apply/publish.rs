@@ -79,8 +79,8 @@ impl Executor<'_> {
                 }
             }
             Err(e) => {
-                self.settle(journal, Settled::Failed, &e.to_string());
-                Ended::Failed(e.to_string())
+                self.settle_error(journal, &e);
+                super::ended_by(&e)
             }
         }
     }

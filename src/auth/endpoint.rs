@@ -38,14 +38,6 @@ pub fn authority(url: &Url) -> Option<String> {
     })
 }
 
-pub fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// `NAME.myshopify.com` from what a user may paste: a bare domain, a URL, or the admin
 /// URL `admin.shopify.com/store/NAME`. `None` when it is not a shop domain.
 pub fn normalize_shop(raw: &str) -> Option<String> {
@@ -92,11 +84,7 @@ pub fn resolve_endpoint(cfg: &ShopifyConfig) -> Result<Endpoint, EndpointError> 
             };
             let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
             let host = url.host_str().ok_or_else(|| bad("no host"))?.to_owned();
-            match url.scheme() {
-                "https" => {}
-                "http" if is_loopback(&host) => {}
-                _ => return Err(bad("must be https (plain http only on a loopback address)")),
-            }
+            crate::http::check_transport(&url).map_err(bad)?;
             if !url.username().is_empty() || url.password().is_some() {
                 return Err(bad("must not carry credentials"));
             }

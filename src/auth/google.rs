@@ -94,11 +94,12 @@ impl GoogleAuthError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GoogleToken {
     pub client_id: String,
+    #[serde(serialize_with = "crate::config::expose_secret")]
     pub refresh_token: Secret,
     /// When the person approved: an `invalid_grant` soon after means "Testing".
     pub consented_at: DateTime<Utc>,
     pub scopes: Vec<String>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::config::expose_secret_opt")]
     pub access_token: Option<Secret>,
     #[serde(default)]
     pub access_expires_at: Option<DateTime<Utc>>,
@@ -159,6 +160,8 @@ pub async fn read_client(path: &Path) -> Result<ApplicationSecret, GoogleAuthErr
             "it has no client_id or token_uri: download the Desktop client's JSON again".into(),
         ));
     }
+    // The client secret and the refresh token go there: refused before anything is sent.
+    token_uri_ok(&secret.token_uri).map_err(err)?;
     Ok(secret)
 }
 
@@ -486,6 +489,15 @@ async fn forward_pasted(port: u16) {
             _ => std::future::pending::<()>().await,
         }
     }
+}
+
+/// A key or client file's `token_uri` receives a credential (a signed assertion, a client
+/// secret, a refresh token): https, or plain http only to a loopback host (the sandbox).
+/// The URI is not quoted back: it comes from a file that may be anyone's.
+pub(crate) fn token_uri_ok(raw: &str) -> Result<(), String> {
+    let url =
+        url::Url::parse(raw.trim()).map_err(|e| format!("its token_uri is not a URL ({e})"))?;
+    crate::http::check_transport(&url).map_err(|why| format!("its token_uri {why}"))
 }
 
 #[cfg(test)]

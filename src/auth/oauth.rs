@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hmac::{KeyInit, Mac};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
@@ -50,6 +49,8 @@ pub enum CallbackError {
     Auth(#[from] AuthError),
     #[error("waiting for the callback: {0}")]
     Io(String),
+    #[error("the operating system's random number generator failed; cannot make a state nonce")]
+    Random,
 }
 
 /// `…/admin/oauth/authorize?client_id&scope&redirect_uri&state` (offline: no
@@ -70,9 +71,15 @@ pub fn authorize_url(
     url
 }
 
-/// A fresh `state` nonce: 128 random bits, hex.
-pub fn nonce() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+/// A fresh `state` nonce: 128 bits from the OS CSPRNG, hex. It is what stops a forged
+/// callback, so it must not be guessable from a seeded, non-cryptographic generator.
+pub fn nonce() -> Result<String, CallbackError> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| CallbackError::Random)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Checks a callback query (hmac, state, shop, timestamp) and returns its `code`.
@@ -95,11 +102,9 @@ pub fn verify_callback(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     let expected = decode_hex(given).ok_or(CallbackError::Hmac)?;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(client_secret.expose().as_bytes())
-        .map_err(|_| CallbackError::Hmac)?;
-    mac.update(message.join("&").as_bytes());
-    // verify_slice compares in constant time.
-    mac.verify_slice(&expected)
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, client_secret.expose().as_bytes());
+    // `verify` compares in constant time.
+    ring::hmac::verify(&key, message.join("&").as_bytes(), &expected)
         .map_err(|_| CallbackError::Hmac)?;
     if get("state")? != expected_state {
         return Err(CallbackError::State);

@@ -60,13 +60,14 @@ impl TokenKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredToken {
     pub kind: TokenKind,
+    #[serde(serialize_with = "crate::config::expose_secret")]
     pub access_token: Secret,
     #[serde(default)]
     pub scope: Option<String>,
     pub obtained_at: DateTime<Utc>,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::config::expose_secret_opt")]
     pub refresh_token: Option<Secret>,
     #[serde(default)]
     pub refresh_expires_at: Option<DateTime<Utc>>,

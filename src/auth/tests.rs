@@ -121,6 +121,46 @@ mod oauth_install {
     use crate::auth::shopify::{OauthEndpoint, TokenKind, store_token};
     use sheetsync_sandbox::shopify::oauth::sign;
 
+    /// Shopify's documented example callback (secret `hush`): the hmac is checked against
+    /// a value computed elsewhere, not against our own signer.
+    #[test]
+    fn the_callback_hmac_matches_shopifys_documented_example() {
+        let query = "code=0907a61c0c8d55e99db179b68161bc00&hmac=700e2dadb827fcc8609e9d5ce208b2e9cdaab9df07390d2cbca10d7c328fc4bf&shop=some-shop.myshopify.com&state=0.6784241404160823&timestamp=1337178173";
+        let verify = |q: &str| {
+            oauth::verify_callback(
+                q,
+                &Secret::new("hush"),
+                "0.6784241404160823",
+                "some-shop.myshopify.com",
+                1_337_178_173,
+            )
+        };
+        assert_eq!(verify(query).unwrap(), "0907a61c0c8d55e99db179b68161bc00");
+        let altered = query.replace("code=0907", "code=1907");
+        assert!(matches!(verify(&altered), Err(CallbackError::Hmac)));
+        let short = query.replace("hmac=700e", "hmac=");
+        assert!(matches!(verify(&short), Err(CallbackError::Hmac)));
+        let mut params: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        params.remove("hmac");
+        assert!(query.contains(&format!("hmac={}", sign("hush", &params))));
+    }
+
+    /// The state nonce comes from the OS, not from fastrand: reseeding fastrand the same
+    /// way twice must not give the same nonce (a seeded generator's output can be
+    /// predicted; a forged callback would then pass the state check).
+    #[test]
+    fn the_state_nonce_does_not_follow_a_seeded_generator() {
+        fastrand::seed(7);
+        let a = oauth::nonce().unwrap();
+        fastrand::seed(7);
+        let b = oauth::nonce().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+    }
+
     struct Setup {
         fake: ShopifyFake,
         cfg: ShopifyConfig,

@@ -2,7 +2,7 @@
 //! it expires, granted against needed scopes, and what to do about anything that would
 //! fail. Secrets are shown as a short prefix at most.
 
-use super::{Cli, Failure};
+use super::{Cli, CommandError, Failure};
 use crate::auth::shopify::{TokenKind, peek_stored};
 use crate::config::{Config, GoogleMethod, ShopifyAuthMethod};
 use crate::report::ExitStatus;
@@ -98,13 +98,7 @@ async fn shopify_scopes(config: &Config) -> Vec<Line> {
         crate::store::shopify::ClientOptions::from_sync(&config.sync),
     ) {
         Ok(s) => s,
-        Err(e) => {
-            let status = match e.fatal() {
-                crate::report::Fatal::Config => ExitStatus::Config,
-                crate::report::Fatal::Run => ExitStatus::RunFailed,
-            };
-            return vec![Line::Fix(format!("access:  {e}"), status)];
-        }
+        Err(e) => return vec![Line::Fix(format!("access:  {e}"), (&e).into())],
     };
     match store.shop_info().await {
         Ok(info) => {
@@ -243,11 +237,7 @@ async fn drive_check(config: &Config) -> Vec<Line> {
             } else {
                 ""
             };
-            let status = match e.fatal() {
-                crate::report::Fatal::Config => ExitStatus::Config,
-                crate::report::Fatal::Run => ExitStatus::RunFailed,
-            };
-            return vec![Line::Fix(format!("key:     {e}{hint}"), status)];
+            return vec![Line::Fix(format!("key:     {e}{hint}"), (&e).into())];
         }
     };
     let drive = DriveClient::new(
@@ -294,9 +284,7 @@ fn print(title: &str, lines: &[Line], worst: &mut ExitStatus) {
             Line::Ok(t) => println!("  {t}"),
             Line::Fix(t, status) => {
                 println!("  ✗ {t}");
-                if worst.code() == 0 || status.code() == 2 {
-                    *worst = *status;
-                }
+                *worst = worst.worst(*status);
             }
         }
     }
@@ -346,20 +334,19 @@ pub async fn shopify(
         return status(cli).await;
     }
     let (Some(client_id), Some(secret)) = (&auth.client_id, &auth.client_secret) else {
-        return Err(Failure::config(anyhow::anyhow!(
+        return Err(CommandError::Usage(format!(
             "shopify.auth.client_id and client_secret are required for {method:?}: copy them from the app's settings in the Dev Dashboard"
-        )));
+        ))
+        .into());
     };
-    let endpoint =
-        crate::auth::shopify::OauthEndpoint::new(&config.shopify).map_err(Failure::config)?;
+    let endpoint = crate::auth::shopify::OauthEndpoint::new(&config.shopify)?;
     if method == ShopifyAuthMethod::ClientCredentials {
         let mut cfg = config.shopify.clone();
         cfg.auth.method = ShopifyAuthMethod::ClientCredentials;
         let tokens =
-            crate::auth::shopify::ShopifyTokens::new(&cfg, &config.sync.state_dir, scope, false)
-                .map_err(Failure::config)?;
+            crate::auth::shopify::ShopifyTokens::new(&cfg, &config.sync.state_dir, scope, false)?;
         use crate::auth::TokenProvider;
-        tokens.token().await.map_err(Failure::run)?;
+        tokens.token().await?;
         println!(
             "client credentials: ok; a 24-hour token is cached in the state dir and re-minted automatically"
         );
@@ -368,12 +355,12 @@ pub async fn shopify(
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| {
-            Failure::config(anyhow::anyhow!(
+            CommandError::Usage(format!(
                 "cannot listen on 127.0.0.1:{port} for Shopify's callback ({e}); pick another with --port and register its redirect URL with the app"
             ))
         })?;
     let redirect = oauth::redirect_uri(listener.local_addr().map_or(port, |a| a.port()));
-    let state = oauth::nonce();
+    let state = oauth::nonce()?;
     let url = oauth::authorize_url(
         &endpoint,
         client_id,
@@ -386,14 +373,9 @@ pub async fn shopify(
     println!(
         "Shopify then redirects to {redirect} (register it as an allowed redirection URL of the app).\nIf this machine has no browser, open the URL elsewhere and paste here the full URL the browser ended on."
     );
-    let query = oauth::wait_for_callback(listener)
-        .await
-        .map_err(Failure::run)?;
-    let token = oauth::complete(&endpoint, client_id, secret, &query, &state)
-        .await
-        .map_err(Failure::run)?;
-    crate::auth::shopify::store_token(&config.sync.state_dir, &scope, &token)
-        .map_err(Failure::run)?;
+    let query = oauth::wait_for_callback(listener).await?;
+    let token = oauth::complete(&endpoint, client_id, secret, &query, &state).await?;
+    crate::auth::shopify::store_token(&config.sync.state_dir, &scope, &token)?;
     println!("Shopify: {} stored in the state dir", token.kind.describe());
     Ok(ExitStatus::Done)
 }
@@ -409,9 +391,10 @@ pub async fn google_setup(cli: &Cli, method: Option<GoogleMethod>) -> Result<Exi
         return status(cli).await;
     }
     let Some(client) = &config.google.client_secret else {
-        return Err(Failure::config(anyhow::anyhow!(
-            "google.client_secret is required for installed-app OAuth: create an OAuth client of type Desktop app (Google Auth Platform > Clients), download its JSON and point google.client_secret at it"
-        )));
+        return Err(CommandError::Usage(
+            "google.client_secret is required for installed-app OAuth: create an OAuth client of type Desktop app (Google Auth Platform > Clients), download its JSON and point google.client_secret at it".to_owned(),
+        )
+        .into());
     };
     let scope = Scope::of(&config);
     let show = Box::new(|url: &str| {
@@ -423,12 +406,7 @@ pub async fn google_setup(cli: &Cli, method: Option<GoogleMethod>) -> Result<Exi
             "Google then redirects to this machine's loopback address, where sheetsync is listening.\nIf this machine has no browser, open the URL elsewhere and paste here the full URL the browser ended on (http://127.0.0.1:…/?code=…)."
         );
     });
-    let token = crate::auth::google::consent(client, &config.sync.state_dir, scope, show)
-        .await
-        .map_err(|e| match e {
-            crate::auth::google::GoogleAuthError::ClientFile { .. } => Failure::config(e),
-            other => Failure::run(other),
-        })?;
+    let token = crate::auth::google::consent(client, &config.sync.state_dir, scope, show).await?;
     println!(
         "Google: installed-app refresh token stored in the state dir (consent {}; scopes {})",
         token

@@ -7,6 +7,15 @@ use crate::engine::Engine;
 use crate::report::ExitStatus;
 use crate::sheet::parse;
 
+/// A guard's limit as `check` shows it: "off" when the config switched it off.
+fn guard(limit: rust_decimal::Decimal) -> String {
+    if limit == crate::config::GUARD_OFF {
+        "off".to_owned()
+    } else {
+        limit.to_string()
+    }
+}
+
 pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
     let (path, config) = super::load_config(cli)?;
     println!("config {}: ok", path.display());
@@ -27,27 +36,19 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
             crate::config::Policy::ThreeWay => "three_way",
             crate::config::Policy::SheetWins => "sheet_wins",
         },
-        config.sync.max_change_ratio,
-        config.sync.max_price_change
+        guard(config.sync.max_change_ratio),
+        guard(config.sync.max_price_change)
     );
     println!("  state dir:   {}", config.sync.state_dir.display());
     super::auth::describe_for_check(&config);
 
-    let engine = Engine::connect_with(config, true)
-        .await
-        .map_err(super::sync::engine_failure)?;
-    let (currency, locations) = engine
-        .read_store_meta()
-        .await
-        .map_err(super::sync::engine_failure)?;
+    let engine = Engine::connect_with(config, true).await?;
+    let (currency, locations) = engine.read_store_meta().await?;
     println!("store: reachable, currency {currency}, required scopes granted");
     for (name, id) in &locations {
         println!("  location {name:?}: {id}");
     }
-    let channels = engine
-        .publish_channels()
-        .await
-        .map_err(super::sync::engine_failure)?;
+    let channels = engine.publish_channels().await?;
     for c in &channels {
         println!("  publish to {:?}: {}", c.name, c.id);
     }
@@ -55,10 +56,8 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
     let rows = engine
         .sheets
         .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, 30)
-        .await
-        .map_err(|e| super::sync::engine_failure(e.into()))?;
-    let layout = parse::locate(&cfg.sheet.tab, &rows, &cfg.column_specs_for(&rows))
-        .map_err(|e| super::sync::engine_failure(e.into()))?;
+        .await?;
+    let layout = parse::locate(&cfg.sheet.tab, &rows, &cfg.column_specs_for(&rows))?;
     println!("sheet: reachable, header row {}", layout.header_row);
     for (spec, col) in &layout.columns {
         println!(

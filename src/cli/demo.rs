@@ -1,7 +1,7 @@
 //! `sheetsync demo`: the whole flow against the built-in sandbox, no account needed.
 //! A dry run first, then the real sync, both printed; the store is then checked.
 
-use super::{Failure, SyncArgs};
+use super::{CommandError, Failure, SyncArgs};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::report::ExitStatus;
@@ -10,15 +10,15 @@ use sheetsync_sandbox::Sandbox;
 pub async fn run() -> Result<ExitStatus, Failure> {
     let sandbox = Sandbox::demo(0)
         .await
-        .map_err(|e| Failure::run(anyhow::anyhow!("cannot start the sandbox: {e}")))?;
+        .map_err(|e| CommandError::Local(format!("cannot start the sandbox: {e}")))?;
     let dir = tempfile::Builder::new()
         .prefix("sheetsync-demo-")
         .tempdir()
-        .map_err(|e| Failure::run(anyhow::anyhow!("cannot create a temporary directory: {e}")))?;
+        .map_err(|e| CommandError::Local(format!("cannot create a temporary directory: {e}")))?;
     let path = sandbox
         .write_config(dir.path(), "")
-        .map_err(|e| Failure::run(anyhow::anyhow!("cannot write the demo config: {e}")))?;
-    let config = Config::load(&path, &|_| None).map_err(Failure::config)?;
+        .map_err(|e| CommandError::Local(format!("cannot write the demo config: {e}")))?;
+    let config = Config::load(&path, &|_| None)?;
 
     println!("sheetsync demo: a local Google Sheet and Shopify store on 127.0.0.1");
     println!(
@@ -34,9 +34,9 @@ pub async fn run() -> Result<ExitStatus, Failure> {
     println!("This is a first run, so there is no baseline yet: both runs pass `--adopt sheet`,");
     println!("which pushes the sheet's values where sheet and store differ.\n");
 
-    let engine = Engine::connect(config)
-        .await
-        .map_err(super::sync::engine_failure)?;
+    let mut engine = Engine::connect(config).await?;
+    let (reporter, bars) = super::progress::reporter(false, false);
+    engine.set_progress(reporter);
     let mut last = ExitStatus::Done;
     for dry_run in [true, false] {
         let args = SyncArgs {
@@ -51,10 +51,11 @@ pub async fn run() -> Result<ExitStatus, Failure> {
             if dry_run { " --dry-run" } else { "" }
         );
         let opts = super::sync::run_options(&args)?;
-        let report = engine
-            .sync(&opts)
-            .await
-            .map_err(super::sync::engine_failure)?;
+        let report = engine.sync(&opts).await;
+        if let Some(bars) = &bars {
+            bars.clear();
+        }
+        let report = report?;
         last = super::sync::print_report(&report, false, false);
         println!("(exit code {})\n", last.code());
     }
@@ -80,10 +81,7 @@ pub async fn run() -> Result<ExitStatus, Failure> {
         adopt: None,
     };
     let opts = super::sync::run_options(&args)?;
-    let report = engine
-        .sync(&opts)
-        .await
-        .map_err(super::sync::engine_failure)?;
+    let report = engine.sync(&opts).await?;
     let again = super::sync::print_report(&report, false, false);
     println!("(exit code {})\n", again.code());
 

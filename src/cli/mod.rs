@@ -5,6 +5,8 @@ mod auth;
 mod check;
 #[cfg(feature = "sandbox")]
 mod demo;
+mod exit;
+pub(crate) mod progress;
 mod pull;
 mod revert;
 mod runs;
@@ -176,7 +178,8 @@ pub fn init_logging(cli: &Cli) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Through the progress bars, which step aside while a line is written.
+        .with_writer(progress::LogWriter)
         .with_ansi(color_enabled())
         .try_init();
 }
@@ -187,27 +190,15 @@ pub(crate) fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-/// An error that ends a command, with the exit status it maps to.
+/// An error that ends a command, with the exit status it maps to. Made only by the
+/// `From` conversions in `exit`, so the status follows from the error's type.
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub status: ExitStatus,
     pub error: anyhow::Error,
 }
 
-impl Failure {
-    pub fn config(error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            status: ExitStatus::Config,
-            error: error.into(),
-        }
-    }
-    pub fn run(error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            status: ExitStatus::RunFailed,
-            error: error.into(),
-        }
-    }
-}
+pub(crate) use exit::CommandError;
 
 /// Runs one command and returns its exit status; errors are printed here.
 pub async fn run(cli: Cli) -> ExitStatus {
@@ -276,11 +267,12 @@ pub(crate) fn load_config(cli: &Cli) -> Result<(PathBuf, Config), Failure> {
         p.exists()
     })
     .ok_or_else(|| {
-        Failure::config(anyhow::anyhow!(
+        CommandError::Usage(
             "no config found: pass --config PATH, set SHEETSYNC_CONFIG, or create ./sheetsync.toml \
              (see config/sheetsync.example.toml; `sheetsync sandbox` prints a ready one)"
-        ))
+                .to_owned(),
+        )
     })?;
-    let config = Config::load(&path, &|name| std::env::var(name).ok()).map_err(Failure::config)?;
+    let config = Config::load(&path, &|name| std::env::var(name).ok())?;
     Ok((path, config))
 }

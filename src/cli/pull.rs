@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use super::sync::engine_failure;
 use super::{Cli, Failure};
 use crate::engine::Engine;
 use crate::report::ExitStatus;
@@ -11,10 +10,23 @@ use crate::sheet::catalog::CatalogReport;
 
 pub async fn run(cli: &Cli, json: bool) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
-    let engine = Engine::connect(config).await.map_err(engine_failure)?;
-    let report = engine.pull().await.map_err(engine_failure)?;
+    let opts = super::sync::run_options(&super::SyncArgs {
+        dry_run: false,
+        json,
+        only: Vec::new(),
+        yes: false,
+        adopt: None,
+    })?;
+    let mut engine = Engine::connect(config).await?;
+    let (reporter, bars) = super::progress::reporter(json, cli.quiet);
+    engine.set_progress(reporter);
+    let report = engine.pull(&opts).await;
+    if let Some(bars) = bars {
+        bars.clear();
+    }
+    let report = report?;
     if json {
-        let text = serde_json::to_string_pretty(&report).map_err(Failure::run)?;
+        let text = serde_json::to_string_pretty(&report)?;
         println!("{text}");
     } else {
         print!("{}", render(&report));
@@ -36,8 +48,8 @@ fn render(r: &CatalogReport) -> String {
     };
     let _ = writeln!(
         out,
-        "{what}: {} rows, {} cells.",
-        r.rows_written, r.cells_written
+        "{what}: {} rows, {} cells (run {}; `sheetsync revert {}` puts them back).",
+        r.rows_written, r.cells_written, r.run_id, r.run_id
     );
     if r.variants_without_sku > 0 {
         let _ = writeln!(

@@ -16,13 +16,16 @@ pub async fn run(cli: &Cli, id: &str, dry_run: bool, json: bool) -> Result<ExitS
         adopt: None,
     };
     let opts = super::sync::run_options(&args)?;
-    let engine = Engine::connect_with(config, dry_run)
-        .await
-        .map_err(super::sync::engine_failure)?;
-    let watcher = tokio::spawn(super::sync::cancel_on_signal(opts.cancel.clone()));
-    let report = engine.revert(id, &opts).await;
-    watcher.abort();
-    let report = report.map_err(super::sync::engine_failure)?;
+    let mut engine = Engine::connect_with(config, dry_run)
+        .await?
+        .with_cancel(opts.cancel.clone());
+    let (reporter, bars) = super::progress::reporter(json, cli.quiet);
+    engine.set_progress(reporter);
+    let report = super::sync::until_second_signal(&opts, engine.revert(id, &opts)).await;
+    if let Some(bars) = bars {
+        bars.clear();
+    }
+    let report = report??;
     if !json {
         let what = if dry_run { "Would revert" } else { "Reverting" };
         eprintln!("{what} run {id} (as run {}):", report.run_id);

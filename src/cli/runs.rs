@@ -1,14 +1,14 @@
 //! `sheetsync runs` and `runs show ID`: past runs from the local journal. Read-only: the
 //! state is opened read-only and never created, and the writer lock is not taken.
 
-use super::{Cli, Failure, RunsCommand};
+use super::{Cli, CommandError, Failure, RunsCommand};
 use crate::report::ExitStatus;
 use crate::state::{Scope, State};
 
 pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let scope = Scope::of(&config);
-    let state = State::open_read_only(&config.sync.state_dir, &scope).map_err(Failure::run)?;
+    let state = State::open_read_only(&config.sync.state_dir, &scope)?;
     match show {
         Some(RunsCommand::Show {
             id,
@@ -17,33 +17,32 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
             let report = state
                 .as_ref()
                 .map(|s| s.run_report(id))
-                .transpose()
-                .map_err(Failure::run)?
+                .transpose()?
                 .flatten();
             let Some(report) = report else {
                 // A run that died (kill -9, power loss) is journaled without a report.
                 let unfinished = match &state {
                     Some(s) => s
-                        .list_runs(usize::MAX)
-                        .map_err(Failure::run)?
+                        .list_runs(usize::MAX)?
                         .into_iter()
                         .find(|r| r.run_id == *id),
                     None => None,
                 };
-                return Err(Failure::config(match unfinished {
-                    Some(r) => anyhow::anyhow!(
+                return Err(CommandError::Usage(match unfinished {
+                    Some(r) => format!(
                         "run {id:?} (started {}) did not finish: it was killed or is still \
                          running, so it has no report; the next sync settles what it left open",
                         r.started_at
                     ),
-                    None => anyhow::anyhow!("no run {id:?} in {}", config.sync.state_dir.display()),
-                }));
+                    None => format!("no run {id:?} in {}", config.sync.state_dir.display()),
+                })
+                .into());
             };
             if json || *show_json {
                 println!("{report}");
             } else {
                 let parsed: crate::report::Report = serde_json::from_str(&report).map_err(|e| {
-                    Failure::run(anyhow::anyhow!("journal entry for {id} is unreadable: {e}"))
+                    CommandError::Local(format!("journal entry for {id} is unreadable: {e}"))
                 })?;
                 print!(
                     "{}",
@@ -53,7 +52,7 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
         }
         None => {
             let runs = match &state {
-                Some(s) => s.list_runs(100).map_err(Failure::run)?,
+                Some(s) => s.list_runs(100)?,
                 None => Vec::new(),
             };
             if json {
@@ -61,7 +60,8 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
                     .iter()
                     .map(|r| {
                         serde_json::json!({
-                            "run_id": r.run_id, "started_at": r.started_at, "finished_at": r.finished_at,
+                            "run_id": r.run_id, "command": r.command,
+                            "started_at": r.started_at, "finished_at": r.finished_at,
                             "dry_run": r.dry_run, "exit_code": r.exit_code, "summary": r.summary,
                         })
                     })
@@ -79,6 +79,28 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
                         println!(
                             "{}  {}  did not finish (killed, or still running)",
                             r.run_id, r.started_at
+                        );
+                        continue;
+                    }
+                    if r.command == "pull" {
+                        // A pull writes the sheet only: its count is the cells it wrote.
+                        let cells = state
+                            .as_ref()
+                            .and_then(|st| st.run_report(&r.run_id).ok().flatten())
+                            .and_then(|text| {
+                                serde_json::from_str::<crate::report::Report>(&text).ok()
+                            })
+                            .map_or(0, |rep| {
+                                rep.pulled
+                                    .iter()
+                                    .filter(|p| p.status == Some(crate::report::Status::Applied))
+                                    .count()
+                            });
+                        println!(
+                            "{}  {}  exit {}  pull: {cells} sheet cells written",
+                            r.run_id,
+                            r.started_at,
+                            r.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
                         );
                         continue;
                     }

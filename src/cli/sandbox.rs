@@ -1,17 +1,17 @@
 //! `sheetsync sandbox`: serve the local fakes until stopped and print a ready config.
 
-use super::Failure;
+use super::{CommandError, Failure};
 use crate::report::ExitStatus;
 use sheetsync_sandbox::Sandbox;
 
 pub async fn run(port: u16) -> Result<ExitStatus, Failure> {
     let sandbox = Sandbox::demo(port)
         .await
-        .map_err(|e| Failure::run(anyhow::anyhow!("cannot start the sandbox: {e}")))?;
+        .map_err(|e| CommandError::Local(format!("cannot start the sandbox: {e}")))?;
     let dir = std::env::temp_dir().join(format!("sheetsync-sandbox-{}", std::process::id()));
     let config = sandbox
         .write_config(&dir, "")
-        .map_err(|e| Failure::run(anyhow::anyhow!("cannot write the sandbox config: {e}")))?;
+        .map_err(|e| CommandError::Local(format!("cannot write the sandbox config: {e}")))?;
     eprintln!(
         "Shopify Admin API: http://{}/admin/api/2026-07/graphql.json",
         sandbox.shopify_addr

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Cli, Failure};
+use super::{Cli, CommandError, Failure};
 use crate::engine::Engine;
 use crate::report::ExitStatus;
 use crate::schedule::{self, Shutdown, WatchOptions, When};
@@ -14,14 +14,14 @@ pub async fn watch(
     full_every: Duration,
 ) -> Result<ExitStatus, Failure> {
     if interval.is_zero() || full_every.is_zero() {
-        return Err(Failure::config(anyhow::anyhow!(
-            "--interval and --full-every must be longer than zero"
-        )));
+        return Err(CommandError::Usage(
+            "--interval and --full-every must be longer than zero".to_owned(),
+        )
+        .into());
     }
-    let engine = connect(cli).await?;
-    let _lock =
-        schedule::hold_lock(&engine, "sheetsync watch").map_err(super::sync::engine_failure)?;
     let shutdown = Shutdown::default();
+    let engine = connect(cli).await?.with_cancel(shutdown.hard.clone());
+    let _lock = schedule::hold_lock(&engine, "sheetsync watch")?;
     let signals = tokio::spawn(stop_on_signals(shutdown.clone()));
     let opts = WatchOptions {
         interval,
@@ -38,11 +38,10 @@ pub async fn schedule(
     cron: Option<&str>,
     every: Option<Duration>,
 ) -> Result<ExitStatus, Failure> {
-    let when = When::parse(cron, every).map_err(Failure::config)?;
-    let engine = connect(cli).await?;
-    let _lock =
-        schedule::hold_lock(&engine, "sheetsync schedule").map_err(super::sync::engine_failure)?;
+    let when = When::parse(cron, every)?;
     let shutdown = Shutdown::default();
+    let engine = connect(cli).await?.with_cancel(shutdown.hard.clone());
+    let _lock = schedule::hold_lock(&engine, "sheetsync schedule")?;
     let signals = tokio::spawn(stop_on_signals(shutdown.clone()));
     schedule::schedule(&engine, &when, &shutdown).await;
     signals.abort();
@@ -51,13 +50,11 @@ pub async fn schedule(
 
 async fn connect(cli: &Cli) -> Result<Engine, Failure> {
     let (_, config) = super::load_config(cli)?;
-    Engine::connect(config)
-        .await
-        .map_err(super::sync::engine_failure)
+    Ok(Engine::connect(config).await?)
 }
 
 /// The first SIGINT/SIGTERM lets the batch in flight finish and stops the loop; a
-/// second one also cancels that batch between requests.
+/// second one also cancels that batch: its waits end at once and no new request goes.
 async fn stop_on_signals(shutdown: Shutdown) {
     let mut seen = 0;
     loop {

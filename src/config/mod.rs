@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 pub use crate::model::Secret;
 use crate::model::rows::{ColumnKey, ColumnSpec};
+pub use crate::model::secret::{expose_secret, expose_secret_opt};
 use crate::model::{Field, LocationName};
 use vars::Interpolator;
 
@@ -284,9 +285,11 @@ pub struct SyncConfig {
     /// sees, e.g. `Online Store`) each created product is published to. Empty: none.
     #[serde(default)]
     pub publish_to: Vec<String>,
-    #[serde(default = "default_ratio")]
+    /// A share of the SKUs read; [`GUARD_OFF`] when the config turns the guard off.
+    #[serde(default = "default_ratio", deserialize_with = "change_ratio_limit")]
     pub max_change_ratio: Decimal,
-    #[serde(default = "default_ratio")]
+    /// A share of the old price; [`GUARD_OFF`] when the config turns the guard off.
+    #[serde(default = "default_ratio", deserialize_with = "price_change_limit")]
     pub max_price_change: Decimal,
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
@@ -298,6 +301,13 @@ pub struct SyncConfig {
     /// barcode) are written by one bulk mutation instead of direct calls (0: always).
     #[serde(default = "default_bulk_mutation_threshold")]
     pub bulk_mutation_threshold: u64,
+    /// How long a bulk job (export or mutation) may run before the run fails, as a
+    /// humantime duration (`"2h"`, `"90m"`).
+    #[serde(
+        default = "default_bulk_timeout",
+        deserialize_with = "positive_duration"
+    )]
+    pub bulk_timeout: std::time::Duration,
 }
 
 impl Default for SyncConfig {
@@ -311,6 +321,7 @@ impl Default for SyncConfig {
             state_dir: default_state_dir(),
             bulk_threshold: default_bulk_threshold(),
             bulk_mutation_threshold: default_bulk_mutation_threshold(),
+            bulk_timeout: default_bulk_timeout(),
         }
     }
 }
@@ -337,11 +348,102 @@ fn default_api_version() -> String {
 fn default_ratio() -> Decimal {
     Decimal::new(5, 1)
 }
+
+/// A guard limit that no plan can exceed: what `max_change_ratio` or `max_price_change`
+/// becomes when the config gives a number beyond `Decimal`'s range (`1e30`), the way a
+/// merchant switches a guard off. The guards multiply it with checked arithmetic, which
+/// overflows to "not exceeded".
+pub const GUARD_OFF: Decimal = Decimal::MAX;
+
+/// A guard limit: any number of 0 or more, integer or float. A float too large for a
+/// `Decimal` saturates to [`GUARD_OFF`] instead of failing, so `1e30` reads as "off".
+/// A negative or NaN value is refused here, where toml still knows the key's line.
+fn change_ratio_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    guard_limit(d, "sync.max_change_ratio")
+}
+
+fn price_change_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    guard_limit(d, "sync.max_price_change")
+}
+
+/// toml adds the line of the value to the message; the key is named here.
+fn guard_limit<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    key: &'static str,
+) -> Result<Decimal, D::Error> {
+    struct Limit(&'static str);
+    const EXPECTED: &str = "a number of 0 or more (a share, like 0.5; 1e30 turns the guard off)";
+    impl serde::de::Visitor<'_> for Limit {
+        type Value = Decimal;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {EXPECTED}", self.0)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Decimal, E> {
+            if v < 0 {
+                return Err(E::custom(format!(
+                    "{} = {v} is negative: expected {EXPECTED}",
+                    self.0
+                )));
+            }
+            Ok(Decimal::from(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Decimal, E> {
+            if v.is_nan() || v < 0.0 {
+                return Err(E::custom(format!(
+                    "{} = {v} is not allowed: expected {EXPECTED}",
+                    self.0
+                )));
+            }
+            if !v.is_finite() {
+                return Ok(GUARD_OFF);
+            }
+            // The shortest decimal text of the float, so 0.1 stays 0.1 (not
+            // 0.1000000000000000055…). Text that does not fit is either past Decimal's
+            // range (off) or finer than its 28 places (rounded).
+            match v.to_string().parse::<Decimal>() {
+                Ok(d) => Ok(d.normalize()),
+                Err(_) if v >= 1.0 => Ok(GUARD_OFF),
+                Err(_) => Ok(Decimal::from_scientific(&format!("{v:e}"))
+                    .unwrap_or(Decimal::ZERO)
+                    .normalize()),
+            }
+        }
+    }
+    d.deserialize_any(Limit(key))
+}
 fn default_bulk_threshold() -> u64 {
     DEFAULT_BULK_THRESHOLD
 }
 fn default_bulk_mutation_threshold() -> u64 {
     DEFAULT_BULK_MUTATION_THRESHOLD
+}
+/// `sync.bulk_timeout`'s default: how long a bulk job may run. Shopify itself stops a
+/// bulk query only after 10 days; a run holding the writer lock that long would starve
+/// `schedule` and `watch`. Two hours is many times what a six-figure catalogue takes at a
+/// conservative 200 objects a second (a 1,000,000-object export in about 85 minutes),
+/// so only a job that is stuck or queued behind another app's hits it.
+pub const DEFAULT_BULK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+
+fn default_bulk_timeout() -> std::time::Duration {
+    DEFAULT_BULK_TIMEOUT
+}
+/// A humantime duration (`"2h"`, `"90m"`) longer than zero.
+fn positive_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::time::Duration, D::Error> {
+    let raw = String::deserialize(d)?;
+    let parsed = humantime::parse_duration(raw.trim()).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{raw:?} is not a duration ({e}); write it like \"2h\" or \"90m\""
+        ))
+    })?;
+    if parsed.is_zero() {
+        return Err(serde::de::Error::custom("must be longer than zero"));
+    }
+    Ok(parsed)
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from(".sheetsync")
@@ -676,6 +778,7 @@ impl Config {
             state_dir,
             bulk_threshold: _,
             bulk_mutation_threshold: _,
+            bulk_timeout: _,
         } = sync;
         interpolate_path(vars, "sync.state_dir", state_dir);
     }

@@ -299,24 +299,54 @@ fn auth_methods_require_their_credentials() {
 }
 
 #[test]
-fn guard_ratios_are_bounded() {
-    for (line, ok) in [
-        ("max_change_ratio = 1", true),
-        ("max_change_ratio = 0.01", true),
-        ("max_change_ratio = 0", false),
-        ("max_change_ratio = 1.5", false),
-        ("max_change_ratio = -0.5", false),
-        ("max_price_change = 3", true),
-        ("max_price_change = 0", false),
+fn guard_limits_take_any_number_of_zero_or_more() {
+    for (line, want) in [
+        ("max_change_ratio = 1", Decimal::ONE),
+        ("max_change_ratio = 0.01", Decimal::new(1, 2)),
+        ("max_change_ratio = 0", Decimal::ZERO),
+        ("max_change_ratio = 1.5", Decimal::new(15, 1)),
+        ("max_price_change = 3", Decimal::from(3)),
+        ("max_price_change = 0.1", Decimal::new(1, 1)),
+        ("max_price_change = 0", Decimal::ZERO),
+        ("max_price_change = 1000000", Decimal::from(1_000_000)),
+        ("max_price_change = 1e6", Decimal::from(1_000_000)),
+        // Beyond Decimal's range: the guard is off.
+        ("max_price_change = 1e30", GUARD_OFF),
+        ("max_change_ratio = 1e30", GUARD_OFF),
+        ("max_price_change = 1.0e300", GUARD_OFF),
+        ("max_price_change = inf", GUARD_OFF),
+        (
+            "max_price_change = 9223372036854775807",
+            Decimal::from(i64::MAX),
+        ),
     ] {
-        let result = parse(&format!("{MINIMAL}\n[sync]\n{line}\n"));
-        assert_eq!(result.is_ok(), ok, "{line}: {result:?}");
-        if let Err(e) = result {
-            assert!(
-                e.to_string().contains(line.split(' ').next().unwrap()),
-                "{e}"
-            );
-        }
+        let c = parse(&format!("{MINIMAL}\n[sync]\n{line}\n"))
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        let got = if line.starts_with("max_change_ratio") {
+            c.sync.max_change_ratio
+        } else {
+            c.sync.max_price_change
+        };
+        assert_eq!(got, want, "{line}");
+    }
+}
+
+#[test]
+fn negative_or_nan_guard_limits_name_the_key_and_its_line() {
+    for line in [
+        "max_change_ratio = -0.5",
+        "max_change_ratio = -1",
+        "max_price_change = -2",
+        "max_price_change = nan",
+        "max_price_change = -inf",
+        "max_price_change = \"off\"",
+    ] {
+        let text = format!("{MINIMAL}\n[sync]\n{line}\n");
+        let at = text.lines().position(|l| l == line).unwrap() + 1;
+        let msg = parse(&text).expect_err(line).to_string();
+        let key = line.split(' ').next().unwrap();
+        assert!(msg.contains(key), "{line}: {msg}");
+        assert!(msg.contains(&format!("line {at}")), "{line}: {msg}");
     }
 }
 
@@ -563,7 +593,11 @@ fn example_config_parses_and_sets_every_key() {
     assert_eq!(keys("sheet.columns").len(), 11);
     assert_eq!(keys("sheet.write_back").len(), 2);
     assert_eq!(keys("shopify").len(), 4);
-    assert_eq!(keys("sync").len(), 8);
+    assert_eq!(keys("sync").len(), 9);
+    assert_eq!(
+        c.sync.bulk_timeout,
+        std::time::Duration::from_secs(2 * 3600)
+    );
 }
 
 #[test]
@@ -631,4 +665,47 @@ fn load_resolves_paths_against_the_config_dir() {
         Config::load(&missing, &env),
         Err(ConfigError::Read { .. })
     ));
+}
+
+#[test]
+fn bulk_timeout_is_a_positive_humantime_duration() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.sync.bulk_timeout, crate::config::DEFAULT_BULK_TIMEOUT);
+    let c = parse(&format!("{MINIMAL}\n[sync]\nbulk_timeout = \"90m\"\n")).unwrap();
+    assert_eq!(c.sync.bulk_timeout, std::time::Duration::from_secs(90 * 60));
+    let zero = toml_error(&format!("{MINIMAL}\n[sync]\nbulk_timeout = \"0s\"\n"));
+    assert!(zero.contains("longer than zero"), "{zero}");
+    let junk = toml_error(&format!("{MINIMAL}\n[sync]\nbulk_timeout = \"soon\"\n"));
+    assert!(junk.contains("not a duration"), "{junk}");
+}
+
+#[test]
+fn google_base_urls_take_plain_http_to_loopback_only() {
+    for (key, line) in [
+        (
+            "sheet.api_base_url",
+            "api_base_url = \"http://sheets.example.com/\"",
+        ),
+        (
+            "sheet.drive_api_base_url",
+            "drive_api_base_url = \"http://10.1.2.3:8080/drive\"",
+        ),
+    ] {
+        let msg = invalid(&with(
+            "tab = \"Inventory\"",
+            &format!("tab = \"Inventory\"\n{line}"),
+        ));
+        assert!(msg.contains(key) && msg.contains("must be https"), "{msg}");
+        assert!(
+            !msg.contains("example.com") && !msg.contains("10.1.2.3"),
+            "{msg}"
+        );
+    }
+    let c = parse(&with(
+        "tab = \"Inventory\"",
+        "tab = \"Inventory\"\napi_base_url = \"http://localhost:9000\"\ndrive_api_base_url = \"http://[::1]:9000/drive\"",
+    ))
+    .unwrap();
+    assert_eq!(c.sheet.api_base_url, "http://localhost:9000/");
+    assert_eq!(c.sheet.drive_api_base_url, "http://[::1]:9000/drive/");
 }

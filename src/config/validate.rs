@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use rust_decimal::Decimal;
 use url::Url;
 
 use super::{Config, GoogleMethod, ShopifyAuthMethod};
@@ -171,19 +170,8 @@ fn google(config: &Config, problems: &mut Vec<String>) {
 }
 
 fn sync(config: &Config, problems: &mut Vec<String>) {
-    let sync = &config.sync;
-    if sync.max_change_ratio <= Decimal::ZERO || sync.max_change_ratio > Decimal::ONE {
-        problems.push(format!(
-            "sync.max_change_ratio = {} must be above 0 and at most 1 (a share of the SKUs read)",
-            sync.max_change_ratio
-        ));
-    }
-    if sync.max_price_change <= Decimal::ZERO {
-        problems.push(format!(
-            "sync.max_price_change = {} must be above 0 (0.5 refuses a price moving by more than 50%)",
-            sync.max_price_change
-        ));
-    }
+    // The guards' limits are checked as they are read (`config::guard_limit`), where toml knows
+    // their line: any number of 0 or more passes.
     create(config, problems);
 }
 
@@ -284,13 +272,17 @@ pub(super) fn spreadsheet_id(raw: &str) -> Result<String, String> {
     Ok(id)
 }
 
-/// The value is not quoted back: a proxy URL may carry a password.
+/// An API base URL: the bearer token goes there, so https, or plain http only to a
+/// loopback host (the sandbox). The value is not quoted back: a proxy URL may carry a
+/// password.
 fn http_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw.trim())
         .map_err(|e| format!("not a URL ({e}); write it like https://host/"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err("not an http(s) URL; write it like https://host/".to_owned());
     }
+    crate::model::transport::check_transport(&url)
+        .map_err(|why| format!("{why}: the access token is sent there"))?;
     Ok(url)
 }
 
@@ -350,6 +342,11 @@ mod tests {
     #[test]
     fn only_http_urls_pass() {
         assert!(http_url("http://127.0.0.1:8080").is_ok());
+        assert!(http_url("http://[::1]:8080/").is_ok());
+        assert!(http_url("http://localhost:8080/").is_ok());
+        // A bearer token must not cross a network in clear text.
+        assert!(http_url("http://sheets.googleapis.com/").is_err());
+        assert!(http_url("http://192.168.1.20:8080/").is_err());
         assert!(http_url("https://sheets.googleapis.com/").is_ok());
         assert!(http_url("ftp://example.com/").is_err());
         assert!(http_url("sheets.googleapis.com").is_err());

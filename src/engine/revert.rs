@@ -14,9 +14,15 @@
 //!
 //! The sheet gets the old value in the row that now holds the SKU, only where the cell
 //! still holds what the run pushed (a later edit by the merchant is kept and the change
-//! says so), through the guarded write-back of §4.5. Pulls of the reverted run are not
+//! says so), through the guarded write-back of §4.5. Pulls of a reverted sync are not
 //! reverted: they copied store-side changes (sales) into the sheet, which no store write
-//! undid. Values of products and variants the run created (`sync.create_missing`) are
+//! undid.
+//!
+//! A `pull` run wrote into the sheet only, so its revert ([`classify_pulls`]) touches the
+//! sheet only: each cell the pull wrote that still holds the store value it wrote gets
+//! back the value it held (a blank stays blank), and the baseline moves back to that
+//! value, which is what it was before the pull. Nothing is sent to the store, and the
+//! next sync plans what it would have planned had the pull never run. Values of products and variants the run created (`sync.create_missing`) are
 //! `skipped`: nothing is deleted, and neither their sheet cells nor their baseline move;
 //! nor are its publishes undone. The revert is journaled as a run of its own; `--dry-run`
 //! writes nothing anywhere.
@@ -31,7 +37,7 @@ use super::{Engine, EngineError, HEADER_SCAN_ROWS, RunOptions};
 use crate::apply::{self, Ended, Executor, Outcomes, SKIP_CHANGED_SINCE};
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value};
 use crate::plan::{Change, ConflictKind, Plan, Resolution, Snapshot};
-use crate::report::{ChangeReport, ConflictReport, Report, RunMeta, Status};
+use crate::report::{ChangeReport, ConflictReport, PullReport, Report, RunMeta, Status};
 use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet, Row};
 use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
 use crate::state::{Scope, State, StateError, WriterLock};
@@ -321,7 +327,15 @@ impl Engine {
                 detail: format!("the report of run {target} is not readable: {e}"),
             })
         })?;
+        let command = reader
+            .list_runs(usize::MAX)?
+            .into_iter()
+            .find(|r| r.run_id == target)
+            .map(|r| r.command);
         drop(reader);
+        if command.as_deref() == Some("pull") {
+            return self.revert_pull(&stored, opts).await;
+        }
 
         let (store_side, header_rows) = tokio::join!(
             self.read_store_meta(),
@@ -408,7 +422,7 @@ impl Engine {
         let mut fates: BTreeMap<usize, writeback::Fate> = BTreeMap::new();
         if !report.interrupted {
             fates = self
-                .write_reverted(&layout, &columns, &items, &reverted, &mut report)
+                .write_reverted(&layout, &columns, &items, &reverted, true, &mut report)
                 .await;
         }
         // The baseline moves to the old value where the store holds it, unless the sheet
@@ -440,6 +454,113 @@ impl Engine {
         Ok(report)
     }
 
+    /// The revert of `pull` run `stored` (see [`classify_pulls`]): the sheet only, its
+    /// entries reported under `pulled` (`from` what the pull wrote, `to` what goes back).
+    async fn revert_pull(&self, stored: &Report, opts: &RunOptions) -> Result<Report, EngineError> {
+        let cfg = &self.config;
+        let (store_side, header_rows) = tokio::join!(
+            self.read_store_meta(),
+            self.sheets
+                .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
+        );
+        let (code, _) = store_side?;
+        let currency = Currency::new(&code);
+        let header_rows = header_rows?;
+        let specs = cfg.column_specs_for(&header_rows);
+        let layout = parse::locate(&cfg.sheet.tab, &header_rows, &specs)?;
+        let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
+        let columns = self
+            .sheets
+            .read_columns(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, &cols)
+            .await?;
+        let sheet = parse::parse(&layout, &columns, &currency)?;
+        let items = classify_pulls(stored, &layout, &sheet);
+
+        let meta = RunMeta {
+            run_id: opts.run_id.clone(),
+            shop: cfg.shopify.shop.clone(),
+            spreadsheet_id: cfg.sheet.spreadsheet_id.clone(),
+        };
+        let mut report = Report::from_plan(&Plan::default(), meta, &currency, opts.dry_run);
+        report.rows_read = sheet.rows_read;
+        let writable: Vec<bool> = items
+            .iter()
+            .map(|i| matches!(i.sheet, SheetSide::Holds { .. }))
+            .collect();
+        let json = |v: &Option<Value>| v.as_ref().map_or(Json::Null, |v| v.to_json(&currency));
+        let entry = |item: &Item, status: Option<Status>, error: Option<String>| PullReport {
+            sku: item.sku.to_string(),
+            row: item.row,
+            field: item.key.field.name().to_owned(),
+            location: item.key.location.clone(),
+            from: json(&item.wrote),
+            to: json(&item.replaced),
+            status,
+            error,
+        };
+        let left = |item: &Item| match &item.sheet {
+            SheetSide::Holds { .. } => None,
+            SheetSide::Changed { .. } => {
+                Some("sheet cell left as is: it no longer holds what the pull wrote".to_owned())
+            }
+            SheetSide::Missing(why) => Some(format!("sheet not written: {why}")),
+        };
+
+        if opts.dry_run {
+            for item in &items {
+                let (status, error) = match left(item) {
+                    None => (None, None),
+                    Some(why) => (Some(Status::Skipped), Some(why)),
+                };
+                report.pulled.push(entry(item, status, error));
+            }
+            return Ok(report);
+        }
+
+        let mut state = State::open(&cfg.sync.state_dir, &self.scope())?;
+        state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
+        let fates = self
+            .write_reverted(&layout, &columns, &items, &writable, false, &mut report)
+            .await;
+        let mut baseline = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let (status, error) = match (left(item), fates.get(&i)) {
+                (Some(why), _) => (Status::Skipped, Some(why)),
+                (None, Some(writeback::Fate::Written | writeback::Fate::AlreadyThere)) => {
+                    // Back to what it was before the pull (a blank had none the pull
+                    // could replace: blank means "leave alone", so it stays at the store).
+                    if item.replaced.is_some() {
+                        baseline.push((item.sku.clone(), item.key.clone(), item.replaced.clone()));
+                    }
+                    (Status::Applied, None)
+                }
+                (None, Some(writeback::Fate::Skipped(why))) => (Status::Skipped, Some(why.clone())),
+                (None, Some(writeback::Fate::Failed(why))) => (Status::Failed, Some(why.clone())),
+                (None, None) => (Status::Skipped, Some("not written".to_owned())),
+            };
+            report.pulled.push(entry(item, Some(status), error));
+        }
+        if report
+            .write_back
+            .as_ref()
+            .is_some_and(|w| w.error.is_some())
+        {
+            report.fatal = Some(crate::report::Fatal::Run);
+        }
+        report.recount();
+        state.set_baseline(&baseline)?;
+        let exit = report.exit_status(false).code();
+        let finished = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        state.finish_run(
+            &opts.run_id,
+            &finished,
+            i32::from(exit),
+            &serde_json::to_value(report.summary).unwrap_or_default(),
+            &crate::report::json::to_json(&report),
+        )?;
+        Ok(report)
+    }
+
     /// Writes the old values into the cells that still hold what the reverted run pushed
     /// (and `synced_at` on their rows), through the guarded write-back. Returns each
     /// written item's fate, by item index.
@@ -449,6 +570,7 @@ impl Engine {
         columns: &[Vec<Json>],
         items: &[Item],
         reverted: &[bool],
+        stamp: bool,
         report: &mut Report,
     ) -> BTreeMap<usize, writeback::Fate> {
         let grid = ReadGrid { layout, columns };
@@ -484,7 +606,7 @@ impl Engine {
                 carries: Some(i),
             });
         }
-        if let Some(col) = synced_col {
+        if let Some(col) = synced_col.filter(|_| stamp) {
             for (r, w) in &mut by_row {
                 w.cells.push(CellWrite {
                     cell: CellRef::new(layout.tab.clone(), col, *r),
@@ -525,6 +647,47 @@ impl Engine {
         report.write_back = Some(outcome.report);
         fates
     }
+}
+
+/// Plans the revert of a `pull` run's `stored` report against the sheet as just read:
+/// one item per cell the pull confirmed written, to be written back while the cell
+/// still holds what the pull wrote. Pure.
+pub fn classify_pulls(stored: &Report, layout: &Layout, sheet: &ParsedSheet) -> Vec<Item> {
+    let mut items = Vec::new();
+    for p in stored
+        .pulled
+        .iter()
+        .filter(|p| p.status == Some(Status::Applied))
+    {
+        let (Some(sku), Some(field)) = (Sku::new(&p.sku), Field::from_name(&p.field)) else {
+            continue;
+        };
+        let key = FieldKey {
+            field,
+            location: p.location.clone(),
+        };
+        let (Some(wrote), Some(replaced)) = (decode(field, &p.to), decode(field, &p.from)) else {
+            tracing::warn!(sku = %p.sku, field = %p.field, "A journaled value is unreadable; not reverted");
+            continue;
+        };
+        let mut item = Item {
+            sku: sku.clone(),
+            key: key.clone(),
+            row: p.row,
+            product: String::new(),
+            wrote,
+            replaced,
+            // The store is not touched: a pull never wrote to it.
+            action: Action::AlreadyThere,
+            sheet: SheetSide::Missing(String::new()),
+        };
+        item.sheet = sheet_side(&item, layout, sheet);
+        if let Some(r) = sheet.rows.iter().find(|r| holds_key(r, &sku, &key)) {
+            item.row = r.row;
+        }
+        items.push(item);
+    }
+    items
 }
 
 /// Completes the report from the items: stale stock writes become `changed_since`

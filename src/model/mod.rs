@@ -3,6 +3,7 @@
 
 pub mod rows;
 pub mod secret;
+pub mod transport;
 
 use std::fmt;
 use std::sync::Arc;

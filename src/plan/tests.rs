@@ -1195,6 +1195,10 @@ fn guard_cases() -> Vec<GuardCase> {
     loose.max_change_ratio = dec("1");
     let mut only_price = opts(SheetWins);
     only_price.only = Some(BTreeSet::from([Field::Price]));
+    // `max_… = 1e30` in the config: both guards off.
+    let mut off = opts(SheetWins);
+    off.max_change_ratio = crate::config::GUARD_OFF;
+    off.max_price_change = crate::config::GUARD_OFF;
 
     vec![
         GuardCase {
@@ -1291,6 +1295,16 @@ fn guard_cases() -> Vec<GuardCase> {
                 },
                 &loose,
             ),
+            want: vec![],
+        },
+        GuardCase {
+            name: "guards_turned_off_pass_every_sku_and_any_price_move",
+            plan: plan_of(guard_world(4, price_moves(4, "99999999999.99")), &off),
+            want: vec![],
+        },
+        GuardCase {
+            name: "guards_turned_off_pass_a_price_drop_to_a_cent",
+            plan: plan_of(guard_world(4, price_moves(4, "0.01")), &off),
             want: vec![],
         },
         GuardCase {

@@ -223,6 +223,37 @@ impl ExitStatus {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// Of two statuses that both apply, the one SPEC §5 reports. The one place the
+    /// precedence is written: config (2), then run failure (1), then interruption (130),
+    /// then a refusal (4), then row errors (3), then done (0).
+    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+        fn rank(s: ExitStatus) -> u8 {
+            match s {
+                ExitStatus::Done => 0,
+                ExitStatus::RowErrors => 1,
+                ExitStatus::Refused => 2,
+                ExitStatus::Interrupted => 3,
+                ExitStatus::RunFailed => 4,
+                ExitStatus::Config => 5,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// A fatal error's exit code: config 2, run 1.
+impl From<Fatal> for ExitStatus {
+    fn from(fatal: Fatal) -> ExitStatus {
+        match fatal {
+            Fatal::Config => ExitStatus::Config,
+            Fatal::Run => ExitStatus::RunFailed,
+        }
+    }
 }
 
 /// What names a run, besides the plan.
@@ -393,33 +424,28 @@ impl Report {
         };
     }
 
-    /// The exit code SPEC §5 gives this run. Where several apply: config (2), then run
-    /// failure (1), then interruption (130), then a refusal not overridden by `yes` (4),
-    /// then row errors, failed changes or unresolved conflicts (3). Skipped changes alone
-    /// are not a failure.
+    /// The exit code SPEC §5 gives this run: every status that applies, the worst of
+    /// them by [`ExitStatus::worst`]. A refusal overridden by `yes` does not apply; row
+    /// errors, failed changes and unresolved conflicts are 3; skipped changes alone are
+    /// not a failure.
     pub fn exit_status(&self, yes: bool) -> ExitStatus {
-        match self.fatal {
-            Some(Fatal::Config) => return ExitStatus::Config,
-            Some(Fatal::Run) => return ExitStatus::RunFailed,
-            None => {}
-        }
-        if self.interrupted {
-            ExitStatus::Interrupted
-        } else if !self.refused.is_empty() && !yes {
-            ExitStatus::Refused
-        } else if !self.errors.is_empty()
+        let row_errors = !self.errors.is_empty()
             || self.changes.iter().any(|c| c.status == Status::Failed)
             || self.publications.iter().any(|p| p.status == Status::Failed)
             || self.pulled.iter().any(|p| p.status == Some(Status::Failed))
             || self
                 .conflicts
                 .iter()
-                .any(|c| c.resolution == Resolution::None)
-        {
-            ExitStatus::RowErrors
-        } else {
-            ExitStatus::Done
-        }
+                .any(|c| c.resolution == Resolution::None);
+        [
+            self.fatal.map(ExitStatus::from),
+            self.interrupted.then_some(ExitStatus::Interrupted),
+            (!self.refused.is_empty() && !yes).then_some(ExitStatus::Refused),
+            row_errors.then_some(ExitStatus::RowErrors),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(ExitStatus::Done, ExitStatus::worst)
     }
 }
 

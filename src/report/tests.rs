@@ -579,3 +579,27 @@ Interrupted: 0 applied, 1 skipped; 1 conflict, 117 rows unchanged.
         assert_eq!(stripped, plain);
     }
 }
+
+/// SPEC §5's precedence, in the one function that holds it: 2, then 1, then 130, then 4,
+/// then 3, then 0, whatever the order the statuses are met in.
+#[test]
+fn worst_follows_the_spec_precedence_in_any_order() {
+    use ExitStatus::*;
+    let order = [Config, RunFailed, Interrupted, Refused, RowErrors, Done];
+    for (i, a) in order.iter().enumerate() {
+        for (j, b) in order.iter().enumerate() {
+            let want = if i <= j { *a } else { *b };
+            assert_eq!(a.worst(*b), want, "{a:?} vs {b:?}");
+            assert_eq!(b.worst(*a), want, "{b:?} vs {a:?}");
+        }
+    }
+    assert_eq!(
+        [RowErrors, Refused, RunFailed, Interrupted]
+            .into_iter()
+            .fold(Done, ExitStatus::worst),
+        RunFailed
+    );
+    assert_eq!(ExitStatus::from(Fatal::Config), Config);
+    assert_eq!(ExitStatus::from(Fatal::Run), RunFailed);
+    assert_eq!(order.map(ExitStatus::code), [2, 1, 130, 4, 3, 0]);
+}

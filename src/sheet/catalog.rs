@@ -43,6 +43,8 @@ pub struct CatalogPlan {
 /// What `pull` did, for people and for `--json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CatalogReport {
+    /// Names the pull in the journal (`runs show`, `revert`).
+    pub run_id: String,
     /// `bootstrap` (the tab was empty) or `refresh`.
     pub mode: &'static str,
     /// Rows written (a bootstrap's data rows, or refreshed rows with a confirmed cell).

@@ -8,6 +8,10 @@
 //! jitter (honouring `Retry-After` when a front end sends one), and turns Google's error
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
 //! errors or logs.
+//!
+//! The run's cancellation (set by the caller with [`SheetsClient::with_cancel`]; the CLI
+//! owns the signal handlers) ends the pacing wait and the waits between retries at once;
+//! a request already on the wire finishes, and no retry is sent after it.
 
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -23,9 +27,11 @@ use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::google::{GoogleAuthError, InstalledTokens};
 use crate::model::{CellRef, quote_tab};
+use crate::progress::{Limit, Reporter, Work};
 
 /// Requests a minute each limiter allows: the Sheets API's default per-user quota.
 const PER_MINUTE: u32 = 60;
@@ -78,6 +84,10 @@ pub enum SheetError {
     Key { path: String, message: String },
     #[error("unexpected answer from Google Sheets: {message}")]
     Unexpected { message: String },
+    /// The run was cancelled (SIGINT/SIGTERM) while the request waited to be sent or
+    /// resent.
+    #[error("interrupted before Google Sheets answered")]
+    Interrupted,
 }
 
 impl SheetError {
@@ -98,26 +108,54 @@ use crate::http::{Reason, Retries};
 /// google-sheets4's hook for failed attempts: the shared policy decides whether and when
 /// to retry. 429 (`RESOURCE_EXHAUSTED`, whose body is sometimes an HTML page), 408, 5xx
 /// and dropped connections are retried; 400, 401, 403 and 404 are not.
+///
+/// The hub sleeps between attempts itself, so the delegate tells the caller when it does
+/// (`waiting`): only then may the caller drop the call on cancellation, never while a
+/// request is on the wire. A failure answered after the cancellation is not retried.
 struct RetryDelegate {
     retries: Retries,
+    cancel: CancellationToken,
+    /// A retry was refused because the run was cancelled.
+    interrupted: bool,
+    /// `true` from a `Retry::After` until the next attempt goes out.
+    waiting: tokio::sync::watch::Sender<bool>,
 }
 
 impl RetryDelegate {
+    #[cfg(test)]
     fn new(policy: RetryPolicy) -> Self {
+        RetryDelegate::cancellable(policy, CancellationToken::new())
+    }
+
+    fn cancellable(policy: RetryPolicy, cancel: CancellationToken) -> Self {
         RetryDelegate {
             retries: Retries::new(policy, "google-sheets"),
+            cancel,
+            interrupted: false,
+            waiting: tokio::sync::watch::Sender::new(false),
         }
     }
 
     fn next(&mut self, reason: Reason, server_wait: Option<Duration>) -> Retry {
+        if self.cancel.is_cancelled() {
+            self.interrupted = true;
+            return Retry::Abort;
+        }
         match self.retries.next(reason, server_wait) {
-            Some(wait) => Retry::After(wait),
+            Some(wait) => {
+                self.waiting.send_replace(true);
+                Retry::After(wait)
+            }
             None => Retry::Abort,
         }
     }
 }
 
 impl Delegate for RetryDelegate {
+    fn pre_request(&mut self) {
+        self.waiting.send_replace(false);
+    }
+
     fn http_error(&mut self, err: &hyper_util::client::legacy::Error) -> Retry {
         tracing::debug!(error = %err, "Google Sheets request did not complete");
         self.next(Reason::Connection, None)
@@ -220,6 +258,10 @@ pub struct SheetsClient {
     cells_per_read: usize,
     /// Who the sheet must be shared with, for error messages.
     account: String,
+    /// The run's cancellation; never fires unless the caller set one.
+    cancel: CancellationToken,
+    /// Where block reads and quota waits are reported (silent unless the CLI shows bars).
+    progress: Reporter,
 }
 
 impl std::fmt::Debug for SheetsClient {
@@ -279,6 +321,8 @@ impl SheetsClient {
         let key = yup_oauth2::read_service_account_key(key_path)
             .await
             .map_err(|e| key_err(e.to_string()))?;
+        // The signed assertion is a credential: refused before anything is sent.
+        crate::auth::google::token_uri_ok(&key.token_uri).map_err(key_err)?;
         let account = key.client_email.clone();
         let auth = yup_oauth2::ServiceAccountAuthenticator::builder(key)
             .build()
@@ -334,7 +378,62 @@ impl SheetsClient {
             retry: RetryPolicy::default(),
             cells_per_read: CELLS_PER_READ,
             account,
+            cancel: CancellationToken::new(),
+            progress: Reporter::silent(),
         })
+    }
+
+    /// Ends every wait of the client (pacing, backoff, `Retry-After`) when `cancel` fires
+    /// (SIGINT/SIGTERM); the call then fails with [`SheetError::Interrupted`].
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> SheetsClient {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Waits for `limiter`'s next slot, or until the run is cancelled.
+    async fn paced(&self, limiter: &DefaultDirectRateLimiter) -> Result<(), SheetError> {
+        use governor::clock::Clock as _;
+        if self.cancel.is_cancelled() {
+            return Err(SheetError::Interrupted);
+        }
+        // `check` takes the slot when one is free, exactly as `until_ready` would; a wait
+        // is shown (progress) and ends early on cancellation.
+        let Err(not_until) = limiter.check() else {
+            return Ok(());
+        };
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        tokio::select! {
+            () = self.cancel.cancelled() => Err(SheetError::Interrupted),
+            () = self.progress.waiting(Limit::Google, wait, limiter.until_ready()) => Ok(()),
+        }
+    }
+
+    /// A retry delegate that refuses retries once the run is cancelled, and the flag it
+    /// raises while the hub waits to resend.
+    fn delegate(&self) -> (RetryDelegate, tokio::sync::watch::Receiver<bool>) {
+        let dlg = RetryDelegate::cancellable(self.retry, self.cancel.clone());
+        let waiting = dlg.waiting.subscribe();
+        (dlg, waiting)
+    }
+
+    /// Runs a hub call; `None` when the run was cancelled while the hub waited between
+    /// attempts. A request on the wire is never dropped: its answer ends the call.
+    async fn unless_interrupted<T>(
+        &self,
+        mut waiting: tokio::sync::watch::Receiver<bool>,
+        call: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let interrupted = async {
+            self.cancel.cancelled().await;
+            if waiting.wait_for(|w| *w).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            r = call => Some(r),
+            () = interrupted => None,
+        }
     }
 
     /// Runs `call`, and once more with a renewed token if Google answered 401: a write
@@ -406,9 +505,9 @@ impl SheetsClient {
         spreadsheet_id: &str,
         range: &str,
     ) -> Result<Vec<Vec<Json>>, SheetError> {
-        self.reads.until_ready().await;
-        let mut dlg = RetryDelegate::new(self.retry);
-        let result = self
+        self.paced(&self.reads).await?;
+        let (mut dlg, waiting) = self.delegate();
+        let call = self
             .hub
             .spreadsheets()
             .values_get(spreadsheet_id, &path_range(range))
@@ -417,10 +516,13 @@ impl SheetsClient {
             .date_time_render_option("FORMATTED_STRING")
             .add_scope(Scope::Spreadsheet)
             .delegate(&mut dlg)
-            .doit()
-            .await;
+            .doit();
+        let Some(result) = self.unless_interrupted(waiting, call).await else {
+            return Err(SheetError::Interrupted);
+        };
         match result {
             Ok((_, vr)) => Ok(vr.values.unwrap_or_default()),
+            Err(_) if dlg.interrupted => Err(SheetError::Interrupted),
             Err(e) => Err(self
                 .classify(e, spreadsheet_id, range, dlg.retries.attempts())
                 .await),
@@ -469,6 +571,11 @@ impl SheetsClient {
         }
     }
 
+    /// Reports block reads and quota waits to `progress`.
+    pub fn set_progress(&mut self, progress: Reporter) {
+        self.progress = progress;
+    }
+
     /// `rows` rows of `cols`, `block` rows a request.
     async fn read_blocks(
         &self,
@@ -480,11 +587,13 @@ impl SheetsClient {
     ) -> Result<Vec<Vec<Json>>, SheetError> {
         let mut out: Vec<Vec<Json>> = vec![Vec::new(); cols.len()];
         let mut first = 1;
+        let _blocks = self.progress.task(Work::SheetRows, Some(rows as u64));
         while first <= rows {
             let last = (first + block - 1).min(rows);
             let part = self
                 .renewing(|| self.read_block(spreadsheet_id, tab, cols, Some((first, last))))
                 .await?;
+            self.progress.position(Work::SheetRows, last as u64);
             for (column, values) in out.iter_mut().zip(part) {
                 if !values.is_empty() {
                     // Blocks come back ragged: blank up to where this one starts.
@@ -516,19 +625,22 @@ impl SheetsClient {
         spreadsheet_id: &str,
         tab: &str,
     ) -> Result<Option<usize>, SheetError> {
-        self.reads.until_ready().await;
-        let mut dlg = RetryDelegate::new(self.retry);
-        let result = self
+        self.paced(&self.reads).await?;
+        let (mut dlg, waiting) = self.delegate();
+        let call = self
             .hub
             .spreadsheets()
             .get(spreadsheet_id)
             .param("fields", "sheets.properties(title,gridProperties.rowCount)")
             .add_scope(Scope::Spreadsheet)
             .delegate(&mut dlg)
-            .doit()
-            .await;
+            .doit();
+        let Some(result) = self.unless_interrupted(waiting, call).await else {
+            return Err(SheetError::Interrupted);
+        };
         let spreadsheet = match result {
             Ok((_, s)) => s,
+            Err(_) if dlg.interrupted => return Err(SheetError::Interrupted),
             Err(e) => {
                 return Err(self
                     .classify(e, spreadsheet_id, tab, dlg.retries.attempts())
@@ -565,8 +677,8 @@ impl SheetsClient {
                 }
             })
             .collect();
-        self.reads.until_ready().await;
-        let mut dlg = RetryDelegate::new(self.retry);
+        self.paced(&self.reads).await?;
+        let (mut dlg, waiting) = self.delegate();
         let mut call = self
             .hub
             .spreadsheets()
@@ -579,9 +691,13 @@ impl SheetsClient {
         for r in &ranges {
             call = call.add_ranges(r);
         }
-        let result = call.delegate(&mut dlg).doit().await;
+        let call = call.delegate(&mut dlg).doit();
+        let Some(result) = self.unless_interrupted(waiting, call).await else {
+            return Err(SheetError::Interrupted);
+        };
         let resp = match result {
             Ok((_, resp)) => resp,
+            Err(_) if dlg.interrupted => return Err(SheetError::Interrupted),
             Err(e) => {
                 return Err(self
                     .classify(
@@ -647,18 +763,21 @@ impl SheetsClient {
             data: Some(data),
             ..Default::default()
         };
-        self.writes.until_ready().await;
-        let mut dlg = RetryDelegate::new(self.retry);
-        let result = self
+        self.paced(&self.writes).await?;
+        let (mut dlg, waiting) = self.delegate();
+        let call = self
             .hub
             .spreadsheets()
             .values_batch_update(req, spreadsheet_id)
             .add_scope(Scope::Spreadsheet)
             .delegate(&mut dlg)
-            .doit()
-            .await;
+            .doit();
+        let Some(result) = self.unless_interrupted(waiting, call).await else {
+            return Err(SheetError::Interrupted);
+        };
         let resp = match result {
             Ok((_, resp)) => resp,
+            Err(_) if dlg.interrupted => return Err(SheetError::Interrupted),
             Err(e) => {
                 let first = cells
                     .first()
@@ -831,6 +950,26 @@ mod tests {
             vec![true, true, true, true, false, false],
             "five attempts in all"
         );
+    }
+
+    #[test]
+    fn a_cancelled_run_retries_nothing_and_says_it_was_interrupted() {
+        let cancel = CancellationToken::new();
+        let mut dlg = RetryDelegate::cancellable(RetryPolicy::default(), cancel.clone());
+        let waiting = dlg.waiting.subscribe();
+        assert!(matches!(
+            dlg.next(Reason::Status(503), None),
+            Retry::After(_)
+        ));
+        assert!(
+            *waiting.borrow(),
+            "the hub now waits: the call may be dropped"
+        );
+        dlg.pre_request();
+        assert!(!*waiting.borrow(), "a request on the wire is never dropped");
+        cancel.cancel();
+        assert!(matches!(dlg.next(Reason::Status(503), None), Retry::Abort));
+        assert!(dlg.interrupted);
     }
 
     #[test]

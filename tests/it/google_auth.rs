@@ -312,3 +312,50 @@ async fn invalid_grant_within_eight_days_of_consent_names_testing_later_ones_do_
     let (code, report, stderr) = env.sync_json(&["--adopt", "sheet"]).await;
     assert_eq!(code, 0, "{report:#}\n{stderr}");
 }
+
+/// `0.0.0.0` is not a loopback address, yet a connection to it reaches this machine's
+/// listeners: before the check, the credential really went out over plain http, to the
+/// sandbox; now it is refused before anything is sent.
+fn off_loopback(addr: std::net::SocketAddr) -> String {
+    format!("http://0.0.0.0:{}", addr.port())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_whose_token_uri_is_plain_http_off_loopback_is_refused_before_signing() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sandbox = Sandbox::demo(0).await.expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = sandbox.write_config(dir.path(), "").expect("config");
+    let token_uri = format!("{}/token", off_loopback(sandbox.sheets_addr));
+    let key = sandbox.sheets.service_account_key_json(&token_uri);
+    std::fs::write(dir.path().join("sandbox-service-account.json"), key).unwrap();
+
+    let (code, _, stderr) =
+        common::run_sheetsync(&config, &["sync", "--dry-run", "--adopt", "sheet"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("token_uri must be https") && stderr.contains("loopback"),
+        "{stderr}"
+    );
+    assert_eq!(sandbox.sheets.token_requests(), 0, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth_client_whose_token_uri_is_plain_http_off_loopback_gets_no_refresh_token() {
+    let env = Env::installed().await;
+    env.consent().await;
+    env.expire_stored_access();
+    let requests = env.sandbox.sheets.token_requests();
+    std::fs::write(
+        env.dir.path().join("installed-client.json"),
+        env.sandbox
+            .sheets
+            .installed_client_json(&off_loopback(env.sandbox.sheets_addr)),
+    )
+    .unwrap();
+
+    let (code, _, stderr) = env.run(&["sync", "--dry-run"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("token_uri must be https"), "{stderr}");
+    assert_eq!(env.sandbox.sheets.token_requests(), requests, "{stderr}");
+}

@@ -430,7 +430,7 @@ fn operations_are_valid_against_the_full_schema() {
     let ops = extract_schema::read_operations(Path::new(OPS_DIR)).unwrap();
     assert_eq!(
         ops.len(),
-        19,
+        20,
         "{:?}",
         ops.iter().map(|(n, _)| n).collect::<Vec<_>>()
     );

@@ -413,3 +413,100 @@ async fn an_unknown_run_id_exits_2() {
     }
     assert_eq!(env.mutations(), writes);
 }
+
+/// `pull` is a run (SPEC §1 `runs`, `revert`): journaled with the cells it wrote, listed,
+/// shown, and reverted in the sheet only, the baseline moving back with the cells.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_is_journaled_and_its_revert_puts_the_sheet_cells_back() {
+    let env = Env::settled().await;
+    let price_before = env.cell("C3");
+    // The store moves TEE-RED-M's price; TEE-RED-S's stock cell is blank, which pull fills.
+    assert!(env.sandbox.shopify.set_price("TEE-RED-M", "30.00"));
+    env.set("G2", json!(""));
+    let (code, pulled) = env.json(&["pull"]).await;
+    assert_eq!(code, 0, "{pulled:#}");
+    let pull_id = pulled["run_id"].as_str().expect("run_id").to_owned();
+    assert_eq!(as_f64(&env.cell("C3")), Some(30.0));
+    assert_eq!(as_f64(&env.cell("G2")), Some(14.0));
+
+    // Listed by `runs`, and `runs show` has the cells it wrote.
+    let (code, runs) = env.json(&["runs"]).await;
+    assert_eq!(code, 0, "{runs:#}");
+    let listed = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["run_id"] == pull_id.as_str())
+        .unwrap_or_else(|| panic!("pull {pull_id} not in {runs:#}"));
+    assert_eq!(listed["exit_code"], 0, "{listed:#}");
+    assert_eq!(listed["command"], "pull", "{listed:#}");
+    let (code, shown) = env.json(&["runs", "show", &pull_id]).await;
+    assert_eq!(code, 0, "{shown:#}");
+    assert_eq!(
+        shown["changes"],
+        json!([]),
+        "a pull sends nothing to the store"
+    );
+    let entries = shown["pulled"].as_array().expect("pulled");
+    let price = entries
+        .iter()
+        .find(|p| p["sku"] == "TEE-RED-M" && p["field"] == "price")
+        .unwrap_or_else(|| panic!("{shown:#}"));
+    assert_eq!(
+        (&price["row"], &price["to"], &price["status"]),
+        (&json!(3), &json!("30.00"), &json!("applied")),
+        "{shown:#}"
+    );
+    assert_eq!(as_f64(&price["from"]), as_f64(&price_before), "{shown:#}");
+    let stock = entries
+        .iter()
+        .find(|p| p["sku"] == "TEE-RED-S" && p["field"] == "inventory")
+        .unwrap_or_else(|| panic!("{shown:#}"));
+    assert_eq!(
+        (&stock["from"], &stock["to"], &stock["location"]),
+        (&Value::Null, &json!(14), &json!(WH)),
+        "{shown:#}"
+    );
+
+    // A dry run of the revert writes nothing.
+    let (code, dry) = env.json(&["revert", &pull_id, "--dry-run"]).await;
+    assert_eq!(code, 0, "{dry:#}");
+    assert_eq!(dry["pulled"].as_array().map(Vec::len), Some(entries.len()));
+    assert_eq!(as_f64(&env.cell("C3")), Some(30.0));
+
+    // The revert puts the replaced cells back, and sends nothing to the store.
+    let writes = env.mutations();
+    let (code, reverted) = env.json(&["revert", &pull_id]).await;
+    assert_eq!(code, 0, "{reverted:#}");
+    assert_eq!(as_f64(&env.cell("C3")), as_f64(&price_before));
+    assert_eq!(env.cell("G2"), Value::Null, "the blank is blank again");
+    assert_eq!(env.mutations(), writes);
+    assert_eq!(env.price("TEE-RED-M"), money("30.00"));
+    assert!(
+        reverted["pulled"]
+            .as_array()
+            .expect("pulled")
+            .iter()
+            .all(|p| p["status"] == "applied"),
+        "{reverted:#}"
+    );
+
+    // The baseline moved back with the cells: the next sync plans what it would have had
+    // the pull never run. The store's new price comes into the sheet (three-way), nothing
+    // goes to the store, and the blank stays blank.
+    let (code, next) = env.json(&["sync", "--dry-run"]).await;
+    assert_eq!(code, 0, "{next:#}");
+    assert_eq!(next["changes"], json!([]), "{next:#}");
+    assert_eq!(next["conflicts"], json!([]), "{next:#}");
+    let pulls: Vec<_> = next["pulled"]
+        .as_array()
+        .expect("pulled")
+        .iter()
+        .map(|p| (p["sku"].clone(), p["field"].clone(), p["to"].clone()))
+        .collect();
+    assert_eq!(
+        pulls,
+        vec![(json!("TEE-RED-M"), json!("price"), json!("30.00"))],
+        "{next:#}"
+    );
+}

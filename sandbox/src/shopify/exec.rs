@@ -194,8 +194,19 @@ pub fn run_inner(
 }
 
 /// The root fields of the mutation `req` would run, without running it; empty for a
-/// query or a request that does not parse (the executor answers those with errors).
+/// query or a request that does not parse. Lost answers pick requests by them.
 pub fn mutation_fields(req: &GqlRequest) -> Vec<String> {
+    root_fields_of(req, true)
+}
+
+/// The root fields of the operation `req` would run (a mutation's, or a query's such as
+/// `bulkOperation`), without running it; empty for a request that does not parse (the
+/// executor answers those with errors). Holds before applying pick requests by them.
+pub fn root_fields(req: &GqlRequest) -> Vec<String> {
+    root_fields_of(req, false)
+}
+
+fn root_fields_of(req: &GqlRequest, mutations_only: bool) -> Vec<String> {
     let Ok(doc) = graphql_parser::parse_query::<String>(&req.query) else {
         return Vec::new();
     };
@@ -207,9 +218,12 @@ pub fn mutation_fields(req: &GqlRequest) -> Vec<String> {
         Some(name) => ops.find(|o| operation_parts(o).1.map(String::as_str) == Some(name)),
         None => ops.next(),
     };
-    let Some(op @ OperationDefinition::Mutation(_)) = op else {
+    let Some(op) = op else {
         return Vec::new();
     };
+    if mutations_only && !matches!(op, OperationDefinition::Mutation(_)) {
+        return Vec::new();
+    }
     let (_, _, var_defs, selection) = operation_parts(op);
     let ctx = Ctx {
         fragments: doc

@@ -2,7 +2,9 @@
 //! N-th mutation of a kind (e.g. the first `inventorySetQuantities`) is parked either
 //! before the fake applies it ("the request never took effect") or after it applied and
 //! before the answer leaves ("the request took effect, the answer was lost"), until the
-//! test releases or abandons it. The test learns that the request is parked through
+//! test releases or abandons it. Before applying, a query can be held too, by a root
+//! field (`productVariants`, `bulkOperation`): a test parks a run in its reads so.
+//! The test learns that the request is parked through
 //! [`MutationHold::held`], so it never has to guess with sleeps.
 //!
 //! A hold lives outside the fake's store lock: the parked request awaits while every

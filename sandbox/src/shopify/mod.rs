@@ -104,6 +104,11 @@ pub struct RequestLog {
     /// The points the bucket kept (the `actualQueryCost` answered); `None` when nothing was
     /// charged (`THROTTLED`, `MAX_COST_EXCEEDED`, or refused before costing).
     pub actual_cost: Option<f64>,
+    /// When the fake answered (tokio's clock, as the bucket's): with `bucket_after`, what a
+    /// test measures a run's spending rate by.
+    pub at: tokio::time::Instant,
+    /// Points left in the bucket once this request was charged and refunded.
+    pub bucket_after: f64,
 }
 
 /// A variant as the fake holds it, for assertions.
@@ -329,6 +334,8 @@ impl ShopifyFake {
             error_codes: Vec::new(),
             requested_cost: None,
             actual_cost: None,
+            at: tokio::time::Instant::now(),
+            bucket_after: 0.0,
         };
         let (status, body) = if !authorized {
             (
@@ -351,6 +358,8 @@ impl ShopifyFake {
             )
         };
         entry.http_status = status;
+        entry.at = tokio::time::Instant::now();
+        entry.bucket_after = shared.bucket.available();
         shared.log.push(entry);
         let applied = shared.applied[applied_before..]
             .iter()
@@ -761,15 +770,20 @@ async fn graphql_handler(
     if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
         fake.lock().public_base = Some(format!("http://{host}"));
     }
-    let mutations = || {
+    let fields = |pick: fn(&exec::GqlRequest) -> Vec<String>| {
         serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| request_from_json(&v))
-            .map(|r| exec::mutation_fields(&r))
+            .map(|r| pick(&r))
             .unwrap_or_default()
     };
+    let mutations = || fields(exec::mutation_fields);
     if fake.holds.waiting_at(HoldPoint::BeforeApply)
-        && fake.holds.gate(HoldPoint::BeforeApply, &mutations()).await == hold::Verdict::Drop
+        && fake
+            .holds
+            .gate(HoldPoint::BeforeApply, &fields(exec::root_fields))
+            .await
+            == hold::Verdict::Drop
     {
         return crate::faults::dropped();
     }

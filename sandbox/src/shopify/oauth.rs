@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
 /// Shopify's client-credentials tokens live 86,399 s; expiring offline ones 3,600 s.
@@ -226,12 +225,9 @@ pub fn sign(secret: &str, params: &BTreeMap<String, String>) -> String {
         .filter(|(k, _)| k.as_str() != "hmac" && k.as_str() != "signature")
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(message.join("&").as_bytes());
-    mac.finalize()
-        .into_bytes()
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    ring::hmac::sign(&key, message.join("&").as_bytes())
+        .as_ref()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

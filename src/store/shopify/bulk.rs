@@ -203,6 +203,7 @@ impl VariantJoin {
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),
                     levels,
+                    levels_after: None,
                 };
                 self.variants.insert(id, record);
             }
@@ -234,17 +235,9 @@ impl VariantJoin {
 /// loopback address (the fake).
 pub fn check_file_url(raw: &str) -> Result<Url, StoreError> {
     let url = Url::parse(raw).map_err(|e| StoreError::Bulk(format!("bad result url: {e}")))?;
-    let loopback = url.host_str().is_some_and(|h| {
-        let h = h.trim_start_matches('[').trim_end_matches(']');
-        h == "localhost"
-            || h.parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
-        _ => Err(StoreError::Bulk("result url is not https".into())),
-    }
+    crate::http::check_transport(&url)
+        .map(|()| url)
+        .map_err(|_| StoreError::Bulk("result url is not https".into()))
 }
 
 /// A client for the storage host (result files, staged uploads): no token, no Shopify

@@ -19,35 +19,75 @@ use super::transport::{Cost, Transport};
 use crate::config::{Secret, ShopifyConfig};
 use crate::model::{Currency, LocationName, Sku};
 use crate::plan::{Snapshot, StoreVariant};
+use crate::progress::{Event, Work};
 
 /// `nodes(ids:)` and input arrays take at most 250 entries (SHOPIFY.md §2).
 pub const MAX_IDS: usize = 250;
 
-/// Sizes `VariantsPage` from the cost Shopify reports (DESIGN.md step 2): the first page
-/// aims near [`PageSizer::START_COST`] points, later ones near [`PageSizer::TARGET_COST`],
-/// safely under the 1,000-point single-query cap; `MAX_COST_EXCEEDED` halves the page.
+/// Sizes one paged read (a page of a connection, or a chunk of ids for `nodes`) from its
+/// cost and the store's bucket (DESIGN.md step 2). Shopify prices a request before running
+/// it: a connection costs 2 plus `first` times its node's selection (nested connections
+/// multiply), so a page costs `fixed + first × per_item`. The sizer starts from that model
+/// of the query's shape, learns `per_item` from each `requestedQueryCost`, and keeps every
+/// page within both the bucket the store reports and the 1,000-point single-query cap: a
+/// page the bucket cannot hold would be answered `THROTTLED` forever (stores with reduced
+/// limits, small custom buckets). The first page aims near [`PageSizer::START_COST`]
+/// points, later ones near [`PageSizer::TARGET_COST`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageSizer {
+    operation: &'static str,
     first: i64,
+    /// Points the request costs besides its items (its connection, the objects around it).
+    fixed: f64,
     per_item: f64,
+    /// The most items one page may ask for (Shopify's 250, or fewer that exist).
+    most: i64,
 }
 
 impl PageSizer {
     pub const START_COST: f64 = 100.0;
     pub const TARGET_COST: f64 = 700.0;
+    /// Share of the bucket a page may cost: the rest is for whatever else is in flight.
+    const BUCKET_SHARE: f64 = 0.9;
 
-    /// A guess from the query's shape: the variant, product, item and cost objects, and
-    /// per level the level, its location and its quantities.
-    pub fn new(levels: i64) -> PageSizer {
-        let per_item = 6.0 + 3.0 * levels.max(1) as f64;
-        PageSizer {
-            first: Self::fit(Self::START_COST, per_item),
+    /// A sizer for `operation`, whose page of `first` items costs `fixed + first ×
+    /// per_item` by the shape of its query, at most `most` items a page.
+    pub fn new(operation: &'static str, fixed: f64, per_item: f64, most: i64) -> PageSizer {
+        let most = most.clamp(1, 250);
+        let per_item = per_item.max(0.01);
+        let mut sizer = PageSizer {
+            operation,
+            first: 1,
+            fixed: fixed.max(0.0),
             per_item,
-        }
+            most,
+        };
+        sizer.first = sizer.fit(Self::START_COST);
+        sizer
     }
 
-    fn fit(budget: f64, per_item: f64) -> i64 {
-        ((budget / per_item).floor() as i64).clamp(1, 250)
+    /// `VariantsPage`: per variant the variant, product, item and cost objects, and per
+    /// inventory level the level, its location and its quantities.
+    pub fn variants(levels: i64) -> PageSizer {
+        PageSizer::new("VariantsPage", 2.0, Self::variant_cost(levels), 250)
+    }
+
+    /// What one inventory level (the level, its location, its quantities) is expected to
+    /// cost until Shopify has priced one.
+    pub const LEVEL_COST: f64 = 3.0;
+
+    /// What one variant of `VariantFields` is expected to cost with `levels` levels: the
+    /// variant, product, item and cost objects, the levels' connection, and the levels.
+    pub fn variant_cost(levels: i64) -> f64 {
+        6.0 + Self::LEVEL_COST * levels.max(0) as f64
+    }
+
+    fn fit(&self, budget: f64) -> i64 {
+        (((budget - self.fixed) / self.per_item).floor() as i64).clamp(1, self.most)
+    }
+
+    pub fn operation(&self) -> &'static str {
+        self.operation
     }
 
     pub fn first(&self) -> i64 {
@@ -56,22 +96,39 @@ impl PageSizer {
 
     /// What the next page is expected to cost.
     pub fn expected_cost(&self) -> f64 {
-        self.per_item * self.first as f64
+        self.cost_of(self.first)
     }
 
-    /// Learn from a page of `self.first()` items that was priced `requested`.
-    pub fn observe(&mut self, requested: f64) {
-        if requested > 0.0 {
-            self.per_item = requested / self.first as f64;
-            self.first = Self::fit(Self::TARGET_COST, self.per_item);
+    /// What a page of `items` is expected to cost.
+    pub fn cost_of(&self, items: i64) -> f64 {
+        self.fixed + self.per_item * items as f64
+    }
+
+    /// Learn from a page of `items` items that was priced `requested`.
+    pub fn observe(&mut self, requested: f64, items: i64) {
+        if requested > 0.0 && items > 0 {
+            self.per_item = ((requested - self.fixed) / items as f64).max(0.01);
+            self.first = self.fit(Self::TARGET_COST);
         }
     }
 
-    /// Shrinks the page so it costs at most `budget` points: a page the bucket cannot
-    /// hold would be answered `THROTTLED` forever (stores with reduced limits).
-    pub fn cap(&mut self, budget: f64) {
-        let fit = Self::fit(budget, self.per_item);
+    /// Shrinks the page to what a bucket of `maximum` points affords; never below one item
+    /// (whether one item fits is the store's to say, from the cost it reports).
+    pub fn cap(&mut self, maximum: f64) {
+        let fit = self.fit(maximum * Self::BUCKET_SHARE);
         self.first = self.first.min(fit);
+    }
+
+    /// After a page of `items` was priced `cost`, more than the bucket's `maximum`: learn
+    /// the price and shrink. `false` when a page of one item was already too much.
+    pub fn exceeded(&mut self, cost: f64, maximum: f64, items: i64) -> bool {
+        if items <= 1 {
+            return false;
+        }
+        self.observe(cost, items);
+        self.cap(maximum);
+        self.first = self.first.min(items - 1);
+        true
     }
 
     /// After `MAX_COST_EXCEEDED`; `false` when a single item is already too expensive.
@@ -104,6 +161,8 @@ pub struct ClientOptions {
     /// comparisons and for stores behind a slow proxy). The executor also bounds it by the
     /// bucket and by its own maximum.
     pub max_in_flight: usize,
+    /// How long a bulk job may run before the run gives up on it (`[sync] bulk_timeout`).
+    pub bulk_timeout: std::time::Duration,
 }
 
 impl ClientOptions {
@@ -112,6 +171,7 @@ impl ClientOptions {
         ClientOptions {
             bulk_threshold: sync.bulk_threshold,
             bulk_mutation_threshold: sync.bulk_mutation_threshold,
+            bulk_timeout: sync.bulk_timeout,
             ..ClientOptions::default()
         }
     }
@@ -123,6 +183,7 @@ impl Default for ClientOptions {
             bulk_threshold: crate::config::DEFAULT_BULK_THRESHOLD,
             bulk_mutation_threshold: crate::config::DEFAULT_BULK_MUTATION_THRESHOLD,
             max_in_flight: usize::MAX,
+            bulk_timeout: crate::config::DEFAULT_BULK_TIMEOUT,
         }
     }
 }
@@ -214,6 +275,12 @@ impl ShopifyClient {
         }
     }
 
+    /// Makes every wait of the client end when `cancel` fires (SIGINT/SIGTERM): see
+    /// [`Transport::set_cancel`].
+    pub fn set_cancel(&self, cancel: tokio_util::sync::CancellationToken) {
+        self.inner.transport.set_cancel(cancel);
+    }
+
     pub fn bulk_mutation_threshold(&self) -> u64 {
         self.inner.options.bulk_mutation_threshold
     }
@@ -268,13 +335,58 @@ impl ShopifyClient {
         Ok(info)
     }
 
+    /// Sends one page, `body_of(items)`, sized by `sizer` to the bucket the store reports
+    /// and to at most `left` items; on `MAX_COST_EXCEEDED`, or a page the whole bucket
+    /// cannot hold, it shrinks the page and sends again. A page of one item that still
+    /// does not fit ends the read: no wait would ever let it run. Returns the data and how
+    /// many items the page asked for.
+    pub(super) async fn run_page<T: DeserializeOwned>(
+        &self,
+        sizer: &mut PageSizer,
+        left: i64,
+        body_of: impl Fn(i64) -> Vec<u8>,
+    ) -> Result<(T, i64), StoreError> {
+        loop {
+            sizer.cap(self.transport().bucket().maximum());
+            let items = sizer.first().min(left).max(1);
+            let body = body_of(items);
+            match self.run::<T>(&body, Some(sizer.cost_of(items))).await {
+                Ok((data, cost)) => {
+                    if let Some(requested) = cost.and_then(|c| c.requested_query_cost) {
+                        sizer.observe(requested, items);
+                    }
+                    return Ok((data, items));
+                }
+                Err(StoreError::MaxCostExceeded { .. }) if sizer.halve() => {}
+                Err(StoreError::ExceedsBucket { cost, maximum, .. })
+                    if sizer.exceeded(cost, maximum, items) => {}
+                Err(StoreError::ExceedsBucket { cost, maximum, .. }) => {
+                    return Err(StoreError::ExceedsBucket {
+                        operation: sizer.operation().to_owned(),
+                        cost,
+                        maximum,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Every location, active or not (legacy ones included).
     pub async fn locations(&self) -> Result<Vec<StoreLocation>, StoreError> {
         let mut all = Vec::new();
-        let mut after = None;
+        let mut after: Option<String> = None;
+        // Each location is one object of scalars.
+        let mut sizer = PageSizer::new("Locations", 2.0, 1.0, 250);
         loop {
-            let body = ops::body::<queries::Locations>(queries::locations::Variables { after });
-            let (data, _) = self.run(&body, None).await?;
+            let (data, _) = self
+                .run_page(&mut sizer, i64::MAX, |first| {
+                    ops::body::<queries::Locations>(queries::locations::Variables {
+                        first,
+                        after: after.clone(),
+                    })
+                })
+                .await?;
             let (page, next) = ops::locations_page(data);
             all.extend(page);
             match next {
@@ -293,6 +405,55 @@ impl ShopifyClient {
             None => self.locations().await?.len(),
         };
         Ok(count.max(configured).clamp(1, 250) as i64)
+    }
+
+    /// How many inventory levels a page of variants asks per variant: all `levels` the
+    /// items can have, or as many as let a page of one variant fit the bucket (the rest
+    /// are then read per item by [`Self::complete_levels`]).
+    fn page_levels(&self, levels: i64) -> i64 {
+        let budget = self.transport().bucket().maximum() * 0.9;
+        // A page of one variant: the connection, the variant's objects, its levels.
+        let one = PageSizer::variant_cost(0) + 2.0;
+        let fit = ((budget - one) / PageSizer::LEVEL_COST).floor();
+        if fit >= levels as f64 {
+            levels
+        } else {
+            (fit as i64).max(1)
+        }
+    }
+
+    /// Reads, page by page, the rest of the inventory levels of every record whose page of
+    /// variants did not hold them all.
+    async fn complete_levels(&self, records: &mut [VariantRecord]) -> Result<(), StoreError> {
+        for rec in records.iter_mut() {
+            let Some(mut after) = rec.levels_after.take() else {
+                continue;
+            };
+            // The item, the connection, and per level the level and its location.
+            let mut sizer = PageSizer::new("InventoryLevels", 3.0, PageSizer::LEVEL_COST, 250);
+            loop {
+                let (data, _) = self
+                    .run_page(&mut sizer, i64::MAX, |first| {
+                        ops::body::<queries::InventoryLevels>(
+                            queries::inventory_levels::Variables {
+                                id: rec.inventory_item_id.clone(),
+                                first,
+                                after: Some(after.clone()),
+                            },
+                        )
+                    })
+                    .await?;
+                let Some((levels, next)) = ops::inventory_levels_page(data) else {
+                    break;
+                };
+                rec.levels.extend(levels);
+                match next {
+                    Some(cursor) => after = cursor,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn currency(&self) -> Result<Currency, StoreError> {
@@ -335,22 +496,27 @@ impl ShopifyClient {
         if self.wants_bulk().await? {
             keep(self.bulk_variants().await?);
         } else {
-            let mut sizer = PageSizer::new(levels);
+            let levels = self.page_levels(levels);
+            let mut sizer = PageSizer::variants(levels);
             let mut after: Option<String> = None;
+            let progress = self.transport().progress();
+            let _pages = progress.task(Work::StoreVariants, None);
+            let mut read = 0u64;
             loop {
-                // Leave a tenth of the bucket for whatever else is in flight.
-                sizer.cap(self.transport().bucket().maximum() * 0.9);
-                let vars = ops::variants_page_variables(sizer.first(), after.clone(), levels);
-                let body = ops::body::<queries::VariantsPage>(vars);
-                let (data, cost) = match self.run(&body, Some(sizer.expected_cost())).await {
-                    Err(StoreError::MaxCostExceeded { .. }) if sizer.halve() => continue,
-                    other => other?,
-                };
-                if let Some(requested) = cost.and_then(|c| c.requested_query_cost) {
-                    sizer.observe(requested);
-                }
-                let (records, next) = ops::variants_page(data);
+                let (data, _) = self
+                    .run_page(&mut sizer, i64::MAX, |first| {
+                        ops::body::<queries::VariantsPage>(ops::variants_page_variables(
+                            first,
+                            after.clone(),
+                            levels,
+                        ))
+                    })
+                    .await?;
+                let (mut records, next) = ops::variants_page(data);
+                self.complete_levels(&mut records).await?;
+                read += records.len() as u64;
                 keep(records);
+                progress.position(Work::StoreVariants, read);
                 match next {
                     Some(cursor) => after = Some(cursor),
                     None => break,
@@ -401,7 +567,7 @@ impl ShopifyClient {
             .bulk_operation
             .ok_or_else(|| StoreError::Bulk("no bulk operation was created".into()))?
             .id;
-        let op = self.poll_bulk(&id).await?;
+        let op = self.poll_bulk(&id, Work::BulkExport).await?;
         let url = match op.status.as_str() {
             // A finished export of an empty catalogue has no file.
             "COMPLETED" => match op.url {
@@ -419,16 +585,40 @@ impl ShopifyClient {
     }
 
     /// Polls bulk operation `id` until it has ended (any status but `CREATED`, `RUNNING`
-    /// or `CANCELING`), backing off from a fifth of a second to five seconds.
+    /// or `CANCELING`), backing off from a fifth of a second to five seconds. A job still
+    /// running `bulk_timeout` after the first poll's wait began is
+    /// [`StoreError::BulkTimeout`]; a cancelled run stops waiting at once.
     async fn poll_bulk(
         &self,
         id: &str,
+        work: Work,
     ) -> Result<queries::bulk_operation_poll::BulkOperationPollBulkOperation, StoreError> {
+        let timeout = self.inner.options.bulk_timeout;
+        let clock = self.transport().clock().clone();
+        let started = clock.now();
+        let progress = self.transport().progress();
+        let _job = progress.task(work, None);
         let mut wait = None;
+        let mut status = "CREATED".to_owned();
         loop {
+            let left = timeout.saturating_sub(clock.now().saturating_sub(started));
+            if left.is_zero() {
+                return Err(StoreError::BulkTimeout {
+                    id: id.to_owned(),
+                    status,
+                    after: timeout,
+                });
+            }
             let next = bulk::next_poll(wait);
             wait = Some(next);
-            self.transport().clock().sleep(next).await;
+            tracing::debug!(
+                id,
+                status,
+                wait_ms = u64::try_from(next.as_millis()).unwrap_or(u64::MAX),
+                "waiting for the bulk operation"
+            );
+            // The last wait is cut to the deadline, so the job gets one poll at it.
+            self.transport().pause(next.min(left)).await?;
             let body =
                 ops::body::<queries::BulkOperationPoll>(queries::bulk_operation_poll::Variables {
                     id: id.to_owned(),
@@ -438,9 +628,15 @@ impl ShopifyClient {
             let op = data
                 .bulk_operation
                 .ok_or_else(|| StoreError::Bulk(format!("{id} is unknown to Shopify")))?;
+            progress.report(Event::Status {
+                work,
+                status: op.status.clone(),
+                objects: op.object_count.parse().ok(),
+            });
             if !matches!(op.status.as_str(), "CREATED" | "RUNNING" | "CANCELING") {
                 return Ok(op);
             }
+            status = op.status;
         }
     }
 
@@ -496,7 +692,7 @@ impl ShopifyClient {
                 {
                     let next = bulk::next_poll(wait);
                     wait = Some(next);
-                    clock.sleep(next).await;
+                    self.transport().pause(next).await?;
                 }
                 Some(e) => {
                     return Err(StoreError::Bulk(format!(
@@ -552,7 +748,7 @@ impl ShopifyClient {
     /// Waits for bulk mutation `id` to end and reads its results: the whole file when it
     /// completed, the partial file (if any) when it failed, was canceled or expired.
     pub async fn finish_bulk_update(&self, id: &str) -> Result<JobEnd, StoreError> {
-        let op = self.poll_bulk(id).await?;
+        let op = self.poll_bulk(id, Work::BulkMutation).await?;
         let file = match op.status.as_str() {
             "COMPLETED" => op.url,
             _ => op.partial_data_url,
@@ -569,7 +765,8 @@ impl ShopifyClient {
         })
     }
 
-    /// Re-reads variants by id (CAS re-reads, `watch`), 250 per request. Ids that no longer
+    /// Re-reads variants by id (CAS re-reads, `watch`), as many per request as the bucket
+    /// affords (250 at most). Ids that no longer
     /// name a variant are absent from the result.
     pub async fn variants_by_ids(
         &self,
@@ -577,14 +774,32 @@ impl ShopifyClient {
         locations: &[(LocationName, String)],
     ) -> Result<Vec<(Option<Sku>, StoreVariant)>, StoreError> {
         let levels = self.levels(locations.len()).await?;
+        let levels = self.page_levels(levels);
         let mut out = Vec::with_capacity(ids.len());
         let mut mapper = ops::VariantMapper::new(locations);
-        for chunk in ids.chunks(MAX_IDS) {
-            let body =
-                ops::body::<queries::VariantsByIds>(ops::variants_by_ids_variables(chunk, levels));
-            let (data, _) = self.run(&body, None).await?;
-            let records: Vec<VariantRecord> = ops::variants_by_ids(data);
+        // `nodes(ids:)` costs each id like one object with its selection.
+        let mut sizer = PageSizer::new(
+            "VariantsByIds",
+            0.0,
+            PageSizer::variant_cost(levels),
+            MAX_IDS as i64,
+        );
+        let mut rest = ids;
+        while !rest.is_empty() {
+            let left = i64::try_from(rest.len()).unwrap_or(i64::MAX);
+            let (data, used) = self
+                .run_page(&mut sizer, left, |n| {
+                    let n = usize::try_from(n).unwrap_or(1).min(rest.len());
+                    ops::body::<queries::VariantsByIds>(ops::variants_by_ids_variables(
+                        &rest[..n],
+                        levels,
+                    ))
+                })
+                .await?;
+            let mut records: Vec<VariantRecord> = ops::variants_by_ids(data);
+            self.complete_levels(&mut records).await?;
             out.extend(records.into_iter().map(|r| mapper.map(r)));
+            rest = &rest[usize::try_from(used).unwrap_or(1).min(rest.len())..];
         }
         Ok(out)
     }
@@ -601,6 +816,20 @@ impl ShopifyClient {
     ) -> Result<BulkUpdateOutcome, StoreError> {
         self.send_bulk_update(&Self::bulk_update_body(product_id, updates))
             .await
+    }
+
+    /// How many variants one `productVariantsBulkUpdate` or `productVariantsBulkCreate`
+    /// may carry: Shopify's 250 inputs, fewer when the store's bucket cannot hold a call
+    /// that size (10 points and 0.2 a variant, SHOPIFY.md §2), as for a page.
+    pub fn variants_per_call(&self) -> usize {
+        let maximum = self.transport().bucket().maximum();
+        let fits = ((maximum * 0.9 - 10.0) / 0.2).floor();
+        let most = super::create::MAX_CREATE_VARIANTS;
+        if fits >= most as f64 {
+            most
+        } else {
+            (fits as usize).max(1)
+        }
     }
 
     /// Sends a body from [`Self::bulk_update_body`]; outcomes follow the body's variant order.

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::StoreError;
-use super::client::ShopifyClient;
+use super::client::{PageSizer, ShopifyClient};
 use super::ops::UserError;
 use crate::plan::create::HandleProduct;
 
@@ -155,28 +155,49 @@ impl ShopifyClient {
         &self,
         handle: &str,
     ) -> Result<Option<HandleProduct>, StoreError> {
-        let body = super::ops::body::<queries::ProductByHandle>(product_by_handle::Variables {
-            handle: handle.to_owned(),
-        });
-        let hint = self.first_hint("ProductByHandle", 6.0);
-        let (data, _) = self
-            .run::<product_by_handle::ResponseData>(&body, hint)
-            .await?;
-        Ok(data.product_by_identifier.map(|p| {
-            let mut options = p.options;
-            options.sort_by_key(|o| o.position);
-            HandleProduct {
-                id: p.id,
-                title: p.title,
-                options: options.into_iter().map(|o| o.name).collect(),
-                skus: p
-                    .variants
-                    .nodes
-                    .into_iter()
-                    .map(|v| v.sku.filter(|s| !s.trim().is_empty()))
-                    .collect(),
+        // The product and its options, then its variants page by page: a product may have
+        // more variants (up to 2,048) than one page holds, or than a small bucket affords.
+        let mut sizer = PageSizer::new("ProductByHandle", 4.0, 1.0, 250);
+        let mut after: Option<String> = None;
+        let mut found: Option<HandleProduct> = None;
+        loop {
+            let (data, _) = self
+                .run_page::<product_by_handle::ResponseData>(&mut sizer, i64::MAX, |first| {
+                    super::ops::body::<queries::ProductByHandle>(product_by_handle::Variables {
+                        handle: handle.to_owned(),
+                        first,
+                        after: after.clone(),
+                    })
+                })
+                .await?;
+            let Some(p) = data.product_by_identifier else {
+                // Gone between two pages, or never there.
+                return Ok(None);
+            };
+            let skus = p
+                .variants
+                .nodes
+                .into_iter()
+                .map(|v| v.sku.filter(|s| !s.trim().is_empty()));
+            match &mut found {
+                Some(product) if product.id == p.id => product.skus.extend(skus),
+                _ => {
+                    let mut options = p.options;
+                    options.sort_by_key(|o| o.position);
+                    found = Some(HandleProduct {
+                        id: p.id,
+                        title: p.title,
+                        options: options.into_iter().map(|o| o.name).collect(),
+                        skus: skus.collect(),
+                    });
+                }
             }
-        }))
+            let info = p.variants.page_info;
+            match (info.has_next_page, info.end_cursor) {
+                (true, Some(cursor)) => after = Some(cursor),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// Sends a `productCreate` body: the new product's id, or Shopify's userErrors.

@@ -56,6 +56,17 @@ pub enum StoreError {
         available: f64,
         restore_rate: f64,
     },
+    /// The request costs more than the store's whole cost bucket holds (a store with
+    /// reduced limits): no wait can ever let it run, and its pages are already at their
+    /// smallest.
+    #[error(
+        "{operation} costs {cost} points, more than the {maximum} points the store's cost bucket holds: no wait can let it run"
+    )]
+    ExceedsBucket {
+        operation: String,
+        cost: f64,
+        maximum: f64,
+    },
     /// The query alone costs more than Shopify allows one query to cost (1,000 points).
     #[error("query cost {cost:?} exceeds Shopify's single-query maximum {max:?}")]
     MaxCostExceeded { cost: Option<f64>, max: Option<f64> },
@@ -80,6 +91,23 @@ pub enum StoreError {
     /// A bulk export that Shopify refused, failed, or whose file could not be read.
     #[error("Shopify bulk export failed: {0}")]
     Bulk(String),
+    /// A bulk job still running when `sync.bulk_timeout` ran out.
+    #[error(
+        "Shopify bulk operation {id} was still {status} after {} (sync.bulk_timeout); run again later, or raise sync.bulk_timeout",
+        humantime::format_duration(*.after)
+    )]
+    BulkTimeout {
+        id: String,
+        status: String,
+        after: Duration,
+    },
+    /// The run was interrupted (SIGINT/SIGTERM) before this request was sent.
+    #[error("interrupted before the request was sent")]
+    Interrupted,
+    /// The run was interrupted while waiting to resend a request that had failed: the
+    /// failed attempt may have reached Shopify.
+    #[error("interrupted while waiting to resend after: {0}")]
+    InterruptedRetry(Box<StoreError>),
 }
 
 fn format_errors(errors: &[GraphqlError]) -> String {
@@ -113,8 +141,12 @@ impl StoreError {
             | StoreError::Unauthorized
             | StoreError::AccessDenied { .. }
             | StoreError::MaxCostExceeded { .. }
+            | StoreError::ExceedsBucket { .. }
             | StoreError::Decode(_)
-            | StoreError::Bulk(_) => false,
+            | StoreError::Bulk(_)
+            | StoreError::BulkTimeout { .. }
+            | StoreError::Interrupted
+            | StoreError::InterruptedRetry(_) => false,
         }
     }
 
@@ -141,7 +173,12 @@ impl StoreError {
             | StoreError::AccessDenied { .. }
             | StoreError::Throttled { .. }
             | StoreError::MaxCostExceeded { .. }
-            | StoreError::Bulk(_) => false,
+            | StoreError::Bulk(_)
+            | StoreError::Interrupted
+            | StoreError::ExceedsBucket { .. }
+            | StoreError::BulkTimeout { .. } => false,
+            // An earlier attempt was sent: it may have landed unless it was refused.
+            StoreError::InterruptedRetry(last) => last.outcome_unknown(),
         }
     }
 
@@ -156,6 +193,14 @@ impl StoreError {
             StoreError::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// Whether the run's cancellation ended the request (sent or not).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Interrupted | StoreError::InterruptedRetry(_)
+        )
     }
 
     pub(crate) fn from_reqwest(e: reqwest::Error) -> StoreError {
@@ -263,6 +308,11 @@ mod tests {
             StoreError::MaxCostExceeded {
                 cost: Some(2003.0),
                 max: Some(1000.0),
+            },
+            StoreError::ExceedsBucket {
+                operation: "Locations".into(),
+                cost: 252.0,
+                maximum: 100.0,
             },
             StoreError::Graphql(vec![GraphqlError {
                 code: Some("BAD_REQUEST".into()),

@@ -100,6 +100,11 @@ pub mod queries {
         "graphql/variants_by_ids.graphql",
         skip_serializing_none
     );
+    operation!(
+        InventoryLevels,
+        "graphql/inventory_levels.graphql",
+        skip_serializing_none
+    );
     // Only its response type and query text are used; the variables are `BulkUpdateVariables`.
     operation!(
         VariantsBulkUpdate,
@@ -180,8 +185,8 @@ pub mod queries {
 }
 
 pub use queries::{
-    inventory_activate, inventory_set, locations, product_update, shop_info, variants_bulk_update,
-    variants_by_ids, variants_page,
+    inventory_activate, inventory_levels, inventory_set, locations, product_update, shop_info,
+    variants_bulk_update, variants_by_ids, variants_page,
 };
 
 /// Scopes the engine needs (SHOPIFY.md §7f); `write_x` implies `read_x`.
@@ -309,6 +314,9 @@ pub struct VariantRecord {
     pub cost: Option<Decimal>,
     /// `available` per location id, for each level the item has.
     pub levels: Vec<(String, Option<i64>)>,
+    /// Where the item's levels go on when a page of them did not hold them all (a small
+    /// bucket at a store with many locations); `None` once `levels` is complete.
+    pub levels_after: Option<String>,
 }
 
 // The fragment is generated once per operation module, as distinct types with the same shape.
@@ -334,6 +342,10 @@ macro_rules! variant_record_from {
                     inventory_item_id: item.id,
                     tracked: item.tracked,
                     cost: item.unit_cost.map(|c| c.amount),
+                    levels_after: next_cursor(
+                        item.inventory_levels.page_info.has_next_page,
+                        item.inventory_levels.page_info.end_cursor,
+                    ),
                     levels: item
                         .inventory_levels
                         .nodes
@@ -381,6 +393,29 @@ pub fn variants_by_ids_variables(ids: &[String], levels: i64) -> variants_by_ids
         ids: ids.to_vec(),
         levels,
     }
+}
+
+/// One page of an item's inventory levels: `available` per location id, and the cursor of
+/// the next page; `None` when the item is gone.
+#[allow(clippy::type_complexity)]
+pub fn inventory_levels_page(
+    data: inventory_levels::ResponseData,
+) -> Option<(Vec<(String, Option<i64>)>, Option<String>)> {
+    let conn = data.inventory_item?.inventory_levels;
+    let next = next_cursor(conn.page_info.has_next_page, conn.page_info.end_cursor);
+    let levels = conn
+        .nodes
+        .into_iter()
+        .map(|l| {
+            let available = l
+                .quantities
+                .iter()
+                .find(|q| q.name == "available")
+                .map(|q| q.quantity);
+            (l.location.id, available)
+        })
+        .collect();
+    Some((levels, next))
 }
 
 /// The variants among the requested nodes; deleted ids (null) and other types are dropped.

@@ -14,12 +14,8 @@ use graphql_client::QueryBody;
 use serde::Serialize;
 
 use super::StoreError;
-use super::client::ShopifyClient;
+use super::client::{PageSizer, ShopifyClient};
 use super::ops::UserError;
-
-/// Publications read per page: a shop has a handful of sales channels (and a catalog per
-/// market or B2B company location), so one page is the rule.
-const PAGE: f64 = 25.0;
 
 pub mod queries {
     pub use super::super::ops::queries::{
@@ -94,14 +90,18 @@ impl ShopifyClient {
     /// Every publication of the store, in the store's order.
     pub async fn publications(&self) -> Result<Vec<StorePublication>, StoreError> {
         let mut all = Vec::new();
-        let mut after = None;
+        let mut after: Option<String> = None;
+        // Priced as Shopify does: each node 1 plus its catalog.
+        let mut sizer = PageSizer::new("Publications", 2.0, 2.0, 250);
         loop {
-            let body = super::ops::body::<queries::Publications>(publications::Variables {
-                after: after.take(),
-            });
-            // Priced as Shopify does: 2 for the connection, each node 1 plus its catalog.
-            let hint = self.first_hint("Publications", 2.0 + PAGE * 2.0);
-            let (data, _) = self.run::<publications::ResponseData>(&body, hint).await?;
+            let (data, _) = self
+                .run_page::<publications::ResponseData>(&mut sizer, i64::MAX, |first| {
+                    super::ops::body::<queries::Publications>(publications::Variables {
+                        first,
+                        after: after.clone(),
+                    })
+                })
+                .await?;
             let page = data.publications;
             all.extend(page.nodes.into_iter().map(|p| StorePublication {
                 id: p.id,
@@ -116,41 +116,61 @@ impl ShopifyClient {
     }
 
     /// The publications of the product with `handle` (`None`: the store has none such).
-    /// `first` bounds the publications read; the store's count of publications is enough.
+    /// `first` bounds a page of its publications (the store's count of publications is
+    /// enough for one); the bucket may make pages smaller, and they are read in turn.
     pub async fn product_publications(
         &self,
         handle: &str,
         first: usize,
     ) -> Result<Option<ProductPublications>, StoreError> {
-        let first = first.clamp(1, 250);
-        let body =
-            super::ops::body::<queries::ProductPublications>(product_publications::Variables {
-                handle: handle.to_owned(),
-                first: first as i64,
-            });
-        let hint = self.first_hint("ProductPublications", 7.0 + 2.0 * first as f64);
-        let (data, _) = self
-            .run::<product_publications::ResponseData>(&body, hint)
-            .await?;
-        Ok(data.product_by_identifier.map(|p| {
-            let skus: Vec<bool> = p
-                .variants
+        let most = i64::try_from(first.clamp(1, 250)).unwrap_or(250);
+        // The product, its first two variants (2 + 2), and per publication 2.
+        let mut sizer = PageSizer::new("ProductPublications", 7.0, 2.0, most);
+        let mut after: Option<String> = None;
+        let mut found: Option<ProductPublications> = None;
+        loop {
+            let (data, _) = self
+                .run_page::<product_publications::ResponseData>(&mut sizer, i64::MAX, |first| {
+                    super::ops::body::<queries::ProductPublications>(
+                        product_publications::Variables {
+                            handle: handle.to_owned(),
+                            first,
+                            after: after.clone(),
+                        },
+                    )
+                })
+                .await?;
+            let Some(p) = data.product_by_identifier else {
+                return Ok(None);
+            };
+            let published = p
+                .resource_publications
                 .nodes
-                .iter()
-                .map(|v| v.sku.as_deref().is_some_and(|s| !s.trim().is_empty()))
-                .collect();
-            ProductPublications {
-                id: p.id,
-                title: p.title,
-                placeholder_only: skus == [false],
-                published: p
-                    .resource_publications
-                    .nodes
-                    .into_iter()
-                    .map(|r| r.publication.id)
-                    .collect(),
+                .into_iter()
+                .map(|r| r.publication.id);
+            match &mut found {
+                Some(product) if product.id == p.id => product.published.extend(published),
+                _ => {
+                    let skus: Vec<bool> = p
+                        .variants
+                        .nodes
+                        .iter()
+                        .map(|v| v.sku.as_deref().is_some_and(|s| !s.trim().is_empty()))
+                        .collect();
+                    found = Some(ProductPublications {
+                        id: p.id,
+                        title: p.title,
+                        placeholder_only: skus == [false],
+                        published: published.collect(),
+                    });
+                }
             }
-        }))
+            let info = p.resource_publications.page_info;
+            match (info.has_next_page, info.end_cursor) {
+                (true, Some(cursor)) => after = Some(cursor),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// Sends a `publishablePublish` body; Shopify's userErrors (empty: published).

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::client::{PageSizer, ShopifyClient};
+use super::client::{ClientOptions, PageSizer, ShopifyClient};
 use super::error::StoreError;
 use super::ops::{self, *};
 use super::transport::*;
@@ -154,7 +154,7 @@ fn variant_json(id: &str, sku: Option<&str>, levels: Value) -> Value {
                     "tags": ["kitchen", "gift"], "vendor": "Acme", "productType": "Mugs",
                     "descriptionHtml": "<p>Holds tea.</p>"},
         "inventoryItem": {"id": format!("{id}-item"), "tracked": true, "unitCost": {"amount": "4.5"},
-                          "inventoryLevels": {"nodes": levels}}
+                          "inventoryLevels": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": levels}}
     })
 }
 
@@ -440,16 +440,32 @@ fn bucket_refunds_to_actual_cost_and_ignores_answers_that_arrive_late() {
 
 #[test]
 fn page_sizer_follows_reported_cost() {
-    let mut s = PageSizer::new(2);
-    assert_eq!(s.first(), 8); // 100 / (6 + 3·2)
-    s.observe(96.0); // 12 per item
-    assert_eq!(s.first(), 58); // 700 / 12
+    let mut s = PageSizer::variants(2);
+    assert_eq!(s.first(), 8); // (100 − 2) / (6 + 3·2)
+    s.observe(98.0, 8); // 12 per item
+    assert_eq!(s.first(), 58); // (700 − 2) / 12
     assert!(s.expected_cost() <= PageSizer::TARGET_COST);
     assert!(s.halve());
     assert_eq!(s.first(), 29);
-    let mut one = PageSizer::new(400);
+    let mut one = PageSizer::variants(400);
     assert_eq!(one.first(), 1);
     assert!(!one.halve());
+}
+
+#[test]
+fn page_sizer_fits_the_bucket_and_learns_when_a_page_does_not() {
+    // 250 locations at 1 point each cost 252: a bucket of 100 holds 88 of them.
+    let mut s = PageSizer::new("Locations", 2.0, 1.0, 250);
+    s.observe(252.0, 250);
+    s.cap(100.0);
+    assert_eq!(s.first(), 88);
+    assert!(s.expected_cost() <= 90.0);
+    // The store priced a page of 40 at 122 (3 per item), over a bucket of 50.
+    let mut p = PageSizer::new("Publications", 2.0, 1.0, 250);
+    assert!(p.exceeded(122.0, 50.0, 40));
+    assert_eq!(p.first(), 14); // (45 − 2) / 3
+    // One item over the bucket can never run.
+    assert!(!p.exceeded(60.0, 50.0, 1));
 }
 
 #[test]
@@ -524,6 +540,13 @@ async fn answer(State(s): State<Server>, headers: HeaderMap, body: Bytes) -> Res
 }
 
 async fn start(canned: Vec<Canned>) -> (Server, ShopifyClient, Arc<FakeClock>) {
+    start_with(canned, ClientOptions::default()).await
+}
+
+async fn start_with(
+    canned: Vec<Canned>,
+    options: ClientOptions,
+) -> (Server, ShopifyClient, Arc<FakeClock>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = Server {
         queue: Arc::new(Mutex::new(canned.into())),
@@ -554,7 +577,7 @@ async fn start(canned: Vec<Canned>) -> (Server, ShopifyClient, Arc<FakeClock>) {
     .unwrap();
     (
         server,
-        ShopifyClient::with_transport(transport, Default::default()),
+        ShopifyClient::with_transport(transport, options),
         clock,
     )
 }
@@ -585,6 +608,10 @@ async fn throttled_then_success_waits_and_resends_the_same_bytes() {
         "extensions": {"cost": {"requestedQueryCost": 752, "actualQueryCost": null,
             "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 666, "restoreRate": 50.0}}}});
     let (server, client, clock) = start(vec![ok(throttled), ok(set_success())]).await;
+    let recorder = Arc::new(crate::progress::Recorder::default());
+    client
+        .transport()
+        .set_progress(crate::progress::Reporter::new(recorder.clone()));
     let out = client
         .inventory_set(&one_item(), "k1", "gid://sheetsync/SyncRun/1")
         .await
@@ -597,6 +624,20 @@ async fn throttled_then_success_waits_and_resends_the_same_bytes() {
     let sleeps = clock.sleeps.lock().unwrap().clone();
     let waited: f64 = sleeps.iter().map(Duration::as_secs_f64).sum();
     assert!((waited - 86.0 / 50.0).abs() < 0.01, "{sleeps:?}");
+    // The wait is reported for the progress line, before and after.
+    use crate::progress::{Event, Limit};
+    assert_eq!(
+        recorder.events(),
+        [
+            Event::Wait {
+                limit: Limit::Store,
+                wait: sleeps[0]
+            },
+            Event::Waited {
+                limit: Limit::Store
+            }
+        ]
+    );
     // The bucket follows the last throttleStatus.
     assert_eq!(client.transport().bucket().max, 2000.0);
     assert_eq!(client.transport().estimate("InventorySet"), 13.0);
@@ -729,7 +770,7 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
         page(
             vec![variant_json("V1", Some("A"), json!([level("L1", 3)]))],
             Some("c1"),
-            96.0,
+            98.0, // 12 a variant past the connection's 2
         ),
         ok(too_big),
         page(
@@ -742,11 +783,58 @@ async fn snapshot_pages_and_resizes_from_the_reported_cost() {
         ),
     ])
     .await;
+    let recorder = Arc::new(crate::progress::Recorder::default());
+    client
+        .transport()
+        .set_progress(crate::progress::Reporter::new(recorder.clone()));
     let snap = client
         .snapshot(&[("Main".into(), "L1".into())])
         .await
         .unwrap();
     assert_eq!(snap.currency.code, "USD");
+    // Pages are reported as they come, the page refused as too costly not counted; the
+    // bucket wait before the halved page is reported between them.
+    use crate::progress::{Event, Limit, Work};
+    let events = recorder.events();
+    assert!(
+        matches!(
+            &events[2..4],
+            [
+                Event::Wait {
+                    limit: Limit::Store,
+                    ..
+                },
+                Event::Waited {
+                    limit: Limit::Store
+                }
+            ]
+        ),
+        "{events:?}"
+    );
+    let pages: Vec<Event> = events
+        .into_iter()
+        .filter(|e| !matches!(e, Event::Wait { .. } | Event::Waited { .. }))
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            Event::Begin {
+                work: Work::StoreVariants,
+                total: None
+            },
+            Event::Position {
+                work: Work::StoreVariants,
+                done: 1
+            },
+            Event::Position {
+                work: Work::StoreVariants,
+                done: 3
+            },
+            Event::End {
+                work: Work::StoreVariants
+            },
+        ]
+    );
     let a = &snap.variants[&crate::model::Sku::new("A").unwrap()];
     assert_eq!(a.len(), 2, "a SKU on two variants keeps both");
     assert_eq!(a[0].stock.get("Main"), Some(Some(3)));
@@ -817,4 +905,144 @@ fn product_update_user_errors_fail_the_call() {
     let errors = ops::product_update_outcome(blank).unwrap_err();
     assert_eq!(errors[0].field, vec!["title"]);
     assert_eq!(errors[0].message, "Title can't be blank");
+}
+
+// ---- cancellation and the bulk deadline ----
+
+fn bulk_poll(status: &str) -> Canned {
+    let mut body = json!({"data": {"bulkOperation": {
+        "id": "gid://shopify/BulkOperation/1", "status": status, "errorCode": null,
+        "objectCount": "5", "url": null, "partialDataUrl": null}}});
+    body["extensions"] = cost(1.0, 999.0, 1000.0, 50.0);
+    ok(body)
+}
+
+fn bulk_started() -> Canned {
+    let mut body = json!({"data": {"bulkOperationRunQuery": {
+        "bulkOperation": {"id": "gid://shopify/BulkOperation/1", "status": "CREATED"},
+        "userErrors": []}}});
+    body["extensions"] = cost(10.0, 990.0, 1000.0, 50.0);
+    ok(body)
+}
+
+#[tokio::test]
+async fn a_bulk_job_past_its_deadline_fails_naming_the_setting() {
+    let mut canned = vec![bulk_started()];
+    canned.extend((0..40).map(|_| bulk_poll("RUNNING")));
+    let options = ClientOptions {
+        bulk_threshold: 0,
+        bulk_timeout: Duration::from_secs(10),
+        ..ClientOptions::default()
+    };
+    let (server, client, clock) = start_with(canned, options).await;
+    let err = client.bulk_variants().await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BulkTimeout { status, after, .. }
+            if status == "RUNNING" && *after == Duration::from_secs(10)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("sync.bulk_timeout"), "{err}");
+    // Polled up to the deadline (the last wait cut to it), not a poll beyond.
+    assert_eq!(clock.now(), Duration::from_secs(10));
+    let polls = server.seen.lock().unwrap().len() - 1;
+    assert!((5..=12).contains(&polls), "{polls} polls");
+}
+
+/// A clock whose sleeps never end by themselves and say when one begins: a wait that
+/// ends can only have ended by cancellation.
+struct StuckClock {
+    began: tokio::sync::mpsc::UnboundedSender<Duration>,
+}
+
+impl Clock for StuckClock {
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let _ = self.began.send(d);
+        Box::pin(std::future::pending())
+    }
+}
+
+async fn stuck_client(
+    canned: Vec<Canned>,
+) -> (
+    ShopifyClient,
+    tokio::sync::mpsc::UnboundedReceiver<Duration>,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = Server {
+        queue: Arc::new(Mutex::new(canned.into())),
+        ..Default::default()
+    };
+    let app = axum::Router::new()
+        .route(
+            "/admin/api/2026-07/graphql.json",
+            axum::routing::post(answer),
+        )
+        .with_state(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (began, waits) = tokio::sync::mpsc::unbounded_channel();
+    let transport = Transport::with_clock(
+        &cfg("demo.myshopify.com", Some(&format!("http://{addr}"))),
+        Secret::new("shpat_test_token"),
+        RetryPolicy::default(),
+        Arc::new(StuckClock { began }),
+    )
+    .unwrap();
+    let options = ClientOptions {
+        bulk_threshold: 0,
+        ..ClientOptions::default()
+    };
+    (ShopifyClient::with_transport(transport, options), waits)
+}
+
+#[tokio::test]
+async fn cancelling_ends_a_retry_wait_and_reports_the_failed_attempt() {
+    let (client, mut waits) = stuck_client(vec![Canned {
+        status: 429,
+        headers: vec![("retry-after", "300")],
+        body: json!({"errors": "Too many requests"}),
+    }])
+    .await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    client.set_cancel(cancel.clone());
+    let call = tokio::spawn(async move { client.shop_info().await });
+    assert_eq!(waits.recv().await, Some(Duration::from_secs(300)));
+    cancel.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the wait ended")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::InterruptedRetry(e) if matches!(**e, StoreError::Http { status: 429, .. })),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_ends_a_bulk_poll_wait_and_a_cancelled_client_sends_nothing() {
+    let (client, mut waits) = stuck_client(vec![bulk_started()]).await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    client.set_cancel(cancel.clone());
+    let c = client.clone();
+    let call = tokio::spawn(async move { c.bulk_variants().await });
+    // The first poll's wait.
+    assert!(waits.recv().await.is_some());
+    cancel.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the wait ended")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Interrupted), "{err:?}");
+    // Nothing is sent once cancelled (no canned answer is left: a send would fail
+    // differently).
+    assert!(matches!(
+        client.shop_info().await,
+        Err(StoreError::Interrupted)
+    ));
 }

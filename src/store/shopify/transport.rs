@@ -16,6 +16,11 @@
 //! - The access token comes from a [`TokenProvider`] per request. A 401 asks it once to
 //!   renew (re-mint or refresh) and resends the same bytes: a 401 means Shopify did not
 //!   run the request, so nothing is written twice. A second 401 ends the request.
+//! - Every wait (the bucket, a retry's backoff, a bulk job's poll interval via
+//!   [`Transport::pause`]) ends when the run's cancellation fires; a request already on
+//!   the wire is never cut, so a write in flight finishes and its answer is read. No new
+//!   request is sent once the run is cancelled. The token comes from the caller (the CLI
+//!   owns the signal handlers): this layer only listens.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,10 +29,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 
 use super::error::{GraphqlError, StoreError};
 use crate::auth::{StaticToken, TokenProvider};
 use crate::config::{Secret, ShopifyConfig};
+use crate::progress::{Limit, Reporter};
 
 /// Expected cost of an operation we have not seen a response for yet.
 pub const DEFAULT_ESTIMATE: f64 = 100.0;
@@ -193,9 +200,7 @@ impl CostBucket {
     }
 }
 
-pub use crate::auth::endpoint::{
-    Endpoint, authority, is_loopback, normalize_shop, resolve_endpoint,
-};
+pub use crate::auth::endpoint::{Endpoint, authority, normalize_shop, resolve_endpoint};
 pub use crate::http::RetryPolicy;
 use crate::http::{Reason, Retries};
 
@@ -216,6 +221,10 @@ pub struct Transport {
     estimates: Mutex<HashMap<String, f64>>,
     policy: RetryPolicy,
     clock: Arc<dyn Clock>,
+    /// The run's cancellation; a fresh (never fired) token until the caller sets one.
+    cancel: Mutex<CancellationToken>,
+    /// Where waits for the bucket and for `THROTTLED` are reported.
+    progress: Mutex<Reporter>,
 }
 
 #[derive(Deserialize)]
@@ -312,7 +321,42 @@ impl Transport {
             estimates: Mutex::default(),
             policy,
             clock,
+            cancel: Mutex::new(CancellationToken::new()),
+            progress: Mutex::new(Reporter::silent()),
         })
+    }
+
+    /// Makes every wait of this transport (and of the pollers sharing it) end when
+    /// `cancel` fires, and stops new requests from being sent after that.
+    pub fn set_cancel(&self, cancel: CancellationToken) {
+        *lock(&self.cancel) = cancel;
+    }
+
+    /// The run's cancellation as set by [`Transport::set_cancel`].
+    pub fn cancellation(&self) -> CancellationToken {
+        lock(&self.cancel).clone()
+    }
+
+    /// Waits `d` on the transport's clock, or until the run is cancelled
+    /// ([`StoreError::Interrupted`]).
+    pub async fn pause(&self, d: Duration) -> Result<(), StoreError> {
+        let cancel = self.cancellation();
+        if cancel.is_cancelled() {
+            return Err(StoreError::Interrupted);
+        }
+        tokio::select! {
+            () = cancel.cancelled() => Err(StoreError::Interrupted),
+            () = self.clock.sleep(d) => Ok(()),
+        }
+    }
+
+    /// Reports waits for the rate limit to `progress` (and the client's pages and jobs).
+    pub fn set_progress(&self, progress: Reporter) {
+        *lock(&self.progress) = progress;
+    }
+
+    pub fn progress(&self) -> Reporter {
+        lock(&self.progress).clone()
     }
 
     /// The clock the transport waits on (pollers share it, so tests run without waiting).
@@ -352,10 +396,19 @@ impl Transport {
         let mut hint = cost_hint;
         let mut retries = Retries::new(self.policy, "shopify");
         let mut renewed = false;
+        // The last failure of an attempt that reached the wire: once one has, an
+        // interruption reports it (the request may have run) rather than "not sent".
+        let mut failed: Option<StoreError> = None;
+        let interrupted = |failed: Option<StoreError>| match failed {
+            Some(e) => StoreError::InterruptedRetry(Box::new(e)),
+            None => StoreError::Interrupted,
+        };
         loop {
             // The bucket first: a wait for it must not age the token about to be sent.
             let cost = hint.take().unwrap_or_else(|| self.estimate(&op));
-            let charged = self.acquire(cost).await;
+            let Ok(charged) = self.acquire(cost).await else {
+                return Err(interrupted(failed));
+            };
             let result = match self.auth.token().await {
                 Ok(token) => {
                     match self.attempt(&op, body, charged, &token).await {
@@ -403,16 +456,44 @@ impl Transport {
                 return Err(err);
             };
             tracing::debug!(operation = %op, error = %err, "Shopify request failed; sending it again");
-            self.clock.sleep(delay).await;
+            let throttled = matches!(err, StoreError::Throttled { .. });
+            let sent = !matches!(err, StoreError::Auth(_));
+            if sent {
+                failed = Some(err);
+            }
+            let pause = self.pause(delay);
+            let paused = if throttled {
+                self.progress().waiting(Limit::Store, delay, pause).await
+            } else {
+                pause.await
+            };
+            if paused.is_err() {
+                return Err(interrupted(failed));
+            }
         }
     }
 
-    async fn acquire(&self, cost: f64) -> f64 {
+    /// Charges `cost` to the bucket, waiting until it holds it; `Err` when the run is
+    /// cancelled first (nothing is charged then).
+    async fn acquire(&self, cost: f64) -> Result<f64, StoreError> {
         loop {
+            // Checked before charging: a cancelled run sends nothing more.
+            if self.cancellation().is_cancelled() {
+                return Err(StoreError::Interrupted);
+            }
             let wait = lock(&self.bucket).try_take(cost, self.clock.now());
             match wait {
-                Ok(charged) => return charged,
-                Err(wait) => self.clock.sleep(wait).await,
+                Ok(charged) => return Ok(charged),
+                Err(wait) => {
+                    tracing::debug!(
+                        cost,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "waiting for the cost bucket"
+                    );
+                    self.progress()
+                        .waiting(Limit::Store, wait, self.pause(wait))
+                        .await?;
+                }
             }
         }
     }
@@ -465,7 +546,7 @@ impl Transport {
         })?;
         match envelope.errors {
             Some(Errors::List(list)) if !list.is_empty() => {
-                return Err(classify(list, cost, charged));
+                return Err(classify(op, list, cost, charged));
             }
             Some(Errors::Text(text)) => {
                 return Err(StoreError::Graphql(vec![GraphqlError {
@@ -546,15 +627,26 @@ fn retry_reason(err: &StoreError) -> Reason {
     }
 }
 
-fn classify(list: Vec<RawError>, cost: Option<Cost>, charged: f64) -> StoreError {
+fn classify(op: &str, list: Vec<RawError>, cost: Option<Cost>, charged: f64) -> StoreError {
     let code_of = |e: &RawError| e.extensions.as_ref().and_then(|x| x.code.clone());
     if list
         .iter()
         .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
     {
         let status = cost.and_then(|c| c.throttle_status);
+        let requested = cost.and_then(|c| c.requested_query_cost);
+        // A request the full bucket cannot hold would be answered THROTTLED forever.
+        if let (Some(requested), Some(s)) = (requested, status)
+            && requested > s.maximum_available
+        {
+            return StoreError::ExceedsBucket {
+                operation: if op.is_empty() { "a request" } else { op }.to_owned(),
+                cost: requested,
+                maximum: s.maximum_available,
+            };
+        }
         return StoreError::Throttled {
-            requested: cost.and_then(|c| c.requested_query_cost).unwrap_or(charged),
+            requested: requested.unwrap_or(charged),
             available: status.map_or(0.0, |s| s.currently_available),
             restore_rate: status.map_or(50.0, |s| s.restore_rate),
         };
