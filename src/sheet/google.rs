@@ -2,23 +2,23 @@
 //! account (or a static bearer token in tests), returning raw value ranges for
 //! [`super::parse`] and writing cells back.
 //!
-//! The client paces itself (one limiter for reads and one for writes, 60 requests a minute
-//! each, the API's default per-user quota, with the full minute available as a burst),
+//! The client paces itself (one sliding window for reads and one for writes: at most 60
+//! requests in any 61 s, inside the API's default per-user quota of 60 a minute however
+//! Google counts its minute, so a run never earns a 429 from its own pace),
 //! retries 429, 5xx and dropped connections with capped exponential backoff and full
 //! jitter (honouring `Retry-After` when a front end sends one), and turns Google's error
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
 //! errors or logs.
 
-use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use google_sheets4::api::{BatchUpdateValuesRequest, Scope, ValueRange};
 use google_sheets4::common::{self, Delegate, Retry};
 use google_sheets4::{Error as ApiError, Sheets};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -27,8 +27,61 @@ use serde_json::Value as Json;
 use crate::auth::google::{GoogleAuthError, InstalledTokens};
 use crate::model::{CellRef, quote_tab};
 
-/// Requests a minute each limiter allows: the Sheets API's default per-user quota.
-const PER_MINUTE: u32 = 60;
+/// Requests a minute each window allows: the Sheets API's default per-user quota.
+const PER_MINUTE: usize = 60;
+
+/// The window those requests are counted over: Google's minute plus a second, so that
+/// requests that reach Google later than they left (a slow connection, a retry of the
+/// connection) never put 61 into one of Google's minutes.
+const WINDOW: Duration = Duration::from_secs(61);
+
+/// A sliding window of the last [`PER_MINUTE`] send times: a request goes out only when
+/// fewer than that many went out in the [`WINDOW`] before it. Unlike a token bucket with
+/// the minute as its burst (60 at once, then one a second: up to 119 in the first
+/// minute), no window of that length ever holds more. Retries take a slot too (the
+/// delegate books one before google-sheets4 resends), since Google counts every request.
+/// It runs on tokio's clock, so tests drive it with paused time.
+#[derive(Debug)]
+struct Pacer {
+    /// Send times booked, oldest first; the last ones may lie in the future.
+    sent: Mutex<VecDeque<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    fn new() -> Pacer {
+        Pacer {
+            sent: Mutex::new(VecDeque::with_capacity(PER_MINUTE + 1)),
+        }
+    }
+
+    /// Books the earliest send time that keeps every window within the quota, and
+    /// returns it.
+    fn book(&self) -> tokio::time::Instant {
+        // A poisoned lock only means another task panicked while pushing an instant; the
+        // list is still usable.
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
+        while sent.front().is_some_and(|&t| now.duration_since(t) >= WINDOW) {
+            sent.pop_front();
+        }
+        let mut at = now;
+        if sent.len() >= PER_MINUTE {
+            // The request PER_MINUTE places back must have left the window first.
+            at = at.max(sent[sent.len() - PER_MINUTE] + WINDOW);
+        }
+        // Bookings stay in order, so the indexing above holds for the next one.
+        if let Some(&last) = sent.back() {
+            at = at.max(last);
+        }
+        sent.push_back(at);
+        at
+    }
+
+    /// Waits until one more request fits the window; it counts as sent then.
+    async fn until_ready(&self) {
+        tokio::time::sleep_until(self.book()).await;
+    }
+}
 
 /// Cells one `values.batchGet` asks for at most. Google sets no hard limit on a response
 /// but advises payloads of at most 2 MB; unformatted cells run at about 10 to 15 bytes of
@@ -98,26 +151,35 @@ use crate::http::{Reason, Retries};
 /// google-sheets4's hook for failed attempts: the shared policy decides whether and when
 /// to retry. 429 (`RESOURCE_EXHAUSTED`, whose body is sometimes an HTML page), 408, 5xx
 /// and dropped connections are retried; 400, 401, 403 and 404 are not.
-struct RetryDelegate {
+struct RetryDelegate<'p> {
     retries: Retries,
+    /// The window the resent request must also fit.
+    pacer: &'p Pacer,
 }
 
-impl RetryDelegate {
-    fn new(policy: RetryPolicy) -> Self {
+impl<'p> RetryDelegate<'p> {
+    fn new(policy: RetryPolicy, pacer: &'p Pacer) -> Self {
         RetryDelegate {
             retries: Retries::new(policy, "google-sheets"),
+            pacer,
         }
     }
 
     fn next(&mut self, reason: Reason, server_wait: Option<Duration>) -> Retry {
         match self.retries.next(reason, server_wait) {
-            Some(wait) => Retry::After(wait),
+            Some(wait) => {
+                let slot = self
+                    .pacer
+                    .book()
+                    .saturating_duration_since(tokio::time::Instant::now());
+                Retry::After(wait.max(slot))
+            }
             None => Retry::Abort,
         }
     }
 }
 
-impl Delegate for RetryDelegate {
+impl Delegate for RetryDelegate<'_> {
     fn http_error(&mut self, err: &hyper_util::client::legacy::Error) -> Retry {
         tracing::debug!(error = %err, "Google Sheets request did not complete");
         self.next(Reason::Connection, None)
@@ -213,8 +275,8 @@ impl common::GetToken for Tokens {
 pub struct SheetsClient {
     hub: Sheets<Connector>,
     tokens: Tokens,
-    reads: DefaultDirectRateLimiter,
-    writes: DefaultDirectRateLimiter,
+    reads: Pacer,
+    writes: Pacer,
     retry: RetryPolicy,
     /// Cells a `values.batchGet` asks for at most (see [`SheetsClient::read_columns`]).
     cells_per_read: usize,
@@ -325,12 +387,11 @@ impl SheetsClient {
         account: String,
     ) -> Result<SheetsClient, SheetError> {
         let tokens = Tokens::new(source);
-        let per_minute = NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN);
         Ok(SheetsClient {
             hub: hub_for(tokens.clone(), api_base_url)?,
             tokens,
-            reads: RateLimiter::direct(Quota::per_minute(per_minute)),
-            writes: RateLimiter::direct(Quota::per_minute(per_minute)),
+            reads: Pacer::new(),
+            writes: Pacer::new(),
             retry: RetryPolicy::default(),
             cells_per_read: CELLS_PER_READ,
             account,
@@ -407,7 +468,7 @@ impl SheetsClient {
         range: &str,
     ) -> Result<Vec<Vec<Json>>, SheetError> {
         self.reads.until_ready().await;
-        let mut dlg = RetryDelegate::new(self.retry);
+        let mut dlg = RetryDelegate::new(self.retry, &self.reads);
         let result = self
             .hub
             .spreadsheets()
@@ -517,7 +578,7 @@ impl SheetsClient {
         tab: &str,
     ) -> Result<Option<usize>, SheetError> {
         self.reads.until_ready().await;
-        let mut dlg = RetryDelegate::new(self.retry);
+        let mut dlg = RetryDelegate::new(self.retry, &self.reads);
         let result = self
             .hub
             .spreadsheets()
@@ -566,7 +627,7 @@ impl SheetsClient {
             })
             .collect();
         self.reads.until_ready().await;
-        let mut dlg = RetryDelegate::new(self.retry);
+        let mut dlg = RetryDelegate::new(self.retry, &self.reads);
         let mut call = self
             .hub
             .spreadsheets()
@@ -648,7 +709,7 @@ impl SheetsClient {
             ..Default::default()
         };
         self.writes.until_ready().await;
-        let mut dlg = RetryDelegate::new(self.retry);
+        let mut dlg = RetryDelegate::new(self.retry, &self.writes);
         let result = self
             .hub
             .spreadsheets()
@@ -822,7 +883,8 @@ mod tests {
             let d = p.backoff(n);
             assert!(d <= Duration::from_millis(250), "{d:?}");
         }
-        let mut dlg = RetryDelegate::new(p);
+        let pacer = Pacer::new();
+        let mut dlg = RetryDelegate::new(p, &pacer);
         let waits: Vec<bool> = (0..6)
             .map(|_| matches!(dlg.next(Reason::Status(503), None), Retry::After(_)))
             .collect();
@@ -831,6 +893,53 @@ mod tests {
             vec![true, true, true, true, false, false],
             "five attempts in all"
         );
+    }
+
+    /// The sends of `n` requests paced by one window, as offsets from the first.
+    async fn paced_sends(n: usize) -> Vec<Duration> {
+        let pacer = Pacer::new();
+        let start = tokio::time::Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..n {
+            pacer.until_ready().await;
+            at.push(start.elapsed());
+        }
+        at
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_sixty_second_window_holds_more_than_sixty_requests() {
+        let at = paced_sends(200).await;
+        // The first 60 go at once; the 61st waits for the first to leave the window.
+        assert!(at[59] < Duration::from_millis(1), "{:?}", at[59]);
+        assert!(at[60] >= Duration::from_secs(61), "{:?}", at[60]);
+        for (i, &t) in at.iter().enumerate() {
+            let in_window = at[i..]
+                .iter()
+                .take_while(|&&u| u < t + Duration::from_secs(60))
+                .count();
+            assert!(in_window <= PER_MINUTE, "{in_window} from {t:?}");
+        }
+        // Sustained, it still sends about 60 a minute.
+        assert!(at[199] < Duration::from_secs(4 * 61), "{:?}", at[199]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_takes_a_slot_in_the_window() {
+        let p = RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let pacer = Pacer::new();
+        for _ in 0..PER_MINUTE {
+            pacer.until_ready().await;
+        }
+        let mut dlg = RetryDelegate::new(p, &pacer);
+        match dlg.next(Reason::Status(503), None) {
+            Retry::After(wait) => assert!(wait >= Duration::from_secs(60), "{wait:?}"),
+            Retry::Abort => panic!("a first 503 is retried"),
+        }
     }
 
     #[test]
