@@ -5,6 +5,7 @@
 pub mod faults;
 pub mod sheets;
 pub mod shopify;
+pub mod shared;
 
 use serde_json::json;
 use std::net::SocketAddr;
