@@ -425,7 +425,9 @@ fn validate<'a>(schema: &Schema<'_, 'a>, text: &'a str) -> Vec<String> {
 
 #[test]
 fn operations_are_valid_against_the_full_schema() {
-    let Some(sdl) = full_schema("operations_are_valid_against_the_full_schema") else { return };
+    let Some(sdl) = full_schema("operations_are_valid_against_the_full_schema") else {
+        return;
+    };
     let doc = s::parse_schema::<&str>(&sdl).expect("full schema parses");
     let schema = Schema::new(&doc);
     let ops = extract_schema::read_operations(Path::new(OPS_DIR)).unwrap();
@@ -460,7 +462,9 @@ fn operations_are_valid_against_the_full_schema() {
 
 #[test]
 fn committed_schema_is_what_the_extractor_produces() {
-    let Some(sdl) = full_schema("committed_schema_is_what_the_extractor_produces") else { return };
+    let Some(sdl) = full_schema("committed_schema_is_what_the_extractor_produces") else {
+        return;
+    };
     let ops = extract_schema::read_operations(Path::new(OPS_DIR)).unwrap();
     let fresh = extract_schema::extract(&sdl, &ops).unwrap();
     let committed = std::fs::read_to_string(Path::new(OPS_DIR).join("schema.graphql")).unwrap();

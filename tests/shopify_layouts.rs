@@ -165,7 +165,8 @@ fn changes(report: &Value) -> Vec<(String, String, Value)> {
 async fn shopify_product_template_syncs_through_the_products_preset() {
     let Some(rows) = csv_rows(
         "shopify_product_template_syncs_through_the_products_preset",
-        "product_template.csv") else {
+        "product_template.csv",
+    ) else {
         return;
     };
     let recs = records(&rows);
@@ -277,7 +278,8 @@ async fn shopify_product_template_syncs_through_the_products_preset() {
 async fn a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored() {
     let Some(rows) = csv_rows(
         "a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored",
-        "products_export.csv") else {
+        "products_export.csv",
+    ) else {
         return;
     };
     let recs = records(&rows);
@@ -309,7 +311,8 @@ async fn a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored
 async fn shopify_inventory_export_with_location_columns_syncs_stock() {
     let Some(rows) = csv_rows(
         "shopify_inventory_export_with_location_columns_syncs_stock",
-        "inventory_export_legacy_location_columns_head.csv") else {
+        "inventory_export_legacy_location_columns_head.csv",
+    ) else {
         return;
     };
     let recs = records(&rows);
@@ -384,7 +387,8 @@ fn with_skus(rows: &[Vec<String>]) -> Vec<Vec<String>> {
 async fn the_current_inventory_export_without_skus_is_skipped_with_a_warning() {
     let Some(rows) = csv_rows(
         "the_current_inventory_export_without_skus_is_skipped_with_a_warning",
-        "inventory_export.csv") else {
+        "inventory_export.csv",
+    ) else {
         return;
     };
     let recs = records(&rows);
@@ -421,7 +425,8 @@ async fn the_current_inventory_export_without_skus_is_skipped_with_a_warning() {
 async fn the_current_inventory_export_syncs_available_per_location_and_pulls_into_that_row() {
     let Some(rows) = csv_rows(
         "the_current_inventory_export_syncs_available_per_location_and_pulls_into_that_row",
-        "inventory_export.csv") else {
+        "inventory_export.csv",
+    ) else {
         return;
     };
     let exported = with_skus(&rows);
@@ -562,7 +567,8 @@ async fn the_current_inventory_export_syncs_available_per_location_and_pulls_int
 async fn the_current_inventory_export_refuses_a_sku_twice_at_one_location_and_unlisted_locations() {
     let Some(rows) = csv_rows(
         "the_current_inventory_export_refuses_a_sku_twice_at_one_location_and_unlisted_locations",
-        "inventory_export.csv") else {
+        "inventory_export.csv",
+    ) else {
         return;
     };
     let exported = with_skus(&rows);

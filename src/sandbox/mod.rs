@@ -3,9 +3,9 @@
 //! stands apart: it shares only `model` with the rest of the crate.
 
 pub mod faults;
+pub mod shared;
 pub mod sheets;
 pub mod shopify;
-pub mod shared;
 
 use serde_json::json;
 use std::net::SocketAddr;

@@ -64,7 +64,8 @@ fn decide(found: Result<PathBuf, String>, required: bool, out: &mut dyn Write) -
     let _ = out.write_all(
         format!(
             "\n!!! SKIPPED (not run): {absent} (set {REQUIRE_VAR}=1 to make this a failure)\n\n"
-        ).as_bytes(),
+        )
+        .as_bytes(),
     );
     None
 }
@@ -82,13 +83,24 @@ mod tests {
         assert_eq!(found, Some(dir.path().join("here.json")));
         assert!(out.is_empty());
 
-        let skipped = decide(locate("my_test", dir.path(), "absent.json"), false, &mut out);
+        let skipped = decide(
+            locate("my_test", dir.path(), "absent.json"),
+            false,
+            &mut out,
+        );
         assert_eq!(skipped, None);
         let said = String::from_utf8(out).expect("utf-8");
-        assert!(said.contains("SKIPPED (not run): my_test needs ../shared/absent.json"), "{said}");
+        assert!(
+            said.contains("SKIPPED (not run): my_test needs ../shared/absent.json"),
+            "{said}"
+        );
 
         let err = std::panic::catch_unwind(|| {
-            decide(locate("my_test", dir.path(), "absent.json"), true, &mut Vec::new())
+            decide(
+                locate("my_test", dir.path(), "absent.json"),
+                true,
+                &mut Vec::new(),
+            )
         })
         .expect_err("required and absent: the test fails");
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();

@@ -10,10 +10,10 @@
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
 //! errors or logs.
 
-use std::path::Path;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use google_sheets4::api::{BatchUpdateValuesRequest, Scope, ValueRange};
@@ -61,7 +61,10 @@ impl Pacer {
         // list is still usable.
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         let now = tokio::time::Instant::now();
-        while sent.front().is_some_and(|&t| now.duration_since(t) >= WINDOW) {
+        while sent
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= WINDOW)
+        {
             sent.pop_front();
         }
         let mut at = now;

@@ -424,7 +424,8 @@ async fn sixty_reads_and_sixty_writes_a_minute_then_429() {
     let id = fake.spreadsheet_id();
     let read = format!("/v4/spreadsheets/{id}/values/Sheet1!A1");
     let write = format!("/v4/spreadsheets/{id}/values:batchUpdate");
-    let body = json!({"valueInputOption": "RAW", "data": [{"range": "Sheet1!A1", "values": [[1]]}]});
+    let body =
+        json!({"valueInputOption": "RAW", "data": [{"range": "Sheet1!A1", "values": [[1]]}]});
     for i in 0..60 {
         let (st, b) = get(addr, &read).await;
         assert_eq!(st, 200, "read {i}: {b}");
@@ -434,7 +435,10 @@ async fn sixty_reads_and_sixty_writes_a_minute_then_429() {
     let (st, b) = get(addr, &read).await;
     assert_eq!(st, 429, "{b}");
     assert_eq!(b["error"]["status"], "RESOURCE_EXHAUSTED");
-    assert_eq!(b["error"]["details"][0]["metadata"]["quota_limit"], "ReadRequestsPerMinutePerUser");
+    assert_eq!(
+        b["error"]["details"][0]["metadata"]["quota_limit"],
+        "ReadRequestsPerMinutePerUser"
+    );
     assert_eq!(fake.quota_refusals(), 1);
     // Writes count apart from reads.
     for i in 0..60 {
@@ -443,7 +447,10 @@ async fn sixty_reads_and_sixty_writes_a_minute_then_429() {
     }
     let (st, b) = call(addr, "POST", &write, Some(TOKEN), Some(body.clone())).await;
     assert_eq!(st, 429, "{b}");
-    assert_eq!(b["error"]["details"][0]["metadata"]["quota_limit"], "WriteRequestsPerMinutePerUser");
+    assert_eq!(
+        b["error"]["details"][0]["metadata"]["quota_limit"],
+        "WriteRequestsPerMinutePerUser"
+    );
     // The first read leaves the window 60 s after it was served: one more read fits.
     tokio::time::advance(std::time::Duration::from_secs(6)).await;
     let (st, b) = get(addr, &read).await;
