@@ -72,7 +72,11 @@ async fn a_token_near_expiry_is_reminted_before_use() {
     assert_eq!(tokens.token().await.unwrap(), first, "still fresh");
     // The provider's clock, not the wall's, moves: the test holds on a loaded machine.
     tokens.advance_clock(Duration::from_secs(89));
-    assert_eq!(tokens.token().await.unwrap(), first, "89 of 100 s: still fresh");
+    assert_eq!(
+        tokens.token().await.unwrap(),
+        first,
+        "89 of 100 s: still fresh"
+    );
     tokens.advance_clock(Duration::from_secs(2));
     // Inside the last tenth of its life: renewed without waiting for a 401.
     assert_ne!(tokens.token().await.unwrap(), first);
