@@ -3,6 +3,7 @@
 //! stands apart: it shares only `model` with the rest of the crate.
 
 pub mod faults;
+pub mod shared;
 pub mod sheets;
 pub mod shopify;
 

@@ -9,7 +9,7 @@
 //! together, so a crash never leaves a rotated-away refresh token behind.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -299,9 +299,24 @@ pub struct ShopifyTokens {
     cache: Cache,
     current: tokio::sync::Mutex<Option<StoredToken>>,
     mints: AtomicU32,
+    /// Milliseconds this provider's clock reads ahead of the system's: tests move it
+    /// instead of sleeping through a token's life.
+    clock_ahead_ms: AtomicI64,
 }
 
 impl ShopifyTokens {
+    /// Now, as this provider judges a token's freshness.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.clock_ahead_ms.load(Ordering::Relaxed))
+    }
+
+    /// Moves this provider's clock `by` ahead (tests: a token's life passes at once).
+    #[cfg(test)]
+    pub(crate) fn advance_clock(&self, by: std::time::Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.clock_ahead_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
     /// For `cfg.auth.method` `client_credentials` or `oauth`, whose client id and secret
     /// the config validation already required.
     pub fn new(
@@ -328,6 +343,7 @@ impl ShopifyTokens {
             },
             current: tokio::sync::Mutex::new(None),
             mints: AtomicU32::new(0),
+            clock_ahead_ms: AtomicI64::new(0),
         })
     }
 
@@ -402,7 +418,7 @@ impl TokenProvider for ShopifyTokens {
             *current = self.cache.load()?;
         }
         if let Some(t) = current.as_ref()
-            && t.is_fresh(Utc::now())
+            && t.is_fresh(self.now())
         {
             return Ok(t.secret());
         }

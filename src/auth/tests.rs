@@ -66,11 +66,18 @@ async fn concurrent_requests_wait_for_a_single_mint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_near_expiry_is_reminted_before_use() {
     let mut app = App::new("cid", SECRET);
-    app.token_lifetime = Duration::from_secs(1);
+    app.token_lifetime = Duration::from_secs(100);
     let (_fake, tokens, _dir) = provider(app).await;
     let first = tokens.token().await.unwrap();
     assert_eq!(tokens.token().await.unwrap(), first, "still fresh");
-    tokio::time::sleep(Duration::from_millis(950)).await;
+    // The provider's clock, not the wall's, moves: the test holds on a loaded machine.
+    tokens.advance_clock(Duration::from_secs(89));
+    assert_eq!(
+        tokens.token().await.unwrap(),
+        first,
+        "89 of 100 s: still fresh"
+    );
+    tokens.advance_clock(Duration::from_secs(2));
     // Inside the last tenth of its life: renewed without waiting for a 401.
     assert_ne!(tokens.token().await.unwrap(), first);
     assert_eq!(tokens.mints(), 2);
@@ -293,7 +300,7 @@ mod oauth_install {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_rotated_refresh_token_survives_a_restart() {
         let mut app = App::new("cid", SECRET);
-        app.offline_lifetime = Duration::from_secs(1);
+        app.offline_lifetime = Duration::from_secs(100);
         let s = setup(app).await;
         let secret = Secret::new(SECRET);
         let query = approve(&s, "n").await;
@@ -304,7 +311,7 @@ mod oauth_install {
 
         let refreshed = {
             let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone(), false).unwrap();
-            tokio::time::sleep(Duration::from_millis(950)).await;
+            tokens.advance_clock(Duration::from_secs(95));
             let t = tokens.token().await.unwrap();
             assert_ne!(t, first.access_token);
             assert_eq!(tokens.mints(), 1);
@@ -315,8 +322,9 @@ mod oauth_install {
         assert_ne!(refreshed.refresh_token, first.refresh_token, "rotated");
 
         // A new process: only the rotated refresh token works now (the old one is spent).
-        tokio::time::sleep(Duration::from_millis(950)).await;
         let tokens = ShopifyTokens::new(&s.cfg, s.dir.path(), s.scope.clone(), false).unwrap();
+        // The refreshed token was obtained by the wall's clock; 95 s past it is stale.
+        tokens.advance_clock(Duration::from_secs(95));
         let t = tokens.token().await.unwrap();
         assert_ne!(t, refreshed.access_token);
         let refresh_grants: Vec<_> = s

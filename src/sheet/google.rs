@@ -2,27 +2,23 @@
 //! account (or a static bearer token in tests), returning raw value ranges for
 //! [`super::parse`] and writing cells back.
 //!
-//! The client paces itself (one limiter for reads and one for writes, 60 requests a minute
-//! each, the API's default per-user quota, with the full minute available as a burst),
+//! The client paces itself (one sliding window for reads and one for writes: at most 60
+//! requests in any 61 s, inside the API's default per-user quota of 60 a minute however
+//! Google counts its minute, so a run never earns a 429 from its own pace),
 //! retries 429, 5xx and dropped connections with capped exponential backoff and full
 //! jitter (honouring `Retry-After` when a front end sends one), and turns Google's error
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
 //! errors or logs.
-//!
-//! The run's cancellation (set by the caller with [`SheetsClient::with_cancel`]; the CLI
-//! owns the signal handlers) ends the pacing wait and the waits between retries at once;
-//! a request already on the wire finishes, and no retry is sent after it.
 
-use std::num::NonZeroU32;
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use google_sheets4::api::{BatchUpdateValuesRequest, Scope, ValueRange};
 use google_sheets4::common::{self, Delegate, Retry};
 use google_sheets4::{Error as ApiError, Sheets};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -33,8 +29,65 @@ use crate::auth::google::{GoogleAuthError, InstalledTokens};
 use crate::model::{CellRef, quote_tab};
 use crate::progress::{Limit, Reporter, Work};
 
-/// Requests a minute each limiter allows: the Sheets API's default per-user quota.
-const PER_MINUTE: u32 = 60;
+/// Requests a minute each window allows: the Sheets API's default per-user quota.
+const PER_MINUTE: usize = 60;
+
+/// The window those requests are counted over: Google's minute plus a second, so that
+/// requests that reach Google later than they left (a slow connection, a retry of the
+/// connection) never put 61 into one of Google's minutes.
+const WINDOW: Duration = Duration::from_secs(61);
+
+/// A sliding window of the last [`PER_MINUTE`] send times: a request goes out only when
+/// fewer than that many went out in the [`WINDOW`] before it. Unlike a token bucket with
+/// the minute as its burst (60 at once, then one a second: up to 119 in the first
+/// minute), no window of that length ever holds more. Retries take a slot too (the
+/// delegate books one before google-sheets4 resends), since Google counts every request.
+/// It runs on tokio's clock, so tests drive it with paused time.
+#[derive(Debug)]
+struct Pacer {
+    /// Send times booked, oldest first; the last ones may lie in the future.
+    sent: Mutex<VecDeque<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    fn new() -> Pacer {
+        Pacer {
+            sent: Mutex::new(VecDeque::with_capacity(PER_MINUTE + 1)),
+        }
+    }
+
+    /// Books the earliest send time that keeps every window within the quota, and
+    /// returns it.
+    fn book(&self) -> tokio::time::Instant {
+        // A poisoned lock only means another task panicked while pushing an instant; the
+        // list is still usable.
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
+        while sent
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= WINDOW)
+        {
+            sent.pop_front();
+        }
+        let mut at = now;
+        if sent.len() >= PER_MINUTE {
+            // The request PER_MINUTE places back must have left the window first.
+            at = at.max(sent[sent.len() - PER_MINUTE] + WINDOW);
+        }
+        // Bookings stay in order, so the indexing above holds for the next one.
+        if let Some(&last) = sent.back() {
+            at = at.max(last);
+        }
+        sent.push_back(at);
+        at
+    }
+
+    /// Waits until one more request fits the window; it counts as sent then.
+    #[cfg(test)]
+    async fn until_ready(&self) {
+        tokio::time::sleep_until(self.book()).await;
+    }
+}
 
 /// Cells one `values.batchGet` asks for at most. Google sets no hard limit on a response
 /// but advises payloads of at most 2 MB; unformatted cells run at about 10 to 15 bytes of
@@ -112,8 +165,10 @@ use crate::http::{Reason, Retries};
 /// The hub sleeps between attempts itself, so the delegate tells the caller when it does
 /// (`waiting`): only then may the caller drop the call on cancellation, never while a
 /// request is on the wire. A failure answered after the cancellation is not retried.
-struct RetryDelegate {
+struct RetryDelegate<'p> {
     retries: Retries,
+    /// The window the resent request must also fit.
+    pacer: &'p Pacer,
     cancel: CancellationToken,
     /// A retry was refused because the run was cancelled.
     interrupted: bool,
@@ -121,15 +176,16 @@ struct RetryDelegate {
     waiting: tokio::sync::watch::Sender<bool>,
 }
 
-impl RetryDelegate {
+impl<'p> RetryDelegate<'p> {
     #[cfg(test)]
-    fn new(policy: RetryPolicy) -> Self {
-        RetryDelegate::cancellable(policy, CancellationToken::new())
+    fn new(policy: RetryPolicy, pacer: &'p Pacer) -> Self {
+        RetryDelegate::cancellable(policy, pacer, CancellationToken::new())
     }
 
-    fn cancellable(policy: RetryPolicy, cancel: CancellationToken) -> Self {
+    fn cancellable(policy: RetryPolicy, pacer: &'p Pacer, cancel: CancellationToken) -> Self {
         RetryDelegate {
             retries: Retries::new(policy, "google-sheets"),
+            pacer,
             cancel,
             interrupted: false,
             waiting: tokio::sync::watch::Sender::new(false),
@@ -143,15 +199,20 @@ impl RetryDelegate {
         }
         match self.retries.next(reason, server_wait) {
             Some(wait) => {
+                // The resend takes a slot of the window too: Google counts every request.
+                let slot = self
+                    .pacer
+                    .book()
+                    .saturating_duration_since(tokio::time::Instant::now());
                 self.waiting.send_replace(true);
-                Retry::After(wait)
+                Retry::After(wait.max(slot))
             }
             None => Retry::Abort,
         }
     }
 }
 
-impl Delegate for RetryDelegate {
+impl Delegate for RetryDelegate<'_> {
     fn pre_request(&mut self) {
         self.waiting.send_replace(false);
     }
@@ -251,8 +312,8 @@ impl common::GetToken for Tokens {
 pub struct SheetsClient {
     hub: Sheets<Connector>,
     tokens: Tokens,
-    reads: DefaultDirectRateLimiter,
-    writes: DefaultDirectRateLimiter,
+    reads: Pacer,
+    writes: Pacer,
     retry: RetryPolicy,
     /// Cells a `values.batchGet` asks for at most (see [`SheetsClient::read_columns`]).
     cells_per_read: usize,
@@ -369,12 +430,11 @@ impl SheetsClient {
         account: String,
     ) -> Result<SheetsClient, SheetError> {
         let tokens = Tokens::new(source);
-        let per_minute = NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN);
         Ok(SheetsClient {
             hub: hub_for(tokens.clone(), api_base_url)?,
             tokens,
-            reads: RateLimiter::direct(Quota::per_minute(per_minute)),
-            writes: RateLimiter::direct(Quota::per_minute(per_minute)),
+            reads: Pacer::new(),
+            writes: Pacer::new(),
             retry: RetryPolicy::default(),
             cells_per_read: CELLS_PER_READ,
             account,
@@ -391,27 +451,31 @@ impl SheetsClient {
     }
 
     /// Waits for `limiter`'s next slot, or until the run is cancelled.
-    async fn paced(&self, limiter: &DefaultDirectRateLimiter) -> Result<(), SheetError> {
-        use governor::clock::Clock as _;
+    async fn paced(&self, pacer: &Pacer) -> Result<(), SheetError> {
         if self.cancel.is_cancelled() {
             return Err(SheetError::Interrupted);
         }
-        // `check` takes the slot when one is free, exactly as `until_ready` would; a wait
-        // is shown (progress) and ends early on cancellation.
-        let Err(not_until) = limiter.check() else {
+        // The slot is booked now; a wait for it is shown (progress) and ends early on
+        // cancellation.
+        let at = pacer.book();
+        let wait = at.saturating_duration_since(tokio::time::Instant::now());
+        if wait.is_zero() {
             return Ok(());
-        };
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        }
+        let sleep = tokio::time::sleep_until(at);
         tokio::select! {
             () = self.cancel.cancelled() => Err(SheetError::Interrupted),
-            () = self.progress.waiting(Limit::Google, wait, limiter.until_ready()) => Ok(()),
+            () = self.progress.waiting(Limit::Google, wait, sleep) => Ok(()),
         }
     }
 
     /// A retry delegate that refuses retries once the run is cancelled, and the flag it
     /// raises while the hub waits to resend.
-    fn delegate(&self) -> (RetryDelegate, tokio::sync::watch::Receiver<bool>) {
-        let dlg = RetryDelegate::cancellable(self.retry, self.cancel.clone());
+    fn delegate<'p>(
+        &self,
+        pacer: &'p Pacer,
+    ) -> (RetryDelegate<'p>, tokio::sync::watch::Receiver<bool>) {
+        let dlg = RetryDelegate::cancellable(self.retry, pacer, self.cancel.clone());
         let waiting = dlg.waiting.subscribe();
         (dlg, waiting)
     }
@@ -506,7 +570,7 @@ impl SheetsClient {
         range: &str,
     ) -> Result<Vec<Vec<Json>>, SheetError> {
         self.paced(&self.reads).await?;
-        let (mut dlg, waiting) = self.delegate();
+        let (mut dlg, waiting) = self.delegate(&self.reads);
         let call = self
             .hub
             .spreadsheets()
@@ -626,7 +690,7 @@ impl SheetsClient {
         tab: &str,
     ) -> Result<Option<usize>, SheetError> {
         self.paced(&self.reads).await?;
-        let (mut dlg, waiting) = self.delegate();
+        let (mut dlg, waiting) = self.delegate(&self.reads);
         let call = self
             .hub
             .spreadsheets()
@@ -678,7 +742,7 @@ impl SheetsClient {
             })
             .collect();
         self.paced(&self.reads).await?;
-        let (mut dlg, waiting) = self.delegate();
+        let (mut dlg, waiting) = self.delegate(&self.reads);
         let mut call = self
             .hub
             .spreadsheets()
@@ -764,7 +828,7 @@ impl SheetsClient {
             ..Default::default()
         };
         self.paced(&self.writes).await?;
-        let (mut dlg, waiting) = self.delegate();
+        let (mut dlg, waiting) = self.delegate(&self.writes);
         let call = self
             .hub
             .spreadsheets()
@@ -941,7 +1005,8 @@ mod tests {
             let d = p.backoff(n);
             assert!(d <= Duration::from_millis(250), "{d:?}");
         }
-        let mut dlg = RetryDelegate::new(p);
+        let pacer = Pacer::new();
+        let mut dlg = RetryDelegate::new(p, &pacer);
         let waits: Vec<bool> = (0..6)
             .map(|_| matches!(dlg.next(Reason::Status(503), None), Retry::After(_)))
             .collect();
@@ -952,10 +1017,58 @@ mod tests {
         );
     }
 
+    /// The sends of `n` requests paced by one window, as offsets from the first.
+    async fn paced_sends(n: usize) -> Vec<Duration> {
+        let pacer = Pacer::new();
+        let start = tokio::time::Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..n {
+            pacer.until_ready().await;
+            at.push(start.elapsed());
+        }
+        at
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_sixty_second_window_holds_more_than_sixty_requests() {
+        let at = paced_sends(200).await;
+        // The first 60 go at once; the 61st waits for the first to leave the window.
+        assert!(at[59] < Duration::from_millis(1), "{:?}", at[59]);
+        assert!(at[60] >= Duration::from_secs(61), "{:?}", at[60]);
+        for (i, &t) in at.iter().enumerate() {
+            let in_window = at[i..]
+                .iter()
+                .take_while(|&&u| u < t + Duration::from_secs(60))
+                .count();
+            assert!(in_window <= PER_MINUTE, "{in_window} from {t:?}");
+        }
+        // Sustained, it still sends about 60 a minute.
+        assert!(at[199] < Duration::from_secs(4 * 61), "{:?}", at[199]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_takes_a_slot_in_the_window() {
+        let p = RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let pacer = Pacer::new();
+        for _ in 0..PER_MINUTE {
+            pacer.until_ready().await;
+        }
+        let mut dlg = RetryDelegate::new(p, &pacer);
+        match dlg.next(Reason::Status(503), None) {
+            Retry::After(wait) => assert!(wait >= Duration::from_secs(60), "{wait:?}"),
+            Retry::Abort => panic!("a first 503 is retried"),
+        }
+    }
+
     #[test]
     fn a_cancelled_run_retries_nothing_and_says_it_was_interrupted() {
         let cancel = CancellationToken::new();
-        let mut dlg = RetryDelegate::cancellable(RetryPolicy::default(), cancel.clone());
+        let pacer = Pacer::new();
+        let mut dlg = RetryDelegate::cancellable(RetryPolicy::default(), &pacer, cancel.clone());
         let waiting = dlg.waiting.subscribe();
         assert!(matches!(
             dlg.next(Reason::Status(503), None),

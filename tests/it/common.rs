@@ -81,3 +81,77 @@ pub fn json_output(code: i32, stdout: &str, stderr: &str) -> serde_json::Value {
         panic!("no JSON on stdout ({e}); exit {code}\nstdout: {stdout}\nstderr: {stderr}")
     })
 }
+
+/// Waits until `ready()` holds, checking every 20 ms; fails the test naming `what` if it
+/// does not within `timeout`. The timeout only bounds a failure (a loaded machine just
+/// takes longer to get there); the poll interval only sets how soon the wait notices.
+#[allow(dead_code)] // not every suite waits on a condition
+pub async fn wait_until(timeout: std::time::Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !ready() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {timeout:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A child's stderr, read line by line as it comes, so a test can wait for a line (a
+/// readiness signal: "the first tick ran") and still see everything it logged at the end.
+#[allow(dead_code)] // only the suites that watch a long-running command use it
+pub struct LogTail {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+#[allow(dead_code)]
+impl LogTail {
+    /// Takes the child's piped stderr and starts reading it.
+    pub fn of(child: &mut tokio::process::Child) -> LogTail {
+        use tokio::io::AsyncBufReadExt;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&text);
+        let reader = tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut t = sink.lock().unwrap_or_else(|e| e.into_inner());
+                t.push_str(&line);
+                t.push('\n');
+            }
+        });
+        LogTail { text, reader }
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many lines logged so far contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.text().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits (20 s at most) until at least `n` lines contain `needle`.
+    pub async fn wait_for(&self, needle: &str, n: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.count(needle) < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not within 20 s: {n} log line(s) with {needle:?}; the log so far:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Everything the child logged, once its stderr has closed (after it exited).
+    pub async fn finish(self) -> String {
+        let LogTail { text, reader } = self;
+        // The child has exited, so its stderr ends; the bound only guards a stuck reader.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), reader).await;
+        text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

@@ -531,3 +531,27 @@ async fn demo_runs_the_whole_flow_and_exits_0() {
         );
     }
 }
+
+/// `sheetsync demo`, what CI's demo step runs: it checks its own outcome, so exit 0
+/// means the dry run, the sync and the pulled sale all went as the seed says.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_checks_its_outcome_and_exits_0() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("demo")
+        .env_remove("SHEETSYNC_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run sheetsync demo");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("The demo went as expected."), "{stdout}");
+    assert!(
+        stdout.contains("(exit code 3)"),
+        "the bad rows are shown: {stdout}"
+    );
+}

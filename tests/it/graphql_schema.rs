@@ -1,5 +1,6 @@
 //! Checks every operation in `graphql/` against the FULL Admin schema in
-//! `../shared/shopify/schema.graphql` (skipped, with a note, when that file is absent), and
+//! `../shared/shopify/schema.graphql` (skipped loudly when that file is absent, failed under
+//! `SHEETSYNC_REQUIRE_SHARED=1`), and
 //! that `graphql/schema.graphql` is exactly what `examples/extract_schema.rs` produces now.
 //!
 //! The validator is small but covers what matters for our operations: every selected field
@@ -16,23 +17,23 @@ use std::path::Path;
 
 use graphql_parser::query::{self as q, Definition as QDef, OperationDefinition, Selection, Value};
 use graphql_parser::schema::{self as s, Definition, DirectiveLocation, Type, TypeDefinition};
+use sheetsync_sandbox::shared::shared_path;
 
-const FULL_SCHEMA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/shopify/schema.graphql"
-);
 const OPS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/graphql");
 
-/// `SHEETSYNC_SHOPIFY_SCHEMA` points elsewhere (a worktree whose `../shared` is absent).
-fn full_schema() -> Option<String> {
-    let path = std::env::var("SHEETSYNC_SHOPIFY_SCHEMA").unwrap_or_else(|_| FULL_SCHEMA.to_owned());
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Some(s),
-        Err(_) => {
-            println!("note: {path} is absent; skipping the check against the full schema");
-            None
-        }
-    }
+/// The full Admin schema for `test`: `SHEETSYNC_SHOPIFY_SCHEMA` when set (a worktree whose
+/// `../shared` is absent), else `../shared/shopify/schema.graphql` through
+/// [`shared_path`], which skips loudly when it is absent, or fails the test under
+/// `SHEETSYNC_REQUIRE_SHARED=1`.
+fn full_schema(test: &str) -> Option<String> {
+    let path = match std::env::var_os("SHEETSYNC_SHOPIFY_SCHEMA") {
+        Some(p) => p.into(),
+        None => shared_path(test, "shopify/schema.graphql")?,
+    };
+    Some(
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())),
+    )
 }
 
 struct Schema<'s, 'a> {
@@ -424,7 +425,9 @@ fn validate<'a>(schema: &Schema<'_, 'a>, text: &'a str) -> Vec<String> {
 
 #[test]
 fn operations_are_valid_against_the_full_schema() {
-    let Some(sdl) = full_schema() else { return };
+    let Some(sdl) = full_schema("operations_are_valid_against_the_full_schema") else {
+        return;
+    };
     let doc = s::parse_schema::<&str>(&sdl).expect("full schema parses");
     let schema = Schema::new(&doc);
     let ops = extract_schema::read_operations(Path::new(OPS_DIR)).unwrap();
@@ -459,7 +462,9 @@ fn operations_are_valid_against_the_full_schema() {
 
 #[test]
 fn committed_schema_is_what_the_extractor_produces() {
-    let Some(sdl) = full_schema() else { return };
+    let Some(sdl) = full_schema("committed_schema_is_what_the_extractor_produces") else {
+        return;
+    };
     let ops = extract_schema::read_operations(Path::new(OPS_DIR)).unwrap();
     let fresh = extract_schema::extract(&sdl, &ops).unwrap();
     let committed = std::fs::read_to_string(Path::new(OPS_DIR).join("schema.graphql")).unwrap();

@@ -73,13 +73,10 @@ fn stock_writes(sandbox: &Sandbox) -> Vec<(String, String, i64)> {
 
 /// Waits until the fake has applied at least one mutation.
 async fn first_mutation(sandbox: &Sandbox) {
-    for _ in 0..400 {
-        if !sandbox.shopify.applied_mutations().is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no mutation within 10 s");
+    common::wait_until(Duration::from_secs(20), "a first mutation", || {
+        !sandbox.shopify.applied_mutations().is_empty()
+    })
+    .await;
 }
 
 fn slow(sandbox: &Sandbox, ms: u64) {
@@ -237,8 +234,14 @@ async fn kill_while_held(mutation: &str, point: HoldPoint) -> (Option<String>, O
 
     // The killed run left its held write open, and perhaps others of the same kind that
     // were in flight beside it (the executor sends independent requests concurrently).
-    // A request that reached the fake by now may still take effect; let it settle.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Those already on the wire still land: the fake closes the dead client's connections
+    // only once it has served what they carried, so wait for that.
+    common::wait_until(
+        Duration::from_secs(20),
+        "the fake to close the killed client's connections",
+        || env.shopify.open_connections() == 0,
+    )
+    .await;
     let open = open_state(&env, dir.path()).unsettled_requests().unwrap();
     assert!(!open.is_empty() && open.len() <= 8, "{open:?}");
     assert!(open.iter().all(|r| r.operation == mutation), "{open:?}");
@@ -413,23 +416,19 @@ async fn variant_updates_of_different_products_are_in_flight_together() {
         .spawn()
         .expect("spawn");
     common::held(&hold, "the first variant update reached the sandbox").await;
-    let mut other_applied = false;
-    for _ in 0..200 {
-        if ledger(&env)
-            .iter()
-            .any(|m| m == "productVariantsBulkUpdate")
-        {
-            other_applied = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // While the first is held, a second product update goes through beside it.
+    common::wait_until(
+        Duration::from_secs(20),
+        "a second product update while the first was held",
+        || {
+            ledger(&env)
+                .iter()
+                .any(|m| m == "productVariantsBulkUpdate")
+        },
+    )
+    .await;
     hold.release();
     let out = child.wait_with_output().await.expect("wait");
-    assert!(
-        other_applied,
-        "no second product update while the first was held"
-    );
     assert!(
         out.status.success(),
         "{}",

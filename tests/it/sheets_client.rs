@@ -419,3 +419,38 @@ async fn a_long_tab_is_read_in_blocks_of_rows_that_join_into_the_same_columns() 
         .count();
     assert_eq!(batch_gets, 6, "60 grid rows in blocks of 10: {reads:?}");
 }
+
+/// The client driven well past a minute's quota of reads and of writes, on tokio's
+/// paused clock (the fake's quota and the client's pacing both run on it): every call
+/// succeeds, the fake never had to refuse one (a 429 retried into success would hide a
+/// client that outruns Google), and the pacing did wait rather than spread nothing.
+#[tokio::test(start_paused = true)]
+async fn the_client_stays_inside_googles_sixty_a_minute() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    fake.allow_token("static-token");
+    let client = SheetsClient::with_static_token("static-token".into(), &base)
+        .expect("client")
+        .with_retry(FAST);
+    let id = fake.spreadsheet_id();
+    let started = tokio::time::Instant::now();
+    for i in 0..130 {
+        client
+            .header_rows(&id, "Inventory", 1)
+            .await
+            .unwrap_or_else(|e| panic!("read {i}: {e}"));
+    }
+    for i in 0..70 {
+        client
+            .write_cells(&id, &[(CellRef::new("Inventory", 4, 2), json!(i))])
+            .await
+            .unwrap_or_else(|e| panic!("write {i}: {e}"));
+    }
+    assert_eq!(fake.quota_refusals(), 0, "the fake answered 429");
+    // 130 reads need two more windows after the first minute's 60.
+    assert!(
+        started.elapsed() >= Duration::from_secs(120),
+        "{:?}",
+        started.elapsed()
+    );
+}

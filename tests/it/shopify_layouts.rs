@@ -1,30 +1,28 @@
 //! `sheet.layout = "shopify-products"` / `"shopify-inventory"` (both inventory export
 //! forms) on Shopify's own CSV files
 //! (`../shared/fixtures/shopify/csv/`), loaded into the sandbox sheet at test time and
-//! synced by the binary. Skipped when the fixtures are absent.
+//! synced by the binary. Skipped, loudly, when the fixtures are absent, and failed instead
+//! under `SHEETSYNC_REQUIRE_SHARED=1` (CI).
 
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use sheetsync_sandbox::Sandbox;
+use sheetsync_sandbox::shared::shared_path;
 use sheetsync_sandbox::sheets::SheetsFake;
 use sheetsync_sandbox::shopify::ShopifyFake;
 
-/// The rows of one of Shopify's CSV files from ../shared (`None`, and a note, when absent).
-fn csv_rows(name: &str) -> Option<Vec<Vec<String>>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/shopify/csv")
-        .join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(parse_csv(&text)),
-        Err(_) => {
-            eprintln!("skipped: {} is absent", path.display());
-            None
-        }
-    }
+/// The rows of one of Shopify's CSV files from ../shared, for `test`: `None` when absent
+/// and not required ([`shared_path`] says so, or fails the test under
+/// `SHEETSYNC_REQUIRE_SHARED=1`).
+fn csv_rows(test: &str, name: &str) -> Option<Vec<Vec<String>>> {
+    let path = shared_path(test, &format!("fixtures/shopify/csv/{name}"))?;
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    Some(parse_csv(&text))
 }
 
 /// RFC 4180: quoted fields may hold commas, newlines and doubled quotes.
@@ -165,7 +163,10 @@ fn changes(report: &Value) -> Vec<(String, String, Value)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shopify_product_template_syncs_through_the_products_preset() {
-    let Some(rows) = csv_rows("product_template.csv") else {
+    let Some(rows) = csv_rows(
+        "shopify_product_template_syncs_through_the_products_preset",
+        "product_template.csv",
+    ) else {
         return;
     };
     let recs = records(&rows);
@@ -275,7 +276,10 @@ async fn shopify_product_template_syncs_through_the_products_preset() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored() {
-    let Some(rows) = csv_rows("products_export.csv") else {
+    let Some(rows) = csv_rows(
+        "a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored",
+        "products_export.csv",
+    ) else {
         return;
     };
     let recs = records(&rows);
@@ -305,7 +309,10 @@ async fn a_products_export_without_skus_is_row_errors_and_image_rows_are_ignored
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shopify_inventory_export_with_location_columns_syncs_stock() {
-    let Some(rows) = csv_rows("inventory_export_legacy_location_columns_head.csv") else {
+    let Some(rows) = csv_rows(
+        "shopify_inventory_export_with_location_columns_syncs_stock",
+        "inventory_export_legacy_location_columns_head.csv",
+    ) else {
         return;
     };
     let recs = records(&rows);
@@ -378,7 +385,10 @@ fn with_skus(rows: &[Vec<String>]) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_current_inventory_export_without_skus_is_skipped_with_a_warning() {
-    let Some(rows) = csv_rows("inventory_export.csv") else {
+    let Some(rows) = csv_rows(
+        "the_current_inventory_export_without_skus_is_skipped_with_a_warning",
+        "inventory_export.csv",
+    ) else {
         return;
     };
     let recs = records(&rows);
@@ -413,7 +423,10 @@ async fn the_current_inventory_export_without_skus_is_skipped_with_a_warning() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_current_inventory_export_syncs_available_per_location_and_pulls_into_that_row() {
-    let Some(rows) = csv_rows("inventory_export.csv") else {
+    let Some(rows) = csv_rows(
+        "the_current_inventory_export_syncs_available_per_location_and_pulls_into_that_row",
+        "inventory_export.csv",
+    ) else {
         return;
     };
     let exported = with_skus(&rows);
@@ -552,7 +565,10 @@ async fn the_current_inventory_export_syncs_available_per_location_and_pulls_int
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_current_inventory_export_refuses_a_sku_twice_at_one_location_and_unlisted_locations() {
-    let Some(rows) = csv_rows("inventory_export.csv") else {
+    let Some(rows) = csv_rows(
+        "the_current_inventory_export_refuses_a_sku_twice_at_one_location_and_unlisted_locations",
+        "inventory_export.csv",
+    ) else {
         return;
     };
     let exported = with_skus(&rows);

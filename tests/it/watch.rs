@@ -3,13 +3,15 @@
 //! refusal shows in the status cells and clears once the sheet is fixed, and SIGTERM
 //! ends the command with exit 0. `schedule --every` the same way, at a one-second period.
 
+use crate::common;
+
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::LogTail;
 use serde_json::{Value, json};
 use sheetsync_sandbox::Sandbox;
-use tokio::io::AsyncReadExt;
 
 const TAB: &str = "Inventory";
 const WRITE_BACK: &str =
@@ -109,17 +111,13 @@ impl Env {
     }
 }
 
-/// Polls `check` every 50 ms for up to `secs` seconds.
-async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits (up to `secs` seconds, a bound for failures only) until `check` holds.
+async fn eventually(secs: u64, what: &str, check: impl FnMut() -> bool) {
+    common::wait_until(Duration::from_secs(secs), what, check).await;
 }
 
 /// SIGTERM, then the exit code and everything the command logged.
-async fn terminate(mut child: tokio::process::Child) -> (Option<i32>, String) {
+async fn terminate(mut child: tokio::process::Child, log: LogTail) -> (Option<i32>, String) {
     let pid = child.id().expect("pid").to_string();
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -130,11 +128,7 @@ async fn terminate(mut child: tokio::process::Child) -> (Option<i32>, String) {
         .await
         .expect("watch stops after SIGTERM")
         .expect("wait");
-    let mut log = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        err.read_to_string(&mut log).await.expect("stderr");
-    }
-    (status.code(), log)
+    (status.code(), log.finish().await)
 }
 
 fn text(v: Option<Value>) -> String {
@@ -145,9 +139,10 @@ fn text(v: Option<Value>) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn edits_reach_the_store_sales_reach_the_sheet_and_sigterm_exits_0() {
     let env = Env::ready().await;
-    let child = env.watch("1s");
-    // Let the first (full) tick run, then edit a price as a merchant would.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut child = env.watch("1s");
+    let log = LogTail::of(&mut child);
+    // Once the first (full) tick has run, edit a price as a merchant would.
+    log.wait_for("tick: full sync", 1).await;
     env.set("C2", json!(21.5));
     eventually(10, "the store to take the edited price", || {
         env.price("TEE-RED-S") == 21.5
@@ -158,7 +153,7 @@ async fn edits_reach_the_store_sales_reach_the_sheet_and_sigterm_exits_0() {
     // A sale in the store: the next full sync pulls it into the stock cell.
     env.sale_reaches_the_sheet(3).await;
 
-    let (code, log) = terminate(child).await;
+    let (code, log) = terminate(child, log).await;
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("row(s) changed (TEE-RED-S)"), "{log}");
     assert!(log.contains("full sync"), "{log}");
@@ -169,16 +164,18 @@ async fn edits_reach_the_store_sales_reach_the_sheet_and_sigterm_exits_0() {
 async fn a_refusal_shows_in_the_status_cells_and_clears_when_the_sheet_is_fixed() {
     let env = Env::ready().await;
     let before = env.price("TEE-RED-S");
-    let child = env.watch("1h");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut child = env.watch("1h");
+    let log = LogTail::of(&mut child);
+    log.wait_for("tick: full sync", 1).await;
     // A misplaced decimal point: the price guard refuses.
     env.set("C2", json!(1990));
     eventually(10, "the refusal in the status cell", || {
         text(env.cell("I2")) == "refused: price_change"
     })
     .await;
-    // Judged once: later ticks leave it alone and the store is untouched.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Judged once: the ticks after it leave it alone and the store is untouched.
+    let ticks = log.count("tick:");
+    log.wait_for("tick:", ticks + 3).await;
     assert_eq!(env.price("TEE-RED-S"), before);
 
     env.set("C2", json!(19.5));
@@ -188,7 +185,7 @@ async fn a_refusal_shows_in_the_status_cells_and_clears_when_the_sheet_is_fixed(
     .await;
     eventually(5, "the status to clear", || text(env.cell("I2")) == "OK").await;
 
-    let (code, log) = terminate(child).await;
+    let (code, log) = terminate(child, log).await;
     assert_eq!(code, Some(0), "{log}");
     assert_eq!(
         log.matches("A safety guard refused the plan").count(),
@@ -200,8 +197,10 @@ async fn a_refusal_shows_in_the_status_cells_and_clears_when_the_sheet_is_fixed(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_writer_is_refused_while_watch_runs() {
     let env = Env::ready().await;
-    let child = env.watch("1h");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut child = env.watch("1h");
+    let log = LogTail::of(&mut child);
+    // The watch holds the writer lock from its start; its first tick proves it started.
+    log.wait_for("tick: full sync", 1).await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
         .arg("--config")
         .arg(&env.config)
@@ -212,16 +211,17 @@ async fn a_second_writer_is_refused_while_watch_runs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("sheetsync watch"), "{stderr}");
-    let (code, log) = terminate(child).await;
+    let (code, log) = terminate(child, log).await;
     assert_eq!(code, Some(0), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn schedule_every_syncs_each_period_until_sigterm() {
     let env = Env::ready().await;
-    let child = env.schedule(&["--every", "1s"]);
+    let mut child = env.schedule(&["--every", "1s"]);
+    let log = LogTail::of(&mut child);
     // The first sync runs at once; an edit made after it lands at a later tick.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    log.wait_for("scheduled sync:", 1).await;
     env.set("C2", json!(22.5));
     eventually(10, "the store to take the edited price", || {
         env.price("TEE-RED-S") == 22.5
@@ -230,7 +230,7 @@ async fn schedule_every_syncs_each_period_until_sigterm() {
     // A sale in the store reaches the sheet at a later tick.
     env.sale_reaches_the_sheet(4).await;
 
-    let (code, log) = terminate(child).await;
+    let (code, log) = terminate(child, log).await;
     assert_eq!(code, Some(0), "{log}");
     assert!(log.matches("scheduled sync:").count() >= 2, "{log}");
     assert!(log.contains("Schedule stopped"), "{log}");

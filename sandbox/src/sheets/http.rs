@@ -103,7 +103,15 @@ async fn log_and_inject(Extract(fake): Extract<SheetsFake>, req: Request, next: 
             // The consent page is a browser's, not an API call: no injected failures.
             None
         } else {
-            hooked.or_else(|| s.failures.pop_front())
+            hooked.or_else(|| s.failures.pop_front()).or_else(|| {
+                // Only the Sheets API has this quota (Drive's is its own, far larger).
+                let write = req.method() != axum::http::Method::GET;
+                (path.starts_with("/v4/spreadsheets") && !s.quota.admit(write)).then(|| Canned {
+                    status: 429,
+                    content_type: JSON_UTF8,
+                    body: pretty(&quota_exceeded(write)),
+                })
+            })
         }
     };
     match canned {

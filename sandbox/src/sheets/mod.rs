@@ -11,7 +11,8 @@
 //! `RESOURCE_EXHAUSTED`), and it checks what it receives as the real service does: every
 //! API call needs a bearer token this fake issued, and the token endpoint verifies the
 //! RS256 signature of the assertion against the sandbox's own test service account
-//! ([`SheetsFake::service_account_key_json`]).
+//! ([`SheetsFake::service_account_key_json`]). It enforces Google's default per-user
+//! quota, 60 read and 60 write requests a minute, with Google's 429 body.
 //!
 //! The fake holds one spreadsheet. It shares no code with the engine: A1 notation is
 //! its own ([`range`]), so a wrong rule in the product cannot be mirrored here.
@@ -84,6 +85,53 @@ struct State {
     sheet_id_seed: u64,
     /// Actions armed by [`SheetsFake::before_call`], run when their call arrives.
     hooks: Vec<Hook>,
+    /// Google's per-user, per-minute quota on Sheets reads and writes.
+    quota: Quota,
+}
+
+/// The Sheets API's per-minute quotas as Google enforces them per user: 60 read and 60
+/// write requests in any minute by default, each request past that answered 429
+/// `RESOURCE_EXHAUSTED`. The fake holds one user (one service account or one consenting
+/// person), so one window per kind. The windows slide (the strictest reading of "a
+/// minute", so a client that fits here fits Google's refill however it is aligned), run
+/// on tokio's clock (tests drive them with paused time), and count only the requests
+/// served: a refused one does not push the window further.
+#[derive(Debug)]
+struct Quota {
+    per_minute: Option<usize>,
+    reads: VecDeque<tokio::time::Instant>,
+    writes: VecDeque<tokio::time::Instant>,
+    /// Requests answered 429 by the quota (not by an injected failure).
+    refused: usize,
+}
+
+impl Quota {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Counts a request of `write` kind now, or says it is over the quota.
+    fn admit(&mut self, write: bool) -> bool {
+        let Some(limit) = self.per_minute else {
+            return true;
+        };
+        let now = tokio::time::Instant::now();
+        let window = if write {
+            &mut self.writes
+        } else {
+            &mut self.reads
+        };
+        while window
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= Self::WINDOW)
+        {
+            window.pop_front();
+        }
+        if window.len() >= limit {
+            self.refused += 1;
+            return false;
+        }
+        window.push_back(now);
+        true
+    }
 }
 
 /// A Sheets values call a test can hook with [`SheetsFake::before_call`].
@@ -234,6 +282,12 @@ impl SheetsFake {
                 token_failures: VecDeque::new(),
                 sheet_id_seed: 0x2545_f491_4f6c_dd1d,
                 hooks: Vec::new(),
+                quota: Quota {
+                    per_minute: Some(60),
+                    reads: VecDeque::new(),
+                    writes: VecDeque::new(),
+                    refused: 0,
+                },
             })),
             faults: crate::faults::Faults::default(),
         }
@@ -429,6 +483,17 @@ impl SheetsFake {
             content_type: "application/json; charset=utf-8",
             body,
         });
+    }
+
+    /// Sets the read and the write quota (requests a minute per user; Google's default,
+    /// and the fake's, is 60), or lifts it with `None`.
+    pub fn set_quota_per_minute(&self, per_minute: Option<usize>) {
+        self.lock().quota.per_minute = per_minute;
+    }
+
+    /// How many requests the per-minute quota refused (429 `RESOURCE_EXHAUSTED`).
+    pub fn quota_refusals(&self) -> usize {
+        self.lock().quota.refused
     }
 
     /// The real 429 `RESOURCE_EXHAUSTED` body for the read or the write quota.

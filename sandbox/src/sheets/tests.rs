@@ -413,3 +413,69 @@ fn demo_seed_loads() {
         "the seed has a bad price"
     );
 }
+
+/// Google's quota, on tokio's paused clock: 60 reads in a minute are served, the 61st
+/// is refused with Google's 429 body, writes have their own 60, and a read is served
+/// again once the first left the minute.
+#[tokio::test(start_paused = true)]
+async fn sixty_reads_and_sixty_writes_a_minute_then_429() {
+    let fake = recorded_fake();
+    let addr = start(&fake).await;
+    let id = fake.spreadsheet_id();
+    let read = format!("/v4/spreadsheets/{id}/values/Sheet1!A1");
+    let write_path = format!("/v4/spreadsheets/{id}/values:batchUpdate");
+    let body =
+        json!({"valueInputOption": "RAW", "data": [{"range": "Sheet1!A1", "values": [[1]]}]});
+    // One client for all 120-odd calls: building one per call (as `call` does) costs
+    // more than the rest of the test.
+    let client = reqwest::Client::new();
+    let send = |write: bool| {
+        let url = format!("http://{addr}{}", if write { &write_path } else { &read });
+        let req = if write {
+            client.post(url).json(&body)
+        } else {
+            client.get(url)
+        };
+        async move {
+            let resp = req.bearer_auth(TOKEN).send().await.expect("send");
+            let status = resp.status().as_u16();
+            let b: Json = resp.json().await.unwrap_or(Json::Null);
+            (status, b)
+        }
+    };
+    for i in 0..60 {
+        let (st, b) = send(false).await;
+        assert_eq!(st, 200, "read {i}: {b}");
+        tokio::time::advance(std::time::Duration::from_millis(900)).await;
+    }
+    // 54 s after the first read: the minute is full.
+    let (st, b) = send(false).await;
+    assert_eq!(st, 429, "{b}");
+    assert_eq!(b["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(
+        b["error"]["details"][0]["metadata"]["quota_limit"],
+        "ReadRequestsPerMinutePerUser"
+    );
+    assert_eq!(fake.quota_refusals(), 1);
+    // Writes count apart from reads.
+    for i in 0..60 {
+        let (st, b) = send(true).await;
+        assert_eq!(st, 200, "write {i}: {b}");
+    }
+    let (st, b) = send(true).await;
+    assert_eq!(st, 429, "{b}");
+    assert_eq!(
+        b["error"]["details"][0]["metadata"]["quota_limit"],
+        "WriteRequestsPerMinutePerUser"
+    );
+    // The first read leaves the window 60 s after it was served: one more read fits.
+    tokio::time::advance(std::time::Duration::from_secs(6)).await;
+    let (st, b) = send(false).await;
+    assert_eq!(st, 200, "{b}");
+    let (st, _) = send(false).await;
+    assert_eq!(st, 429, "only the first read left the window");
+    assert_eq!(fake.quota_refusals(), 3);
+    // Lifted, nothing is refused.
+    fake.set_quota_per_minute(None);
+    assert_eq!(send(false).await.0, 200);
+}

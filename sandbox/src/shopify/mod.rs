@@ -213,6 +213,8 @@ pub struct ShopifyFake {
     inner: Arc<Mutex<Shared>>,
     faults: crate::faults::Faults,
     holds: hold::Holds,
+    /// Client connections still open ([`ShopifyFake::open_connections`]).
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ShopifyFake {
@@ -241,6 +243,7 @@ impl ShopifyFake {
             })),
             faults: crate::faults::Faults::default(),
             holds: hold::Holds::default(),
+            connections: Arc::default(),
         })
     }
 
@@ -281,7 +284,19 @@ impl ShopifyFake {
 
     /// Serves the API on `listener` until the task is dropped.
     pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let listener = CountingListener {
+            inner: listener,
+            open: Arc::clone(&self.connections),
+        };
         axum::serve(listener, self.router()).await
+    }
+
+    /// Client connections the fake has accepted and not yet closed. A killed client's
+    /// sockets are closed by the kernel; the fake closes its side only after serving every
+    /// request already sent on them, so 0 after a kill means everything the client sent
+    /// has landed, or never will.
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Binds 127.0.0.1 on a free port and serves in the background; returns the address
@@ -903,5 +918,85 @@ async fn file_handler(
             resp
         }
         None => (StatusCode::NOT_FOUND, "NoSuchKey").into_response(),
+    }
+}
+
+/// A TCP listener that counts the connections it hands to axum until they close.
+struct CountingListener {
+    inner: tokio::net::TcpListener,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// An accepted connection that counts itself out when hyper drops it.
+struct CountedStream {
+    inner: tokio::net::TcpStream,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for CountedStream {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl axum::serve::Listener for CountingListener {
+    type Io = CountedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (CountedStream, SocketAddr) {
+        let (inner, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        self.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let open = Arc::clone(&self.open);
+        (CountedStream { inner, open }, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for CountedStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountedStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }

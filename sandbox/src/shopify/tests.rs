@@ -838,12 +838,10 @@ mod fidelity {
     use super::{TOKEN, V};
     use crate::shopify::ShopifyFake;
 
-    fn live_dir() -> Option<PathBuf> {
-        let dir = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/shopify/live"
-        ));
-        dir.is_dir().then(|| dir.to_path_buf())
+    /// The live captures for `test` (see [`crate::shared::shared_path`]: a loud
+    /// skip when absent, a failure under `SHEETSYNC_REQUIRE_SHARED=1`).
+    fn live_dir(test: &str) -> Option<PathBuf> {
+        crate::shared::shared_path(test, "fixtures/shopify/live")
     }
 
     fn load(dir: &Path, rel: &str) -> Value {
@@ -983,8 +981,7 @@ mod fidelity {
 
     #[test]
     fn inventory_quantity_contracts() {
-        let Some(dir) = live_dir() else {
-            eprintln!("skipped: ../shared/fixtures/shopify/live is absent");
+        let Some(dir) = live_dir("inventory_quantity_contracts") else {
             return;
         };
         let cap = load(
@@ -1065,8 +1062,7 @@ mod fidelity {
 
     #[test]
     fn set_quantities_bounds_and_names() {
-        let Some(dir) = live_dir() else {
-            eprintln!("skipped: ../shared/fixtures/shopify/live is absent");
+        let Some(dir) = live_dir("set_quantities_bounds_and_names") else {
             return;
         };
         for file in [
@@ -1093,8 +1089,7 @@ mod fidelity {
 
     #[test]
     fn reason_validation() {
-        let Some(dir) = live_dir() else {
-            eprintln!("skipped: ../shared/fixtures/shopify/live is absent");
+        let Some(dir) = live_dir("reason_validation") else {
             return;
         };
         let cap = load(
@@ -1131,8 +1126,7 @@ mod fidelity {
 
     #[test]
     fn activate_on_hand() {
-        let Some(dir) = live_dir() else {
-            eprintln!("skipped: ../shared/fixtures/shopify/live is absent");
+        let Some(dir) = live_dir("activate_on_hand") else {
             return;
         };
         let cap = load(
@@ -1194,8 +1188,7 @@ mod fidelity {
 
     #[test]
     fn bulk_update_allow_partial_and_error_order() {
-        let Some(dir) = live_dir() else {
-            eprintln!("skipped: ../shared/fixtures/shopify/live is absent");
+        let Some(dir) = live_dir("bulk_update_allow_partial_and_error_order") else {
             return;
         };
         let cap = load(
@@ -1248,8 +1241,7 @@ mod fidelity {
 
     #[test]
     fn locations_catalog() {
-        let Some(dir) = live_dir() else {
-            eprintln!("skipped: ../shared/fixtures/shopify/live is absent");
+        let Some(dir) = live_dir("locations_catalog") else {
             return;
         };
         let cap = load(
@@ -1444,8 +1436,6 @@ fn variant_pages_are_cut_before_they_are_built() {
 // ---- productUpdate against product-update-parity.json ----------------------------------
 
 mod product_update_fidelity {
-    use std::path::Path;
-
     use serde_json::{Value, json};
 
     use super::{TOKEN, V};
@@ -1479,14 +1469,13 @@ mod product_update_fidelity {
 
     #[test]
     fn product_update_answers_like_the_capture() {
-        let path = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/shopify/live/captures/very-big-test-store.myshopify.com/2025-01/products/product-update-parity.json"
-        ));
-        let Ok(text) = std::fs::read_to_string(path) else {
-            eprintln!("skipped: {} is absent", path.display());
+        let Some(path) = crate::shared::shared_path(
+            "product_update_answers_like_the_capture",
+            "fixtures/shopify/live/captures/very-big-test-store.myshopify.com/2025-01/products/product-update-parity.json",
+        ) else {
             return;
         };
+        let text = std::fs::read_to_string(&path).unwrap();
         let cap: Value = serde_json::from_str(&text).unwrap();
         // The product as the capture's failed update returned it, untouched.
         let before =
