@@ -1,3 +1,7 @@
+//! Unit tests of `auth` against the local Shopify fake: one mint for concurrent
+//! requests, re-minting before expiry, a token that never reaches `Debug` output, and the
+//! OAuth install flow.
+
 use std::sync::Arc;
 use std::time::Duration;
 

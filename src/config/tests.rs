@@ -1,3 +1,7 @@
+//! Unit tests of `config`: defaults, required and unknown keys named with their line,
+//! `${VAR}` interpolation, guard limits, base URLs, discovery order and path resolution.
+//! A resolved secret never shows in `Debug` output.
+
 use super::*;
 
 const SECRET: &str = "shpss_topsecret_0123456789";

@@ -1,3 +1,6 @@
+//! Unit tests of `report`: the JSON object in SPEC §5 key order, exit-status precedence
+//! (dry runs exit as the real run would), and the human plan's wording and colour.
+
 use rust_decimal::Decimal;
 
 use super::json::to_json;

@@ -1,3 +1,7 @@
+//! Unit tests of `state` on real SQLite files in temp dirs: permissions, reopening,
+//! read-only and damaged files, schema versions, journals surviving a reopen, and the
+//! writer lock across processes.
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -19,6 +19,7 @@ mod interrupts;
 mod kills;
 mod layers;
 mod lost_answers;
+mod module_docs;
 mod products;
 mod progress;
 mod revert;
