@@ -446,6 +446,7 @@ impl Engine {
             i32::from(exit),
             &serde_json::to_value(report.summary).unwrap_or_default(),
             &crate::report::json::to_json(&report),
+            &revert::journal_rows(&report),
         )?;
         tracing::debug!(phase = "persisted", "Baseline and run journaled");
         Ok(report)

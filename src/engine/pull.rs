@@ -171,6 +171,7 @@ impl Engine {
             i32::from(journaled.exit_status(false).code()),
             &serde_json::to_value(journaled.summary).unwrap_or_default(),
             &crate::report::json::to_json(&journaled),
+            &super::revert::journal_rows(&journaled),
         )?;
         Ok(report)
     }

@@ -131,6 +131,98 @@ pub struct JournaledRequest {
     pub items_json: String,
 }
 
+/// Which list of a run's report a [`JournalRow`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// A change to the store (`changes[]`).
+    Change,
+    /// A store value copied into the sheet (`pulled[]`).
+    Pulled,
+}
+
+impl RowKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RowKind::Change => "change",
+            RowKind::Pulled => "pulled",
+        }
+    }
+}
+
+/// Where a journaled change ended (the report's four statuses, SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowStatus {
+    Planned,
+    Applied,
+    Failed,
+    Skipped,
+}
+
+impl RowStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Planned => "planned",
+            RowStatus::Applied => "applied",
+            RowStatus::Failed => "failed",
+            RowStatus::Skipped => "skipped",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<RowStatus> {
+        Some(match name {
+            "planned" => RowStatus::Planned,
+            "applied" => RowStatus::Applied,
+            "failed" => RowStatus::Failed,
+            "skipped" => RowStatus::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+/// What the product or variant of a change was created with (`sync.create_missing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Product,
+    Variant,
+}
+
+impl Created {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Created::Product => "product",
+            Created::Variant => "variant",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Created> {
+        match name {
+            "product" => Some(Created::Product),
+            "variant" => Some(Created::Variant),
+            _ => None,
+        }
+    }
+}
+
+/// One change or pulled cell of a finished run, typed, as the journal keeps it: what
+/// `revert` reads, so no change to the report's output format can break reverting a run
+/// recorded earlier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalRow {
+    pub kind: RowKind,
+    pub sku: Sku,
+    pub row: u32,
+    pub key: FieldKey,
+    pub from: Option<Value>,
+    pub to: Option<Value>,
+    /// `None` on a pulled cell of a dry run (no write-back happened).
+    pub status: Option<RowStatus>,
+    pub error: Option<String>,
+    pub note: Option<String>,
+    pub created: Option<Created>,
+    /// The product's title, for the human report.
+    pub product: String,
+}
+
 /// A cached access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedToken {
@@ -367,7 +459,8 @@ impl State {
         Ok(())
     }
 
-    /// Records how a run ended, with its summary and full JSON report (`runs show`).
+    /// Records how a run ended, with its summary, full JSON report (`runs show`) and its
+    /// changes and pulled cells as typed rows (`revert`), all in one transaction.
     pub fn finish_run(
         &mut self,
         run_id: &str,
@@ -375,13 +468,16 @@ impl State {
         exit_code: i32,
         summary: &serde_json::Value,
         report_json: &str,
+        rows: &[JournalRow],
     ) -> Result<(), StateError> {
         let scope_id = self.writable_scope("a run")?;
-        let updated = self
-            .conn
+        let path = self.path.clone();
+        let sq = |e| StateError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(sq)?;
+        let updated = tx
             .execute(
                 "UPDATE runs SET finished_at = ?3, exit_code = ?4, summary_json = ?5,
-                                 report_json = ?6
+                                 report_json = ?6, rows_recorded = 1
                  WHERE run_id = ?1 AND scope_id = ?2",
                 params![
                     run_id,
@@ -392,13 +488,156 @@ impl State {
                     report_json
                 ],
             )
-            .map_err(self.sq())?;
+            .map_err(sq)?;
         if updated == 0 {
             return Err(StateError::UnknownRun {
                 run_id: run_id.to_owned(),
             });
         }
-        Ok(())
+        {
+            // A run finished twice (never today) keeps its last rows only.
+            tx.execute("DELETE FROM run_rows WHERE run_id = ?1", [run_id])
+                .map_err(sq)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO run_rows (run_id, seq, kind, sku, row, field, location,
+                        from_kind, from_value, to_kind, to_value, status, error, note,
+                        created, product)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                        ?15, ?16)",
+                )
+                .map_err(sq)?;
+            for (seq, r) in rows.iter().enumerate() {
+                let (from_kind, from_value) = encode_value(r.from.as_ref());
+                let (to_kind, to_value) = encode_value(r.to.as_ref());
+                stmt.execute(params![
+                    run_id,
+                    i64::try_from(seq).unwrap_or(i64::MAX),
+                    r.kind.as_str(),
+                    r.sku.as_str(),
+                    r.row,
+                    r.key.field.name(),
+                    r.key.location.as_deref().unwrap_or(""),
+                    from_kind,
+                    from_value,
+                    to_kind,
+                    to_value,
+                    r.status.map(RowStatus::as_str),
+                    r.error,
+                    r.note,
+                    r.created.map(Created::as_str),
+                    r.product,
+                ])
+                .map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)
+    }
+
+    /// The typed rows of finished run `run_id`, in report order; `None` when the run is
+    /// unknown, unfinished, or was recorded before the journal kept rows (schema 1).
+    pub fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        let recorded: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT rows_recorded FROM runs
+                 WHERE run_id = ?1 AND scope_id = ?2 AND finished_at IS NOT NULL",
+                params![run_id, scope_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sq())?;
+        if recorded != Some(true) {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT kind, sku, row, field, location, from_kind, from_value, to_kind,
+                        to_value, status, error, note, created, product
+                 FROM run_rows WHERE run_id = ?1 ORDER BY seq",
+            )
+            .map_err(self.sq())?;
+        type Raw = (
+            String,
+            String,
+            u32,
+            String,
+            String,
+            [Option<String>; 4],
+            [Option<String>; 4],
+            String,
+        );
+        let rows = stmt
+            .query_map([run_id], |r| -> rusqlite::Result<Raw> {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+                    [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
+                    r.get(13)?,
+                ))
+            })
+            .map_err(self.sq())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, sku, row, field, location, values, rest, product) =
+                row.map_err(self.sq())?;
+            let corrupt = |detail: String| StateError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("run {run_id}: {detail}"),
+            };
+            let kind = match kind.as_str() {
+                "change" => RowKind::Change,
+                "pulled" => RowKind::Pulled,
+                other => return Err(corrupt(format!("unknown row kind {other:?}"))),
+            };
+            let sku = Sku::new(&sku).ok_or_else(|| corrupt("an empty SKU".into()))?;
+            let field = Field::from_name(&field)
+                .ok_or_else(|| corrupt(format!("unknown field {field:?}")))?;
+            let [from_kind, from_value, to_kind, to_value] = values;
+            let from =
+                decode_value(from_kind.as_deref(), from_value.as_deref()).map_err(corrupt)?;
+            let to = decode_value(to_kind.as_deref(), to_value.as_deref()).map_err(corrupt)?;
+            let [status, error, note, created] = rest;
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(
+                    RowStatus::from_name(s)
+                        .ok_or_else(|| corrupt(format!("unknown status {s:?}")))?,
+                ),
+            };
+            let created = match created.as_deref() {
+                None => None,
+                Some(c) => Some(
+                    Created::from_name(c)
+                        .ok_or_else(|| corrupt(format!("unknown created {c:?}")))?,
+                ),
+            };
+            out.push(JournalRow {
+                kind,
+                sku,
+                row,
+                key: FieldKey {
+                    field,
+                    location: (!location.is_empty()).then_some(location),
+                },
+                from,
+                to,
+                status,
+                error,
+                note,
+                created,
+                product,
+            });
+        }
+        Ok(Some(out))
     }
 
     /// Up to `limit` runs of this scope, newest first.
