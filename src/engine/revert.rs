@@ -2,7 +2,7 @@
 //! replaced, writes them into the sheet, and moves the baseline, so the next `sync` does
 //! not re-apply what was reverted.
 //!
-//! The run's journal rows are the source ([`State::run_rows`], typed, written with the
+//! The run's journal rows are the source ([`StateStore::run_rows`], typed, written with the
 //! run; only a run recorded before the journal kept rows falls back to its stored report,
 //! in [`rows_from_stored_report`]): each `applied` change is turned around
 //! (`from` = what the run wrote, `to` = what it replaced). Just before writing, the store
@@ -42,7 +42,9 @@ use crate::plan::{Change, ConflictKind, Plan, Resolution, Snapshot};
 use crate::report::{ChangeReport, ConflictReport, PullReport, Report, RunMeta, Status};
 use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet, Row};
 use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
-use crate::state::{Created, JournalRow, RowKind, RowStatus, Scope, State, StateError, WriterLock};
+use crate::state::{
+    self, Created, JournalRow, RowKind, RowStatus, Scope, StateError, StateStore, WriterLock,
+};
 
 /// Where the sheet stands for one reverted value.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +101,7 @@ pub fn decode(field: Field, v: &Json) -> Option<Option<Value>> {
 }
 
 /// A finished run's changes and pulled cells as the journal keeps them (the rows
-/// [`State::finish_run`] records). An entry whose SKU, field or values cannot be read
+/// [`StateStore::finish_run`] records). An entry whose SKU, field or values cannot be read
 /// back is left out, with a warning: it could not be reverted either.
 pub fn journal_rows(report: &Report) -> Vec<JournalRow> {
     let status = |s: Status| match s {
@@ -163,7 +165,7 @@ pub fn journal_rows(report: &Report) -> Vec<JournalRow> {
 /// its stored JSON report: the only place `revert` parses a report back. `None` for an
 /// unknown or unfinished run.
 pub fn rows_from_stored_report(
-    state: &State,
+    state: &dyn StateStore,
     run_id: &str,
 ) -> Result<Option<Vec<JournalRow>>, StateError> {
     let Some(text) = state.run_report(run_id)? else {
@@ -389,18 +391,18 @@ impl Engine {
                 cfg.sync.state_dir.display()
             ))
         };
-        let reader = match State::open_read_only(&cfg.sync.state_dir, &scope) {
+        let reader = match state::open_reader(&cfg.sync.state_dir, &scope) {
             // A state written by an older build: the writer (holding the lock) migrates
             // it, and the run is then read through the fallback below.
             Err(StateError::NeedsUpgrade { .. }) if !opts.dry_run => {
-                Some(State::open(&cfg.sync.state_dir, &scope)?)
+                Some(state::open_writer(&cfg.sync.state_dir, &scope)?)
             }
             other => other?,
         }
         .ok_or_else(unknown)?;
         let stored = match reader.run_rows(target)? {
             Some(rows) => rows,
-            None => rows_from_stored_report(&reader, target)?.ok_or_else(unknown)?,
+            None => rows_from_stored_report(&*reader, target)?.ok_or_else(unknown)?,
         };
         let command = reader
             .list_runs(usize::MAX)?
@@ -464,7 +466,7 @@ impl Engine {
             return Ok(report);
         }
 
-        let mut state = State::open(&cfg.sync.state_dir, &scope)?;
+        let mut state = state::open_writer(&cfg.sync.state_dir, &scope)?;
         apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
         state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
         let journal = std::sync::Mutex::new(state);
@@ -597,7 +599,7 @@ impl Engine {
             return Ok(report);
         }
 
-        let mut state = State::open(&cfg.sync.state_dir, &self.scope())?;
+        let mut state = state::open_writer(&cfg.sync.state_dir, &self.scope())?;
         state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
         let fates = self
             .write_reverted(&layout, &columns, &items, &writable, false, &mut report)

@@ -927,6 +927,291 @@ impl State {
     }
 }
 
+/// The state port: what the engine, `apply`, `pull` and `revert` need of the state,
+/// written as they use it and no wider. [`State`] (SQLite) is its first backend; open one
+/// with [`open_writer`] / [`open_reader`]. Calls are synchronous and each ends its own
+/// transaction before it returns, so none is held across an `.await`; one store belongs
+/// to one task at a time (`Send`, not `Sync`). The writer lock ([`WriterLock`]) stays
+/// outside it: it is taken before the state is opened, and guards the scope, not a
+/// backend.
+pub trait StateStore: Send {
+    /// The file (or place) the state lives in, for error messages.
+    fn path(&self) -> &Path;
+    /// The values both sides last agreed on, for this scope.
+    fn load_baseline(&self) -> Result<Baseline, StateError>;
+    /// Records agreed values (insert or replace), all at once.
+    fn set_baseline(
+        &mut self,
+        entries: &[(Sku, FieldKey, Option<Value>)],
+    ) -> Result<(), StateError>;
+    /// Records the start of a run.
+    fn begin_run(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        command: &str,
+        dry_run: bool,
+    ) -> Result<(), StateError>;
+    /// Records how a run ended: summary, report and typed rows, all at once.
+    fn finish_run(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        exit_code: i32,
+        summary: &serde_json::Value,
+        report_json: &str,
+        rows: &[JournalRow],
+    ) -> Result<(), StateError>;
+    /// Up to `limit` runs of this scope, newest first.
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError>;
+    /// The JSON report a finished run stored.
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError>;
+    /// The typed rows of a finished run; `None` when it has none recorded.
+    fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError>;
+    /// Records a store request before it is sent, durably; returns its id.
+    fn journal_request(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items_json: &str,
+    ) -> Result<i64, StateError>;
+    /// Records how a journaled request ended.
+    fn settle_request(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        response_json: &str,
+    ) -> Result<(), StateError>;
+    /// Records what is known of a request still in flight, without settling it.
+    fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError>;
+    /// Requests journaled but never settled, oldest first.
+    fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError>;
+    /// Bodies of this scope's journaled requests of `operation`, oldest first.
+    fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError>;
+    /// This scope's journaled requests of `operation` with their outcome, oldest first.
+    fn journal_entries(
+        &self,
+        operation: &str,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError>;
+    /// A cached token by name.
+    fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError>;
+    /// Stores or replaces a token, atomically.
+    fn put_token(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        expires_at: Option<&str>,
+    ) -> Result<(), StateError>;
+    /// Forgets a token.
+    fn delete_token(&mut self, name: &str) -> Result<(), StateError>;
+}
+
+impl StateStore for State {
+    fn path(&self) -> &Path {
+        State::path(self)
+    }
+    fn load_baseline(&self) -> Result<Baseline, StateError> {
+        State::load_baseline(self)
+    }
+    fn set_baseline(
+        &mut self,
+        entries: &[(Sku, FieldKey, Option<Value>)],
+    ) -> Result<(), StateError> {
+        State::set_baseline(self, entries)
+    }
+    fn begin_run(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        command: &str,
+        dry_run: bool,
+    ) -> Result<(), StateError> {
+        State::begin_run(self, run_id, started_at, command, dry_run)
+    }
+    fn finish_run(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        exit_code: i32,
+        summary: &serde_json::Value,
+        report_json: &str,
+        rows: &[JournalRow],
+    ) -> Result<(), StateError> {
+        State::finish_run(
+            self,
+            run_id,
+            finished_at,
+            exit_code,
+            summary,
+            report_json,
+            rows,
+        )
+    }
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        State::list_runs(self, limit)
+    }
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
+        State::run_report(self, run_id)
+    }
+    fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
+        State::run_rows(self, run_id)
+    }
+    fn journal_request(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items_json: &str,
+    ) -> Result<i64, StateError> {
+        State::journal_request(self, run_id, key, operation, body, items_json)
+    }
+    fn settle_request(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        response_json: &str,
+    ) -> Result<(), StateError> {
+        State::settle_request(self, id, outcome, response_json)
+    }
+    fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
+        State::note_request(self, id, response_json)
+    }
+    fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
+        State::unsettled_requests(self)
+    }
+    fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        State::journaled_bodies(self, operation)
+    }
+    fn journal_entries(
+        &self,
+        operation: &str,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        State::journal_entries(self, operation)
+    }
+    fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
+        State::get_token(self, name)
+    }
+    fn put_token(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        expires_at: Option<&str>,
+    ) -> Result<(), StateError> {
+        State::put_token(self, name, value, expires_at)
+    }
+    fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
+        State::delete_token(self, name)
+    }
+}
+
+/// A boxed store is a store, so `Mutex<Box<dyn StateStore>>` lends itself as
+/// `&Mutex<dyn StateStore>`.
+impl<S: StateStore + ?Sized> StateStore for Box<S> {
+    fn path(&self) -> &Path {
+        (**self).path()
+    }
+    fn load_baseline(&self) -> Result<Baseline, StateError> {
+        (**self).load_baseline()
+    }
+    fn set_baseline(
+        &mut self,
+        entries: &[(Sku, FieldKey, Option<Value>)],
+    ) -> Result<(), StateError> {
+        (**self).set_baseline(entries)
+    }
+    fn begin_run(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        command: &str,
+        dry_run: bool,
+    ) -> Result<(), StateError> {
+        (**self).begin_run(run_id, started_at, command, dry_run)
+    }
+    fn finish_run(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        exit_code: i32,
+        summary: &serde_json::Value,
+        report_json: &str,
+        rows: &[JournalRow],
+    ) -> Result<(), StateError> {
+        (**self).finish_run(run_id, finished_at, exit_code, summary, report_json, rows)
+    }
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        (**self).list_runs(limit)
+    }
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
+        (**self).run_report(run_id)
+    }
+    fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
+        (**self).run_rows(run_id)
+    }
+    fn journal_request(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items_json: &str,
+    ) -> Result<i64, StateError> {
+        (**self).journal_request(run_id, key, operation, body, items_json)
+    }
+    fn settle_request(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        response_json: &str,
+    ) -> Result<(), StateError> {
+        (**self).settle_request(id, outcome, response_json)
+    }
+    fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
+        (**self).note_request(id, response_json)
+    }
+    fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
+        (**self).unsettled_requests()
+    }
+    fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        (**self).journaled_bodies(operation)
+    }
+    fn journal_entries(
+        &self,
+        operation: &str,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        (**self).journal_entries(operation)
+    }
+    fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
+        (**self).get_token(name)
+    }
+    fn put_token(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        expires_at: Option<&str>,
+    ) -> Result<(), StateError> {
+        (**self).put_token(name, value, expires_at)
+    }
+    fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
+        (**self).delete_token(name)
+    }
+}
+
+/// Opens the state of `scope` in `dir` for a writer (see [`State::open`]): the backend
+/// the engine talks to through [`StateStore`].
+pub fn open_writer(dir: &Path, scope: &Scope) -> Result<Box<dyn StateStore>, StateError> {
+    Ok(Box::new(State::open(dir, scope)?))
+}
+
+/// Opens the state of `scope` in `dir` for reading only (see [`State::open_read_only`]);
+/// `None` when there is none yet.
+pub fn open_reader(dir: &Path, scope: &Scope) -> Result<Option<Box<dyn StateStore>>, StateError> {
+    Ok(State::open_read_only(dir, scope)?.map(|s| Box::new(s) as Box<dyn StateStore>))
+}
+
 /// Creates the state dir, owner-only, with any missing parents. An existing dir is left
 /// as the user set it.
 pub(crate) fn create_state_dir(dir: &Path) -> Result<(), StateError> {
