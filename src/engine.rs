@@ -15,7 +15,7 @@ use crate::plan::{self, Adopt, Baseline, PlanOptions};
 use crate::report::{Fatal, Report, RunMeta};
 use crate::sheet::google::{SheetError, SheetsClient};
 use crate::sheet::parse::{self, ColumnKey, HeaderError};
-use crate::state::{Scope, State, StateError, WriterLock};
+use crate::state::{self, Scope, StateError, StateStore, WriterLock};
 use crate::store::shopify::{ClientOptions, ConnectError, ShopifyClient, StoreError};
 
 /// How many rows from the top are read to find the header row.
@@ -314,9 +314,9 @@ impl Engine {
         let sheet = narrowed.as_ref().unwrap_or(&whole);
 
         let state = if opts.dry_run {
-            State::open_read_only(&cfg.sync.state_dir, &scope)?
+            state::open_reader(&cfg.sync.state_dir, &scope)?
         } else {
-            Some(State::open(&cfg.sync.state_dir, &scope)?)
+            Some(state::open_writer(&cfg.sync.state_dir, &scope)?)
         };
         let baseline: Baseline = match &state {
             Some(s) => s.load_baseline()?,
@@ -346,8 +346,8 @@ impl Engine {
         let mut open_publishes = Vec::new();
         if cfg.sync.create_missing {
             // Read before any await: the state is not `Sync`.
-            let journaled = journaled_handles(state.as_ref())?;
-            let published = PublishJournal::read(state.as_ref())?;
+            let journaled = journaled_handles(state.as_deref())?;
+            let published = PublishJournal::read(state.as_deref())?;
             let (ctx, settled) = match self
                 .create_context(sheet, &snapshot, journaled, published)
                 .await
@@ -446,6 +446,7 @@ impl Engine {
             i32::from(exit),
             &serde_json::to_value(report.summary).unwrap_or_default(),
             &crate::report::json::to_json(&report),
+            &revert::journal_rows(&report),
         )?;
         tracing::debug!(phase = "persisted", "Baseline and run journaled");
         Ok(report)
@@ -756,7 +757,7 @@ impl Engine {
 
 /// The handles earlier runs journaled a `productCreate` for (see
 /// [`plan::create::CreateContext::journaled`]).
-fn journaled_handles(state: Option<&State>) -> Result<BTreeSet<String>, EngineError> {
+fn journaled_handles(state: Option<&dyn StateStore>) -> Result<BTreeSet<String>, EngineError> {
     let mut handles = BTreeSet::new();
     if let Some(state) = state {
         for body in state.journaled_bodies("productCreate")? {
@@ -791,7 +792,7 @@ struct PublishJournal {
 }
 
 impl PublishJournal {
-    fn read(state: Option<&State>) -> Result<PublishJournal, EngineError> {
+    fn read(state: Option<&dyn StateStore>) -> Result<PublishJournal, EngineError> {
         let mut out = PublishJournal {
             created: journaled_handles(state)?,
             ..PublishJournal::default()

@@ -42,7 +42,7 @@ use crate::progress::{Reporter, Work};
 use crate::report::{BulkMutationReport, Report, Status};
 use std::sync::Mutex;
 
-use crate::state::{Outcome as Settled, State};
+use crate::state::{Outcome as Settled, StateStore};
 use crate::store::shopify::{
     ActivateOutcome, Patch, SetOutcome, SetQuantity, ShopifyClient, StoreError, UserError,
     VariantOutcome, VariantUpdate,
@@ -164,7 +164,7 @@ impl Part {
 pub struct Executor<'a> {
     store: &'a ShopifyClient,
     /// The journal; locked only for single synchronous calls, never across an await.
-    state: &'a Mutex<State>,
+    state: &'a Mutex<dyn StateStore + 'a>,
     run_id: &'a str,
     /// Configured location name → Shopify location id.
     locations: &'a BTreeMap<LocationName, String>,
@@ -178,7 +178,7 @@ pub struct Executor<'a> {
 impl<'a> Executor<'a> {
     pub fn new(
         store: &'a ShopifyClient,
-        state: &'a Mutex<State>,
+        state: &'a Mutex<dyn StateStore + 'a>,
         run_id: &'a str,
         locations: &'a BTreeMap<LocationName, String>,
         policy: Policy,

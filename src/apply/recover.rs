@@ -21,11 +21,11 @@ use serde_json::Value as Json;
 
 use crate::model::LocationName;
 use crate::plan::{Snapshot, StoreVariant};
-use crate::state::{Outcome, State, StateError};
+use crate::state::{Outcome, StateError, StateStore};
 
 /// Settles every unsettled request of the scope against `snapshot`; returns how many.
 pub fn settle_unsettled(
-    state: &mut State,
+    state: &mut dyn StateStore,
     snapshot: &Snapshot,
     locations: &BTreeMap<LocationName, String>,
 ) -> Result<usize, StateError> {

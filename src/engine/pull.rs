@@ -16,7 +16,7 @@ use crate::report::{Fatal, PullReport, Report, RunMeta, Status};
 use crate::sheet::catalog::{self, CatalogPlan, CatalogReport};
 use crate::sheet::parse::{self, HeaderError, Intent, ParsedSheet};
 use crate::sheet::writeback::{self, Fate, ReadGrid};
-use crate::state::{State, WriterLock};
+use crate::state::{self, WriterLock};
 
 impl Engine {
     /// One `pull`: bootstraps an empty tab or refreshes the rows it has. Journaled as run
@@ -37,7 +37,7 @@ impl Engine {
             .map(|(n, id)| (n.clone(), id.clone()))
             .collect();
         let (snapshot, without_sku) = self.store.snapshot_counted(&loc_pairs).await?;
-        let mut state = State::open(&cfg.sync.state_dir, &scope)?;
+        let mut state = state::open_writer(&cfg.sync.state_dir, &scope)?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
         let header_rows = header_rows?;
@@ -171,6 +171,7 @@ impl Engine {
             i32::from(journaled.exit_status(false).code()),
             &serde_json::to_value(journaled.summary).unwrap_or_default(),
             &crate::report::json::to_json(&journaled),
+            &super::revert::journal_rows(&journaled),
         )?;
         Ok(report)
     }

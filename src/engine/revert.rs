@@ -2,7 +2,9 @@
 //! replaced, writes them into the sheet, and moves the baseline, so the next `sync` does
 //! not re-apply what was reverted.
 //!
-//! The stored report of the run is the source: each `applied` change is turned around
+//! The run's journal rows are the source ([`StateStore::run_rows`], typed, written with the
+//! run; only a run recorded before the journal kept rows falls back to its stored report,
+//! in [`rows_from_stored_report`]): each `applied` change is turned around
 //! (`from` = what the run wrote, `to` = what it replaced). Just before writing, the store
 //! is read again and each value is judged by [`classify`]:
 //!
@@ -40,7 +42,9 @@ use crate::plan::{Change, ConflictKind, Plan, Resolution, Snapshot};
 use crate::report::{ChangeReport, ConflictReport, PullReport, Report, RunMeta, Status};
 use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet, Row};
 use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
-use crate::state::{Scope, State, StateError, WriterLock};
+use crate::state::{
+    self, Created, JournalRow, RowKind, RowStatus, Scope, StateError, StateStore, WriterLock,
+};
 
 /// Where the sheet stands for one reverted value.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +100,84 @@ pub fn decode(field: Field, v: &Json) -> Option<Option<Value>> {
     }
 }
 
+/// A finished run's changes and pulled cells as the journal keeps them (the rows
+/// [`StateStore::finish_run`] records). An entry whose SKU, field or values cannot be read
+/// back is left out, with a warning: it could not be reverted either.
+pub fn journal_rows(report: &Report) -> Vec<JournalRow> {
+    let status = |s: Status| match s {
+        Status::Planned => RowStatus::Planned,
+        Status::Applied => RowStatus::Applied,
+        Status::Failed => RowStatus::Failed,
+        Status::Skipped => RowStatus::Skipped,
+    };
+    let typed = |sku: &str, field: &str, location: &Option<String>, from: &Json, to: &Json| {
+        let sku = Sku::new(sku)?;
+        let field = Field::from_name(field)?;
+        let (Some(from), Some(to)) = (decode(field, from), decode(field, to)) else {
+            tracing::warn!(%sku, field = field.name(), "A reported value is unreadable; not journaled");
+            return None;
+        };
+        let key = FieldKey {
+            field,
+            location: location.clone(),
+        };
+        Some((sku, key, from, to))
+    };
+    let changes = report.changes.iter().filter_map(|c| {
+        let (sku, key, from, to) = typed(&c.sku, &c.field, &c.location, &c.from, &c.to)?;
+        Some(JournalRow {
+            kind: RowKind::Change,
+            sku,
+            row: c.row,
+            key,
+            from,
+            to,
+            status: Some(status(c.status)),
+            error: c.error.clone(),
+            note: c.note.clone(),
+            created: c.create.as_deref().map(|w| {
+                // The executor names only these two; anything else created a variant.
+                Created::from_name(w).unwrap_or(Created::Variant)
+            }),
+            product: c.product.clone(),
+        })
+    });
+    let pulled = report.pulled.iter().filter_map(|p| {
+        let (sku, key, from, to) = typed(&p.sku, &p.field, &p.location, &p.from, &p.to)?;
+        Some(JournalRow {
+            kind: RowKind::Pulled,
+            sku,
+            row: p.row,
+            key,
+            from,
+            to,
+            status: p.status.map(status),
+            error: p.error.clone(),
+            note: None,
+            created: None,
+            product: String::new(),
+        })
+    });
+    changes.chain(pulled).collect()
+}
+
+/// The rows of a run recorded before the journal kept them (schema 1), read once from
+/// its stored JSON report: the only place `revert` parses a report back. `None` for an
+/// unknown or unfinished run.
+pub fn rows_from_stored_report(
+    state: &dyn StateStore,
+    run_id: &str,
+) -> Result<Option<Vec<JournalRow>>, StateError> {
+    let Some(text) = state.run_report(run_id)? else {
+        return Ok(None);
+    };
+    let stored: Report = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+        path: state.path().to_path_buf(),
+        detail: format!("the report of run {run_id} is not readable: {e}"),
+    })?;
+    Ok(Some(journal_rows(&stored)))
+}
+
 /// Whether a sheet cell (as parsed) holds `value`: blank and `CLEAR` hold "empty", and a
 /// barcode Sheets turned into a number holds the text with leading zeros.
 fn cell_holds(intent: Option<&Intent>, value: Option<&Value>) -> bool {
@@ -140,38 +222,28 @@ fn column_of(layout: &Layout, key: &FieldKey) -> Option<u32> {
         .map(|(_, c)| *c)
 }
 
-/// Plans the revert of `stored` against the store and the sheet as just read. Pure.
+/// Plans the revert of a run's journal `rows` against the store and the sheet as just
+/// read. Pure.
 pub fn classify(
-    stored: &Report,
+    rows: &[JournalRow],
     snapshot: &Snapshot,
     layout: &Layout,
     sheet: &ParsedSheet,
     locations: &BTreeMap<LocationName, String>,
 ) -> Vec<Item> {
     let mut items = Vec::new();
-    for c in stored
-        .changes
+    for c in rows
         .iter()
-        .filter(|c| c.status == Status::Applied)
+        .filter(|c| c.kind == RowKind::Change && c.status == Some(RowStatus::Applied))
     {
-        let (Some(sku), Some(field)) = (Sku::new(&c.sku), Field::from_name(&c.field)) else {
-            continue;
-        };
-        let key = FieldKey {
-            field,
-            location: c.location.clone(),
-        };
-        let (Some(wrote), Some(replaced)) = (decode(field, &c.to), decode(field, &c.from)) else {
-            tracing::warn!(sku = %c.sku, field = %c.field, "A journaled value is unreadable; not reverted");
-            continue;
-        };
+        let (sku, key, field) = (c.sku.clone(), c.key.clone(), c.key.field);
         let mut item = Item {
             sku: sku.clone(),
             key: key.clone(),
             row: c.row,
             product: c.product.clone(),
-            wrote,
-            replaced,
+            wrote: c.to.clone(),
+            replaced: c.from.clone(),
             action: Action::AlreadyThere,
             sheet: SheetSide::Missing(String::new()),
         };
@@ -182,8 +254,8 @@ pub fn classify(
         // A value the run created with its product or variant has nothing to go back
         // to: undoing it would mean deleting what the run created, and a sale may have
         // happened since. Left as it is, store, sheet and baseline alike.
-        if let Some(what) = c.create.as_deref() {
-            item.action = Action::Skip(created_reason(what));
+        if let Some(what) = c.created {
+            item.action = Action::Skip(created_reason(what.as_str()));
             items.push(item);
             continue;
         }
@@ -319,14 +391,19 @@ impl Engine {
                 cfg.sync.state_dir.display()
             ))
         };
-        let reader = State::open_read_only(&cfg.sync.state_dir, &scope)?.ok_or_else(unknown)?;
-        let text = reader.run_report(target)?.ok_or_else(unknown)?;
-        let stored: Report = serde_json::from_str(&text).map_err(|e| {
-            EngineError::State(StateError::Corrupt {
-                path: reader.path().to_path_buf(),
-                detail: format!("the report of run {target} is not readable: {e}"),
-            })
-        })?;
+        let reader = match state::open_reader(&cfg.sync.state_dir, &scope) {
+            // A state written by an older build: the writer (holding the lock) migrates
+            // it, and the run is then read through the fallback below.
+            Err(StateError::NeedsUpgrade { .. }) if !opts.dry_run => {
+                Some(state::open_writer(&cfg.sync.state_dir, &scope)?)
+            }
+            other => other?,
+        }
+        .ok_or_else(unknown)?;
+        let stored = match reader.run_rows(target)? {
+            Some(rows) => rows,
+            None => rows_from_stored_report(&*reader, target)?.ok_or_else(unknown)?,
+        };
         let command = reader
             .list_runs(usize::MAX)?
             .into_iter()
@@ -389,7 +466,7 @@ impl Engine {
             return Ok(report);
         }
 
-        let mut state = State::open(&cfg.sync.state_dir, &scope)?;
+        let mut state = state::open_writer(&cfg.sync.state_dir, &scope)?;
         apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
         state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
         let journal = std::sync::Mutex::new(state);
@@ -450,13 +527,18 @@ impl Engine {
             i32::from(exit),
             &serde_json::to_value(report.summary).unwrap_or_default(),
             &crate::report::json::to_json(&report),
+            &journal_rows(&report),
         )?;
         Ok(report)
     }
 
-    /// The revert of `pull` run `stored` (see [`classify_pulls`]): the sheet only, its
+    /// The revert of `pull` run journal rows `stored` (see [`classify_pulls`]): the sheet only, its
     /// entries reported under `pulled` (`from` what the pull wrote, `to` what goes back).
-    async fn revert_pull(&self, stored: &Report, opts: &RunOptions) -> Result<Report, EngineError> {
+    async fn revert_pull(
+        &self,
+        stored: &[JournalRow],
+        opts: &RunOptions,
+    ) -> Result<Report, EngineError> {
         let cfg = &self.config;
         let (store_side, header_rows) = tokio::join!(
             self.read_store_meta(),
@@ -517,7 +599,7 @@ impl Engine {
             return Ok(report);
         }
 
-        let mut state = State::open(&cfg.sync.state_dir, &self.scope())?;
+        let mut state = state::open_writer(&cfg.sync.state_dir, &self.scope())?;
         state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
         let fates = self
             .write_reverted(&layout, &columns, &items, &writable, false, &mut report)
@@ -557,6 +639,7 @@ impl Engine {
             i32::from(exit),
             &serde_json::to_value(report.summary).unwrap_or_default(),
             &crate::report::json::to_json(&report),
+            &journal_rows(&report),
         )?;
         Ok(report)
     }
@@ -649,34 +732,23 @@ impl Engine {
     }
 }
 
-/// Plans the revert of a `pull` run's `stored` report against the sheet as just read:
+/// Plans the revert of a `pull` run's journal `rows` against the sheet as just read:
 /// one item per cell the pull confirmed written, to be written back while the cell
 /// still holds what the pull wrote. Pure.
-pub fn classify_pulls(stored: &Report, layout: &Layout, sheet: &ParsedSheet) -> Vec<Item> {
+pub fn classify_pulls(rows: &[JournalRow], layout: &Layout, sheet: &ParsedSheet) -> Vec<Item> {
     let mut items = Vec::new();
-    for p in stored
-        .pulled
+    for p in rows
         .iter()
-        .filter(|p| p.status == Some(Status::Applied))
+        .filter(|p| p.kind == RowKind::Pulled && p.status == Some(RowStatus::Applied))
     {
-        let (Some(sku), Some(field)) = (Sku::new(&p.sku), Field::from_name(&p.field)) else {
-            continue;
-        };
-        let key = FieldKey {
-            field,
-            location: p.location.clone(),
-        };
-        let (Some(wrote), Some(replaced)) = (decode(field, &p.to), decode(field, &p.from)) else {
-            tracing::warn!(sku = %p.sku, field = %p.field, "A journaled value is unreadable; not reverted");
-            continue;
-        };
+        let (sku, key) = (p.sku.clone(), p.key.clone());
         let mut item = Item {
             sku: sku.clone(),
             key: key.clone(),
             row: p.row,
             product: String::new(),
-            wrote,
-            replaced,
+            wrote: p.to.clone(),
+            replaced: p.from.clone(),
             // The store is not touched: a pull never wrote to it.
             action: Action::AlreadyThere,
             sheet: SheetSide::Missing(String::new()),

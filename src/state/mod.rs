@@ -131,6 +131,98 @@ pub struct JournaledRequest {
     pub items_json: String,
 }
 
+/// Which list of a run's report a [`JournalRow`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// A change to the store (`changes[]`).
+    Change,
+    /// A store value copied into the sheet (`pulled[]`).
+    Pulled,
+}
+
+impl RowKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RowKind::Change => "change",
+            RowKind::Pulled => "pulled",
+        }
+    }
+}
+
+/// Where a journaled change ended (the report's four statuses, SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowStatus {
+    Planned,
+    Applied,
+    Failed,
+    Skipped,
+}
+
+impl RowStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Planned => "planned",
+            RowStatus::Applied => "applied",
+            RowStatus::Failed => "failed",
+            RowStatus::Skipped => "skipped",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<RowStatus> {
+        Some(match name {
+            "planned" => RowStatus::Planned,
+            "applied" => RowStatus::Applied,
+            "failed" => RowStatus::Failed,
+            "skipped" => RowStatus::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+/// What the product or variant of a change was created with (`sync.create_missing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Product,
+    Variant,
+}
+
+impl Created {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Created::Product => "product",
+            Created::Variant => "variant",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Created> {
+        match name {
+            "product" => Some(Created::Product),
+            "variant" => Some(Created::Variant),
+            _ => None,
+        }
+    }
+}
+
+/// One change or pulled cell of a finished run, typed, as the journal keeps it: what
+/// `revert` reads, so no change to the report's output format can break reverting a run
+/// recorded earlier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalRow {
+    pub kind: RowKind,
+    pub sku: Sku,
+    pub row: u32,
+    pub key: FieldKey,
+    pub from: Option<Value>,
+    pub to: Option<Value>,
+    /// `None` on a pulled cell of a dry run (no write-back happened).
+    pub status: Option<RowStatus>,
+    pub error: Option<String>,
+    pub note: Option<String>,
+    pub created: Option<Created>,
+    /// The product's title, for the human report.
+    pub product: String,
+}
+
 /// A cached access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedToken {
@@ -367,7 +459,8 @@ impl State {
         Ok(())
     }
 
-    /// Records how a run ended, with its summary and full JSON report (`runs show`).
+    /// Records how a run ended, with its summary, full JSON report (`runs show`) and its
+    /// changes and pulled cells as typed rows (`revert`), all in one transaction.
     pub fn finish_run(
         &mut self,
         run_id: &str,
@@ -375,13 +468,16 @@ impl State {
         exit_code: i32,
         summary: &serde_json::Value,
         report_json: &str,
+        rows: &[JournalRow],
     ) -> Result<(), StateError> {
         let scope_id = self.writable_scope("a run")?;
-        let updated = self
-            .conn
+        let path = self.path.clone();
+        let sq = |e| StateError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(sq)?;
+        let updated = tx
             .execute(
                 "UPDATE runs SET finished_at = ?3, exit_code = ?4, summary_json = ?5,
-                                 report_json = ?6
+                                 report_json = ?6, rows_recorded = 1
                  WHERE run_id = ?1 AND scope_id = ?2",
                 params![
                     run_id,
@@ -392,13 +488,156 @@ impl State {
                     report_json
                 ],
             )
-            .map_err(self.sq())?;
+            .map_err(sq)?;
         if updated == 0 {
             return Err(StateError::UnknownRun {
                 run_id: run_id.to_owned(),
             });
         }
-        Ok(())
+        {
+            // A run finished twice (never today) keeps its last rows only.
+            tx.execute("DELETE FROM run_rows WHERE run_id = ?1", [run_id])
+                .map_err(sq)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO run_rows (run_id, seq, kind, sku, row, field, location,
+                        from_kind, from_value, to_kind, to_value, status, error, note,
+                        created, product)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                        ?15, ?16)",
+                )
+                .map_err(sq)?;
+            for (seq, r) in rows.iter().enumerate() {
+                let (from_kind, from_value) = encode_value(r.from.as_ref());
+                let (to_kind, to_value) = encode_value(r.to.as_ref());
+                stmt.execute(params![
+                    run_id,
+                    i64::try_from(seq).unwrap_or(i64::MAX),
+                    r.kind.as_str(),
+                    r.sku.as_str(),
+                    r.row,
+                    r.key.field.name(),
+                    r.key.location.as_deref().unwrap_or(""),
+                    from_kind,
+                    from_value,
+                    to_kind,
+                    to_value,
+                    r.status.map(RowStatus::as_str),
+                    r.error,
+                    r.note,
+                    r.created.map(Created::as_str),
+                    r.product,
+                ])
+                .map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)
+    }
+
+    /// The typed rows of finished run `run_id`, in report order; `None` when the run is
+    /// unknown, unfinished, or was recorded before the journal kept rows (schema 1).
+    pub fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        let recorded: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT rows_recorded FROM runs
+                 WHERE run_id = ?1 AND scope_id = ?2 AND finished_at IS NOT NULL",
+                params![run_id, scope_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sq())?;
+        if recorded != Some(true) {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT kind, sku, row, field, location, from_kind, from_value, to_kind,
+                        to_value, status, error, note, created, product
+                 FROM run_rows WHERE run_id = ?1 ORDER BY seq",
+            )
+            .map_err(self.sq())?;
+        type Raw = (
+            String,
+            String,
+            u32,
+            String,
+            String,
+            [Option<String>; 4],
+            [Option<String>; 4],
+            String,
+        );
+        let rows = stmt
+            .query_map([run_id], |r| -> rusqlite::Result<Raw> {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+                    [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
+                    r.get(13)?,
+                ))
+            })
+            .map_err(self.sq())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, sku, row, field, location, values, rest, product) =
+                row.map_err(self.sq())?;
+            let corrupt = |detail: String| StateError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("run {run_id}: {detail}"),
+            };
+            let kind = match kind.as_str() {
+                "change" => RowKind::Change,
+                "pulled" => RowKind::Pulled,
+                other => return Err(corrupt(format!("unknown row kind {other:?}"))),
+            };
+            let sku = Sku::new(&sku).ok_or_else(|| corrupt("an empty SKU".into()))?;
+            let field = Field::from_name(&field)
+                .ok_or_else(|| corrupt(format!("unknown field {field:?}")))?;
+            let [from_kind, from_value, to_kind, to_value] = values;
+            let from =
+                decode_value(from_kind.as_deref(), from_value.as_deref()).map_err(corrupt)?;
+            let to = decode_value(to_kind.as_deref(), to_value.as_deref()).map_err(corrupt)?;
+            let [status, error, note, created] = rest;
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(
+                    RowStatus::from_name(s)
+                        .ok_or_else(|| corrupt(format!("unknown status {s:?}")))?,
+                ),
+            };
+            let created = match created.as_deref() {
+                None => None,
+                Some(c) => Some(
+                    Created::from_name(c)
+                        .ok_or_else(|| corrupt(format!("unknown created {c:?}")))?,
+                ),
+            };
+            out.push(JournalRow {
+                kind,
+                sku,
+                row,
+                key: FieldKey {
+                    field,
+                    location: (!location.is_empty()).then_some(location),
+                },
+                from,
+                to,
+                status,
+                error,
+                note,
+                created,
+                product,
+            });
+        }
+        Ok(Some(out))
     }
 
     /// Up to `limit` runs of this scope, newest first.
@@ -686,6 +925,291 @@ impl State {
             .map_err(self.sq())?;
         Ok(())
     }
+}
+
+/// The state port: what the engine, `apply`, `pull` and `revert` need of the state,
+/// written as they use it and no wider. [`State`] (SQLite) is its first backend; open one
+/// with [`open_writer`] / [`open_reader`]. Calls are synchronous and each ends its own
+/// transaction before it returns, so none is held across an `.await`; one store belongs
+/// to one task at a time (`Send`, not `Sync`). The writer lock ([`WriterLock`]) stays
+/// outside it: it is taken before the state is opened, and guards the scope, not a
+/// backend.
+pub trait StateStore: Send {
+    /// The file (or place) the state lives in, for error messages.
+    fn path(&self) -> &Path;
+    /// The values both sides last agreed on, for this scope.
+    fn load_baseline(&self) -> Result<Baseline, StateError>;
+    /// Records agreed values (insert or replace), all at once.
+    fn set_baseline(
+        &mut self,
+        entries: &[(Sku, FieldKey, Option<Value>)],
+    ) -> Result<(), StateError>;
+    /// Records the start of a run.
+    fn begin_run(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        command: &str,
+        dry_run: bool,
+    ) -> Result<(), StateError>;
+    /// Records how a run ended: summary, report and typed rows, all at once.
+    fn finish_run(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        exit_code: i32,
+        summary: &serde_json::Value,
+        report_json: &str,
+        rows: &[JournalRow],
+    ) -> Result<(), StateError>;
+    /// Up to `limit` runs of this scope, newest first.
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError>;
+    /// The JSON report a finished run stored.
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError>;
+    /// The typed rows of a finished run; `None` when it has none recorded.
+    fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError>;
+    /// Records a store request before it is sent, durably; returns its id.
+    fn journal_request(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items_json: &str,
+    ) -> Result<i64, StateError>;
+    /// Records how a journaled request ended.
+    fn settle_request(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        response_json: &str,
+    ) -> Result<(), StateError>;
+    /// Records what is known of a request still in flight, without settling it.
+    fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError>;
+    /// Requests journaled but never settled, oldest first.
+    fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError>;
+    /// Bodies of this scope's journaled requests of `operation`, oldest first.
+    fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError>;
+    /// This scope's journaled requests of `operation` with their outcome, oldest first.
+    fn journal_entries(
+        &self,
+        operation: &str,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError>;
+    /// A cached token by name.
+    fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError>;
+    /// Stores or replaces a token, atomically.
+    fn put_token(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        expires_at: Option<&str>,
+    ) -> Result<(), StateError>;
+    /// Forgets a token.
+    fn delete_token(&mut self, name: &str) -> Result<(), StateError>;
+}
+
+impl StateStore for State {
+    fn path(&self) -> &Path {
+        State::path(self)
+    }
+    fn load_baseline(&self) -> Result<Baseline, StateError> {
+        State::load_baseline(self)
+    }
+    fn set_baseline(
+        &mut self,
+        entries: &[(Sku, FieldKey, Option<Value>)],
+    ) -> Result<(), StateError> {
+        State::set_baseline(self, entries)
+    }
+    fn begin_run(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        command: &str,
+        dry_run: bool,
+    ) -> Result<(), StateError> {
+        State::begin_run(self, run_id, started_at, command, dry_run)
+    }
+    fn finish_run(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        exit_code: i32,
+        summary: &serde_json::Value,
+        report_json: &str,
+        rows: &[JournalRow],
+    ) -> Result<(), StateError> {
+        State::finish_run(
+            self,
+            run_id,
+            finished_at,
+            exit_code,
+            summary,
+            report_json,
+            rows,
+        )
+    }
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        State::list_runs(self, limit)
+    }
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
+        State::run_report(self, run_id)
+    }
+    fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
+        State::run_rows(self, run_id)
+    }
+    fn journal_request(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items_json: &str,
+    ) -> Result<i64, StateError> {
+        State::journal_request(self, run_id, key, operation, body, items_json)
+    }
+    fn settle_request(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        response_json: &str,
+    ) -> Result<(), StateError> {
+        State::settle_request(self, id, outcome, response_json)
+    }
+    fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
+        State::note_request(self, id, response_json)
+    }
+    fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
+        State::unsettled_requests(self)
+    }
+    fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        State::journaled_bodies(self, operation)
+    }
+    fn journal_entries(
+        &self,
+        operation: &str,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        State::journal_entries(self, operation)
+    }
+    fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
+        State::get_token(self, name)
+    }
+    fn put_token(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        expires_at: Option<&str>,
+    ) -> Result<(), StateError> {
+        State::put_token(self, name, value, expires_at)
+    }
+    fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
+        State::delete_token(self, name)
+    }
+}
+
+/// A boxed store is a store, so `Mutex<Box<dyn StateStore>>` lends itself as
+/// `&Mutex<dyn StateStore>`.
+impl<S: StateStore + ?Sized> StateStore for Box<S> {
+    fn path(&self) -> &Path {
+        (**self).path()
+    }
+    fn load_baseline(&self) -> Result<Baseline, StateError> {
+        (**self).load_baseline()
+    }
+    fn set_baseline(
+        &mut self,
+        entries: &[(Sku, FieldKey, Option<Value>)],
+    ) -> Result<(), StateError> {
+        (**self).set_baseline(entries)
+    }
+    fn begin_run(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        command: &str,
+        dry_run: bool,
+    ) -> Result<(), StateError> {
+        (**self).begin_run(run_id, started_at, command, dry_run)
+    }
+    fn finish_run(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        exit_code: i32,
+        summary: &serde_json::Value,
+        report_json: &str,
+        rows: &[JournalRow],
+    ) -> Result<(), StateError> {
+        (**self).finish_run(run_id, finished_at, exit_code, summary, report_json, rows)
+    }
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        (**self).list_runs(limit)
+    }
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
+        (**self).run_report(run_id)
+    }
+    fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
+        (**self).run_rows(run_id)
+    }
+    fn journal_request(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items_json: &str,
+    ) -> Result<i64, StateError> {
+        (**self).journal_request(run_id, key, operation, body, items_json)
+    }
+    fn settle_request(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        response_json: &str,
+    ) -> Result<(), StateError> {
+        (**self).settle_request(id, outcome, response_json)
+    }
+    fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
+        (**self).note_request(id, response_json)
+    }
+    fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
+        (**self).unsettled_requests()
+    }
+    fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        (**self).journaled_bodies(operation)
+    }
+    fn journal_entries(
+        &self,
+        operation: &str,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        (**self).journal_entries(operation)
+    }
+    fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
+        (**self).get_token(name)
+    }
+    fn put_token(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        expires_at: Option<&str>,
+    ) -> Result<(), StateError> {
+        (**self).put_token(name, value, expires_at)
+    }
+    fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
+        (**self).delete_token(name)
+    }
+}
+
+/// Opens the state of `scope` in `dir` for a writer (see [`State::open`]): the backend
+/// the engine talks to through [`StateStore`].
+pub fn open_writer(dir: &Path, scope: &Scope) -> Result<Box<dyn StateStore>, StateError> {
+    Ok(Box::new(State::open(dir, scope)?))
+}
+
+/// Opens the state of `scope` in `dir` for reading only (see [`State::open_read_only`]);
+/// `None` when there is none yet.
+pub fn open_reader(dir: &Path, scope: &Scope) -> Result<Option<Box<dyn StateStore>>, StateError> {
+    Ok(State::open_read_only(dir, scope)?.map(|s| Box::new(s) as Box<dyn StateStore>))
 }
 
 /// Creates the state dir, owner-only, with any missing parents. An existing dir is left

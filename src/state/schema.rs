@@ -7,7 +7,13 @@ use rusqlite::{Connection, TransactionBehavior};
 /// dir can serve several configs. A baseline `location` of '' means "no location"
 /// (SQLite treats NULLs in a key as distinct, which would defeat the upsert); `kind` is
 /// NULL exactly when the agreed value is empty.
-const MIGRATIONS: &[&str] = &["
+///
+/// Version 2 keeps each finished run's changes and pulled cells as typed rows
+/// (`run_rows`, values tagged as in `baseline`), so `revert` never has to parse the stored
+/// report back. `runs.rows_recorded` tells a run recorded with its rows (even none) from
+/// one recorded before version 2, whose stored report is then the only source.
+pub(super) const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE scopes (
     id INTEGER PRIMARY KEY,
     shop TEXT NOT NULL,
@@ -59,7 +65,33 @@ CREATE TABLE tokens (
     expires_at TEXT,
     PRIMARY KEY (scope_id, name)
 ) STRICT;
-"];
+",
+    "
+ALTER TABLE runs ADD COLUMN rows_recorded INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE run_rows (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('change', 'pulled')),
+    sku TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    location TEXT NOT NULL,
+    from_kind TEXT CHECK (from_kind IN ('qty', 'money', 'text')),
+    from_value TEXT,
+    to_kind TEXT CHECK (to_kind IN ('qty', 'money', 'text')),
+    to_value TEXT,
+    status TEXT CHECK (status IN ('planned', 'applied', 'failed', 'skipped')),
+    error TEXT,
+    note TEXT,
+    created TEXT CHECK (created IN ('product', 'variant')),
+    product TEXT NOT NULL,
+    CHECK ((from_kind IS NULL) = (from_value IS NULL)),
+    CHECK ((to_kind IS NULL) = (to_value IS NULL)),
+    PRIMARY KEY (run_id, seq)
+) STRICT;
+",
+];
 
 /// The schema version this build reads and writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -164,6 +164,7 @@ fn read_only_open_leaves_the_dir_byte_identical() {
             0,
             &json!({"applied": 1}),
             "{}",
+            &[],
         )
         .unwrap();
         w.put_token("shopify", &Secret::new("shpat_x"), None)
@@ -318,6 +319,7 @@ fn runs_are_listed_newest_first() {
             0,
             &summary,
             r#"{"run_id":"a"}"#,
+            &[],
         )
         .unwrap();
     state
@@ -327,6 +329,7 @@ fn runs_are_listed_newest_first() {
             3,
             &json!({}),
             r#"{"run_id":"b"}"#,
+            &[],
         )
         .unwrap();
 
@@ -364,7 +367,7 @@ fn runs_are_listed_newest_first() {
     assert_eq!(state.run_report("c").unwrap(), None);
     assert_eq!(state.run_report("zzz").unwrap(), None);
     let err = state
-        .finish_run("zzz", "t", 0, &json!({}), "{}")
+        .finish_run("zzz", "t", 0, &json!({}), "{}", &[])
         .unwrap_err();
     assert!(matches!(err, StateError::UnknownRun { .. }), "{err}");
 }
@@ -476,7 +479,7 @@ fn scopes_isolate_their_data() {
     assert_eq!(b.run_report("ra").unwrap(), None);
     // Another scope's run cannot be finished, journaled into or settled from here.
     assert!(matches!(
-        b.finish_run("ra", "t", 0, &json!({}), "{}"),
+        b.finish_run("ra", "t", 0, &json!({}), "{}", &[]),
         Err(StateError::UnknownRun { .. })
     ));
     assert!(matches!(
@@ -671,4 +674,94 @@ fn a_dry_run_after_a_killed_writer_sees_its_commits_and_creates_nothing() {
     // The next writer recovers the WAL as usual.
     let w = State::open(tmp.path(), &scope()).unwrap();
     assert_eq!(w.load_baseline().unwrap(), as_map(&sample_baseline()));
+}
+
+fn journal_row(kind: RowKind, field: Field, location: Option<&str>) -> JournalRow {
+    JournalRow {
+        kind,
+        sku: sku("TEE-RED-S"),
+        row: 7,
+        key: FieldKey {
+            field,
+            location: location.map(str::to_owned),
+        },
+        from: Some(Value::Money(Decimal::new(1990, 2))),
+        to: None,
+        status: Some(RowStatus::Applied),
+        error: Some("e".into()),
+        note: Some("n".into()),
+        created: Some(Created::Product),
+        product: "Tee".into(),
+    }
+}
+
+#[test]
+fn a_runs_rows_round_trip_typed_and_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = State::open(tmp.path(), &scope()).unwrap();
+    s.begin_run("r1", "2026-11-28T08:00:00Z", "sync", false)
+        .unwrap();
+    assert_eq!(s.run_rows("r1").unwrap(), None, "unfinished run");
+    let mut stock = journal_row(RowKind::Pulled, Field::Inventory, Some("Main"));
+    stock.from = Some(Value::Qty(14));
+    stock.to = Some(Value::Qty(20));
+    stock.status = None;
+    stock.created = None;
+    let mut text = journal_row(RowKind::Change, Field::Barcode, None);
+    text.from = None;
+    text.to = Some(Value::Text("0840".into()));
+    let rows = vec![
+        journal_row(RowKind::Change, Field::Price, None),
+        stock,
+        text,
+    ];
+    s.finish_run("r1", "t", 0, &json!({}), "not even JSON", &rows)
+        .unwrap();
+    drop(s);
+    let r = State::open_read_only(tmp.path(), &scope())
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.run_rows("r1").unwrap(), Some(rows));
+    assert_eq!(r.run_rows("nope").unwrap(), None);
+}
+
+#[test]
+fn a_run_recorded_before_schema_2_has_no_rows_and_keeps_its_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(DB_FILE);
+    {
+        // A schema-1 database as the previous build left it, with one finished run.
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        tx.pragma_update(None, "user_version", 1).unwrap();
+        tx.execute(
+            "INSERT INTO scopes (shop, spreadsheet_id, tab) VALUES (?1, ?2, ?3)",
+            params![scope().shop, scope().spreadsheet_id, scope().tab],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO runs (run_id, scope_id, command, started_at, finished_at, dry_run,
+                               exit_code, summary_json, report_json)
+             VALUES ('old', 1, 'sync', 't', 't', 0, 0, '{}', '{\"run_id\":\"old\"}')",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    assert!(matches!(
+        State::open_read_only(tmp.path(), &scope()),
+        Err(StateError::NeedsUpgrade { found: 1, .. })
+    ));
+    let mut s = State::open(tmp.path(), &scope()).unwrap();
+    assert_eq!(schema::version(&s.conn).unwrap(), schema::CURRENT_VERSION);
+    assert_eq!(s.run_rows("old").unwrap(), None);
+    assert_eq!(
+        s.run_report("old").unwrap().as_deref(),
+        Some("{\"run_id\":\"old\"}")
+    );
+    // A run finished by this build has rows, even none.
+    s.begin_run("new", "u", "sync", false).unwrap();
+    s.finish_run("new", "u", 0, &json!({}), "{}", &[]).unwrap();
+    assert_eq!(s.run_rows("new").unwrap(), Some(Vec::new()));
 }

@@ -230,6 +230,66 @@ async fn reverting_the_revert_puts_the_run_back() {
     assert_eq!(next["pulled"], json!([]), "{next:#}");
 }
 
+/// Runs `sql` (with the run id as `?1`) on the state database of `env`.
+fn alter_state(env: &Env, sql: &str, run: &str) {
+    let db = snapshot_dir(env.dir.path())
+        .into_keys()
+        .find(|p| p.file_name().is_some_and(|n| n == "state.sqlite3"))
+        .expect("state database");
+    let conn = rusqlite::Connection::open(db).expect("open state");
+    let changed = conn.execute(sql, [run]).expect("alter state");
+    assert!(changed > 0, "{sql} changed nothing");
+}
+
+/// The revert of a run with its `changes` as the `--json` report shows them.
+async fn revert_changes(env: &Env, run: &str) -> Value {
+    let (code, report) = env.json(&["revert", run]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let price = change(&report, "TEE-RED-S", "price");
+    assert_eq!(
+        (&price["from"], &price["to"], &price["status"]),
+        (&json!("21.00"), &json!("19.90"), &json!("applied")),
+        "{report:#}"
+    );
+    assert_eq!(env.price("TEE-RED-S"), money("19.90"));
+    assert_eq!(env.stock("TEE-RED-S"), Some(14));
+    assert_eq!(env.compare_at("TEE-RED-M"), Some(money("24.90")));
+    assert_eq!(as_f64(&env.cell("C2")), Some(19.9));
+    report
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revert_reads_the_journal_rows_not_the_stored_report() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    // Any change to the report's format (here: no report at all) must not matter.
+    alter_state(
+        &env,
+        "UPDATE runs SET report_json = '{\"not\": \"a report\"' WHERE run_id = ?1",
+        &run,
+    );
+    revert_changes(&env, &run).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_recorded_before_the_journal_kept_rows_reverts_from_its_report() {
+    let env = Env::settled().await;
+    let run = env.edit_and_sync().await;
+    // As a run recorded by the previous schema: no rows, only its stored report.
+    alter_state(&env, "DELETE FROM run_rows WHERE run_id = ?1", &run);
+    alter_state(
+        &env,
+        "UPDATE runs SET rows_recorded = 0 WHERE run_id = ?1",
+        &run,
+    );
+    let report = revert_changes(&env, &run).await;
+    // The revert itself is journaled with rows, so it reverts too.
+    let revert_id = report["run_id"].as_str().expect("run_id").to_owned();
+    let (code, again) = env.json(&["revert", &revert_id]).await;
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(env.price("TEE-RED-S"), money("21"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_value_already_back_in_the_store_is_not_sent_again() {
     let env = Env::settled().await;
