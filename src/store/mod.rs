@@ -75,8 +75,7 @@ pub trait Store: Send + Sync {
     async fn shop_info(&self) -> Result<ShopInfo, StoreError>;
     async fn locations(&self) -> Result<Vec<StoreLocation>, StoreError>;
     /// The whole catalogue, stock at the given (name, id) locations.
-    async fn snapshot(&self, locations: &[(LocationName, String)])
-    -> Result<Snapshot, StoreError>;
+    async fn snapshot(&self, locations: &[(LocationName, String)]) -> Result<Snapshot, StoreError>;
     /// [`Store::snapshot`] and how many variants have no SKU.
     async fn snapshot_counted(
         &self,
@@ -159,12 +158,13 @@ pub trait Store: Send + Sync {
     ) -> Result<String, StoreError>;
     /// Waits for the job to end; its result by line.
     async fn finish_bulk_update(&self, id: &str) -> Result<JobEnd, StoreError>;
-    // TODO(port): `LineResult::Data` is Shopify's GraphQL answer, mapped by
-    // `shopify::ops::bulk_update_outcome`; a neutral `JobEnd` would carry the mapped
-    // outcome instead.
+    /// What one answered line of a finished job did to its variants (`variant_ids`, in
+    /// the line's order), or why the line did not run.
+    // TODO(port): `LineResult::Data` is Shopify's GraphQL answer, which only the adapter
+    // can read; a neutral `JobEnd` would carry the mapped outcome instead.
     fn bulk_line_outcome(
         &self,
         variant_ids: &[String],
         line: &LineResult,
-    ) -> Option<BulkUpdateOutcome>;
+    ) -> Result<BulkUpdateOutcome, String>;
 }

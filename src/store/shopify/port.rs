@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use super::StoreError;
 use super::bulk_mutation::{self, JobEnd, LineResult};
 use super::client::ShopifyClient;
 use super::create::{self, BulkCreateOutcome, NewProduct, NewVariantInput};
@@ -12,7 +13,6 @@ use super::ops::{
     StoreLocation, UserError, VariantUpdate,
 };
 use super::publish::{self, ProductPublications, StorePublication};
-use super::StoreError;
 use crate::model::{LocationName, Sku};
 use crate::plan::create::HandleProduct;
 use crate::plan::{Snapshot, StoreVariant};
@@ -68,10 +68,7 @@ impl Store for ShopifyClient {
         ShopifyClient::locations(self).await
     }
 
-    async fn snapshot(
-        &self,
-        locations: &[(LocationName, String)],
-    ) -> Result<Snapshot, StoreError> {
+    async fn snapshot(&self, locations: &[(LocationName, String)]) -> Result<Snapshot, StoreError> {
         ShopifyClient::snapshot(self, locations).await
     }
 
@@ -207,10 +204,10 @@ impl Store for ShopifyClient {
         &self,
         variant_ids: &[String],
         line: &LineResult,
-    ) -> Option<BulkUpdateOutcome> {
+    ) -> Result<BulkUpdateOutcome, String> {
         match line {
-            LineResult::Data(data) => Some(ops::bulk_update_outcome(variant_ids, data.clone())),
-            LineResult::Errors(_) => None,
+            LineResult::Data(data) => Ok(ops::bulk_update_outcome(variant_ids, data.clone())),
+            LineResult::Errors(message) => Err(message.clone()),
         }
     }
 }
