@@ -343,7 +343,7 @@ async fn bench(
     );
     println!(
         "variant updates: {}",
-        match engine.store.bulk_mutation_threshold() {
+        match engine.store.capabilities().bulk_mutation_threshold {
             u64::MAX => "direct calls only (--no-bulk-mutations)".to_owned(),
             t => format!("one bulk mutation from {t} updates on"),
         }

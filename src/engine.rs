@@ -16,7 +16,8 @@ use crate::report::{Fatal, Report, RunMeta};
 use crate::sheet::google::{SheetError, SheetsClient};
 use crate::sheet::parse::{self, ColumnKey, HeaderError};
 use crate::state::{self, Scope, StateError, StateStore, WriterLock};
-use crate::store::shopify::{ClientOptions, ConnectError, ShopifyClient, StoreError};
+use crate::store::shopify::{ClientOptions, ConnectError, ShopifyClient};
+use crate::store::{Store, StoreError};
 
 /// How many rows from the top are read to find the header row.
 const HEADER_SCAN_ROWS: u32 = 30;
@@ -101,7 +102,8 @@ impl EngineError {
 pub struct Engine {
     pub config: Config,
     pub sheets: SheetsClient,
-    pub store: ShopifyClient,
+    /// The store port; Shopify's adapter is built here, from the config.
+    pub store: std::sync::Arc<dyn Store>,
     /// `sync.publish_to` resolved against the store's publications, with how many the
     /// store has; read once per engine.
     publications: std::sync::Mutex<Option<Publications>>,
@@ -142,7 +144,7 @@ impl Engine {
         Ok(Engine {
             config,
             sheets,
-            store,
+            store: std::sync::Arc::new(store),
             publications: std::sync::Mutex::new(None),
             cancel: tokio_util::sync::CancellationToken::new(),
         })
@@ -164,7 +166,7 @@ impl Engine {
     /// either side's rate limit) to `progress`; silent by default.
     pub fn set_progress(&mut self, progress: crate::progress::Reporter) {
         self.sheets.set_progress(progress.clone());
-        self.store.transport().set_progress(progress);
+        self.store.set_progress(progress);
     }
 
     /// Replaces both clients' retry policy (tests use millisecond waits).
@@ -184,7 +186,7 @@ impl Engine {
             ShopifyClient::with_transport(transport, ClientOptions::from_sync(&self.config.sync));
         store.set_cancel(self.cancel.clone());
         Ok(Engine {
-            store,
+            store: std::sync::Arc::new(store),
             sheets: self.sheets.with_retry(policy),
             config: self.config,
             publications: std::sync::Mutex::new(None),
@@ -347,7 +349,7 @@ impl Engine {
         if cfg.sync.create_missing {
             // Read before any await: the state is not `Sync`.
             let journaled = journaled_handles(state.as_deref())?;
-            let published = PublishJournal::read(state.as_deref())?;
+            let published = PublishJournal::read(state.as_deref(), self.store.as_ref())?;
             let (ctx, settled) = match self
                 .create_context(sheet, &snapshot, journaled, published)
                 .await
@@ -409,7 +411,7 @@ impl Engine {
         if report.refused.is_empty() {
             let journal = std::sync::Mutex::new(state);
             let executor = Executor::new(
-                &self.store,
+                self.store.as_ref(),
                 &journal,
                 &opts.run_id,
                 &locations,
@@ -495,7 +497,7 @@ impl Engine {
                 let p = self.store.product_by_handle(&h).await?;
                 Ok::<_, EngineError>((h, p))
             })
-            .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.max_in_flight()))
+            .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.capabilities().max_in_flight))
             .try_collect()
             .await?;
         let publish_to = self.publish_channels().await?;
@@ -606,17 +608,15 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map_or(publish_to.len(), |p| p.in_store);
-        let read: Vec<(
-            String,
-            Option<crate::store::shopify::publish::ProductPublications>,
-        )> = stream::iter(todo.keys().cloned())
-            .map(|h| async move {
-                let p = self.store.product_publications(&h, first).await?;
-                Ok::<_, EngineError>((h, p))
-            })
-            .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.max_in_flight()))
-            .try_collect()
-            .await?;
+        let read: Vec<(String, Option<crate::store::ProductPublications>)> =
+            stream::iter(todo.keys().cloned())
+                .map(|h| async move {
+                    let p = self.store.product_publications(&h, first).await?;
+                    Ok::<_, EngineError>((h, p))
+                })
+                .buffer_unordered(apply::MAX_IN_FLIGHT.min(self.store.capabilities().max_in_flight))
+                .try_collect()
+                .await?;
         let read: BTreeMap<_, _> = read.into_iter().collect();
         let settled = journal
             .open
@@ -714,7 +714,9 @@ impl Engine {
         &self,
     ) -> Result<(String, BTreeMap<LocationName, String>), EngineError> {
         let info = self.store.shop_info().await?;
-        let missing: Vec<String> = ShopifyClient::required_scopes_for(&self.config)
+        let missing: Vec<String> = self
+            .store
+            .required_scopes(!self.config.sync.publish_to.is_empty())
             .iter()
             .filter(|need| !scope_granted(&info.scopes, need))
             .map(|s| (*s).to_owned())
@@ -792,7 +794,11 @@ struct PublishJournal {
 }
 
 impl PublishJournal {
-    fn read(state: Option<&dyn StateStore>) -> Result<PublishJournal, EngineError> {
+    /// `store` reads its own journaled publish bodies back.
+    fn read(
+        state: Option<&dyn StateStore>,
+        store: &dyn Store,
+    ) -> Result<PublishJournal, EngineError> {
         let mut out = PublishJournal {
             created: journaled_handles(state)?,
             ..PublishJournal::default()
@@ -806,7 +812,7 @@ impl PublishJournal {
             let Some(handle) = items["handle"].as_str() else {
                 continue;
             };
-            let ids = crate::store::shopify::publish::publish_body_ids(&req.body);
+            let ids = store.published_ids(&req.body);
             match outcome {
                 Some(crate::state::Outcome::Applied) => {
                     out.done

@@ -21,8 +21,7 @@ use super::{Ended, Executor, Outcome, Part, field_error, variant_inputs};
 use crate::plan::Plan;
 use crate::report::BulkMutationReport;
 use crate::state::Outcome as Settled;
-use crate::store::shopify::bulk_mutation::{self, JobEnd, LineResult};
-use crate::store::shopify::{BulkUpdateOutcome, VariantOutcome, VariantUpdate};
+use crate::store::{BulkUpdateOutcome, JobEnd, VariantOutcome, VariantUpdate};
 
 /// One line of the upload: a product and its variant inputs with the changes each carries.
 type Line = (String, Vec<(VariantUpdate, Vec<usize>)>);
@@ -40,7 +39,8 @@ impl Executor<'_> {
             .collect();
         variants.sort_unstable();
         variants.dedup();
-        variants.len() as u64 >= self.store.bulk_mutation_threshold()
+        let caps = self.store.capabilities();
+        caps.bulk && variants.len() as u64 >= caps.bulk_mutation_threshold
     }
 
     /// Every variant-field change at `indices` by one bulk mutation; returns their outcomes
@@ -77,7 +77,7 @@ impl Executor<'_> {
         let mut jsonl = Vec::new();
         for (product, variants) in &lines {
             let updates: Vec<VariantUpdate> = variants.iter().map(|(u, _)| u.clone()).collect();
-            jsonl.extend_from_slice(&bulk_mutation::jsonl_line(product, &updates));
+            jsonl.extend_from_slice(&self.store.bulk_update_line(product, &updates));
         }
         let key = format!("{}-bulk-fields", self.run_id);
         let journal = match self.journal(&key, "bulkOperationRunMutation", &jsonl) {
@@ -126,16 +126,16 @@ impl Executor<'_> {
         let mut unknown: Vec<usize> = Vec::new();
         for (n, (_, variants)) in lines.iter().enumerate() {
             match answers.get(&n) {
-                Some(LineResult::Data(data)) => {
+                Some(line) => {
                     let ids: Vec<String> =
                         variants.iter().map(|(u, _)| u.variant_id.clone()).collect();
-                    let outcome =
-                        crate::store::shopify::ops::bulk_update_outcome(&ids, data.clone());
-                    settle_line(plan, variants, &outcome, &mut part);
-                }
-                Some(LineResult::Errors(message)) => {
-                    for &i in variants.iter().flat_map(|(_, carried)| carried) {
-                        part.set(i, Outcome::new(Ended::Failed(message.clone())));
+                    match self.store.bulk_line_outcome(&ids, line) {
+                        Ok(outcome) => settle_line(plan, variants, &outcome, &mut part),
+                        Err(message) => {
+                            for &i in variants.iter().flat_map(|(_, carried)| carried) {
+                                part.set(i, Outcome::new(Ended::Failed(message.clone())));
+                            }
+                        }
                     }
                 }
                 None => unknown.extend(variants.iter().flat_map(|(_, carried)| carried)),
@@ -184,7 +184,7 @@ impl Executor<'_> {
         &self,
         indices: &[usize],
         journal: i64,
-        e: &crate::store::shopify::StoreError,
+        e: &crate::store::StoreError,
         report: &BulkMutationReport,
     ) -> Part {
         let why = match &report.id {
@@ -193,8 +193,7 @@ impl Executor<'_> {
             ),
             None => format!("interrupted while starting the bulk mutation ({e})"),
         };
-        let never_sent =
-            report.id.is_none() && matches!(e, crate::store::shopify::StoreError::Interrupted);
+        let never_sent = report.id.is_none() && matches!(e, crate::store::StoreError::Interrupted);
         if never_sent {
             self.settle(journal, Settled::Skipped, &e.to_string());
         }

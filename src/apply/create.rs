@@ -16,9 +16,8 @@ use crate::model::{Field, Value};
 use crate::plan::Plan;
 use crate::plan::create::Creation;
 use crate::state::Outcome as Settled;
-use crate::store::shopify::StoreError;
-use crate::store::shopify::create::{
-    self as ops, LevelInput, Named, NewItem, NewOption, NewProduct, NewVariantInput, OptionValue,
+use crate::store::{
+    LevelInput, Named, NewItem, NewOption, NewProduct, NewVariantInput, OptionValue, StoreError,
 };
 
 impl Executor<'_> {
@@ -146,7 +145,9 @@ impl Executor<'_> {
                 continue;
             }
             let variants: Vec<NewVariantInput> = chunk.iter().map(|(v, _)| v.clone()).collect();
-            let body = ops::bulk_create_body(&product_id, &variants, replace && n == 0);
+            let body = self
+                .store
+                .variants_create_body(&product_id, &variants, replace && n == 0);
             let key = format!("{}-variants-{}-{n}", self.run_id, creation.handle);
             let journal = match self.journal(&key, "productVariantsBulkCreate", &body) {
                 Ok(id) => id,
@@ -157,7 +158,7 @@ impl Executor<'_> {
                     continue;
                 }
             };
-            match self.store.send_bulk_create(&body, variants.len()).await {
+            match self.store.send_variants_create(&body, variants.len()).await {
                 Ok(outcome) if outcome.errors.is_empty() => {
                     self.settle(journal, Settled::Applied, &format!("{outcome:?}"));
                     let created: BTreeSet<&str> = outcome
@@ -352,7 +353,7 @@ impl Executor<'_> {
             description_html: creation.description.clone(),
             product_options: options(creation),
         };
-        let body = ops::product_create_body(&product);
+        let body = self.store.product_create_body(&product);
         let key = format!("{}-product-{}", self.run_id, creation.handle);
         let journal = self.journal(&key, "productCreate", &body).map_err(|o| {
             Lost::NotSent(match o.ended {

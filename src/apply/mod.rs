@@ -43,9 +43,9 @@ use crate::report::{BulkMutationReport, Report, Status};
 use std::sync::Mutex;
 
 use crate::state::{Outcome as Settled, StateStore};
-use crate::store::shopify::{
-    ActivateOutcome, Patch, SetOutcome, SetQuantity, ShopifyClient, StoreError, UserError,
-    VariantOutcome, VariantUpdate,
+use crate::store::{
+    ActivateOutcome, Patch, SetOutcome, SetQuantity, Store, StoreError, UserError, VariantOutcome,
+    VariantUpdate,
 };
 
 /// The reason a stale stock change ends `skipped` under [`Executor::never_overwrite`].
@@ -162,7 +162,7 @@ impl Part {
 
 /// Applies plans against one store, journaling into one state.
 pub struct Executor<'a> {
-    store: &'a ShopifyClient,
+    store: &'a dyn Store,
     /// The journal; locked only for single synchronous calls, never across an await.
     state: &'a Mutex<dyn StateStore + 'a>,
     run_id: &'a str,
@@ -177,7 +177,7 @@ pub struct Executor<'a> {
 
 impl<'a> Executor<'a> {
     pub fn new(
-        store: &'a ShopifyClient,
+        store: &'a dyn Store,
         state: &'a Mutex<dyn StateStore + 'a>,
         run_id: &'a str,
         locations: &'a BTreeMap<LocationName, String>,
@@ -223,7 +223,7 @@ impl<'a> Executor<'a> {
             publishes: vec![None; plan.publishes.len()],
             ..Outcomes::default()
         };
-        let progress = self.store.transport().progress();
+        let progress = self.store.progress();
         let _applying = progress.task(Work::Apply, Some(plan.changes.len() as u64));
         out.progress = progress;
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
@@ -324,13 +324,11 @@ impl<'a> Executor<'a> {
     /// for at its expected cost (`first` until Shopify has priced one), within
     /// [`MAX_IN_FLIGHT`] and the client's own cap.
     fn in_flight(&self, operation: &str, first: f64) -> usize {
-        let transport = self.store.transport();
-        let cost = transport
-            .known_estimate(operation)
-            .unwrap_or(first)
-            .max(1.0);
-        let fits = (transport.bucket().maximum() / cost).floor() as usize;
-        fits.clamp(1, MAX_IN_FLIGHT.min(self.store.max_in_flight()))
+        let fits = self.store.affordable(operation, first);
+        fits.clamp(
+            1,
+            MAX_IN_FLIGHT.min(self.store.capabilities().max_in_flight),
+        )
     }
 
     /// Variant fields, one `productVariantsBulkUpdate` per product, products concurrently.
@@ -381,7 +379,7 @@ impl<'a> Executor<'a> {
                 continue;
             }
             let updates: Vec<VariantUpdate> = chunk.iter().map(|(u, _)| u.clone()).collect();
-            let body = ShopifyClient::bulk_update_body(product_id, &updates);
+            let body = self.store.variant_update_body(product_id, &updates);
             let key = match n {
                 0 => format!("{}-fields-{}", self.run_id, short_id(product_id)),
                 n => format!("{}-fields-{}-{n}", self.run_id, short_id(product_id)),
@@ -395,7 +393,7 @@ impl<'a> Executor<'a> {
                     continue;
                 }
             };
-            match self.store.send_bulk_update(&body).await {
+            match self.store.send_variant_update(&body).await {
                 Ok(outcome) => {
                     for ((_, carried), (_, result)) in chunk.iter().zip(&outcome.variants) {
                         for &i in carried {
@@ -492,7 +490,7 @@ impl<'a> Executor<'a> {
                 };
                 let key = format!("{}-stock-{call_no}-{attempt}", self.run_id);
                 let reference = format!("gid://sheetsync/SyncRun/{}", self.run_id);
-                let body = ShopifyClient::inventory_set_body(&items, &key, &reference);
+                let body = self.store.inventory_set_body(&items, &key, &reference);
                 let journal = match self.journal(&key, "inventorySetQuantities", &body) {
                     Ok(id) => id,
                     Err(o) => {
@@ -652,12 +650,9 @@ impl<'a> Executor<'a> {
             _ => None,
         };
         let key = format!("{}-activate-{index}", self.run_id);
-        let body = ShopifyClient::inventory_activate_body(
-            &c.inventory_item_id,
-            location_id,
-            available,
-            &key,
-        );
+        let body =
+            self.store
+                .inventory_activate_body(&c.inventory_item_id, location_id, available, &key);
         let journal = match self.journal(&key, "inventoryActivate", &body) {
             Ok(id) => id,
             Err(o) => return o,

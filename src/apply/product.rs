@@ -9,7 +9,7 @@ use super::{Ended, Executor, Outcome, Outcomes, field_error, messages, short_id}
 use crate::model::{Field, Value, tags_list};
 use crate::plan::{Change, Plan};
 use crate::state::Outcome as Settled;
-use crate::store::shopify::{ProductUpdate, ShopifyClient};
+use crate::store::ProductUpdate;
 
 impl Executor<'_> {
     /// The product-field changes at `indices`, one `productUpdate` per product.
@@ -35,7 +35,7 @@ impl Executor<'_> {
             for &i in &idx {
                 set_product_field(&mut update, &plan.changes[i]);
             }
-            let body = ShopifyClient::product_update_body(&update);
+            let body = self.store.product_update_body(&update);
             let key = format!("{}-product-{}", self.run_id, short_id(product_id));
             let journal = match self.journal(&key, "productUpdate", &body) {
                 Ok(id) => id,

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use super::{Ended, Executor, messages};
 use crate::plan::create::Publish;
 use crate::state::Outcome as Settled;
-use crate::store::shopify::publish::publish_body;
 
 /// A created product's id once it may be published, or why it may not, by handle.
 pub(super) type Ready = HashMap<String, Result<String, String>>;
@@ -31,7 +30,7 @@ impl Executor<'_> {
             }
         };
         let ids: Vec<String> = p.channels.iter().map(|c| c.id.clone()).collect();
-        let body = publish_body(&product_id, &ids);
+        let body = self.store.publish_body(&product_id, &ids);
         let key = format!("{}-publish-{}", self.run_id, p.handle);
         let items = serde_json::json!({ "handle": p.handle, "publications": ids }).to_string();
         let journal = match self.journal_items(&key, "publishablePublish", &body, &items) {

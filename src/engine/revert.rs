@@ -471,7 +471,7 @@ impl Engine {
         state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
         let journal = std::sync::Mutex::new(state);
         let executor = Executor::new(
-            &self.store,
+            self.store.as_ref(),
             &journal,
             &opts.run_id,
             &locations,

@@ -102,8 +102,8 @@ impl From<parse::HeaderError> for TickError {
     }
 }
 
-impl From<crate::store::shopify::StoreError> for TickError {
-    fn from(e: crate::store::shopify::StoreError) -> Self {
+impl From<crate::store::StoreError> for TickError {
+    fn from(e: crate::store::StoreError) -> Self {
         TickError::Engine(e.into())
     }
 }

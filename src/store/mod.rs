@@ -1,3 +1,170 @@
-//! The store side: the Shopify Admin GraphQL adapter.
+//! The store side: the [`Store`] port the engine, `apply`, `pull` and `revert` talk to,
+//! and its first adapter, the Shopify Admin GraphQL client (`shopify`). The port is
+//! written as the code uses the store today and no wider; nothing above this layer names
+//! `ShopifyClient` except where a Shopify-only concern is built (the engine's
+//! constructor) or checked (`cli`'s `check` and `auth status`).
+//!
+//! Writes come in two steps, `*_body` then `send_*`: the executor journals the exact
+//! bytes a write will carry before it is sent (SPEC §4.7), so the adapter prepares them
+//! and the executor keeps them opaque.
 
 pub mod shopify;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{LocationName, Sku};
+use crate::plan::create::HandleProduct;
+use crate::plan::{Snapshot, StoreVariant};
+use crate::progress::Reporter;
+
+// TODO(port): these value types are defined by the Shopify adapter and re-exported here so
+// the layers above name only `store::…`. Most are store-neutral in shape already
+// (`VariantUpdate`, `SetQuantity`, `ProductUpdate`, the outcomes); `StoreError` carries
+// Shopify's GraphQL error classes and `JobEnd`/`LineResult` carry a GraphQL response type.
+// Moving them to a neutral module is left for when the second adapter lands.
+pub use shopify::bulk_mutation::{JobEnd, LineResult};
+pub use shopify::create::{
+    BulkCreateOutcome, LevelInput, Named, NewItem, NewOption, NewProduct, NewVariantInput,
+    OptionValue,
+};
+pub use shopify::publish::{ProductPublications, StorePublication};
+pub use shopify::{
+    ActivateOutcome, BulkUpdateOutcome, Patch, ProductUpdate, SetOutcome, SetQuantity, ShopInfo,
+    StoreError, StoreLocation, UserError, VariantOutcome, VariantUpdate,
+};
+
+/// What a store can guarantee, and the limits the executor plans its requests by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Stock writes are compare-and-set against the quantity the plan read: a stale write
+    /// is refused by the store, not applied over the newer value (SPEC §4.3).
+    pub compare_and_set: bool,
+    /// Variant fields can go by one bulk mutation job instead of a call per product.
+    pub bulk: bool,
+    /// Distinct variants from which variant fields go by bulk mutation (with `bulk`).
+    pub bulk_mutation_threshold: u64,
+    /// Cap on mutations in flight together.
+    pub max_in_flight: usize,
+}
+
+/// The store a run reads and writes. Shopify is the first adapter
+/// ([`shopify::ShopifyClient`]).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// What the store guarantees and the executor's limits.
+    fn capabilities(&self) -> Capabilities;
+
+    // ---- runtime ----
+
+    /// Every wait of the store's client ends once `cancel` fires.
+    fn set_cancel(&self, cancel: CancellationToken);
+    /// Where long reads, jobs and rate-limit waits are reported.
+    fn set_progress(&self, progress: Reporter);
+    fn progress(&self) -> Reporter;
+    /// How many requests of `operation` a full rate budget pays for, at the operation's
+    /// expected cost (`first` until the store has priced one); at least 0.
+    fn affordable(&self, operation: &str, first: f64) -> usize;
+    /// How many variants one variant update or create call may carry now.
+    fn variants_per_call(&self) -> usize;
+    /// The access scopes a run needs; with `publish`, the publication scopes too.
+    fn required_scopes(&self, publish: bool) -> Vec<&'static str>;
+
+    // ---- reads ----
+
+    async fn shop_info(&self) -> Result<ShopInfo, StoreError>;
+    async fn locations(&self) -> Result<Vec<StoreLocation>, StoreError>;
+    /// The whole catalogue, stock at the given (name, id) locations.
+    async fn snapshot(&self, locations: &[(LocationName, String)]) -> Result<Snapshot, StoreError>;
+    /// [`Store::snapshot`] and how many variants have no SKU.
+    async fn snapshot_counted(
+        &self,
+        locations: &[(LocationName, String)],
+    ) -> Result<(Snapshot, usize), StoreError>;
+    /// Re-reads variants by id; a variant that is gone is absent.
+    async fn variants_by_ids(
+        &self,
+        ids: &[String],
+        locations: &[(LocationName, String)],
+    ) -> Result<Vec<(Option<Sku>, StoreVariant)>, StoreError>;
+    async fn product_by_handle(&self, handle: &str) -> Result<Option<HandleProduct>, StoreError>;
+    async fn publications(&self) -> Result<Vec<StorePublication>, StoreError>;
+    async fn product_publications(
+        &self,
+        handle: &str,
+        first: usize,
+    ) -> Result<Option<ProductPublications>, StoreError>;
+
+    // ---- writes: the bytes to journal, then their sending ----
+    // TODO(port): the journal keys these by the adapter's operation names
+    // (`productVariantsBulkUpdate`, …) and `apply::recover` reads Shopify bodies back; a
+    // second adapter needs `recover` moved behind the port too.
+
+    fn variant_update_body(&self, product_id: &str, updates: &[VariantUpdate]) -> Vec<u8>;
+    /// Outcomes follow the body's variant order.
+    async fn send_variant_update(&self, body: &[u8]) -> Result<BulkUpdateOutcome, StoreError>;
+
+    fn product_update_body(&self, update: &ProductUpdate) -> Vec<u8>;
+    async fn send_product_update(
+        &self,
+        body: &[u8],
+    ) -> Result<Result<(), Vec<UserError>>, StoreError>;
+
+    /// A compare-and-set stock write under idempotency `key`.
+    fn inventory_set_body(&self, items: &[SetQuantity], key: &str, reference: &str) -> Vec<u8>;
+    async fn send_inventory_set(&self, body: &[u8]) -> Result<SetOutcome, StoreError>;
+
+    /// Stocks an item at a location it has no level at.
+    fn inventory_activate_body(
+        &self,
+        item_id: &str,
+        location_id: &str,
+        available: Option<i64>,
+        key: &str,
+    ) -> Vec<u8>;
+    async fn send_inventory_activate(&self, body: &[u8]) -> Result<ActivateOutcome, StoreError>;
+
+    fn product_create_body(&self, product: &NewProduct) -> Vec<u8>;
+    /// The new product's id, or why it was refused.
+    async fn send_product_create(
+        &self,
+        body: &[u8],
+    ) -> Result<Result<String, Vec<UserError>>, StoreError>;
+
+    fn variants_create_body(
+        &self,
+        product_id: &str,
+        variants: &[NewVariantInput],
+        replace_standalone: bool,
+    ) -> Vec<u8>;
+    async fn send_variants_create(
+        &self,
+        body: &[u8],
+        n: usize,
+    ) -> Result<BulkCreateOutcome, StoreError>;
+
+    fn publish_body(&self, product_id: &str, publication_ids: &[String]) -> Vec<u8>;
+    /// The publication ids a journaled publish body asked for.
+    fn published_ids(&self, body: &[u8]) -> Vec<String>;
+    async fn send_publish(&self, body: &[u8]) -> Result<Vec<UserError>, StoreError>;
+
+    /// One line of a bulk variant update (with `capabilities().bulk`).
+    fn bulk_update_line(&self, product_id: &str, updates: &[VariantUpdate]) -> Vec<u8>;
+    /// Starts the bulk job under `client_identifier`; its id.
+    async fn start_bulk_update(
+        &self,
+        lines: &[u8],
+        client_identifier: &str,
+    ) -> Result<String, StoreError>;
+    /// Waits for the job to end; its result by line.
+    async fn finish_bulk_update(&self, id: &str) -> Result<JobEnd, StoreError>;
+    /// What one answered line of a finished job did to its variants (`variant_ids`, in
+    /// the line's order), or why the line did not run.
+    // TODO(port): `LineResult::Data` is Shopify's GraphQL answer, which only the adapter
+    // can read; a neutral `JobEnd` would carry the mapped outcome instead.
+    fn bulk_line_outcome(
+        &self,
+        variant_ids: &[String],
+        line: &LineResult,
+    ) -> Result<BulkUpdateOutcome, String>;
+}

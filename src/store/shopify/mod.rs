@@ -8,6 +8,7 @@ pub mod client;
 pub mod create;
 pub mod error;
 pub mod ops;
+pub mod port;
 pub mod publish;
 pub mod transport;
 

@@ -1046,3 +1046,41 @@ async fn cancelling_ends_a_bulk_poll_wait_and_a_cancelled_client_sends_nothing()
         Err(StoreError::Interrupted)
     ));
 }
+
+#[tokio::test]
+async fn the_store_port_reports_the_clients_options_and_rate_room() {
+    use crate::store::{Capabilities, Store};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let transport = Transport::with_clock(
+        &cfg("demo.myshopify.com", Some("http://127.0.0.1:9")),
+        Secret::new("shpat_test_token"),
+        RetryPolicy::default(),
+        Arc::new(FakeClock::default()),
+    )
+    .unwrap();
+    let options = ClientOptions {
+        bulk_mutation_threshold: 7,
+        max_in_flight: 3,
+        ..ClientOptions::default()
+    };
+    let client = ShopifyClient::with_transport(transport, options);
+    let maximum = client.transport().bucket().maximum();
+    let store: Arc<dyn Store> = Arc::new(client);
+    assert_eq!(
+        store.capabilities(),
+        Capabilities {
+            compare_and_set: true,
+            bulk: true,
+            bulk_mutation_threshold: 7,
+            max_in_flight: 3,
+        }
+    );
+    // Unpriced, an operation costs its first guess; a guess under 1 counts as 1.
+    assert_eq!(
+        store.affordable("VariantsBulkUpdate", 11.0),
+        (maximum / 11.0).floor() as usize
+    );
+    assert_eq!(store.affordable("InventorySet", 0.0), maximum as usize);
+    assert_eq!(store.required_scopes(false), ops::REQUIRED_SCOPES);
+    assert!(store.required_scopes(true).len() > store.required_scopes(false).len());
+}
