@@ -3,9 +3,6 @@
 //! executor or opens the state for writing, so "writes nothing anywhere" holds by
 //! construction.
 
-mod pull;
-mod revert;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apply::{self, Executor};
@@ -20,7 +17,7 @@ use crate::store::shopify::{ClientOptions, ConnectError, ShopifyClient};
 use crate::store::{Store, StoreError};
 
 /// How many rows from the top are read to find the header row.
-const HEADER_SCAN_ROWS: u32 = 30;
+pub(crate) const HEADER_SCAN_ROWS: u32 = 30;
 
 /// What a run was asked to do (the `sync` flags).
 #[derive(Debug, Clone, Default)]
@@ -194,7 +191,7 @@ impl Engine {
         })
     }
 
-    fn scope(&self) -> Scope {
+    pub(crate) fn scope(&self) -> Scope {
         Scope::of(&self.config)
     }
 
@@ -448,7 +445,7 @@ impl Engine {
             i32::from(exit),
             &serde_json::to_value(report.summary).unwrap_or_default(),
             &crate::report::json::to_json(&report),
-            &revert::journal_rows(&report),
+            &crate::report::journal::journal_rows(&report),
         )?;
         tracing::debug!(phase = "persisted", "Baseline and run journaled");
         Ok(report)

@@ -2,19 +2,24 @@
 //!
 //! # Layout
 //!
-//! - `model`: domain newtypes (SKU, money, quantities, cells, fields);
+//! - `model`: domain newtypes (SKU, money, quantities, cells, fields), the parsed rows,
+//!   `Secret`, and where a credential may be sent;
+//! - `progress`: events of long work (the bars are drawn in `cli`);
 //! - `config`: the TOML config, `${VAR}` interpolation, redacted secrets;
 //! - `sheet`: pure parsing of the configured columns into typed rows;
 //! - `plan`: the pure diff of sheet, store and baseline, with the safety guards;
 //! - `report`: the SPEC §5 report, its human and JSON renderings, the exit code;
 //! - `auth`: Shopify token providers (static, client credentials, OAuth) and Google OAuth;
-//! - `state`: embedded SQLite in `state_dir`: baseline, run journal, token cache;
-//! - `store`: the Shopify Admin GraphQL client (operations, paced transport);
+//! - `state`: the state port and its SQLite backend: baseline, journal, runs, tokens;
+//! - `store`: the store port and the Shopify adapter (operations, paced transport);
 //! - `apply`: the executor that turns a plan into requests and outcomes;
-//! - `engine`: one run, from reads to report;
+//! - `engine`: one sync run, from reads to report;
+//! - `commands`: `pull` and `revert`, whole commands on a run's machinery;
 //! - `http`: the retry policy both API clients share;
 //! - `schedule`: the long-running `watch` and `schedule` loops;
-//! - `cli`: the commands;
+//! - `cli`: the commands' arguments and terminal output.
+//!
+//! Layers only point down (ARCHITECTURE.md; `tests/it/layers.rs` checks it).
 //!
 //! The local fakes (`demo`, `sandbox`, the tests) live in the `sheetsync-sandbox` crate
 //! beside this one; the library only starts them from `cli`, behind the `sandbox` feature.
@@ -25,6 +30,7 @@
 pub mod apply;
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod http;

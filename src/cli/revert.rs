@@ -1,5 +1,5 @@
 //! `sheetsync revert ID [--dry-run] [--json]`: puts back the values a journaled run
-//! replaced (see `engine::revert`), and prints a report of the SPEC §5 shape whose
+//! replaced (see `commands::revert`), and prints a report of the SPEC §5 shape whose
 //! changes carry the put-back values.
 
 use super::{Cli, Failure, SyncArgs};

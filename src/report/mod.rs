@@ -6,6 +6,7 @@
 //! [`Report::recount`]. `json` and `human` render it; neither decides anything.
 
 pub mod human;
+pub mod journal;
 pub mod json;
 pub mod writeback;
 

@@ -9,7 +9,7 @@
 //! `from` the value the cell held (as parsed, `null` for a blank) and `to` the store's
 //! value, which is what `revert` of a pull writes back.
 
-use super::{Engine, EngineError, HEADER_SCAN_ROWS, RunOptions};
+use crate::engine::{Engine, EngineError, HEADER_SCAN_ROWS, RunOptions};
 use crate::model::{LocationName, Value};
 use crate::plan::Plan;
 use crate::report::{Fatal, PullReport, Report, RunMeta, Status};
@@ -171,7 +171,7 @@ impl Engine {
             i32::from(journaled.exit_status(false).code()),
             &serde_json::to_value(journaled.summary).unwrap_or_default(),
             &crate::report::json::to_json(&journaled),
-            &super::revert::journal_rows(&journaled),
+            &crate::report::journal::journal_rows(&journaled),
         )?;
         Ok(report)
     }

@@ -30,20 +30,19 @@
 //! writes nothing anywhere.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
-use rust_decimal::Decimal;
 use serde_json::Value as Json;
 
-use super::{Engine, EngineError, HEADER_SCAN_ROWS, RunOptions};
 use crate::apply::{self, Ended, Executor, Outcomes, SKIP_CHANGED_SINCE};
+use crate::engine::{Engine, EngineError, HEADER_SCAN_ROWS, RunOptions};
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value};
 use crate::plan::{Change, ConflictKind, Plan, Resolution, Snapshot};
+use crate::report::journal::journal_rows;
 use crate::report::{ChangeReport, ConflictReport, PullReport, Report, RunMeta, Status};
 use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet, Row};
 use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
 use crate::state::{
-    self, Created, JournalRow, RowKind, RowStatus, Scope, StateError, StateStore, WriterLock,
+    self, JournalRow, RowKind, RowStatus, Scope, StateError, StateStore, WriterLock,
 };
 
 /// Where the sheet stands for one reverted value.
@@ -84,81 +83,6 @@ pub struct Item {
     pub replaced: Option<Value>,
     pub action: Action,
     pub sheet: SheetSide,
-}
-
-/// Decodes a report value (SPEC §5) of `field`: `None` when it cannot be read back.
-pub fn decode(field: Field, v: &Json) -> Option<Option<Value>> {
-    match (field, v) {
-        (_, Json::Null) => Some(None),
-        (Field::Inventory, n) => n.as_i64().map(|q| Some(Value::Qty(q))),
-        (f, Json::String(s)) if f.is_money() => {
-            Decimal::from_str(s).ok().map(|m| Some(Value::Money(m)))
-        }
-        (Field::Barcode, Json::String(s)) => Some(Some(Value::Text(s.clone()))),
-        (f, Json::String(s)) if f.is_product() => Some(Some(Value::Text(s.clone()))),
-        _ => None,
-    }
-}
-
-/// A finished run's changes and pulled cells as the journal keeps them (the rows
-/// [`StateStore::finish_run`] records). An entry whose SKU, field or values cannot be read
-/// back is left out, with a warning: it could not be reverted either.
-pub fn journal_rows(report: &Report) -> Vec<JournalRow> {
-    let status = |s: Status| match s {
-        Status::Planned => RowStatus::Planned,
-        Status::Applied => RowStatus::Applied,
-        Status::Failed => RowStatus::Failed,
-        Status::Skipped => RowStatus::Skipped,
-    };
-    let typed = |sku: &str, field: &str, location: &Option<String>, from: &Json, to: &Json| {
-        let sku = Sku::new(sku)?;
-        let field = Field::from_name(field)?;
-        let (Some(from), Some(to)) = (decode(field, from), decode(field, to)) else {
-            tracing::warn!(%sku, field = field.name(), "A reported value is unreadable; not journaled");
-            return None;
-        };
-        let key = FieldKey {
-            field,
-            location: location.clone(),
-        };
-        Some((sku, key, from, to))
-    };
-    let changes = report.changes.iter().filter_map(|c| {
-        let (sku, key, from, to) = typed(&c.sku, &c.field, &c.location, &c.from, &c.to)?;
-        Some(JournalRow {
-            kind: RowKind::Change,
-            sku,
-            row: c.row,
-            key,
-            from,
-            to,
-            status: Some(status(c.status)),
-            error: c.error.clone(),
-            note: c.note.clone(),
-            created: c.create.as_deref().map(|w| {
-                // The executor names only these two; anything else created a variant.
-                Created::from_name(w).unwrap_or(Created::Variant)
-            }),
-            product: c.product.clone(),
-        })
-    });
-    let pulled = report.pulled.iter().filter_map(|p| {
-        let (sku, key, from, to) = typed(&p.sku, &p.field, &p.location, &p.from, &p.to)?;
-        Some(JournalRow {
-            kind: RowKind::Pulled,
-            sku,
-            row: p.row,
-            key,
-            from,
-            to,
-            status: p.status.map(status),
-            error: p.error.clone(),
-            note: None,
-            created: None,
-            product: String::new(),
-        })
-    });
-    changes.chain(pulled).collect()
 }
 
 /// The rows of a run recorded before the journal kept them (schema 1), read once from
@@ -885,30 +809,9 @@ fn add_note(report: &mut Report, item: &Item, note: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use rust_decimal::Decimal;
 
-    #[test]
-    fn report_values_decode_by_field() {
-        assert_eq!(
-            decode(Field::Price, &serde_json::json!("19.90")),
-            Some(Some(Value::Money(Decimal::new(1990, 2))))
-        );
-        assert_eq!(
-            decode(Field::Inventory, &serde_json::json!(7)),
-            Some(Some(Value::Qty(7)))
-        );
-        assert_eq!(
-            decode(Field::Barcode, &serde_json::json!("0840")),
-            Some(Some(Value::Text("0840".into())))
-        );
-        assert_eq!(
-            decode(Field::Tags, &serde_json::json!("a, b")),
-            Some(Some(Value::Text("a, b".into())))
-        );
-        assert_eq!(decode(Field::CompareAtPrice, &Json::Null), Some(None));
-        assert_eq!(decode(Field::Price, &serde_json::json!("abc")), None);
-        assert_eq!(decode(Field::Inventory, &serde_json::json!("7")), None);
-    }
+    use super::*;
 
     #[test]
     fn a_cell_holds_a_value_by_meaning() {
