@@ -437,16 +437,7 @@ impl Engine {
         }
         report.recount();
         state.set_baseline(&confirmed)?;
-        let exit = report.exit_status(opts.yes).code();
-        let finished = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        state.finish_run(
-            &opts.run_id,
-            &finished,
-            i32::from(exit),
-            &serde_json::to_value(report.summary).unwrap_or_default(),
-            &crate::report::json::to_json(&report),
-            &crate::report::journal::journal_rows(&report),
-        )?;
+        crate::report::journal::record_finished(&mut *state, &opts.run_id, &report, opts.yes)?;
         tracing::debug!(phase = "persisted", "Baseline and run journaled");
         Ok(report)
     }

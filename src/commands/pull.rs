@@ -164,15 +164,7 @@ impl Engine {
         }
         journaled.write_back = Some(outcome.report);
         journaled.recount();
-        let finished = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        state.finish_run(
-            &opts.run_id,
-            &finished,
-            i32::from(journaled.exit_status(false).code()),
-            &serde_json::to_value(journaled.summary).unwrap_or_default(),
-            &crate::report::json::to_json(&journaled),
-            &crate::report::journal::journal_rows(&journaled),
-        )?;
+        crate::report::journal::record_finished(&mut *state, &opts.run_id, &journaled, false)?;
         Ok(report)
     }
 }

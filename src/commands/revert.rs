@@ -37,7 +37,7 @@ use crate::apply::{self, Ended, Executor, Outcomes, SKIP_CHANGED_SINCE};
 use crate::engine::{Engine, EngineError, HEADER_SCAN_ROWS, RunOptions};
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value};
 use crate::plan::{Change, ConflictKind, Plan, Resolution, Snapshot};
-use crate::report::journal::journal_rows;
+use crate::report::journal::{journal_rows, record_finished};
 use crate::report::{ChangeReport, ConflictReport, PullReport, Report, RunMeta, Status};
 use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet, Row};
 use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
@@ -443,16 +443,7 @@ impl Engine {
             .collect();
         report.recount();
         state.set_baseline(&baseline)?;
-        let exit = report.exit_status(false).code();
-        let finished = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        state.finish_run(
-            &opts.run_id,
-            &finished,
-            i32::from(exit),
-            &serde_json::to_value(report.summary).unwrap_or_default(),
-            &crate::report::json::to_json(&report),
-            &journal_rows(&report),
-        )?;
+        record_finished(&mut *state, &opts.run_id, &report, false)?;
         Ok(report)
     }
 
@@ -555,16 +546,7 @@ impl Engine {
         }
         report.recount();
         state.set_baseline(&baseline)?;
-        let exit = report.exit_status(false).code();
-        let finished = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        state.finish_run(
-            &opts.run_id,
-            &finished,
-            i32::from(exit),
-            &serde_json::to_value(report.summary).unwrap_or_default(),
-            &crate::report::json::to_json(&report),
-            &journal_rows(&report),
-        )?;
+        record_finished(&mut *state, &opts.run_id, &report, false)?;
         Ok(report)
     }
 

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::{Report, Status};
 use crate::model::{Field, FieldKey, Sku, Value};
-use crate::state::{Created, JournalRow, RowKind, RowStatus};
+use crate::state::{Created, JournalRow, RowKind, RowStatus, StateError, StateStore};
 
 /// Decodes a report value (SPEC §5) of `field`: `None` when it cannot be read back.
 pub fn decode(field: Field, v: &Json) -> Option<Option<Value>> {
@@ -84,6 +84,26 @@ pub fn journal_rows(report: &Report) -> Vec<JournalRow> {
         })
     });
     changes.chain(pulled).collect()
+}
+
+/// Journals the end of run `run_id` from its final report: the finish time, the exit code
+/// it implies (`yes`: the run confirmed what a guard refused), its summary, the report
+/// itself and its typed rows, in the state's one transaction.
+pub fn record_finished<S: StateStore + ?Sized>(
+    state: &mut S,
+    run_id: &str,
+    report: &Report,
+    yes: bool,
+) -> Result<(), StateError> {
+    let finished = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    state.finish_run(
+        run_id,
+        &finished,
+        i32::from(report.exit_status(yes).code()),
+        &serde_json::to_value(report.summary).unwrap_or_default(),
+        &super::json::to_json(report),
+        &journal_rows(report),
+    )
 }
 
 #[cfg(test)]
