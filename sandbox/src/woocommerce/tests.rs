@@ -880,3 +880,794 @@ async fn single_put_validates_its_schema_and_batch_items_do_not() {
         (200, json!("18.00"))
     );
 }
+
+fn error_of(v: &Value) -> (String, u64) {
+    (
+        v["error"]["code"].as_str().unwrap_or("").to_owned(),
+        v["error"]["data"]["status"].as_u64().unwrap_or(0),
+    )
+}
+
+#[tokio::test]
+async fn batch_applies_woocommerces_silent_rewrites() {
+    let h = demo().await;
+    let (tote, stk, tee_parent) = (h.id("TOTE-NAT"), h.id("STK-PACK"), h.id("TEE-CLASSIC"));
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [
+                // A sale not below the regular price is dropped.
+                {"id": tote, "regular_price": "10.00", "sale_price": "12.00"},
+                // Stock on an unmanaged item is ignored, and the call succeeds.
+                {"id": stk, "stock_quantity": 5, "status": "bogus"},
+                // A variable product has no price of its own.
+                {"id": tee_parent, "regular_price": "30.00", "sale_price": "25.00"},
+            ]}),
+        )
+        .await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    let u = &got.body["update"];
+    assert_eq!(
+        (
+            u[0]["regular_price"].clone(),
+            u[0]["sale_price"].clone(),
+            u[0]["price"].clone()
+        ),
+        (json!("10.00"), json!(""), json!("10.00"))
+    );
+    assert_eq!(
+        (u[1]["stock_quantity"].clone(), u[1]["manage_stock"].clone()),
+        (Value::Null, json!(false))
+    );
+    assert_eq!(u[1]["status"], "draft", "an unknown status becomes draft");
+    assert_eq!(
+        (u[2]["regular_price"].clone(), u[2]["sale_price"].clone()),
+        (json!(""), json!(""))
+    );
+    assert_eq!(h.fake.item(tote).map(|i| i.sale_price), Some(String::new()));
+    assert_eq!(h.fake.item(stk).and_then(|i| i.stock_quantity), None);
+
+    // A sale below the regular price stays; prices are not rounded.
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "regular_price": "20.005", "sale_price": "15.5"}]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            got.body["update"][0]["regular_price"].clone(),
+            got.body["update"][0]["sale_price"].clone()
+        ),
+        (json!("20.005"), json!("15.5"))
+    );
+    // wc_format_decimal: a decimal comma on a `.` store loses its meaning.
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "regular_price": "19,99", "sale_price": "$7.50"}]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            got.body["update"][0]["regular_price"].clone(),
+            got.body["update"][0]["sale_price"].clone()
+        ),
+        (json!("1999"), json!("7.50"))
+    );
+
+    // Store-wide stock management off: a product's stock write is ignored.
+    h.fake.set_store_manage_stock(false);
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "stock_quantity": 99}]}),
+        )
+        .await;
+    assert_eq!(got.body["update"][0]["stock_quantity"], json!(20));
+    h.fake.set_store_manage_stock(true);
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "stock_quantity": "7"}]}),
+        )
+        .await;
+    assert_eq!(got.body["update"][0]["stock_quantity"], json!(7));
+}
+
+#[tokio::test]
+async fn variation_rewrites_inheritance_and_parent_stock() {
+    let h = demo().await;
+    let tee = h.id("TEE-CLASSIC");
+    let green = h
+        .fake
+        .items_reporting_sku("TEE-CLASSIC")
+        .into_iter()
+        .find(|i| i.kind == "variation")
+        .expect("seeded");
+    let got = h
+        .post(
+            &format!("/products/{tee}/variations/batch"),
+            json!({"update": [{"id": green.id, "regular_price": "21.00"}]}),
+        )
+        .await;
+    assert_eq!(
+        got.body["update"][0]["sku"], "TEE-CLASSIC",
+        "still the parent's SKU"
+    );
+    assert_eq!(got.body["update"][0]["regular_price"], "21.00");
+    // Giving it its own SKU ends the inheritance.
+    let got = h
+        .post(
+            &format!("/products/{tee}/variations/batch"),
+            json!({"update": [{"id": green.id, "sku": "TEE-GRN-M"}]}),
+        )
+        .await;
+    assert_eq!(got.body["update"][0]["sku"], "TEE-GRN-M");
+    assert_eq!(h.fake.items_reporting_sku("TEE-CLASSIC").len(), 1);
+
+    // A `"parent"` variation's stock write lands on its own hidden `_stock`: the API
+    // still reports the parent's. The parent's write moves both.
+    let red = h.fake.item_by_sku("BEAN-RED").expect("seeded");
+    let got = h
+        .post(
+            &format!("/products/{}/variations/batch", red.parent_id),
+            json!({"update": [{"id": red.id, "stock_quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            got.body["update"][0]["manage_stock"].clone(),
+            got.body["update"][0]["stock_quantity"].clone()
+        ),
+        (json!("parent"), json!(17))
+    );
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": red.parent_id, "stock_quantity": 12}]}),
+        )
+        .await;
+    assert_eq!(got.body["update"][0]["stock_quantity"], json!(12));
+    for sku in ["BEAN-RED", "BEAN-GRY"] {
+        assert_eq!(
+            h.fake.item_by_sku(sku).and_then(|i| i.stock_quantity),
+            Some(12)
+        );
+    }
+    // Taking the variation's stock over: its own number from then on.
+    let got = h
+        .post(
+            &format!("/products/{}/variations/batch", red.parent_id),
+            json!({"update": [{"id": red.id, "manage_stock": true, "stock_quantity": 4}]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            got.body["update"][0]["manage_stock"].clone(),
+            got.body["update"][0]["stock_quantity"].clone()
+        ),
+        (json!(true), json!(4))
+    );
+    // An unmanaged variation of an unmanaged parent drops stock writes.
+    let navy = h.fake.item_by_sku("CAP-NAVY").expect("seeded");
+    let got = h
+        .post(
+            &format!("/products/{}/variations/batch", navy.parent_id),
+            json!({"update": [{"id": navy.id, "manage_stock": false, "stock_quantity": 9}]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            got.body["update"][0]["manage_stock"].clone(),
+            got.body["update"][0]["stock_quantity"].clone()
+        ),
+        (json!(false), Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn per_item_errors_come_in_a_200_and_save_nothing_of_the_item() {
+    let h = demo().await;
+    let (tote, red) = (h.id("TOTE-NAT"), h.id("TEE-RED-S"));
+    let got = h
+        .post(
+            "/products/batch",
+            json!({
+                "create": [
+                    {"name": "Dup", "sku": "TOTE-NAT", "regular_price": "1.00"},
+                    {"name": "Fresh", "sku": "NEW-1", "regular_price": "2.00"},
+                ],
+                "update": [
+                    {"id": tote, "sku": "TEE-RED-S", "regular_price": "99.00"},
+                    {"id": 987_654, "regular_price": "1.00"},
+                    {"id": red, "regular_price": "1.00"},
+                    {"id": tote, "global_unique_id": "0840012345011"},
+                    {"id": tote, "tax_status": "weird"},
+                ],
+                "delete": [987_655],
+            }),
+        )
+        .await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    let c = &got.body["create"];
+    assert_eq!(c[0]["id"], json!(0), "a failed create has id 0");
+    assert_eq!(error_of(&c[0]), ("product_invalid_sku".into(), 400));
+    assert_eq!(c[0]["error"]["data"]["resource_id"], json!(tote));
+    assert_eq!(c[0]["error"]["data"]["unique_sku"], "TOTE-NAT-1");
+    assert_eq!(c[0]["error"]["message"], "Invalid or duplicated SKU.");
+    assert_eq!(c[1]["sku"], "NEW-1");
+    assert!(c[1]["id"].as_u64().is_some_and(|id| id > 0));
+    let u = &got.body["update"];
+    assert_eq!(
+        (u[0]["id"].clone(), error_of(&u[0])),
+        (json!(tote), ("product_invalid_sku".into(), 400))
+    );
+    assert_eq!(
+        u[1],
+        json!({"id": 987_654, "error": {"code": "woocommerce_rest_product_invalid_id", "message": "Invalid ID.", "data": {"status": 400}}})
+    );
+    assert_eq!(
+        error_of(&u[2]),
+        ("woocommerce_rest_invalid_product_id".into(), 404)
+    );
+    assert_eq!(
+        error_of(&u[3]),
+        ("product_invalid_global_unique_id".into(), 400)
+    );
+    assert_eq!(u[3]["error"]["data"]["resource_id"], json!(red));
+    assert_eq!(error_of(&u[4]), ("product_invalid_tax_status".into(), 400));
+    assert_eq!(
+        error_of(&got.body["delete"][0]),
+        ("woocommerce_rest_product_invalid_id".into(), 404)
+    );
+    // Whole or nothing: the failed item's price did not land.
+    let t = h.fake.item(tote).expect("kept");
+    assert_eq!(
+        (t.own_sku.as_str(), t.regular_price.as_str()),
+        ("TOTE-NAT", "16.00")
+    );
+    assert_eq!(
+        h.fake.item(red).map(|i| i.regular_price),
+        Some("24.90".into())
+    );
+
+    // A variation addressed under another parent is not found there.
+    let cap = h.id("CAP");
+    let got = h
+        .post(
+            &format!("/products/{cap}/variations/batch"),
+            json!({"update": [{"id": red, "regular_price": "1.00"}]}),
+        )
+        .await;
+    assert_eq!(
+        error_of(&got.body["update"][0]),
+        ("woocommerce_rest_product_variation_invalid_id".into(), 400)
+    );
+}
+
+#[tokio::test]
+async fn skus_and_gtins_are_sanitised() {
+    let h = demo().await;
+    let tote = h.id("TOTE-NAT");
+    let got = h
+        .post("/products/batch", json!({"update": [{"id": tote, "sku": "  TOTE <b>NEW</b>\t%41X  ", "global_unique_id": "ABC-123"}]}))
+        .await;
+    assert_eq!(got.body["update"][0]["sku"], "TOTE NEW X");
+    assert_eq!(got.body["update"][0]["global_unique_id"], "-123");
+}
+
+#[tokio::test]
+async fn batch_limit_counts_every_operation() {
+    let h = demo().await;
+    let tote = h.id("TOTE-NAT");
+    let updates: Vec<Value> = (0..60).map(|_| json!({"id": tote})).collect();
+    let creates: Vec<Value> = (0..40).map(|i| json!({"name": format!("P{i}")})).collect();
+    let ok = h
+        .post(
+            "/products/batch",
+            json!({"update": updates.clone(), "create": creates.clone()}),
+        )
+        .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body["create"].as_array().map(Vec::len), Some(40));
+    let (products_before, _) = h.fake.counts();
+    let over = h
+        .post(
+            "/products/batch",
+            json!({"update": updates, "create": creates, "delete": [tote]}),
+        )
+        .await;
+    assert_eq!(over.status, 413);
+    assert_eq!(
+        over.error_code(),
+        "woocommerce_rest_request_entity_too_large"
+    );
+    assert_eq!(
+        h.fake.counts().0,
+        products_before,
+        "nothing of a refused batch lands"
+    );
+    h.fake.set_batch_limit(10);
+    let over = h
+        .post("/products/batch", json!({"create": (0..11).map(|i| json!({"name": format!("Q{i}")})).collect::<Vec<_>>()}))
+        .await;
+    assert_eq!(
+        over.body["message"],
+        "Unable to accept more than 10 items for this request."
+    );
+}
+
+#[tokio::test]
+async fn saves_bump_date_modified_and_cogs_follows_the_feature() {
+    let h = demo().await;
+    let tote = h.id("TOTE-NAT");
+    let before = h.fake.item(tote).expect("seeded").date_modified_gmt;
+    h.fake.advance_clock(Duration::from_secs(3_600));
+    let got = h
+        .post("/products/batch", json!({"update": [{"id": tote}]}))
+        .await;
+    let after = got.body["update"][0]["date_modified_gmt"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(after > before, "{after} after {before}");
+    assert_eq!(after, h.fake.now_gmt());
+
+    // Off: a cost is silently ignored.
+    let cost = json!({"values": [{"defined_value": 3}, {"defined_value": 1.5}]});
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "cost_of_goods_sold": cost}]}),
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    assert!(got.body["update"][0].get("cost_of_goods_sold").is_none());
+    assert_eq!(
+        h.fake.item(tote).map(|i| i.cost),
+        Some("4.80".parse().unwrap_or_default())
+    );
+    // On: the defined values are summed.
+    h.fake.set_cogs_enabled(true);
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "cost_of_goods_sold": cost}]}),
+        )
+        .await;
+    assert_eq!(
+        got.body["update"][0]["cost_of_goods_sold"]["total_value"],
+        json!(4.5)
+    );
+    // A variation's cost adds to its parent's unless it overrides it.
+    let red = h.fake.item_by_sku("TEE-RED-S").expect("seeded");
+    let route = format!("/products/{}/variations/batch", red.parent_id);
+    h.post("/products/batch", json!({"update": [{"id": red.parent_id, "cost_of_goods_sold": {"values": [{"defined_value": 1}]}}]})).await;
+    let got = h.post(&route, json!({"update": [{"id": red.id, "cost_of_goods_sold": {"values": [{"defined_value": 2}]}}]})).await;
+    assert_eq!(
+        got.body["update"][0]["cost_of_goods_sold"]["total_value"],
+        json!(3.0)
+    );
+    let got = h.post(&route, json!({"update": [{"id": red.id, "cost_of_goods_sold": {"defined_value_overrides_parent": true}}]})).await;
+    assert_eq!(
+        got.body["update"][0]["cost_of_goods_sold"]["total_value"],
+        json!(2.0)
+    );
+}
+
+#[tokio::test]
+async fn tags_by_name_are_created_and_creates_default() {
+    let h = demo().await;
+    let got = h
+        .post("/products/batch", json!({"create": [{"name": "Sticker XL", "sku": "STK-XL", "regular_price": "5.00", "tags": [{"name": "new-tag"}, {"name": "cotton"}]}]}))
+        .await;
+    let p = &got.body["create"][0];
+    let tags: Vec<&str> = p["tags"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(tags, vec!["new-tag", "cotton"]);
+    assert_eq!(
+        (p["type"].clone(), p["status"].clone(), p["slug"].clone()),
+        (json!("simple"), json!("publish"), json!("sticker-xl"))
+    );
+    let single = h
+        .post(
+            "/products",
+            json!({"name": "Single", "regular_price": "3.00"}),
+        )
+        .await;
+    assert_eq!(single.status, 201);
+    // A description reads back through wpautop in view context, raw in edit context.
+    let id = h.id("STK-XL");
+    h.post(
+        "/products/batch",
+        json!({"update": [{"id": id, "description": "Big stickers."}]}),
+    )
+    .await;
+    assert_eq!(
+        h.get(&format!("/products/{id}")).await.body["description"],
+        "<p>Big stickers.</p>\n"
+    );
+    assert_eq!(
+        h.get(&format!("/products/{id}?context=edit")).await.body["description"],
+        "Big stickers."
+    );
+}
+
+// ---- orders --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn orders_decrement_stock_atomically() {
+    let h = demo().await;
+    let cut = h.fake.now_gmt();
+    h.fake.advance_clock(Duration::from_secs(2));
+    let order = h
+        .fake
+        .place_order(&[
+            ("TEE-RED-S", 2),
+            ("BEAN-RED", 1),
+            ("BEAN-GRY", 2),
+            ("STK-PACK", 3),
+        ])
+        .expect("placed");
+    assert_eq!(
+        h.fake
+            .item_by_sku("TEE-RED-S")
+            .and_then(|i| i.stock_quantity),
+        Some(12)
+    );
+    // Parent stock: both variations come off the parent's number.
+    for sku in ["BEAN-RED", "BEAN-GRY", "BEAN"] {
+        assert_eq!(
+            h.fake.item_by_sku(sku).and_then(|i| i.stock_quantity),
+            Some(14),
+            "{sku}"
+        );
+    }
+    assert_eq!(
+        h.fake
+            .item_by_sku("STK-PACK")
+            .and_then(|i| i.stock_quantity),
+        None
+    );
+
+    // The stock holders show in `modified_after`: the variation, and the beanie parent
+    // (not its variations, whose own records did not change).
+    let got = h
+        .get(&format!(
+            "/products?modified_after={cut}&dates_are_gmt=true&per_page=100"
+        ))
+        .await;
+    let mut ids: Vec<u64> = got
+        .body
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["id"].as_u64()).collect())
+        .unwrap_or_default();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![h.id("BEAN")]);
+    let vars = h
+        .get(&format!(
+            "/variations?modified_after={cut}&dates_are_gmt=true"
+        ))
+        .await;
+    let vids: Vec<u64> = vars
+        .body
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["id"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(vids, vec![h.id("TEE-RED-S")]);
+
+    // Listed by the REST orders route, with numbers as strings and line ids.
+    let orders = h
+        .get(&format!(
+            "/orders?modified_after={cut}&dates_are_gmt=true&_fields=id,number,line_items"
+        ))
+        .await;
+    assert_eq!(orders.body.as_array().map(Vec::len), Some(1));
+    let o = &orders.body[0];
+    assert_eq!(
+        (o["id"].clone(), o["number"].clone()),
+        (json!(order), json!(order.to_string()))
+    );
+    let line = &o["line_items"][0];
+    assert_eq!(
+        (
+            line["product_id"].clone(),
+            line["variation_id"].clone(),
+            line["quantity"].clone(),
+            line["sku"].clone()
+        ),
+        (
+            json!(h.id("TEE-CLASSIC")),
+            json!(h.id("TEE-RED-S")),
+            json!(2),
+            json!("TEE-RED-S")
+        )
+    );
+    assert!(line["price"].is_f64());
+    assert_eq!(
+        h.fake.orders_between(h.fake.now() - 10, h.fake.now()),
+        vec![order]
+    );
+    let earlier = h.get("/orders?modified_before=2000-01-01T00:00:00").await;
+    assert_eq!(earlier.body, json!([]));
+
+    // Short stock refuses the whole order: nothing changes.
+    let err = h.fake.place_order(&[("TEE-RED-M", 1), ("TEE-RED-L", 10)]);
+    assert!(
+        matches!(
+            err,
+            Err(WooFakeError::OutOfStock {
+                available: 9,
+                wanted: 10,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        h.fake
+            .item_by_sku("TEE-RED-M")
+            .and_then(|i| i.stock_quantity),
+        Some(22)
+    );
+    assert!(matches!(
+        h.fake.place_order(&[("TEE-CLASSIC", 1)]),
+        Err(WooFakeError::NotPurchasable(_))
+    ));
+    assert!(matches!(
+        h.fake.place_order(&[("NOPE", 1)]),
+        Err(WooFakeError::UnknownItem(_))
+    ));
+    // By id too.
+    let tote = h.id("TOTE-NAT");
+    h.fake
+        .place_order(&[(&tote.to_string(), 1)])
+        .expect("by id");
+    assert_eq!(h.fake.item(tote).and_then(|i| i.stock_quantity), Some(19));
+}
+
+// ---- knobs ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn scripted_faults_answer_like_hosts_do() {
+    let h = demo().await;
+    h.fake.add_fault(FaultRule::next(
+        1,
+        Fault::TooMany {
+            retry_after: Some("3".into()),
+            body: FaultBody::Html,
+        },
+    ));
+    h.fake.add_fault(FaultRule::next(
+        1,
+        Fault::Unavailable {
+            retry_after: None,
+            body: FaultBody::Empty,
+        },
+    ));
+    h.fake.add_fault(FaultRule::next(
+        1,
+        Fault::Unavailable {
+            retry_after: Some("1".into()),
+            body: FaultBody::Html,
+        },
+    ));
+    h.fake.add_fault(FaultRule::next(
+        1,
+        Fault::TooMany {
+            retry_after: None,
+            body: FaultBody::Json,
+        },
+    ));
+    let a = h.get("/products").await;
+    assert_eq!((a.status, a.header("retry-after")), (429, Some("3")));
+    assert!(
+        a.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+            && a.text.contains("<html>")
+    );
+    let b = h.get("/products").await;
+    assert_eq!(
+        (b.status, b.text.as_str(), b.header("content-type")),
+        (503, "", None)
+    );
+    let c = h.get("/products").await;
+    assert_eq!((c.status, c.header("retry-after")), (503, Some("1")));
+    assert!(c.text.contains("Service Unavailable"));
+    let d = h.get("/products").await;
+    assert_eq!(
+        (d.status, d.body["data"]["status"].clone()),
+        (429, json!(429))
+    );
+    assert_eq!(h.get("/products").await.status, 200, "faults are used up");
+    assert_eq!(h.fake.faults_injected(), 4);
+
+    // Matching: only the batch route, twice.
+    h.fake.add_fault(FaultRule::matching(
+        "post",
+        "/products/batch",
+        2,
+        Fault::Unavailable {
+            retry_after: None,
+            body: FaultBody::Json,
+        },
+    ));
+    assert_eq!(h.get("/products").await.status, 200);
+    assert_eq!(h.post("/products/batch", json!({})).await.status, 503);
+    assert_eq!(h.post("/products/batch", json!({})).await.status, 503);
+    assert_eq!(h.post("/products/batch", json!({})).await.status, 200);
+
+    // Dropped before: nothing applied. Lost answer: applied, the client sees an error.
+    let tote = h.id("TOTE-NAT");
+    let url = format!("{}/products/batch", h.fake.api_base());
+    let send = |qty: i64| {
+        h.client
+            .post(&url)
+            .basic_auth(h.fake.consumer_key(), Some(h.fake.consumer_secret()))
+            .json(&json!({"update": [{"id": tote, "stock_quantity": qty}]}))
+            .send()
+    };
+    h.fake.add_fault(FaultRule::next(1, Fault::DropBefore));
+    let dropped = match send(5).await {
+        Ok(r) => r.bytes().await.is_err(),
+        Err(_) => true,
+    };
+    assert!(dropped, "the connection drops");
+    assert_eq!(h.fake.item(tote).and_then(|i| i.stock_quantity), Some(20));
+    h.fake.add_fault(FaultRule::next(1, Fault::LostAnswer));
+    let lost = match send(6).await {
+        Ok(r) => r.bytes().await.is_err(),
+        Err(_) => true,
+    };
+    assert!(lost, "the answer is lost");
+    assert_eq!(h.fake.item(tote).and_then(|i| i.stock_quantity), Some(6));
+    let log = h.fake.request_log();
+    assert_eq!(
+        log.last().map(|l| (l.status, l.fault.clone())),
+        Some((None, Some(Fault::LostAnswer)))
+    );
+}
+
+#[tokio::test]
+async fn a_held_batch_lets_an_order_land_before_it_applies() {
+    let h = demo().await;
+    let tote = h.id("TOTE-NAT");
+    let hold = h.fake.hold_batch(PRODUCTS_BATCH, 1, HoldPoint::BeforeApply);
+    let client = h.client.clone();
+    let (url, key, secret) = (
+        format!("{}/products/batch", h.fake.api_base()),
+        h.fake.consumer_key(),
+        h.fake.consumer_secret(),
+    );
+    let write = tokio::spawn(async move {
+        client
+            .post(url)
+            .basic_auth(key, Some(secret))
+            .json(&json!({"update": [{"id": tote, "stock_quantity": 30}]}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    hold.held().await;
+    assert_eq!(h.fake.in_flight(), 1);
+    // While it is parked the store serves others: a sale lands first.
+    h.fake.place_order(&[("TOTE-NAT", 1)]).expect("placed");
+    assert_eq!(
+        h.get(&format!("/products/{tote}")).await.body["stock_quantity"],
+        json!(19)
+    );
+    assert!(
+        h.fake.max_in_flight() >= 2,
+        "the read ran while the batch was held"
+    );
+    hold.release();
+    assert_eq!(write.await.ok().and_then(Result::ok), Some(200));
+    // No compare-and-set: the absolute write erased the sale's decrement.
+    assert_eq!(h.fake.item(tote).and_then(|i| i.stock_quantity), Some(30));
+
+    // After apply, abandoned: the write landed, the answer never comes.
+    let hold = h.fake.hold_batch(PRODUCTS_BATCH, 1, HoldPoint::AfterApply);
+    let client = h.client.clone();
+    let url = format!("{}/products/batch", h.fake.api_base());
+    let write = tokio::spawn(async move {
+        client
+            .post(url)
+            .basic_auth(key, Some(secret))
+            .json(&json!({"update": [{"id": tote, "stock_quantity": 31}]}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    hold.held().await;
+    assert_eq!(h.fake.item(tote).and_then(|i| i.stock_quantity), Some(31));
+    hold.abandon();
+    assert!(write.await.ok().is_some_and(|r| r.is_err()));
+}
+
+#[tokio::test]
+async fn request_log_and_latency() {
+    let h = demo().await;
+    h.fake.set_latency(Duration::from_millis(150));
+    let got = h
+        .send(
+            "GET",
+            &format!("{}/products?per_page=2&page=1", h.fake.api_base()),
+            Cred::Query,
+            None,
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    h.fake.set_latency(Duration::ZERO);
+    h.get("/nothing").await;
+    let log = h.fake.request_log();
+    assert_eq!(log.len(), 2);
+    let first = &log[0];
+    assert_eq!(
+        (first.method.as_str(), first.path.as_str(), first.status),
+        ("GET", "/wp-json/wc/v3/products", Some(200))
+    );
+    assert!(
+        first
+            .query
+            .starts_with("per_page=2&page=1&consumer_key=ck_sand…&consumer_secret=[redacted]"),
+        "{}",
+        first.query
+    );
+    assert_eq!(first.user_agent.as_deref(), Some("woo-fake-tests/1"));
+    assert_eq!((first.key, first.auth), (Some("read_write"), Some("query")));
+    assert!(first.elapsed >= Duration::from_millis(150));
+    assert_eq!((log[1].status, log[1].auth), (Some(404), Some("basic")));
+    h.fake.clear_request_log();
+    assert!(h.fake.request_log().is_empty());
+}
+
+// ---- big catalogues --------------------------------------------------------------------
+
+#[tokio::test]
+async fn generated_catalogues_serve_every_variation() {
+    let h = start(WooOptions {
+        catalogue: Catalogue::Generated {
+            parents: 40,
+            per_parent: 5,
+        },
+        ..WooOptions::default()
+    })
+    .await;
+    assert_eq!(h.fake.counts(), (40, 200));
+    let got = h
+        .get("/variations?per_page=100&orderby=id&order=asc&_fields=id,sku,parent_id")
+        .await;
+    assert_eq!(
+        (got.header("x-wp-total"), got.header("x-wp-totalpages")),
+        (Some("200"), Some("2"))
+    );
+    let parent = got.body[0]["parent_id"].as_u64().expect("parent");
+    let per_parent = h
+        .get(&format!("/products/{parent}/variations?per_page=100"))
+        .await;
+    assert_eq!(per_parent.body.as_array().map(Vec::len), Some(5));
+    let skus = h.get("/products?sku=GEN-3-4,GEN-39-0").await;
+    assert_eq!(skus.body.as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_variations_fit() {
+    let h = start(WooOptions {
+        catalogue: Catalogue::Generated {
+            parents: 20_000,
+            per_parent: 5,
+        },
+        ..WooOptions::default()
+    })
+    .await;
+    assert_eq!(h.fake.counts(), (20_000, 100_000));
+    let got = h
+        .get("/variations?per_page=100&page=1000&orderby=id&order=asc&_fields=id,sku")
+        .await;
+    assert_eq!(got.header("x-wp-total"), Some("100000"));
+    assert_eq!(got.body.as_array().map(Vec::len), Some(100));
+    assert_eq!(got.body[99]["sku"], "GEN-19999-4");
+}
