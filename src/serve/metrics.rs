@@ -131,10 +131,10 @@ impl Metrics {
         // Every exit code and outcome shows from the start, at 0, so a rate over them
         // means something before the first of each.
         for code in [0u8, 1, 2, 3, 4, 130] {
-            runs.get_or_create(&vec![("exit_code".to_owned(), code.to_string())]);
+            let _ = runs.get_or_create(&vec![("exit_code".to_owned(), code.to_string())]);
         }
         for status in ["applied", "failed", "skipped"] {
-            changes.get_or_create(&vec![("status".to_owned(), status.to_owned())]);
+            let _ = changes.get_or_create(&vec![("status".to_owned(), status.to_owned())]);
         }
         Metrics {
             registry,
