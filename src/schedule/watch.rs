@@ -211,7 +211,11 @@ pub async fn watch_with(
                 if full {
                     next_full = started + opts.full_every;
                 }
-                tracing::info!("{line}");
+                if carried.is_empty() {
+                    tracing::info!("{line}");
+                } else {
+                    tracing::info!("{line} [{} notification(s)]", carried.len());
+                }
                 wait = opts.interval.saturating_sub(started.elapsed());
             }
             Err(e) => {
