@@ -1,4 +1,6 @@
 /**
+ * @OnlyCurrentDoc
+ *
  * sheetsync: tell `sheetsync serve` the moment this spreadsheet is edited, so the edit
  * reaches the store in seconds instead of at the next poll.
  *

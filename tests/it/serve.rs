@@ -274,7 +274,11 @@ async fn a_burst_of_signed_notifications_makes_one_sync_that_carries_the_edits()
     );
     if burst < Duration::from_millis(900) {
         // All five were queued within the one-second fold: one sync carried them.
-        assert_eq!(ticks.len(), 2, "one sync for the burst, one for the last: {log}");
+        assert_eq!(
+            ticks.len(),
+            2,
+            "one sync for the burst, one for the last: {log}"
+        );
         assert!(ticks[0].ends_with("[5 notification(s)]"), "{log}");
         // The fake saw as much: one Drive check per tick, two ticks.
         assert_eq!(env.drive_checks() - checks_before, 2);
@@ -395,10 +399,7 @@ async fn with_a_token_metrics_need_the_bearer_but_hooks_and_health_do_not() {
     assert_eq!(served.get("/metrics", None).await.0, 401);
     assert_eq!(served.get("/metrics", Some("not-the-token")).await.0, 401);
     assert_eq!(
-        served
-            .get("/metrics", Some(&format!("{TOKEN}x")))
-            .await
-            .0,
+        served.get("/metrics", Some(&format!("{TOKEN}x"))).await.0,
         401
     );
     let (status, metrics) = served.get("/metrics", Some(TOKEN)).await;
@@ -426,10 +427,7 @@ fn parse_exposition(text: &str) -> Vec<(String, f64)> {
             );
             if let Some(t) = comment.strip_prefix("TYPE ") {
                 let kind = t.rsplit(' ').next().unwrap_or_default();
-                assert!(
-                    ["counter", "gauge", "histogram"].contains(&kind),
-                    "{line}"
-                );
+                assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             }
             continue;
         }
@@ -448,7 +446,10 @@ fn parse_exposition(text: &str) -> Vec<(String, f64)> {
             assert!(labels.ends_with('}'), "{line}");
             for pair in labels[1..labels.len() - 1].split(',') {
                 let (k, v) = pair.split_once('=').expect("label=value");
-                assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+                assert!(
+                    k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
+                );
                 assert!(v.starts_with('"') && v.ends_with('"'), "{line}");
             }
         }
@@ -489,9 +490,15 @@ async fn metrics_parse_and_move_after_a_notified_edit() {
         sample(&before, name);
     }
     // The first full sync ran and ended 0.
-    assert_eq!(sample(&before, "sheetsync_runs_total{exit_code=\"0\"}"), 1.0);
+    assert_eq!(
+        sample(&before, "sheetsync_runs_total{exit_code=\"0\"}"),
+        1.0
+    );
     assert!(sample(&before, "sheetsync_last_success_timestamp_seconds") > 1.7e9);
-    assert_eq!(sample(&before, "sheetsync_edit_to_store_seconds_count"), 0.0);
+    assert_eq!(
+        sample(&before, "sheetsync_edit_to_store_seconds_count"),
+        0.0
+    );
 
     env.set("C2", json!(24.5));
     let body = script_body(&env.spreadsheet_id(), TAB, chrono::Utc::now());
@@ -508,7 +515,10 @@ async fn metrics_parse_and_move_after_a_notified_edit() {
     let latency = sample(&after, "sheetsync_edit_to_store_seconds_sum");
     assert!((0.0..10.0).contains(&latency), "{latency}");
     assert_eq!(
-        sample(&after, "sheetsync_edit_to_store_seconds_bucket{le=\"+Inf\"}"),
+        sample(
+            &after,
+            "sheetsync_edit_to_store_seconds_bucket{le=\"+Inf\"}"
+        ),
         1.0
     );
     // The store reported its bucket on every answer.
@@ -586,7 +596,10 @@ async fn health_turns_503_while_google_fails_and_200_after_the_next_success() {
             server_errors: 1.0,
             ..Default::default()
         });
-    eventually(20, "a failed tick", || ctx.health.report().failing_for.is_some()).await;
+    eventually(20, "a failed tick", || {
+        ctx.health.report().failing_for.is_some()
+    })
+    .await;
     // Failing, but not yet for a minute (the floor of the threshold): still healthy.
     assert_eq!(health().await, 200);
     clock.advance(Duration::from_secs(61));
