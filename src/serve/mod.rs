@@ -118,11 +118,11 @@ async fn healthz(State(ctx): State<ServeContext>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // Open to anyone who can reach the port: the error's text (which names the shop, the
+    // sheet, the failing service) is for the page and the log, not for this answer.
     let body = serde_json::json!({
         "healthy": report.healthy,
         "failing_for_seconds": report.failing_for.map(|d| d.as_secs()),
-        "last_error": report.last_error,
-        "last_success": report.last_success.map(|t| t.to_rfc3339()),
     });
     (status, axum::Json(body)).into_response()
 }

@@ -625,3 +625,96 @@ async fn health_turns_503_while_google_fails_and_200_after_the_next_success() {
         .expect("task");
     assert!(ended.is_ok(), "{ended:?}");
 }
+
+/// Runs the Apps Script's own `sheetsyncOnEdit` under Node with Google's services stubbed
+/// (`Utilities.computeHmacSha256Signature` returns signed bytes, as Apps Script's does),
+/// and checks that what it would POST is accepted by `serve`'s verifier. Skipped, loudly,
+/// where Node is not installed.
+#[test]
+fn the_scripts_own_code_sends_what_serve_accepts() {
+    use sheetsync::serve::health::{Clock, ManualClock};
+    use sheetsync::serve::hook::{Accepted, HookGate};
+
+    let node = ["node", "nodejs"].into_iter().find(|n| {
+        std::process::Command::new(n)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(node) = node else {
+        eprintln!("SKIPPED: Node is not installed; the script's own code was not run");
+        return;
+    };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("apps-script/sheetsync.gs");
+    let harness = r#"
+const fs = require('fs');
+const crypto = require('crypto');
+const [scriptPath, secret, id] = process.argv.slice(-3);
+let sent = null;
+globalThis.Utilities = {
+  Charset: { UTF_8: 'UTF-8' },
+  computeHmacSha256Signature: (value, key, charset) => {
+    if (charset !== 'UTF-8') throw new Error('charset ' + charset);
+    return Array.from(crypto.createHmac('sha256', Buffer.from(key, 'utf8'))
+      .update(Buffer.from(value, 'utf8')).digest()).map((b) => (b > 127 ? b - 256 : b));
+  },
+};
+globalThis.PropertiesService = { getScriptProperties: () => ({
+  getProperty: (k) => ({ SHEETSYNC_URL: 'https://serve.example/hooks/sheet',
+                         SHEETSYNC_HOOK_SECRET: secret })[k] }) };
+globalThis.UrlFetchApp = { fetch: (url, options) => {
+  sent = { url, options };
+  return { getResponseCode: () => 202, getContentText: () => '' };
+} };
+globalThis.console = console;
+(0, eval)(fs.readFileSync(scriptPath, 'utf8'));
+const sheet = { getName: () => 'Inventory', getParent: () => ({ getId: () => id }) };
+sheetsyncOnEdit({ range: { getSheet: () => sheet } });
+process.stdout.write(JSON.stringify(sent));
+"#;
+    let id = "1SheetIdWith-_Chars";
+    let out = std::process::Command::new(node)
+        .args(["-e", harness, "--"])
+        .arg(&script)
+        .args([SECRET, id])
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("what was sent");
+    assert_eq!(sent["url"], "https://serve.example/hooks/sheet");
+    let options = &sent["options"];
+    assert_eq!(options["method"], "post");
+    assert_eq!(options["contentType"], "application/json");
+    let body = options["payload"].as_str().expect("payload");
+    let signature = options["headers"]["X-Sheetsync-Signature"]
+        .as_str()
+        .expect("signature");
+    // Byte for byte what these tests build, and signed as they sign.
+    let note: serde_json::Value = serde_json::from_str(body).expect("json body");
+    let sent_at = chrono::DateTime::parse_from_rfc3339(note["sent_at"].as_str().expect("sent_at"))
+        .expect("rfc 3339")
+        .with_timezone(&chrono::Utc);
+    assert_eq!(body, script_body(id, TAB, sent_at));
+    assert_eq!(signature, signature_of(body));
+
+    let clock = std::sync::Arc::new(ManualClock::default());
+    let gate = HookGate::new(
+        &sheetsync::config::Secret::new(SECRET),
+        id,
+        TAB,
+        clock.clone(),
+    );
+    assert!((clock.wall() - sent_at).abs() < chrono::TimeDelta::minutes(1));
+    assert_eq!(
+        gate.check(Some(signature), body.as_bytes()),
+        Ok((Accepted::Queued, sent_at))
+    );
+}
+
+fn signature_of(body: &str) -> String {
+    signature(SECRET, body)
+}
