@@ -500,6 +500,15 @@ async fn metrics_parse_and_move_after_a_notified_edit() {
         0.0
     );
 
+    assert_eq!(sample(&before, "sheetsync_throttled_requests_total"), 0.0);
+
+    // Google refuses the tick's first Sheets read with its quota 429 (retried).
+    use sheetsync_sandbox::sheets::{BeforeCall, Call, SheetsFake};
+    env.sandbox.sheets.before_call(
+        Call::BatchGet,
+        1,
+        BeforeCall::Fail(429, SheetsFake::quota_exceeded_body(false)),
+    );
     env.set("C2", json!(24.5));
     let body = script_body(&env.spreadsheet_id(), TAB, chrono::Utc::now());
     assert_eq!(served.signed(&body).await.0, 202);
@@ -521,6 +530,7 @@ async fn metrics_parse_and_move_after_a_notified_edit() {
         ),
         1.0
     );
+    assert_eq!(sample(&after, "sheetsync_throttled_requests_total"), 1.0);
     // The store reported its bucket on every answer.
     assert!(sample(&after, "sheetsync_rate_limit_points_available") > 0.0);
     let (code, log) = served.stop().await;
