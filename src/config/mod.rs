@@ -5,6 +5,7 @@
 //! never prints its value. Only this module and `cli` read the environment; the loader
 //! takes the environment as a function so tests can supply their own.
 
+mod serve;
 mod validate;
 mod vars;
 
@@ -17,6 +18,7 @@ pub use crate::model::Secret;
 use crate::model::rows::{ColumnKey, ColumnSpec};
 pub use crate::model::secret::{expose_secret, expose_secret_opt};
 use crate::model::{Field, LocationName};
+pub use serve::{ServeConfig, ServeConfigError};
 use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
@@ -47,6 +49,9 @@ pub struct Config {
     pub shopify: ShopifyConfig,
     #[serde(default)]
     pub sync: SyncConfig,
+    /// `serve`'s hook secret and bearer token; its `${VAR}`s are required by `serve` only.
+    #[serde(default)]
+    pub serve: ServeConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -477,6 +482,7 @@ impl Config {
 
         let mut vars = Interpolator::new(env);
         config.interpolate(&mut vars);
+        config.serve.interpolate(env);
         if !vars.malformed.is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_owned(),
@@ -654,6 +660,8 @@ impl Config {
             google,
             shopify,
             sync,
+            // Resolved on its own: a missing variable there only matters to `serve`.
+            serve: _,
         } = self;
 
         let SheetConfig {

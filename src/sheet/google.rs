@@ -174,21 +174,29 @@ struct RetryDelegate<'p> {
     interrupted: bool,
     /// `true` from a `Retry::After` until the next attempt goes out.
     waiting: tokio::sync::watch::Sender<bool>,
+    /// Where a 429 is reported (`serve` counts them).
+    progress: Reporter,
 }
 
 impl<'p> RetryDelegate<'p> {
     #[cfg(test)]
     fn new(policy: RetryPolicy, pacer: &'p Pacer) -> Self {
-        RetryDelegate::cancellable(policy, pacer, CancellationToken::new())
+        RetryDelegate::cancellable(policy, pacer, CancellationToken::new(), Reporter::silent())
     }
 
-    fn cancellable(policy: RetryPolicy, pacer: &'p Pacer, cancel: CancellationToken) -> Self {
+    fn cancellable(
+        policy: RetryPolicy,
+        pacer: &'p Pacer,
+        cancel: CancellationToken,
+        progress: Reporter,
+    ) -> Self {
         RetryDelegate {
             retries: Retries::new(policy, "google-sheets"),
             pacer,
             cancel,
             interrupted: false,
             waiting: tokio::sync::watch::Sender::new(false),
+            progress,
         }
     }
 
@@ -224,6 +232,11 @@ impl Delegate for RetryDelegate<'_> {
 
     fn http_failure(&mut self, resp: &common::Response, _body: Option<&Json>) -> Retry {
         let status = resp.status().as_u16();
+        if status == 429 {
+            self.progress.report(crate::progress::Event::Throttled {
+                limit: Limit::Google,
+            });
+        }
         if crate::http::retryable_status(status) {
             let server_wait = resp
                 .headers()
@@ -475,7 +488,12 @@ impl SheetsClient {
         &self,
         pacer: &'p Pacer,
     ) -> (RetryDelegate<'p>, tokio::sync::watch::Receiver<bool>) {
-        let dlg = RetryDelegate::cancellable(self.retry, pacer, self.cancel.clone());
+        let dlg = RetryDelegate::cancellable(
+            self.retry,
+            pacer,
+            self.cancel.clone(),
+            self.progress.clone(),
+        );
         let waiting = dlg.waiting.subscribe();
         (dlg, waiting)
     }
@@ -1068,7 +1086,12 @@ mod tests {
     fn a_cancelled_run_retries_nothing_and_says_it_was_interrupted() {
         let cancel = CancellationToken::new();
         let pacer = Pacer::new();
-        let mut dlg = RetryDelegate::cancellable(RetryPolicy::default(), &pacer, cancel.clone());
+        let mut dlg = RetryDelegate::cancellable(
+            RetryPolicy::default(),
+            &pacer,
+            cancel.clone(),
+            Reporter::silent(),
+        );
         let waiting = dlg.waiting.subscribe();
         assert!(matches!(
             dlg.next(Reason::Status(503), None),

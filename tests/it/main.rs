@@ -23,6 +23,7 @@ mod module_docs;
 mod products;
 mod progress;
 mod revert;
+mod serve;
 mod sheets_client;
 mod shopify_layouts;
 mod small_bucket;
