@@ -17,6 +17,7 @@
 //! - `commands`: `pull` and `revert`, whole commands on a run's machinery;
 //! - `http`: the retry policy both API clients share;
 //! - `schedule`: the long-running `watch` and `schedule` loops;
+//! - `serve`: what `serve` serves over HTTP (the status page);
 //! - `cli`: the commands' arguments and terminal output.
 //!
 //! Layers only point down (ARCHITECTURE.md; `tests/it/layers.rs` checks it).
@@ -39,6 +40,7 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod schedule;
+pub mod serve;
 pub mod sheet;
 pub mod state;
 pub mod store;
