@@ -26,4 +26,5 @@ mod revert;
 mod sheets_client;
 mod shopify_layouts;
 mod small_bucket;
+mod status_page;
 mod watch;
