@@ -295,3 +295,72 @@ async fn the_page_shows_a_bad_cell_and_a_conflict_in_a_browser_and_clears_them()
     let last = section(&dom, "last-run");
     assert!(last.contains(&run3), "{last}");
 }
+
+/// `watch` plans only the rows that changed: its run clears the error of the row it
+/// re-read and leaves the others' errors, which only a run of their rows can clear. No
+/// browser: the page's view, over the state the real `watch` wrote.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_rows_run_settles_only_its_own_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = Sandbox::demo(0).await.expect("sandbox");
+    let config = sandbox.write_config(dir.path(), "").expect("config");
+    let env = Env {
+        sandbox,
+        _dir: dir,
+        config,
+    };
+    let (code, first) = env.sync(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 3, "the demo sheet's bad cells: {first:#}");
+    let page = env.page();
+    let errors =
+        |v: &page::StatusView| -> Vec<String> { v.errors.iter().map(|e| e.cell.clone()).collect() };
+    let before = page.view();
+    assert!(
+        errors(&before).contains(&"Inventory!C14".to_owned())
+            && errors(&before).contains(&"Inventory!G18".to_owned()),
+        "{before:#?}"
+    );
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["watch", "--interval", "200ms", "--full-every", "1h"])
+        .env("SHEETSYNC_LOG", "sheetsync=info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn watch");
+    let log = common::LogTail::of(&mut child);
+    log.wait_for("tick: full sync", 1).await;
+    // The merchant fixes the price in C14 (MUG-15OZ); G18 stays a date.
+    env.sandbox.sheets.set_cell("Inventory", "C14", json!(14.5));
+    log.wait_for("row(s) changed (MUG-15OZ)", 1).await;
+
+    let after = page.view();
+    let newest = &after.runs[0];
+    assert_eq!(newest.scope, "1 changed row(s)", "{after:#?}");
+    assert!(
+        !errors(&after).contains(&"Inventory!C14".to_owned()),
+        "the re-read row's error is gone: {after:#?}"
+    );
+    let g18 = after
+        .errors
+        .iter()
+        .find(|e| e.cell == "Inventory!G18")
+        .expect("G18's error stands: no run re-read its row");
+    assert_ne!(g18.run_id, newest.run_id);
+
+    let pid = child.id().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("watch stops after SIGTERM")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "{}", log.finish().await);
+}
