@@ -82,37 +82,42 @@ impl SharedHealth {
         }
     }
 
+    /// Changes the value under the lock, so concurrent updates are not lost.
+    fn update(&self, change: impl FnOnce(&mut WatchHealth)) {
+        match self.0.lock() {
+            Ok(mut h) => change(&mut h),
+            Err(poisoned) => change(&mut poisoned.into_inner()),
+        }
+    }
+
     /// Replaces the value.
     pub fn set(&self, health: WatchHealth) {
-        match self.0.lock() {
-            Ok(mut h) => *h = health,
-            Err(poisoned) => *poisoned.into_inner() = health,
-        }
+        self.update(|h| *h = health);
     }
 
     /// Records a success: healthy from `now` on, unless it already was (then `since` stays).
     pub fn succeeded(&self, now: DateTime<Utc>) {
-        let mut h = self.get();
-        if !h.healthy {
-            h.healthy = true;
-            h.since = now;
-        }
-        self.set(h);
+        self.update(|h| {
+            if !h.healthy {
+                h.healthy = true;
+                h.since = now;
+            }
+        });
     }
 
     /// Records a failure. `unhealthy` is the server's verdict (failing for longer than its
     /// grace period); the error is kept either way.
     pub fn failed(&self, now: DateTime<Utc>, message: &str, unhealthy: bool) {
-        let mut h = self.get();
-        if unhealthy && h.healthy {
-            h.healthy = false;
-            h.since = now;
-        }
-        h.last_error = Some(LastError {
-            at: now,
-            message: message.to_owned(),
+        self.update(|h| {
+            if unhealthy && h.healthy {
+                h.healthy = false;
+                h.since = now;
+            }
+            h.last_error = Some(LastError {
+                at: now,
+                message: message.to_owned(),
+            });
         });
-        self.set(h);
     }
 }
 
