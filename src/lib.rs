@@ -17,7 +17,7 @@
 //! - `commands`: `pull` and `revert`, whole commands on a run's machinery;
 //! - `http`: the retry policy both API clients share;
 //! - `schedule`: the long-running `watch` and `schedule` loops;
-//! - `serve`: `watch` plus an HTTP server (sheet notifications, health, metrics, page);
+//! - `serve`: `watch` plus an HTTP server (sheet notifications, health, metrics, the status page);
 //! - `cli`: the commands' arguments and terminal output.
 //!
 //! Layers only point down (ARCHITECTURE.md; `tests/it/layers.rs` checks it).

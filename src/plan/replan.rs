@@ -60,6 +60,7 @@ pub fn replan(
             sheet: change.to.clone(),
             store: store.clone(),
             resolution: Resolution::Sheet,
+            cell: change.cell.clone(),
         }),
         _ => None,
     };

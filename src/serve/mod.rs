@@ -16,6 +16,7 @@ pub mod access;
 pub mod health;
 pub mod hook;
 pub mod metrics;
+pub mod page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub struct ServeContext {
     pub clock: Arc<dyn Clock>,
     /// The watch loop's Drive check interval.
     pub interval: Duration,
+    /// The same health as the status page shows it (since when, the last error kept
+    /// after recovery); the observer updates it beside `health`.
+    pub page_health: page::SharedHealth,
 }
 
 impl std::fmt::Debug for ServeContext {
@@ -64,6 +68,7 @@ impl ServeContext {
             config: Arc::new(config),
             health: Arc::new(Health::new(interval, clock.clone())),
             metrics: Arc::new(Metrics::new()),
+            page_health: page::SharedHealth::new(page::WatchHealth::starting(clock.wall())),
             clock,
             interval,
         }
@@ -89,9 +94,11 @@ pub enum ServeError {
 
 /// The routes that need the bearer token when one is set: `/metrics` and the page.
 pub fn protected(ctx: &ServeContext) -> Router {
+    let page = page::PageContext::new(ctx.config.clone(), ctx.page_health.clone());
     Router::new()
         .route("/metrics", get(metrics_handler))
         .with_state(ctx.clone())
+        .merge(page::router(page))
 }
 
 /// Every route, with the access rules and the hook's body limit.
@@ -148,21 +155,36 @@ impl TickObserver for Observer {
             .record_run(report, status, planned, carried, now);
         match status {
             ExitStatus::RunFailed | ExitStatus::Config => {
-                self.ctx.health.failed("the run failed (see the log)");
+                self.failed_health("the run failed (see the log)");
             }
-            _ => self.ctx.health.succeeded(),
+            _ => self.succeeded_health(),
         }
     }
 
     fn checked(&self) {
-        self.ctx.health.succeeded();
+        self.succeeded_health();
     }
 
     fn failed(&self, error: &str, run: Option<ExitStatus>) {
-        self.ctx.health.failed(error);
+        self.failed_health(error);
         if let Some(status) = run {
             self.ctx.metrics.record_failed_run(status);
         }
+    }
+}
+
+impl Observer {
+    fn succeeded_health(&self) {
+        self.ctx.health.succeeded();
+        self.ctx.page_health.succeeded(self.ctx.clock.wall());
+    }
+
+    fn failed_health(&self, error: &str) {
+        self.ctx.health.failed(error);
+        let unhealthy = !self.ctx.health.report().healthy;
+        self.ctx
+            .page_health
+            .failed(self.ctx.clock.wall(), error, unhealthy);
     }
 }
 

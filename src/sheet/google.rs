@@ -10,7 +10,7 @@
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
 //! errors or logs.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -336,6 +336,10 @@ pub struct SheetsClient {
     cancel: CancellationToken,
     /// Where block reads and quota waits are reported (silent unless the CLI shows bars).
     progress: Reporter,
+    /// Each (spreadsheet, tab)'s numeric `sheetId`, as the last metadata read found it:
+    /// the report carries it so that a cell can be linked to (`#gid=`). Read along with
+    /// the row count that every column read asks for, so it costs no request.
+    sheet_ids: Arc<Mutex<HashMap<(String, String), i64>>>,
 }
 
 impl std::fmt::Debug for SheetsClient {
@@ -453,6 +457,7 @@ impl SheetsClient {
             account,
             cancel: CancellationToken::new(),
             progress: Reporter::silent(),
+            sheet_ids: Arc::default(),
         })
     }
 
@@ -653,6 +658,16 @@ impl SheetsClient {
         }
     }
 
+    /// The numeric `sheetId` of `tab` (the `gid` in its URL), once a column read of it
+    /// has read the spreadsheet's metadata; `None` before.
+    pub fn sheet_id(&self, spreadsheet_id: &str, tab: &str) -> Option<i64> {
+        self.sheet_ids
+            .lock()
+            .ok()?
+            .get(&(spreadsheet_id.to_owned(), tab.to_owned()))
+            .copied()
+    }
+
     /// Reports block reads and quota waits to `progress`.
     pub fn set_progress(&mut self, progress: Reporter) {
         self.progress = progress;
@@ -713,7 +728,10 @@ impl SheetsClient {
             .hub
             .spreadsheets()
             .get(spreadsheet_id)
-            .param("fields", "sheets.properties(title,gridProperties.rowCount)")
+            .param(
+                "fields",
+                "sheets.properties(sheetId,title,gridProperties.rowCount)",
+            )
             .add_scope(Scope::Spreadsheet)
             .delegate(&mut dlg)
             .doit();
@@ -729,12 +747,18 @@ impl SheetsClient {
                     .await);
             }
         };
-        Ok(spreadsheet
+        let found = spreadsheet
             .sheets
             .unwrap_or_default()
             .into_iter()
             .filter_map(|sheet| sheet.properties)
-            .find(|p| p.title.as_deref() == Some(tab))
+            .find(|p| p.title.as_deref() == Some(tab));
+        if let Some(id) = found.as_ref().and_then(|p| p.sheet_id)
+            && let Ok(mut ids) = self.sheet_ids.lock()
+        {
+            ids.insert((spreadsheet_id.to_owned(), tab.to_owned()), i64::from(id));
+        }
+        Ok(found
             .and_then(|p| p.grid_properties)
             .and_then(|g| g.row_count)
             .and_then(|n| usize::try_from(n).ok()))

@@ -27,4 +27,5 @@ mod serve;
 mod sheets_client;
 mod shopify_layouts;
 mod small_bucket;
+mod status_page;
 mod watch;
