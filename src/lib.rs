@@ -17,6 +17,7 @@
 //! - `commands`: `pull` and `revert`, whole commands on a run's machinery;
 //! - `http`: the retry policy both API clients share;
 //! - `schedule`: the long-running `watch` and `schedule` loops;
+//! - `fleet`: pair files and schedule fire times for many pairs on many workers (SPEC §9);
 //! - `cli`: the commands' arguments and terminal output.
 //!
 //! Layers only point down (ARCHITECTURE.md; `tests/it/layers.rs` checks it).
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod fleet;
 pub mod http;
 pub mod model;
 pub mod plan;

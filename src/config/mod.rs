@@ -5,6 +5,7 @@
 //! never prints its value. Only this module and `cli` read the environment; the loader
 //! takes the environment as a function so tests can supply their own.
 
+pub mod fleet;
 mod validate;
 mod vars;
 
@@ -47,6 +48,10 @@ pub struct Config {
     pub shopify: ShopifyConfig,
     #[serde(default)]
     pub sync: SyncConfig,
+    /// A pair file's `[fleet]` section (SPEC §9); read by the fleet only, accepted by every
+    /// command so that a pair file is a valid `--config`.
+    #[serde(default, deserialize_with = "fleet::section")]
+    pub fleet: Option<fleet::FleetSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -649,11 +654,13 @@ impl Config {
     /// Substitutes `${VAR}` in every string value. The destructuring is exhaustive on
     /// purpose: a new string field that is not listed here does not compile.
     fn interpolate(&mut self, vars: &mut Interpolator<'_>) {
+        // `fleet` holds no strings a variable could stand for: modes, durations, cron.
         let Config {
             sheet,
             google,
             shopify,
             sync,
+            fleet: _,
         } = self;
 
         let SheetConfig {
