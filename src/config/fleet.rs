@@ -206,8 +206,8 @@ token = "t"
                 full_every: DEFAULT_FULL_EVERY
             }
         );
-        let c = parse("[fleet]\nmode = \"watch\"\ninterval = \"30s\"\nfull_every = \"1h\"\n")
-            .unwrap();
+        let c =
+            parse("[fleet]\nmode = \"watch\"\ninterval = \"30s\"\nfull_every = \"1h\"\n").unwrap();
         assert_eq!(
             c.fleet.unwrap().mode,
             PairMode::Watch {
@@ -264,10 +264,16 @@ token = "t"
         }
         // Keys the section does not know, bad modes and bad durations keep their own line.
         let m = message("[fleet]\nmode = \"watch\"\nschedule = \"0 * * * *\"\n");
-        assert!(m.contains("unknown field `schedule`") && m.contains("line 17"), "{m}");
+        assert!(
+            m.contains("unknown field `schedule`") && m.contains("line 17"),
+            "{m}"
+        );
         let m = message("[fleet]\nmode = \"cron\"\n");
         assert!(m.contains("line 16"), "{m}");
         let m = message("[fleet]\nmode = \"watch\"\ninterval = \"0s\"\n");
-        assert!(m.contains("longer than zero") && m.contains("line 17"), "{m}");
+        assert!(
+            m.contains("longer than zero") && m.contains("line 17"),
+            "{m}"
+        );
     }
 }

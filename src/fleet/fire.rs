@@ -197,9 +197,7 @@ mod tests {
         let t = at("2026-03-01T12:00:00Z");
         assert_eq!(every(60).between(t, t).count(), 0);
         assert_eq!(
-            every(60)
-                .between(t, t - TimeDelta::seconds(3600))
-                .count(),
+            every(60).between(t, t - TimeDelta::seconds(3600)).count(),
             0
         );
     }

@@ -181,7 +181,10 @@ impl Pair {
                 "sheet.spreadsheet_id",
                 probe.sheet.as_ref().and_then(|s| s.spreadsheet_id.as_ref()),
             ),
-            ("sheet.tab", probe.sheet.as_ref().and_then(|s| s.tab.as_ref())),
+            (
+                "sheet.tab",
+                probe.sheet.as_ref().and_then(|s| s.tab.as_ref()),
+            ),
             (
                 "shopify.shop",
                 probe.shopify.as_ref().and_then(|s| s.shop.as_ref()),

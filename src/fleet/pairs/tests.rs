@@ -62,7 +62,10 @@ fn a_directory_loads_sorted_with_names_scopes_modes_and_the_text_unresolved() {
     let pairs = load_dir(tmp.path()).unwrap();
     let names: Vec<&str> = pairs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["a-stock", "b-prices"]);
-    assert_eq!(pairs[0].scope, Scope::new("acme.myshopify.com", "1AbC", "Stock"));
+    assert_eq!(
+        pairs[0].scope,
+        Scope::new("acme.myshopify.com", "1AbC", "Stock")
+    );
     assert_eq!(
         pairs[0].mode,
         PairMode::Schedule(ScheduleSpec::Every(Duration::from_secs(3600)))
@@ -85,7 +88,10 @@ fn a_worker_resolves_the_variables_from_its_own_environment() {
     );
     // A worker without the variable gets the ordinary config error naming it.
     let err = pair.config(&|_| None).unwrap_err().to_string();
-    assert!(err.contains("ACME_CLIENT_SECRET") && err.contains("p/acme.toml"), "{err}");
+    assert!(
+        err.contains("ACME_CLIENT_SECRET") && err.contains("p/acme.toml"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -152,9 +158,14 @@ fn a_pair_needs_fleet_and_a_written_out_identity() {
     assert!(err.contains("needs a [fleet] section"), "{err}");
 
     let text = pair_text("${TAB}", WATCH).replace("acme.myshopify.com", "${SHOP}");
-    let err = Pair::parse(Path::new("a.toml"), text).unwrap_err().to_string();
+    let err = Pair::parse(Path::new("a.toml"), text)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("sheet.tab at line 3 uses a variable"), "{err}");
-    assert!(err.contains("shopify.shop at line 10 uses a variable"), "{err}");
+    assert!(
+        err.contains("shopify.shop at line 10 uses a variable"),
+        "{err}"
+    );
     // `$${` is a literal `${`, not a variable.
     assert!(Pair::parse(Path::new("a.toml"), pair_text("Tab $${x}", WATCH)).is_ok());
 }
@@ -178,10 +189,20 @@ fn config_errors_keep_their_file_and_line_and_every_file_is_reported() {
     let found = problems(tmp.path());
     assert_eq!(found.len(), 3, "{found:?}");
     let typo = found.iter().find(|m| m.contains("typo.toml")).unwrap();
-    assert!(typo.contains("unknown field `skew`") && typo.contains("line 5"), "{typo}");
+    assert!(
+        typo.contains("unknown field `skew`") && typo.contains("line 5"),
+        "{typo}"
+    );
     let cron = found.iter().find(|m| m.contains("cron.toml")).unwrap();
-    assert!(cron.contains("is not a cron expression") && cron.contains("line 15"), "{cron}");
-    assert!(found.iter().any(|m| m.contains("\"bad name\" is not a pair name")));
+    assert!(
+        cron.contains("is not a cron expression") && cron.contains("line 15"),
+        "{cron}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("\"bad name\" is not a pair name"))
+    );
 }
 
 #[test]
@@ -193,7 +214,9 @@ fn variables_are_checked_as_placeholders_not_as_missing() {
     );
     assert!(Pair::parse(Path::new("a.toml"), text).is_ok());
     let text = pair_text("A", WATCH).replace("${ACME_CLIENT_ID}", "${ACME_CLIENT_ID");
-    let err = Pair::parse(Path::new("a.toml"), text).unwrap_err().to_string();
+    let err = Pair::parse(Path::new("a.toml"), text)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("shopify.auth.client_id"), "{err}");
 }
 
