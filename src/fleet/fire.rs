@@ -236,9 +236,9 @@ mod tests {
         use chrono::Timelike;
         t.second() == 0
             && t.nanosecond() == 0
-            && t.minute() % step == 0
-            && t.hour() % hours.min(24) == 0
-            && (hours != 24 || t.hour() == 0)
+            && t.minute().is_multiple_of(step)
+            // `hours` = 24 stands for the hour field "0": hour 0 is the only multiple.
+            && t.hour().is_multiple_of(hours)
     }
 
     fn schedules() -> impl Strategy<Value = FireTimes> {
