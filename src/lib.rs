@@ -18,6 +18,7 @@
 //! - `http`: the retry policy both API clients share;
 //! - `schedule`: the long-running `watch` and `schedule` loops;
 //! - `serve`: `watch` plus an HTTP server (sheet notifications, health, metrics, the status page);
+//! - `fleet`: pair files and schedule fire times for many pairs on many workers (SPEC §9);
 //! - `cli`: the commands' arguments and terminal output.
 //!
 //! Layers only point down (ARCHITECTURE.md; `tests/it/layers.rs` checks it).
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod fleet;
 pub mod http;
 pub mod model;
 pub mod plan;

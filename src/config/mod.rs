@@ -5,6 +5,7 @@
 //! never prints its value. Only this module and `cli` read the environment; the loader
 //! takes the environment as a function so tests can supply their own.
 
+pub mod fleet;
 mod serve;
 mod validate;
 mod vars;
@@ -52,6 +53,10 @@ pub struct Config {
     /// `serve`'s hook secret and bearer token; its `${VAR}`s are required by `serve` only.
     #[serde(default)]
     pub serve: ServeConfig,
+    /// A pair file's `[fleet]` section (SPEC §9); read by the fleet only, accepted by every
+    /// command so that a pair file is a valid `--config`.
+    #[serde(default, deserialize_with = "fleet::section")]
+    pub fleet: Option<fleet::FleetSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -655,6 +660,7 @@ impl Config {
     /// Substitutes `${VAR}` in every string value. The destructuring is exhaustive on
     /// purpose: a new string field that is not listed here does not compile.
     fn interpolate(&mut self, vars: &mut Interpolator<'_>) {
+        // `fleet` holds no strings a variable could stand for: modes, durations, cron.
         let Config {
             sheet,
             google,
@@ -662,6 +668,7 @@ impl Config {
             sync,
             // Resolved on its own: a missing variable there only matters to `serve`.
             serve: _,
+            fleet: _,
         } = self;
 
         let SheetConfig {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["serve"],
-    &["schedule", "commands"],
+    &["schedule", "commands", "fleet"],
     &["engine"],
     &["apply", "report"],
     &["store", "sheet"],

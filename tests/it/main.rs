@@ -9,6 +9,7 @@ mod bad_input;
 mod bulk_export;
 mod bulk_mutation;
 mod create_missing;
+mod deploy;
 mod docs_links;
 mod e2e;
 mod e2e_writeback;
