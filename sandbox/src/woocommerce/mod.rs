@@ -46,6 +46,9 @@
 //!   `manage_stock: "parent"`), bump the stock holder's `date_modified`, and are listed
 //!   by `GET /orders?modified_after=…&dates_are_gmt=true`.
 //!
+//! [`WooSandbox`] pairs the fake with a Sheets fake holding the WooCommerce demo sheet
+//! and writes a config for both (`demo`/`sandbox --store woocommerce`).
+//!
 //! # Test hooks
 //! [`WooFake::set_latency`] and [`WooFake::set_batch_item_latency`],
 //! [`WooFake::add_fault`] (429/503 with JSON, HTML or empty bodies and `Retry-After`,
@@ -68,6 +71,7 @@ mod answer;
 mod auth;
 mod knobs;
 mod read;
+mod sandbox;
 mod seed;
 mod state;
 #[cfg(test)]
@@ -93,6 +97,7 @@ pub use auth::Permission;
 use auth::{ApiKey, Caller};
 pub use knobs::{Fault, FaultBody, FaultRule, RequestLog};
 use knobs::{InFlight, Knobs};
+pub use sandbox::{DEMO_SHEET, WooSandbox};
 pub use seed::Catalogue;
 use state::{Base, Item, Store};
 

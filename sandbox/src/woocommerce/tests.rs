@@ -1746,3 +1746,64 @@ async fn sku_filters_match_whole_lists_partials_and_gtins() {
         Some(2)
     );
 }
+
+// ---- the sandbox -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_sandbox_pairs_the_demo_sheet_with_the_store() {
+    let sandbox = WooSandbox::demo(0).await.expect("starts");
+    let rows = sandbox.sheets.rows("Inventory");
+    let skus: Vec<String> = rows
+        .iter()
+        .skip(1)
+        .filter_map(|r| r.first().and_then(Value::as_str).map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let missing: Vec<&String> = skus
+        .iter()
+        .filter(|s| sandbox.woo.item_by_sku(s).is_none())
+        .collect();
+    assert_eq!(
+        missing,
+        vec!["TEE-GRN-M"],
+        "only the deliberate row matches nothing"
+    );
+    sandbox.fix_demo_sheet();
+    assert_eq!(
+        sandbox
+            .sheets
+            .cell("Inventory", "A22")
+            .filter(|v| *v != json!("")),
+        None
+    );
+    assert_eq!(sandbox.sheets.cell("Inventory", "C14"), Some(json!(14.5)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sandbox.write_config(dir.path(), "").expect("written");
+    let text = std::fs::read_to_string(&path).expect("readable");
+    assert!(text.contains(&format!("url = \"{}\"", sandbox.woo.base_url())));
+    assert!(text.contains("stock = \"Stock\"") && !text.contains("[sheet.inventory]"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Cost of goods is on in the sandbox store, since the sheet has a cost column.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let got: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/products?per_page=1&_fields=id,cost_of_goods_sold",
+            sandbox.woo.api_base()
+        ))
+        .basic_auth(
+            sandbox.woo.consumer_key(),
+            Some(sandbox.woo.consumer_secret()),
+        )
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    assert!(got[0].get("cost_of_goods_sold").is_some());
+}
