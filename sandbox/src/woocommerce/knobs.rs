@@ -171,6 +171,9 @@ pub struct RequestLog {
     pub auth: Option<&'static str>,
     /// The scripted fault it met, if any.
     pub fault: Option<Fault>,
+    /// A write's JSON body (bodies carry no credentials), for tests that check what a
+    /// client sent.
+    pub body: Option<serde_json::Value>,
 }
 
 /// Requests being handled right now, and the most seen at once.

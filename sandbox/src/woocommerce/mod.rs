@@ -164,6 +164,8 @@ pub enum WooFakeError {
     },
     #[error("an order needs at least one line with a positive quantity")]
     EmptyOrder,
+    #[error("no order has id {0}")]
+    UnknownOrder(u64),
 }
 
 /// `manage_stock` as WooCommerce reports it.
@@ -561,6 +563,13 @@ impl WooFake {
     pub fn place_order(&self, lines: &[(&str, i64)]) -> Result<u64, WooFakeError> {
         let mut shared = self.lock();
         write::place_order(&mut shared.store, lines)
+    }
+
+    /// Sets an order's status (`completed`, `cancelled`, …): the order is changed, so it
+    /// shows in `GET /orders?modified_after=…`. Cancelling puts its stock back.
+    pub fn set_order_status(&self, order: u64, status: &str) -> Result<(), WooFakeError> {
+        let mut shared = self.lock();
+        write::set_order_status(&mut shared.store, order, status)
     }
 
     /// The ids of orders created or modified in `[from, to]` (GMT unix seconds).
@@ -1025,6 +1034,9 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
         key: None,
         auth: None,
         fault: fault.clone(),
+        body: matches!(method.as_str(), "POST" | "PUT" | "PATCH")
+            .then(|| serde_json::from_slice(&body).ok())
+            .flatten(),
     };
     let log = |mut entry: RequestLog, status: Option<u16>| {
         entry.status = status;

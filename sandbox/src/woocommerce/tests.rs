@@ -1807,3 +1807,63 @@ async fn the_sandbox_pairs_the_demo_sheet_with_the_store() {
         .expect("json");
     assert!(got[0].get("cost_of_goods_sold").is_some());
 }
+
+#[tokio::test]
+async fn cancelled_orders_restock_and_nulls_leave_fields_alone() {
+    let h = demo().await;
+    let order = h
+        .fake
+        .place_order(&[("BEAN-RED", 2), ("TEE-RED-S", 1)])
+        .expect("placed");
+    assert_eq!(
+        h.fake.item_by_sku("BEAN").and_then(|i| i.stock_quantity),
+        Some(15)
+    );
+    let cut = h.fake.now_gmt();
+    h.fake.advance_clock(Duration::from_secs(2));
+    h.fake
+        .set_order_status(order, "cancelled")
+        .expect("known order");
+    assert_eq!(
+        h.fake.item_by_sku("BEAN").and_then(|i| i.stock_quantity),
+        Some(17)
+    );
+    assert_eq!(
+        h.fake
+            .item_by_sku("TEE-RED-S")
+            .and_then(|i| i.stock_quantity),
+        Some(14)
+    );
+    let changed = h
+        .get(&format!("/orders?modified_after={cut}&dates_are_gmt=true"))
+        .await;
+    assert_eq!(changed.body[0]["status"], "cancelled");
+    assert!(matches!(
+        h.fake.set_order_status(1, "completed"),
+        Err(WooFakeError::UnknownOrder(1))
+    ));
+
+    // `isset()`: a null leaves the field as it is.
+    let tote = h.id("TOTE-NAT");
+    let got = h
+        .post("/products/batch", json!({"update": [{"id": tote, "sku": null, "regular_price": null, "stock_quantity": null, "sale_price": "9.00"}]}))
+        .await;
+    let u = &got.body["update"][0];
+    assert_eq!(
+        (
+            u["sku"].clone(),
+            u["regular_price"].clone(),
+            u["stock_quantity"].clone(),
+            u["sale_price"].clone()
+        ),
+        (json!("TOTE-NAT"), json!("16.00"), json!(20), json!("9.00"))
+    );
+    // The log keeps what was sent.
+    let last = h.fake.request_log().pop().expect("logged");
+    assert_eq!(
+        last.body
+            .as_ref()
+            .map(|b| b["update"][0]["sale_price"].clone()),
+        Some(json!("9.00"))
+    );
+}

@@ -311,9 +311,16 @@ fn unique_slug(store: &Store, slug: &str) -> String {
 fn apply(
     store: &mut Store,
     item: &mut Item,
-    req: &Map<String, Value>,
+    raw: &Map<String, Value>,
     target: Target,
 ) -> Result<(), WooError> {
+    // The controllers test fields with `isset()`, which is false for `null`: a `null`
+    // leaves the field alone. Only `low_stock_amount` looks for the key itself.
+    let req: Map<String, Value> = raw
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let has = |k: &str| req.get(k).is_some_and(|v| !v.is_null());
     let text = |k: &str| req.get(k).map(php_string);
     let variation = item.is_variation();
@@ -457,7 +464,7 @@ fn apply(
             } else if has("inventory_delta") {
                 item.stock = Some(item.stock.unwrap_or(0) + stock_amount(&req["inventory_delta"]));
             }
-            if let Some(v) = req.get("low_stock_amount") {
+            if let Some(v) = raw.get("low_stock_amount") {
                 item.low_stock_amount = (!v.is_null()).then(|| stock_amount(v));
             }
         } else {
@@ -483,7 +490,7 @@ fn apply(
             } else if has("inventory_delta") {
                 item.stock = Some(item.stock.unwrap_or(0) + stock_amount(&req["inventory_delta"]));
             }
-            if let Some(v) = req.get("low_stock_amount") {
+            if let Some(v) = raw.get("low_stock_amount") {
                 item.low_stock_amount = (!v.is_null()).then(|| stock_amount(v));
             }
         } else {
@@ -866,6 +873,45 @@ fn sale_date(v: &Value, gmt: bool, utc_offset: i64) -> Option<i64> {
 }
 
 // ---- orders -----------------------------------------------------------------------------
+
+/// Changes an order's status (its `date_modified` moves). Cancelling a paid order puts
+/// its stock back, as `wc_maybe_increase_stock_levels` does, on the same holders an
+/// order takes from.
+pub fn set_order_status(store: &mut Store, id: u64, status: &str) -> Result<(), WooFakeError> {
+    let now = store.now();
+    let Some(pos) = store.orders.iter().position(|o| o.id == id) else {
+        return Err(WooFakeError::UnknownOrder(id));
+    };
+    let was = store.orders[pos].status.clone();
+    if status == "cancelled" && was != "cancelled" {
+        let lines = store.orders[pos].lines.clone();
+        for line in lines {
+            let item_id = if line.variation_id != 0 {
+                line.variation_id
+            } else {
+                line.product_id
+            };
+            let Some(item) = store.items.get(&item_id) else {
+                continue;
+            };
+            let holder = store.stock_holder(item);
+            if let Some(h) = store.items.get_mut(&holder)
+                && h.manage_stock
+            {
+                let qty = h.stock.unwrap_or(0) + line.quantity;
+                h.stock = Some(qty);
+                if qty > 0 {
+                    h.stock_status = "instock".into();
+                }
+                h.modified = now;
+            }
+        }
+    }
+    let order = &mut store.orders[pos];
+    order.status = status.to_owned();
+    order.modified = now;
+    Ok(())
+}
 
 /// See [`super::WooFake::place_order`].
 pub fn place_order(store: &mut Store, lines: &[(&str, i64)]) -> Result<u64, WooFakeError> {
