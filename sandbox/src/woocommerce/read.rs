@@ -300,7 +300,7 @@ fn paginated(
     };
     // C-CRUD emits only prev/next (the docs' first/last never come, brief §1.5).
     if page > 1 {
-        let prev = (page - 1).min(pages.max(1));
+        let prev = (page - 1).min(pages);
         answer
             .headers
             .push(("link".into(), format!("<{}>; rel=\"prev\"", link(prev))));
