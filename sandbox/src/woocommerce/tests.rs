@@ -1867,3 +1867,195 @@ async fn cancelled_orders_restock_and_nulls_leave_fields_alone() {
         Some(json!("9.00"))
     );
 }
+
+#[tokio::test]
+async fn single_routes_deltas_creates_and_deletes() {
+    let h = demo().await;
+    let tote = h.id("TOTE-NAT");
+    // The undocumented `inventory_delta` (§3.1): read-modify-write, only without
+    // `stock_quantity`.
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "inventory_delta": -3}]}),
+        )
+        .await;
+    assert_eq!(got.body["update"][0]["stock_quantity"], json!(17));
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "inventory_delta": -3, "stock_quantity": 5}]}),
+        )
+        .await;
+    assert_eq!(got.body["update"][0]["stock_quantity"], json!(5));
+
+    // A variation is read through `/products/{id}` but not written there.
+    let red = h.fake.item_by_sku("TEE-RED-S").expect("seeded");
+    assert_eq!(
+        h.get(&format!("/products/{}", red.id)).await.body["type"],
+        "variation"
+    );
+    let got = h
+        .put(
+            &format!("/products/{}", red.id),
+            json!({"regular_price": "1.00"}),
+        )
+        .await;
+    assert_eq!(
+        (got.status, got.error_code()),
+        (404, "woocommerce_rest_invalid_product_id")
+    );
+    let got = h
+        .put(
+            &format!("/products/{}/variations/{}", red.parent_id, red.id),
+            json!({"regular_price": "23.00"}),
+        )
+        .await;
+    assert_eq!(
+        (got.status, got.body["regular_price"].clone()),
+        (200, json!("23.00"))
+    );
+    assert_eq!(
+        h.get(&format!("/products/{}/variations/999", red.parent_id))
+            .await
+            .error_code(),
+        "woocommerce_rest_product_variation_invalid_id"
+    );
+
+    // A variation created under its parent, with an attribute the parent offers.
+    let created = h
+        .post(
+            &format!("/products/{}/variations", red.parent_id),
+            json!({"sku": "TEE-GRN-L", "regular_price": "19.90", "manage_stock": true, "stock_quantity": 4,
+                   "attributes": [{"id": 1, "option": "Green"}, {"name": "Size", "option": "L"}, {"name": "Fabric", "option": "Silk"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let attrs: Vec<&str> = created.body["attributes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["option"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        attrs,
+        vec!["Green", "L"],
+        "an attribute the parent lacks is skipped"
+    );
+    assert_eq!(created.body["stock_quantity"], json!(4));
+    // Not under a simple product.
+    let got = h
+        .post(
+            &format!("/products/{tote}/variations/batch"),
+            json!({"create": [{"regular_price": "1.00"}]}),
+        )
+        .await;
+    assert_eq!(
+        error_of(&got.body["create"][0]).0,
+        "woocommerce_rest_product_variation_invalid_parent"
+    );
+    // A create carrying an id is refused.
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"create": [{"id": tote, "name": "X"}]}),
+        )
+        .await;
+    assert_eq!(
+        error_of(&got.body["create"][0]),
+        ("woocommerce_rest_product_exists".into(), 400)
+    );
+
+    // DELETE without force trashes (gone from `status=any` lists), with force removes.
+    let url = format!("{}/products/{tote}", h.fake.api_base());
+    let trashed = h.send("DELETE", &url, Cred::Rw, None).await;
+    assert_eq!(
+        (trashed.status, trashed.body["status"].clone()),
+        (200, json!("trash"))
+    );
+    let listed = h.get(&format!("/products?include={tote}")).await;
+    assert_eq!(listed.body, json!([]));
+    assert_eq!(
+        h.get(&format!("/products?include={tote}&status=trash"))
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // A trashed item's SKU is free again.
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"create": [{"name": "Tote 2", "sku": "TOTE-NAT"}]}),
+        )
+        .await;
+    assert_eq!(got.body["create"][0]["sku"], "TOTE-NAT");
+    let gone = h
+        .send("DELETE", &format!("{url}?force=true"), Cred::Rw, None)
+        .await;
+    assert_eq!(gone.status, 200);
+    assert!(h.fake.item(tote).is_none());
+    assert_eq!(
+        h.get(&format!("/products/{tote}")).await.error_code(),
+        "woocommerce_rest_product_invalid_id"
+    );
+    // Deleting a variable product takes its variations with it.
+    let (_, before) = h.fake.counts();
+    let cap = h.id("CAP");
+    h.send(
+        "DELETE",
+        &format!("{}/products/{cap}?force=true", h.fake.api_base()),
+        Cred::Rw,
+        None,
+    )
+    .await;
+    assert_eq!(h.fake.counts().1, before - 2);
+    assert!(h.fake.item_by_sku("CAP-NAVY").is_none());
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_counted_in_flight() {
+    let h = demo().await;
+    h.fake.set_latency(Duration::from_millis(300));
+    let hold = h
+        .fake
+        .hold_batch(VARIATIONS_BATCH, 1, HoldPoint::BeforeApply);
+    let parent = h.id("CAP");
+    let client = h.client.clone();
+    let (url, key, secret) = (
+        format!("{}/products/{parent}/variations/batch", h.fake.api_base()),
+        h.fake.consumer_key(),
+        h.fake.consumer_secret(),
+    );
+    let parked = tokio::spawn(async move {
+        client
+            .post(url)
+            .basic_auth(key, Some(secret))
+            .json(&json!({}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    hold.held().await;
+    let reads: Vec<_> = (0..3)
+        .map(|_| {
+            let client = h.client.clone();
+            let url = format!("{}/products?per_page=1", h.fake.api_base());
+            tokio::spawn(async move {
+                client
+                    .get(url)
+                    .basic_auth(key, Some(secret))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.ok().and_then(Result::ok), Some(200));
+    }
+    assert!(h.fake.max_in_flight() >= 2, "{}", h.fake.max_in_flight());
+    assert_eq!(h.fake.in_flight(), 1, "only the held batch is left");
+    hold.release();
+    assert_eq!(parked.await.ok().and_then(Result::ok), Some(200));
+    assert_eq!(h.fake.in_flight(), 0);
+}
