@@ -457,7 +457,7 @@ impl WooFake {
     /// The item whose *own* SKU is `sku` (the first, if a test forced duplicates in).
     pub fn item_by_sku(&self, sku: &str) -> Option<ItemView> {
         let shared = self.lock();
-        let id = *shared.store.skus.get(sku)?.first()?;
+        let id = shared.store.first_with_sku(sku)?;
         shared.store.items.get(&id).map(|i| view(&shared.store, i))
     }
 
@@ -703,8 +703,8 @@ impl WooFake {
 
 /// An own SKU, else an id.
 fn resolve(store: &Store, key: &str) -> Option<u64> {
-    if let Some(id) = store.skus.get(key).and_then(|ids| ids.first()) {
-        return Some(*id);
+    if let Some(id) = store.first_with_sku(key) {
+        return Some(id);
     }
     key.parse::<u64>()
         .ok()
@@ -723,7 +723,7 @@ fn view(store: &Store, i: &Item) -> ItemView {
         } else {
             i.name.clone()
         },
-        status: i.status.clone(),
+        status: i.status.to_string(),
         own_sku: i.sku.clone(),
         sku: store.view_sku(i),
         regular_price: i.regular_price.clone(),
@@ -741,7 +741,7 @@ fn view(store: &Store, i: &Item) -> ItemView {
         } else {
             None
         },
-        stock_status: holder.stock_status.clone(),
+        stock_status: holder.stock_status.to_string(),
         global_unique_id: i.global_unique_id.clone(),
         cost: i.cogs,
         tags: i

@@ -176,11 +176,7 @@ pub fn list(
         ),
         _ => match (&include, &skus) {
             (Some(inc), _) => Some(inc.clone()),
-            (None, Some(s)) => Some(
-                s.iter()
-                    .flat_map(|sku| store.skus.get(sku).cloned().unwrap_or_default())
-                    .collect(),
-            ),
+            (None, Some(s)) => Some(s.iter().flat_map(|sku| store.ids_with_sku(sku)).collect()),
             (None, None) => None,
         },
     };

@@ -1736,7 +1736,8 @@ async fn sku_filters_match_whole_lists_partials_and_gtins() {
     let gtin = h.get("/products?global_unique_id=0840012346018").await;
     assert_eq!(gtin.body[0]["sku"], "MUG-11OZ");
     // A duplicate forced in (as old imports leave them) is listed twice.
-    assert!(h.fake.force_sku(h.id("TOTE-NAT"), "MUG-11OZ"));
+    let tote = h.id("TOTE-NAT");
+    assert!(h.fake.force_sku(tote, "MUG-11OZ"));
     assert_eq!(
         h.get("/products?sku=MUG-11OZ")
             .await
@@ -1745,6 +1746,20 @@ async fn sku_filters_match_whole_lists_partials_and_gtins() {
             .map(Vec::len),
         Some(2)
     );
+    // Deleting the first holder leaves the other one found by the SKU.
+    let first = h.fake.item_by_sku("MUG-11OZ").expect("held").id;
+    let mug = h.id("MUG");
+    h.send(
+        "DELETE",
+        &format!(
+            "{}/products/{mug}/variations/{first}?force=true",
+            h.fake.api_base()
+        ),
+        Cred::Rw,
+        None,
+    )
+    .await;
+    assert_eq!(h.fake.item_by_sku("MUG-11OZ").map(|i| i.id), Some(tote));
 }
 
 // ---- the sandbox -----------------------------------------------------------------------

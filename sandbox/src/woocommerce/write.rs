@@ -346,13 +346,13 @@ fn apply(
                     "Invalid catalog visibility option.",
                 ));
             }
-            item.catalog_visibility = v;
+            item.catalog_visibility = v.into();
         }
     }
     // A status WordPress has no post-status object for becomes `draft` (§1.2).
     if let Some(s) = text("status") {
         item.status = if POST_STATUSES.contains(&s.as_str()) {
-            s
+            s.into()
         } else {
             "draft".into()
         };
@@ -368,7 +368,7 @@ fn apply(
                 "Invalid product tax status.",
             ));
         }
-        item.tax_status = t;
+        item.tax_status = t.into();
     }
     if let Some(raw) = text("sku") {
         // `set_sku( wc_clean( … ) )`, unique across products and variations (§1.4).
@@ -449,10 +449,10 @@ fn apply(
             item.manage_stock = string_to_bool(m);
         }
         if let Some(s) = &stock_status {
-            item.stock_status = s.clone();
+            item.stock_status = s.clone().into();
         }
         if let Some(b) = text("backorders") {
-            item.backorders = b;
+            item.backorders = b.into();
         }
         let parent_manages = store
             .items
@@ -477,13 +477,13 @@ fn apply(
             item.manage_stock = string_to_bool(m);
         }
         if let Some(b) = text("backorders") {
-            item.backorders = b;
+            item.backorders = b.into();
         }
         if item.manage_stock {
             if item.kind != Kind::Variable
                 && let Some(s) = &stock_status
             {
-                item.stock_status = s.clone();
+                item.stock_status = s.clone().into();
             }
             if has("stock_quantity") {
                 item.stock = Some(stock_amount(&req["stock_quantity"]));
@@ -497,14 +497,14 @@ fn apply(
             // Not managed: the quantity sent is dropped, and the call still succeeds.
             item.stock = None;
             if let Some(s) = &stock_status {
-                item.stock_status = s.clone();
+                item.stock_status = s.clone().into();
             }
         }
     } else if item.kind != Kind::Variable
         && let Some(s) = &stock_status
     {
         // Store-wide stock management off: every stock field but the status is ignored.
-        item.stock_status = s.clone();
+        item.stock_status = s.clone().into();
     }
 
     // Cost of goods: written only while the feature is on, ignored otherwise (§1.6).
@@ -590,7 +590,7 @@ fn apply(
                     continue;
                 };
                 let option = a.get("option").map(php_string).unwrap_or_default();
-                picks.push((pa.id, pa.name.clone(), wc_clean(&option)));
+                picks.push((pa.id, pa.name.clone().into(), wc_clean(&option)));
             }
             item.picks = picks;
         } else {
@@ -838,11 +838,10 @@ fn strip_scripts(s: &str) -> String {
 
 /// The live item (not trashed) that holds `sku` as its own, other than `except`.
 fn live_sku_owner(store: &Store, sku: &str, except: u64) -> Option<u64> {
-    store.skus.get(sku).and_then(|ids| {
-        ids.iter()
-            .copied()
-            .find(|i| *i != except && store.items.get(i).is_some_and(|it| it.status != "trash"))
-    })
+    store
+        .ids_with_sku(sku)
+        .into_iter()
+        .find(|i| *i != except && store.items.get(i).is_some_and(|it| it.status != "trash"))
 }
 
 /// `wc_product_generate_unique_sku`: `sku-1`, `sku-2`, … the first that is free.
