@@ -670,6 +670,10 @@ impl WooFake {
         let mut shared = self.lock();
         let params = Params::parse(query);
         let Some(route) = route_of(path, &params, shared.pretty) else {
+            // The site itself: its home page at the root, WordPress's 404 elsewhere.
+            if path == "/" && method == "GET" {
+                return (Answer::html_home(), None, None);
+            }
             return (Answer::html_not_found(), None, None);
         };
         let auth = auth::authenticate(&shared.keys, shared.ssl, &params.0, authorization);

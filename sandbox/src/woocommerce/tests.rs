@@ -432,6 +432,21 @@ async fn rest_route_and_permalinks() {
     assert_eq!(via_query.status, 200);
     assert_eq!(via_query.body.as_array().map(Vec::len), Some(2));
 
+    let home = h
+        .send("GET", &format!("{}/", h.fake.base_url()), Cred::None, None)
+        .await;
+    assert_eq!(home.status, 200);
+    assert!(home.text.contains("https://api.w.org/"));
+    let page = h
+        .send(
+            "GET",
+            &format!("{}/shop/", h.fake.base_url()),
+            Cred::None,
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 404);
+
     h.fake.set_pretty_permalinks(false);
     let got = h.get("/products").await;
     assert_eq!(got.status, 404);
