@@ -20,7 +20,8 @@
 //!   any route runs. OAuth 1.0a is not implemented: signed requests are refused. The
 //!   fake never records a secret.
 //! - Reads: `GET /products` (`page`, `per_page` 1..=100 else 400 `rest_invalid_param`,
-//!   `sku` over products *and* variations, exact own SKU; `include`, `exclude`, `type`,
+//!   `sku` over products *and* variations, exact own SKU (and the whole comma list);
+//!   `search_sku`, `global_unique_id`, `include`, `exclude`, `type`,
 //!   `status` (default `any`: not trash), `parent`, `search`, `modified_after`/`_before`,
 //!   `after`/`before`, `dates_are_gmt`, `orderby` (date, id, include, title, slug,
 //!   modified, price, popularity, rating; date/modified tie-break on id), `order`,
@@ -41,10 +42,13 @@
 //!   `POST /products`, `PUT /products/{id}`, `PUT /products/{p}/variations/{id}`,
 //!   `DELETE`s; WooCommerce's silent rewrites (sale ≥ regular dropped, stock on an
 //!   unmanaged item ignored, a variable product's own prices blanked, SKU `wc_clean`,
-//!   GTIN sanitised, unknown status → draft, `date_modified` bumped on every save).
+//!   GTIN sanitised, `wc_format_decimal` on prices, unknown status → draft,
+//!   `date_modified` bumped on every save, the parent's too for a variation), the
+//!   undocumented `inventory_delta`; a `null` field is left alone (`isset()`).
 //! - Orders ([`WooFake::place_order`]) decrement stock atomically (the parent's for
 //!   `manage_stock: "parent"`), bump the stock holder's `date_modified`, and are listed
-//!   by `GET /orders?modified_after=…&dates_are_gmt=true`.
+//!   by `GET /orders?modified_after=…&dates_are_gmt=true`; [`WooFake::set_order_status`]
+//!   changes one (cancelling restocks).
 //!
 //! [`WooSandbox`] pairs the fake with a Sheets fake holding the WooCommerce demo sheet
 //! and writes a config for both (`demo`/`sandbox --store woocommerce`).
