@@ -20,6 +20,7 @@ mod kills;
 mod layers;
 mod lost_answers;
 mod module_docs;
+mod pg;
 mod products;
 mod progress;
 mod revert;
