@@ -77,7 +77,11 @@ impl EngineError {
             | EngineError::MissingScopes(_)
             | EngineError::Locations(_)
             | EngineError::Config(_)
-            | EngineError::State(StateError::Locked { .. })
+            | EngineError::State(
+                StateError::Locked { .. }
+                | StateError::NotMigrated { .. }
+                | StateError::StateUrl { .. },
+            )
             | EngineError::Store(
                 StoreError::InvalidShop(_)
                 | StoreError::InvalidBaseUrl { .. }
@@ -313,9 +317,9 @@ impl Engine {
         let sheet = narrowed.as_ref().unwrap_or(&whole);
 
         let state = if opts.dry_run {
-            state::open_reader(&cfg.sync.state_dir, &scope)?
+            state::open_reader_for(cfg, &scope)?
         } else {
-            Some(state::open_writer(&cfg.sync.state_dir, &scope)?)
+            Some(state::open_writer_for(cfg, &scope)?)
         };
         let baseline: Baseline = match &state {
             Some(s) => s.load_baseline()?,

@@ -37,7 +37,7 @@ impl Engine {
             .map(|(n, id)| (n.clone(), id.clone()))
             .collect();
         let (snapshot, without_sku) = self.store.snapshot_counted(&loc_pairs).await?;
-        let mut state = state::open_writer(&cfg.sync.state_dir, &scope)?;
+        let mut state = state::open_writer_for(cfg, &scope)?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
         let header_rows = header_rows?;

@@ -5,6 +5,7 @@
 //! never prints its value. Only this module and `cli` read the environment; the loader
 //! takes the environment as a function so tests can supply their own.
 
+mod state;
 mod validate;
 mod vars;
 
@@ -17,6 +18,7 @@ pub use crate::model::Secret;
 use crate::model::rows::{ColumnKey, ColumnSpec};
 pub use crate::model::secret::{expose_secret, expose_secret_opt};
 use crate::model::{Field, LocationName};
+pub use state::{StateConfig, redact_url};
 use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
@@ -47,6 +49,9 @@ pub struct Config {
     pub shopify: ShopifyConfig,
     #[serde(default)]
     pub sync: SyncConfig,
+    /// `[state]`: shared state on PostgreSQL (SPEC §9); absent means SQLite in `state_dir`.
+    #[serde(default)]
+    pub state: StateConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -654,7 +659,9 @@ impl Config {
             google,
             shopify,
             sync,
+            state,
         } = self;
+        state.interpolate(vars);
 
         let SheetConfig {
             spreadsheet_id,

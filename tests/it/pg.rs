@@ -63,10 +63,10 @@ impl PgServer {
         )
     }
 
-    /// The URL of database `db` over TCP on 127.0.0.1.
+    /// The URL of database `db` over TCP (`host`: 127.0.0.1 or localhost).
     #[allow(dead_code)]
-    pub fn tcp_url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    pub fn tcp_url(&self, host: &str, db: &str) -> String {
+        format!("postgres://postgres@{host}:{}/{db}", self.port)
     }
 
     /// The directory of the server's unix socket.
@@ -90,6 +90,7 @@ impl PgServer {
             // The server outlives the handle; the watchdog removes the dir.
             .keep();
         std::fs::create_dir(dir.join("sock")).map_err(|e| format!("socket dir: {e}"))?;
+        make_certificates(&dir.join("tls"))?;
         if as_root {
             run(Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -105,8 +106,10 @@ impl PgServer {
         let port = free_port()?;
         let options = format!(
             "-c listen_addresses=127.0.0.1 -c port={port} -k {} -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-            dir.join("sock").display()
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+             -c ssl=on -c ssl_cert_file={tls}/server.crt -c ssl_key_file={tls}/server.key",
+            dir.join("sock").display(),
+            tls = dir.join("tls").display()
         );
         let mut start = as_postgres(&bin.join("pg_ctl"), as_root);
         start
@@ -123,6 +126,89 @@ impl PgServer {
             _watchdog: std::sync::Mutex::new(watchdog),
         })
     }
+}
+
+/// A CA and a server certificate it signed (for `localhost` and 127.0.0.1), so the tests
+/// can check `sslmode=verify-full` against a root they name. EC keys: quick to make.
+fn make_certificates(tls: &Path) -> Result<(), String> {
+    std::fs::create_dir(tls).map_err(|e| format!("tls dir: {e}"))?;
+    let openssl = |args: &[&str]| {
+        run(Command::new("openssl").current_dir(tls).args(args))
+            .map_err(|e| format!("{e} (the TLS tests need the openssl command)"))
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sheetsync test CA",
+            ],
+        ]
+        .concat(),
+    )?;
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    )?;
+    std::fs::write(
+        tls.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .map_err(|e| format!("tls: {e}"))?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ])?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        tls.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .map_err(|e| format!("tls: {e}"))
+}
+
+/// The CA certificate the server's certificate is signed by.
+#[allow(dead_code)]
+pub fn ca_cert() -> PathBuf {
+    server().dir.join("tls").join("ca.crt")
 }
 
 /// Stops the server (immediate mode: nothing here needs a clean shutdown) and removes its
