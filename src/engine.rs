@@ -12,7 +12,7 @@ use crate::plan::{self, Adopt, Baseline, PlanOptions};
 use crate::report::{Fatal, Report, RunMeta};
 use crate::sheet::google::{SheetError, SheetsClient};
 use crate::sheet::parse::{self, ColumnKey, HeaderError};
-use crate::state::{self, Scope, StateError, StateStore, WriterLock};
+use crate::state::{self, Scope, StateError, StateStore};
 use crate::store::shopify::{ClientOptions, ConnectError, ShopifyClient};
 use crate::store::{Store, StoreError};
 
@@ -79,6 +79,7 @@ impl EngineError {
             | EngineError::Config(_)
             | EngineError::State(
                 StateError::Locked { .. }
+                | StateError::LeaseHeld { .. }
                 | StateError::NotMigrated { .. }
                 | StateError::StateUrl { .. },
             )
@@ -199,20 +200,29 @@ impl Engine {
         Scope::of(&self.config)
     }
 
+    /// Takes the one-writer guard for this config's scope (the file lock, and with a
+    /// state URL the pair's lease); under a lease every store request from now on names
+    /// the worker and epoch in its `User-Agent`.
+    pub fn take_writer(
+        &self,
+        command: &str,
+        description: &str,
+    ) -> Result<state::WriterGuard, EngineError> {
+        let guard = state::acquire_writer(&self.config, &self.scope(), command, description)?;
+        if let Some(ua) = guard.user_agent() {
+            self.store.set_user_agent(Some(ua));
+        }
+        Ok(guard)
+    }
+
     /// One `sync` (or `sync --dry-run`): returns the report; an `Err` means the run could
     /// not complete at all.
     pub async fn sync(&self, opts: &RunOptions) -> Result<Report, EngineError> {
-        let cfg = &self.config;
-        let scope = self.scope();
         // The writer lock comes first so two writers never plan against each other.
         let _lock = if opts.dry_run || opts.lock_held {
             None
         } else {
-            Some(WriterLock::acquire(
-                &cfg.sync.state_dir,
-                &scope,
-                "sheetsync sync",
-            )?)
+            Some(self.take_writer("sync", "sheetsync sync")?)
         };
 
         let reads = match self.read_all().await {

@@ -41,9 +41,7 @@ use crate::report::journal::{journal_rows, record_finished};
 use crate::report::{ChangeReport, ConflictReport, PullReport, Report, RunMeta, Status};
 use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet, Row};
 use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
-use crate::state::{
-    self, JournalRow, RowKind, RowStatus, Scope, StateError, StateStore, WriterLock,
-};
+use crate::state::{self, JournalRow, RowKind, RowStatus, Scope, StateError, StateStore};
 
 /// Where the sheet stands for one reverted value.
 #[derive(Debug, Clone, PartialEq)]
@@ -303,11 +301,7 @@ impl Engine {
         let _lock = if opts.dry_run {
             None
         } else {
-            Some(WriterLock::acquire(
-                &cfg.sync.state_dir,
-                &scope,
-                "sheetsync revert",
-            )?)
+            Some(self.take_writer("revert", "sheetsync revert")?)
         };
         let unknown = || {
             EngineError::Config(format!(

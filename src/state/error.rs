@@ -73,6 +73,20 @@ pub enum StateError {
         found: i64,
         needed: i64,
     },
+    #[error(
+        "another sheetsync writer holds the lease for this shop, spreadsheet and tab \
+         ({holder}, until {expires_at}); wait for it to finish or stop it, then retry"
+    )]
+    LeaseHeld { holder: String, expires_at: String },
+    #[error(
+        "this writer lost its lease on the shop, spreadsheet and tab (holder {holder}, \
+         epoch {epoch}): {why}; it sends nothing more"
+    )]
+    LeaseLost {
+        holder: String,
+        epoch: i64,
+        why: &'static str,
+    },
     #[error("the shared state's connection thread failed: {0}")]
     Bridge(#[source] std::io::Error),
     #[error("state database {path}: {source}")]

@@ -1252,6 +1252,66 @@ pub fn open_writer_for(
     }
 }
 
+/// One writer per (shop, spreadsheet, tab), held while a writing command runs: the local
+/// file lock always, and with a state URL the shared lease too (SPEC §9), whose epoch
+/// fences every write of the states opened meanwhile.
+#[derive(Debug)]
+pub struct WriterGuard {
+    // The lease first: it is released before the local lock.
+    lease: Option<postgres::lease::LeaseGuard>,
+    _file: WriterLock,
+}
+
+impl WriterGuard {
+    /// `sheetsync/<version> worker/<holder> epoch/<n>` under a lease; `None` without.
+    pub fn user_agent(&self) -> Option<String> {
+        self.lease.as_ref().map(|l| l.fence().user_agent())
+    }
+
+    /// The shared lease's fence, if any.
+    pub fn fence(&self) -> Option<&std::sync::Arc<postgres::lease::Fence>> {
+        self.lease.as_ref().map(postgres::lease::LeaseGuard::fence)
+    }
+}
+
+/// Takes the writer lock for `scope` and, with a state URL, the pair's lease, or fails
+/// naming who holds it ([`StateError::Locked`], [`StateError::LeaseHeld`]). `command`
+/// (`sync`, `watch`…) starts the lease holder's name, `<command>.<host>.<pid>`;
+/// `description` is what the file lock tells a refused local writer.
+pub fn acquire_writer(
+    cfg: &crate::config::Config,
+    scope: &Scope,
+    command: &str,
+    description: &str,
+) -> Result<WriterGuard, StateError> {
+    let file = WriterLock::acquire(&cfg.sync.state_dir, scope, description)?;
+    let lease = match &cfg.state.url {
+        Some(url) => Some(postgres::lease::acquire(
+            url.expose(),
+            scope,
+            &holder_name(command),
+            postgres::lease::DEFAULT_TTL,
+        )?),
+        None => None,
+    };
+    Ok(WriterGuard { lease, _file: file })
+}
+
+/// `<command>.<host>.<pid>`, in User-Agent token characters only.
+fn holder_name(command: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{command}.{host}.{}", std::process::id())
+}
+
 /// Where a config's state lives, for messages: the state URL without its password, or
 /// the state dir.
 pub fn describe(cfg: &crate::config::Config) -> String {

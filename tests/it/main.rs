@@ -21,6 +21,7 @@ mod layers;
 mod lost_answers;
 mod module_docs;
 mod pg;
+mod pg_lease;
 mod pg_state;
 mod products;
 mod progress;

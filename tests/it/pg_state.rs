@@ -333,7 +333,10 @@ async fn the_binary_keeps_its_history_in_the_shared_state() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("0 → 1 (applied 0001_state)"), "{stderr}");
+    assert!(
+        stderr.contains("0 → 2 (applied 0001_state, 0002_leases)"),
+        "{stderr}"
+    );
     // The URL is accepted after the command too; a second migrate has nothing to do.
     let (code, _, stderr) = common::run_sheetsync(
         Path::new("/nonexistent.toml"),
@@ -341,7 +344,7 @@ async fn the_binary_keeps_its_history_in_the_shared_state() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("up to date: schema version 1"), "{stderr}");
+    assert!(stderr.contains("up to date: schema version 2"), "{stderr}");
 
     let (code, stdout, stderr) = env.run(&["sync", "--json", "--adopt", "sheet"]).await;
     let report = common::json_output(code, &stdout, &stderr);

@@ -299,6 +299,14 @@ impl Bridge {
         })
     }
 
+    /// Starts `fut` on the bridge's runtime and returns at once (lease renewal).
+    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.handle.spawn(fut)
+    }
+
     /// Runs `fut` on the bridge's runtime and waits for its result.
     pub fn run<T, F>(&self, fut: F) -> Result<T, StateError>
     where

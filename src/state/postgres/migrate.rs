@@ -8,11 +8,18 @@ use tokio_postgres::Client;
 use crate::state::StateError;
 
 /// (version, name, SQL). Append; never edit a shipped one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_state",
-    include_str!("../../../migrations/postgres/0001_state.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_state",
+        include_str!("../../../migrations/postgres/0001_state.sql"),
+    ),
+    (
+        2,
+        "0002_leases",
+        include_str!("../../../migrations/postgres/0002_leases.sql"),
+    ),
+];
 
 /// The schema version this build reads and writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -8,6 +8,7 @@
 //! SQLite; the calls are synchronous and run on tokio-postgres through a [`Bridge`].
 
 pub mod connect;
+pub mod lease;
 pub mod migrate;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,25 @@ pub struct PgState {
     /// Where the tokens stay: the local SQLite state.
     token_dir: PathBuf,
     scope: Scope,
+    /// The lease this process holds on the scope, if any: every write checks it.
+    fence: Option<Arc<lease::Fence>>,
+}
+
+/// A write's fence, as the async side needs it: (scope id, holder, epoch).
+type FenceArgs = Option<(i64, String, i64)>;
+
+/// Inside a write's transaction: refuses it unless the lease is still ours.
+async fn fenced(tx: &tokio_postgres::Transaction<'_>, fence: &FenceArgs) -> Result<(), Failed> {
+    if let Some((scope_id, holder, epoch)) = fence
+        && !lease::check_in_tx(tx, *scope_id, holder, *epoch).await?
+    {
+        return Err(Failed::State(StateError::LeaseLost {
+            holder: holder.clone(),
+            epoch: *epoch,
+            why: "another writer holds it now, or it expired on the database's clock",
+        }));
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for PgState {
@@ -107,7 +127,20 @@ impl PgState {
             read_only,
             token_dir: token_dir.to_path_buf(),
             scope: scope.clone(),
+            fence: if read_only { None } else { lease::held(scope) },
         })
+    }
+
+    /// The fence every write checks: first the local deadline, here; then the lease row,
+    /// in the write's transaction.
+    fn fence_args(&self) -> Result<FenceArgs, StateError> {
+        match &self.fence {
+            None => Ok(None),
+            Some(f) => {
+                f.check()?;
+                Ok(Some((f.scope_id, f.holder.clone(), f.epoch)))
+            }
+        }
     }
 
     /// Runs `f` with the connection on the bridge; a database error names the URL.
@@ -275,9 +308,12 @@ impl StateStore for PgState {
             cols[3].push(kind);
             cols[4].push(text);
         }
+        let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let c = c.lock().await;
-            c.execute(
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            tx.execute(
                 "INSERT INTO sheetsync.baseline (scope_id, sku, field, location, kind, value)
                  SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
                                           $6::text[])
@@ -286,6 +322,7 @@ impl StateStore for PgState {
                 &[&scope_id, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
             )
             .await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -300,14 +337,31 @@ impl StateStore for PgState {
         let scope_id = self.writable_scope("a run")?;
         let (run_id, started_at, command) =
             (run_id.to_owned(), started_at.to_owned(), command.to_owned());
+        let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let c = c.lock().await;
-            c.execute(
-                "INSERT INTO sheetsync.runs (run_id, scope_id, command, started_at, dry_run)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&run_id, &scope_id, &command, &started_at, &dry_run],
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let (holder, epoch) = match &fence {
+                Some((_, h, e)) => (Some(h.clone()), Some(*e)),
+                None => (None, None),
+            };
+            tx.execute(
+                "INSERT INTO sheetsync.runs
+                     (run_id, scope_id, command, started_at, dry_run, holder, epoch)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &run_id,
+                    &scope_id,
+                    &command,
+                    &started_at,
+                    &dry_run,
+                    &holder,
+                    &epoch,
+                ],
             )
             .await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -355,9 +409,11 @@ impl StateStore for PgState {
                 col.push(cell);
             }
         }
+        let fence = self.fence_args()?;
         self.with(move |c| async move {
             let mut c = c.lock().await;
             let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
             let updated = tx
                 .execute(
                     "UPDATE sheetsync.runs SET finished_at = $3, exit_code = $4,
@@ -528,23 +584,36 @@ impl StateStore for PgState {
             body.to_vec(),
             items_json.to_owned(),
         );
+        let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let c = c.lock().await;
-            let row = c
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let epoch = fence.as_ref().map(|(_, _, e)| *e);
+            let row = tx
                 .query_opt(
                     "INSERT INTO sheetsync.requests
-                         (run_id, idempotency_key, operation, body, items_json)
-                     SELECT $1, $2, $3, $4, $5
+                         (run_id, idempotency_key, operation, body, items_json, epoch)
+                     SELECT $1, $2, $3, $4, $5, $7
                      WHERE EXISTS (SELECT 1 FROM sheetsync.runs
                                    WHERE run_id = $1 AND scope_id = $6)
                      RETURNING id",
-                    &[&run_id, &key, &operation, &body, &items_json, &scope_id],
+                    &[
+                        &run_id,
+                        &key,
+                        &operation,
+                        &body,
+                        &items_json,
+                        &scope_id,
+                        &epoch,
+                    ],
                 )
                 .await?;
-            match row {
-                Some(r) => Ok(r.get(0)),
-                None => Err(Failed::State(StateError::UnknownRun { run_id })),
-            }
+            let Some(row) = row else {
+                return Err(Failed::State(StateError::UnknownRun { run_id }));
+            };
+            tx.commit().await?;
+            Ok(row.get(0))
         })
     }
 
@@ -557,9 +626,12 @@ impl StateStore for PgState {
         let scope_id = self.writable_scope("a request outcome")?;
         let response_json = response_json.to_owned();
         let outcome = outcome.as_str();
+        let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let c = c.lock().await;
-            let updated = c
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let updated = tx
                 .execute(
                     "UPDATE sheetsync.requests SET outcome = $2, response_json = $3
                      WHERE id = $1
@@ -570,6 +642,7 @@ impl StateStore for PgState {
             if updated == 0 {
                 return Err(Failed::State(StateError::UnknownRequest { id }));
             }
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -577,9 +650,12 @@ impl StateStore for PgState {
     fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
         let scope_id = self.writable_scope("a request note")?;
         let response_json = response_json.to_owned();
+        let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let c = c.lock().await;
-            let updated = c
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let updated = tx
                 .execute(
                     "UPDATE sheetsync.requests SET response_json = $2
                      WHERE id = $1 AND outcome IS NULL
@@ -590,6 +666,7 @@ impl StateStore for PgState {
             if updated == 0 {
                 return Err(Failed::State(StateError::UnknownRequest { id }));
             }
+            tx.commit().await?;
             Ok(())
         })
     }
