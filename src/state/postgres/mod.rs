@@ -241,6 +241,10 @@ fn outcome_from_name(name: &str) -> Option<Outcome> {
 }
 
 type BaselineRow = (String, String, String, Option<String>, Option<String>);
+/// (SKU, field, location) as stored.
+type BaselineKey = (String, String, String);
+/// (type tag, JSON text), as [`encode_value`] makes them.
+type TaggedValue = (Option<String>, Option<String>);
 
 impl StateStore for PgState {
     fn path(&self) -> &Path {
@@ -287,8 +291,7 @@ impl StateStore for PgState {
         // One statement over arrays; a key given twice keeps its last value, as the
         // row-by-row upsert on SQLite does (one INSERT … ON CONFLICT may not touch a row
         // twice).
-        let mut rows: BTreeMap<(String, String, String), (Option<String>, Option<String>)> =
-            BTreeMap::new();
+        let mut rows: BTreeMap<BaselineKey, TaggedValue> = BTreeMap::new();
         for (sku, key, value) in entries {
             let (kind, text) = encode_value(value.as_ref());
             rows.insert(
