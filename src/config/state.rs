@@ -7,12 +7,35 @@ use serde::Deserialize;
 use super::vars::Interpolator;
 use crate::model::Secret;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     /// `postgres://…` (or `postgresql://…`); `SHEETSYNC_STATE_URL` and `--state-url` win.
     #[serde(default)]
     pub url: Option<Secret>,
+    /// How long a writer's lease on the pair lasts without renewal (renewed every third
+    /// of it): how long a killed writer keeps others out. Humantime (`"15s"`).
+    #[serde(
+        default = "default_lease_ttl",
+        deserialize_with = "super::positive_duration"
+    )]
+    pub lease_ttl: std::time::Duration,
+}
+
+/// `state.lease_ttl`'s default.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn default_lease_ttl() -> std::time::Duration {
+    DEFAULT_LEASE_TTL
+}
+
+impl Default for StateConfig {
+    fn default() -> StateConfig {
+        StateConfig {
+            url: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
 }
 
 impl StateConfig {

@@ -1290,7 +1290,7 @@ pub fn acquire_writer(
             url.expose(),
             scope,
             &holder_name(command),
-            postgres::lease::DEFAULT_TTL,
+            cfg.state.lease_ttl,
         )?),
         None => None,
     };

@@ -193,6 +193,41 @@ impl Backend {
         }
     }
 
+    /// Shortens the lease of the binary's writers to `ttl` in `config` (the kill tests:
+    /// a killed writer's lease must expire before the re-run can take it).
+    pub fn short_lease(&self, config: &Path, ttl: &str) {
+        if let Backend::Postgres(_) = self {
+            let mut text = std::fs::read_to_string(config).expect("config");
+            text.push_str(&format!("\n[state]\nlease_ttl = \"{ttl}\"\n"));
+            std::fs::write(config, text).expect("config");
+        }
+    }
+
+    /// Waits until no live writer holds a lease: a killed writer's has expired on the
+    /// database's clock. Nothing to wait for on SQLite (the kernel drops the lock).
+    pub async fn wait_for_free_leases(&self) {
+        let Backend::Postgres(url) = self else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let held = crate::pg::query_strings(
+                url,
+                "SELECT count(*)::text FROM sheetsync.leases
+                 WHERE holder IS NOT NULL AND expires_at > now()",
+            )
+            .await;
+            if held == vec![Some("0".to_owned())] {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a killed writer's lease did not expire within 60 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// The state of `scope`, read-only, as the binary left it (`state_dir`: the config's).
     pub fn open_reader(
         &self,

@@ -104,6 +104,7 @@ async fn kill_9_mid_apply_then_rerun_converges_with_each_change_once(backend: co
     let env = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = env.write_config(dir.path(), "").unwrap();
+    backend.short_lease(&config, "2s");
     slow(&env, 150);
     let mut child = command_on(&backend, &config, &["sync", "--json", "--adopt", "sheet"])
         .spawn()
@@ -118,6 +119,7 @@ async fn kill_9_mid_apply_then_rerun_converges_with_each_change_once(backend: co
         "the kill landed before the run finished"
     );
     env.shopify.faults().clear();
+    backend.wait_for_free_leases().await;
     let (code, report) = sync_on(&backend, &config).await;
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(
@@ -213,6 +215,7 @@ async fn kill_while_held(
     let env = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = env.write_config(dir.path(), "").unwrap();
+    backend.short_lease(&config, "2s");
     let hold = env.shopify.hold_mutation(mutation, 1, point);
     let mut child = command_on(backend, &config, &["sync", "--json", "--adopt", "sheet"])
         .spawn()
@@ -302,6 +305,7 @@ async fn kill_while_held(
     assert_ne!(code, 0);
     assert!(shown.contains("did not finish"), "{shown}");
 
+    backend.wait_for_free_leases().await;
     let (code, report) = sync_on(backend, &config).await;
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(

@@ -24,9 +24,6 @@ use super::connect::{Bridge, Target};
 use super::migrate;
 use crate::state::{Scope, StateError};
 
-/// The lease TTL of a writing command (`sync`, `pull`, `revert`, `watch`, `schedule`).
-pub const DEFAULT_TTL: Duration = Duration::from_secs(15);
-
 /// What a held lease shares with the writes it fences and with its renewer.
 #[derive(Debug)]
 pub struct Fence {
