@@ -443,6 +443,9 @@ impl Engine {
         report.interrupted = opts.cancel.is_cancelled();
         // An interrupted run stops writing: the sheet is left for the next run.
         if !report.interrupted {
+            // A writer that lost its shared-state lease writes nothing more, to the sheet
+            // included (its store writes were already refused by the journal's fence).
+            state.check_writer()?;
             self.write_back(&layout, &columns, sheet, &plan, &mut report, &mut confirmed)
                 .await;
             tracing::debug!(phase = "written back", "Sheet written back");

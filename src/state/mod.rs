@@ -974,6 +974,12 @@ pub trait StateStore: Send {
     ) -> Result<(), StateError>;
     /// Forgets a token.
     fn delete_token(&mut self, name: &str) -> Result<(), StateError>;
+    /// Whether this writer may still write (its shared-state lease is still its own), for
+    /// a write that goes elsewhere than the state: the sheet's write-back. Always true
+    /// on a backend without leases.
+    fn check_writer(&self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 impl StateStore for State {
@@ -1165,6 +1171,9 @@ impl<S: StateStore + ?Sized> StateStore for Box<S> {
     }
     fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
         (**self).delete_token(name)
+    }
+    fn check_writer(&self) -> Result<(), StateError> {
+        (**self).check_writer()
     }
 }
 

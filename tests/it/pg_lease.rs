@@ -143,6 +143,7 @@ async fn a_write_under_a_superseded_epoch_is_refused_and_leaves_nothing() {
         "{e}"
     );
     for write in [
+        state.check_writer().err(),
         state.set_baseline(&[]).err(),
         state.begin_run("run-a2", "t", "sync", false).err(),
         state

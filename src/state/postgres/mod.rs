@@ -697,6 +697,20 @@ impl StateStore for PgState {
         self.requests_where(Some(operation), false)
     }
 
+    fn check_writer(&self) -> Result<(), StateError> {
+        let fence = self.fence_args()?;
+        if fence.is_none() {
+            return Ok(());
+        }
+        self.with(move |c| async move {
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     // Tokens never go to the shared database: they stay in the local SQLite state.
 
     fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
