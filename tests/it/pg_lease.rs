@@ -170,3 +170,41 @@ async fn a_write_under_a_superseded_epoch_is_refused_and_leaves_nothing() {
     assert_eq!(holder, vec![Some("worker-b".to_owned())]);
     drop(b);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_that_cannot_renew_stops_at_its_local_deadline() {
+    let common::Backend::Postgres(url) = common::Backend::postgres().await else {
+        unreachable!()
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scope = Scope::new("fence.myshopify.com", "sheet", "Outage");
+    // The lease's own connection is told apart by its application name.
+    let lease_url = format!("{url}?application_name=lease-under-test");
+    let a =
+        lease::acquire(&lease_url, &scope, "worker-a", Duration::from_millis(1500)).expect("lease");
+    let mut state = PgState::open(&url, tmp.path(), &scope).expect("state");
+    state
+        .begin_run("run-a", "2026-12-07T08:00:00Z", "sync", false)
+        .expect("a writes under its lease");
+    // The database becomes unreachable for the renewals (the state's own connection
+    // stays up, so only the fence can stop the next write).
+    let killed = pg::query_strings(
+        &url,
+        "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
+         WHERE application_name = 'lease-under-test'",
+    )
+    .await;
+    assert_eq!(killed, vec![Some("true".to_owned())]);
+    common::wait_until(
+        Duration::from_secs(20),
+        "the local deadline passes without a renewal",
+        || a.fence().check().is_err(),
+    )
+    .await;
+    let e = state
+        .journal_request("run-a", "k", "inventorySetQuantities", b"{}", "[]")
+        .expect_err("past the local deadline");
+    assert!(e.to_string().contains("not renewed in time"), "{e}");
+    let journaled = pg::query_strings(&url, "SELECT count(*)::text FROM sheetsync.requests").await;
+    assert_eq!(journaled, vec![Some("0".to_owned())]);
+}
