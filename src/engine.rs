@@ -12,7 +12,7 @@ use crate::plan::{self, Adopt, Baseline, PlanOptions};
 use crate::report::{Fatal, Report, RunMeta};
 use crate::sheet::google::{SheetError, SheetsClient};
 use crate::sheet::parse::{self, ColumnKey, HeaderError};
-use crate::state::{self, Scope, StateError, StateStore, WriterLock};
+use crate::state::{self, Scope, StateError, StateStore};
 use crate::store::shopify::{ClientOptions, ConnectError, ShopifyClient};
 use crate::store::{Store, StoreError};
 
@@ -77,7 +77,12 @@ impl EngineError {
             | EngineError::MissingScopes(_)
             | EngineError::Locations(_)
             | EngineError::Config(_)
-            | EngineError::State(StateError::Locked { .. })
+            | EngineError::State(
+                StateError::Locked { .. }
+                | StateError::LeaseHeld { .. }
+                | StateError::NotMigrated { .. }
+                | StateError::StateUrl { .. },
+            )
             | EngineError::Store(
                 StoreError::InvalidShop(_)
                 | StoreError::InvalidBaseUrl { .. }
@@ -195,20 +200,29 @@ impl Engine {
         Scope::of(&self.config)
     }
 
+    /// Takes the one-writer guard for this config's scope (the file lock, and with a
+    /// state URL the pair's lease); under a lease every store request from now on names
+    /// the worker and epoch in its `User-Agent`.
+    pub fn take_writer(
+        &self,
+        command: &str,
+        description: &str,
+    ) -> Result<state::WriterGuard, EngineError> {
+        let guard = state::acquire_writer(&self.config, &self.scope(), command, description)?;
+        if let Some(ua) = guard.user_agent() {
+            self.store.set_user_agent(Some(ua));
+        }
+        Ok(guard)
+    }
+
     /// One `sync` (or `sync --dry-run`): returns the report; an `Err` means the run could
     /// not complete at all.
     pub async fn sync(&self, opts: &RunOptions) -> Result<Report, EngineError> {
-        let cfg = &self.config;
-        let scope = self.scope();
         // The writer lock comes first so two writers never plan against each other.
         let _lock = if opts.dry_run || opts.lock_held {
             None
         } else {
-            Some(WriterLock::acquire(
-                &cfg.sync.state_dir,
-                &scope,
-                "sheetsync sync",
-            )?)
+            Some(self.take_writer("sync", "sheetsync sync")?)
         };
 
         let reads = match self.read_all().await {
@@ -313,9 +327,9 @@ impl Engine {
         let sheet = narrowed.as_ref().unwrap_or(&whole);
 
         let state = if opts.dry_run {
-            state::open_reader(&cfg.sync.state_dir, &scope)?
+            state::open_reader_for(cfg, &scope)?
         } else {
-            Some(state::open_writer(&cfg.sync.state_dir, &scope)?)
+            Some(state::open_writer_for(cfg, &scope)?)
         };
         let baseline: Baseline = match &state {
             Some(s) => s.load_baseline()?,
@@ -435,6 +449,9 @@ impl Engine {
         report.interrupted = opts.cancel.is_cancelled();
         // An interrupted run stops writing: the sheet is left for the next run.
         if !report.interrupted {
+            // A writer that lost its shared-state lease writes nothing more, to the sheet
+            // included (its store writes were already refused by the journal's fence).
+            state.check_writer()?;
             self.write_back(&layout, &columns, sheet, &plan, &mut report, &mut confirmed)
                 .await;
             tracing::debug!(phase = "written back", "Sheet written back");

@@ -6,6 +6,7 @@ mod check;
 #[cfg(feature = "sandbox")]
 mod demo;
 mod exit;
+mod fleet;
 pub(crate) mod progress;
 mod pull;
 mod revert;
@@ -36,6 +37,15 @@ pub struct Cli {
     /// Only errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Shared state on PostgreSQL (postgres://…) instead of SQLite in sync.state_dir;
+    /// beats `[state] url`
+    #[arg(
+        long,
+        global = true,
+        env = "SHEETSYNC_STATE_URL",
+        hide_env_values = true
+    )]
+    pub state_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -109,6 +119,11 @@ pub enum Command {
         #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "cron")]
         every: Option<std::time::Duration>,
     },
+    /// Many pairs on many machines over shared PostgreSQL state: `fleet migrate`
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
     /// Past runs from the local journal, newest first
     Runs {
         #[command(subcommand)]
@@ -142,6 +157,12 @@ pub enum AuthCommand {
         #[arg(long, value_parser = ["service_account", "installed"])]
         method: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Create or upgrade the shared schema at the state URL; once per release
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +279,9 @@ pub async fn run(cli: Cli) -> ExitStatus {
         } => serve::run(&cli, *listen, *interval, *full_every).await,
         Command::Schedule { cron, every } => watch::schedule(&cli, cron.as_deref(), *every).await,
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
+        Command::Fleet { command } => match command {
+            FleetCommand::Migrate => fleet::migrate(&cli).await,
+        },
     };
     match result {
         Ok(status) => status,
@@ -292,6 +316,15 @@ pub(crate) fn load_config(cli: &Cli) -> Result<(PathBuf, Config), Failure> {
                 .to_owned(),
         )
     })?;
-    let config = Config::load(&path, &|name| std::env::var(name).ok())?;
+    let mut config = Config::load(&path, &|name| std::env::var(name).ok())?;
+    // `--state-url` / SHEETSYNC_STATE_URL beat `[state] url`; an empty one means none.
+    if let Some(url) = state_url(cli) {
+        config.state.url = Some(crate::config::Secret::new(url));
+    }
     Ok((path, config))
+}
+
+/// The state URL given on the command line or in the environment, if any.
+pub(crate) fn state_url(cli: &Cli) -> Option<String> {
+    cli.state_url.clone().filter(|u| !u.trim().is_empty())
 }

@@ -3,12 +3,12 @@
 
 use super::{Cli, CommandError, Failure, RunsCommand};
 use crate::report::ExitStatus;
-use crate::state::{Scope, State};
+use crate::state::{self, Scope};
 
 pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let scope = Scope::of(&config);
-    let state = State::open_read_only(&config.sync.state_dir, &scope)?;
+    let state = state::open_reader_for(&config, &scope)?;
     match show {
         Some(RunsCommand::Show {
             id,
@@ -34,7 +34,7 @@ pub fn run(cli: &Cli, show: Option<&RunsCommand>, json: bool) -> Result<ExitStat
                          running, so it has no report; the next sync settles what it left open",
                         r.started_at
                     ),
-                    None => format!("no run {id:?} in {}", config.sync.state_dir.display()),
+                    None => format!("no run {id:?} in {}", state::describe(&config)),
                 })
                 .into());
             };

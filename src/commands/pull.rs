@@ -16,7 +16,7 @@ use crate::report::{Fatal, PullReport, Report, RunMeta, Status};
 use crate::sheet::catalog::{self, CatalogPlan, CatalogReport};
 use crate::sheet::parse::{self, HeaderError, Intent, ParsedSheet};
 use crate::sheet::writeback::{self, Fate, ReadGrid};
-use crate::state::{self, WriterLock};
+use crate::state;
 
 impl Engine {
     /// One `pull`: bootstraps an empty tab or refreshes the rows it has. Journaled as run
@@ -24,7 +24,7 @@ impl Engine {
     pub async fn pull(&self, opts: &RunOptions) -> Result<CatalogReport, EngineError> {
         let cfg = &self.config;
         let scope = self.scope();
-        let _lock = WriterLock::acquire(&cfg.sync.state_dir, &scope, "sheetsync pull")?;
+        let _lock = self.take_writer("pull", "sheetsync pull")?;
 
         let (store_side, header_rows) = tokio::join!(
             self.read_store_meta(),
@@ -37,7 +37,7 @@ impl Engine {
             .map(|(n, id)| (n.clone(), id.clone()))
             .collect();
         let (snapshot, without_sku) = self.store.snapshot_counted(&loc_pairs).await?;
-        let mut state = state::open_writer(&cfg.sync.state_dir, &scope)?;
+        let mut state = state::open_writer_for(cfg, &scope)?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
 
         let header_rows = header_rows?;

@@ -41,9 +41,7 @@ use crate::report::journal::{journal_rows, record_finished};
 use crate::report::{ChangeReport, ConflictReport, PullReport, Report, RunMeta, Status};
 use crate::sheet::parse::{self, ColumnKey, Intent, Layout, ParsedSheet, Row};
 use crate::sheet::writeback::{self, CellWrite, ReadGrid, RowWrites};
-use crate::state::{
-    self, JournalRow, RowKind, RowStatus, Scope, StateError, StateStore, WriterLock,
-};
+use crate::state::{self, JournalRow, RowKind, RowStatus, Scope, StateError, StateStore};
 
 /// Where the sheet stands for one reverted value.
 #[derive(Debug, Clone, PartialEq)]
@@ -303,23 +301,19 @@ impl Engine {
         let _lock = if opts.dry_run {
             None
         } else {
-            Some(WriterLock::acquire(
-                &cfg.sync.state_dir,
-                &scope,
-                "sheetsync revert",
-            )?)
+            Some(self.take_writer("revert", "sheetsync revert")?)
         };
         let unknown = || {
             EngineError::Config(format!(
                 "no finished run {target:?} in {} (`sheetsync runs` lists them)",
-                cfg.sync.state_dir.display()
+                state::describe(cfg)
             ))
         };
-        let reader = match state::open_reader(&cfg.sync.state_dir, &scope) {
+        let reader = match state::open_reader_for(cfg, &scope) {
             // A state written by an older build: the writer (holding the lock) migrates
             // it, and the run is then read through the fallback below.
             Err(StateError::NeedsUpgrade { .. }) if !opts.dry_run => {
-                Some(state::open_writer(&cfg.sync.state_dir, &scope)?)
+                Some(state::open_writer_for(cfg, &scope)?)
             }
             other => other?,
         }
@@ -390,7 +384,7 @@ impl Engine {
             return Ok(report);
         }
 
-        let mut state = state::open_writer(&cfg.sync.state_dir, &scope)?;
+        let mut state = state::open_writer_for(cfg, &scope)?;
         apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
         state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
         let journal = std::sync::Mutex::new(state);
@@ -514,7 +508,7 @@ impl Engine {
             return Ok(report);
         }
 
-        let mut state = state::open_writer(&cfg.sync.state_dir, &self.scope())?;
+        let mut state = state::open_writer_for(cfg, &self.scope())?;
         state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
         let fates = self
             .write_reverted(&layout, &columns, &items, &writable, false, &mut report)

@@ -7,6 +7,7 @@
 
 pub mod fleet;
 mod serve;
+mod state;
 mod validate;
 mod vars;
 
@@ -20,6 +21,7 @@ use crate::model::rows::{ColumnKey, ColumnSpec};
 pub use crate::model::secret::{expose_secret, expose_secret_opt};
 use crate::model::{Field, LocationName};
 pub use serve::{ServeConfig, ServeConfigError};
+pub use state::{StateConfig, redact_url};
 use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
@@ -57,6 +59,9 @@ pub struct Config {
     /// command so that a pair file is a valid `--config`.
     #[serde(default, deserialize_with = "fleet::section")]
     pub fleet: Option<fleet::FleetSection>,
+    /// `[state]`: shared state on PostgreSQL (SPEC §9); absent means SQLite in `state_dir`.
+    #[serde(default)]
+    pub state: StateConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -669,7 +674,9 @@ impl Config {
             // Resolved on its own: a missing variable there only matters to `serve`.
             serve: _,
             fleet: _,
+            state,
         } = self;
+        state.interpolate(vars);
 
         let SheetConfig {
             spreadsheet_id,

@@ -626,6 +626,7 @@ fn example_config_alternatives_are_valid_keys() {
     let c = Config::parse(&uncommented, Path::new("x.toml"), &env).unwrap();
     assert!(c.google.client_secret.is_some());
     assert!(c.shopify.auth.token.is_some());
+    assert!(c.state.url.is_some());
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub use nudge::{NoObserver, Notice, Nudges, Planned, TickObserver};
 pub use watch::{WatchOptions, row_contents, watch, watch_with};
 
 use crate::engine::{Engine, EngineError, RunOptions};
-use crate::state::{Scope, WriterLock};
+use crate::state::WriterGuard;
 
 /// How a long-running command is stopped: `stop` ends the loop once the batch in flight
 /// is done; `hard` also cancels that batch between requests (the rest end `skipped`).
@@ -36,15 +36,10 @@ pub struct Shutdown {
 }
 
 /// Takes the writer lock for the engine's (shop, spreadsheet, tab) for `holder`.
-pub fn hold_lock(engine: &Engine, holder: &str) -> Result<WriterLock, EngineError> {
-    let cfg = &engine.config;
-    let scope = Scope::of(cfg);
+pub fn hold_lock(engine: &Engine, holder: &str) -> Result<WriterGuard, EngineError> {
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    Ok(WriterLock::acquire(
-        &cfg.sync.state_dir,
-        &scope,
-        &format!("{holder}, started {started}"),
-    )?)
+    let command = holder.rsplit(' ').next().unwrap_or(holder);
+    engine.take_writer(command, &format!("{holder}, started {started}"))
 }
 
 /// The options of one tick's run: a fresh run id, the lock already held.

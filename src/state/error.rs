@@ -54,6 +54,41 @@ pub enum StateError {
     UnknownRun { run_id: String },
     #[error("journaled request {id} does not exist")]
     UnknownRequest { id: i64 },
+    #[error("shared state {url}: {detail}")]
+    Postgres {
+        /// The URL with its password cut out.
+        url: String,
+        detail: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("state URL {url}: {message}")]
+    StateUrl { url: String, message: String },
+    #[error(
+        "the shared state at {url} has schema version {found} and this sheetsync needs \
+         {needed}; run `sheetsync fleet migrate` (once per release) and retry"
+    )]
+    NotMigrated {
+        url: String,
+        found: i64,
+        needed: i64,
+    },
+    #[error(
+        "another sheetsync writer holds the lease for this shop, spreadsheet and tab \
+         ({holder}, until {expires_at}); wait for it to finish or stop it, then retry"
+    )]
+    LeaseHeld { holder: String, expires_at: String },
+    #[error(
+        "this writer lost its lease on the shop, spreadsheet and tab (holder {holder}, \
+         epoch {epoch}): {why}; it sends nothing more"
+    )]
+    LeaseLost {
+        holder: String,
+        epoch: i64,
+        why: &'static str,
+    },
+    #[error("the shared state's connection thread failed: {0}")]
+    Bridge(#[source] std::io::Error),
     #[error("state database {path}: {source}")]
     Sqlite {
         path: PathBuf,
@@ -63,6 +98,24 @@ pub enum StateError {
 }
 
 impl StateError {
+    /// A PostgreSQL error, with the server's own message when it sent one (the client's
+    /// `Display` says only "db error").
+    pub(crate) fn postgres(url: &str, e: tokio_postgres::Error) -> StateError {
+        let detail = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.severity(), db.message()),
+            None => e.to_string(),
+        };
+        StateError::Postgres {
+            url: url.to_owned(),
+            detail,
+            source: e,
+        }
+    }
+
+    pub(crate) fn bridge(e: std::io::Error) -> StateError {
+        StateError::Bridge(e)
+    }
+
     /// Classifies a SQLite error: a damaged file and a busy database get their own advice.
     pub(crate) fn sqlite(path: &std::path::Path, e: rusqlite::Error) -> StateError {
         use rusqlite::ErrorCode;

@@ -15,6 +15,7 @@
 
 mod error;
 mod lock;
+pub mod postgres;
 mod schema;
 
 use std::fs::{DirBuilder, OpenOptions};
@@ -589,53 +590,20 @@ impl State {
         for row in rows {
             let (kind, sku, row, field, location, values, rest, product) =
                 row.map_err(self.sq())?;
-            let corrupt = |detail: String| StateError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("run {run_id}: {detail}"),
-            };
-            let kind = match kind.as_str() {
-                "change" => RowKind::Change,
-                "pulled" => RowKind::Pulled,
-                other => return Err(corrupt(format!("unknown row kind {other:?}"))),
-            };
-            let sku = Sku::new(&sku).ok_or_else(|| corrupt("an empty SKU".into()))?;
-            let field = Field::from_name(&field)
-                .ok_or_else(|| corrupt(format!("unknown field {field:?}")))?;
-            let [from_kind, from_value, to_kind, to_value] = values;
-            let from =
-                decode_value(from_kind.as_deref(), from_value.as_deref()).map_err(corrupt)?;
-            let to = decode_value(to_kind.as_deref(), to_value.as_deref()).map_err(corrupt)?;
-            let [status, error, note, created] = rest;
-            let status = match status.as_deref() {
-                None => None,
-                Some(s) => Some(
-                    RowStatus::from_name(s)
-                        .ok_or_else(|| corrupt(format!("unknown status {s:?}")))?,
-                ),
-            };
-            let created = match created.as_deref() {
-                None => None,
-                Some(c) => Some(
-                    Created::from_name(c)
-                        .ok_or_else(|| corrupt(format!("unknown created {c:?}")))?,
-                ),
-            };
-            out.push(JournalRow {
+            let raw = RawJournalRow {
                 kind,
                 sku,
                 row,
-                key: FieldKey {
-                    field,
-                    location: (!location.is_empty()).then_some(location),
-                },
-                from,
-                to,
-                status,
-                error,
-                note,
-                created,
+                field,
+                location,
+                values,
+                rest,
                 product,
-            });
+            };
+            out.push(raw.decode().map_err(|detail| StateError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("run {run_id}: {detail}"),
+            })?);
         }
         Ok(Some(out))
     }
@@ -1006,6 +974,12 @@ pub trait StateStore: Send {
     ) -> Result<(), StateError>;
     /// Forgets a token.
     fn delete_token(&mut self, name: &str) -> Result<(), StateError>;
+    /// Whether this writer may still write (its shared-state lease is still its own), for
+    /// a write that goes elsewhere than the state: the sheet's write-back. Always true
+    /// on a backend without leases.
+    fn check_writer(&self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 impl StateStore for State {
@@ -1197,6 +1171,178 @@ impl<S: StateStore + ?Sized> StateStore for Box<S> {
     }
     fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
         (**self).delete_token(name)
+    }
+    fn check_writer(&self) -> Result<(), StateError> {
+        (**self).check_writer()
+    }
+}
+
+/// A journal row as both backends store it: text columns, values tagged (see
+/// [`encode_value`]). `values` is `[from_kind, from_value, to_kind, to_value]`, `rest` is
+/// `[status, error, note, created]`.
+pub(crate) struct RawJournalRow {
+    pub kind: String,
+    pub sku: String,
+    pub row: u32,
+    pub field: String,
+    pub location: String,
+    pub values: [Option<String>; 4],
+    pub rest: [Option<String>; 4],
+    pub product: String,
+}
+
+impl RawJournalRow {
+    /// The typed row, or what is wrong with the stored one.
+    pub(crate) fn decode(self) -> Result<JournalRow, String> {
+        let RawJournalRow {
+            kind,
+            sku,
+            row,
+            field,
+            location,
+            values,
+            rest,
+            product,
+        } = self;
+        let kind = match kind.as_str() {
+            "change" => RowKind::Change,
+            "pulled" => RowKind::Pulled,
+            other => return Err(format!("unknown row kind {other:?}")),
+        };
+        let sku = Sku::new(&sku).ok_or_else(|| "an empty SKU".to_owned())?;
+        let field = Field::from_name(&field).ok_or_else(|| format!("unknown field {field:?}"))?;
+        let [from_kind, from_value, to_kind, to_value] = values;
+        let from = decode_value(from_kind.as_deref(), from_value.as_deref())?;
+        let to = decode_value(to_kind.as_deref(), to_value.as_deref())?;
+        let [status, error, note, created] = rest;
+        let status = match status.as_deref() {
+            None => None,
+            Some(s) => {
+                Some(RowStatus::from_name(s).ok_or_else(|| format!("unknown status {s:?}"))?)
+            }
+        };
+        let created = match created.as_deref() {
+            None => None,
+            Some(c) => Some(Created::from_name(c).ok_or_else(|| format!("unknown created {c:?}"))?),
+        };
+        Ok(JournalRow {
+            kind,
+            sku,
+            row,
+            key: FieldKey {
+                field,
+                location: (!location.is_empty()).then_some(location),
+            },
+            from,
+            to,
+            status,
+            error,
+            note,
+            created,
+            product,
+        })
+    }
+}
+
+/// Opens the state a config names for a writer: the shared PostgreSQL state when it has a
+/// state URL (`[state] url`, `SHEETSYNC_STATE_URL`, `--state-url`), else the SQLite state
+/// in `sync.state_dir`. The only place that picks a backend for a config.
+pub fn open_writer_for(
+    cfg: &crate::config::Config,
+    scope: &Scope,
+) -> Result<Box<dyn StateStore>, StateError> {
+    match &cfg.state.url {
+        Some(url) => Ok(Box::new(postgres::PgState::open(
+            url.expose(),
+            &cfg.sync.state_dir,
+            scope,
+        )?)),
+        None => open_writer(&cfg.sync.state_dir, scope),
+    }
+}
+
+/// One writer per (shop, spreadsheet, tab), held while a writing command runs: the local
+/// file lock always, and with a state URL the shared lease too (SPEC §9), whose epoch
+/// fences every write of the states opened meanwhile.
+#[derive(Debug)]
+pub struct WriterGuard {
+    // The lease first: it is released before the local lock.
+    lease: Option<postgres::lease::LeaseGuard>,
+    _file: WriterLock,
+}
+
+impl WriterGuard {
+    /// `sheetsync/<version> worker/<holder> epoch/<n>` under a lease; `None` without.
+    pub fn user_agent(&self) -> Option<String> {
+        self.lease.as_ref().map(|l| l.fence().user_agent())
+    }
+
+    /// The shared lease's fence, if any.
+    pub fn fence(&self) -> Option<&std::sync::Arc<postgres::lease::Fence>> {
+        self.lease.as_ref().map(postgres::lease::LeaseGuard::fence)
+    }
+}
+
+/// Takes the writer lock for `scope` and, with a state URL, the pair's lease, or fails
+/// naming who holds it ([`StateError::Locked`], [`StateError::LeaseHeld`]). `command`
+/// (`sync`, `watch`…) starts the lease holder's name, `<command>.<host>.<pid>`;
+/// `description` is what the file lock tells a refused local writer.
+pub fn acquire_writer(
+    cfg: &crate::config::Config,
+    scope: &Scope,
+    command: &str,
+    description: &str,
+) -> Result<WriterGuard, StateError> {
+    let file = WriterLock::acquire(&cfg.sync.state_dir, scope, description)?;
+    let lease = match &cfg.state.url {
+        Some(url) => Some(postgres::lease::acquire(
+            url.expose(),
+            scope,
+            &holder_name(command),
+            cfg.state.lease_ttl,
+        )?),
+        None => None,
+    };
+    Ok(WriterGuard { lease, _file: file })
+}
+
+/// `<command>.<host>.<pid>`, in User-Agent token characters only.
+fn holder_name(command: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{command}.{host}.{}", std::process::id())
+}
+
+/// Where a config's state lives, for messages: the state URL without its password, or
+/// the state dir.
+pub fn describe(cfg: &crate::config::Config) -> String {
+    match &cfg.state.url {
+        Some(url) => crate::config::redact_url(url.expose()),
+        None => cfg.sync.state_dir.display().to_string(),
+    }
+}
+
+/// [`open_writer_for`] for reading only (dry run, `runs`): `None` when there is no local
+/// state yet; the shared state is always there once migrated.
+pub fn open_reader_for(
+    cfg: &crate::config::Config,
+    scope: &Scope,
+) -> Result<Option<Box<dyn StateStore>>, StateError> {
+    match &cfg.state.url {
+        Some(url) => Ok(Some(Box::new(postgres::PgState::open_read_only(
+            url.expose(),
+            &cfg.sync.state_dir,
+            scope,
+        )?))),
+        None => open_reader(&cfg.sync.state_dir, scope),
     }
 }
 

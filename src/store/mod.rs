@@ -59,6 +59,10 @@ pub trait Store: Send + Sync {
 
     /// Every wait of the store's client ends once `cancel` fires.
     fn set_cancel(&self, cancel: CancellationToken);
+    /// The `User-Agent` of every request from now on (a run under a shared-state lease
+    /// names its worker and epoch); `None` restores the default. A store without the
+    /// notion may ignore it.
+    fn set_user_agent(&self, _user_agent: Option<String>) {}
     /// Where long reads, jobs and rate-limit waits are reported.
     fn set_progress(&self, progress: Reporter);
     fn progress(&self) -> Reporter;

@@ -155,3 +155,152 @@ impl LogTail {
         text.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
+
+/// Where the binary under test keeps its state: the suites that hold the state port's
+/// promises (e2e, three-way, revert, kills) run against both (see `on_both_backends!`).
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // not every suite runs on both backends
+pub enum Backend {
+    /// SQLite in the config's `sync.state_dir`, the default.
+    Sqlite,
+    /// PostgreSQL: a fresh, migrated database on the test server; its URL.
+    Postgres(String),
+}
+
+#[allow(dead_code)]
+impl Backend {
+    /// A fresh migrated database on this binary's PostgreSQL server.
+    pub async fn postgres() -> Backend {
+        let url = crate::pg::fresh_database().await;
+        sheetsync::state::postgres::migrate_schema(&url)
+            .await
+            .expect("fleet migrate");
+        Backend::Postgres(url)
+    }
+
+    /// The environment that points the binary at this backend.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::Sqlite => Vec::new(),
+            Backend::Postgres(url) => vec![("SHEETSYNC_STATE_URL", url.clone())],
+        }
+    }
+
+    /// Applies [`Backend::env`] to a command.
+    pub fn apply(&self, cmd: &mut tokio::process::Command) {
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+    }
+
+    /// Shortens the lease of the binary's writers to `ttl` in `config` (the kill tests:
+    /// a killed writer's lease must expire before the re-run can take it).
+    pub fn short_lease(&self, config: &Path, ttl: &str) {
+        if let Backend::Postgres(_) = self {
+            let mut text = std::fs::read_to_string(config).expect("config");
+            text.push_str(&format!("\n[state]\nlease_ttl = \"{ttl}\"\n"));
+            std::fs::write(config, text).expect("config");
+        }
+    }
+
+    /// Waits until no live writer holds a lease: a killed writer's has expired on the
+    /// database's clock. Nothing to wait for on SQLite (the kernel drops the lock).
+    pub async fn wait_for_free_leases(&self) {
+        let Backend::Postgres(url) = self else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let held = crate::pg::query_strings(
+                url,
+                "SELECT count(*)::text FROM sheetsync.leases
+                 WHERE holder IS NOT NULL AND expires_at > now()",
+            )
+            .await;
+            if held == vec![Some("0".to_owned())] {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a killed writer's lease did not expire within 60 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The state of `scope`, read-only, as the binary left it (`state_dir`: the config's).
+    pub fn open_reader(
+        &self,
+        state_dir: &Path,
+        scope: &sheetsync::state::Scope,
+    ) -> Option<Box<dyn sheetsync::state::StateStore>> {
+        match self {
+            Backend::Sqlite => {
+                sheetsync::state::open_reader(state_dir, scope).expect("open the SQLite state")
+            }
+            Backend::Postgres(url) => Some(Box::new(
+                sheetsync::state::postgres::PgState::open_read_only(url, state_dir, scope)
+                    .expect("open the shared state"),
+            )),
+        }
+    }
+
+    /// How the journal settled request `id`: (outcome, response), read straight from the
+    /// database, since the port only lists what is still open.
+    pub async fn request_outcome(
+        &self,
+        state_dir: &Path,
+        id: i64,
+    ) -> (Option<String>, Option<String>) {
+        match self {
+            Backend::Sqlite => {
+                let db = rusqlite::Connection::open_with_flags(
+                    state_dir.join("state.sqlite3"),
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .expect("open the SQLite state");
+                db.query_row(
+                    "SELECT outcome, response_json FROM requests WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("the request")
+            }
+            Backend::Postgres(url) => {
+                let outcome = crate::pg::query_strings(
+                    url,
+                    &format!("SELECT outcome FROM sheetsync.requests WHERE id = {id}"),
+                )
+                .await;
+                let response = crate::pg::query_strings(
+                    url,
+                    &format!("SELECT response_json FROM sheetsync.requests WHERE id = {id}"),
+                )
+                .await;
+                (
+                    outcome.into_iter().next().flatten(),
+                    response.into_iter().next().flatten(),
+                )
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn NAME(backend: Backend)` twice, as `NAME::sqlite` and
+/// `NAME::postgres` (a fresh migrated database each time).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$name(crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$name(crate::common::Backend::postgres().await).await
+            }
+        }
+    )* };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;

@@ -13,11 +13,19 @@ struct Env {
     sandbox: Sandbox,
     dir: tempfile::TempDir,
     config: PathBuf,
+    backend: common::Backend,
 }
 
 impl Env {
     async fn demo() -> Env {
         Env::with_sync(Sandbox::demo(0).await.expect("sandbox"), "").await
+    }
+
+    async fn demo_on(backend: common::Backend) -> Env {
+        Env {
+            backend,
+            ..Env::demo().await
+        }
     }
 
     async fn with_sync(sandbox: Sandbox, sync_extra: &str) -> Env {
@@ -29,12 +37,15 @@ impl Env {
             sandbox,
             dir,
             config,
+            backend: common::Backend::Sqlite,
         }
     }
 
     /// Runs the binary; returns (exit code, stdout, stderr).
     async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        common::run_sheetsync(&self.config, args).await
+        let env = self.backend.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        common::run_sheetsync_env(&self.config, args, &env).await
     }
 
     /// `sync --json …`: exit code and the parsed report.
@@ -153,9 +164,8 @@ async fn dry_run_matches_the_real_run() {
     assert_eq!(dry["errors"], real["errors"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sync_applies_prices_stock_and_activation_then_converges() {
-    let env = Env::demo().await;
+async fn sync_applies_prices_stock_and_activation_then_converges(backend: common::Backend) {
+    let env = Env::demo_on(backend).await;
     let (code, report) = env.sync_json(&["--adopt", "sheet"]).await;
     assert_eq!(code, 3, "{report:#}");
     let shop = &env.sandbox.shopify;
@@ -204,9 +214,8 @@ async fn first_run_without_adopt_reports_no_baseline_conflicts_and_writes_nothin
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn three_way_pulls_a_sale_instead_of_overwriting_it() {
-    let env = Env::demo().await;
+async fn three_way_pulls_a_sale_instead_of_overwriting_it(backend: common::Backend) {
+    let env = Env::demo_on(backend).await;
     env.sync_json(&["--adopt", "sheet"]).await;
     // A sale in the store: TEE-RED-S Main Warehouse 14 → 13, the sheet still says 14.
     assert!(
@@ -392,9 +401,8 @@ async fn a_missing_header_is_a_config_error_listing_the_headers_found() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn runs_lists_the_journal_newest_first() {
-    let env = Env::demo().await;
+async fn runs_lists_the_journal_newest_first(backend: common::Backend) {
+    let env = Env::demo_on(backend).await;
     let (_, first) = env.sync_json(&["--adopt", "sheet"]).await;
     let (_, second) = env.sync_json(&[]).await;
     let (code, stdout, stderr) = env.run(&["runs", "--json"]).await;
@@ -555,3 +563,9 @@ async fn the_demo_checks_its_outcome_and_exits_0() {
         "the bad rows are shown: {stdout}"
     );
 }
+
+common::on_both_backends!(
+    sync_applies_prices_stock_and_activation_then_converges,
+    three_way_pulls_a_sale_instead_of_overwriting_it,
+    runs_lists_the_journal_newest_first,
+);

@@ -19,6 +19,7 @@ struct Env {
     sandbox: Sandbox,
     _dir: tempfile::TempDir,
     config: PathBuf,
+    backend: common::Backend,
 }
 
 impl Env {
@@ -43,11 +44,14 @@ impl Env {
             sandbox,
             _dir: dir,
             config,
+            backend: common::Backend::Sqlite,
         }
     }
 
     async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        common::run_sheetsync(&self.config, args).await
+        let env = self.backend.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        common::run_sheetsync_env(&self.config, args, &env).await
     }
 
     /// `CMD --json …`: exit code and the parsed output.
@@ -127,8 +131,11 @@ struct Case {
     both: (i64, i64),
 }
 
-async fn four_cases(case: Case) {
-    let env = Env::demo().await;
+async fn four_cases(case: Case, backend: common::Backend) {
+    let env = Env {
+        backend,
+        ..Env::demo().await
+    };
     env.baseline().await;
     let shop = &env.sandbox.shopify;
     let stock = case.field == "inventory";
@@ -211,25 +218,35 @@ async fn four_cases(case: Case) {
     assert_eq!(again["conflicts"], json!([]), "{again:#}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn three_way_stock_sheet_only_store_only_both_and_neither() {
-    four_cases(Case {
-        field: "inventory",
-        col: "G",
-        both: (12, 7),
-    })
+async fn three_way_stock_sheet_only_store_only_both_and_neither(backend: common::Backend) {
+    four_cases(
+        Case {
+            field: "inventory",
+            col: "G",
+            both: (12, 7),
+        },
+        backend,
+    )
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn three_way_price_sheet_only_store_only_both_and_neither() {
-    four_cases(Case {
-        field: "price",
-        col: "C",
-        both: (22, 21),
-    })
+async fn three_way_price_sheet_only_store_only_both_and_neither(backend: common::Backend) {
+    four_cases(
+        Case {
+            field: "price",
+            col: "C",
+            both: (22, 21),
+        },
+        backend,
+    )
     .await;
 }
+
+common::on_both_backends!(
+    three_way_stock_sheet_only_store_only_both_and_neither,
+    three_way_price_sheet_only_store_only_both_and_neither,
+    a_failed_sheet_write_does_not_move_the_baseline,
+);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pulls_are_written_without_write_back_configured() {
@@ -246,9 +263,11 @@ async fn pulls_are_written_without_write_back_configured() {
     assert_eq!(env.cell("I3"), None, "no status column is configured");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_failed_sheet_write_does_not_move_the_baseline() {
-    let env = Env::demo().await;
+async fn a_failed_sheet_write_does_not_move_the_baseline(backend: common::Backend) {
+    let env = Env {
+        backend,
+        ..Env::demo().await
+    };
     env.baseline().await;
     assert!(
         env.sandbox

@@ -18,11 +18,16 @@ struct Env {
     sandbox: Sandbox,
     dir: tempfile::TempDir,
     config: PathBuf,
+    backend: common::Backend,
 }
 
 impl Env {
     /// The demo sandbox (its config has write-back on), bad cells fixed, a baseline set.
     async fn settled() -> Env {
+        Env::settled_on(common::Backend::Sqlite).await
+    }
+
+    async fn settled_on(backend: common::Backend) -> Env {
         let sandbox = Sandbox::demo(0).await.expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
         let config = sandbox.write_config(dir.path(), "").expect("config");
@@ -30,6 +35,7 @@ impl Env {
             sandbox,
             dir,
             config,
+            backend,
         };
         env.sandbox.fix_demo_sheet();
         let (code, report) = env.json(&["sync", "--adopt", "sheet"]).await;
@@ -38,7 +44,9 @@ impl Env {
     }
 
     async fn run(&self, args: &[&str]) -> (i32, String, String) {
-        common::run_sheetsync(&self.config, args).await
+        let env = self.backend.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        common::run_sheetsync_env(&self.config, args, &env).await
     }
 
     /// `ARGS --json`: exit code and the parsed output.
@@ -141,9 +149,8 @@ fn snapshot_dir(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn revert_restores_store_and_sheet_and_the_next_sync_plans_nothing() {
-    let env = Env::settled().await;
+async fn revert_restores_store_and_sheet_and_the_next_sync_plans_nothing(backend: common::Backend) {
+    let env = Env::settled_on(backend).await;
     let run = env.edit_and_sync().await;
 
     let (code, report) = env.json(&["revert", &run]).await;
@@ -205,9 +212,8 @@ async fn revert_restores_store_and_sheet_and_the_next_sync_plans_nothing() {
     assert_eq!(shown["changes"], report["changes"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn reverting_the_revert_puts_the_run_back() {
-    let env = Env::settled().await;
+async fn reverting_the_revert_puts_the_run_back(backend: common::Backend) {
+    let env = Env::settled_on(backend).await;
     let run = env.edit_and_sync().await;
     let (code, first) = env.json(&["revert", &run]).await;
     assert_eq!(code, 0, "{first:#}");
@@ -476,9 +482,8 @@ async fn an_unknown_run_id_exits_2() {
 
 /// `pull` is a run (SPEC §1 `runs`, `revert`): journaled with the cells it wrote, listed,
 /// shown, and reverted in the sheet only, the baseline moving back with the cells.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_pull_is_journaled_and_its_revert_puts_the_sheet_cells_back() {
-    let env = Env::settled().await;
+async fn a_pull_is_journaled_and_its_revert_puts_the_sheet_cells_back(backend: common::Backend) {
+    let env = Env::settled_on(backend).await;
     let price_before = env.cell("C3");
     // The store moves TEE-RED-M's price; TEE-RED-S's stock cell is blank, which pull fills.
     assert!(env.sandbox.shopify.set_price("TEE-RED-M", "30.00"));
@@ -570,3 +575,9 @@ async fn a_pull_is_journaled_and_its_revert_puts_the_sheet_cells_back() {
         "{next:#}"
     );
 }
+
+common::on_both_backends!(
+    revert_restores_store_and_sheet_and_the_next_sync_plans_nothing,
+    reverting_the_revert_puts_the_run_back,
+    a_pull_is_journaled_and_its_revert_puts_the_sheet_cells_back,
+);

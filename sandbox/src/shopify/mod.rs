@@ -109,6 +109,9 @@ pub struct RequestLog {
     pub at: tokio::time::Instant,
     /// Points left in the bucket once this request was charged and refunded.
     pub bucket_after: f64,
+    /// The request's `User-Agent` header (`None` without HTTP, or without the header):
+    /// a writer under a shared-state lease names its worker and epoch there.
+    pub user_agent: Option<String>,
 }
 
 /// A variant as the fake holds it, for assertions.
@@ -320,7 +323,7 @@ impl ShopifyFake {
         access_token: Option<&str>,
         body: &[u8],
     ) -> (u16, Value) {
-        let (status, value, _) = self.respond_applying(api_version, access_token, body);
+        let (status, value, _) = self.respond_applying(api_version, access_token, None, body);
         (status, value)
     }
 
@@ -329,6 +332,7 @@ impl ShopifyFake {
         &self,
         api_version: &str,
         access_token: Option<&str>,
+        user_agent: Option<&str>,
         body: &[u8],
     ) -> (u16, Value, Vec<String>) {
         let mut shared = self.lock();
@@ -351,6 +355,7 @@ impl ShopifyFake {
             actual_cost: None,
             at: tokio::time::Instant::now(),
             bucket_after: 0.0,
+            user_agent: user_agent.map(str::to_owned),
         };
         let (status, body) = if !authorized {
             (
@@ -810,7 +815,10 @@ async fn graphql_handler(
     if loss == Some(crate::faults::Loss::Before) {
         return crate::faults::dropped();
     }
-    let (status, value, applied) = fake.respond_applying(&version, token, &body);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let (status, value, applied) = fake.respond_applying(&version, token, user_agent, &body);
     if loss == Some(crate::faults::Loss::After)
         || fake.holds.gate(HoldPoint::AfterApply, &applied).await == hold::Verdict::Drop
     {

@@ -35,6 +35,10 @@ impl Store for ShopifyClient {
         ShopifyClient::set_cancel(self, cancel);
     }
 
+    fn set_user_agent(&self, user_agent: Option<String>) {
+        self.transport().set_user_agent(user_agent);
+    }
+
     fn set_progress(&self, progress: Reporter) {
         self.transport().set_progress(progress);
     }

@@ -225,6 +225,9 @@ pub struct Transport {
     cancel: Mutex<CancellationToken>,
     /// Where waits for the bucket and for `THROTTLED` are reported.
     progress: Mutex<Reporter>,
+    /// Replaces the client's `sheetsync/<version>` for a run made under a shared-state
+    /// lease (`… worker/<holder> epoch/<n>`), so the store's logs show who wrote.
+    user_agent: Mutex<Option<String>>,
 }
 
 #[derive(Deserialize)]
@@ -323,7 +326,13 @@ impl Transport {
             clock,
             cancel: Mutex::new(CancellationToken::new()),
             progress: Mutex::new(Reporter::silent()),
+            user_agent: Mutex::new(None),
         })
+    }
+
+    /// The `User-Agent` of every request from now on; `None` restores the default.
+    pub fn set_user_agent(&self, user_agent: Option<String>) {
+        *lock(&self.user_agent) = user_agent;
     }
 
     /// Makes every wait of this transport (and of the pollers sharing it) end when
@@ -593,11 +602,15 @@ impl Transport {
                 expected: self.endpoint.authority.clone(),
             });
         }
-        let resp = self
+        let mut req = self
             .http
             .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("X-Shopify-Access-Token", token.expose())
+            .header("X-Shopify-Access-Token", token.expose());
+        if let Some(ua) = lock(&self.user_agent).clone() {
+            req = req.header(reqwest::header::USER_AGENT, ua);
+        }
+        let resp = req
             .body(body.to_vec())
             .send()
             .await

@@ -1,0 +1,36 @@
+//! `sheetsync fleet …` (SPEC §9): commands over the shared PostgreSQL state that read no
+//! config file, only the state URL (`--state-url` or `SHEETSYNC_STATE_URL`). Today:
+//! `fleet migrate`, which creates or upgrades the shared schema.
+
+use super::{Cli, CommandError, Failure};
+use crate::report::ExitStatus;
+use crate::state::postgres;
+
+/// `fleet migrate`: applies the embedded migrations the database lacks, in one
+/// transaction, and says what it did.
+pub async fn migrate(cli: &Cli) -> Result<ExitStatus, Failure> {
+    let url = super::state_url(cli).ok_or_else(|| {
+        CommandError::Usage(
+            "fleet commands need the shared state's URL: pass --state-url postgres://… or \
+             set SHEETSYNC_STATE_URL (see docs/shared-state.md)"
+                .to_owned(),
+        )
+    })?;
+    let (done, tls) = postgres::migrate_schema(&url).await?;
+    let shown = crate::config::redact_url(&url);
+    let over = if tls { "over TLS" } else { "without TLS" };
+    if done.applied.is_empty() {
+        eprintln!(
+            "Shared state at {shown} ({over}) is up to date: schema version {}.",
+            done.to
+        );
+    } else {
+        eprintln!(
+            "Shared state at {shown} ({over}): schema version {} → {} (applied {}).",
+            done.from,
+            done.to,
+            done.applied.join(", ")
+        );
+    }
+    Ok(ExitStatus::Done)
+}

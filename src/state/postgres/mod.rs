@@ -1,0 +1,758 @@
+//! The state port on PostgreSQL (SPEC §9): the baseline, the run and request journals
+//! and each run's typed rows, shared by every process that names the same database, with
+//! the same behaviour as the SQLite backend. Tokens are not here: no credential is ever
+//! written to the shared database, so the token calls go to the local SQLite state in
+//! `sync.state_dir` (0600), as they always have.
+//!
+//! Each call is one statement or one transaction that ends before it returns, as on
+//! SQLite; the calls are synchronous and run on tokio-postgres through a [`Bridge`].
+
+pub mod connect;
+pub mod lease;
+pub mod migrate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tokio_postgres::Client;
+
+use super::{
+    CachedToken, JournalRow, JournaledRequest, Outcome, RunRow, Scope, State, StateError,
+    StateStore, decode_value, encode_value,
+};
+use crate::model::{Field, FieldKey, Secret, Sku, Value};
+use crate::plan::Baseline;
+use connect::{Bridge, Target};
+
+/// The open shared state of one scope.
+pub struct PgState {
+    bridge: Bridge,
+    client: Arc<Mutex<Client>>,
+    /// The URL without its password, for messages (and as the port's `path`).
+    shown: PathBuf,
+    /// `None` only on a reader whose scope was never written: every read is then empty.
+    scope_id: Option<i64>,
+    read_only: bool,
+    /// Where the tokens stay: the local SQLite state.
+    token_dir: PathBuf,
+    scope: Scope,
+    /// The lease this process holds on the scope, if any: every write checks it.
+    fence: Option<Arc<lease::Fence>>,
+}
+
+/// A write's fence, as the async side needs it: (scope id, holder, epoch).
+type FenceArgs = Option<(i64, String, i64)>;
+
+/// Inside a write's transaction: refuses it unless the lease is still ours.
+async fn fenced(tx: &tokio_postgres::Transaction<'_>, fence: &FenceArgs) -> Result<(), Failed> {
+    if let Some((scope_id, holder, epoch)) = fence
+        && !lease::check_in_tx(tx, *scope_id, holder, *epoch).await?
+    {
+        return Err(Failed::State(StateError::LeaseLost {
+            holder: holder.clone(),
+            epoch: *epoch,
+            why: "another writer holds it now, or it expired on the database's clock",
+        }));
+    }
+    Ok(())
+}
+
+impl std::fmt::Debug for PgState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgState")
+            .field("url", &self.shown)
+            .field("scope_id", &self.scope_id)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgState {
+    /// Opens the shared state of `scope` for a writer; the schema must be current.
+    pub fn open(url: &str, token_dir: &Path, scope: &Scope) -> Result<PgState, StateError> {
+        PgState::open_inner(url, token_dir, scope, false)
+    }
+
+    /// Opens it for reading only (dry run, `runs`); creates nothing.
+    pub fn open_read_only(
+        url: &str,
+        token_dir: &Path,
+        scope: &Scope,
+    ) -> Result<PgState, StateError> {
+        PgState::open_inner(url, token_dir, scope, true)
+    }
+
+    fn open_inner(
+        url: &str,
+        token_dir: &Path,
+        scope: &Scope,
+        read_only: bool,
+    ) -> Result<PgState, StateError> {
+        let target = Target::parse(url)?;
+        let bridge = Bridge::start()?;
+        let shown = target.shown.clone();
+        let s = scope.clone();
+        let (client, scope_id) = bridge.run(async move {
+            let client = target.connect().await?;
+            let pe = |e| StateError::postgres(&target.shown, e);
+            migrate::check(&client, &target.shown).await?;
+            if !read_only {
+                client
+                    .execute(
+                        "INSERT INTO sheetsync.scopes (shop, spreadsheet_id, tab)
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        &[&s.shop, &s.spreadsheet_id, &s.tab],
+                    )
+                    .await
+                    .map_err(pe)?;
+            }
+            let id = client
+                .query_opt(
+                    "SELECT id FROM sheetsync.scopes
+                     WHERE shop = $1 AND spreadsheet_id = $2 AND tab = $3",
+                    &[&s.shop, &s.spreadsheet_id, &s.tab],
+                )
+                .await
+                .map_err(pe)?
+                .map(|r| r.get::<_, i64>(0));
+            Ok((client, id))
+        })?;
+        Ok(PgState {
+            bridge,
+            client: Arc::new(Mutex::new(client)),
+            shown: PathBuf::from(shown),
+            scope_id,
+            read_only,
+            token_dir: token_dir.to_path_buf(),
+            scope: scope.clone(),
+            fence: if read_only { None } else { lease::held(scope) },
+        })
+    }
+
+    /// The fence every write checks: first the local deadline, here; then the lease row,
+    /// in the write's transaction.
+    fn fence_args(&self) -> Result<FenceArgs, StateError> {
+        match &self.fence {
+            None => Ok(None),
+            Some(f) => {
+                f.check()?;
+                Ok(Some((f.scope_id, f.holder.clone(), f.epoch)))
+            }
+        }
+    }
+
+    /// Runs `f` with the connection on the bridge; a database error names the URL.
+    fn with<T, F, Fut>(&self, f: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Mutex<Client>>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failed>> + Send + 'static,
+    {
+        let fut = f(Arc::clone(&self.client));
+        let shown = self.shown.to_string_lossy().into_owned();
+        self.bridge.run(async move {
+            fut.await.map_err(|e| match e {
+                Failed::Pg(e) => StateError::postgres(&shown, e),
+                Failed::State(e) => e,
+            })
+        })
+    }
+
+    fn writable_scope(&self, what: &'static str) -> Result<i64, StateError> {
+        match self.scope_id {
+            Some(id) if !self.read_only => Ok(id),
+            _ => Err(StateError::ReadOnly { what }),
+        }
+    }
+
+    fn corrupt(&self, detail: String) -> StateError {
+        StateError::Corrupt {
+            path: self.shown.clone(),
+            detail,
+        }
+    }
+
+    fn requests_where(
+        &self,
+        operation: Option<&str>,
+        unsettled: bool,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let operation = operation.map(str::to_owned);
+        let rows = self.with(move |c| async move {
+            let c = c.lock().await;
+            let rows = c
+                .query(
+                    "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body,
+                            q.items_json, q.outcome
+                     FROM sheetsync.requests q JOIN sheetsync.runs r ON r.run_id = q.run_id
+                     WHERE r.scope_id = $1
+                       AND ($2::text IS NULL OR q.operation = $2)
+                       AND (NOT $3 OR q.outcome IS NULL)
+                     ORDER BY q.id",
+                    &[&scope_id, &operation, &unsettled],
+                )
+                .await?;
+            Ok(rows)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let outcome: Option<String> = r.get(6);
+                (
+                    JournaledRequest {
+                        id: r.get(0),
+                        run_id: r.get(1),
+                        key: r.get(2),
+                        operation: r.get(3),
+                        body: r.get(4),
+                        items_json: r.get(5),
+                    },
+                    outcome.as_deref().and_then(outcome_from_name),
+                )
+            })
+            .collect())
+    }
+}
+
+/// What a query on the bridge can fail with.
+enum Failed {
+    Pg(tokio_postgres::Error),
+    State(StateError),
+}
+
+impl From<tokio_postgres::Error> for Failed {
+    fn from(e: tokio_postgres::Error) -> Failed {
+        Failed::Pg(e)
+    }
+}
+
+fn outcome_from_name(name: &str) -> Option<Outcome> {
+    match name {
+        "applied" => Some(Outcome::Applied),
+        "failed" => Some(Outcome::Failed),
+        "skipped" => Some(Outcome::Skipped),
+        _ => None,
+    }
+}
+
+type BaselineRow = (String, String, String, Option<String>, Option<String>);
+/// (SKU, field, location) as stored.
+type BaselineKey = (String, String, String);
+/// (type tag, JSON text), as [`encode_value`] makes them.
+type TaggedValue = (Option<String>, Option<String>);
+
+impl StateStore for PgState {
+    fn path(&self) -> &Path {
+        &self.shown
+    }
+
+    fn load_baseline(&self) -> Result<Baseline, StateError> {
+        let mut out = Baseline::new();
+        let Some(scope_id) = self.scope_id else {
+            return Ok(out);
+        };
+        let rows: Vec<BaselineRow> = self.with(move |c| async move {
+            let c = c.lock().await;
+            let rows = c
+                .query(
+                    "SELECT sku, field, location, kind, value FROM sheetsync.baseline
+                     WHERE scope_id = $1",
+                    &[&scope_id],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                .collect())
+        })?;
+        for (sku, field, location, kind, value) in rows {
+            let sku = Sku::new(&sku)
+                .ok_or_else(|| self.corrupt("an empty SKU in the baseline".into()))?;
+            let field = Field::from_name(&field)
+                .ok_or_else(|| self.corrupt(format!("unknown baseline field {field:?}")))?;
+            let location = (!location.is_empty()).then_some(location);
+            let value =
+                decode_value(kind.as_deref(), value.as_deref()).map_err(|d| self.corrupt(d))?;
+            out.insert((sku, FieldKey { field, location }), value);
+        }
+        Ok(out)
+    }
+
+    fn set_baseline(
+        &mut self,
+        entries: &[(Sku, FieldKey, Option<Value>)],
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a baseline")?;
+        // One statement over arrays; a key given twice keeps its last value, as the
+        // row-by-row upsert on SQLite does (one INSERT … ON CONFLICT may not touch a row
+        // twice).
+        let mut rows: BTreeMap<BaselineKey, TaggedValue> = BTreeMap::new();
+        for (sku, key, value) in entries {
+            let (kind, text) = encode_value(value.as_ref());
+            rows.insert(
+                (
+                    sku.as_str().to_owned(),
+                    key.field.name().to_owned(),
+                    key.location.clone().unwrap_or_default(),
+                ),
+                (kind.map(str::to_owned), text),
+            );
+        }
+        let mut cols: [Vec<Option<String>>; 5] = Default::default();
+        for ((sku, field, location), (kind, text)) in rows {
+            cols[0].push(Some(sku));
+            cols[1].push(Some(field));
+            cols[2].push(Some(location));
+            cols[3].push(kind);
+            cols[4].push(text);
+        }
+        let fence = self.fence_args()?;
+        self.with(move |c| async move {
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            tx.execute(
+                "INSERT INTO sheetsync.baseline (scope_id, sku, field, location, kind, value)
+                 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
+                                          $6::text[])
+                 ON CONFLICT (scope_id, sku, field, location)
+                 DO UPDATE SET kind = excluded.kind, value = excluded.value",
+                &[&scope_id, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn begin_run(
+        &mut self,
+        run_id: &str,
+        started_at: &str,
+        command: &str,
+        dry_run: bool,
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a run")?;
+        let (run_id, started_at, command) =
+            (run_id.to_owned(), started_at.to_owned(), command.to_owned());
+        let fence = self.fence_args()?;
+        self.with(move |c| async move {
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let (holder, epoch) = match &fence {
+                Some((_, h, e)) => (Some(h.clone()), Some(*e)),
+                None => (None, None),
+            };
+            tx.execute(
+                "INSERT INTO sheetsync.runs
+                     (run_id, scope_id, command, started_at, dry_run, holder, epoch)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &run_id,
+                    &scope_id,
+                    &command,
+                    &started_at,
+                    &dry_run,
+                    &holder,
+                    &epoch,
+                ],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn finish_run(
+        &mut self,
+        run_id: &str,
+        finished_at: &str,
+        exit_code: i32,
+        summary: &serde_json::Value,
+        report_json: &str,
+        rows: &[JournalRow],
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a run")?;
+        let (run_id, finished_at, summary, report_json) = (
+            run_id.to_owned(),
+            finished_at.to_owned(),
+            summary.to_string(),
+            report_json.to_owned(),
+        );
+        let mut seq: Vec<i32> = Vec::with_capacity(rows.len());
+        let mut row_no: Vec<i64> = Vec::with_capacity(rows.len());
+        let mut text: [Vec<Option<String>>; 13] = Default::default();
+        for (i, r) in rows.iter().enumerate() {
+            let (from_kind, from_value) = encode_value(r.from.as_ref());
+            let (to_kind, to_value) = encode_value(r.to.as_ref());
+            seq.push(i32::try_from(i).unwrap_or(i32::MAX));
+            row_no.push(i64::from(r.row));
+            let cells = [
+                Some(r.kind.as_str().to_owned()),
+                Some(r.sku.as_str().to_owned()),
+                Some(r.key.field.name().to_owned()),
+                Some(r.key.location.clone().unwrap_or_default()),
+                from_kind.map(str::to_owned),
+                from_value,
+                to_kind.map(str::to_owned),
+                to_value,
+                r.status.map(|s| s.as_str().to_owned()),
+                r.error.clone(),
+                r.note.clone(),
+                r.created.map(|c| c.as_str().to_owned()),
+                Some(r.product.clone()),
+            ];
+            for (col, cell) in text.iter_mut().zip(cells) {
+                col.push(cell);
+            }
+        }
+        let fence = self.fence_args()?;
+        self.with(move |c| async move {
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let updated = tx
+                .execute(
+                    "UPDATE sheetsync.runs SET finished_at = $3, exit_code = $4,
+                            summary_json = $5, report_json = $6, rows_recorded = true
+                     WHERE run_id = $1 AND scope_id = $2",
+                    &[
+                        &run_id,
+                        &scope_id,
+                        &finished_at,
+                        &exit_code,
+                        &summary,
+                        &report_json,
+                    ],
+                )
+                .await?;
+            if updated == 0 {
+                return Err(Failed::State(StateError::UnknownRun { run_id }));
+            }
+            // A run finished twice (never today) keeps its last rows only.
+            tx.execute(
+                "DELETE FROM sheetsync.run_rows WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO sheetsync.run_rows (run_id, seq, \"row\", kind, sku, field,
+                    location, from_kind, from_value, to_kind, to_value, status, error, note,
+                    created, product)
+                 SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[],
+                    $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                    $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])",
+                &[
+                    &run_id, &seq, &row_no, &text[0], &text[1], &text[2], &text[3], &text[4],
+                    &text[5], &text[6], &text[7], &text[8], &text[9], &text[10], &text[11],
+                    &text[12],
+                ],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.with(move |c| async move {
+            let c = c.lock().await;
+            Ok(c.query(
+                "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
+                        summary_json
+                 FROM sheetsync.runs WHERE scope_id = $1
+                 ORDER BY started_at DESC, seq DESC LIMIT $2",
+                &[&scope_id, &limit],
+            )
+            .await?)
+        })?;
+        rows.into_iter()
+            .map(|r| {
+                let mut run = RunRow {
+                    run_id: r.get(0),
+                    command: r.get(1),
+                    started_at: r.get(2),
+                    finished_at: r.get(3),
+                    dry_run: r.get(4),
+                    exit_code: r.get(5),
+                    summary: serde_json::Value::Null,
+                };
+                if let Some(text) = r.get::<_, Option<String>>(6) {
+                    run.summary = serde_json::from_str(&text).map_err(|e| {
+                        self.corrupt(format!(
+                            "the summary of run {} is not JSON: {e}",
+                            run.run_id
+                        ))
+                    })?;
+                }
+                Ok(run)
+            })
+            .collect()
+    }
+
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        let run_id = run_id.to_owned();
+        self.with(move |c| async move {
+            let c = c.lock().await;
+            let row = c
+                .query_opt(
+                    "SELECT report_json FROM sheetsync.runs
+                     WHERE run_id = $1 AND scope_id = $2",
+                    &[&run_id, &scope_id],
+                )
+                .await?;
+            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+        })
+    }
+
+    fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        let id = run_id.to_owned();
+        let rows = self.with(move |c| async move {
+            let c = c.lock().await;
+            let recorded = c
+                .query_opt(
+                    "SELECT rows_recorded FROM sheetsync.runs
+                     WHERE run_id = $1 AND scope_id = $2 AND finished_at IS NOT NULL",
+                    &[&id, &scope_id],
+                )
+                .await?
+                .map(|r| r.get::<_, bool>(0));
+            if recorded != Some(true) {
+                return Ok(None);
+            }
+            let rows = c
+                .query(
+                    "SELECT kind, sku, \"row\", field, location, from_kind, from_value,
+                            to_kind, to_value, status, error, note, created, product
+                     FROM sheetsync.run_rows WHERE run_id = $1 ORDER BY seq",
+                    &[&id],
+                )
+                .await?;
+            Ok(Some(rows))
+        })?;
+        let Some(rows) = rows else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let row: i32 = r.get(2);
+            let raw = super::RawJournalRow {
+                kind: r.get(0),
+                sku: r.get(1),
+                row: u32::try_from(row)
+                    .map_err(|_| self.corrupt(format!("run {run_id}: row {row}")))?,
+                field: r.get(3),
+                location: r.get(4),
+                values: [r.get(5), r.get(6), r.get(7), r.get(8)],
+                rest: [r.get(9), r.get(10), r.get(11), r.get(12)],
+                product: r.get(13),
+            };
+            out.push(
+                raw.decode()
+                    .map_err(|d| self.corrupt(format!("run {run_id}: {d}")))?,
+            );
+        }
+        Ok(Some(out))
+    }
+
+    fn journal_request(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        operation: &str,
+        body: &[u8],
+        items_json: &str,
+    ) -> Result<i64, StateError> {
+        let scope_id = self.writable_scope("a request")?;
+        let (run_id, key, operation, body, items_json) = (
+            run_id.to_owned(),
+            key.to_owned(),
+            operation.to_owned(),
+            body.to_vec(),
+            items_json.to_owned(),
+        );
+        let fence = self.fence_args()?;
+        self.with(move |c| async move {
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let epoch = fence.as_ref().map(|(_, _, e)| *e);
+            let row = tx
+                .query_opt(
+                    "INSERT INTO sheetsync.requests
+                         (run_id, idempotency_key, operation, body, items_json, epoch)
+                     SELECT $1, $2, $3, $4, $5, $7
+                     WHERE EXISTS (SELECT 1 FROM sheetsync.runs
+                                   WHERE run_id = $1 AND scope_id = $6)
+                     RETURNING id",
+                    &[
+                        &run_id,
+                        &key,
+                        &operation,
+                        &body,
+                        &items_json,
+                        &scope_id,
+                        &epoch,
+                    ],
+                )
+                .await?;
+            let Some(row) = row else {
+                return Err(Failed::State(StateError::UnknownRun { run_id }));
+            };
+            tx.commit().await?;
+            Ok(row.get(0))
+        })
+    }
+
+    fn settle_request(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        response_json: &str,
+    ) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a request outcome")?;
+        let response_json = response_json.to_owned();
+        let outcome = outcome.as_str();
+        let fence = self.fence_args()?;
+        self.with(move |c| async move {
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let updated = tx
+                .execute(
+                    "UPDATE sheetsync.requests SET outcome = $2, response_json = $3
+                     WHERE id = $1
+                       AND run_id IN (SELECT run_id FROM sheetsync.runs WHERE scope_id = $4)",
+                    &[&id, &outcome, &response_json, &scope_id],
+                )
+                .await?;
+            if updated == 0 {
+                return Err(Failed::State(StateError::UnknownRequest { id }));
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
+        let scope_id = self.writable_scope("a request note")?;
+        let response_json = response_json.to_owned();
+        let fence = self.fence_args()?;
+        self.with(move |c| async move {
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let updated = tx
+                .execute(
+                    "UPDATE sheetsync.requests SET response_json = $2
+                     WHERE id = $1 AND outcome IS NULL
+                       AND run_id IN (SELECT run_id FROM sheetsync.runs WHERE scope_id = $3)",
+                    &[&id, &response_json, &scope_id],
+                )
+                .await?;
+            if updated == 0 {
+                return Err(Failed::State(StateError::UnknownRequest { id }));
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
+        Ok(self
+            .requests_where(None, true)?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
+    }
+
+    fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
+        Ok(self
+            .requests_where(Some(operation), false)?
+            .into_iter()
+            .map(|(r, _)| r.body)
+            .collect())
+    }
+
+    fn journal_entries(
+        &self,
+        operation: &str,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        self.requests_where(Some(operation), false)
+    }
+
+    fn check_writer(&self) -> Result<(), StateError> {
+        let fence = self.fence_args()?;
+        if fence.is_none() {
+            return Ok(());
+        }
+        self.with(move |c| async move {
+            let mut c = c.lock().await;
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    // Tokens never go to the shared database: they stay in the local SQLite state.
+
+    fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
+        match State::open_read_only(&self.token_dir, &self.scope)? {
+            Some(local) => local.get_token(name),
+            None => Ok(None),
+        }
+    }
+
+    fn put_token(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        expires_at: Option<&str>,
+    ) -> Result<(), StateError> {
+        if self.read_only {
+            return Err(StateError::ReadOnly { what: "a token" });
+        }
+        State::open(&self.token_dir, &self.scope)?.put_token(name, value, expires_at)
+    }
+
+    fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
+        if self.read_only {
+            return Err(StateError::ReadOnly { what: "a token" });
+        }
+        State::open(&self.token_dir, &self.scope)?.delete_token(name)
+    }
+}
+
+/// Creates or upgrades the shared schema (`fleet migrate`); returns what it did and
+/// whether the connection is encrypted.
+pub async fn migrate_schema(url: &str) -> Result<(migrate::Migrated, bool), StateError> {
+    let target = Target::parse(url)?;
+    let mut client = target.connect().await?;
+    let done = migrate::migrate(&mut client, &target.shown).await?;
+    let tls = client
+        .query_opt(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .map_err(|e| StateError::postgres(&target.shown, e))?
+        .is_some_and(|r| r.get::<_, bool>(0));
+    Ok((done, tls))
+}
