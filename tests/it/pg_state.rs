@@ -334,7 +334,7 @@ async fn the_binary_keeps_its_history_in_the_shared_state() {
     .await;
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("0 → 2 (applied 0001_state, 0002_leases)"),
+        stderr.contains("0 → 3 (applied 0001_state, 0002_leases, 0003_fleet)"),
         "{stderr}"
     );
     // The URL is accepted after the command too; a second migrate has nothing to do.
@@ -344,7 +344,7 @@ async fn the_binary_keeps_its_history_in_the_shared_state() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("up to date: schema version 2"), "{stderr}");
+    assert!(stderr.contains("up to date: schema version 3"), "{stderr}");
 
     let (code, stdout, stderr) = env.run(&["sync", "--json", "--adopt", "sheet"]).await;
     let report = common::json_output(code, &stdout, &stderr);

@@ -19,6 +19,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_leases",
         include_str!("../../../migrations/postgres/0002_leases.sql"),
     ),
+    (
+        3,
+        "0003_fleet",
+        include_str!("../../../migrations/postgres/0003_fleet.sql"),
+    ),
 ];
 
 /// The schema version this build reads and writes.
