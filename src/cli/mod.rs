@@ -14,6 +14,7 @@ mod runs;
 mod sandbox;
 mod sync;
 mod watch;
+mod woocommerce;
 
 use std::path::PathBuf;
 

@@ -9,6 +9,9 @@
 //! and the executor keeps them opaque.
 
 pub mod shopify;
+pub mod woocommerce;
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +49,12 @@ pub struct Capabilities {
     pub bulk_mutation_threshold: u64,
     /// Cap on mutations in flight together.
     pub max_in_flight: usize,
+    /// Most items one write request may carry (Shopify: 250 quantities a stock call;
+    /// WooCommerce: 100 items a batch, variations per parent).
+    pub batch_limit: usize,
+    /// Without compare-and-set, the items a write carries are read again right before it
+    /// is sent and those that moved are re-planned (SPEC §8): the executor asks for it.
+    pub reread_before_write: bool,
 }
 
 /// The store a run reads and writes. Shopify is the first adapter
@@ -95,10 +104,29 @@ pub trait Store: Send + Sync {
         first: usize,
     ) -> Result<Option<ProductPublications>, StoreError>;
 
+    /// Refuses, before a run's first write, a credential that cannot write (a read-only
+    /// WooCommerce key: exit 2, naming the fix). Nothing to check by default.
+    async fn check_write_access(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    // ---- kill recovery ----
+
+    /// What a request this adapter prepared, journaled under `operation` and never
+    /// settled (a killed run, or an answer lost twice), did: judged against `snapshot`,
+    /// taken since, never by sending anything. The bytes are the adapter's own, so only it
+    /// can read them; `apply::recover` asks here.
+    fn judge_journaled(
+        &self,
+        operation: &str,
+        body: &[u8],
+        snapshot: &Snapshot,
+        locations: &BTreeMap<LocationName, String>,
+    ) -> (crate::state::Outcome, String);
+
     // ---- writes: the bytes to journal, then their sending ----
-    // TODO(port): the journal keys these by the adapter's operation names
-    // (`productVariantsBulkUpdate`, …) and `apply::recover` reads Shopify bodies back; a
-    // second adapter needs `recover` moved behind the port too.
+    // The journal keys these by the adapter's operation names (`productVariantsBulkUpdate`,
+    // …); only the adapter reads a body back (`judge_journaled`).
 
     fn variant_update_body(&self, product_id: &str, updates: &[VariantUpdate]) -> Vec<u8>;
     /// Outcomes follow the body's variant order.
