@@ -24,6 +24,7 @@
 //!   Outcomes are kept by change index and merged in plan order, so they do not depend on
 //!   which answer came first.
 
+mod batched;
 mod bulk;
 mod create;
 mod product;
@@ -226,6 +227,19 @@ impl<'a> Executor<'a> {
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
         let mut products = Vec::new();
         let mut created = Vec::new();
+        if self.store.capabilities().reread_before_write {
+            // No compare-and-set: every change goes by batches re-read right before.
+            let (created, rest): (Vec<usize>, Vec<usize>) =
+                (0..plan.changes.len()).partition(|&i| plan.changes[i].create.is_some());
+            for i in created {
+                out.changes[i] = Some(Outcome::new(Ended::Failed(
+                    "creating items is not available for this store".into(),
+                )));
+            }
+            self.apply_batched(plan, &rest, baseline, &mut out).await;
+            out.recount_ended();
+            return out;
+        }
         for (i, c) in plan.changes.iter().enumerate() {
             if c.create.is_some() {
                 created.push(i);

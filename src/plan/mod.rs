@@ -44,7 +44,7 @@ use crate::model::rows::{ParsedSheet, Row, RowError};
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value, tags_text};
 
 pub use gid::Gid;
-pub use replan::{NOTE_STORE_CHANGED, SKIP_STORE_KEPT_CHANGING, replan};
+pub use replan::{NOTE_STORE_CHANGED, SKIP_STORE_KEPT_CHANGING, replan, replan_value};
 pub use stock::Stock;
 
 /// A product's own fields, as the store adapter read them. Shared (one `Arc`) by every

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{LocationName, Sku};
+use crate::model::{FieldKey, LocationName, Sku, Value};
 use crate::plan::create::HandleProduct;
 use crate::plan::{Snapshot, StoreVariant};
 use crate::progress::Reporter;
@@ -36,6 +36,33 @@ pub use shopify::{
     ActivateOutcome, BulkUpdateOutcome, Patch, ProductUpdate, SetOutcome, SetQuantity, ShopInfo,
     StoreError, StoreLocation, UserError, VariantOutcome, VariantUpdate,
 };
+
+/// One item's new values in a batch write (a store without compare-and-set: SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemWrite {
+    /// The item written: a product, or a variation of `parent`.
+    pub item_id: String,
+    /// The variation's parent; empty for a product.
+    pub parent: String,
+    /// Each field's new value (`None` clears it). Stock is `FieldKey::own_stock()`.
+    pub fields: Vec<(FieldKey, Option<Value>)>,
+}
+
+/// Where one item of a batch ended: saved whole, or refused whole with the store's code
+/// and message (WooCommerce saves an item whole or not at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemResult {
+    Saved,
+    Refused { code: String, message: String },
+}
+
+/// An order placed or changed inside a write window, with the items it holds (product
+/// and variation ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowOrder {
+    pub number: String,
+    pub items: Vec<String>,
+}
 
 /// What a store can guarantee, and the limits the executor plans its requests by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +135,32 @@ pub trait Store: Send + Sync {
     /// WooCommerce key: exit 2, naming the fix). Nothing to check by default.
     async fn check_write_access(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    // ---- batch writes (stores without compare-and-set, `reread_before_write`) ----
+
+    /// The journaled operation name and the exact body of one batch of items of one
+    /// `parent` (empty: products).
+    fn batch_body(&self, _parent: &str, _items: &[ItemWrite]) -> (&'static str, Vec<u8>) {
+        ("", Vec::new())
+    }
+    /// Sends a batch built by [`Store::batch_body`]; one result per item, in order.
+    async fn send_batch(
+        &self,
+        _parent: &str,
+        _body: &[u8],
+        _items: usize,
+    ) -> Result<Vec<ItemResult>, StoreError> {
+        Err(StoreError::Decode(
+            "this store writes with compare-and-set, not in batches".into(),
+        ))
+    }
+    /// Orders placed or changed since `since` (UTC), for the notes of a write window.
+    async fn orders_since(
+        &self,
+        _since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<WindowOrder>, StoreError> {
+        Ok(Vec::new())
     }
 
     // ---- kill recovery ----

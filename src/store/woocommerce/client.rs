@@ -77,6 +77,9 @@ pub struct WooClient {
     probe: tokio::sync::OnceCell<Probe>,
     /// `sheet.columns.cost` is configured: a store with cost of goods off is refused.
     wants_cost: bool,
+    /// Each variation's parent, as the last full read found them: a narrow re-read
+    /// needs the parent's route (before 10.3) and its SKU (the inheritance rule).
+    parents: Mutex<std::collections::HashMap<u64, u64>>,
 }
 
 impl WooClient {
@@ -115,6 +118,7 @@ impl WooClient {
             progress: Mutex::new(Reporter::silent()),
             probe: tokio::sync::OnceCell::new(),
             wants_cost: false,
+            parents: Mutex::default(),
         })
     }
 
@@ -296,6 +300,15 @@ impl WooClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Vec<Item>, StoreError> {
+        self.list_all_as(path, query).await
+    }
+
+    /// [`WooClient::list_all`] decoded as `T`.
+    pub async fn list_all_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>, StoreError> {
         let page_query = |page: usize| {
             let mut q: Vec<(&str, String)> = query.to_vec();
             q.push(("per_page", PAGE.to_string()));
@@ -304,13 +317,13 @@ impl WooClient {
             q.push(("order", "asc".to_owned()));
             q
         };
-        let (mut items, pages): (Vec<Item>, _) = self.get(path, &page_query(1)).await?;
+        let (mut items, pages): (Vec<T>, _) = self.get(path, &page_query(1)).await?;
         let pages = pages.unwrap_or(1);
         let progress = self.progress();
         let mut rest = stream::iter(2..=pages)
             .map(|page| {
                 let q = page_query(page);
-                async move { self.get::<Vec<Item>>(path, &q).await }
+                async move { self.get::<Vec<T>>(path, &q).await }
             })
             .buffered(self.max_concurrency);
         while let Some(page) = rest.next().await {
@@ -438,7 +451,146 @@ impl WooClient {
                 variations.extend(list?);
             }
         }
+        *self.parents.lock().unwrap_or_else(|p| p.into_inner()) =
+            variations.iter().map(|v| (v.id, v.parent_id)).collect();
         wire::snapshot(&products, &variations, probe.currency.clone())
             .map_err(|e| StoreError::WooCommerce(WooError::Decode(e.0)))
+    }
+
+    /// Re-reads the items `ids` name (products and variations, by id) in as few
+    /// requests as the API allows: products by `include=` (with the parents of the
+    /// variations, for their SKU), variations by `GET /variations?include=` (10.3+) or
+    /// per parent. An item that is gone is absent.
+    pub async fn items_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(Option<crate::model::Sku>, crate::plan::StoreVariant)>, StoreError> {
+        let probe = self.probe().await?.clone();
+        let parents = self
+            .parents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let wanted: Vec<u64> = ids.iter().filter_map(|i| i.parse().ok()).collect();
+        let mut product_ids: Vec<u64> = Vec::new();
+        let mut by_parent: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+        for id in &wanted {
+            match parents.get(id) {
+                Some(p) => {
+                    by_parent.entry(*p).or_default().push(*id);
+                    product_ids.push(*p);
+                }
+                None => product_ids.push(*id),
+            }
+        }
+        product_ids.sort_unstable();
+        product_ids.dedup();
+        let join = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let cogs = probe.cogs == Some(true);
+        let with_cogs = |fields: &str| {
+            if cogs {
+                format!("{fields},cost_of_goods_sold")
+            } else {
+                fields.to_owned()
+            }
+        };
+        let mut products = Vec::new();
+        for chunk in product_ids.chunks(PAGE) {
+            products.extend(
+                self.list_all(
+                    "/products",
+                    &[
+                        ("include", join(chunk)),
+                        ("_fields", with_cogs(PRODUCT_FIELDS)),
+                    ],
+                )
+                .await?,
+            );
+        }
+        let mut variations = Vec::new();
+        let fields = with_cogs(VARIATION_FIELDS);
+        if probe.variations_route {
+            let all: Vec<u64> = by_parent.values().flatten().copied().collect();
+            for chunk in all.chunks(PAGE) {
+                variations.extend(
+                    self.list_all(
+                        "/variations",
+                        &[("include", join(chunk)), ("_fields", fields.clone())],
+                    )
+                    .await?,
+                );
+            }
+        } else {
+            for (parent, ids) in &by_parent {
+                for chunk in ids.chunks(PAGE) {
+                    let mut list = self
+                        .list_all(
+                            &format!("/products/{parent}/variations"),
+                            &[("include", join(chunk)), ("_fields", fields.clone())],
+                        )
+                        .await?;
+                    for v in &mut list {
+                        v.parent_id = *parent;
+                    }
+                    variations.extend(list);
+                }
+            }
+        }
+        let (snapshot, _) = wire::snapshot(&products, &variations, probe.currency.clone())
+            .map_err(|e| StoreError::WooCommerce(WooError::Decode(e.0)))?;
+        Ok(snapshot
+            .variants
+            .into_iter()
+            .flat_map(|(sku, vs)| vs.into_iter().map(move |v| (Some(sku.clone()), v)))
+            .filter(|(_, v)| ids.contains(&v.variant_id.to_string()))
+            .collect())
+    }
+
+    /// Sends one batch (the journaled bytes without sheetsync's own note); each item's
+    /// result in the order sent.
+    pub async fn send_batch(
+        &self,
+        parent: &str,
+        body: &[u8],
+    ) -> Result<Vec<crate::store::ItemResult>, StoreError> {
+        let path = if parent.is_empty() {
+            "/products/batch".to_owned()
+        } else {
+            format!("/products/{parent}/variations/batch")
+        };
+        let wire = super::batch::wire_body(body);
+        let sent: Vec<u64> = serde_json::from_slice::<serde_json::Value>(&wire)
+            .ok()
+            .and_then(|d| {
+                d["update"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|u| u["id"].as_u64()).collect())
+            })
+            .unwrap_or_default();
+        let answer = self.request(Method::POST, &path, &[], Some(&wire)).await?;
+        super::batch::results(&sent, &answer.body)
+            .map_err(|e| StoreError::WooCommerce(WooError::Lost(e)))
+    }
+
+    /// Orders placed or changed since `since` (compared in GMT).
+    pub async fn orders_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::store::WindowOrder>, StoreError> {
+        let list: Vec<serde_json::Value> = self
+            .list_all_as(
+                "/orders",
+                &[
+                    (
+                        "modified_after",
+                        since.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    ),
+                    ("dates_are_gmt", "true".to_owned()),
+                    ("status", "any".to_owned()),
+                    ("_fields", "id,number,line_items".to_owned()),
+                ],
+            )
+            .await?;
+        Ok(super::batch::orders(&list))
     }
 }

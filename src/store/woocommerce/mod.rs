@@ -5,6 +5,7 @@
 //! WooCommerce has no compare-and-set, so the adapter says so in its capabilities;
 //! what it cannot guarantee is reported, never claimed.
 
+pub mod batch;
 pub mod client;
 pub mod port;
 pub mod wire;
