@@ -39,7 +39,7 @@
 mod bucket;
 mod bulk;
 mod exec;
-mod hold;
+pub(crate) mod hold;
 pub mod oauth;
 mod resolve;
 mod schema;
