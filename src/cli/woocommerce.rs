@@ -49,13 +49,16 @@ pub(super) async fn status_lines(config: &Config) -> Vec<Line> {
                     "per parent (GET /variations needs WooCommerce 10.3+)"
                 }
             )));
-            if p.write {
-                out.push(Line::Ok("permission: read/write".into()));
-            } else {
-                out.push(Line::Fix(
+            match client.can_write().await {
+                Ok(true) => out.push(Line::Ok("permission: read/write".into())),
+                Ok(false) => out.push(Line::Fix(
                     format!("permission: read only; {}", WooError::ReadOnlyKey),
                     ExitStatus::Config,
-                ));
+                )),
+                Err(e) => out.push(Line::Fix(
+                    format!("permission: could not be learnt ({e})"),
+                    ExitStatus::RunFailed,
+                )),
             }
             if config.sheet.columns.cost.is_some() && p.cogs == Some(false) {
                 out.push(Line::Fix(WooError::CogsOff.to_string(), ExitStatus::Config));

@@ -27,3 +27,4 @@ mod sheets_client;
 mod shopify_layouts;
 mod small_bucket;
 mod watch;
+mod woocommerce;

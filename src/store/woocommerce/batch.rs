@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use serde_json::{Value as Json, json};
 
-use crate::model::{Field, Value};
+use crate::model::{Currency, Field, Value};
 use crate::plan::{Snapshot, StoreVariant};
 use crate::state::Outcome;
 use crate::store::{ItemResult, ItemWrite, WindowOrder};
@@ -18,9 +18,11 @@ use crate::store::{ItemResult, ItemWrite, WindowOrder};
 pub const PRODUCTS_BATCH: &str = "wc:products/batch";
 pub const VARIATIONS_BATCH: &str = "wc:variations/batch";
 
-fn money_text(v: &Option<Value>) -> Json {
+/// A price as WooCommerce keeps it: a string with the store's decimals (it stores what
+/// it is sent, unrounded and unpadded), `""` for none.
+fn money_text(v: &Option<Value>, currency: &Currency) -> Json {
     match v {
-        Some(Value::Money(m)) => Json::String(m.normalize().to_string()),
+        Some(Value::Money(m)) => Json::String(currency.format(*m)),
         _ => Json::String(String::new()),
     }
 }
@@ -34,7 +36,7 @@ fn text(v: &Option<Value>) -> String {
 }
 
 /// One item's update object.
-fn update(item: &ItemWrite) -> Json {
+fn update(item: &ItemWrite, currency: &Currency) -> Json {
     let mut o = serde_json::Map::new();
     o.insert(
         "id".into(),
@@ -43,10 +45,10 @@ fn update(item: &ItemWrite) -> Json {
     for (key, value) in &item.fields {
         match key.field {
             Field::RegularPrice => {
-                o.insert("regular_price".into(), money_text(value));
+                o.insert("regular_price".into(), money_text(value, currency));
             }
             Field::SalePrice => {
-                o.insert("sale_price".into(), money_text(value));
+                o.insert("sale_price".into(), money_text(value, currency));
             }
             Field::Inventory => {
                 if let Some(Value::Qty(q)) = value {
@@ -95,8 +97,8 @@ fn update(item: &ItemWrite) -> Json {
 
 /// The operation and body of one batch: products (`parent` empty) or one parent's
 /// variations.
-pub fn body(parent: &str, items: &[ItemWrite]) -> (&'static str, Vec<u8>) {
-    let updates: Vec<Json> = items.iter().map(update).collect();
+pub fn body(parent: &str, items: &[ItemWrite], currency: &Currency) -> (&'static str, Vec<u8>) {
+    let updates: Vec<Json> = items.iter().map(|i| update(i, currency)).collect();
     let mut doc = json!({ "update": updates });
     if !parent.is_empty() {
         // Kept in the journaled bytes so recovery knows whose variations these were.
@@ -269,7 +271,7 @@ pub fn judge(body: &[u8], snapshot: &Snapshot) -> (Outcome, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Currency, FieldKey, Sku};
+    use crate::model::{FieldKey, Sku};
 
     fn write(id: &str, parent: &str, fields: Vec<(FieldKey, Option<Value>)>) -> ItemWrite {
         ItemWrite {
@@ -299,12 +301,13 @@ mod tests {
                     ),
                 ],
             )],
+            &Currency::new("USD"),
         );
         assert_eq!(op, PRODUCTS_BATCH);
         let doc: Json = serde_json::from_slice(&b).unwrap();
         assert_eq!(
             doc,
-            json!({"update": [{"id": 7, "regular_price": "21", "sale_price": "",
+            json!({"update": [{"id": 7, "regular_price": "21.00", "sale_price": "",
                 "stock_quantity": 4, "tags": [{"name": "a"}, {"name": "b"}]}]})
         );
         let (op, b) = body(

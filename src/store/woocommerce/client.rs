@@ -51,9 +51,10 @@ pub struct Probe {
     pub cogs: Option<bool>,
     /// `GET /variations` exists (WooCommerce 10.3+).
     pub variations_route: bool,
-    /// The key may write (an empty batch was accepted).
-    pub write: bool,
 }
+
+/// The query that marks the write-permission probe in a store's access log.
+pub const WRITE_PROBE: (&str, &str) = ("sheetsync_probe", "write");
 
 /// A raw answer: status, total pages (`X-WP-TotalPages`) and body.
 #[derive(Debug)]
@@ -75,6 +76,7 @@ pub struct WooClient {
     cancel: Mutex<CancellationToken>,
     progress: Mutex<Reporter>,
     probe: tokio::sync::OnceCell<Probe>,
+    write: tokio::sync::OnceCell<bool>,
     /// `sheet.columns.cost` is configured: a store with cost of goods off is refused.
     wants_cost: bool,
     /// Each variation's parent, as the last full read found them: a narrow re-read
@@ -117,6 +119,7 @@ impl WooClient {
             cancel: Mutex::new(CancellationToken::new()),
             progress: Mutex::new(Reporter::silent()),
             probe: tokio::sync::OnceCell::new(),
+            write: tokio::sync::OnceCell::new(),
             wants_cost: false,
             parents: Mutex::default(),
         })
@@ -387,22 +390,41 @@ impl WooClient {
             | Err(StoreError::WooCommerce(WooError::NoRoute { .. })) => false,
             Err(e) => return Err(e),
         };
-        // An empty batch writes nothing; a read-only key is refused before dispatch.
-        let write = match self
-            .request(Method::POST, "/products/batch", &[], Some(b"{}"))
-            .await
-        {
-            Ok(_) => true,
-            Err(StoreError::WooCommerce(WooError::ReadOnlyKey)) => false,
-            Err(e) => return Err(e),
-        };
         Ok(Probe {
             version,
             currency,
             cogs,
             variations_route,
-            write,
         })
+    }
+
+    /// Whether the key may write: an empty batch (it writes nothing) is refused before
+    /// dispatch for a read-only key. Asked once, only by what may write (`check`,
+    /// `auth status`, a run before its first write), never by a dry run.
+    pub async fn can_write(&self) -> Result<bool, StoreError> {
+        self.write
+            .get_or_try_init(|| async {
+                match self
+                    .request(
+                        Method::POST,
+                        "/products/batch",
+                        &[(WRITE_PROBE.0, WRITE_PROBE.1.to_owned())],
+                        Some(b"{}"),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(StoreError::WooCommerce(WooError::ReadOnlyKey)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .copied()
+    }
+
+    /// The store's currency as the probe found it, when it has run.
+    pub fn known_currency(&self) -> Option<Currency> {
+        self.probe.get().map(|p| p.currency.clone())
     }
 
     /// The whole catalogue and how many items have no SKU of their own.

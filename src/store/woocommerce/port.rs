@@ -71,7 +71,7 @@ impl Store for WooClient {
     }
 
     async fn check_write_access(&self) -> Result<(), StoreError> {
-        if self.probe().await?.write {
+        if self.can_write().await? {
             Ok(())
         } else {
             Err(StoreError::WooCommerce(WooError::ReadOnlyKey))
@@ -97,10 +97,9 @@ impl Store for WooClient {
 
     async fn shop_info(&self) -> Result<ShopInfo, StoreError> {
         let probe = self.probe().await?;
-        let mut scopes = vec!["read".to_owned()];
-        if probe.write {
-            scopes.push("write".to_owned());
-        }
+        // A key's permission is learnt by `check_write_access`, not here: a dry run
+        // never sends the write probe.
+        let scopes = vec!["read".to_owned()];
         Ok(ShopInfo {
             name: self.site().to_owned(),
             domain: self.site().to_owned(),
@@ -139,7 +138,10 @@ impl Store for WooClient {
     }
 
     fn batch_body(&self, parent: &str, items: &[ItemWrite]) -> (&'static str, Vec<u8>) {
-        batch::body(parent, items)
+        let currency = self
+            .known_currency()
+            .unwrap_or_else(|| crate::model::Currency::new("USD"));
+        batch::body(parent, items, &currency)
     }
 
     async fn send_batch(
