@@ -405,6 +405,22 @@ mod tests {
     }
 
     #[test]
+    fn the_price_guard_watches_woocommerces_prices() {
+        let snap = world(vec![("A", item(1, None))]);
+        let p = plan(
+            vec![row(2, "A", vec![(regular(), set(money("100")))])],
+            &snap,
+        );
+        assert!(
+            p.refusals
+                .iter()
+                .any(|r| matches!(r, super::super::Refusal::PriceChange { .. })),
+            "{:?}",
+            p.refusals
+        );
+    }
+
+    #[test]
     fn stock_on_an_unmanaged_item_is_a_row_error() {
         let mut unmanaged = item(3, None);
         unmanaged.tracked = false;

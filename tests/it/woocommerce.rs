@@ -679,3 +679,23 @@ async fn a_kill_after_the_batch_applied_converges_without_sending_it_again() {
     let (_, out, _) = env.run(&["runs", "--json"]).await;
     assert!(out.contains("sync"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_woocommerce_demo_runs_the_whole_flow_and_checks_it() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .args(["demo", "--store", "woocommerce"])
+        .env_remove("SHEETSYNC_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("The demo went as expected."), "{stdout}");
+    assert!(
+        stdout.contains("TEE-RED-M  inventory  25 → 23  written"),
+        "{stdout}"
+    );
+}

@@ -320,6 +320,7 @@ mod tests {
                     Some(Value::Money(Decimal::new(125, 1))),
                 )],
             )],
+            &Currency::new("USD"),
         );
         assert_eq!(op, VARIATIONS_BATCH);
         let doc: Json = serde_json::from_slice(&b).unwrap();
