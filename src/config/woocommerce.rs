@@ -136,21 +136,11 @@ pub(super) fn check(config: &mut Config, problems: &mut Vec<String>) {
         );
     }
     if config.sync.create_missing {
-        for (key, set) in [
-            ("option1_name", c.option1_name.is_some()),
-            ("option1_value", c.option1_value.is_some()),
-            ("option2_name", c.option2_name.is_some()),
-            ("option2_value", c.option2_value.is_some()),
-            ("option3_name", c.option3_name.is_some()),
-            ("option3_value", c.option3_value.is_some()),
-        ] {
-            if set {
-                problems.push(format!(
-                    "sheet.columns.{key}: with WooCommerce, sync.create_missing creates simple \
-                     products only (no variations), so option columns are not read; remove it"
-                ));
-            }
-        }
+        problems.push(
+            "sync.create_missing is not available for a WooCommerce store in this version: \
+             a SKU the store lacks stays a row error; create the product in WooCommerce"
+                .to_owned(),
+        );
     }
 }
 

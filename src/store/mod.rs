@@ -1,5 +1,6 @@
 //! The store side: the [`Store`] port the engine, `apply`, `pull` and `revert` talk to,
-//! and its first adapter, the Shopify Admin GraphQL client (`shopify`). The port is
+//! its first adapter, the Shopify Admin GraphQL client (`shopify`), and its second, the
+//! WooCommerce REST client (`woocommerce`). The port is
 //! written as the code uses the store today and no wider; nothing above this layer names
 //! `ShopifyClient` except where a Shopify-only concern is built (the engine's
 //! constructor) or checked (`cli`'s `check` and `auth status`).
@@ -24,8 +25,8 @@ use crate::progress::Reporter;
 // TODO(port): these value types are defined by the Shopify adapter and re-exported here so
 // the layers above name only `store::…`. Most are store-neutral in shape already
 // (`VariantUpdate`, `SetQuantity`, `ProductUpdate`, the outcomes); `StoreError` carries
-// Shopify's GraphQL error classes and `JobEnd`/`LineResult` carry a GraphQL response type.
-// Moving them to a neutral module is left for when the second adapter lands.
+// Shopify's GraphQL error classes (WooCommerce's are one variant that classifies itself)
+// and `JobEnd`/`LineResult` carry a GraphQL response type.
 pub use shopify::bulk_mutation::{JobEnd, LineResult};
 pub use shopify::create::{
     BulkCreateOutcome, LevelInput, Named, NewItem, NewOption, NewProduct, NewVariantInput,

@@ -387,7 +387,7 @@ impl WooClient {
         {
             Ok(_) => true,
             Err(StoreError::WooCommerce(WooError::Http { status: 404, .. }))
-            | Err(StoreError::WooCommerce(WooError::NoRoute { .. })) => false,
+            | Err(StoreError::WooCommerce(WooError::NoRoute)) => false,
             Err(e) => return Err(e),
         };
         Ok(Probe {
