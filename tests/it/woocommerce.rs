@@ -699,3 +699,31 @@ async fn the_woocommerce_demo_runs_the_whole_flow_and_checks_it() {
         "{stdout}"
     );
 }
+
+/// A cell's value as text, whether Sheets holds it as a number or a string.
+fn cell_text(v: Option<Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revert_puts_a_runs_values_back_and_pull_fills_blank_cells() {
+    let mut rows = agreeing_rows();
+    rows[1][1] = json!(17);
+    let env = Woo::start(rows, "").await;
+    let (code, report) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    let run_id = report["run_id"].as_str().unwrap().to_owned();
+    let (code, out, err) = env.run(&["revert", &run_id, "--json"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(env.fake.item_by_sku("TOTE-NAT").unwrap().regular_price, "16.00");
+    assert!(cell_text(env.sheets.cell("Inventory", "B3")).starts_with("16"));
+    // `pull` fills a blank cell from the store.
+    env.sheets.set_cell("Inventory", "D5", json!(""));
+    let (code, out, err) = env.run(&["pull"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(cell_text(env.sheets.cell("Inventory", "D5")), "25");
+}
