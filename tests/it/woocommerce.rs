@@ -719,7 +719,10 @@ async fn revert_puts_a_runs_values_back_and_pull_fills_blank_cells() {
     let run_id = report["run_id"].as_str().unwrap().to_owned();
     let (code, out, err) = env.run(&["revert", &run_id, "--json"]).await;
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(env.fake.item_by_sku("TOTE-NAT").unwrap().regular_price, "16.00");
+    assert_eq!(
+        env.fake.item_by_sku("TOTE-NAT").unwrap().regular_price,
+        "16.00"
+    );
     assert!(cell_text(env.sheets.cell("Inventory", "B3")).starts_with("16"));
     // `pull` fills a blank cell from the store.
     env.sheets.set_cell("Inventory", "D5", json!(""));
