@@ -397,6 +397,12 @@ impl Engine {
             "Plan built"
         );
         let mut report = Report::from_plan(&plan, meta, &snapshot.currency, opts.dry_run);
+        report.sheet_id = self
+            .sheets
+            .sheet_id(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab);
+        report.planned_skus = rows
+            .as_ref()
+            .map(|skus| skus.iter().map(ToString::to_string).collect());
         if opts.yes {
             report.refused.clear();
         }

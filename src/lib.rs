@@ -17,6 +17,8 @@
 //! - `commands`: `pull` and `revert`, whole commands on a run's machinery;
 //! - `http`: the retry policy both API clients share;
 //! - `schedule`: the long-running `watch` and `schedule` loops;
+//! - `serve`: `watch` plus an HTTP server (sheet notifications, health, metrics, the status page);
+//! - `fleet`: pair files and schedule fire times for many pairs on many workers (SPEC §9);
 //! - `cli`: the commands' arguments and terminal output.
 //!
 //! Layers only point down (ARCHITECTURE.md; `tests/it/layers.rs` checks it).
@@ -33,12 +35,14 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod fleet;
 pub mod http;
 pub mod model;
 pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod schedule;
+pub mod serve;
 pub mod sheet;
 pub mod state;
 pub mod store;

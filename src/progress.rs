@@ -50,6 +50,11 @@ pub enum Event {
     Wait { limit: Limit, wait: Duration },
     /// That wait is over.
     Waited { limit: Limit },
+    /// A service told a request to slow down: Shopify's `THROTTLED` or HTTP 429, or
+    /// Google's 429 (the request is retried; `serve` counts these).
+    Throttled { limit: Limit },
+    /// The store's rate budget as its last answer left it: points available now.
+    RateRoom { available: u64 },
 }
 
 /// Receives events; implementations must be cheap, as they are called on hot paths.

@@ -153,7 +153,7 @@ state_dir = "state"
 }
 
 /// Creates (or truncates) a file readable only by its owner, then writes it.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -12,6 +12,7 @@ mod revert;
 mod runs;
 #[cfg(feature = "sandbox")]
 mod sandbox;
+mod serve;
 mod sync;
 mod watch;
 #[cfg(feature = "sandbox")]
@@ -91,6 +92,19 @@ pub enum Command {
     /// full sync every --full-every; runs until SIGINT/SIGTERM
     Watch {
         /// Between two change checks
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Between two full syncs (these pull sales made in the store)
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        full_every: std::time::Duration,
+    },
+    /// `watch`, woken at once by the sheet's signed change notifications, plus an HTTP
+    /// server: `POST /hooks/sheet`, `/healthz`, `/metrics` and the status page
+    Serve {
+        /// Address to listen on; anything but loopback needs serve.token
+        #[arg(long, default_value_t = crate::serve::default_listen())]
+        listen: std::net::SocketAddr,
+        /// Between two change checks (the fallback for edits no notification announces)
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
         /// Between two full syncs (these pull sales made in the store)
@@ -268,6 +282,11 @@ pub async fn run(cli: Cli) -> ExitStatus {
             interval,
             full_every,
         } => watch::watch(&cli, *interval, *full_every).await,
+        Command::Serve {
+            listen,
+            interval,
+            full_every,
+        } => serve::run(&cli, *listen, *interval, *full_every).await,
         Command::Schedule { cron, every } => watch::schedule(&cli, cron.as_deref(), *every).await,
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
     };

@@ -195,6 +195,8 @@ impl Progress for Bars {
                     wait.as_secs_f64().ceil()
                 ));
             }
+            // Counted by `serve`'s metrics; a wait for them is shown as `Wait`.
+            Event::Throttled { .. } | Event::RateRoom { .. } => {}
             Event::Waited { .. } => {
                 let mut waits = self.waits.lock().unwrap_or_else(|p| p.into_inner());
                 waits.0 = waits.0.saturating_sub(1);

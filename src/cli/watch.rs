@@ -55,7 +55,7 @@ async fn connect(cli: &Cli) -> Result<Engine, Failure> {
 
 /// The first SIGINT/SIGTERM lets the batch in flight finish and stops the loop; a
 /// second one also cancels that batch: its waits end at once and no new request goes.
-async fn stop_on_signals(shutdown: Shutdown) {
+pub(super) async fn stop_on_signals(shutdown: Shutdown) {
     let mut seen = 0;
     loop {
         if !next_signal().await {

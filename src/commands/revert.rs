@@ -696,6 +696,10 @@ fn finish_report(
         sheet: sheet_json(item),
         store: json(store),
         resolution: Resolution::None,
+        cell: match &item.sheet {
+            SheetSide::Holds { cell, .. } => Some(cell.to_string()),
+            SheetSide::Changed { .. } | SheetSide::Missing(_) => None,
+        },
     };
 
     // Stale stock writes: the store moved after the re-read; reported as conflicts.

@@ -5,6 +5,8 @@
 //! never prints its value. Only this module and `cli` read the environment; the loader
 //! takes the environment as a function so tests can supply their own.
 
+pub mod fleet;
+mod serve;
 mod validate;
 mod vars;
 pub mod woocommerce;
@@ -18,6 +20,7 @@ pub use crate::model::Secret;
 use crate::model::rows::{ColumnKey, ColumnSpec};
 pub use crate::model::secret::{expose_secret, expose_secret_opt};
 use crate::model::{Field, LocationName};
+pub use serve::{ServeConfig, ServeConfigError};
 use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
@@ -51,6 +54,13 @@ pub struct Config {
     pub woocommerce: Option<woocommerce::WooConfig>,
     #[serde(default)]
     pub sync: SyncConfig,
+    /// `serve`'s hook secret and bearer token; its `${VAR}`s are required by `serve` only.
+    #[serde(default)]
+    pub serve: ServeConfig,
+    /// A pair file's `[fleet]` section (SPEC §9); read by the fleet only, accepted by every
+    /// command so that a pair file is a valid `--config`.
+    #[serde(default, deserialize_with = "fleet::section")]
+    pub fleet: Option<fleet::FleetSection>,
 }
 
 /// Which kind of store a config syncs.
@@ -495,6 +505,7 @@ impl Config {
 
         let mut vars = Interpolator::new(env);
         config.interpolate(&mut vars);
+        config.serve.interpolate(env);
         if !vars.malformed.is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_owned(),
@@ -675,12 +686,16 @@ impl Config {
     /// Substitutes `${VAR}` in every string value. The destructuring is exhaustive on
     /// purpose: a new string field that is not listed here does not compile.
     fn interpolate(&mut self, vars: &mut Interpolator<'_>) {
+        // `fleet` holds no strings a variable could stand for: modes, durations, cron.
         let Config {
             sheet,
             google,
             shopify,
             woocommerce,
             sync,
+            // Resolved on its own: a missing variable there only matters to `serve`.
+            serve: _,
+            fleet: _,
         } = self;
 
         let SheetConfig {

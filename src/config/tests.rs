@@ -619,6 +619,7 @@ fn example_config_parses_and_sets_every_key() {
     assert_eq!(keys("sheet.write_back").len(), 2);
     assert_eq!(keys("shopify").len(), 4);
     assert_eq!(keys("sync").len(), 9);
+    assert_eq!(keys("serve"), ["hook_secret"]);
     assert_eq!(
         c.sync.bulk_timeout,
         std::time::Duration::from_secs(2 * 3600)

@@ -184,6 +184,7 @@ pub(super) fn cell(
         sheet: sheet.clone(),
         store: store.clone(),
         resolution,
+        cell: entry.cell.clone(),
     };
 
     match decide(opts.policy, &sheet, &store, base, opts.adopt) {

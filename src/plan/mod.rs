@@ -277,6 +277,9 @@ pub struct Conflict {
     pub sheet: Option<Value>,
     pub store: Option<Value>,
     pub resolution: Resolution,
+    /// The sheet cell the conflict is about (the status page links to it). Last, so the
+    /// derived order stays the one the fields above give.
+    pub cell: CellRef,
 }
 
 /// A value both sides already agree on with no baseline yet: recorded silently.

@@ -26,6 +26,7 @@ pub fn replan_value(
         (Policy::ThreeWay, Some(base)) if *base != fresh => Some(Conflict {
             sku: change.sku.clone(),
             row: change.row,
+            cell: change.cell.clone(),
             key: change.key.clone(),
             kind: ConflictKind::BothChanged,
             baseline: base.clone(),
@@ -94,6 +95,7 @@ pub fn replan(
             sheet: change.to.clone(),
             store: store.clone(),
             resolution: Resolution::Sheet,
+            cell: change.cell.clone(),
         }),
         _ => None,
     };

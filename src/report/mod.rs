@@ -114,6 +114,11 @@ pub struct ConflictReport {
     pub sheet: serde_json::Value,
     pub store: serde_json::Value,
     pub resolution: Resolution,
+    /// The sheet cell in A1 notation (`Inventory!E12`), as row errors name theirs; absent
+    /// where no cell holds the value (a reverted row that is gone) and in reports written
+    /// before it existed. Additive to SPEC §5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
 }
 
 impl ConflictReport {
@@ -132,6 +137,7 @@ impl ConflictReport {
             sheet: json(&c.sheet),
             store: json(&c.store),
             resolution: c.resolution,
+            cell: Some(c.cell.to_string()),
         }
     }
 }
@@ -183,7 +189,16 @@ pub struct Report {
     pub dry_run: bool,
     pub shop: String,
     pub spreadsheet_id: String,
+    /// The tab's numeric `sheetId` (the `gid` of its URL), so a cell can be linked to;
+    /// absent when the run did not read the sheet's properties. Additive to SPEC §5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet_id: Option<i64>,
     pub rows_read: usize,
+    /// The SKUs whose rows the run planned when it planned only some (`watch`'s changed
+    /// rows); absent when it planned every row. What the status page needs to tell which
+    /// run last judged a row. Additive to SPEC §5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_skus: Option<Vec<String>>,
     pub changes: Vec<ChangeReport>,
     pub pulled: Vec<PullReport>,
     pub conflicts: Vec<ConflictReport>,
@@ -356,7 +371,9 @@ impl Report {
             dry_run,
             shop,
             spreadsheet_id,
+            sheet_id: None,
             rows_read: plan.rows_read,
+            planned_skus: None,
             changes,
             pulled,
             conflicts,

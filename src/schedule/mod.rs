@@ -8,10 +8,12 @@
 //!
 //! - `drive`: the cheap Drive `files.get` change check;
 //! - `watch`: the watch loop and its content diff;
+//! - `nudge`: what `serve` plugs into it (change notifications, an observer of ticks);
 //! - `cron`: the `schedule` loop.
 
 mod cron;
 pub mod drive;
+pub mod nudge;
 mod watch;
 
 use std::time::Duration;
@@ -19,7 +21,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use cron::{When, WhenError, schedule};
-pub use watch::{WatchOptions, row_contents, watch};
+pub use nudge::{NoObserver, Notice, Nudges, Planned, TickObserver};
+pub use watch::{WatchOptions, row_contents, watch, watch_with};
 
 use crate::engine::{Engine, EngineError, RunOptions};
 use crate::state::{Scope, WriterLock};

@@ -11,6 +11,12 @@
 //! A row is remembered as synced only when its run settled it: rows whose changes a
 //! guard refused, or that failed or were skipped, stay pending and are judged again the
 //! next time the sheet changes (SPEC §4.6 under `watch`). A refusal is logged once.
+//!
+//! `serve` plugs in [`Nudges`] (the sheet's own change notifications): the first one
+//! wakes the loop, the notices arriving within `gather` of it are folded in, and one
+//! changed-rows tick carries them all; it reads the sheet whatever Drive's version says,
+//! since Drive may not have moved yet. Polling goes on beside it, for the edits no
+//! notification announces. A [`TickObserver`] hears how each tick ended.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -19,6 +25,7 @@ use serde_json::Value as Json;
 use tokio::time::Instant;
 
 use super::drive::{DriveClient, FileVersion};
+use super::nudge::{NoObserver, Notice, Nudges, Planned, TickObserver};
 use super::{Backoff, Shutdown, summary, tick_options};
 use crate::engine::{Engine, EngineError, Reads};
 use crate::model::{Currency, LocationName, Sku};
@@ -35,6 +42,12 @@ pub struct WatchOptions {
     pub full_every: Duration,
     /// The longest wait after failing ticks.
     pub max_backoff: Duration,
+    /// How long after the first of a burst of notifications the tick starts: the
+    /// notices arriving meanwhile ride along (`serve`; SPEC §10 folds edits notified
+    /// within one second into one sync).
+    pub gather: Duration,
+    /// Retries of the Drive check.
+    pub retry: crate::http::RetryPolicy,
 }
 
 impl Default for WatchOptions {
@@ -43,6 +56,8 @@ impl Default for WatchOptions {
             interval: Duration::from_secs(10),
             full_every: Duration::from_secs(15 * 60),
             max_backoff: Duration::from_secs(5 * 60),
+            gather: Duration::from_secs(1),
+            retry: crate::http::RetryPolicy::default(),
         }
     }
 }
@@ -96,6 +111,17 @@ enum TickError {
     Drive(#[from] super::drive::DriveError),
 }
 
+impl TickError {
+    /// The exit status of the run this failure ended; `None` for a failed change check,
+    /// which is not a run.
+    fn run_status(&self) -> Option<crate::report::ExitStatus> {
+        match self {
+            TickError::Engine(e) => Some(e.fatal().into()),
+            TickError::Drive(_) => None,
+        }
+    }
+}
+
 impl From<parse::HeaderError> for TickError {
     fn from(e: parse::HeaderError) -> Self {
         TickError::Engine(e.into())
@@ -127,10 +153,21 @@ struct Watcher<'a> {
 /// Runs `watch` until `shutdown.stop` fires. The caller holds the writer lock. Ticks
 /// that fail are logged and tried again after a backoff; this returns only on shutdown.
 pub async fn watch(engine: &Engine, opts: &WatchOptions, shutdown: &Shutdown) {
+    watch_with(engine, opts, shutdown, None, &NoObserver).await;
+}
+
+/// [`watch`], also woken by `nudges` and reporting each tick to `observer` (`serve`).
+pub async fn watch_with(
+    engine: &Engine,
+    opts: &WatchOptions,
+    shutdown: &Shutdown,
+    nudges: Option<&Nudges>,
+    observer: &dyn TickObserver,
+) {
     let drive = DriveClient::new(
         &engine.sheets,
         &engine.config.sheet.drive_api_base_url,
-        crate::http::RetryPolicy::default(),
+        opts.retry,
     );
     let mut w = Watcher {
         engine,
@@ -151,23 +188,42 @@ pub async fn watch(engine: &Engine, opts: &WatchOptions, shutdown: &Shutdown) {
         "Watching the sheet"
     );
     loop {
-        tokio::select! {
+        // After a failure the backoff holds notifications back too: they would only fail
+        // again, and the tick that succeeds carries them.
+        let listening = nudges.filter(|_| backoff.failures == 0);
+        let nudged = tokio::select! {
             () = shutdown.stop.cancelled() => break,
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep(wait) => false,
+            () = queued(listening) => true,
+        };
+        if nudged && let Some(first) = nudges.and_then(Nudges::first_received) {
+            tokio::select! {
+                () = shutdown.stop.cancelled() => break,
+                () = tokio::time::sleep_until(first + opts.gather) => {}
+            }
         }
+        let carried: Vec<Notice> = nudges.map(Nudges::take).unwrap_or_default();
         let started = Instant::now();
         let full = started >= next_full || w.currency.is_none();
-        match w.tick(full, shutdown).await {
+        match w.tick(full, shutdown, &carried, observer).await {
             Ok(line) => {
                 backoff.succeeded();
                 if full {
                     next_full = started + opts.full_every;
                 }
-                tracing::info!("{line}");
+                if carried.is_empty() {
+                    tracing::info!("{line}");
+                } else {
+                    tracing::info!("{line} [{} notification(s)]", carried.len());
+                }
                 wait = opts.interval.saturating_sub(started.elapsed());
             }
             Err(e) => {
                 wait = backoff.failed();
+                observer.failed(&e.to_string(), e.run_status());
+                if let Some(n) = nudges {
+                    n.restore(carried);
+                }
                 tracing::warn!(
                     error = %e,
                     retry_in = %humantime::format_duration(wait),
@@ -182,21 +238,37 @@ pub async fn watch(engine: &Engine, opts: &WatchOptions, shutdown: &Shutdown) {
     tracing::info!("Watch stopped");
 }
 
+/// Resolves when `nudges` has a notice queued; never without nudges.
+async fn queued(nudges: Option<&Nudges>) {
+    match nudges {
+        Some(n) => n.queued().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Watcher<'_> {
-    /// One tick; returns its log line.
-    async fn tick(&mut self, full: bool, shutdown: &Shutdown) -> Result<String, TickError> {
+    /// One tick; returns its log line. A tick carrying notices reads the sheet even when
+    /// Drive's version has not moved (yet).
+    async fn tick(
+        &mut self,
+        full: bool,
+        shutdown: &Shutdown,
+        carried: &[Notice],
+        observer: &dyn TickObserver,
+    ) -> Result<String, TickError> {
         let spreadsheet_id = &self.engine.config.sheet.spreadsheet_id;
         // Read before the sheet: an edit after this read moves the version again, so
         // the next tick looks, and nothing is missed.
         let version = self.drive.version(spreadsheet_id).await?;
         if full {
-            return self.full(version, shutdown).await;
+            return self.full(version, shutdown, carried, observer).await;
         }
-        if self.version.as_ref() == Some(&version) {
+        if carried.is_empty() && self.version.as_ref() == Some(&version) {
+            observer.checked();
             return Ok("tick: sheet unchanged".to_owned());
         }
         let Some(currency) = self.currency.clone() else {
-            return self.full(version, shutdown).await;
+            return self.full(version, shutdown, carried, observer).await;
         };
         let (layout, columns) = self.engine.read_sheet().await?;
         let sheet = parse::parse(&layout, &columns, &currency)?;
@@ -208,6 +280,7 @@ impl Watcher<'_> {
             .collect();
         if changed.is_empty() {
             self.version = Some(version);
+            observer.checked();
             return Ok(format!(
                 "tick: sheet moved to version {}, no row changed",
                 self.version.as_ref().map_or("?", |v| v.version.as_str())
@@ -215,7 +288,7 @@ impl Watcher<'_> {
         }
         // A SKU the last full snapshot did not know needs the whole store to be judged.
         if changed.iter().any(|s| !self.ids.contains_key(s)) {
-            return self.full(version, shutdown).await;
+            return self.full(version, shutdown, carried, observer).await;
         }
         let ids: Vec<String> = changed
             .iter()
@@ -245,6 +318,12 @@ impl Watcher<'_> {
             .engine
             .run_reads(&tick_options(shutdown), reads)
             .await?;
+        observer.ran(
+            &report,
+            report.exit_status(false),
+            Planned::Rows(&changed),
+            carried,
+        );
         self.settle(&contents, &changed, &report);
         self.version = Some(version);
         let names: Vec<&str> = changed.iter().take(5).map(Sku::as_str).collect();
@@ -266,6 +345,8 @@ impl Watcher<'_> {
         &mut self,
         version: FileVersion,
         shutdown: &Shutdown,
+        carried: &[Notice],
+        observer: &dyn TickObserver,
     ) -> Result<String, TickError> {
         let reads = self.engine.read_all().await?;
         self.ids = reads
@@ -286,6 +367,7 @@ impl Watcher<'_> {
             .engine
             .run_reads(&tick_options(shutdown), reads)
             .await?;
+        observer.ran(&report, report.exit_status(false), Planned::All, carried);
         self.synced.clear();
         let all: BTreeSet<Sku> = contents.keys().cloned().collect();
         self.settle(&contents, &all, &report);

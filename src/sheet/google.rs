@@ -10,7 +10,7 @@
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
 //! errors or logs.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -174,21 +174,29 @@ struct RetryDelegate<'p> {
     interrupted: bool,
     /// `true` from a `Retry::After` until the next attempt goes out.
     waiting: tokio::sync::watch::Sender<bool>,
+    /// Where a 429 is reported (`serve` counts them).
+    progress: Reporter,
 }
 
 impl<'p> RetryDelegate<'p> {
     #[cfg(test)]
     fn new(policy: RetryPolicy, pacer: &'p Pacer) -> Self {
-        RetryDelegate::cancellable(policy, pacer, CancellationToken::new())
+        RetryDelegate::cancellable(policy, pacer, CancellationToken::new(), Reporter::silent())
     }
 
-    fn cancellable(policy: RetryPolicy, pacer: &'p Pacer, cancel: CancellationToken) -> Self {
+    fn cancellable(
+        policy: RetryPolicy,
+        pacer: &'p Pacer,
+        cancel: CancellationToken,
+        progress: Reporter,
+    ) -> Self {
         RetryDelegate {
             retries: Retries::new(policy, "google-sheets"),
             pacer,
             cancel,
             interrupted: false,
             waiting: tokio::sync::watch::Sender::new(false),
+            progress,
         }
     }
 
@@ -224,6 +232,11 @@ impl Delegate for RetryDelegate<'_> {
 
     fn http_failure(&mut self, resp: &common::Response, _body: Option<&Json>) -> Retry {
         let status = resp.status().as_u16();
+        if status == 429 {
+            self.progress.report(crate::progress::Event::Throttled {
+                limit: Limit::Google,
+            });
+        }
         if crate::http::retryable_status(status) {
             let server_wait = resp
                 .headers()
@@ -323,6 +336,10 @@ pub struct SheetsClient {
     cancel: CancellationToken,
     /// Where block reads and quota waits are reported (silent unless the CLI shows bars).
     progress: Reporter,
+    /// Each (spreadsheet, tab)'s numeric `sheetId`, as the last metadata read found it:
+    /// the report carries it so that a cell can be linked to (`#gid=`). Read along with
+    /// the row count that every column read asks for, so it costs no request.
+    sheet_ids: Arc<Mutex<HashMap<(String, String), i64>>>,
 }
 
 impl std::fmt::Debug for SheetsClient {
@@ -440,6 +457,7 @@ impl SheetsClient {
             account,
             cancel: CancellationToken::new(),
             progress: Reporter::silent(),
+            sheet_ids: Arc::default(),
         })
     }
 
@@ -475,7 +493,12 @@ impl SheetsClient {
         &self,
         pacer: &'p Pacer,
     ) -> (RetryDelegate<'p>, tokio::sync::watch::Receiver<bool>) {
-        let dlg = RetryDelegate::cancellable(self.retry, pacer, self.cancel.clone());
+        let dlg = RetryDelegate::cancellable(
+            self.retry,
+            pacer,
+            self.cancel.clone(),
+            self.progress.clone(),
+        );
         let waiting = dlg.waiting.subscribe();
         (dlg, waiting)
     }
@@ -635,6 +658,16 @@ impl SheetsClient {
         }
     }
 
+    /// The numeric `sheetId` of `tab` (the `gid` in its URL), once a column read of it
+    /// has read the spreadsheet's metadata; `None` before.
+    pub fn sheet_id(&self, spreadsheet_id: &str, tab: &str) -> Option<i64> {
+        self.sheet_ids
+            .lock()
+            .ok()?
+            .get(&(spreadsheet_id.to_owned(), tab.to_owned()))
+            .copied()
+    }
+
     /// Reports block reads and quota waits to `progress`.
     pub fn set_progress(&mut self, progress: Reporter) {
         self.progress = progress;
@@ -695,7 +728,10 @@ impl SheetsClient {
             .hub
             .spreadsheets()
             .get(spreadsheet_id)
-            .param("fields", "sheets.properties(title,gridProperties.rowCount)")
+            .param(
+                "fields",
+                "sheets.properties(sheetId,title,gridProperties.rowCount)",
+            )
             .add_scope(Scope::Spreadsheet)
             .delegate(&mut dlg)
             .doit();
@@ -711,12 +747,18 @@ impl SheetsClient {
                     .await);
             }
         };
-        Ok(spreadsheet
+        let found = spreadsheet
             .sheets
             .unwrap_or_default()
             .into_iter()
             .filter_map(|sheet| sheet.properties)
-            .find(|p| p.title.as_deref() == Some(tab))
+            .find(|p| p.title.as_deref() == Some(tab));
+        if let Some(id) = found.as_ref().and_then(|p| p.sheet_id)
+            && let Ok(mut ids) = self.sheet_ids.lock()
+        {
+            ids.insert((spreadsheet_id.to_owned(), tab.to_owned()), i64::from(id));
+        }
+        Ok(found
             .and_then(|p| p.grid_properties)
             .and_then(|g| g.row_count)
             .and_then(|n| usize::try_from(n).ok()))
@@ -1068,7 +1110,12 @@ mod tests {
     fn a_cancelled_run_retries_nothing_and_says_it_was_interrupted() {
         let cancel = CancellationToken::new();
         let pacer = Pacer::new();
-        let mut dlg = RetryDelegate::cancellable(RetryPolicy::default(), &pacer, cancel.clone());
+        let mut dlg = RetryDelegate::cancellable(
+            RetryPolicy::default(),
+            &pacer,
+            cancel.clone(),
+            Reporter::silent(),
+        );
         let waiting = dlg.waiting.subscribe();
         assert!(matches!(
             dlg.next(Reason::Status(503), None),

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 /// Top to bottom; a module may import from its own row and the rows after it.
 const LAYERS: &[&[&str]] = &[
     &["cli"],
-    &["schedule", "commands"],
+    &["serve"],
+    &["schedule", "commands", "fleet"],
     &["engine"],
     &["apply", "report"],
     &["store", "sheet"],

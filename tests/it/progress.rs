@@ -20,7 +20,10 @@ fn of(events: &[Event], work: Work) -> Vec<Event> {
             | Event::Position { work: w, .. }
             | Event::Status { work: w, .. }
             | Event::End { work: w } => *w == work,
-            Event::Wait { .. } | Event::Waited { .. } => false,
+            Event::Wait { .. }
+            | Event::Waited { .. }
+            | Event::Throttled { .. }
+            | Event::RateRoom { .. } => false,
         })
         .cloned()
         .collect()

@@ -454,3 +454,38 @@ async fn the_client_stays_inside_googles_sixty_a_minute() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_column_read_learns_the_tabs_sheet_id() {
+    let fake = inventory_fake();
+    fake.add_tab("Q1 stock", vec![vec![json!("SKU")], vec![json!("A-1")]]);
+    let base = start(&fake).await;
+    fake.allow_token("static");
+    let client = SheetsClient::with_static_token("static".into(), &base).expect("client");
+    let id = fake.spreadsheet_id();
+    assert_eq!(client.sheet_id(&id, "Q1 stock"), None, "nothing read yet");
+    client
+        .read_columns(&id, "Q1 stock", &[0])
+        .await
+        .expect("columns");
+    // The id Google (here the fake) gives that tab, which is not its index.
+    let meta: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}v4/spreadsheets/{id}"))
+        .bearer_auth("static")
+        .send()
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    let want = meta["sheets"]
+        .as_array()
+        .expect("sheets")
+        .iter()
+        .find(|s| s["properties"]["title"] == "Q1 stock")
+        .and_then(|s| s["properties"]["sheetId"].as_i64())
+        .expect("Q1's sheetId");
+    assert_ne!(want, 1);
+    assert_eq!(client.sheet_id(&id, "Q1 stock"), Some(want));
+    assert_eq!(client.sheet_id(&id, "Inventory"), None, "only tabs read");
+}

@@ -33,6 +33,18 @@ impl Answer {
         Answer::json(200, value)
     }
 
+    /// The site's home page (a request for the root without `rest_route`).
+    pub fn html_home() -> Answer {
+        Answer {
+            status: 200,
+            body: Body::Html(
+                "<!DOCTYPE html>\n<html lang=\"en-US\"><head><meta charset=\"UTF-8\"><title>sheetsync demo</title><link rel=\"https://api.w.org/\" href=\"/wp-json/\" /></head>\n<body class=\"home\"><main><h1>sheetsync demo</h1></main></body></html>\n"
+                    .into(),
+            ),
+            headers: Vec::new(),
+        }
+    }
+
     /// WordPress's theme 404 for a URL that is not a REST route (e.g. `/wp-json/…` on a
     /// site without pretty permalinks).
     pub fn html_not_found() -> Answer {

@@ -85,10 +85,37 @@ impl FaultRule {
 #[derive(Debug, Default)]
 pub struct Knobs {
     pub latency: Duration,
+    /// Added per item of a batch write, on top of `latency` (PHP saves the items one
+    /// after another, so a batch of 100 takes far longer than a read).
+    pub per_batch_item: Duration,
     pub rules: Vec<FaultRule>,
-    /// Faults injected so far, by rule position at the time.
+    /// A share of requests that meet a random fault, drawn from a seeded RNG.
+    pub random: Option<(f64, fastrand::Rng)>,
+    /// Faults injected so far (scripted and random).
     pub injected: usize,
 }
+
+/// The faults a random draw picks from, evenly.
+const RANDOM_FAULTS: [Fault; 6] = [
+    Fault::TooMany {
+        retry_after: None,
+        body: FaultBody::Html,
+    },
+    Fault::TooMany {
+        retry_after: None,
+        body: FaultBody::Json,
+    },
+    Fault::Unavailable {
+        retry_after: None,
+        body: FaultBody::Html,
+    },
+    Fault::Unavailable {
+        retry_after: None,
+        body: FaultBody::Empty,
+    },
+    Fault::DropBefore,
+    Fault::LostAnswer,
+];
 
 impl Knobs {
     /// The fault for this request, if a rule hits it (the first that does, used up once).
@@ -98,10 +125,25 @@ impl Knobs {
         } else {
             format!("{path}?{query}")
         };
-        let rule = self.rules.iter_mut().find(|r| r.hits(method, &target))?;
-        rule.times -= 1;
-        let fault = rule.fault.clone();
-        self.rules.retain(|r| r.times > 0);
+        if let Some(rule) = self.rules.iter_mut().find(|r| r.hits(method, &target)) {
+            rule.times -= 1;
+            let fault = rule.fault.clone();
+            self.rules.retain(|r| r.times > 0);
+            self.injected += 1;
+            return Some(fault);
+        }
+        let (share, rng) = self.random.as_mut()?;
+        if rng.f64() >= *share {
+            return None;
+        }
+        let mut fault = RANDOM_FAULTS[rng.usize(..RANDOM_FAULTS.len())].clone();
+        // Random 429s and 503s say when to come back half of the time.
+        if let Fault::TooMany { retry_after, .. } | Fault::Unavailable { retry_after, .. } =
+            &mut fault
+            && rng.bool()
+        {
+            *retry_after = Some("0".into());
+        }
         self.injected += 1;
         Some(fault)
     }
@@ -129,6 +171,9 @@ pub struct RequestLog {
     pub auth: Option<&'static str>,
     /// The scripted fault it met, if any.
     pub fault: Option<Fault>,
+    /// A write's JSON body (bodies carry no credentials), for tests that check what a
+    /// client sent.
+    pub body: Option<serde_json::Value>,
 }
 
 /// Requests being handled right now, and the most seen at once.

@@ -20,7 +20,8 @@
 //!   any route runs. OAuth 1.0a is not implemented: signed requests are refused. The
 //!   fake never records a secret.
 //! - Reads: `GET /products` (`page`, `per_page` 1..=100 else 400 `rest_invalid_param`,
-//!   `sku` over products *and* variations, exact own SKU; `include`, `exclude`, `type`,
+//!   `sku` over products *and* variations, exact own SKU (and the whole comma list);
+//!   `search_sku`, `global_unique_id`, `include`, `exclude`, `type`,
 //!   `status` (default `any`: not trash), `parent`, `search`, `modified_after`/`_before`,
 //!   `after`/`before`, `dates_are_gmt`, `orderby` (date, id, include, title, slug,
 //!   modified, price, popularity, rating; date/modified tie-break on id), `order`,
@@ -41,14 +42,21 @@
 //!   `POST /products`, `PUT /products/{id}`, `PUT /products/{p}/variations/{id}`,
 //!   `DELETE`s; WooCommerce's silent rewrites (sale ≥ regular dropped, stock on an
 //!   unmanaged item ignored, a variable product's own prices blanked, SKU `wc_clean`,
-//!   GTIN sanitised, unknown status → draft, `date_modified` bumped on every save).
+//!   GTIN sanitised, `wc_format_decimal` on prices, unknown status → draft,
+//!   `date_modified` bumped on every save, the parent's too for a variation), the
+//!   undocumented `inventory_delta`; a `null` field is left alone (`isset()`).
 //! - Orders ([`WooFake::place_order`]) decrement stock atomically (the parent's for
 //!   `manage_stock: "parent"`), bump the stock holder's `date_modified`, and are listed
-//!   by `GET /orders?modified_after=…&dates_are_gmt=true`.
+//!   by `GET /orders?modified_after=…&dates_are_gmt=true`; [`WooFake::set_order_status`]
+//!   changes one (cancelling restocks).
+//!
+//! [`WooSandbox`] pairs the fake with a Sheets fake holding the WooCommerce demo sheet
+//! and writes a config for both (`demo`/`sandbox --store woocommerce`).
 //!
 //! # Test hooks
-//! [`WooFake::set_latency`], [`WooFake::add_fault`] (429/503 with JSON, HTML or empty
-//! bodies and `Retry-After`, dropped connections, lost answers),
+//! [`WooFake::set_latency`] and [`WooFake::set_batch_item_latency`],
+//! [`WooFake::add_fault`] (429/503 with JSON, HTML or empty bodies and `Retry-After`,
+//! dropped connections, lost answers), [`WooFake::set_random_faults`] (a seeded share),
 //! [`WooFake::hold_batch`] (park the N-th batch write before or after it applies, so a
 //! test can place an order in between), [`WooFake::request_log`],
 //! [`WooFake::in_flight`] and [`WooFake::max_in_flight`], item accessors and setters
@@ -67,6 +75,7 @@ mod answer;
 mod auth;
 mod knobs;
 mod read;
+mod sandbox;
 mod seed;
 mod state;
 #[cfg(test)]
@@ -92,6 +101,7 @@ pub use auth::Permission;
 use auth::{ApiKey, Caller};
 pub use knobs::{Fault, FaultBody, FaultRule, RequestLog};
 use knobs::{InFlight, Knobs};
+pub use sandbox::{DEMO_SHEET, WooSandbox};
 pub use seed::Catalogue;
 use state::{Base, Item, Store};
 
@@ -158,6 +168,8 @@ pub enum WooFakeError {
     },
     #[error("an order needs at least one line with a positive quantity")]
     EmptyOrder,
+    #[error("no order has id {0}")]
+    UnknownOrder(u64),
 }
 
 /// `manage_stock` as WooCommerce reports it.
@@ -338,6 +350,16 @@ impl WooFake {
         format!("{}/?rest_route=/wc/v3", self.base_url())
     }
 
+    /// A `[woocommerce]` config section (SPEC §8) for this fake and its read/write key.
+    pub fn config_section(&self) -> String {
+        format!(
+            "[woocommerce]\nurl = \"{}\"\nconsumer_key = \"{}\"\nconsumer_secret = \"{}\"\n",
+            self.base_url(),
+            SANDBOX_CONSUMER_KEY,
+            SANDBOX_CONSUMER_SECRET
+        )
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -439,7 +461,7 @@ impl WooFake {
     /// The item whose *own* SKU is `sku` (the first, if a test forced duplicates in).
     pub fn item_by_sku(&self, sku: &str) -> Option<ItemView> {
         let shared = self.lock();
-        let id = *shared.store.skus.get(sku)?.first()?;
+        let id = shared.store.first_with_sku(sku)?;
         shared.store.items.get(&id).map(|i| view(&shared.store, i))
     }
 
@@ -479,7 +501,7 @@ impl WooFake {
         };
         f(&mut item);
         item.modified = store.now();
-        store.put(item);
+        store.put(*item);
         true
     }
 
@@ -528,7 +550,7 @@ impl WooFake {
             return false;
         };
         item.sku = sku.to_owned();
-        store.put(item);
+        store.put(*item);
         true
     }
 
@@ -545,6 +567,13 @@ impl WooFake {
     pub fn place_order(&self, lines: &[(&str, i64)]) -> Result<u64, WooFakeError> {
         let mut shared = self.lock();
         write::place_order(&mut shared.store, lines)
+    }
+
+    /// Sets an order's status (`completed`, `cancelled`, …): the order is changed, so it
+    /// shows in `GET /orders?modified_after=…`. Cancelling puts its stock back.
+    pub fn set_order_status(&self, order: u64, status: &str) -> Result<(), WooFakeError> {
+        let mut shared = self.lock();
+        write::set_order_status(&mut shared.store, order, status)
     }
 
     /// The ids of orders created or modified in `[from, to]` (GMT unix seconds).
@@ -571,6 +600,21 @@ impl WooFake {
     /// Latency added to every request before it is handled (for benchmarks).
     pub fn set_latency(&self, latency: Duration) {
         self.lock().knobs.latency = latency;
+    }
+
+    /// Latency added per item of a batch write (create, update and delete items), on
+    /// top of [`WooFake::set_latency`]: a realistic batch of 100 takes seconds.
+    pub fn set_batch_item_latency(&self, per_item: Duration) {
+        self.lock().knobs.per_batch_item = per_item;
+    }
+
+    /// `share` (0.0..=1.0) of the requests from now on meet a random fault (429 or 503
+    /// with HTML, JSON or empty bodies, sometimes `Retry-After: 0`; a dropped connection;
+    /// a lost answer), drawn from an RNG seeded with `seed`: the same requests meet the
+    /// same faults. Scripted faults go first. `share` 0 turns it off.
+    pub fn set_random_faults(&self, share: f64, seed: u64) {
+        self.lock().knobs.random =
+            (share > 0.0).then(|| (share.min(1.0), fastrand::Rng::with_seed(seed)));
     }
 
     /// Scripts a fault (see [`FaultRule::next`] and [`FaultRule::matching`]).
@@ -630,6 +674,10 @@ impl WooFake {
         let mut shared = self.lock();
         let params = Params::parse(query);
         let Some(route) = route_of(path, &params, shared.pretty) else {
+            // The site itself: its home page at the root, WordPress's 404 elsewhere.
+            if path == "/" && method == "GET" {
+                return (Answer::html_home(), None, None);
+            }
             return (Answer::html_not_found(), None, None);
         };
         let auth = auth::authenticate(&shared.keys, shared.ssl, &params.0, authorization);
@@ -663,8 +711,8 @@ impl WooFake {
 
 /// An own SKU, else an id.
 fn resolve(store: &Store, key: &str) -> Option<u64> {
-    if let Some(id) = store.skus.get(key).and_then(|ids| ids.first()) {
-        return Some(*id);
+    if let Some(id) = store.first_with_sku(key) {
+        return Some(id);
     }
     key.parse::<u64>()
         .ok()
@@ -673,7 +721,7 @@ fn resolve(store: &Store, key: &str) -> Option<u64> {
 
 fn view(store: &Store, i: &Item) -> ItemView {
     let parent_stock = store.stock_from_parent(i);
-    let holder = store.items.get(&store.stock_holder(i)).unwrap_or(i);
+    let holder = store.items.get(&store.stock_holder(i)).map_or(i, |h| &**h);
     ItemView {
         id: i.id,
         parent_id: i.parent_id,
@@ -683,7 +731,7 @@ fn view(store: &Store, i: &Item) -> ItemView {
         } else {
             i.name.clone()
         },
-        status: i.status.clone(),
+        status: i.status.to_string(),
         own_sku: i.sku.clone(),
         sku: store.view_sku(i),
         regular_price: i.regular_price.clone(),
@@ -701,7 +749,7 @@ fn view(store: &Store, i: &Item) -> ItemView {
         } else {
             None
         },
-        stock_status: holder.stock_status.clone(),
+        stock_status: holder.stock_status.to_string(),
         global_unique_id: i.global_unique_id.clone(),
         cost: i.cogs,
         tags: i
@@ -967,12 +1015,18 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
     let body = axum::body::to_bytes(body, 64 << 20)
         .await
         .unwrap_or_default();
+    let batch = batch_name(&method, &path, &params);
     let (latency, fault) = {
         let mut shared = fake.lock();
         let fault = shared
             .knobs
             .draw(&method, &path, query.as_deref().unwrap_or(""));
-        (shared.knobs.latency, fault)
+        let mut latency = shared.knobs.latency;
+        if batch.is_some() && !shared.knobs.per_batch_item.is_zero() {
+            let items = batch_items(&body);
+            latency += shared.knobs.per_batch_item * u32::try_from(items).unwrap_or(u32::MAX);
+        }
+        (latency, fault)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -988,6 +1042,9 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
         key: None,
         auth: None,
         fault: fault.clone(),
+        body: matches!(method.as_str(), "POST" | "PUT" | "PATCH")
+            .then(|| serde_json::from_slice(&body).ok())
+            .flatten(),
     };
     let log = |mut entry: RequestLog, status: Option<u16>| {
         entry.status = status;
@@ -1009,7 +1066,6 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
         }
         Some(Fault::LostAnswer) | None => {}
     }
-    let batch = batch_name(&method, &path, &params);
     if let Some(name) = batch
         && fake.holds.waiting_at(HoldPoint::BeforeApply)
         && fake
@@ -1047,6 +1103,18 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
     }
     log(entry, Some(answer.status));
     into_response(answer)
+}
+
+/// How many items a batch body carries (for the per-item latency).
+fn batch_items(body: &[u8]) -> usize {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return 0;
+    };
+    ["create", "update", "delete"]
+        .iter()
+        .filter_map(|k| v.get(k).and_then(Value::as_array))
+        .map(Vec::len)
+        .sum()
 }
 
 /// The hold name of a batch write, if the request is one.

@@ -120,10 +120,19 @@ pub fn list(
     let include = ids("include");
     let exclude = ids("exclude").unwrap_or_default();
     let parents = ids("parent");
-    let skus = params.list("sku");
+    // `sku=A,B` matches `A`, `B` and the whole `A,B` (a SKU may hold a comma, §1.3).
+    let skus = params.list("sku").map(|mut list| {
+        if let Some(whole) = params.get("sku").filter(|w| w.contains(',')) {
+            list.push(whole.trim().to_owned());
+        }
+        list
+    });
+    let search_sku = params.get("search_sku").map(str::to_owned);
+    let gtins = params.list("global_unique_id");
     let search = params.get("search").map(str::to_lowercase);
     // `?sku=` widens a product query to variations too (brief §1.3, C-PROD).
-    let with_variations = listing == Listing::Products && skus.is_some();
+    let with_variations =
+        listing == Listing::Products && (skus.is_some() || search_sku.is_some() || gtins.is_some());
 
     let matches = |item: &Item| -> bool {
         let type_ok = match listing {
@@ -146,6 +155,8 @@ pub fn list(
             && parents.as_ref().is_none_or(|ps| ps.contains(&item.parent_id))
             // The exact `_sku` meta: a variation's own SKU, never the inherited one.
             && skus.as_ref().is_none_or(|s| !item.sku.is_empty() && s.contains(&item.sku))
+            && search_sku.as_ref().is_none_or(|q| item.sku.contains(q.as_str()))
+            && gtins.as_ref().is_none_or(|g| !item.global_unique_id.is_empty() && g.contains(&item.global_unique_id))
             && modified_after.is_none_or(|t| item.modified > t)
             && modified_before.is_none_or(|t| item.modified < t)
             && after.is_none_or(|t| item.created > t)
@@ -165,11 +176,7 @@ pub fn list(
         ),
         _ => match (&include, &skus) {
             (Some(inc), _) => Some(inc.clone()),
-            (None, Some(s)) => Some(
-                s.iter()
-                    .flat_map(|sku| store.skus.get(sku).cloned().unwrap_or_default())
-                    .collect(),
-            ),
+            (None, Some(s)) => Some(s.iter().flat_map(|sku| store.ids_with_sku(sku)).collect()),
             (None, None) => None,
         },
     };
@@ -178,11 +185,16 @@ pub fn list(
             ids.sort_unstable();
             ids.dedup();
             ids.iter()
-                .filter_map(|id| store.items.get(id))
+                .filter_map(|id| store.items.get(id).map(|i| &**i))
                 .filter(|i| matches(i))
                 .collect()
         }
-        None => store.items.values().filter(|i| matches(i)).collect(),
+        None => store
+            .items
+            .values()
+            .map(|i| &**i)
+            .filter(|i| matches(i))
+            .collect(),
     };
     let name_of = |i: &Item| {
         if i.is_variation() {
@@ -284,7 +296,7 @@ fn paginated(
     };
     // C-CRUD emits only prev/next (the docs' first/last never come, brief §1.5).
     if page > 1 {
-        let prev = (page - 1).min(pages.max(1));
+        let prev = (page - 1).min(pages);
         answer
             .headers
             .push(("link".into(), format!("<{}>; rel=\"prev\"", link(prev))));

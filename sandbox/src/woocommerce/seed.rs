@@ -4,6 +4,8 @@
 //! variations sharing their parent's stock, one unmanaged item, one scheduled sale) and
 //! generated catalogues of N variations for benchmarks.
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 
 use super::state::{Attribute, Item, Kind, Store, Term, slugify};
@@ -85,7 +87,7 @@ fn variation(store: &mut Store, id: u64, parent: u64, v: &V, now: i64) {
     item.picks = v
         .picks
         .iter()
-        .map(|(a, n, o)| (*a, (*n).to_owned(), (*o).to_owned()))
+        .map(|(a, n, o)| (*a, Cow::Borrowed(*n), (*o).to_owned()))
         .collect();
     fill(&mut item, v);
     store.put(item);
@@ -489,7 +491,7 @@ pub fn generated(store: &mut Store, parents: usize, per_parent: usize) {
             let mut v = Item::new(id, Kind::Variation, now);
             v.parent_id = parent_id;
             v.sku = format!("GEN-{p}-{n}");
-            v.picks = vec![(SIZE, "Size".into(), format!("S{n}"))];
+            v.picks = vec![(SIZE, Cow::Borrowed("Size"), format!("S{n}"))];
             v.regular_price = format!("{}.{:02}", 10 + (p % 90), n % 100);
             v.manage_stock = true;
             v.stock = Some(((p * 7 + n * 3) % 50) as i64 + 1);

@@ -432,6 +432,21 @@ async fn rest_route_and_permalinks() {
     assert_eq!(via_query.status, 200);
     assert_eq!(via_query.body.as_array().map(Vec::len), Some(2));
 
+    let home = h
+        .send("GET", &format!("{}/", h.fake.base_url()), Cred::None, None)
+        .await;
+    assert_eq!(home.status, 200);
+    assert!(home.text.contains("https://api.w.org/"));
+    let page = h
+        .send(
+            "GET",
+            &format!("{}/shop/", h.fake.base_url()),
+            Cred::None,
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 404);
+
     h.fake.set_pretty_permalinks(false);
     let got = h.get("/products").await;
     assert_eq!(got.status, 404);
@@ -1670,4 +1685,407 @@ async fn a_hundred_thousand_variations_fit() {
     assert_eq!(got.header("x-wp-total"), Some("100000"));
     assert_eq!(got.body.as_array().map(Vec::len), Some(100));
     assert_eq!(got.body[99]["sku"], "GEN-19999-4");
+}
+
+#[tokio::test]
+async fn random_faults_are_seeded_and_batch_items_cost_time() {
+    let h = demo().await;
+    let run = |seed: u64| {
+        let h = &h;
+        async move {
+            h.fake.set_random_faults(0.5, seed);
+            let mut statuses = Vec::new();
+            for _ in 0..40 {
+                let r = h
+                    .client
+                    .get(format!("{}/products?per_page=1", h.fake.api_base()))
+                    .basic_auth(h.fake.consumer_key(), Some(h.fake.consumer_secret()))
+                    .send()
+                    .await;
+                statuses.push(match r {
+                    Ok(r) => match r.bytes().await {
+                        Ok(_) => 0,
+                        Err(_) => 1,
+                    },
+                    Err(_) => 1,
+                });
+            }
+            h.fake.set_random_faults(0.0, 0);
+            statuses
+        }
+    };
+    let before = h.fake.faults_injected();
+    let a = run(7).await;
+    let injected = h.fake.faults_injected() - before;
+    assert!((5..=35).contains(&injected), "{injected} of 40");
+    let b = run(7).await;
+    assert_eq!(a, b, "the same seed draws the same faults");
+    let log = h.fake.request_log();
+    assert!(log.iter().any(|l| l.status == Some(429)) && log.iter().any(|l| l.status == Some(503)));
+
+    h.fake.set_batch_item_latency(Duration::from_millis(20));
+    let tote = h.id("TOTE-NAT");
+    let updates: Vec<Value> = (0..10).map(|_| json!({"id": tote})).collect();
+    h.post("/products/batch", json!({"update": updates})).await;
+    let last = h.fake.request_log().pop().expect("logged");
+    assert!(
+        last.elapsed >= Duration::from_millis(200),
+        "{:?}",
+        last.elapsed
+    );
+}
+
+#[tokio::test]
+async fn sku_filters_match_whole_lists_partials_and_gtins() {
+    let h = demo().await;
+    let stk = h.id("STK-PACK");
+    assert!(h.fake.force_sku(stk, "A,B"));
+    let got = h.get("/products?sku=A,B").await;
+    assert_eq!(
+        got.body.as_array().map(Vec::len),
+        Some(1),
+        "the whole string matches too"
+    );
+    let partial = h.get("/products?search_sku=TEE-RED&per_page=100").await;
+    assert_eq!(partial.body.as_array().map(Vec::len), Some(3));
+    let gtin = h.get("/products?global_unique_id=0840012346018").await;
+    assert_eq!(gtin.body[0]["sku"], "MUG-11OZ");
+    // A duplicate forced in (as old imports leave them) is listed twice.
+    let tote = h.id("TOTE-NAT");
+    assert!(h.fake.force_sku(tote, "MUG-11OZ"));
+    assert_eq!(
+        h.get("/products?sku=MUG-11OZ")
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    // Deleting the first holder leaves the other one found by the SKU.
+    let first = h.fake.item_by_sku("MUG-11OZ").expect("held").id;
+    let mug = h.id("MUG");
+    h.send(
+        "DELETE",
+        &format!(
+            "{}/products/{mug}/variations/{first}?force=true",
+            h.fake.api_base()
+        ),
+        Cred::Rw,
+        None,
+    )
+    .await;
+    assert_eq!(h.fake.item_by_sku("MUG-11OZ").map(|i| i.id), Some(tote));
+}
+
+// ---- the sandbox -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_sandbox_pairs_the_demo_sheet_with_the_store() {
+    let sandbox = WooSandbox::demo(0).await.expect("starts");
+    let rows = sandbox.sheets.rows("Inventory");
+    let skus: Vec<String> = rows
+        .iter()
+        .skip(1)
+        .filter_map(|r| r.first().and_then(Value::as_str).map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let missing: Vec<&String> = skus
+        .iter()
+        .filter(|s| sandbox.woo.item_by_sku(s).is_none())
+        .collect();
+    assert_eq!(
+        missing,
+        vec!["TEE-GRN-M"],
+        "only the deliberate row matches nothing"
+    );
+    sandbox.fix_demo_sheet();
+    assert_eq!(
+        sandbox
+            .sheets
+            .cell("Inventory", "A22")
+            .filter(|v| *v != json!("")),
+        None
+    );
+    assert_eq!(sandbox.sheets.cell("Inventory", "C14"), Some(json!(14.5)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sandbox.write_config(dir.path(), "").expect("written");
+    let text = std::fs::read_to_string(&path).expect("readable");
+    assert!(text.contains(&format!("url = \"{}\"", sandbox.woo.base_url())));
+    assert!(text.contains("stock = \"Stock\"") && !text.contains("[sheet.inventory]"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Cost of goods is on in the sandbox store, since the sheet has a cost column.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let got: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/products?per_page=1&_fields=id,cost_of_goods_sold",
+            sandbox.woo.api_base()
+        ))
+        .basic_auth(
+            sandbox.woo.consumer_key(),
+            Some(sandbox.woo.consumer_secret()),
+        )
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("json");
+    assert!(got[0].get("cost_of_goods_sold").is_some());
+}
+
+#[tokio::test]
+async fn cancelled_orders_restock_and_nulls_leave_fields_alone() {
+    let h = demo().await;
+    let order = h
+        .fake
+        .place_order(&[("BEAN-RED", 2), ("TEE-RED-S", 1)])
+        .expect("placed");
+    assert_eq!(
+        h.fake.item_by_sku("BEAN").and_then(|i| i.stock_quantity),
+        Some(15)
+    );
+    let cut = h.fake.now_gmt();
+    h.fake.advance_clock(Duration::from_secs(2));
+    h.fake
+        .set_order_status(order, "cancelled")
+        .expect("known order");
+    assert_eq!(
+        h.fake.item_by_sku("BEAN").and_then(|i| i.stock_quantity),
+        Some(17)
+    );
+    assert_eq!(
+        h.fake
+            .item_by_sku("TEE-RED-S")
+            .and_then(|i| i.stock_quantity),
+        Some(14)
+    );
+    let changed = h
+        .get(&format!("/orders?modified_after={cut}&dates_are_gmt=true"))
+        .await;
+    assert_eq!(changed.body[0]["status"], "cancelled");
+    assert!(matches!(
+        h.fake.set_order_status(1, "completed"),
+        Err(WooFakeError::UnknownOrder(1))
+    ));
+
+    // `isset()`: a null leaves the field as it is.
+    let tote = h.id("TOTE-NAT");
+    let got = h
+        .post("/products/batch", json!({"update": [{"id": tote, "sku": null, "regular_price": null, "stock_quantity": null, "sale_price": "9.00"}]}))
+        .await;
+    let u = &got.body["update"][0];
+    assert_eq!(
+        (
+            u["sku"].clone(),
+            u["regular_price"].clone(),
+            u["stock_quantity"].clone(),
+            u["sale_price"].clone()
+        ),
+        (json!("TOTE-NAT"), json!("16.00"), json!(20), json!("9.00"))
+    );
+    // The log keeps what was sent.
+    let last = h.fake.request_log().pop().expect("logged");
+    assert_eq!(
+        last.body
+            .as_ref()
+            .map(|b| b["update"][0]["sale_price"].clone()),
+        Some(json!("9.00"))
+    );
+}
+
+#[tokio::test]
+async fn single_routes_deltas_creates_and_deletes() {
+    let h = demo().await;
+    let tote = h.id("TOTE-NAT");
+    // The undocumented `inventory_delta` (§3.1): read-modify-write, only without
+    // `stock_quantity`.
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "inventory_delta": -3}]}),
+        )
+        .await;
+    assert_eq!(got.body["update"][0]["stock_quantity"], json!(17));
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"update": [{"id": tote, "inventory_delta": -3, "stock_quantity": 5}]}),
+        )
+        .await;
+    assert_eq!(got.body["update"][0]["stock_quantity"], json!(5));
+
+    // A variation is read through `/products/{id}` but not written there.
+    let red = h.fake.item_by_sku("TEE-RED-S").expect("seeded");
+    assert_eq!(
+        h.get(&format!("/products/{}", red.id)).await.body["type"],
+        "variation"
+    );
+    let got = h
+        .put(
+            &format!("/products/{}", red.id),
+            json!({"regular_price": "1.00"}),
+        )
+        .await;
+    assert_eq!(
+        (got.status, got.error_code()),
+        (404, "woocommerce_rest_invalid_product_id")
+    );
+    let got = h
+        .put(
+            &format!("/products/{}/variations/{}", red.parent_id, red.id),
+            json!({"regular_price": "23.00"}),
+        )
+        .await;
+    assert_eq!(
+        (got.status, got.body["regular_price"].clone()),
+        (200, json!("23.00"))
+    );
+    assert_eq!(
+        h.get(&format!("/products/{}/variations/999", red.parent_id))
+            .await
+            .error_code(),
+        "woocommerce_rest_product_variation_invalid_id"
+    );
+
+    // A variation created under its parent, with an attribute the parent offers.
+    let created = h
+        .post(
+            &format!("/products/{}/variations", red.parent_id),
+            json!({"sku": "TEE-GRN-L", "regular_price": "19.90", "manage_stock": true, "stock_quantity": 4,
+                   "attributes": [{"id": 1, "option": "Green"}, {"name": "Size", "option": "L"}, {"name": "Fabric", "option": "Silk"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let attrs: Vec<&str> = created.body["attributes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["option"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        attrs,
+        vec!["Green", "L"],
+        "an attribute the parent lacks is skipped"
+    );
+    assert_eq!(created.body["stock_quantity"], json!(4));
+    // Not under a simple product.
+    let got = h
+        .post(
+            &format!("/products/{tote}/variations/batch"),
+            json!({"create": [{"regular_price": "1.00"}]}),
+        )
+        .await;
+    assert_eq!(
+        error_of(&got.body["create"][0]).0,
+        "woocommerce_rest_product_variation_invalid_parent"
+    );
+    // A create carrying an id is refused.
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"create": [{"id": tote, "name": "X"}]}),
+        )
+        .await;
+    assert_eq!(
+        error_of(&got.body["create"][0]),
+        ("woocommerce_rest_product_exists".into(), 400)
+    );
+
+    // DELETE without force trashes (gone from `status=any` lists), with force removes.
+    let url = format!("{}/products/{tote}", h.fake.api_base());
+    let trashed = h.send("DELETE", &url, Cred::Rw, None).await;
+    assert_eq!(
+        (trashed.status, trashed.body["status"].clone()),
+        (200, json!("trash"))
+    );
+    let listed = h.get(&format!("/products?include={tote}")).await;
+    assert_eq!(listed.body, json!([]));
+    assert_eq!(
+        h.get(&format!("/products?include={tote}&status=trash"))
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // A trashed item's SKU is free again.
+    let got = h
+        .post(
+            "/products/batch",
+            json!({"create": [{"name": "Tote 2", "sku": "TOTE-NAT"}]}),
+        )
+        .await;
+    assert_eq!(got.body["create"][0]["sku"], "TOTE-NAT");
+    let gone = h
+        .send("DELETE", &format!("{url}?force=true"), Cred::Rw, None)
+        .await;
+    assert_eq!(gone.status, 200);
+    assert!(h.fake.item(tote).is_none());
+    assert_eq!(
+        h.get(&format!("/products/{tote}")).await.error_code(),
+        "woocommerce_rest_product_invalid_id"
+    );
+    // Deleting a variable product takes its variations with it.
+    let (_, before) = h.fake.counts();
+    let cap = h.id("CAP");
+    h.send(
+        "DELETE",
+        &format!("{}/products/{cap}?force=true", h.fake.api_base()),
+        Cred::Rw,
+        None,
+    )
+    .await;
+    assert_eq!(h.fake.counts().1, before - 2);
+    assert!(h.fake.item_by_sku("CAP-NAVY").is_none());
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_counted_in_flight() {
+    let h = demo().await;
+    h.fake.set_latency(Duration::from_millis(300));
+    let hold = h
+        .fake
+        .hold_batch(VARIATIONS_BATCH, 1, HoldPoint::BeforeApply);
+    let parent = h.id("CAP");
+    let client = h.client.clone();
+    let (url, key, secret) = (
+        format!("{}/products/{parent}/variations/batch", h.fake.api_base()),
+        h.fake.consumer_key(),
+        h.fake.consumer_secret(),
+    );
+    let parked = tokio::spawn(async move {
+        client
+            .post(url)
+            .basic_auth(key, Some(secret))
+            .json(&json!({}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    hold.held().await;
+    let reads: Vec<_> = (0..3)
+        .map(|_| {
+            let client = h.client.clone();
+            let url = format!("{}/products?per_page=1", h.fake.api_base());
+            tokio::spawn(async move {
+                client
+                    .get(url)
+                    .basic_auth(key, Some(secret))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.ok().and_then(Result::ok), Some(200));
+    }
+    assert!(h.fake.max_in_flight() >= 2, "{}", h.fake.max_in_flight());
+    assert_eq!(h.fake.in_flight(), 1, "only the held batch is left");
+    hold.release();
+    assert_eq!(parked.await.ok().and_then(Result::ok), Some(200));
+    assert_eq!(h.fake.in_flight(), 0);
 }

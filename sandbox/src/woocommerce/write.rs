@@ -174,7 +174,7 @@ fn addressed(store: &Store, target: Target, id: u64, status: u16) -> Result<Item
         Target::Variations(parent) if !item.is_variation() || item.parent_id != parent => {
             Err(invalid_id(target.post_type(), status))
         }
-        _ => Ok(item),
+        _ => Ok(*item),
     }
 }
 
@@ -311,9 +311,16 @@ fn unique_slug(store: &Store, slug: &str) -> String {
 fn apply(
     store: &mut Store,
     item: &mut Item,
-    req: &Map<String, Value>,
+    raw: &Map<String, Value>,
     target: Target,
 ) -> Result<(), WooError> {
+    // The controllers test fields with `isset()`, which is false for `null`: a `null`
+    // leaves the field alone. Only `low_stock_amount` looks for the key itself.
+    let req: Map<String, Value> = raw
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let has = |k: &str| req.get(k).is_some_and(|v| !v.is_null());
     let text = |k: &str| req.get(k).map(php_string);
     let variation = item.is_variation();
@@ -339,13 +346,13 @@ fn apply(
                     "Invalid catalog visibility option.",
                 ));
             }
-            item.catalog_visibility = v;
+            item.catalog_visibility = v.into();
         }
     }
     // A status WordPress has no post-status object for becomes `draft` (§1.2).
     if let Some(s) = text("status") {
         item.status = if POST_STATUSES.contains(&s.as_str()) {
-            s
+            s.into()
         } else {
             "draft".into()
         };
@@ -361,7 +368,7 @@ fn apply(
                 "Invalid product tax status.",
             ));
         }
-        item.tax_status = t;
+        item.tax_status = t.into();
     }
     if let Some(raw) = text("sku") {
         // `set_sku( wc_clean( … ) )`, unique across products and variations (§1.4).
@@ -442,10 +449,10 @@ fn apply(
             item.manage_stock = string_to_bool(m);
         }
         if let Some(s) = &stock_status {
-            item.stock_status = s.clone();
+            item.stock_status = s.clone().into();
         }
         if let Some(b) = text("backorders") {
-            item.backorders = b;
+            item.backorders = b.into();
         }
         let parent_manages = store
             .items
@@ -457,7 +464,7 @@ fn apply(
             } else if has("inventory_delta") {
                 item.stock = Some(item.stock.unwrap_or(0) + stock_amount(&req["inventory_delta"]));
             }
-            if let Some(v) = req.get("low_stock_amount") {
+            if let Some(v) = raw.get("low_stock_amount") {
                 item.low_stock_amount = (!v.is_null()).then(|| stock_amount(v));
             }
         } else {
@@ -470,34 +477,34 @@ fn apply(
             item.manage_stock = string_to_bool(m);
         }
         if let Some(b) = text("backorders") {
-            item.backorders = b;
+            item.backorders = b.into();
         }
         if item.manage_stock {
             if item.kind != Kind::Variable
                 && let Some(s) = &stock_status
             {
-                item.stock_status = s.clone();
+                item.stock_status = s.clone().into();
             }
             if has("stock_quantity") {
                 item.stock = Some(stock_amount(&req["stock_quantity"]));
             } else if has("inventory_delta") {
                 item.stock = Some(item.stock.unwrap_or(0) + stock_amount(&req["inventory_delta"]));
             }
-            if let Some(v) = req.get("low_stock_amount") {
+            if let Some(v) = raw.get("low_stock_amount") {
                 item.low_stock_amount = (!v.is_null()).then(|| stock_amount(v));
             }
         } else {
             // Not managed: the quantity sent is dropped, and the call still succeeds.
             item.stock = None;
             if let Some(s) = &stock_status {
-                item.stock_status = s.clone();
+                item.stock_status = s.clone().into();
             }
         }
     } else if item.kind != Kind::Variable
         && let Some(s) = &stock_status
     {
         // Store-wide stock management off: every stock field but the status is ignored.
-        item.stock_status = s.clone();
+        item.stock_status = s.clone().into();
     }
 
     // Cost of goods: written only while the feature is on, ignored otherwise (§1.6).
@@ -583,7 +590,7 @@ fn apply(
                     continue;
                 };
                 let option = a.get("option").map(php_string).unwrap_or_default();
-                picks.push((pa.id, pa.name.clone(), wc_clean(&option)));
+                picks.push((pa.id, pa.name.clone().into(), wc_clean(&option)));
             }
             item.picks = picks;
         } else {
@@ -831,11 +838,10 @@ fn strip_scripts(s: &str) -> String {
 
 /// The live item (not trashed) that holds `sku` as its own, other than `except`.
 fn live_sku_owner(store: &Store, sku: &str, except: u64) -> Option<u64> {
-    store.skus.get(sku).and_then(|ids| {
-        ids.iter()
-            .copied()
-            .find(|i| *i != except && store.items.get(i).is_some_and(|it| it.status != "trash"))
-    })
+    store
+        .ids_with_sku(sku)
+        .into_iter()
+        .find(|i| *i != except && store.items.get(i).is_some_and(|it| it.status != "trash"))
 }
 
 /// `wc_product_generate_unique_sku`: `sku-1`, `sku-2`, … the first that is free.
@@ -867,6 +873,45 @@ fn sale_date(v: &Value, gmt: bool, utc_offset: i64) -> Option<i64> {
 
 // ---- orders -----------------------------------------------------------------------------
 
+/// Changes an order's status (its `date_modified` moves). Cancelling a paid order puts
+/// its stock back, as `wc_maybe_increase_stock_levels` does, on the same holders an
+/// order takes from.
+pub fn set_order_status(store: &mut Store, id: u64, status: &str) -> Result<(), WooFakeError> {
+    let now = store.now();
+    let Some(pos) = store.orders.iter().position(|o| o.id == id) else {
+        return Err(WooFakeError::UnknownOrder(id));
+    };
+    let was = store.orders[pos].status.clone();
+    if status == "cancelled" && was != "cancelled" {
+        let lines = store.orders[pos].lines.clone();
+        for line in lines {
+            let item_id = if line.variation_id != 0 {
+                line.variation_id
+            } else {
+                line.product_id
+            };
+            let Some(item) = store.items.get(&item_id) else {
+                continue;
+            };
+            let holder = store.stock_holder(item);
+            if let Some(h) = store.items.get_mut(&holder)
+                && h.manage_stock
+            {
+                let qty = h.stock.unwrap_or(0) + line.quantity;
+                h.stock = Some(qty);
+                if qty > 0 {
+                    h.stock_status = "instock".into();
+                }
+                h.modified = now;
+            }
+        }
+    }
+    let order = &mut store.orders[pos];
+    order.status = status.to_owned();
+    order.modified = now;
+    Ok(())
+}
+
 /// See [`super::WooFake::place_order`].
 pub fn place_order(store: &mut Store, lines: &[(&str, i64)]) -> Result<u64, WooFakeError> {
     let mut resolved: Vec<(Item, i64)> = Vec::new();
@@ -884,7 +929,7 @@ pub fn place_order(store: &mut Store, lines: &[(&str, i64)]) -> Result<u64, WooF
         if matches!(item.kind, Kind::Variable | Kind::Grouped) {
             return Err(WooFakeError::NotPurchasable((*key).to_owned()));
         }
-        resolved.push((item, *qty));
+        resolved.push((*item, *qty));
     }
     if resolved.is_empty() {
         return Err(WooFakeError::EmptyOrder);

@@ -448,6 +448,14 @@ impl Transport {
                 Err(e) if !e.is_retryable() => return Err(e),
                 Err(e) => e,
             };
+            if matches!(
+                err,
+                StoreError::Throttled { .. } | StoreError::Http { status: 429, .. }
+            ) {
+                self.progress().report(crate::progress::Event::Throttled {
+                    limit: Limit::Store,
+                });
+            }
             if let StoreError::Throttled { requested, .. } = &err {
                 // The next charge is what Shopify asked for, so the bucket holds it on resend.
                 lock(&self.estimates).insert(op.clone(), *requested);
@@ -518,7 +526,17 @@ impl Transport {
             .as_ref()
             .and_then(|e| e.extensions.as_ref())
             .and_then(|x| x.cost);
-        lock(&self.bucket).settle_cost(charged, cost, self.clock.now());
+        let room = {
+            let mut bucket = lock(&self.bucket);
+            bucket.settle_cost(charged, cost, self.clock.now());
+            bucket.level(self.clock.now())
+        };
+        if cost.is_some_and(|c| c.throttle_status.is_some()) {
+            self.progress().report(crate::progress::Event::RateRoom {
+                // Points are whole numbers on Shopify's side; the mirror's fraction is ours.
+                available: room.max(0.0) as u64,
+            });
+        }
         if let Some(requested) = cost.and_then(|c| c.requested_query_cost) {
             lock(&self.estimates).insert(op.to_owned(), requested);
         }

@@ -1,0 +1,69 @@
+//! `sheetsync serve`: check `[serve]` and the listen address, connect, take the writer
+//! lock for the command's life, bind, and run [`crate::serve::run`] until a signal;
+//! exit 0 as `watch` does.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Cli, CommandError, Failure};
+use crate::config::{ConfigError, ServeConfigError};
+use crate::engine::Engine;
+use crate::report::ExitStatus;
+use crate::schedule::{self, Shutdown, WatchOptions};
+use crate::serve::{ServeContext, access, health::SystemClock};
+
+pub async fn run(
+    cli: &Cli,
+    listen: SocketAddr,
+    interval: Duration,
+    full_every: Duration,
+) -> Result<ExitStatus, Failure> {
+    if interval.is_zero() || full_every.is_zero() {
+        return Err(CommandError::Usage(
+            "--interval and --full-every must be longer than zero".to_owned(),
+        )
+        .into());
+    }
+    let (path, config) = super::load_config(cli)?;
+    // `[serve]`'s variables are required here only (SPEC §10).
+    config.serve.require().map_err(|e| match e {
+        ServeConfigError::MissingEnv(names) => ConfigError::MissingEnv {
+            path: path.clone(),
+            names,
+        },
+        ServeConfigError::Invalid(message) => ConfigError::Invalid {
+            path: path.clone(),
+            message,
+        },
+    })?;
+    access::check_listen(listen, config.serve.token.as_ref())
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    let bearer = access::Bearer::new(config.serve.token.as_ref())
+        .map_err(|e| CommandError::Local(e.to_string()))?;
+
+    let shutdown = Shutdown::default();
+    let mut engine = Engine::connect(config.clone())
+        .await?
+        .with_cancel(shutdown.hard.clone());
+    let _lock = schedule::hold_lock(&engine, "sheetsync serve")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CommandError::Local(format!("cannot listen on {listen}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CommandError::Local(format!("cannot listen on {listen}: {e}")))?;
+    // Printed whatever the log level: the address (a port picked by `:0`) is what the
+    // merchant (or a test) needs next.
+    eprintln!("sheetsync serve: listening on http://{bound}");
+    let signals = tokio::spawn(super::watch::stop_on_signals(shutdown.clone()));
+    let ctx = ServeContext::new(config, interval, std::sync::Arc::new(SystemClock));
+    let opts = WatchOptions {
+        interval,
+        full_every,
+        ..WatchOptions::default()
+    };
+    let served = crate::serve::run(&mut engine, &ctx, &opts, listener, bearer, &shutdown).await;
+    signals.abort();
+    served.map_err(|e| CommandError::Local(e.to_string()))?;
+    Ok(ExitStatus::Done)
+}

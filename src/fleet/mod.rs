@@ -1,0 +1,14 @@
+//! Fleet mode (SPEC §9): many (store, spreadsheet, tab) pairs run by many workers over
+//! shared state.
+//!
+//! - `pairs`: a directory of pair files, checked, with `${VAR}` left for each worker;
+//! - `fire`: a schedule pair's fire times as fixed points on the time line, so that a
+//!   fire time runs once whoever owns the pair when it comes due.
+//!
+//! The shared state, the leases and the worker loop are built on these elsewhere.
+
+pub mod fire;
+pub mod pairs;
+
+pub use fire::{FireError, FireTimes};
+pub use pairs::{Pair, PairError, PairsError, load_dir};
