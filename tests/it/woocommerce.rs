@@ -730,3 +730,29 @@ async fn revert_puts_a_runs_values_back_and_pull_fills_blank_cells() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(cell_text(env.sheets.cell("Inventory", "D5")), "25");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_whose_answer_is_lost_is_re_read_never_sent_again() {
+    let mut rows = agreeing_rows();
+    rows[2][3] = json!(11); // HOOD-GRY-M: a variations batch
+    let env = Woo::start(rows, "").await;
+    env.fake.add_fault(FaultRule::matching(
+        "POST",
+        "/variations/batch",
+        1,
+        Fault::LostAnswer,
+    ));
+    let (code, report) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        change(&report, "HOOD-GRY-M", "inventory")["status"],
+        "applied"
+    );
+    assert_eq!(env.stock("HOOD-GRY-M"), Some(11));
+    let sent: Vec<String> = env
+        .writes()
+        .into_iter()
+        .filter(|w| w.ends_with("/variations/batch"))
+        .collect();
+    assert_eq!(sent.len(), 1, "re-sent after a lost answer: {sent:?}");
+}
