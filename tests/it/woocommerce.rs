@@ -756,3 +756,25 @@ async fn a_write_whose_answer_is_lost_is_re_read_never_sent_again() {
         .collect();
     assert_eq!(sent.len(), 1, "re-sent after a lost answer: {sent:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_probes_the_store_and_a_cost_column_needs_cost_of_goods() {
+    let env = Woo::start(agreeing_rows(), "").await;
+    let (code, out, err) = env.run(&["check"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("permission: read/write") && out.contains("check: ok"),
+        "{out}"
+    );
+    // A cost column against a store whose cost of goods is off: exit 2, saying so.
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace("barcode = \"Barcode\"", "cost = \"Barcode\""),
+    )
+    .unwrap();
+    env.fake.set_cogs_enabled(false);
+    let (code, out, err) = env.run(&["sync", "--dry-run", "--adopt", "sheet"]).await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("cost of goods feature is off"), "{err}");
+}
