@@ -778,3 +778,27 @@ async fn check_probes_the_store_and_a_cost_column_needs_cost_of_goods() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("cost of goods feature is off"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_restricts_a_woocommerce_run_to_the_named_fields() {
+    let mut rows = agreeing_rows();
+    rows[1][1] = json!(17); // TOTE-NAT regular price
+    rows[2][3] = json!(11); // HOOD-GRY-M stock
+    let env = Woo::start(rows, "max_change_ratio = 1.0").await;
+    let (code, report) = env
+        .sync_json(&["--adopt", "sheet", "--only", "inventory"])
+        .await;
+    assert_eq!(code, 0, "{report:#}");
+    let fields: Vec<&str> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["inventory"], "{report:#}");
+    assert_eq!(
+        env.fake.item_by_sku("TOTE-NAT").unwrap().regular_price,
+        "16.00"
+    );
+    assert_eq!(env.stock("HOOD-GRY-M"), Some(11));
+}
