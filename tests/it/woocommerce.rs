@@ -802,3 +802,57 @@ async fn only_restricts_a_woocommerce_run_to_the_named_fields() {
     );
     assert_eq!(env.stock("HOOD-GRY-M"), Some(11));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_sends_an_edit_to_woocommerce_and_pulls_a_sale() {
+    let env = Woo::start(agreeing_rows(), "").await;
+    let (code, first) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{first:#}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["watch", "--interval", "200ms", "--full-every", "1s"])
+        .envs(env.keys())
+        .env("SHEETSYNC_LOG", "sheetsync=info")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn watch");
+    let log = common::LogTail::of(&mut child);
+    log.wait_for("tick: full sync", 1).await;
+    // An edit reaches the store through the narrow (changed rows only) path.
+    env.sheets.set_cell("Inventory", "B3", json!(18));
+    common::wait_until(
+        std::time::Duration::from_secs(15),
+        "the store to take the edited price",
+        || {
+            env.fake
+                .item_by_sku("TOTE-NAT")
+                .is_some_and(|i| i.regular_price == "18.00")
+        },
+    )
+    .await;
+    // A sale in the store is pulled into the sheet by a full sync.
+    env.fake.place_order(&[("CAP-NAVY", 4)]).expect("order");
+    common::wait_until(
+        std::time::Duration::from_secs(15),
+        "the sale to reach the sheet",
+        || cell_text(env.sheets.cell("Inventory", "D5")) == "21",
+    )
+    .await;
+    let pid = child.id().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("watch stops after SIGTERM")
+        .expect("wait");
+    let text = log.finish().await;
+    assert_eq!(status.code(), Some(0), "{text}");
+}
