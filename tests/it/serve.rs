@@ -412,6 +412,38 @@ async fn with_a_token_metrics_need_the_bearer_but_hooks_and_health_do_not() {
     assert!(!log.contains(TOKEN), "the token never reaches the log");
 }
 
+/// The status page through the real `serve`: a notified edit with a bad cell shows on
+/// `/` with its cell; with `serve.token` set the page wants the bearer, like `/metrics`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_a_notified_runs_bad_cell_behind_the_bearer() {
+    let env = Env::ready(&format!("token = \"{TOKEN}\"")).await;
+    let served = env.serve().await;
+    let (status, _) = served.get("/", None).await;
+    assert_eq!(status, 401, "the page wants the bearer when a token is set");
+    assert_eq!(served.get("/", Some("not-the-token")).await.0, 401);
+    let (status, page) = served.get("/", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("No row errors"), "{page}");
+
+    env.set("C14", json!("twelve"));
+    let body = script_body(&env.spreadsheet_id(), TAB, chrono::Utc::now());
+    assert_eq!(served.signed(&body).await.0, 202);
+    served.log.wait_for("notification(s)]", 1).await;
+    let (status, page) = served.get("/", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    let errors = page
+        .split("id=\"errors\"")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap_or_default();
+    assert!(errors.contains(">Inventory!C14</a>"), "{page}");
+    assert!(errors.contains("twelve"), "{errors}");
+    let (code, log) = served.stop().await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains(TOKEN), "the token never reaches the log");
+}
+
 /// Every line of a Prometheus text exposition: `# HELP`/`# TYPE` comments or
 /// `name{labels} value`; returns the samples as (name with labels, value).
 fn parse_exposition(text: &str) -> Vec<(String, f64)> {
@@ -592,11 +624,30 @@ async fn health_turns_503_while_google_fails_and_200_after_the_next_success() {
             .status()
             .as_u16()
     };
+    // The page's Watch section: its badge and its last error.
+    let page_watch = || async {
+        let page = http
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("page text");
+        page.split("id=\"watch\"")
+            .nth(1)
+            .and_then(|s| s.split("</section>").next())
+            .unwrap_or_default()
+            .to_owned()
+    };
     eventually(20, "the first sync", || {
         ctx.health.report().last_success.is_some()
     })
     .await;
     assert_eq!(health().await, 200);
+    let watch = page_watch().await;
+    assert!(watch.contains("badge ok"), "{watch}");
+    assert!(!watch.contains("Last error"), "{watch}");
 
     // Google (Sheets and Drive) answers 503 to everything, retries included.
     env.sandbox
@@ -612,8 +663,13 @@ async fn health_turns_503_while_google_fails_and_200_after_the_next_success() {
     .await;
     // Failing, but not yet for a minute (the floor of the threshold): still healthy.
     assert_eq!(health().await, 200);
+    assert!(page_watch().await.contains("badge ok"));
     clock.advance(Duration::from_secs(61));
     assert_eq!(health().await, 503);
+    // The page says the same at once, without waiting for another failed tick.
+    let watch = page_watch().await;
+    assert!(watch.contains("badge bad"), "{watch}");
+    assert!(watch.contains("Last error"), "{watch}");
     let report = ctx.health.report();
     assert!(!report.healthy);
     assert!(report.last_error.is_some());
@@ -628,6 +684,9 @@ async fn health_turns_503_while_google_fails_and_200_after_the_next_success() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let watch = page_watch().await;
+    assert!(watch.contains("badge ok"), "{watch}");
+    assert!(watch.contains("Last error"), "kept after recovery: {watch}");
     shutdown.stop.cancel();
     let ended = tokio::time::timeout(Duration::from_secs(20), task)
         .await

@@ -64,7 +64,25 @@ impl WatchHealth {
     }
 }
 
-/// The health the server updates and the page reads: one value behind a lock.
+/// Where the page gets the watch's health: `serve`'s [`crate::serve::health::Health`]
+/// (the same record `/healthz` answers from), or a fixed [`SharedHealth`].
+pub trait HealthSource: Send + Sync {
+    fn watch_health(&self) -> WatchHealth;
+}
+
+impl HealthSource for SharedHealth {
+    fn watch_health(&self) -> WatchHealth {
+        self.get()
+    }
+}
+
+impl<T: HealthSource + ?Sized> HealthSource for Arc<T> {
+    fn watch_health(&self) -> WatchHealth {
+        (**self).watch_health()
+    }
+}
+
+/// A health value set by hand: a page without a watch loop (a test, a standalone page).
 #[derive(Debug, Clone)]
 pub struct SharedHealth(Arc<Mutex<WatchHealth>>);
 
