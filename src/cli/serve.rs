@@ -39,7 +39,8 @@ pub async fn run(
     access::check_listen(listen, config.serve.token.as_ref())
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     let bearer = access::Bearer::new(config.serve.token.as_ref())
-        .map_err(|e| CommandError::Local(e.to_string()))?;
+        .map_err(|e| CommandError::Local(e.to_string()))?
+        .with_secure_cookie(!listen.ip().is_loopback());
 
     let shutdown = Shutdown::default();
     let mut engine = Engine::connect(config.clone())

@@ -4,7 +4,9 @@
 //!   loop, which starts a changed-rows sync within a second; polling stays the fallback;
 //! - `GET /healthz` ([`health`]): whether the loop's ticks keep succeeding;
 //! - `GET /metrics` ([`metrics`]): SPEC §10's metrics in the Prometheus text format;
-//! - `GET /`: the status page, merged into [`protected`] beside `/metrics`.
+//! - `GET /`: the status page, merged into [`protected`] beside `/metrics`;
+//! - `GET`/`POST /login` ([`login`]): a browser signs in with the token and gets a
+//!   session cookie, accepted like the bearer.
 //!
 //! [`access`] decides who may read the page and metrics. The loop is `schedule`'s; this
 //! module only plugs a queue of notices and an observer of ticks into it. What the page
@@ -16,6 +18,7 @@
 pub mod access;
 pub mod health;
 pub mod hook;
+pub mod login;
 pub mod metrics;
 pub mod page;
 
@@ -101,7 +104,7 @@ pub fn protected(ctx: &ServeContext) -> Router {
 /// Every route, with the access rules and the hook's body limit.
 pub fn router(ctx: &ServeContext, hook: HookState, bearer: Bearer) -> Router {
     let protected = protected(ctx).layer(axum::middleware::from_fn_with_state(
-        bearer,
+        bearer.clone(),
         access::require,
     ));
     Router::new()
@@ -112,6 +115,7 @@ pub fn router(ctx: &ServeContext, hook: HookState, bearer: Bearer) -> Router {
                 .layer(DefaultBodyLimit::max(hook::MAX_BODY)),
         )
         .route("/healthz", get(healthz).with_state(ctx.clone()))
+        .merge(login::router(bearer))
         .merge(protected)
 }
 

@@ -444,6 +444,119 @@ async fn the_page_shows_a_notified_runs_bad_cell_behind_the_bearer() {
     assert!(!log.contains(TOKEN), "the token never reaches the log");
 }
 
+/// A browser signs in: `GET /login` is a form, `POST /login` with the token sets an
+/// `HttpOnly; SameSite=Strict` cookie derived from the token (no `Secure` on loopback),
+/// and that cookie opens the page and `/metrics` like the bearer; a wrong token sets
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_signs_in_with_the_token_and_its_cookie_opens_the_page() {
+    let env = Env::ready(&format!("token = \"{TOKEN}\"")).await;
+    let served = env.serve().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let url = |path: &str| format!("{}{path}", served.base);
+
+    // A browser without the cookie gets its 401 with a way to sign in.
+    let resp = http
+        .get(url("/"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.text()
+            .await
+            .unwrap_or_default()
+            .contains("href=\"/login\"")
+    );
+
+    let resp = http.get(url("/login")).send().await.expect("login form");
+    assert_eq!(resp.status(), 200);
+    let form = resp.text().await.unwrap_or_default();
+    assert!(
+        form.contains("<form method=\"post\" action=\"/login\">"),
+        "{form}"
+    );
+    assert!(form.contains("type=\"password\""), "{form}");
+
+    let post = |token: &str| {
+        // What a browser's form sends (the tokens here need no escaping).
+        http.post(url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let wrong = post("not-the-token-at-all").await.expect("post");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("not the token")
+    );
+
+    let right = post(TOKEN).await.expect("post");
+    assert_eq!(right.status(), 303);
+    assert_eq!(
+        right
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/")
+    );
+    let set = right
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("set-cookie")
+        .to_owned();
+    assert!(set.starts_with("sheetsync_session="), "{set}");
+    assert!(
+        set.contains("; HttpOnly") && set.contains("; SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "loopback is plain HTTP: {set}");
+    assert!(!set.contains(TOKEN), "the cookie is not the token: {set}");
+    let cookie = set.split(';').next().expect("pair").to_owned();
+
+    let with_cookie = |path: &str, cookie: &str| {
+        http.get(url(path))
+            .header("cookie", cookie.to_owned())
+            .send()
+    };
+    let page = with_cookie("/", &cookie).await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap_or_default()
+            .contains("id=\"watch\"")
+    );
+    assert_eq!(
+        with_cookie("/metrics", &cookie).await.expect("m").status(),
+        200
+    );
+    let forged = format!("{cookie}0");
+    assert_eq!(with_cookie("/", &forged).await.expect("page").status(), 401);
+    let token_as_cookie = format!("sheetsync_session={TOKEN}");
+    assert_eq!(
+        with_cookie("/", &token_as_cookie)
+            .await
+            .expect("page")
+            .status(),
+        401
+    );
+    let (code, log) = served.stop().await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains(TOKEN), "the token never reaches the log");
+}
+
 /// Every line of a Prometheus text exposition: `# HELP`/`# TYPE` comments or
 /// `name{labels} value`; returns the samples as (name with labels, value).
 fn parse_exposition(text: &str) -> Vec<(String, f64)> {

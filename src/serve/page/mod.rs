@@ -168,7 +168,7 @@ fn failure(what: &'static str) -> Response {
 }
 
 /// 128 random bits as hex, for the CSP nonce.
-fn nonce() -> Option<String> {
+pub(in crate::serve) fn nonce() -> Option<String> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     ring::rand::SystemRandom::new().fill(&mut bytes).ok()?;
