@@ -557,6 +557,51 @@ async fn a_browser_signs_in_with_the_token_and_its_cookie_opens_the_page() {
     assert!(!log.contains(TOKEN), "the token never reaches the log");
 }
 
+/// `check` validates `[serve]` when the config has one, as `serve` would (an unset
+/// `${VAR}` named, a short token), and says so when it is fine; `sync` never asks.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_validates_the_serve_section_when_present() {
+    let env = Env::ready("token = \"short\"").await;
+    let (code, _, stderr) = common::run_sheetsync(&env.config, &["check"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SHEETSYNC_HOOK_SECRET"), "{stderr}");
+    let with_secret = [("SHEETSYNC_HOOK_SECRET", SECRET)];
+    let (code, _, stderr) = common::run_sheetsync_env(&env.config, &["check"], &with_secret).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("serve.token is shorter than 16"),
+        "{stderr}"
+    );
+    let short_secret = [("SHEETSYNC_HOOK_SECRET", "0123")];
+    let (code, _, stderr) = common::run_sheetsync_env(&env.config, &["check"], &short_secret).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("serve.hook_secret is shorter"), "{stderr}");
+    assert!(
+        !stderr.contains("0123"),
+        "the secret is never shown: {stderr}"
+    );
+    let (code, _, stderr) = common::run_sheetsync(&env.config, &["sync", "--dry-run"]).await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        text.replace("\"short\"", &format!("\"{TOKEN}\"")),
+    )
+    .expect("write");
+    let (code, stdout, stderr) =
+        common::run_sheetsync_env(&env.config, &["check"], &with_secret).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("serve:       hook secret set, token set"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(TOKEN) && !stdout.contains(SECRET),
+        "{stdout}"
+    );
+}
+
 /// Every line of a Prometheus text exposition: `# HELP`/`# TYPE` comments or
 /// `name{labels} value`; returns the samples as (name with labels, value).
 fn parse_exposition(text: &str) -> Vec<(String, f64)> {
