@@ -340,6 +340,9 @@ pub struct SheetsClient {
     /// the report carries it so that a cell can be linked to (`#gid=`). Read along with
     /// the row count that every column read asks for, so it costs no request.
     sheet_ids: Arc<Mutex<HashMap<(String, String), i64>>>,
+    /// Each (spreadsheet, tab)'s grid row count as the last metadata read found it,
+    /// forgotten when a read finds the tab grown (see [`SheetsClient::read_columns`]).
+    small_tabs: Arc<Mutex<HashMap<(String, String), usize>>>,
 }
 
 impl std::fmt::Debug for SheetsClient {
@@ -458,6 +461,7 @@ impl SheetsClient {
             cancel: CancellationToken::new(),
             progress: Reporter::silent(),
             sheet_ids: Arc::default(),
+            small_tabs: Arc::default(),
         })
     }
 
@@ -633,11 +637,31 @@ impl SheetsClient {
             return Ok(Vec::new());
         }
         let block = self.rows_per_read(cols.len());
+        let key = (spreadsheet_id.to_owned(), tab.to_owned());
+        // The row count costs a read of Google's 60 a minute, and `watch`/`serve` read the
+        // same small tab every few seconds: once a metadata read has shown the tab at
+        // under half a block, read it whole without asking again. A tab that has grown
+        // since (a column comes back longer than half a block), or any failed read, makes
+        // the next read ask again; a tab that outgrew a block at once costs one large
+        // response, never a wrong one (a whole-column range returns every row).
+        if self.small_tab(&key).is_some_and(|rows| rows <= block / 2) {
+            let read = self
+                .renewing(|| self.read_block(spreadsheet_id, tab, cols, None))
+                .await;
+            let grown = read
+                .as_ref()
+                .map_or(true, |c| c.iter().any(|c| c.len() > block / 2));
+            if grown {
+                self.set_small_tab(&key, None);
+            }
+            return read;
+        }
         let mut shrunk = false;
         loop {
             let rows = self
                 .renewing(|| self.row_count(spreadsheet_id, tab))
                 .await?;
+            self.set_small_tab(&key, rows);
             let Some(rows) = rows.filter(|&r| r > block) else {
                 return self
                     .renewing(|| self.read_block(spreadsheet_id, tab, cols, None))
@@ -666,6 +690,19 @@ impl SheetsClient {
             .ok()?
             .get(&(spreadsheet_id.to_owned(), tab.to_owned()))
             .copied()
+    }
+
+    fn small_tab(&self, key: &(String, String)) -> Option<usize> {
+        self.small_tabs.lock().ok()?.get(key).copied()
+    }
+
+    fn set_small_tab(&self, key: &(String, String), rows: Option<usize>) {
+        if let Ok(mut tabs) = self.small_tabs.lock() {
+            match rows {
+                Some(n) => tabs.insert(key.clone(), n),
+                None => tabs.remove(key),
+            };
+        }
     }
 
     /// Reports block reads and quota waits to `progress`.

@@ -489,3 +489,44 @@ async fn a_column_read_learns_the_tabs_sheet_id() {
     assert_eq!(client.sheet_id(&id, "Q1 stock"), Some(want));
     assert_eq!(client.sheet_id(&id, "Inventory"), None, "only tabs read");
 }
+
+/// A small tab's row count is asked once: later column reads of it are one `batchGet`
+/// each (the row count is a read of Google's 60 a minute, and `serve` reads the same tab
+/// every few seconds). A tab that has grown past half a read makes the next read ask
+/// again, and that read goes in blocks.
+#[tokio::test]
+async fn a_small_tabs_row_count_is_asked_once_until_the_tab_grows() {
+    let fake = SheetsFake::new();
+    let rows: Vec<Vec<serde_json::Value>> = (0..8)
+        .map(|i| vec![json!(format!("S{i}")), json!(i)])
+        .collect();
+    fake.add_tab_sized("Inventory", rows, 10, 2);
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+    // 40 cells over 2 columns: 20 rows a read, so the 10-row grid is within half of one.
+    let client = client.with_cells_per_read(40);
+    let id = fake.spreadsheet_id();
+    let metadata = |fake: &SheetsFake| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path == format!("/v4/spreadsheets/{id}"))
+            .count()
+    };
+    let first = client.read_columns(&id, "Inventory", &[0, 1]).await.expect("read");
+    assert_eq!(metadata(&fake), 1);
+    for _ in 0..3 {
+        let again = client.read_columns(&id, "Inventory", &[0, 1]).await.expect("read");
+        assert_eq!(again, first);
+    }
+    assert_eq!(metadata(&fake), 1, "the row count is not asked again");
+    assert!(client.sheet_id(&id, "Inventory").is_some());
+
+    // The tab grows past half a read (rows written beyond the grid extend it).
+    assert!(fake.set_cell("Inventory", "A15", json!("S14")));
+    let grown = client.read_columns(&id, "Inventory", &[0, 1]).await.expect("read");
+    assert_eq!(grown[0].len(), 15, "a whole-column read returns every row");
+    let asked = metadata(&fake);
+    let next = client.read_columns(&id, "Inventory", &[0, 1]).await.expect("read");
+    assert_eq!(next, grown);
+    assert_eq!(metadata(&fake), asked + 1, "grown: the row count is asked again");
+}
