@@ -37,31 +37,59 @@ const PER_MINUTE: usize = 60;
 /// connection) never put 61 into one of Google's minutes.
 const WINDOW: Duration = Duration::from_secs(61);
 
-/// A sliding window of the last [`PER_MINUTE`] send times: a request goes out only when
-/// fewer than that many went out in the [`WINDOW`] before it. Unlike a token bucket with
-/// the minute as its burst (60 at once, then one a second: up to 119 in the first
-/// minute), no window of that length ever holds more. Retries take a slot too (the
-/// delegate books one before google-sheets4 resends), since Google counts every request.
-/// It runs on tokio's clock, so tests drive it with paused time.
+/// Requests that may go out at once before the pacing spaces them (see [`Pacer`]).
+const BURST: usize = 12;
+
+/// The spacing of requests past a burst: the rest of the minute's quota spread over the
+/// window, so that a burst plus a window of spaced requests is exactly [`PER_MINUTE`].
+const SPACING: Duration = Duration::from_millis(61_000 / (PER_MINUTE - BURST) as u64 + 1);
+
+/// Paces requests so that no [`WINDOW`] ever holds more than [`PER_MINUTE`], and so that
+/// a steady stream is spread over the window rather than spent at once.
+///
+/// Two rules, both on every booking: a sliding window of the last [`PER_MINUTE`] send
+/// times (a request goes out only when fewer than that many went out in the [`WINDOW`]
+/// before it; unlike a token bucket with the minute as its burst, 60 at once then one a
+/// second, up to 119 in the first minute, no window ever holds more), and a token bucket
+/// of [`BURST`] requests refilled one every [`SPACING`] (GCRA), whose worst window is
+/// `BURST + WINDOW / SPACING` = 60 as well. The bucket is what `serve` needs: with the
+/// window alone a stream of syncs spent all 60 reads in half a minute and then stalled
+/// for the other half (an edit waited 30 s); with the bucket, a burst of up to 12 reads
+/// (a sync, or a few) still goes at once, and a sustained stream gets a read every 1.3 s
+/// instead of a half-minute stall. Retries take a slot too (the delegate books one before
+/// google-sheets4 resends), since Google counts every request. It runs on tokio's clock,
+/// so tests drive it with paused time.
 #[derive(Debug)]
 struct Pacer {
+    state: Mutex<Paced>,
+}
+
+#[derive(Debug)]
+struct Paced {
     /// Send times booked, oldest first; the last ones may lie in the future.
-    sent: Mutex<VecDeque<tokio::time::Instant>>,
+    sent: VecDeque<tokio::time::Instant>,
+    /// The bucket's theoretical arrival time (GCRA): a request may go `BURST - 1`
+    /// spacings before it.
+    tat: Option<tokio::time::Instant>,
 }
 
 impl Pacer {
     fn new() -> Pacer {
         Pacer {
-            sent: Mutex::new(VecDeque::with_capacity(PER_MINUTE + 1)),
+            state: Mutex::new(Paced {
+                sent: VecDeque::with_capacity(PER_MINUTE + 1),
+                tat: None,
+            }),
         }
     }
 
-    /// Books the earliest send time that keeps every window within the quota, and
-    /// returns it.
+    /// Books the earliest send time that keeps every window within the quota and the
+    /// bucket's pace, and returns it.
     fn book(&self) -> tokio::time::Instant {
         // A poisoned lock only means another task panicked while pushing an instant; the
-        // list is still usable.
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        // state is still usable.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Paced { sent, tat } = &mut *state;
         let now = tokio::time::Instant::now();
         while sent
             .front()
@@ -74,11 +102,16 @@ impl Pacer {
             // The request PER_MINUTE places back must have left the window first.
             at = at.max(sent[sent.len() - PER_MINUTE] + WINDOW);
         }
+        let tolerance = SPACING.saturating_mul(BURST as u32 - 1);
+        if let Some(t) = *tat {
+            at = at.max(t.checked_sub(tolerance).unwrap_or(at));
+        }
         // Bookings stay in order, so the indexing above holds for the next one.
         if let Some(&last) = sent.back() {
             at = at.max(last);
         }
         sent.push_back(at);
+        *tat = Some(tat.map_or(at, |t| t.max(at)) + SPACING);
         at
     }
 
@@ -1111,9 +1144,24 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn no_sixty_second_window_holds_more_than_sixty_requests() {
         let at = paced_sends(200).await;
-        // The first 60 go at once; the 61st waits for the first to leave the window.
-        assert!(at[59] < Duration::from_millis(1), "{:?}", at[59]);
-        assert!(at[60] >= Duration::from_secs(61), "{:?}", at[60]);
+        // A burst goes at once; after it the requests are spaced, never stalled.
+        assert!(
+            at[BURST - 1] < Duration::from_millis(1),
+            "{:?}",
+            at[BURST - 1]
+        );
+        assert!(
+            at[BURST] >= SPACING - Duration::from_millis(1),
+            "{:?}",
+            at[BURST]
+        );
+        for pair in at[BURST..].windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap <= SPACING + Duration::from_millis(1),
+                "a stall of {gap:?}"
+            );
+        }
         for (i, &t) in at.iter().enumerate() {
             let in_window = at[i..]
                 .iter()
@@ -1133,12 +1181,12 @@ mod tests {
             ..RetryPolicy::default()
         };
         let pacer = Pacer::new();
-        for _ in 0..PER_MINUTE {
+        for _ in 0..BURST {
             pacer.until_ready().await;
         }
         let mut dlg = RetryDelegate::new(p, &pacer);
         match dlg.next(Reason::Status(503), None) {
-            Retry::After(wait) => assert!(wait >= Duration::from_secs(60), "{wait:?}"),
+            Retry::After(wait) => assert!(wait >= SPACING - Duration::from_millis(1), "{wait:?}"),
             Retry::Abort => panic!("a first 503 is retried"),
         }
     }

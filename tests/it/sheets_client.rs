@@ -512,10 +512,16 @@ async fn a_small_tabs_row_count_is_asked_once_until_the_tab_grows() {
             .filter(|r| r.path == format!("/v4/spreadsheets/{id}"))
             .count()
     };
-    let first = client.read_columns(&id, "Inventory", &[0, 1]).await.expect("read");
+    let first = client
+        .read_columns(&id, "Inventory", &[0, 1])
+        .await
+        .expect("read");
     assert_eq!(metadata(&fake), 1);
     for _ in 0..3 {
-        let again = client.read_columns(&id, "Inventory", &[0, 1]).await.expect("read");
+        let again = client
+            .read_columns(&id, "Inventory", &[0, 1])
+            .await
+            .expect("read");
         assert_eq!(again, first);
     }
     assert_eq!(metadata(&fake), 1, "the row count is not asked again");
@@ -523,10 +529,20 @@ async fn a_small_tabs_row_count_is_asked_once_until_the_tab_grows() {
 
     // The tab grows past half a read (rows written beyond the grid extend it).
     assert!(fake.set_cell("Inventory", "A15", json!("S14")));
-    let grown = client.read_columns(&id, "Inventory", &[0, 1]).await.expect("read");
+    let grown = client
+        .read_columns(&id, "Inventory", &[0, 1])
+        .await
+        .expect("read");
     assert_eq!(grown[0].len(), 15, "a whole-column read returns every row");
     let asked = metadata(&fake);
-    let next = client.read_columns(&id, "Inventory", &[0, 1]).await.expect("read");
+    let next = client
+        .read_columns(&id, "Inventory", &[0, 1])
+        .await
+        .expect("read");
     assert_eq!(next, grown);
-    assert_eq!(metadata(&fake), asked + 1, "grown: the row count is asked again");
+    assert_eq!(
+        metadata(&fake),
+        asked + 1,
+        "grown: the row count is asked again"
+    );
 }
