@@ -371,7 +371,7 @@ pub struct SheetsClient {
     progress: Reporter,
     /// Each (spreadsheet, tab)'s numeric `sheetId`, as the last metadata read found it:
     /// the report carries it so that a cell can be linked to (`#gid=`). Read along with
-    /// the row count that every column read asks for, so it costs no request.
+    /// the row count that a tab's first column read asks for, so it costs no request.
     sheet_ids: Arc<Mutex<HashMap<(String, String), i64>>>,
     /// Each (spreadsheet, tab)'s grid row count as the last metadata read found it,
     /// forgotten when a read finds the tab grown (see [`SheetsClient::read_columns`]).
