@@ -4,7 +4,8 @@
 //!
 //! The client paces itself (one sliding window for reads and one for writes: at most 60
 //! requests in any 61 s, inside the API's default per-user quota of 60 a minute however
-//! Google counts its minute, so a run never earns a 429 from its own pace),
+//! Google counts its minute, so a run never earns a 429 from its own pace; past a burst
+//! of 12 the requests are spaced evenly rather than spent at once and then stalled),
 //! retries 429, 5xx and dropped connections with capped exponential backoff and full
 //! jitter (honouring `Retry-After` when a front end sends one), and turns Google's error
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
