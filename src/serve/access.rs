@@ -140,10 +140,16 @@ impl Bearer {
         hmac::verify(&expected.key, given.as_bytes(), expected.tag.as_ref()).is_ok()
     }
 
-    /// The `Set-Cookie` value of a session, `None` without a token.
-    pub fn session_cookie(&self) -> Option<String> {
+    /// The `Set-Cookie` value of a session, `None` without a token. `over_https`: the
+    /// browser reached `serve` over HTTPS (a TLS proxy in front of a loopback `serve`
+    /// says so in `X-Forwarded-Proto`), which makes the cookie `Secure` on loopback too.
+    pub fn session_cookie(&self, over_https: bool) -> Option<String> {
         let e = self.0.as_ref()?;
-        let secure = if e.secure { "; Secure" } else { "" };
+        let secure = if e.secure || over_https {
+            "; Secure"
+        } else {
+            ""
+        };
         Some(format!(
             "{SESSION_COOKIE}={}; Path=/; Max-Age={SESSION_MAX_AGE_SECS}; HttpOnly; \
              SameSite=Strict{secure}",
@@ -294,14 +300,19 @@ mod tests {
         assert!(b.is_token("0123456789abcdef"));
         assert!(!b.is_token("0123456789abcde"));
 
-        let cookie = b.session_cookie().expect("cookie");
+        let cookie = b.session_cookie(false).expect("cookie");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
         assert!(cookie.ends_with("; Secure"), "{cookie}");
-        let lo = b
-            .with_secure_cookie(false)
-            .session_cookie()
-            .expect("cookie");
-        assert!(!lo.contains("Secure"), "{lo}");
-        assert!(Bearer::new(None).expect("b").session_cookie().is_none());
+        let lo = b.with_secure_cookie(false);
+        let plain = lo.session_cookie(false).expect("cookie");
+        assert!(!plain.contains("Secure"), "{plain}");
+        let proxied = lo.session_cookie(true).expect("cookie");
+        assert!(proxied.ends_with("; Secure"), "{proxied}");
+        assert!(
+            Bearer::new(None)
+                .expect("b")
+                .session_cookie(false)
+                .is_none()
+        );
     }
 }

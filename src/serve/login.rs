@@ -1,7 +1,8 @@
 //! Signing in from a browser: a browser cannot send `Authorization: Bearer`, so
 //! `GET /login` shows a form for `serve.token` and `POST /login` checks it (in constant
 //! time, [`Bearer::is_token`]) and sets the session cookie ([`Bearer::session_cookie`]:
-//! `HttpOnly; SameSite=Strict`, `Secure` off loopback, its value derived from the token),
+//! `HttpOnly; SameSite=Strict`, `Secure` off loopback or behind a TLS proxy, its value
+//! derived from the token),
 //! which the page and `/metrics` accept like the bearer. The token travels only in the
 //! form's body, never in a URL. Without a token there is nothing to sign in to, and both
 //! routes send the browser to the page.
@@ -10,7 +11,7 @@ use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use minijinja::{Environment, context};
@@ -36,14 +37,20 @@ async fn form(State(bearer): State<Bearer>) -> Response {
     render(StatusCode::OK, false)
 }
 
-async fn submit(State(bearer): State<Bearer>, body: Bytes) -> Response {
+async fn submit(State(bearer): State<Bearer>, headers: HeaderMap, body: Bytes) -> Response {
     if !bearer.required() {
         return to_page(None);
     }
+    // Behind a TLS proxy a loopback `serve` still serves HTTPS browsers: the cookie is
+    // `Secure` then. A forged header can only add `Secure`, never take it away.
+    let over_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
     let token = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned());
-    match (token, bearer.session_cookie()) {
+    match (token, bearer.session_cookie(over_https)) {
         (Some(t), Some(cookie)) if bearer.is_token(t.trim()) => to_page(Some(cookie)),
         _ => render(StatusCode::UNAUTHORIZED, true),
     }

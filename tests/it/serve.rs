@@ -524,6 +524,22 @@ async fn a_browser_signs_in_with_the_token_and_its_cookie_opens_the_page() {
     assert!(!set.contains("Secure"), "loopback is plain HTTP: {set}");
     assert!(!set.contains(TOKEN), "the cookie is not the token: {set}");
     let cookie = set.split(';').next().expect("pair").to_owned();
+    // Behind a TLS proxy (it says so in `X-Forwarded-Proto`), the cookie is `Secure`.
+    let proxied = http
+        .post(url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-proto", "https")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(proxied.status(), 303);
+    let secure = proxied
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(secure.ends_with("; Secure"), "{secure}");
 
     let with_cookie = |path: &str, cookie: &str| {
         http.get(url(path))
