@@ -112,31 +112,6 @@ impl SharedHealth {
     pub fn set(&self, health: WatchHealth) {
         self.update(|h| *h = health);
     }
-
-    /// Records a success: healthy from `now` on, unless it already was (then `since` stays).
-    pub fn succeeded(&self, now: DateTime<Utc>) {
-        self.update(|h| {
-            if !h.healthy {
-                h.healthy = true;
-                h.since = now;
-            }
-        });
-    }
-
-    /// Records a failure. `unhealthy` is the server's verdict (failing for longer than its
-    /// grace period); the error is kept either way.
-    pub fn failed(&self, now: DateTime<Utc>, message: &str, unhealthy: bool) {
-        self.update(|h| {
-            if unhealthy && h.healthy {
-                h.healthy = false;
-                h.since = now;
-            }
-            h.last_error = Some(LastError {
-                at: now,
-                message: message.to_owned(),
-            });
-        });
-    }
 }
 
 /// The page, as data.
