@@ -38,6 +38,29 @@ const PER_MINUTE: usize = 60;
 /// connection) never put 61 into one of Google's minutes.
 const WINDOW: Duration = Duration::from_secs(61);
 
+/// Rows as a ROWS-major read gives them, from a COLUMNS-major one: each row cut after
+/// its last non-empty cell, blanks inside it as `""`, trailing empty rows left out.
+fn rows_of(columns: Vec<Vec<Json>>) -> Vec<Vec<Json>> {
+    let height = columns.iter().map(Vec::len).max().unwrap_or(0);
+    let blank = |v: &Json| v.is_null() || v.as_str() == Some("");
+    let mut rows: Vec<Vec<Json>> = (0..height)
+        .map(|r| {
+            let mut row: Vec<Json> = columns
+                .iter()
+                .map(|c| c.get(r).cloned().unwrap_or(Json::String(String::new())))
+                .collect();
+            while row.last().is_some_and(blank) {
+                row.pop();
+            }
+            row
+        })
+        .collect();
+    while rows.last().is_some_and(Vec::is_empty) {
+        rows.pop();
+    }
+    rows
+}
+
 /// Requests that may go out at once before the pacing spaces them (see [`Pacer`]).
 const BURST: usize = 12;
 
@@ -854,6 +877,20 @@ impl SheetsClient {
                 }
             })
             .collect();
+        Ok(self
+            .batch_get(spreadsheet_id, &ranges)
+            .await?
+            .into_iter()
+            .map(|columns| columns.into_iter().next().unwrap_or_default())
+            .collect())
+    }
+
+    /// One `values.batchGet` of `ranges`, each as its columns (COLUMNS-major), in order.
+    async fn batch_get(
+        &self,
+        spreadsheet_id: &str,
+        ranges: &[String],
+    ) -> Result<Vec<Vec<Vec<Json>>>, SheetError> {
         self.paced(&self.reads).await?;
         let (mut dlg, waiting) = self.delegate(&self.reads);
         let mut call = self
@@ -865,7 +902,7 @@ impl SheetsClient {
             .date_time_render_option("FORMATTED_STRING")
             .add_scope(Scope::Spreadsheet);
         // Ranges travel in the query string, which the hub encodes itself.
-        for r in &ranges {
+        for r in ranges {
             call = call.add_ranges(r);
         }
         let call = call.delegate(&mut dlg).doit();
@@ -887,25 +924,68 @@ impl SheetsClient {
             }
         };
         let value_ranges = resp.value_ranges.unwrap_or_default();
-        if value_ranges.len() != cols.len() {
+        if value_ranges.len() != ranges.len() {
             return Err(SheetError::Unexpected {
                 message: format!(
                     "asked for {} ranges, got {}",
-                    cols.len(),
+                    ranges.len(),
                     value_ranges.len()
                 ),
             });
         }
         Ok(value_ranges
             .into_iter()
-            .map(|vr| {
-                vr.values
-                    .unwrap_or_default()
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default()
-            })
+            .map(|vr| vr.values.unwrap_or_default())
             .collect())
+    }
+
+    /// The first `n` rows of `tab` (as [`Self::header_rows`] gives them) and whole columns
+    /// `cols` (as [`Self::read_columns`]), in one `values.batchGet`, so both are of the
+    /// same moment. Only for a tab a metadata read has shown to be small (see
+    /// [`Self::read_columns`]); `None` otherwise, and the caller reads them apart.
+    pub async fn header_rows_and_columns(
+        &self,
+        spreadsheet_id: &str,
+        tab: &str,
+        n: u32,
+        cols: &[u32],
+    ) -> Result<Option<(Vec<Vec<Json>>, Vec<Vec<Json>>)>, SheetError> {
+        let block = self.rows_per_read(cols.len().max(1));
+        let key = (spreadsheet_id.to_owned(), tab.to_owned());
+        let Some(grid) = self.small_tab(&key).filter(|&rows| rows <= block / 2) else {
+            return Ok(None);
+        };
+        if cols.is_empty() || grid == 0 {
+            return Ok(None);
+        }
+        let quoted = quote_tab(tab);
+        // `1:n` past the grid's end is refused: a shorter tab is asked for its rows.
+        let header = format!("{quoted}!1:{}", (n as usize).min(grid).max(1));
+        let mut ranges = vec![header];
+        ranges.extend(cols.iter().map(|&c| {
+            let letters = crate::model::column_letters(c);
+            format!("{quoted}!{letters}:{letters}")
+        }));
+        let read = self
+            .renewing(|| self.batch_get(spreadsheet_id, &ranges))
+            .await;
+        let mut parts = match read {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.set_small_tab(&key, None);
+                return Err(e);
+            }
+        };
+        let columns: Vec<Vec<Json>> = parts
+            .split_off(1)
+            .into_iter()
+            .map(|c| c.into_iter().next().unwrap_or_default())
+            .collect();
+        if columns.iter().any(|c| c.len() > block / 2) {
+            self.set_small_tab(&key, None);
+        }
+        let header = parts.pop().unwrap_or_default();
+        Ok(Some((rows_of(header), columns)))
     }
 
     /// Writes each value to its cell in one `values.batchUpdate` (RAW: strings stay
@@ -1128,6 +1208,26 @@ mod tests {
             vec![true, true, true, true, false, false],
             "five attempts in all"
         );
+    }
+
+    #[test]
+    fn columns_turn_into_ragged_rows_as_a_rows_read_gives_them() {
+        use serde_json::json;
+        let columns = vec![
+            vec![json!("SKU"), json!("A-1"), json!(""), json!("A-3")],
+            vec![],
+            vec![json!("Price"), json!(10)],
+        ];
+        assert_eq!(
+            rows_of(columns),
+            vec![
+                vec![json!("SKU"), json!(""), json!("Price")],
+                vec![json!("A-1"), json!(""), json!(10)],
+                vec![],
+                vec![json!("A-3")],
+            ]
+        );
+        assert!(rows_of(Vec::new()).is_empty());
     }
 
     /// The sends of `n` requests paced by one window, as offsets from the first.
