@@ -112,6 +112,9 @@ pub struct Engine {
     publications: std::sync::Mutex<Option<Publications>>,
     /// The cancellation both clients' waits listen to (see [`Engine::with_cancel`]).
     cancel: tokio_util::sync::CancellationToken,
+    /// The sheet's columns as the last read located them: the next read asks for them
+    /// with the header rows in one request (see [`Engine::read_sheet`]).
+    last_columns: std::sync::Mutex<Option<Vec<u32>>>,
 }
 
 /// The configured publications' ids, and how many publications the store has.
@@ -157,6 +160,7 @@ impl Engine {
             store,
             publications: std::sync::Mutex::new(None),
             cancel: tokio_util::sync::CancellationToken::new(),
+            last_columns: std::sync::Mutex::new(None),
         })
     }
 
@@ -191,6 +195,7 @@ impl Engine {
                 config: self.config,
                 publications: std::sync::Mutex::new(None),
                 cancel: self.cancel,
+                last_columns: std::sync::Mutex::new(None),
             });
         }
         // Tests drive this with a static custom-app token; other methods keep their client.
@@ -213,6 +218,7 @@ impl Engine {
             config: self.config,
             publications: std::sync::Mutex::new(None),
             cancel: self.cancel,
+            last_columns: std::sync::Mutex::new(None),
         })
     }
 
@@ -296,6 +302,32 @@ impl Engine {
         &self,
     ) -> Result<(parse::Layout, Vec<Vec<serde_json::Value>>), EngineError> {
         let cfg = &self.config;
+        let id = &cfg.sheet.spreadsheet_id;
+        // `watch` and `serve` read the same sheet every few seconds, against Google's 60
+        // reads a minute: ask for the header rows and the columns the last read located
+        // in one request, and keep them when the header still puts the columns there.
+        // Both come from one request, so they agree; a header that moved costs the
+        // separate column read below.
+        let last = self.last_columns.lock().ok().and_then(|c| c.clone());
+        if let Some(last) = last
+            && let Some((header_rows, columns)) = self
+                .sheets
+                .header_rows_and_columns(id, &cfg.sheet.tab, HEADER_SCAN_ROWS, &last)
+                .await?
+        {
+            let layout = parse::locate(
+                &cfg.sheet.tab,
+                &header_rows,
+                &cfg.column_specs_for(&header_rows),
+            )?;
+            let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
+            if cols == last {
+                return Ok((layout, columns));
+            }
+            let columns = self.sheets.read_columns(id, &cfg.sheet.tab, &cols).await?;
+            self.remember_columns(cols);
+            return Ok((layout, columns));
+        }
         let header_rows = self
             .sheets
             .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
@@ -310,7 +342,14 @@ impl Engine {
             .sheets
             .read_columns(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, &cols)
             .await?;
+        self.remember_columns(cols);
         Ok((layout, columns))
+    }
+
+    fn remember_columns(&self, cols: Vec<u32>) {
+        if let Ok(mut last) = self.last_columns.lock() {
+            *last = Some(cols);
+        }
     }
 
     /// Plans, applies and persists a run over `reads`. The caller holds the writer lock

@@ -1,4 +1,4 @@
-//! `sheetsync check`: validates the config, then (when it can reach them) the
+//! `sheetsync check`: validates the config (and `[serve]` when it is there), then (when it can reach them) the
 //! credentials, scopes, locations, sales channels (`sync.publish_to`) and sheet headers.
 //! Writes nothing anywhere.
 
@@ -40,6 +40,18 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
         guard(config.sync.max_price_change)
     );
     println!("  state dir:   {}", config.sync.state_dir.display());
+    // `[serve]` is checked only when it is there: `sync` and `watch` never need it.
+    if config.serve.is_present() {
+        super::serve::require_serve(&path, &config)?;
+        println!(
+            "  serve:       hook secret set, {}",
+            if config.serve.token.is_some() {
+                "token set (the page and /metrics need it)"
+            } else {
+                "no token (loopback only)"
+            }
+        );
+    }
     if config.woocommerce.is_some() {
         let worst = super::auth::woocommerce_for_check(&config).await;
         if worst != ExitStatus::Done {

@@ -12,6 +12,24 @@ use crate::report::ExitStatus;
 use crate::schedule::{self, Shutdown, WatchOptions};
 use crate::serve::{ServeContext, access, health::SystemClock};
 
+/// `[serve]` as `serve` needs it (SPEC §10), as a config error of the file at `path`
+/// (exit 2): every `${VAR}` set, the secret long enough, the token (when given) too.
+pub(super) fn require_serve(
+    path: &std::path::Path,
+    config: &crate::config::Config,
+) -> Result<(), ConfigError> {
+    config.serve.require().map_err(|e| match e {
+        ServeConfigError::MissingEnv(names) => ConfigError::MissingEnv {
+            path: path.to_path_buf(),
+            names,
+        },
+        ServeConfigError::Invalid(message) => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        },
+    })
+}
+
 pub async fn run(
     cli: &Cli,
     listen: SocketAddr,
@@ -25,21 +43,13 @@ pub async fn run(
         .into());
     }
     let (path, config) = super::load_config(cli)?;
-    // `[serve]`'s variables are required here only (SPEC §10).
-    config.serve.require().map_err(|e| match e {
-        ServeConfigError::MissingEnv(names) => ConfigError::MissingEnv {
-            path: path.clone(),
-            names,
-        },
-        ServeConfigError::Invalid(message) => ConfigError::Invalid {
-            path: path.clone(),
-            message,
-        },
-    })?;
+    // `[serve]`'s variables are required here (and by `check` when the section is there).
+    require_serve(&path, &config)?;
     access::check_listen(listen, config.serve.token.as_ref())
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     let bearer = access::Bearer::new(config.serve.token.as_ref())
-        .map_err(|e| CommandError::Local(e.to_string()))?;
+        .map_err(|e| CommandError::Local(e.to_string()))?
+        .with_secure_cookie(!listen.ip().is_loopback());
 
     let shutdown = Shutdown::default();
     let mut engine = Engine::connect(config.clone())

@@ -65,6 +65,15 @@ impl ServeConfig {
         };
     }
 
+    /// Whether the config has a `[serve]` section with anything in it (`check` then
+    /// validates it as `serve` would; without one, nothing asks for it).
+    pub fn is_present(&self) -> bool {
+        self.hook_secret.is_some()
+            || self.token.is_some()
+            || !self.unresolved.missing.is_empty()
+            || !self.unresolved.malformed.is_empty()
+    }
+
     /// The section as `serve` needs it: every `${VAR}` set, the secret present and long
     /// enough, a token (when given) long enough.
     pub fn require(&self) -> Result<(), ServeConfigError> {

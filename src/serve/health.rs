@@ -1,11 +1,17 @@
 //! `/healthz` (SPEC §10): healthy until the watch loop's checks or syncs have failed
 //! (after their retries) for longer than max(3 × interval, 60 s); healthy again at the
 //! next success. The clock is injected so a test can move past the threshold at once.
+//!
+//! It is the one record of the loop's health: `/healthz` reads [`Health::report`] and the
+//! status page [`Health::watch_health`] (since when, and the last error kept after
+//! recovery), so the two can never disagree.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+
+use super::page::{HealthSource, LastError, WatchHealth};
 
 /// The two clocks `serve` reads: the wall clock (a notification's `sent_at`, the metrics'
 /// timestamps) and a monotonic one (how long the loop has been failing).
@@ -87,12 +93,18 @@ impl std::fmt::Debug for Health {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct State {
-    /// The first failure since the last success.
-    failing_since: Option<Instant>,
+    /// The first failure since the last success, on both clocks: the monotonic one
+    /// decides, the wall one is what the page shows.
+    failing_since: Option<(Instant, DateTime<Utc>)>,
     last_error: Option<String>,
     last_success: Option<DateTime<Utc>>,
+    /// When the loop last became healthy (its start, or the success that ended an
+    /// unhealthy spell).
+    healthy_since: DateTime<Utc>,
+    /// The latest failure, kept after recovery for the page.
+    last_failure: Option<LastError>,
 }
 
 /// What `/healthz` (and the status page) shows.
@@ -110,17 +122,30 @@ pub struct HealthReport {
 impl Health {
     /// Health of a loop that ticks every `interval`.
     pub fn new(interval: Duration, clock: Arc<dyn Clock>) -> Health {
+        let started = clock.wall();
         Health {
             clock,
             after: unhealthy_after(interval),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                failing_since: None,
+                last_error: None,
+                last_success: None,
+                healthy_since: started,
+                last_failure: None,
+            }),
         }
     }
 
     /// A tick succeeded.
     pub fn succeeded(&self) {
         let now = self.clock.wall();
+        let mono = self.clock.mono();
         let mut s = lock(&self.state);
+        if s.failing_since
+            .is_some_and(|(since, _)| self.past(since, mono))
+        {
+            s.healthy_since = now;
+        }
         s.failing_since = None;
         s.last_error = None;
         s.last_success = Some(now);
@@ -128,23 +153,54 @@ impl Health {
 
     /// A tick failed after its retries.
     pub fn failed(&self, error: &str) {
-        let now = self.clock.mono();
+        let (mono, wall) = (self.clock.mono(), self.clock.wall());
         let mut s = lock(&self.state);
-        s.failing_since.get_or_insert(now);
+        s.failing_since.get_or_insert((mono, wall));
         s.last_error = Some(error.to_owned());
+        s.last_failure = Some(LastError {
+            at: wall,
+            message: error.to_owned(),
+        });
+    }
+
+    fn past(&self, since: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(since) > self.after
     }
 
     pub fn report(&self) -> HealthReport {
         let s = lock(&self.state).clone();
         let failing_for = s
             .failing_since
-            .map(|since| self.clock.mono().saturating_duration_since(since));
+            .map(|(since, _)| self.clock.mono().saturating_duration_since(since));
         HealthReport {
             healthy: failing_for.is_none_or(|d| d <= self.after),
             failing_for,
             last_error: s.last_error,
             last_success: s.last_success,
         }
+    }
+
+    /// The same verdict as [`Health::report`], as the status page shows it: unhealthy
+    /// since the moment the failures outlasted the threshold, healthy since the start or
+    /// the recovery, and the last failure even after recovery.
+    pub fn watch_health(&self) -> WatchHealth {
+        let s = lock(&self.state).clone();
+        let mono = self.clock.mono();
+        let unhealthy_since = s.failing_since.and_then(|(since, wall)| {
+            self.past(since, mono)
+                .then(|| wall + chrono::Duration::from_std(self.after).unwrap_or_default())
+        });
+        WatchHealth {
+            healthy: unhealthy_since.is_none(),
+            since: unhealthy_since.unwrap_or(s.healthy_since),
+            last_error: s.last_failure,
+        }
+    }
+}
+
+impl HealthSource for Health {
+    fn watch_health(&self) -> WatchHealth {
+        Health::watch_health(self)
     }
 }
 
@@ -167,9 +223,39 @@ mod tests {
         assert!(!r.healthy);
         assert_eq!(r.failing_for, Some(Duration::from_secs(61)));
         assert_eq!(r.last_error.as_deref(), Some("Google answered 503"));
+        let page = health.watch_health();
+        assert!(!page.healthy, "the page agrees with /healthz");
+        assert_eq!(page.since, clock.base_wall + chrono::Duration::seconds(60));
+        clock.advance(Duration::from_secs(5));
         health.succeeded();
         assert!(health.report().healthy);
         assert_eq!(health.report().failing_for, None);
+        let page = health.watch_health();
+        assert!(page.healthy);
+        assert_eq!(page.since, clock.wall());
+        assert_eq!(
+            page.last_error.map(|e| e.message).as_deref(),
+            Some("Google answered 503"),
+            "the page keeps the last error after recovery"
+        );
+    }
+
+    #[test]
+    fn a_failure_within_the_grace_leaves_the_page_healthy_since_the_start() {
+        let clock = Arc::new(ManualClock::default());
+        let started = clock.wall();
+        let health = Health::new(Duration::from_secs(10), clock.clone());
+        clock.advance(Duration::from_secs(20));
+        health.failed("Drive answered 500");
+        let page = health.watch_health();
+        assert!(page.healthy);
+        assert_eq!(page.since, started);
+        health.succeeded();
+        assert_eq!(
+            health.watch_health().since,
+            started,
+            "never unhealthy: since stays"
+        );
     }
 
     #[test]

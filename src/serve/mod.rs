@@ -4,17 +4,21 @@
 //!   loop, which starts a changed-rows sync within a second; polling stays the fallback;
 //! - `GET /healthz` ([`health`]): whether the loop's ticks keep succeeding;
 //! - `GET /metrics` ([`metrics`]): SPEC §10's metrics in the Prometheus text format;
-//! - `GET /`: the status page, merged into [`protected`] beside `/metrics`.
+//! - `GET /`: the status page, merged into [`protected`] beside `/metrics`;
+//! - `GET`/`POST /login` ([`login`]): a browser signs in with the token and gets a
+//!   session cookie, accepted like the bearer.
 //!
 //! [`access`] decides who may read the page and metrics. The loop is `schedule`'s; this
 //! module only plugs a queue of notices and an observer of ticks into it. What the page
-//! reads (the config, the state, health, metrics) is in [`ServeContext`]. It stops as
+//! reads (the config, the state, health, metrics) is in [`ServeContext`]; `/healthz` and
+//! the page read the same [`health::Health`]. It stops as
 //! `watch` does: once `shutdown.stop` fires the batch in flight finishes, the server
 //! stops taking requests, and [`run`] returns.
 
 pub mod access;
 pub mod health;
 pub mod hook;
+pub mod login;
 pub mod metrics;
 pub mod page;
 
@@ -48,9 +52,6 @@ pub struct ServeContext {
     pub clock: Arc<dyn Clock>,
     /// The watch loop's Drive check interval.
     pub interval: Duration,
-    /// The same health as the status page shows it (since when, the last error kept
-    /// after recovery); the observer updates it beside `health`.
-    pub page_health: page::SharedHealth,
 }
 
 impl std::fmt::Debug for ServeContext {
@@ -68,7 +69,6 @@ impl ServeContext {
             config: Arc::new(config),
             health: Arc::new(Health::new(interval, clock.clone())),
             metrics: Arc::new(Metrics::new()),
-            page_health: page::SharedHealth::new(page::WatchHealth::starting(clock.wall())),
             clock,
             interval,
         }
@@ -94,7 +94,7 @@ pub enum ServeError {
 
 /// The routes that need the bearer token when one is set: `/metrics` and the page.
 pub fn protected(ctx: &ServeContext) -> Router {
-    let page = page::PageContext::new(ctx.config.clone(), ctx.page_health.clone());
+    let page = page::PageContext::new(ctx.config.clone(), ctx.health.clone());
     Router::new()
         .route("/metrics", get(metrics_handler))
         .with_state(ctx.clone())
@@ -104,7 +104,7 @@ pub fn protected(ctx: &ServeContext) -> Router {
 /// Every route, with the access rules and the hook's body limit.
 pub fn router(ctx: &ServeContext, hook: HookState, bearer: Bearer) -> Router {
     let protected = protected(ctx).layer(axum::middleware::from_fn_with_state(
-        bearer,
+        bearer.clone(),
         access::require,
     ));
     Router::new()
@@ -115,6 +115,7 @@ pub fn router(ctx: &ServeContext, hook: HookState, bearer: Bearer) -> Router {
                 .layer(DefaultBodyLimit::max(hook::MAX_BODY)),
         )
         .route("/healthz", get(healthz).with_state(ctx.clone()))
+        .merge(login::router(bearer))
         .merge(protected)
 }
 
@@ -176,15 +177,10 @@ impl TickObserver for Observer {
 impl Observer {
     fn succeeded_health(&self) {
         self.ctx.health.succeeded();
-        self.ctx.page_health.succeeded(self.ctx.clock.wall());
     }
 
     fn failed_health(&self, error: &str) {
         self.ctx.health.failed(error);
-        let unhealthy = !self.ctx.health.report().healthy;
-        self.ctx
-            .page_health
-            .failed(self.ctx.clock.wall(), error, unhealthy);
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! The client paces itself (one sliding window for reads and one for writes: at most 60
 //! requests in any 61 s, inside the API's default per-user quota of 60 a minute however
-//! Google counts its minute, so a run never earns a 429 from its own pace),
+//! Google counts its minute, so a run never earns a 429 from its own pace; past a burst
+//! of 12 the requests are spaced evenly rather than spent at once and then stalled),
 //! retries 429, 5xx and dropped connections with capped exponential backoff and full
 //! jitter (honouring `Retry-After` when a front end sends one), and turns Google's error
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
@@ -37,31 +38,82 @@ const PER_MINUTE: usize = 60;
 /// connection) never put 61 into one of Google's minutes.
 const WINDOW: Duration = Duration::from_secs(61);
 
-/// A sliding window of the last [`PER_MINUTE`] send times: a request goes out only when
-/// fewer than that many went out in the [`WINDOW`] before it. Unlike a token bucket with
-/// the minute as its burst (60 at once, then one a second: up to 119 in the first
-/// minute), no window of that length ever holds more. Retries take a slot too (the
-/// delegate books one before google-sheets4 resends), since Google counts every request.
-/// It runs on tokio's clock, so tests drive it with paused time.
+/// Rows as a ROWS-major read gives them, from a COLUMNS-major one: each row cut after
+/// its last non-empty cell, blanks inside it as `""`, trailing empty rows left out.
+fn rows_of(columns: Vec<Vec<Json>>) -> Vec<Vec<Json>> {
+    let height = columns.iter().map(Vec::len).max().unwrap_or(0);
+    let blank = |v: &Json| v.is_null() || v.as_str() == Some("");
+    let mut rows: Vec<Vec<Json>> = (0..height)
+        .map(|r| {
+            let mut row: Vec<Json> = columns
+                .iter()
+                .map(|c| c.get(r).cloned().unwrap_or(Json::String(String::new())))
+                .collect();
+            while row.last().is_some_and(blank) {
+                row.pop();
+            }
+            row
+        })
+        .collect();
+    while rows.last().is_some_and(Vec::is_empty) {
+        rows.pop();
+    }
+    rows
+}
+
+/// Requests that may go out at once before the pacing spaces them (see [`Pacer`]).
+const BURST: usize = 12;
+
+/// The spacing of requests past a burst: the rest of the minute's quota spread over the
+/// window, so that a burst plus a window of spaced requests is exactly [`PER_MINUTE`].
+const SPACING: Duration = Duration::from_millis(61_000 / (PER_MINUTE - BURST) as u64 + 1);
+
+/// Paces requests so that no [`WINDOW`] ever holds more than [`PER_MINUTE`], and so that
+/// a steady stream is spread over the window rather than spent at once.
+///
+/// Two rules, both on every booking: a sliding window of the last [`PER_MINUTE`] send
+/// times (a request goes out only when fewer than that many went out in the [`WINDOW`]
+/// before it; unlike a token bucket with the minute as its burst, 60 at once then one a
+/// second, up to 119 in the first minute, no window ever holds more), and a token bucket
+/// of [`BURST`] requests refilled one every [`SPACING`] (GCRA), whose worst window is
+/// `BURST + WINDOW / SPACING` = 60 as well. The bucket is what `serve` needs: with the
+/// window alone a stream of syncs spent all 60 reads in half a minute and then stalled
+/// for the other half (an edit waited 30 s); with the bucket, a burst of up to 12 reads
+/// (a sync, or a few) still goes at once, and a sustained stream gets a read every 1.3 s
+/// instead of a half-minute stall. Retries take a slot too (the delegate books one before
+/// google-sheets4 resends), since Google counts every request. It runs on tokio's clock,
+/// so tests drive it with paused time.
 #[derive(Debug)]
 struct Pacer {
+    state: Mutex<Paced>,
+}
+
+#[derive(Debug)]
+struct Paced {
     /// Send times booked, oldest first; the last ones may lie in the future.
-    sent: Mutex<VecDeque<tokio::time::Instant>>,
+    sent: VecDeque<tokio::time::Instant>,
+    /// The bucket's theoretical arrival time (GCRA): a request may go `BURST - 1`
+    /// spacings before it.
+    tat: Option<tokio::time::Instant>,
 }
 
 impl Pacer {
     fn new() -> Pacer {
         Pacer {
-            sent: Mutex::new(VecDeque::with_capacity(PER_MINUTE + 1)),
+            state: Mutex::new(Paced {
+                sent: VecDeque::with_capacity(PER_MINUTE + 1),
+                tat: None,
+            }),
         }
     }
 
-    /// Books the earliest send time that keeps every window within the quota, and
-    /// returns it.
+    /// Books the earliest send time that keeps every window within the quota and the
+    /// bucket's pace, and returns it.
     fn book(&self) -> tokio::time::Instant {
         // A poisoned lock only means another task panicked while pushing an instant; the
-        // list is still usable.
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        // state is still usable.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Paced { sent, tat } = &mut *state;
         let now = tokio::time::Instant::now();
         while sent
             .front()
@@ -74,11 +126,16 @@ impl Pacer {
             // The request PER_MINUTE places back must have left the window first.
             at = at.max(sent[sent.len() - PER_MINUTE] + WINDOW);
         }
+        let tolerance = SPACING.saturating_mul(BURST as u32 - 1);
+        if let Some(t) = *tat {
+            at = at.max(t.checked_sub(tolerance).unwrap_or(at));
+        }
         // Bookings stay in order, so the indexing above holds for the next one.
         if let Some(&last) = sent.back() {
             at = at.max(last);
         }
         sent.push_back(at);
+        *tat = Some(tat.map_or(at, |t| t.max(at)) + SPACING);
         at
     }
 
@@ -338,8 +395,11 @@ pub struct SheetsClient {
     progress: Reporter,
     /// Each (spreadsheet, tab)'s numeric `sheetId`, as the last metadata read found it:
     /// the report carries it so that a cell can be linked to (`#gid=`). Read along with
-    /// the row count that every column read asks for, so it costs no request.
+    /// the row count that a tab's first column read asks for, so it costs no request.
     sheet_ids: Arc<Mutex<HashMap<(String, String), i64>>>,
+    /// Each (spreadsheet, tab)'s grid row count as the last metadata read found it,
+    /// forgotten when a read finds the tab grown (see [`SheetsClient::read_columns`]).
+    small_tabs: Arc<Mutex<HashMap<(String, String), usize>>>,
 }
 
 impl std::fmt::Debug for SheetsClient {
@@ -458,6 +518,7 @@ impl SheetsClient {
             cancel: CancellationToken::new(),
             progress: Reporter::silent(),
             sheet_ids: Arc::default(),
+            small_tabs: Arc::default(),
         })
     }
 
@@ -633,11 +694,31 @@ impl SheetsClient {
             return Ok(Vec::new());
         }
         let block = self.rows_per_read(cols.len());
+        let key = (spreadsheet_id.to_owned(), tab.to_owned());
+        // The row count costs a read of Google's 60 a minute, and `watch`/`serve` read the
+        // same small tab every few seconds: once a metadata read has shown the tab at
+        // under half a block, read it whole without asking again. A tab that has grown
+        // since (a column comes back longer than half a block), or any failed read, makes
+        // the next read ask again; a tab that outgrew a block at once costs one large
+        // response, never a wrong one (a whole-column range returns every row).
+        if self.small_tab(&key).is_some_and(|rows| rows <= block / 2) {
+            let read = self
+                .renewing(|| self.read_block(spreadsheet_id, tab, cols, None))
+                .await;
+            let grown = read
+                .as_ref()
+                .map_or(true, |c| c.iter().any(|c| c.len() > block / 2));
+            if grown {
+                self.set_small_tab(&key, None);
+            }
+            return read;
+        }
         let mut shrunk = false;
         loop {
             let rows = self
                 .renewing(|| self.row_count(spreadsheet_id, tab))
                 .await?;
+            self.set_small_tab(&key, rows);
             let Some(rows) = rows.filter(|&r| r > block) else {
                 return self
                     .renewing(|| self.read_block(spreadsheet_id, tab, cols, None))
@@ -666,6 +747,19 @@ impl SheetsClient {
             .ok()?
             .get(&(spreadsheet_id.to_owned(), tab.to_owned()))
             .copied()
+    }
+
+    fn small_tab(&self, key: &(String, String)) -> Option<usize> {
+        self.small_tabs.lock().ok()?.get(key).copied()
+    }
+
+    fn set_small_tab(&self, key: &(String, String), rows: Option<usize>) {
+        if let Ok(mut tabs) = self.small_tabs.lock() {
+            match rows {
+                Some(n) => tabs.insert(key.clone(), n),
+                None => tabs.remove(key),
+            };
+        }
     }
 
     /// Reports block reads and quota waits to `progress`.
@@ -783,6 +877,20 @@ impl SheetsClient {
                 }
             })
             .collect();
+        Ok(self
+            .batch_get(spreadsheet_id, &ranges)
+            .await?
+            .into_iter()
+            .map(|columns| columns.into_iter().next().unwrap_or_default())
+            .collect())
+    }
+
+    /// One `values.batchGet` of `ranges`, each as its columns (COLUMNS-major), in order.
+    async fn batch_get(
+        &self,
+        spreadsheet_id: &str,
+        ranges: &[String],
+    ) -> Result<Vec<Vec<Vec<Json>>>, SheetError> {
         self.paced(&self.reads).await?;
         let (mut dlg, waiting) = self.delegate(&self.reads);
         let mut call = self
@@ -794,7 +902,7 @@ impl SheetsClient {
             .date_time_render_option("FORMATTED_STRING")
             .add_scope(Scope::Spreadsheet);
         // Ranges travel in the query string, which the hub encodes itself.
-        for r in &ranges {
+        for r in ranges {
             call = call.add_ranges(r);
         }
         let call = call.delegate(&mut dlg).doit();
@@ -816,25 +924,68 @@ impl SheetsClient {
             }
         };
         let value_ranges = resp.value_ranges.unwrap_or_default();
-        if value_ranges.len() != cols.len() {
+        if value_ranges.len() != ranges.len() {
             return Err(SheetError::Unexpected {
                 message: format!(
                     "asked for {} ranges, got {}",
-                    cols.len(),
+                    ranges.len(),
                     value_ranges.len()
                 ),
             });
         }
         Ok(value_ranges
             .into_iter()
-            .map(|vr| {
-                vr.values
-                    .unwrap_or_default()
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default()
-            })
+            .map(|vr| vr.values.unwrap_or_default())
             .collect())
+    }
+
+    /// The first `n` rows of `tab` (as [`Self::header_rows`] gives them) and whole columns
+    /// `cols` (as [`Self::read_columns`]), in one `values.batchGet`, so both are of the
+    /// same moment. Only for a tab a metadata read has shown to be small (see
+    /// [`Self::read_columns`]); `None` otherwise, and the caller reads them apart.
+    pub async fn header_rows_and_columns(
+        &self,
+        spreadsheet_id: &str,
+        tab: &str,
+        n: u32,
+        cols: &[u32],
+    ) -> Result<Option<(Vec<Vec<Json>>, Vec<Vec<Json>>)>, SheetError> {
+        let block = self.rows_per_read(cols.len().max(1));
+        let key = (spreadsheet_id.to_owned(), tab.to_owned());
+        let Some(grid) = self.small_tab(&key).filter(|&rows| rows <= block / 2) else {
+            return Ok(None);
+        };
+        if cols.is_empty() || grid == 0 {
+            return Ok(None);
+        }
+        let quoted = quote_tab(tab);
+        // `1:n` past the grid's end is refused: a shorter tab is asked for its rows.
+        let header = format!("{quoted}!1:{}", (n as usize).min(grid).max(1));
+        let mut ranges = vec![header];
+        ranges.extend(cols.iter().map(|&c| {
+            let letters = crate::model::column_letters(c);
+            format!("{quoted}!{letters}:{letters}")
+        }));
+        let read = self
+            .renewing(|| self.batch_get(spreadsheet_id, &ranges))
+            .await;
+        let mut parts = match read {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.set_small_tab(&key, None);
+                return Err(e);
+            }
+        };
+        let columns: Vec<Vec<Json>> = parts
+            .split_off(1)
+            .into_iter()
+            .map(|c| c.into_iter().next().unwrap_or_default())
+            .collect();
+        if columns.iter().any(|c| c.len() > block / 2) {
+            self.set_small_tab(&key, None);
+        }
+        let header = parts.pop().unwrap_or_default();
+        Ok(Some((rows_of(header), columns)))
     }
 
     /// Writes each value to its cell in one `values.batchUpdate` (RAW: strings stay
@@ -1059,6 +1210,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn columns_turn_into_ragged_rows_as_a_rows_read_gives_them() {
+        use serde_json::json;
+        let columns = vec![
+            vec![json!("SKU"), json!("A-1"), json!(""), json!("A-3")],
+            vec![],
+            vec![json!("Price"), json!(10)],
+        ];
+        assert_eq!(
+            rows_of(columns),
+            vec![
+                vec![json!("SKU"), json!(""), json!("Price")],
+                vec![json!("A-1"), json!(""), json!(10)],
+                vec![],
+                vec![json!("A-3")],
+            ]
+        );
+        assert!(rows_of(Vec::new()).is_empty());
+    }
+
     /// The sends of `n` requests paced by one window, as offsets from the first.
     async fn paced_sends(n: usize) -> Vec<Duration> {
         let pacer = Pacer::new();
@@ -1074,9 +1245,24 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn no_sixty_second_window_holds_more_than_sixty_requests() {
         let at = paced_sends(200).await;
-        // The first 60 go at once; the 61st waits for the first to leave the window.
-        assert!(at[59] < Duration::from_millis(1), "{:?}", at[59]);
-        assert!(at[60] >= Duration::from_secs(61), "{:?}", at[60]);
+        // A burst goes at once; after it the requests are spaced, never stalled.
+        assert!(
+            at[BURST - 1] < Duration::from_millis(1),
+            "{:?}",
+            at[BURST - 1]
+        );
+        assert!(
+            at[BURST] >= SPACING - Duration::from_millis(1),
+            "{:?}",
+            at[BURST]
+        );
+        for pair in at[BURST..].windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap <= SPACING + Duration::from_millis(1),
+                "a stall of {gap:?}"
+            );
+        }
         for (i, &t) in at.iter().enumerate() {
             let in_window = at[i..]
                 .iter()
@@ -1096,12 +1282,12 @@ mod tests {
             ..RetryPolicy::default()
         };
         let pacer = Pacer::new();
-        for _ in 0..PER_MINUTE {
+        for _ in 0..BURST {
             pacer.until_ready().await;
         }
         let mut dlg = RetryDelegate::new(p, &pacer);
         match dlg.next(Reason::Status(503), None) {
-            Retry::After(wait) => assert!(wait >= Duration::from_secs(60), "{wait:?}"),
+            Retry::After(wait) => assert!(wait >= SPACING - Duration::from_millis(1), "{wait:?}"),
             Retry::Abort => panic!("a first 503 is retried"),
         }
     }

@@ -412,6 +412,212 @@ async fn with_a_token_metrics_need_the_bearer_but_hooks_and_health_do_not() {
     assert!(!log.contains(TOKEN), "the token never reaches the log");
 }
 
+/// The status page through the real `serve`: a notified edit with a bad cell shows on
+/// `/` with its cell; with `serve.token` set the page wants the bearer, like `/metrics`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_a_notified_runs_bad_cell_behind_the_bearer() {
+    let env = Env::ready(&format!("token = \"{TOKEN}\"")).await;
+    let served = env.serve().await;
+    let (status, _) = served.get("/", None).await;
+    assert_eq!(status, 401, "the page wants the bearer when a token is set");
+    assert_eq!(served.get("/", Some("not-the-token")).await.0, 401);
+    let (status, page) = served.get("/", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("No row errors"), "{page}");
+
+    env.set("C14", json!("twelve"));
+    let body = script_body(&env.spreadsheet_id(), TAB, chrono::Utc::now());
+    assert_eq!(served.signed(&body).await.0, 202);
+    served.log.wait_for("notification(s)]", 1).await;
+    let (status, page) = served.get("/", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    let errors = page
+        .split("id=\"errors\"")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap_or_default();
+    assert!(errors.contains(">Inventory!C14</a>"), "{page}");
+    assert!(errors.contains("twelve"), "{errors}");
+    let (code, log) = served.stop().await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains(TOKEN), "the token never reaches the log");
+}
+
+/// A browser signs in: `GET /login` is a form, `POST /login` with the token sets an
+/// `HttpOnly; SameSite=Strict` cookie derived from the token (no `Secure` on loopback),
+/// and that cookie opens the page and `/metrics` like the bearer; a wrong token sets
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_signs_in_with_the_token_and_its_cookie_opens_the_page() {
+    let env = Env::ready(&format!("token = \"{TOKEN}\"")).await;
+    let served = env.serve().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let url = |path: &str| format!("{}{path}", served.base);
+
+    // A browser without the cookie gets its 401 with a way to sign in.
+    let resp = http
+        .get(url("/"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.text()
+            .await
+            .unwrap_or_default()
+            .contains("href=\"/login\"")
+    );
+
+    let resp = http.get(url("/login")).send().await.expect("login form");
+    assert_eq!(resp.status(), 200);
+    let form = resp.text().await.unwrap_or_default();
+    assert!(
+        form.contains("<form method=\"post\" action=\"/login\">"),
+        "{form}"
+    );
+    assert!(form.contains("type=\"password\""), "{form}");
+
+    let post = |token: &str| {
+        // What a browser's form sends (the tokens here need no escaping).
+        http.post(url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let wrong = post("not-the-token-at-all").await.expect("post");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("not the token")
+    );
+
+    let right = post(TOKEN).await.expect("post");
+    assert_eq!(right.status(), 303);
+    assert_eq!(
+        right
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/")
+    );
+    let set = right
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("set-cookie")
+        .to_owned();
+    assert!(set.starts_with("sheetsync_session="), "{set}");
+    assert!(
+        set.contains("; HttpOnly") && set.contains("; SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "loopback is plain HTTP: {set}");
+    assert!(!set.contains(TOKEN), "the cookie is not the token: {set}");
+    let cookie = set.split(';').next().expect("pair").to_owned();
+    // Behind a TLS proxy (it says so in `X-Forwarded-Proto`), the cookie is `Secure`.
+    let proxied = http
+        .post(url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-proto", "https")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(proxied.status(), 303);
+    let secure = proxied
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(secure.ends_with("; Secure"), "{secure}");
+
+    let with_cookie = |path: &str, cookie: &str| {
+        http.get(url(path))
+            .header("cookie", cookie.to_owned())
+            .send()
+    };
+    let page = with_cookie("/", &cookie).await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap_or_default()
+            .contains("id=\"watch\"")
+    );
+    assert_eq!(
+        with_cookie("/metrics", &cookie).await.expect("m").status(),
+        200
+    );
+    let forged = format!("{cookie}0");
+    assert_eq!(with_cookie("/", &forged).await.expect("page").status(), 401);
+    let token_as_cookie = format!("sheetsync_session={TOKEN}");
+    assert_eq!(
+        with_cookie("/", &token_as_cookie)
+            .await
+            .expect("page")
+            .status(),
+        401
+    );
+    let (code, log) = served.stop().await;
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains(TOKEN), "the token never reaches the log");
+}
+
+/// `check` validates `[serve]` when the config has one, as `serve` would (an unset
+/// `${VAR}` named, a short token), and says so when it is fine; `sync` never asks.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_validates_the_serve_section_when_present() {
+    let env = Env::ready("token = \"short\"").await;
+    let (code, _, stderr) = common::run_sheetsync(&env.config, &["check"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SHEETSYNC_HOOK_SECRET"), "{stderr}");
+    let with_secret = [("SHEETSYNC_HOOK_SECRET", SECRET)];
+    let (code, _, stderr) = common::run_sheetsync_env(&env.config, &["check"], &with_secret).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("serve.token is shorter than 16"),
+        "{stderr}"
+    );
+    let short_secret = [("SHEETSYNC_HOOK_SECRET", "0123")];
+    let (code, _, stderr) = common::run_sheetsync_env(&env.config, &["check"], &short_secret).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("serve.hook_secret is shorter"), "{stderr}");
+    assert!(
+        !stderr.contains("0123"),
+        "the secret is never shown: {stderr}"
+    );
+    let (code, _, stderr) = common::run_sheetsync(&env.config, &["sync", "--dry-run"]).await;
+    assert_eq!(code, 0, "{stderr}");
+
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        text.replace("\"short\"", &format!("\"{TOKEN}\"")),
+    )
+    .expect("write");
+    let (code, stdout, stderr) =
+        common::run_sheetsync_env(&env.config, &["check"], &with_secret).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("serve:       hook secret set, token set"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(TOKEN) && !stdout.contains(SECRET),
+        "{stdout}"
+    );
+}
+
 /// Every line of a Prometheus text exposition: `# HELP`/`# TYPE` comments or
 /// `name{labels} value`; returns the samples as (name with labels, value).
 fn parse_exposition(text: &str) -> Vec<(String, f64)> {
@@ -592,11 +798,30 @@ async fn health_turns_503_while_google_fails_and_200_after_the_next_success() {
             .status()
             .as_u16()
     };
+    // The page's Watch section: its badge and its last error.
+    let page_watch = || async {
+        let page = http
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("page text");
+        page.split("id=\"watch\"")
+            .nth(1)
+            .and_then(|s| s.split("</section>").next())
+            .unwrap_or_default()
+            .to_owned()
+    };
     eventually(20, "the first sync", || {
         ctx.health.report().last_success.is_some()
     })
     .await;
     assert_eq!(health().await, 200);
+    let watch = page_watch().await;
+    assert!(watch.contains("badge ok"), "{watch}");
+    assert!(!watch.contains("Last error"), "{watch}");
 
     // Google (Sheets and Drive) answers 503 to everything, retries included.
     env.sandbox
@@ -612,8 +837,13 @@ async fn health_turns_503_while_google_fails_and_200_after_the_next_success() {
     .await;
     // Failing, but not yet for a minute (the floor of the threshold): still healthy.
     assert_eq!(health().await, 200);
+    assert!(page_watch().await.contains("badge ok"));
     clock.advance(Duration::from_secs(61));
     assert_eq!(health().await, 503);
+    // The page says the same at once, without waiting for another failed tick.
+    let watch = page_watch().await;
+    assert!(watch.contains("badge bad"), "{watch}");
+    assert!(watch.contains("Last error"), "{watch}");
     let report = ctx.health.report();
     assert!(!report.healthy);
     assert!(report.last_error.is_some());
@@ -628,6 +858,9 @@ async fn health_turns_503_while_google_fails_and_200_after_the_next_success() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let watch = page_watch().await;
+    assert!(watch.contains("badge ok"), "{watch}");
+    assert!(watch.contains("Last error"), "kept after recovery: {watch}");
     shutdown.stop.cancel();
     let ended = tokio::time::timeout(Duration::from_secs(20), task)
         .await

@@ -489,3 +489,165 @@ async fn a_column_read_learns_the_tabs_sheet_id() {
     assert_eq!(client.sheet_id(&id, "Q1 stock"), Some(want));
     assert_eq!(client.sheet_id(&id, "Inventory"), None, "only tabs read");
 }
+
+/// A small tab's row count is asked once: later column reads of it are one `batchGet`
+/// each (the row count is a read of Google's 60 a minute, and `serve` reads the same tab
+/// every few seconds). A tab that has grown past half a read makes the next read ask
+/// again, and that read goes in blocks.
+#[tokio::test]
+async fn a_small_tabs_row_count_is_asked_once_until_the_tab_grows() {
+    let fake = SheetsFake::new();
+    let rows: Vec<Vec<serde_json::Value>> = (0..8)
+        .map(|i| vec![json!(format!("S{i}")), json!(i)])
+        .collect();
+    fake.add_tab_sized("Inventory", rows, 10, 2);
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+    // 40 cells over 2 columns: 20 rows a read, so the 10-row grid is within half of one.
+    let client = client.with_cells_per_read(40);
+    let id = fake.spreadsheet_id();
+    let metadata = |fake: &SheetsFake| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path == format!("/v4/spreadsheets/{id}"))
+            .count()
+    };
+    let first = client
+        .read_columns(&id, "Inventory", &[0, 1])
+        .await
+        .expect("read");
+    assert_eq!(metadata(&fake), 1);
+    for _ in 0..3 {
+        let again = client
+            .read_columns(&id, "Inventory", &[0, 1])
+            .await
+            .expect("read");
+        assert_eq!(again, first);
+    }
+    assert_eq!(metadata(&fake), 1, "the row count is not asked again");
+    assert!(client.sheet_id(&id, "Inventory").is_some());
+
+    // The tab grows past half a read (rows written beyond the grid extend it).
+    assert!(fake.set_cell("Inventory", "A15", json!("S14")));
+    let grown = client
+        .read_columns(&id, "Inventory", &[0, 1])
+        .await
+        .expect("read");
+    assert_eq!(grown[0].len(), 15, "a whole-column read returns every row");
+    let asked = metadata(&fake);
+    let next = client
+        .read_columns(&id, "Inventory", &[0, 1])
+        .await
+        .expect("read");
+    assert_eq!(next, grown);
+    assert_eq!(
+        metadata(&fake),
+        asked + 1,
+        "grown: the row count is asked again"
+    );
+}
+
+/// The header rows and the columns in one `batchGet` give what the two separate reads
+/// give (rows ragged as a ROWS read returns them), once the tab is known small; before
+/// that the client declines and the caller reads them apart.
+#[tokio::test]
+async fn header_rows_and_columns_in_one_read_match_the_separate_reads() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    let (client, _dir) = service_account_client(&fake, &base).await;
+    let id = fake.spreadsheet_id();
+    assert!(
+        client
+            .header_rows_and_columns(&id, "Inventory", 30, &[0, 2, 3])
+            .await
+            .expect("read")
+            .is_none(),
+        "the tab's size is not known yet"
+    );
+    let header = client
+        .header_rows(&id, "Inventory", 30)
+        .await
+        .expect("rows");
+    let columns = client
+        .read_columns(&id, "Inventory", &[0, 2, 3])
+        .await
+        .expect("columns");
+    let before = fake.requests().len();
+    let (header2, columns2) = client
+        .header_rows_and_columns(&id, "Inventory", 30, &[0, 2, 3])
+        .await
+        .expect("read")
+        .expect("a small tab");
+    assert_eq!(header2, header);
+    assert_eq!(columns2, columns);
+    assert_eq!(fake.requests().len() - before, 1, "one request");
+}
+
+/// The engine reads the header rows with the columns it located last time in one
+/// request; when the header has moved a column since, it locates it again and reads the
+/// columns where they are now, never the old places.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_reads_header_and_columns_together_and_follows_a_moved_column() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sandbox = sheetsync_sandbox::Sandbox::demo(0).await.expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = sandbox.write_config(dir.path(), "").expect("config");
+    let config = sheetsync::config::Config::load(&path, &|_| None).expect("config");
+    let engine = sheetsync::engine::Engine::connect(config)
+        .await
+        .expect("engine");
+    let reads = || {
+        sandbox
+            .sheets
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/v4/"))
+            .count()
+    };
+    let price_col = |layout: &sheetsync::sheet::parse::Layout| {
+        layout
+            .columns
+            .iter()
+            .find(|(spec, _)| spec.header == "Price")
+            .map(|(_, c)| *c)
+            .expect("price column")
+    };
+    let (first, first_cols) = engine.read_sheet().await.expect("read");
+    let n = reads();
+    let (again, again_cols) = engine.read_sheet().await.expect("read");
+    assert_eq!(reads() - n, 1, "header and columns in one request");
+    assert_eq!(again.columns, first.columns);
+    assert_eq!(again_cols, first_cols);
+
+    // Swap the headers "Price" and "Cost": the price is now read from Cost's column.
+    let header = &sandbox.sheets.rows("Inventory")[0];
+    let at = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.as_str() == Some(name))
+            .expect("header")
+    };
+    let (price, cost) = (at("Price"), at("Cost"));
+    let a1 = |col: usize| format!("{}1", sheetsync::model::column_letters(col as u32));
+    assert!(
+        sandbox
+            .sheets
+            .set_cell("Inventory", &a1(price), json!("Cost"))
+    );
+    assert!(
+        sandbox
+            .sheets
+            .set_cell("Inventory", &a1(cost), json!("Price"))
+    );
+    let (moved, moved_cols) = engine.read_sheet().await.expect("read");
+    assert_eq!(price_col(&moved), cost as u32);
+    let (_, fresh_cols) = {
+        let fresh = sheetsync::engine::Engine::connect(
+            sheetsync::config::Config::load(&path, &|_| None).expect("config"),
+        )
+        .await
+        .expect("engine");
+        fresh.read_sheet().await.expect("read")
+    };
+    assert_eq!(moved_cols, fresh_cols, "what a fresh engine reads");
+}

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 
-pub use view::{LastError, SharedHealth, StatusView, WatchHealth};
+pub use view::{HealthSource, LastError, SharedHealth, StatusView, WatchHealth};
 
 use crate::config::Config;
 use crate::state::{self, Scope, StateError, StateStore};
@@ -61,7 +61,7 @@ impl WallClock for SystemClock {
 pub struct PageContext {
     pub config: Arc<Config>,
     pub open_state: StateOpener,
-    pub health: SharedHealth,
+    pub health: Arc<dyn HealthSource>,
     pub clock: Arc<dyn WallClock>,
     pub refresh_every: Duration,
     cache: view::DigestCache,
@@ -69,13 +69,13 @@ pub struct PageContext {
 
 impl PageContext {
     /// A page over the config's own state dir, on the system clock.
-    pub fn new(config: Arc<Config>, health: SharedHealth) -> PageContext {
+    pub fn new(config: Arc<Config>, health: impl HealthSource + 'static) -> PageContext {
         let dir = config.sync.state_dir.clone();
         let scope = Scope::of(&config);
         PageContext {
             config,
             open_state: Arc::new(move || state::open_reader(&dir, &scope)),
-            health,
+            health: Arc::new(health),
             clock: Arc::new(SystemClock),
             refresh_every: REFRESH_EVERY,
             cache: view::DigestCache::default(),
@@ -97,7 +97,7 @@ impl PageContext {
     /// A state that cannot be read gives a page that says so.
     pub fn view(&self) -> StatusView {
         let now = self.clock.now();
-        let health = self.health.get();
+        let health = self.health.watch_health();
         let site = view::Site::of(&self.config);
         match (self.open_state)() {
             Ok(state) => {
@@ -168,7 +168,7 @@ fn failure(what: &'static str) -> Response {
 }
 
 /// 128 random bits as hex, for the CSP nonce.
-fn nonce() -> Option<String> {
+pub(in crate::serve) fn nonce() -> Option<String> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     ring::rand::SystemRandom::new().fill(&mut bytes).ok()?;

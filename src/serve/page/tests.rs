@@ -247,31 +247,6 @@ fn cell_links_name_the_tab_by_gid_and_the_cell_by_a1() {
     );
 }
 
-#[test]
-fn health_keeps_its_since_and_its_last_error() {
-    let t0 = now();
-    let t1 = t0 + chrono::Duration::seconds(30);
-    let t2 = t0 + chrono::Duration::seconds(90);
-    let health = SharedHealth::new(WatchHealth::starting(t0));
-    health.failed(t1, "Google answered 503", false);
-    assert!(
-        health.get().healthy,
-        "a failure within the grace is not unhealthy yet"
-    );
-    health.failed(t2, "Google answered 503 again", true);
-    let h = health.get();
-    assert!(!h.healthy);
-    assert_eq!(h.since, t2);
-    health.succeeded(t2 + chrono::Duration::seconds(5));
-    let h = health.get();
-    assert!(h.healthy);
-    assert_eq!(h.since, t2 + chrono::Duration::seconds(5));
-    assert_eq!(
-        h.last_error.map(|e| e.message).as_deref(),
-        Some("Google answered 503 again")
-    );
-}
-
 fn config(auth: &str, google: &str) -> crate::config::Config {
     let text = format!(
         r#"

@@ -64,7 +64,25 @@ impl WatchHealth {
     }
 }
 
-/// The health the server updates and the page reads: one value behind a lock.
+/// Where the page gets the watch's health: `serve`'s [`crate::serve::health::Health`]
+/// (the same record `/healthz` answers from), or a fixed [`SharedHealth`].
+pub trait HealthSource: Send + Sync {
+    fn watch_health(&self) -> WatchHealth;
+}
+
+impl HealthSource for SharedHealth {
+    fn watch_health(&self) -> WatchHealth {
+        self.get()
+    }
+}
+
+impl<T: HealthSource + ?Sized> HealthSource for Arc<T> {
+    fn watch_health(&self) -> WatchHealth {
+        (**self).watch_health()
+    }
+}
+
+/// A health value set by hand: a page without a watch loop (a test, a standalone page).
 #[derive(Debug, Clone)]
 pub struct SharedHealth(Arc<Mutex<WatchHealth>>);
 
@@ -93,31 +111,6 @@ impl SharedHealth {
     /// Replaces the value.
     pub fn set(&self, health: WatchHealth) {
         self.update(|h| *h = health);
-    }
-
-    /// Records a success: healthy from `now` on, unless it already was (then `since` stays).
-    pub fn succeeded(&self, now: DateTime<Utc>) {
-        self.update(|h| {
-            if !h.healthy {
-                h.healthy = true;
-                h.since = now;
-            }
-        });
-    }
-
-    /// Records a failure. `unhealthy` is the server's verdict (failing for longer than its
-    /// grace period); the error is kept either way.
-    pub fn failed(&self, now: DateTime<Utc>, message: &str, unhealthy: bool) {
-        self.update(|h| {
-            if unhealthy && h.healthy {
-                h.healthy = false;
-                h.since = now;
-            }
-            h.last_error = Some(LastError {
-                at: now,
-                message: message.to_owned(),
-            });
-        });
     }
 }
 
