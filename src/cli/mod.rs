@@ -7,6 +7,7 @@ mod check;
 mod demo;
 mod exit;
 mod fleet;
+mod fleet_admin;
 pub(crate) mod progress;
 mod pull;
 mod revert;
@@ -163,6 +164,27 @@ pub enum AuthCommand {
 pub enum FleetCommand {
     /// Create or upgrade the shared schema at the state URL; once per release
     Migrate,
+    /// Load a directory of pair files into the shared state (one transaction)
+    Apply {
+        /// The directory of pair files (`NAME.toml`, one per store, spreadsheet and tab)
+        dir: PathBuf,
+        /// Also remove pairs whose file is gone (their scope and history stay)
+        #[arg(long)]
+        prune: bool,
+        /// Print the plan; write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Workers, and per pair its owner, lease expiry, mode and last run
+    Status {
+        /// JSON output (SPEC §9's shape)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a pair across the fleet (its owner stops it within a lease renewal)
+    Pause { pair: String },
+    /// Let the fleet run a paused pair again
+    Resume { pair: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,6 +303,14 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
         Command::Fleet { command } => match command {
             FleetCommand::Migrate => fleet::migrate(&cli).await,
+            FleetCommand::Apply {
+                dir,
+                prune,
+                dry_run,
+            } => fleet_admin::apply(&cli, dir, *prune, *dry_run).await,
+            FleetCommand::Status { json } => fleet_admin::status(&cli, *json).await,
+            FleetCommand::Pause { pair } => fleet_admin::set_enabled(&cli, pair, false).await,
+            FleetCommand::Resume { pair } => fleet_admin::set_enabled(&cli, pair, true).await,
         },
     };
     match result {
