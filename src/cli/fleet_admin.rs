@@ -1,4 +1,4 @@
-//! `sheetsync fleet apply | status | pause | resume` (SPEC §9): parse nothing but the
+//! `sheetsync fleet apply | status | pause | resume | import` (SPEC §9): parse nothing but the
 //! state URL and the pair directory, call `fleet::admin`, print. Reads no config file and
 //! no secret.
 
@@ -155,4 +155,59 @@ pub async fn set_enabled(cli: &Cli, pair: &str, enabled: bool) -> Result<ExitSta
         );
     }
     Ok(ExitStatus::Done)
+}
+
+/// `fleet import --from STATE_DIR [--merge-history]`: one line per scope; exit 2 when a
+/// scope was refused (the others are imported).
+pub async fn import(cli: &Cli, from: &Path, merge_history: bool) -> Result<ExitStatus, Failure> {
+    use crate::fleet::import::Outcome;
+    let mut shared = connect(cli).await?;
+    let done = crate::fleet::import::import(&mut shared, from, merge_history).await?;
+    if done.is_empty() {
+        return Err(Failure::from(CommandError::Usage(format!(
+            "no sheetsync state in {} (it holds no state.sqlite3 with a scope)",
+            from.display()
+        ))));
+    }
+    let mut refused = Vec::new();
+    for (scope, outcome) in &done {
+        let name = format!(
+            "shop {}, spreadsheet {}, tab {:?}",
+            scope.shop, scope.spreadsheet_id, scope.tab
+        );
+        match outcome {
+            Outcome::Imported {
+                runs,
+                requests,
+                baseline,
+            } => println!(
+                "  + {name}: {runs} runs, {requests} journaled requests, {baseline} baseline values imported"
+            ),
+            Outcome::Unchanged => println!("  = {name}: already imported, nothing to do"),
+            Outcome::Refused { foreign_runs } => {
+                println!(
+                    "  ! {name}: refused: the shared state already has another history \
+                     ({foreign_runs} runs not made here); pass --merge-history to add this \
+                     machine's runs and keep the shared baseline"
+                );
+                refused.push(name);
+            }
+            Outcome::Leased { holder } => {
+                println!(
+                    "  ! {name}: refused: {holder} holds the pair's lease; import while nothing runs it"
+                );
+                refused.push(name);
+            }
+        }
+    }
+    if refused.is_empty() {
+        Ok(ExitStatus::Done)
+    } else {
+        Err(Failure::from(CommandError::Usage(format!(
+            "{} of {} scopes not imported: {}",
+            refused.len(),
+            done.len(),
+            refused.join("; ")
+        ))))
+    }
 }

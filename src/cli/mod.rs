@@ -195,6 +195,16 @@ pub enum FleetCommand {
     Pause { pair: String },
     /// Let the fleet run a paused pair again
     Resume { pair: String },
+    /// Move a machine's SQLite baseline and history (never tokens) into the shared state
+    Import {
+        /// The machine's `sync.state_dir`
+        #[arg(long = "from")]
+        from: PathBuf,
+        /// Where the shared state already has another history for a scope, add the local
+        /// runs it lacks (for `runs` and `revert`) and keep the shared baseline
+        #[arg(long)]
+        merge_history: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -342,6 +352,10 @@ pub async fn run(cli: Cli) -> ExitStatus {
             FleetCommand::Status { json } => fleet_admin::status(&cli, *json).await,
             FleetCommand::Pause { pair } => fleet_admin::set_enabled(&cli, pair, false).await,
             FleetCommand::Resume { pair } => fleet_admin::set_enabled(&cli, pair, true).await,
+            FleetCommand::Import {
+                from,
+                merge_history,
+            } => fleet_admin::import(&cli, from, *merge_history).await,
         },
     };
     match result {

@@ -1,7 +1,8 @@
 //! The fleet's administration commands (SPEC §9) through the binary against a real
 //! PostgreSQL (`pg.rs`): `fleet apply` (add, change, unchanged, move, prune, dry run, a
 //! duplicate refused, no secret stored), `fleet status --json` (its exact shape, with a
-//! lease taken by a manual `sync`), `fleet pause|resume` and an unknown pair.
+//! lease taken by a manual `sync`), `fleet pause|resume` and an unknown pair, `fleet
+//! import` (once, idempotent, refusing another history, then `runs`/`revert` see it).
 
 use crate::common;
 use crate::pg;
@@ -464,5 +465,109 @@ async fn status_shows_a_manual_syncs_lease_then_its_last_run_in_spec_shape() {
         status["workers"][0]["last_seen"]
             .as_str()
             .is_some_and(|t| t.ends_with('Z'))
+    );
+}
+
+/// Row counts of the history tables and a digest of the baseline.
+async fn snapshot(url: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for q in [
+        "SELECT count(*)::text FROM sheetsync.runs",
+        "SELECT count(*)::text FROM sheetsync.requests",
+        "SELECT count(*)::text FROM sheetsync.run_rows",
+        "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(b::text, ',' \
+         ORDER BY sku, field, location)), '') FROM sheetsync.baseline b",
+    ] {
+        out.push(rows(url, q).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_moves_a_machines_history_once_then_runs_and_revert_see_it() {
+    let url = migrated_database().await;
+    let sandbox = Sandbox::demo(0).await.expect("sandbox");
+    sandbox.fix_demo_sheet();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = sandbox.write_config(dir.path(), "").expect("config");
+    let state_dir = dir.path().join("state");
+    let with_url = [("SHEETSYNC_STATE_URL", url.as_str())];
+
+    // A machine's history, on SQLite.
+    let (code, stdout, stderr) =
+        common::run_sheetsync(&config, &["sync", "--json", "--adopt", "sheet"]).await;
+    let report = common::json_output(code, &stdout, &stderr);
+    assert_eq!(code, 0, "{stderr}");
+    let run_id = report["run_id"].as_str().expect("run id").to_owned();
+    let local_requests: i64 = {
+        let db = rusqlite::Connection::open(state_dir.join("state.sqlite3")).expect("sqlite");
+        db.query_row("SELECT count(*) FROM requests", [], |r| r.get(0))
+            .expect("count")
+    };
+    assert!(local_requests > 0);
+
+    let from = state_dir.to_string_lossy().into_owned();
+    let (code, stdout, stderr) = fleet(&url, &["import", "--from", &from], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("1 runs, {local_requests} journaled requests")),
+        "{stdout}"
+    );
+    let before = snapshot(&url).await;
+    assert_eq!(before[0], ["1"]);
+    assert_ne!(before[3][0], "0 ", "the baseline came along");
+
+    // Idempotent: a second import changes nothing.
+    let (code, stdout, stderr) = fleet(&url, &["import", "--from", &from], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("already imported, nothing to do"),
+        "{stdout}"
+    );
+    assert_eq!(snapshot(&url).await, before);
+
+    // `runs` and `revert` under the state URL see the imported run.
+    let (code, stdout, stderr) =
+        common::run_sheetsync_env(&config, &["runs", "--json"], &with_url).await;
+    let runs = common::json_output(code, &stdout, &stderr);
+    assert_eq!(runs[0]["run_id"], run_id.as_str(), "{runs}");
+    let (code, stdout, stderr) =
+        common::run_sheetsync_env(&config, &["revert", &run_id, "--json"], &with_url).await;
+    let revert = common::json_output(code, &stdout, &stderr);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        revert["summary"]["applied"].as_u64().unwrap_or(0) > 0,
+        "{revert}"
+    );
+
+    // Now the shared state has a run this machine never made: a new local run is refused
+    // (exit 2) unless --merge-history, which adds it and keeps the shared baseline.
+    let (code, _, stderr) = common::run_sheetsync(&config, &["sync", "--adopt", "sheet"]).await;
+    assert!(code == 0 || code == 3, "{stderr}");
+    let shared_baseline = rows(&url, "SELECT md5(string_agg(b::text, ',' ORDER BY sku, field, location)) FROM sheetsync.baseline b").await;
+    let (code, stdout, stderr) = fleet(&url, &["import", "--from", &from], &[]).await;
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "refused: the shared state already has another history (1 runs not made here)"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        rows(&url, "SELECT count(*)::text FROM sheetsync.runs").await,
+        ["2"]
+    );
+    let (code, stdout, stderr) =
+        fleet(&url, &["import", "--from", &from, "--merge-history"], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 runs"), "{stdout}");
+    assert_eq!(
+        rows(&url, "SELECT count(*)::text FROM sheetsync.runs").await,
+        ["3"]
+    );
+    assert_eq!(
+        rows(&url, "SELECT md5(string_agg(b::text, ',' ORDER BY sku, field, location)) FROM sheetsync.baseline b").await,
+        shared_baseline,
+        "the shared baseline is kept"
     );
 }
