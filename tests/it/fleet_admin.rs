@@ -466,6 +466,26 @@ async fn status_shows_a_manual_syncs_lease_then_its_last_run_in_spec_shape() {
             .as_str()
             .is_some_and(|t| t.ends_with('Z'))
     );
+    // A live lease counts for its worker and names the owner; a lapsed one does neither.
+    rows(
+        &url,
+        "UPDATE sheetsync.leases SET holder = 'w1', expires_at = now() + interval '5 minutes' \
+         RETURNING holder",
+    )
+    .await;
+    let (_, stdout, _) = fleet(&url, &["status", "--json"], &[]).await;
+    let status: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(status["workers"][0]["pairs"], 1, "{status}");
+    assert_eq!(status["pairs"][0]["owner"], "w1", "{status}");
+    rows(
+        &url,
+        "UPDATE sheetsync.leases SET expires_at = now() - interval '1 second' RETURNING holder",
+    )
+    .await;
+    let (_, stdout, _) = fleet(&url, &["status", "--json"], &[]).await;
+    let status: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(status["workers"][0]["pairs"], 0, "{status}");
+    assert_eq!(status["pairs"][0]["owner"], Value::Null, "{status}");
 }
 
 /// Row counts of the history tables and a digest of the baseline.
@@ -570,4 +590,69 @@ async fn import_moves_a_machines_history_once_then_runs_and_revert_see_it() {
         shared_baseline,
         "the shared baseline is kept"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_reads_the_shared_state_under_a_state_url() {
+    let url = migrated_database().await;
+    let sandbox = Sandbox::demo(0).await.expect("sandbox");
+    sandbox.fix_demo_sheet();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = sandbox.write_config(dir.path(), "").expect("config");
+    let (code, stdout, stderr) = common::run_sheetsync_env(
+        &config_path,
+        &["sync", "--json", "--adopt", "sheet"],
+        &[("SHEETSYNC_STATE_URL", &url)],
+    )
+    .await;
+    let report = common::json_output(code, &stdout, &stderr);
+    assert_eq!(code, 0, "{stderr}");
+    let run_id = report["run_id"].as_str().expect("run id").to_owned();
+
+    let mut config =
+        sheetsync::config::Config::load(&config_path, &|k| std::env::var(k).ok()).expect("config");
+    config.state.url = Some(sheetsync::config::Secret::new(url.clone()));
+    let page = sheetsync::serve::page::PageContext::new(
+        std::sync::Arc::new(config),
+        sheetsync::serve::page::SharedHealth::new(sheetsync::serve::page::WatchHealth::starting(
+            chrono::Utc::now(),
+        )),
+    );
+    let view = {
+        let page = page.clone();
+        tokio::task::spawn_blocking(move || page.view())
+            .await
+            .expect("view")
+    };
+    assert!(view.notes.is_empty(), "{:?}", view.notes);
+    assert_eq!(
+        view.runs.first().map(|r| r.run_id.as_str()),
+        Some(run_id.as_str()),
+        "the page lists the run made through the state URL"
+    );
+
+    // And over HTTP, as a browser gets it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, sheetsync::serve::page::router(page)).await });
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("request");
+    let mut html = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        conn.read_to_string(&mut html),
+    )
+    .await
+    .expect("the page within 30 s")
+    .expect("read");
+    assert!(
+        html.starts_with("HTTP/1.0 200") || html.starts_with("HTTP/1.1 200"),
+        "{html}"
+    );
+    assert!(html.contains(&run_id), "the page shows {run_id}");
 }
