@@ -18,6 +18,9 @@ use super::admin::Shared;
 use crate::state::export::{self, ScopeHistory};
 use crate::state::{Scope, State, StateError, WriterLock};
 
+/// A baseline as stored: (SKU, field, location) → (kind, value).
+type Baseline = BTreeMap<(String, String, String), (Option<String>, Option<String>)>;
+
 /// What happened to one scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -114,7 +117,7 @@ async fn import_scope(
         .iter()
         .filter(|r| !local_runs.contains(r.as_str()))
         .count();
-    let shared_baseline: BTreeMap<(String, String, String), (Option<String>, Option<String>)> = tx
+    let shared_baseline: Baseline = tx
         .query(
             "SELECT sku, field, location, kind, value FROM sheetsync.baseline
              WHERE scope_id = $1",
@@ -125,7 +128,7 @@ async fn import_scope(
         .into_iter()
         .map(|r| ((r.get(0), r.get(1), r.get(2)), (r.get(3), r.get(4))))
         .collect();
-    let local_baseline: BTreeMap<(String, String, String), (Option<String>, Option<String>)> = h
+    let local_baseline: Baseline = h
         .baseline
         .iter()
         .cloned()
