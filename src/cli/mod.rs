@@ -7,6 +7,7 @@ mod check;
 mod demo;
 mod exit;
 mod fleet;
+mod fleet_admin;
 pub(crate) mod progress;
 mod pull;
 mod revert;
@@ -173,6 +174,37 @@ pub enum AuthCommand {
 pub enum FleetCommand {
     /// Create or upgrade the shared schema at the state URL; once per release
     Migrate,
+    /// Load a directory of pair files into the shared state (one transaction)
+    Apply {
+        /// The directory of pair files (`NAME.toml`, one per store, spreadsheet and tab)
+        dir: PathBuf,
+        /// Also remove pairs whose file is gone (their scope and history stay)
+        #[arg(long)]
+        prune: bool,
+        /// Print the plan; write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Workers, and per pair its owner, lease expiry, mode and last run
+    Status {
+        /// JSON output (SPEC §9's shape)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a pair across the fleet (its owner stops it within a lease renewal)
+    Pause { pair: String },
+    /// Let the fleet run a paused pair again
+    Resume { pair: String },
+    /// Move a machine's SQLite baseline and history (never tokens) into the shared state
+    Import {
+        /// The machine's `sync.state_dir`
+        #[arg(long = "from")]
+        from: PathBuf,
+        /// Where the shared state already has another history for a scope, add the local
+        /// runs it lacks (for `runs` and `revert`) and keep the shared baseline
+        #[arg(long)]
+        merge_history: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +344,18 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
         Command::Fleet { command } => match command {
             FleetCommand::Migrate => fleet::migrate(&cli).await,
+            FleetCommand::Apply {
+                dir,
+                prune,
+                dry_run,
+            } => fleet_admin::apply(&cli, dir, *prune, *dry_run).await,
+            FleetCommand::Status { json } => fleet_admin::status(&cli, *json).await,
+            FleetCommand::Pause { pair } => fleet_admin::set_enabled(&cli, pair, false).await,
+            FleetCommand::Resume { pair } => fleet_admin::set_enabled(&cli, pair, true).await,
+            FleetCommand::Import {
+                from,
+                merge_history,
+            } => fleet_admin::import(&cli, from, *merge_history).await,
         },
     };
     match result {

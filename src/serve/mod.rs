@@ -77,7 +77,7 @@ impl ServeContext {
     /// The journal, read-only (runs, reports, tokens); `None` before the first run.
     /// Opened per request: SQLite readers are cheap, and the loop holds the writer.
     pub fn state_reader(&self) -> Result<Option<Box<dyn StateStore>>, StateError> {
-        crate::state::open_reader(&self.config.sync.state_dir, &Scope::of(&self.config))
+        crate::state::open_reader_for(&self.config, &Scope::of(&self.config))
     }
 }
 

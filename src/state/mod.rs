@@ -14,6 +14,7 @@
 //! the busy timeout); one `State` owns one connection and belongs to one task at a time.
 
 mod error;
+pub mod export;
 mod lock;
 pub mod postgres;
 mod schema;

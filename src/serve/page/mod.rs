@@ -68,13 +68,14 @@ pub struct PageContext {
 }
 
 impl PageContext {
-    /// A page over the config's own state dir, on the system clock.
+    /// A page over the config's own state (its state dir, or the shared state when a
+    /// state URL is set, as `runs` reads it), on the system clock.
     pub fn new(config: Arc<Config>, health: impl HealthSource + 'static) -> PageContext {
-        let dir = config.sync.state_dir.clone();
         let scope = Scope::of(&config);
+        let cfg = Arc::clone(&config);
         PageContext {
             config,
-            open_state: Arc::new(move || state::open_reader(&dir, &scope)),
+            open_state: Arc::new(move || state::open_reader_for(&cfg, &scope)),
             health: Arc::new(health),
             clock: Arc::new(SystemClock),
             refresh_every: REFRESH_EVERY,
