@@ -1081,3 +1081,70 @@ async fn a_kill_after_a_create_landed_converges_without_creating_twice() {
     assert_eq!(creates(&env), before, "created twice");
     assert_eq!(env.fake.items_reporting_sku("NEW-APRON").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_fires_a_woocommerce_sync() {
+    let env = Woo::start(agreeing_rows(), "").await;
+    // A first run has no baseline: adopt the agreeing sheet, then edit it.
+    let (code, first) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{first:#}");
+    assert_eq!(first["changes"], json!([]), "{first:#}");
+    env.sheets.set_cell("Inventory", "B3", json!(17.5)); // TOTE-NAT regular price
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["schedule", "--every", "1s"])
+        .envs(env.keys())
+        .env("SHEETSYNC_LOG", "sheetsync=info")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn schedule");
+    let log = common::LogTail::of(&mut child);
+    log.wait_for("scheduled sync:", 1).await;
+    common::wait_until(
+        std::time::Duration::from_secs(15),
+        "the fire to write the edited price",
+        || {
+            env.fake
+                .item_by_sku("TOTE-NAT")
+                .is_some_and(|i| i.regular_price == "17.50")
+        },
+    )
+    .await;
+    let pid = child.id().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("schedule stops after SIGTERM")
+        .expect("wait");
+    let text = log.finish().await;
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.contains("Schedule stopped"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_status_with_a_revoked_key_says_so_without_the_secret() {
+    let env = Woo::start(agreeing_rows(), "").await;
+    let (code, out, _) = env.run(&["auth", "status"]).await;
+    assert_eq!(code, 0, "{out}");
+    env.fake.revoke_key(env.fake.consumer_key());
+    let (code, out, err) = env.run(&["auth", "status"]).await;
+    assert_ne!(code, 0, "a revoked key passed: {out}{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("rejected the consumer key"), "{all}");
+    assert!(!all.contains(env.fake.consumer_secret()), "{all}");
+    assert!(
+        !all.contains(&env.fake.consumer_key()[..12]),
+        "more than 7 characters shown: {all}"
+    );
+    // Nothing was written with it.
+    assert!(env.writes().is_empty());
+}
