@@ -625,10 +625,10 @@ impl WooClient {
                 )
                 .await?;
             for item in list {
-                if let (Some(id), Some(sku)) = (item["id"].as_u64(), item["sku"].as_str()) {
-                    if chunk.iter().any(|s| s == sku) {
-                        found.insert(sku.to_owned(), id.to_string());
-                    }
+                if let (Some(id), Some(sku)) = (item["id"].as_u64(), item["sku"].as_str())
+                    && chunk.iter().any(|s| s == sku)
+                {
+                    found.insert(sku.to_owned(), id.to_string());
                 }
             }
         }
