@@ -420,7 +420,15 @@ impl Engine {
         };
         // Publishes a killed run left open, decided by re-reading the products.
         let mut open_publishes = Vec::new();
-        if cfg.sync.create_missing {
+        if cfg.sync.create_missing && cfg.woocommerce.is_some() {
+            // Simple products by SKU: nothing to look up by handle. A create a killed run
+            // journaled and that landed is in the snapshot under its SKU, so it is planned
+            // as an update, never created twice.
+            plan_opts.create = Some(plan::create::CreateContext {
+                simple_only: true,
+                ..Default::default()
+            });
+        } else if cfg.sync.create_missing {
             // Read before any await: the state is not `Sync`.
             let journaled = journaled_handles(state.as_deref())?;
             let published = PublishJournal::read(state.as_deref(), self.store.as_ref())?;
@@ -589,6 +597,7 @@ impl Engine {
             journaled,
             publish_to,
             unpublished,
+            simple_only: false,
         };
         Ok((ctx, settled))
     }

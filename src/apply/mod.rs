@@ -24,6 +24,7 @@
 //!   Outcomes are kept by change index and merged in plan order, so they do not depend on
 //!   which answer came first.
 
+mod batch_create;
 mod batched;
 mod bulk;
 mod create;
@@ -231,11 +232,8 @@ impl<'a> Executor<'a> {
             // No compare-and-set: every change goes by batches re-read right before.
             let (created, rest): (Vec<usize>, Vec<usize>) =
                 (0..plan.changes.len()).partition(|&i| plan.changes[i].create.is_some());
-            for i in created {
-                out.changes[i] = Some(Outcome::new(Ended::Failed(
-                    "creating items is not available for this store".into(),
-                )));
-            }
+            self.apply_batch_creates(plan, &created, &mut out).await;
+            out.recount_ended();
             self.apply_batched(plan, &rest, baseline, &mut out).await;
             out.recount_ended();
             return out;

@@ -856,6 +856,17 @@ fn shopify_fields_with_a_woocommerce_store_name_what_to_use() {
 }
 
 #[test]
+fn woocommerce_create_missing_needs_a_title_column_and_no_handle() {
+    let with_sync = format!("{WOO}\n[sync]\ncreate_missing = true\n");
+    let msg = woo_invalid(&with_sync);
+    assert!(msg.contains("sheet.columns.title"), "{msg}");
+    assert!(!msg.contains("handle"), "{msg}");
+    let titled = with_sync.replace("stock = \"Stock\"", "stock = \"Stock\"\ntitle = \"Title\"");
+    let c = woo(&titled).expect("create_missing with title and regular_price");
+    assert!(c.sync.create_missing);
+}
+
+#[test]
 fn woocommerce_fields_with_a_shopify_store_are_refused() {
     let msg = invalid(&with(
         "price = \"Price\"",

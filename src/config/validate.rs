@@ -223,11 +223,14 @@ fn create(config: &Config, problems: &mut Vec<String>) {
     }
     let columns = &config.sheet.columns;
     match config.sheet.layout {
-        super::Layout::Columns if columns.handle.is_none() => problems.push(
-            "sync.create_missing needs sheet.columns.handle: the column whose value groups \
+        // A WooCommerce store creates one simple product per row: no handle to group by.
+        super::Layout::Columns if columns.handle.is_none() && config.woocommerce.is_none() => {
+            problems.push(
+                "sync.create_missing needs sheet.columns.handle: the column whose value groups \
              new rows into one product (Shopify's \"Handle\")"
-                .to_owned(),
-        ),
+                    .to_owned(),
+            )
+        }
         super::Layout::ShopifyInventory => problems.push(
             "sync.create_missing is not available with sheet.layout = \"shopify-inventory\": \
              that layout has no product columns to create from"

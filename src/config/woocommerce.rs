@@ -136,11 +136,19 @@ pub(super) fn check(config: &mut Config, problems: &mut Vec<String>) {
         );
     }
     if config.sync.create_missing {
-        problems.push(
-            "sync.create_missing is not available for a WooCommerce store in this version: \
-             a SKU the store lacks stays a row error; create the product in WooCommerce"
-                .to_owned(),
-        );
+        // A new simple product needs both (SPEC §8): without the columns every new row
+        // would be an error.
+        for (key, set) in [
+            ("title", sheet.columns.title.is_some()),
+            ("regular_price", sheet.columns.regular_price.is_some()),
+        ] {
+            if !set {
+                problems.push(format!(
+                    "sync.create_missing creates simple products, which need a name and a \
+                     regular price: set sheet.columns.{key}"
+                ));
+            }
+        }
     }
 }
 

@@ -96,6 +96,9 @@ pub struct CreateContext {
     pub publish_to: Vec<Channel>,
     /// Products earlier runs created that still lack some of `publish_to`.
     pub unpublished: Vec<Unpublished>,
+    /// A store that creates each missing SKU as a simple product of its own (WooCommerce,
+    /// SPEC §8): no handles, no options, nothing read beforehand.
+    pub simple_only: bool,
 }
 
 /// Marks a change that belongs to a variant being created.

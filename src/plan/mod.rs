@@ -32,6 +32,7 @@ mod stock;
 #[cfg(test)]
 mod tests;
 mod woo;
+mod woo_create;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -438,7 +439,11 @@ pub fn build(
         plan.conflicts.append(&mut out.conflicts);
         plan.agreed.append(&mut out.agreed);
     }
-    if let Some(ctx) = &opts.create {
+    if opts.create.as_ref().is_some_and(|c| c.simple_only) {
+        let (mut changes, mut errors) = woo_create::plan(&missing, snapshot, opts);
+        plan.changes.append(&mut changes);
+        plan.errors.append(&mut errors);
+    } else if let Some(ctx) = &opts.create {
         let (mut changes, creations, mut errors) = create::plan(&missing, ctx, opts);
         plan.changes.append(&mut changes);
         plan.publishes = create::publishes(&creations, ctx, opts, |product_id| {

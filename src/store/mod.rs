@@ -12,7 +12,7 @@
 pub mod shopify;
 pub mod woocommerce;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +47,22 @@ pub struct ItemWrite {
     pub parent: String,
     /// Each field's new value (`None` clears it). Stock is `FieldKey::own_stock()`.
     pub fields: Vec<(FieldKey, Option<Value>)>,
+}
+
+/// One simple product to create in a batch (`sync.create_missing` on a store without
+/// compare-and-set): its SKU and its cells' values (`name` and a regular price among them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemCreate {
+    pub sku: String,
+    /// Each field's value; stock is `FieldKey::own_stock()` (sent with stock managed).
+    pub fields: Vec<(FieldKey, Option<Value>)>,
+}
+
+/// Where one created item of a batch ended: its new id, or refused whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateResult {
+    Created { id: String },
+    Refused { code: String, message: String },
 }
 
 /// Where one item of a batch ended: saved whole, or refused whole with the store's code
@@ -159,6 +175,22 @@ pub trait Store: Send + Sync {
         Err(StoreError::Decode(
             "this store writes with compare-and-set, not in batches".into(),
         ))
+    }
+    /// The journaled operation name and the exact body of one batch creating simple
+    /// products (at most `capabilities().batch_limit`).
+    fn create_batch_body(&self, _items: &[ItemCreate]) -> (&'static str, Vec<u8>) {
+        ("", Vec::new())
+    }
+    /// Sends a batch built by [`Store::create_batch_body`]; one result per item, in order.
+    async fn send_create_batch(&self, _body: &[u8]) -> Result<Vec<CreateResult>, StoreError> {
+        Err(StoreError::Decode(
+            "this store creates products one by one, not in batches".into(),
+        ))
+    }
+    /// The ids of the items (products or variations) that hold each of `skus` as their
+    /// own SKU, by SKU: how a create whose answer was lost is learnt, never by re-sending.
+    async fn ids_by_skus(&self, _skus: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        Ok(HashMap::new())
     }
     /// Orders placed or changed since `since` (UTC), for the notes of a write window.
     async fn orders_since(

@@ -75,9 +75,33 @@ impl Woo {
     }
 
     async fn with(options: WooOptions, rows: Vec<Vec<Value>>, extra: &str) -> Woo {
+        Woo::build(options, &HEADER, "", rows, extra).await
+    }
+
+    /// With the `Title` column too (column G), for `create_missing`.
+    async fn with_titles(rows: Vec<Vec<Value>>, extra: &str) -> Woo {
+        let mut header = HEADER.to_vec();
+        header.push("Title");
+        Woo::build(
+            WooOptions::default(),
+            &header,
+            "title = \"Title\"\n",
+            rows,
+            extra,
+        )
+        .await
+    }
+
+    async fn build(
+        options: WooOptions,
+        header: &[&str],
+        columns: &str,
+        rows: Vec<Vec<Value>>,
+        extra: &str,
+    ) -> Woo {
         let fake = WooFake::start(options).await.expect("woocommerce fake");
         let sheets = SheetsFake::new();
-        let mut all = vec![HEADER.iter().map(|h| json!(h)).collect::<Vec<_>>()];
+        let mut all = vec![header.iter().map(|h| json!(h)).collect::<Vec<_>>()];
         all.extend(rows);
         sheets.add_tab("Inventory", all);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -110,7 +134,7 @@ sale_price = "Sale price"
 stock = "Stock"
 status = "Status"
 barcode = "Barcode"
-
+{columns}
 [google]
 credentials = "sa.json"
 
@@ -126,6 +150,7 @@ state_dir = "state"
 "#,
             id = sheets.spreadsheet_id(),
             url = fake.base_url(),
+            columns = columns,
         );
         write_private(&config, &text);
         Woo {
@@ -855,4 +880,271 @@ async fn watch_sends_an_edit_to_woocommerce_and_pulls_a_sale() {
         .expect("wait");
     let text = log.finish().await;
     assert_eq!(status.code(), Some(0), "{text}");
+}
+
+/// Rows for `create_missing`: the demo store's rows plus new SKUs, with a `Title` column
+/// (G). `NEW-APRON` is a whole simple product; `NEW-NONAME` lacks a title, `NEW-NOPRICE`
+/// a regular price, and `NEW-TEE-XL`'s title is the variable product Classic Tee's (it
+/// would need a variation).
+fn creating_rows() -> Vec<Vec<Value>> {
+    let mut rows = agreeing_rows();
+    rows.push(row(&[
+        json!("NEW-APRON"),
+        json!(30),
+        json!(25),
+        json!(7),
+        json!(""),
+        json!("4006381333931"),
+        json!("Linen Apron"),
+    ]));
+    rows.push(row(&[
+        json!("NEW-NONAME"),
+        json!(12),
+        json!(""),
+        json!(""),
+        json!(""),
+        json!(""),
+        json!(""),
+    ]));
+    rows.push(row(&[
+        json!("NEW-NOPRICE"),
+        json!(""),
+        json!(""),
+        json!(3),
+        json!(""),
+        json!(""),
+        json!("Raw Mug"),
+    ]));
+    rows.push(row(&[
+        json!("NEW-TEE-XL"),
+        json!(26),
+        json!(""),
+        json!(4),
+        json!(""),
+        json!(""),
+        json!("Classic Tee"),
+    ]));
+    rows
+}
+
+fn errors_of(report: &Value) -> Vec<(String, String)> {
+    report["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        e["cell"].as_str().unwrap_or_default().to_owned(),
+                        e["message"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn creates(env: &Woo) -> usize {
+    env.fake
+        .request_log()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path.ends_with("/products/batch")
+                && !r.query.contains("sheetsync_probe")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_missing_creates_simple_products_and_refuses_variations() {
+    let env = Woo::with_titles(
+        creating_rows(),
+        "create_missing = true\nmax_change_ratio = 1.0",
+    )
+    .await;
+    let (code, dry) = env.sync_json(&["--dry-run", "--adopt", "sheet"]).await;
+    assert_eq!(code, 3, "{dry:#}");
+    assert!(env.writes().is_empty(), "a dry run sent a write");
+    assert!(env.fake.item_by_sku("NEW-APRON").is_none());
+    let (code, real) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 3, "{real:#}");
+    let strip = |r: &Value| -> Vec<Value> {
+        r["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| json!([c["sku"], c["field"], c["from"], c["to"]]))
+            .collect()
+    };
+    // The dry run showed exactly what the run created.
+    assert_eq!(strip(&dry), strip(&real));
+    let fields: Vec<&str> = real["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["sku"] == "NEW-APRON")
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "title",
+        "regular_price",
+        "sale_price",
+        "inventory",
+        "barcode",
+    ] {
+        assert!(fields.contains(&f), "{f} not in {fields:?}: {real:#}");
+    }
+    assert!(
+        real["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["sku"] == "NEW-APRON" && c["status"] == "applied"),
+        "{real:#}"
+    );
+    let apron = env.fake.item_by_sku("NEW-APRON").expect("created");
+    assert_eq!(apron.kind, "simple");
+    assert_eq!(apron.name, "Linen Apron");
+    assert_eq!(apron.status, "draft");
+    assert_eq!(apron.regular_price, "30.00");
+    assert_eq!(apron.sale_price, "25.00");
+    assert_eq!(apron.stock_quantity, Some(7));
+    assert_eq!(apron.global_unique_id, "4006381333931");
+    let errors = errors_of(&real);
+    let has = |cell: &str, needle: &str| {
+        assert!(
+            errors.iter().any(|(c, m)| c == cell && m.contains(needle)),
+            "{cell}: {needle:?} not in {errors:#?}"
+        )
+    };
+    // A blank cell has no entry: the error names the row's SKU cell and the field.
+    has("Inventory!A7", "needs a title");
+    has("Inventory!A8", "needs a regular price");
+    has("Inventory!G9", "would need a variation created");
+    for sku in ["NEW-NONAME", "NEW-NOPRICE", "NEW-TEE-XL"] {
+        assert!(env.fake.item_by_sku(sku).is_none(), "{sku} was created");
+    }
+    assert_eq!(creates(&env), 1, "one create batch");
+    // The next run finds the product by its SKU: nothing created twice, nothing sent.
+    let sent = env.writes().len();
+    let (code, again) = env.sync_json(&[]).await;
+    assert_eq!(code, 3, "{again:#}");
+    assert_eq!(again["changes"], json!([]), "{again:#}");
+    assert_eq!(env.writes().len(), sent);
+    assert_eq!(env.fake.items_reporting_sku("NEW-APRON").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_answer_is_lost_is_found_by_sku_never_sent_again() {
+    let mut rows = creating_rows();
+    rows.truncate(5);
+    let env = Woo::with_titles(rows, "create_missing = true\nmax_change_ratio = 1.0").await;
+    // The run's first products batch is its write-permission probe: the create is next.
+    env.fake
+        .add_fault(FaultRule::matching("POST", "/products/batch", 1, Fault::LostAnswer).after(1));
+    let (code, report) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(change(&report, "NEW-APRON", "title")["status"], "applied");
+    assert_eq!(env.fake.items_reporting_sku("NEW-APRON").len(), 1);
+    assert_eq!(creates(&env), 1, "a create re-sent after a lost answer");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_after_a_create_landed_converges_without_creating_twice() {
+    let mut rows = creating_rows();
+    rows.truncate(5);
+    let env = Woo::with_titles(rows, "create_missing = true\nmax_change_ratio = 1.0").await;
+    // The first products batch of a run is its (empty) write-permission probe.
+    let hold = env
+        .fake
+        .hold_batch(PRODUCTS_BATCH, 2, HoldPoint::AfterApply);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["sync", "--adopt", "sheet"])
+        .envs(env.keys())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    common::held(&hold, "the applied create batch").await;
+    child.start_kill().expect("kill -9");
+    let _ = child.wait().await;
+    hold.release();
+    assert!(env.fake.item_by_sku("NEW-APRON").is_some());
+    let before = creates(&env);
+    let (code, report) = env.sync_json(&[]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["changes"], json!([]), "{report:#}");
+    assert_eq!(creates(&env), before, "created twice");
+    assert_eq!(env.fake.items_reporting_sku("NEW-APRON").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_fires_a_woocommerce_sync() {
+    let env = Woo::start(agreeing_rows(), "").await;
+    // A first run has no baseline: adopt the agreeing sheet, then edit it.
+    let (code, first) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{first:#}");
+    assert_eq!(first["changes"], json!([]), "{first:#}");
+    env.sheets.set_cell("Inventory", "B3", json!(17.5)); // TOTE-NAT regular price
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["schedule", "--every", "1s"])
+        .envs(env.keys())
+        .env("SHEETSYNC_LOG", "sheetsync=info")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn schedule");
+    let log = common::LogTail::of(&mut child);
+    log.wait_for("scheduled sync:", 1).await;
+    common::wait_until(
+        std::time::Duration::from_secs(15),
+        "the fire to write the edited price",
+        || {
+            env.fake
+                .item_by_sku("TOTE-NAT")
+                .is_some_and(|i| i.regular_price == "17.50")
+        },
+    )
+    .await;
+    let pid = child.id().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("schedule stops after SIGTERM")
+        .expect("wait");
+    let text = log.finish().await;
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.contains("Schedule stopped"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_status_with_a_revoked_key_says_so_without_the_secret() {
+    let env = Woo::start(agreeing_rows(), "").await;
+    let (code, out, _) = env.run(&["auth", "status"]).await;
+    assert_eq!(code, 0, "{out}");
+    env.fake.revoke_key(env.fake.consumer_key());
+    let (code, out, err) = env.run(&["auth", "status"]).await;
+    assert_ne!(code, 0, "a revoked key passed: {out}{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("rejected the consumer key"), "{all}");
+    assert!(!all.contains(env.fake.consumer_secret()), "{all}");
+    assert!(
+        !all.contains(&env.fake.consumer_key()[..12]),
+        "more than 7 characters shown: {all}"
+    );
+    // Nothing was written with it.
+    assert!(env.writes().is_empty());
 }

@@ -48,6 +48,9 @@ pub struct FaultRule {
     pub fault: Fault,
     /// How many matching requests it still hits.
     pub times: usize,
+    /// How many matching requests it lets through first (a run's write-permission probe
+    /// is a products batch too).
+    pub skip: usize,
 }
 
 impl FaultRule {
@@ -58,6 +61,7 @@ impl FaultRule {
             path_contains: None,
             fault,
             times,
+            skip: 0,
         }
     }
 
@@ -68,7 +72,14 @@ impl FaultRule {
             path_contains: Some(path.to_owned()),
             fault,
             times,
+            skip: 0,
         }
+    }
+
+    /// The same rule, letting the first `n` matching requests through.
+    pub fn after(mut self, n: usize) -> FaultRule {
+        self.skip = n;
+        self
     }
 
     fn hits(&self, method: &str, path: &str) -> bool {
@@ -126,6 +137,10 @@ impl Knobs {
             format!("{path}?{query}")
         };
         if let Some(rule) = self.rules.iter_mut().find(|r| r.hits(method, &target)) {
+            if rule.skip > 0 {
+                rule.skip -= 1;
+                return None;
+            }
             rule.times -= 1;
             let fault = rule.fault.clone();
             self.rules.retain(|r| r.times > 0);

@@ -12,11 +12,12 @@ use serde_json::{Value as Json, json};
 use crate::model::{Currency, Field, Value};
 use crate::plan::{Snapshot, StoreVariant};
 use crate::state::Outcome;
-use crate::store::{ItemResult, ItemWrite, WindowOrder};
+use crate::store::{CreateResult, ItemCreate, ItemResult, ItemWrite, WindowOrder};
 
 /// The journal's operation names.
 pub const PRODUCTS_BATCH: &str = "wc:products/batch";
 pub const VARIATIONS_BATCH: &str = "wc:variations/batch";
+pub const PRODUCTS_CREATE: &str = "wc:products/batch#create";
 
 /// A price as WooCommerce keeps it: a string with the store's decimals (it stores what
 /// it is sent, unrounded and unpadded), `""` for none.
@@ -110,6 +111,107 @@ pub fn body(parent: &str, items: &[ItemWrite], currency: &Currency) -> (&'static
         VARIATIONS_BATCH
     };
     (op, serde_json::to_vec(&doc).unwrap_or_default())
+}
+
+/// The operation and body of one batch creating simple products (`sync.create_missing`):
+/// each item's cells as an update would send them, plus its SKU, `type: simple`, status
+/// `draft` unless a cell says, and `manage_stock: true` when it has a stock cell (without
+/// it WooCommerce drops the number).
+pub fn create_body(items: &[ItemCreate], currency: &Currency) -> (&'static str, Vec<u8>) {
+    let creates: Vec<Json> = items
+        .iter()
+        .map(|item| {
+            let write = ItemWrite {
+                item_id: String::new(),
+                parent: String::new(),
+                fields: item.fields.clone(),
+            };
+            let mut o = update(&write, currency);
+            if let Some(map) = o.as_object_mut() {
+                map.remove("id");
+                map.insert("type".into(), json!("simple"));
+                map.insert("sku".into(), json!(item.sku));
+                map.entry("status").or_insert_with(|| json!("draft"));
+                if map.contains_key("stock_quantity") {
+                    map.insert("manage_stock".into(), json!(true));
+                }
+            }
+            o
+        })
+        .collect();
+    let doc = json!({ "create": creates });
+    (
+        PRODUCTS_CREATE,
+        serde_json::to_vec(&doc).unwrap_or_default(),
+    )
+}
+
+/// Each created item's result, in the order sent: WooCommerce answers `create` by
+/// position (a failed create has no id); an item the answer lacks is refused with a note.
+pub fn create_results(sent: usize, answer: &[u8]) -> Result<Vec<CreateResult>, String> {
+    let doc: Json = serde_json::from_slice(answer).map_err(|e| format!("batch answer: {e}"))?;
+    let list = doc["create"].as_array().cloned().unwrap_or_default();
+    Ok((0..sent)
+        .map(|pos| match list.get(pos) {
+            Some(e) if e.get("error").is_some_and(|x| !x.is_null()) => CreateResult::Refused {
+                code: e["error"]["code"].as_str().unwrap_or_default().to_owned(),
+                message: e["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+            Some(e) => match e["id"].as_u64().filter(|id| *id != 0) {
+                Some(id) => CreateResult::Created { id: id.to_string() },
+                None => CreateResult::Refused {
+                    code: String::new(),
+                    message: "the batch answer gives this item no id".to_owned(),
+                },
+            },
+            None => CreateResult::Refused {
+                code: String::new(),
+                message: "the batch answer does not mention this item".to_owned(),
+            },
+        })
+        .collect())
+}
+
+/// What a journaled create batch did, judged against the snapshot taken since: by SKU,
+/// since a create has no id before its answer. Never replayed (WooCommerce refuses a
+/// second product with a SKU anyway, but nothing is sent to find out).
+pub fn judge_create(body: &[u8], snapshot: &Snapshot) -> (Outcome, String) {
+    let doc: Json = serde_json::from_slice(body).unwrap_or_default();
+    let skus: Vec<&str> = doc["create"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["sku"].as_str())
+        .collect();
+    let held = skus
+        .iter()
+        .filter(|s| {
+            crate::model::Sku::new(s).is_some_and(|sku| snapshot.variants.contains_key(&sku))
+        })
+        .count();
+    match (held, skus.len()) {
+        (_, 0) => (
+            Outcome::Skipped,
+            "re-read after a crash: the batch created nothing".into(),
+        ),
+        (h, t) if h == t => (
+            Outcome::Applied,
+            "re-read after a crash: every product of the batch is in the store".into(),
+        ),
+        (0, _) => (
+            Outcome::Failed,
+            "re-read after a crash: no product of the batch is in the store; not replayed".into(),
+        ),
+        (h, t) => (
+            Outcome::Skipped,
+            format!(
+                "re-read after a crash: {h} of {t} products of the batch are in the store; not replayed"
+            ),
+        ),
+    }
 }
 
 /// The bytes WooCommerce is sent: the journaled body without our `parent` note.

@@ -594,6 +594,47 @@ impl WooClient {
             .map_err(|e| StoreError::WooCommerce(WooError::Lost(e)))
     }
 
+    /// Sends a create batch built by `batch::create_body` to `POST /products/batch`.
+    pub async fn send_create_batch(
+        &self,
+        body: &[u8],
+    ) -> Result<Vec<crate::store::CreateResult>, StoreError> {
+        let sent = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|d| d["create"].as_array().map(Vec::len))
+            .unwrap_or_default();
+        let answer = self
+            .request(Method::POST, "/products/batch", &[], Some(body))
+            .await?;
+        super::batch::create_results(sent, &answer.body)
+            .map_err(|e| StoreError::WooCommerce(WooError::Lost(e)))
+    }
+
+    /// The ids of the items whose own SKU is one of `skus` (`?sku=` covers products and
+    /// variations; an inherited SKU is not an item's own, so it is not matched).
+    pub async fn ids_by_skus(
+        &self,
+        skus: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in skus.chunks(PAGE) {
+            let list: Vec<serde_json::Value> = self
+                .list_all_as(
+                    "/products",
+                    &[("sku", chunk.join(",")), ("_fields", "id,sku".to_owned())],
+                )
+                .await?;
+            for item in list {
+                if let (Some(id), Some(sku)) = (item["id"].as_u64(), item["sku"].as_str())
+                    && chunk.iter().any(|s| s == sku)
+                {
+                    found.insert(sku.to_owned(), id.to_string());
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Orders placed or changed since `since` (compared in GMT).
     pub async fn orders_since(
         &self,

@@ -15,10 +15,10 @@ use crate::plan::{Snapshot, StoreVariant};
 use crate::progress::Reporter;
 use crate::state::Outcome;
 use crate::store::{
-    ActivateOutcome, BulkCreateOutcome, BulkUpdateOutcome, Capabilities, ItemResult, ItemWrite,
-    JobEnd, LineResult, NewProduct, NewVariantInput, ProductPublications, ProductUpdate,
-    SetOutcome, SetQuantity, ShopInfo, Store, StoreError, StoreLocation, StorePublication,
-    UserError, VariantUpdate, WindowOrder,
+    ActivateOutcome, BulkCreateOutcome, BulkUpdateOutcome, Capabilities, CreateResult, ItemCreate,
+    ItemResult, ItemWrite, JobEnd, LineResult, NewProduct, NewVariantInput, ProductPublications,
+    ProductUpdate, SetOutcome, SetQuantity, ShopInfo, Store, StoreError, StoreLocation,
+    StorePublication, UserError, VariantUpdate, WindowOrder,
 };
 
 fn unsupported(what: &'static str) -> StoreError {
@@ -87,6 +87,7 @@ impl Store for WooClient {
     ) -> (Outcome, String) {
         match operation {
             batch::PRODUCTS_BATCH | batch::VARIATIONS_BATCH => batch::judge(body, snapshot),
+            batch::PRODUCTS_CREATE => batch::judge_create(body, snapshot),
             _ => (
                 Outcome::Skipped,
                 "outcome unknown after a crash; not replayed, the next plan re-read the store"
@@ -151,6 +152,24 @@ impl Store for WooClient {
         _items: usize,
     ) -> Result<Vec<ItemResult>, StoreError> {
         WooClient::send_batch(self, parent, body).await
+    }
+
+    fn create_batch_body(&self, items: &[ItemCreate]) -> (&'static str, Vec<u8>) {
+        let currency = self
+            .known_currency()
+            .unwrap_or_else(|| crate::model::Currency::new("USD"));
+        batch::create_body(items, &currency)
+    }
+
+    async fn send_create_batch(&self, body: &[u8]) -> Result<Vec<CreateResult>, StoreError> {
+        WooClient::send_create_batch(self, body).await
+    }
+
+    async fn ids_by_skus(
+        &self,
+        skus: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        WooClient::ids_by_skus(self, skus).await
     }
 
     async fn orders_since(
