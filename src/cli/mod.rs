@@ -163,6 +163,16 @@ pub enum AuthCommand {
 pub enum FleetCommand {
     /// Create or upgrade the shared schema at the state URL; once per release
     Migrate,
+    /// A worker: claims pairs no live worker owns, runs their loops, renews its leases;
+    /// until SIGTERM/SIGINT, then finishes the batches in flight and releases its pairs
+    Run {
+        /// The worker's name in leases and User-Agents [default: worker.<host>.<pid>]
+        #[arg(long)]
+        replica_id: Option<String>,
+        /// How long a lease outlives its last renewal (renewed at a third of it)
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        lease_ttl: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,6 +291,10 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Runs { show, json } => runs::run(&cli, show.as_ref(), *json),
         Command::Fleet { command } => match command {
             FleetCommand::Migrate => fleet::migrate(&cli).await,
+            FleetCommand::Run {
+                replica_id,
+                lease_ttl,
+            } => fleet::run(&cli, replica_id.clone(), *lease_ttl).await,
         },
     };
     match result {

@@ -5,10 +5,13 @@
 //! - `fire`: a schedule pair's fire times as fixed points on the time line, so that a
 //!   fire time runs once whoever owns the pair when it comes due.
 //!
-//! The shared state, the leases and the worker loop are built on these elsewhere.
+//! - `worker`: `fleet run`, which claims, renews, balances and runs the pairs.
+//!
+//! The shared state and the leases are `state::postgres`'s.
 
 pub mod fire;
 pub mod pairs;
+pub mod worker;
 
 pub use fire::{FireError, FireTimes};
 pub use pairs::{Pair, PairError, PairsError, load_dir};
