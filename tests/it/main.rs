@@ -14,6 +14,7 @@ mod docs_links;
 mod e2e;
 mod e2e_writeback;
 mod faults;
+mod fleet_run;
 mod google_auth;
 mod graphql_schema;
 mod interrupts;
