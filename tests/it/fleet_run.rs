@@ -28,6 +28,12 @@ struct Fleet {
 impl Fleet {
     /// `n` pairs, each its own sandbox; `fleet` is each pair file's `[fleet]` section.
     async fn new(n: usize, fleet: &str) -> Fleet {
+        Fleet::with(n, fleet, false).await
+    }
+
+    /// [`Fleet::new`]; with `adopt`, each pair's first `sync --adopt sheet` is run (by
+    /// hand, as an operator would) so that later edits are written, not conflicts.
+    async fn with(n: usize, fleet: &str, adopt: bool) -> Fleet {
         let common::Backend::Postgres(url) = common::Backend::postgres().await else {
             unreachable!()
         };
@@ -50,7 +56,29 @@ impl Fleet {
                         keys.join("sandbox-service-account.json").display()
                     ),
                 );
-            insert_pair(&url, &format!("pair-{i}"), &format!("{text}\n{fleet}\n")).await;
+            let text = format!("{text}\n{fleet}\n");
+            insert_pair(&url, &format!("pair-{i}"), &text).await;
+            if adopt {
+                let file = dir.path().join(format!("pair-{i}.toml"));
+                std::fs::write(&file, &text).expect("pair file");
+                let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+                    .arg("--config")
+                    .arg(&file)
+                    .args(["sync", "--adopt", "sheet"])
+                    .current_dir(dir.path())
+                    .env("SHEETSYNC_STATE_URL", &url)
+                    .env_remove("SHEETSYNC_LOG")
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .await
+                    .expect("sync --adopt");
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
             sandboxes.push(sandbox);
         }
         Fleet {
@@ -127,14 +155,20 @@ impl Fleet {
         for (i, sandbox) in self.sandboxes.iter().enumerate() {
             let mut holder_of: BTreeMap<u64, String> = BTreeMap::new();
             let mut last_write_epoch = 0u64;
-            for r in sandbox.shopify.requests() {
+            // The hand-run adoption came first, under its own lease.
+            let worker_requests = sandbox
+                .shopify
+                .requests()
+                .into_iter()
+                .filter(|r| !r.user_agent.as_deref().unwrap_or_default().contains(" worker/sync."));
+            for r in worker_requests {
                 let ua = r.user_agent.clone().unwrap_or_default();
                 let Some((holder, epoch)) = parse_ua(&ua) else {
                     panic!("pair-{i}: a store request without worker and epoch: {ua:?}");
                 };
                 let known = holder_of.entry(epoch).or_insert_with(|| holder.clone());
                 assert_eq!(*known, holder, "pair-{i}: epoch {epoch} has two holders");
-                if r.idempotency_key.is_some() {
+                if is_write(&r) {
                     writes += 1;
                     assert!(
                         epoch >= last_write_epoch,
@@ -146,6 +180,13 @@ impl Fleet {
         }
         writes
     }
+}
+
+fn is_write(r: &sheetsync_sandbox::shopify::RequestLog) -> bool {
+    r.idempotency_key.is_some()
+        || r.root_fields
+            .iter()
+            .any(|f| f.contains("Update") || f.contains("Set") || f.contains("Create"))
 }
 
 /// `sheetsync/<v> worker/<holder> epoch/<n>` → (holder, n).
@@ -218,7 +259,7 @@ const WATCH: &str = "[fleet]\nmode = \"watch\"\ninterval = \"1s\"\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_balance_fail_over_and_never_write_under_an_older_epoch() {
-    let fleet = Fleet::new(6, WATCH).await;
+    let fleet = Fleet::with(6, WATCH, true).await;
     let mut one = fleet.worker("w1");
     fleet
         .wait_owners(Duration::from_secs(30), "w1 owns all six pairs", |o| {
@@ -279,8 +320,7 @@ async fn workers_balance_fail_over_and_never_write_under_an_older_epoch() {
         .map(|s| s.shopify.requests().len())
         .collect();
     for s in &fleet.sandboxes {
-        s.sheets
-            .set_cell("Inventory", "C14", serde_json::json!(15.25));
+        assert!(s.sheets.set_cell("Inventory", "G18", serde_json::json!(36)));
     }
     let start = Instant::now();
     loop {
@@ -288,7 +328,7 @@ async fn workers_balance_fail_over_and_never_write_under_an_older_epoch() {
             s.shopify
                 .requests_since(*n)
                 .iter()
-                .any(|r| r.idempotency_key.is_some())
+                .any(is_write)
         });
         if done {
             break;
