@@ -66,7 +66,12 @@ pub enum WorkerError {
 pub fn default_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
-        .map(|h| h.trim().chars().filter(|c| token_char(*c)).collect::<String>())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| token_char(*c))
+                .collect::<String>()
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
     format!("worker.{host}.{}", std::process::id())
@@ -118,9 +123,14 @@ struct PairRow {
     enabled: bool,
 }
 
+/// The coordinator's connection as the pairs' tasks see it: replaced after a reconnect.
+type SharedClient = Arc<std::sync::RwLock<Arc<Client>>>;
+
 struct Worker {
     opts: WorkerOptions,
+    target: Target,
     client: Arc<Client>,
+    shared: SharedClient,
     shown: String,
     owned: BTreeMap<i64, Owned>,
     shutdown: Shutdown,
@@ -139,10 +149,13 @@ pub async fn run(opts: WorkerOptions, shutdown: Shutdown) -> Result<(), WorkerEr
     let target = Target::parse(&opts.url)?;
     let client = target.connect().await?;
     migrate::check(&client, &target.shown).await?;
+    let client = Arc::new(client);
     let mut w = Worker {
         opts,
-        client: Arc::new(client),
+        shared: Arc::new(std::sync::RwLock::new(Arc::clone(&client))),
+        client,
         shown: target.shown.clone(),
+        target,
         owned: BTreeMap::new(),
         shutdown,
     };
@@ -194,6 +207,7 @@ impl Worker {
             }
             if last_renew.elapsed() >= renew_every {
                 last_renew = Instant::now();
+                self.ensure_connected().await;
                 self.renew(draining).await;
             }
             self.reap(draining).await;
@@ -210,28 +224,54 @@ impl Worker {
         }
     }
 
+    /// A database restart or an outage closes the connection: open a new one (the
+    /// leases are renewed over it if they are still ours, else dropped and reclaimed).
+    async fn ensure_connected(&mut self) {
+        if !self.client.is_closed() {
+            return;
+        }
+        match tokio::time::timeout(self.opts.ttl, self.target.connect()).await {
+            Ok(Ok(c)) => {
+                let c = Arc::new(c);
+                self.client = Arc::clone(&c);
+                *self.shared.write().unwrap_or_else(|e| e.into_inner()) = c;
+                tracing::info!("Fleet: reconnected to the shared state");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "Fleet: shared state unreachable; retrying"),
+            Err(_) => {
+                tracing::warn!("Fleet: shared state unreachable (connect timed out); retrying")
+            }
+        }
+    }
+
     /// The heartbeat and the renewal of every lease held, in one statement: a lease it
     /// does not return is lost. A failure (database unreachable) is retried at the next
     /// period; meanwhile the fences' local deadlines stop the writes.
     async fn renew(&mut self, stopping: bool) {
         let sent_at = Instant::now();
-        let res = self
-            .client
-            .query(
-                "WITH w AS (
+        let secs = self.opts.ttl.as_secs_f64();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&self.opts.id, &secs, &stopping];
+        let renewal = self.client.query(
+            "WITH w AS (
                      INSERT INTO sheetsync.workers (id, last_seen, stopping)
                      VALUES ($1, now(), $3)
                      ON CONFLICT (id) DO UPDATE SET last_seen = now(), stopping = $3
                      RETURNING 1)
                  UPDATE sheetsync.leases SET expires_at = now() + make_interval(secs => $2)
                  WHERE holder = $1 AND expires_at > now() RETURNING scope_id, epoch",
-                &[&self.opts.id, &self.opts.ttl.as_secs_f64(), &stopping],
-            )
-            .await;
-        let rows = match res {
-            Ok(rows) => rows,
-            Err(e) => {
+            &params,
+        );
+        // A partition can leave a statement hanging: the local deadlines stop the writes
+        // meanwhile, and the next period tries again.
+        let rows = match tokio::time::timeout(self.opts.ttl / 3, renewal).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %(self.pe())(e), "Fleet: lease renewal failed; retrying");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("Fleet: lease renewal timed out; retrying");
                 return;
             }
         };
@@ -288,7 +328,9 @@ impl Worker {
         match res {
             Ok(_) => tracing::info!(pair = %o.name, "Fleet: pair released"),
             // It then expires by itself within the TTL.
-            Err(e) => tracing::warn!(pair = %o.name, error = %(self.pe())(e), "Fleet: could not release the pair"),
+            Err(e) => {
+                tracing::warn!(pair = %o.name, error = %(self.pe())(e), "Fleet: could not release the pair")
+            }
         }
     }
 
@@ -481,7 +523,7 @@ impl Worker {
             url: self.opts.url.clone(),
             ttl: self.opts.ttl,
             fence: Arc::clone(&fence),
-            client: Arc::clone(&self.client),
+            client: Arc::clone(&self.shared),
             shutdown: shutdown.clone(),
         };
         let span = tracing::info_span!("pair", pair = %name, epoch = fence.epoch);
@@ -515,7 +557,10 @@ impl Worker {
         }
         let res = self
             .client
-            .execute("DELETE FROM sheetsync.workers WHERE id = $1", &[&self.opts.id])
+            .execute(
+                "DELETE FROM sheetsync.workers WHERE id = $1",
+                &[&self.opts.id],
+            )
             .await;
         if let Err(e) = res {
             tracing::warn!(error = %(self.pe())(e), "Fleet: could not remove the worker's row");
@@ -538,14 +583,17 @@ struct PairContext {
     url: String,
     ttl: Duration,
     fence: Arc<Fence>,
-    client: Arc<Client>,
+    client: SharedClient,
     shutdown: Shutdown,
 }
 
 /// One pair's life on this worker: its config from the worker's environment, its engine
 /// with state on the shared database fenced by the lease, then its loop until stopped.
 async fn run_pair(ctx: PairContext) {
-    let pair = match Pair::parse(&PathBuf::from(format!("{}.toml", ctx.name)), ctx.text.clone()) {
+    let pair = match Pair::parse(
+        &PathBuf::from(format!("{}.toml", ctx.name)),
+        ctx.text.clone(),
+    ) {
         Ok(p) => p,
         Err(e) => return idle(&ctx, &e.to_string()).await,
     };
@@ -607,9 +655,7 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
     };
     let grace = chrono::Duration::from_std(MISFIRE_GRACE).unwrap_or_default();
     let now = Utc::now();
-    let mut due = fires
-        .latest_at_or_before(now)
-        .filter(|t| now - *t <= grace);
+    let mut due = fires.latest_at_or_before(now).filter(|t| now - *t <= grace);
     let mut after = now;
     loop {
         let t = match due.take() {
@@ -649,8 +695,12 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
                     }
                 }
             }
-            Ok(None) => tracing::info!(fire_time = %t.to_rfc3339(), "Fire time already run by the fleet; skipped"),
-            Err(e) => tracing::warn!(fire_time = %t.to_rfc3339(), error = %e, "Fire time not claimed; skipped"),
+            Ok(None) => {
+                tracing::info!(fire_time = %t.to_rfc3339(), "Fire time already run by the fleet; skipped")
+            }
+            Err(e) => {
+                tracing::warn!(fire_time = %t.to_rfc3339(), error = %e, "Fire time not claimed; skipped")
+            }
         }
         if ctx.shutdown.stop.is_cancelled() {
             return;
@@ -667,9 +717,13 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
 async fn claim_fire(ctx: &PairContext, t: DateTime<Utc>) -> Result<Option<String>, StateError> {
     ctx.fence.check()?;
     let f = &ctx.fence;
-    let run_id = format!("{}-{:04x}", Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
-    let row = ctx
-        .client
+    let run_id = format!(
+        "{}-{:04x}",
+        Utc::now().format("%Y%m%dT%H%M%SZ"),
+        fastrand::u16(..)
+    );
+    let client = Arc::clone(&ctx.client.read().unwrap_or_else(|e| e.into_inner()));
+    let row = client
         .query_one(
             "WITH l AS (
                  SELECT scope_id, holder, epoch FROM sheetsync.leases

@@ -42,7 +42,9 @@ impl Fleet {
         for i in 0..n {
             let sandbox = Sandbox::demo(0).await.expect("sandbox");
             sandbox.fix_demo_sheet();
-            sandbox.sheets.set_spreadsheet_id(&format!("fleet-sheet-{i}"));
+            sandbox
+                .sheets
+                .set_spreadsheet_id(&format!("fleet-sheet-{i}"));
             let keys = dir.path().join(format!("keys-{i}"));
             let config = sandbox.write_config(&keys, "").expect("config");
             // A pair file: no state_dir (the fleet's state is shared), paths absolute.
@@ -156,11 +158,12 @@ impl Fleet {
             let mut holder_of: BTreeMap<u64, String> = BTreeMap::new();
             let mut last_write_epoch = 0u64;
             // The hand-run adoption came first, under its own lease.
-            let worker_requests = sandbox
-                .shopify
-                .requests()
-                .into_iter()
-                .filter(|r| !r.user_agent.as_deref().unwrap_or_default().contains(" worker/sync."));
+            let worker_requests = sandbox.shopify.requests().into_iter().filter(|r| {
+                !r.user_agent
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains(" worker/sync.")
+            });
             for r in worker_requests {
                 let ua = r.user_agent.clone().unwrap_or_default();
                 let Some((holder, epoch)) = parse_ua(&ua) else {
@@ -297,9 +300,11 @@ async fn workers_balance_fail_over_and_never_write_under_an_older_epoch() {
     // lost, drops them, and claims its share again under new epochs.
     signal(&two, "-STOP");
     fleet
-        .wait_owners(Duration::from_secs(15), "w1 owns all while w2 is stopped", |o| {
-            o.get("w1") == Some(&6)
-        })
+        .wait_owners(
+            Duration::from_secs(15),
+            "w1 owns all while w2 is stopped",
+            |o| o.get("w1") == Some(&6),
+        )
         .await;
     signal(&two, "-CONT");
     fleet
@@ -324,12 +329,11 @@ async fn workers_balance_fail_over_and_never_write_under_an_older_epoch() {
     }
     let start = Instant::now();
     loop {
-        let done = fleet.sandboxes.iter().zip(&before).all(|(s, n)| {
-            s.shopify
-                .requests_since(*n)
-                .iter()
-                .any(is_write)
-        });
+        let done = fleet
+            .sandboxes
+            .iter()
+            .zip(&before)
+            .all(|(s, n)| s.shopify.requests_since(*n).iter().any(is_write));
         if done {
             break;
         }
@@ -361,7 +365,9 @@ async fn sigterm_finishes_releases_and_another_worker_owns_the_pairs_quickly() {
         .await;
     let mut two = fleet.worker("w2");
     fleet
-        .wait_owners(Duration::from_secs(15), "1/1", |o| balanced(o, &["w1", "w2"], 2))
+        .wait_owners(Duration::from_secs(15), "1/1", |o| {
+            balanced(o, &["w1", "w2"], 2)
+        })
         .await;
     signal(&one, "-TERM");
     let status = tokio::time::timeout(Duration::from_secs(20), one.wait())
@@ -379,7 +385,11 @@ async fn sigterm_finishes_releases_and_another_worker_owns_the_pairs_quickly() {
         took < Duration::from_millis(1900),
         "handover took {took:?}, a lease expiry rather than a release"
     );
-    assert!(fleet.log("w1").contains("pair released"), "{}", fleet.log("w1"));
+    assert!(
+        fleet.log("w1").contains("pair released"),
+        "{}",
+        fleet.log("w1")
+    );
     signal(&two, "-TERM");
     assert_eq!(two.wait().await.expect("w2").code(), Some(0));
 }
@@ -416,11 +426,7 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     let mut two = fleet.worker("s2");
     // Kill the owner after a few fire times so the other one carries on.
     let fires = |url: String| async move {
-        pg::query_strings(
-            &url,
-            "SELECT count(*)::text FROM sheetsync.fires",
-        )
-        .await[0]
+        pg::query_strings(&url, "SELECT count(*)::text FROM sheetsync.fires").await[0]
             .clone()
             .unwrap_or_default()
             .parse::<usize>()
@@ -428,7 +434,10 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     };
     let start = Instant::now();
     while fires(fleet.url.clone()).await < 2 {
-        assert!(start.elapsed() < Duration::from_secs(30), "two fire times within 30 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "two fire times within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let owner = fleet.owners().await.into_keys().next().expect("an owner");
@@ -442,7 +451,10 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     let seen = fires(fleet.url.clone()).await;
     let start = Instant::now();
     while fires(fleet.url.clone()).await < seen + 2 {
-        assert!(start.elapsed() < Duration::from_secs(30), "the survivor runs the next fire times");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the survivor runs the next fire times"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     signal(survivor, "-TERM");
@@ -450,11 +462,7 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     // Each fire time once in `fires` (its key) and one full sync per claimed fire time:
     // the runs the store saw (one products read each) match the claims.
     let claimed = fires(fleet.url.clone()).await;
-    let runs = pg::query_strings(
-        &fleet.url,
-        "SELECT count(*)::text FROM sheetsync.runs",
-    )
-    .await[0]
+    let runs = pg::query_strings(&fleet.url, "SELECT count(*)::text FROM sheetsync.runs").await[0]
         .clone()
         .unwrap_or_default()
         .parse::<usize>()
@@ -469,4 +477,89 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     )
     .await;
     assert_eq!(distinct, vec![Some(claimed.to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_stops_writes_and_they_resume_under_a_new_epoch_after() {
+    let fleet = Fleet::with(1, WATCH, true).await;
+    let mut w = fleet.worker("w-out");
+    let shopify = &fleet.sandboxes[0].shopify;
+    let by_worker = |since: usize| {
+        shopify
+            .requests_since(since)
+            .into_iter()
+            .filter(|r| {
+                r.user_agent
+                    .as_deref()
+                    .is_some_and(|ua| ua.contains(" worker/w-out "))
+            })
+            .collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    while by_worker(0).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the worker's first tick"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first_epoch = parse_ua(by_worker(0)[0].user_agent.as_deref().unwrap_or_default())
+        .expect("ua")
+        .1;
+
+    // The outage: no new connection to the fleet's database, and the open ones cut.
+    let db = pg::query_strings(&fleet.url, "SELECT current_database()").await[0]
+        .clone()
+        .expect("db");
+    let admin = pg::server().url("postgres");
+    pg::query_strings(
+        &admin,
+        &format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false"),
+    )
+    .await;
+    pg::query_strings(
+        &admin,
+        &format!(
+            "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = '{db}'"
+        ),
+    )
+    .await;
+    // Past the TTL an edit must not be written: the lease may belong to someone else.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = shopify.requests().len();
+    assert!(
+        fleet.sandboxes[0]
+            .sheets
+            .set_cell("Inventory", "G18", serde_json::json!(37))
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during: Vec<_> = by_worker(n).into_iter().filter(is_write).collect();
+    assert!(during.is_empty(), "written during the outage: {during:?}");
+
+    pg::query_strings(
+        &admin,
+        &format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS true"),
+    )
+    .await;
+    let start = Instant::now();
+    let write = loop {
+        if let Some(r) = by_worker(n).into_iter().find(is_write) {
+            break r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "the edit written after the outage; log:\n{}",
+            fleet.log("w-out")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let epoch = parse_ua(write.user_agent.as_deref().unwrap_or_default())
+        .expect("ua")
+        .1;
+    assert!(
+        epoch > first_epoch,
+        "a new grant after the outage: {epoch} vs {first_epoch}"
+    );
+    signal(&w, "-TERM");
+    assert_eq!(w.wait().await.expect("w").code(), Some(0));
 }

@@ -77,7 +77,6 @@ impl Fence {
     }
 }
 
-
 impl Fence {
     /// A lease a fleet worker was granted by its claim (epoch `epoch`, the claim sent at
     /// `sent_at`), registered so the states the pair's runs open are fenced by it. A
