@@ -88,8 +88,9 @@ impl EngineError {
                 | StoreError::InvalidBaseUrl { .. }
                 | StoreError::ForeignHost { .. }
                 | StoreError::AccessDenied { .. },
-            )
-            | EngineError::Sheet(
+            ) => Fatal::Config,
+            EngineError::Store(StoreError::WooCommerce(e)) if e.is_config() => Fatal::Config,
+            EngineError::Sheet(
                 SheetError::NotFound { .. }
                 | SheetError::BadRange { .. }
                 | SheetError::Permission { .. }
@@ -141,12 +142,19 @@ impl Engine {
         dry_run: bool,
         options: ClientOptions,
     ) -> Result<Engine, EngineError> {
-        let store = shopify_client(&config, dry_run, options)?;
+        let store: std::sync::Arc<dyn Store> = match &config.woocommerce {
+            Some(woo) => std::sync::Arc::new(woocommerce_client(
+                woo,
+                &config,
+                crate::http::RetryPolicy::default(),
+            )?),
+            None => std::sync::Arc::new(shopify_client(&config, dry_run, options)?),
+        };
         let sheets = sheets_client(&config, dry_run).await?;
         Ok(Engine {
             config,
             sheets,
-            store: std::sync::Arc::new(store),
+            store,
             publications: std::sync::Mutex::new(None),
             cancel: tokio_util::sync::CancellationToken::new(),
         })
@@ -174,12 +182,24 @@ impl Engine {
     /// Replaces both clients' retry policy (tests use millisecond waits).
     pub fn with_retry(self, policy: crate::http::RetryPolicy) -> Result<Engine, EngineError> {
         use crate::store::shopify::transport::{TokioClock, Transport};
+        if let Some(woo) = &self.config.woocommerce {
+            let store = woocommerce_client(woo, &self.config, policy)?;
+            store.set_cancel(self.cancel.clone());
+            return Ok(Engine {
+                store: std::sync::Arc::new(store),
+                sheets: self.sheets.with_retry(policy),
+                config: self.config,
+                publications: std::sync::Mutex::new(None),
+                cancel: self.cancel,
+            });
+        }
         // Tests drive this with a static custom-app token; other methods keep their client.
-        let token = self.config.shopify.auth.token.clone().ok_or_else(|| {
+        let shopify = self.config.shopify().map_err(EngineError::Config)?;
+        let token = shopify.auth.token.clone().ok_or_else(|| {
             EngineError::Config("with_retry needs shopify.auth.method = \"token\"".into())
         })?;
         let transport = Transport::with_clock(
-            &self.config.shopify,
+            shopify,
             token,
             policy,
             std::sync::Arc::new(TokioClock::default()),
@@ -326,6 +346,10 @@ impl Engine {
         });
         let sheet = narrowed.as_ref().unwrap_or(&whole);
 
+        if !opts.dry_run {
+            // A key that cannot write is refused before anything is planned to be sent.
+            self.store.check_write_access().await?;
+        }
         let state = if opts.dry_run {
             state::open_reader_for(cfg, &scope)?
         } else {
@@ -378,7 +402,7 @@ impl Engine {
         }
         let meta = RunMeta {
             run_id: opts.run_id.clone(),
-            shop: cfg.shopify.shop.clone(),
+            shop: cfg.shop_name().to_owned(),
             spreadsheet_id: cfg.sheet.spreadsheet_id.clone(),
         };
         tracing::debug!(
@@ -415,7 +439,12 @@ impl Engine {
             )?;
         }
         if rows.is_none() {
-            apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
+            apply::recover::settle_unsettled(
+                self.store.as_ref(),
+                &mut state,
+                &snapshot,
+                &locations,
+            )?;
         }
         state.begin_run(&opts.run_id, &opts.started_at, "sync", false)?;
         // Moved, not cloned: a cell per agreeing field of every row (700,000 at 100,000
@@ -471,7 +500,7 @@ impl Engine {
         tracing::debug!(error = %cause, "Read cut short by the interruption");
         let meta = RunMeta {
             run_id: opts.run_id.clone(),
-            shop: self.config.shopify.shop.clone(),
+            shop: self.config.shop_name().to_owned(),
             spreadsheet_id: self.config.sheet.spreadsheet_id.clone(),
         };
         let mut report = Report::from_plan(
@@ -895,6 +924,17 @@ pub(crate) async fn sheets_client(
     }
 }
 
+/// The WooCommerce adapter for `[woocommerce]`: refuses a URL the key may not go to
+/// before anything is sent.
+pub(crate) fn woocommerce_client(
+    woo: &crate::config::woocommerce::WooConfig,
+    config: &Config,
+    policy: crate::http::RetryPolicy,
+) -> Result<crate::store::woocommerce::WooClient, EngineError> {
+    Ok(crate::store::woocommerce::WooClient::new(woo, policy)?
+        .with_cost_column(config.sheet.columns.cost.is_some()))
+}
+
 pub(crate) fn shopify_client(
     config: &Config,
     dry_run: bool,
@@ -902,15 +942,16 @@ pub(crate) fn shopify_client(
 ) -> Result<ShopifyClient, EngineError> {
     use crate::config::ShopifyAuthMethod;
     let scope = Scope::of(config);
-    match (config.shopify.auth.method, &config.shopify.auth.token) {
+    let shopify = config.shopify().map_err(EngineError::Config)?;
+    match (shopify.auth.method, &shopify.auth.token) {
         (ShopifyAuthMethod::Token, Some(t)) => {
-            Ok(ShopifyClient::new(&config.shopify, t.clone(), options)?)
+            Ok(ShopifyClient::new(shopify, t.clone(), options)?)
         }
         (ShopifyAuthMethod::Token, None) => Err(EngineError::Config(
             "shopify.auth.token is not set: paste the custom app's shpat_ token, or use \"${SHOPIFY_ACCESS_TOKEN}\"".into(),
         )),
         (_, _) => ShopifyClient::connect(
-            &config.shopify,
+            shopify,
             &config.sync.state_dir,
             scope,
             dry_run,

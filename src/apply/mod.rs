@@ -24,6 +24,7 @@
 //!   Outcomes are kept by change index and merged in plan order, so they do not depend on
 //!   which answer came first.
 
+mod batched;
 mod bulk;
 mod create;
 mod product;
@@ -50,9 +51,6 @@ use crate::store::{
 
 /// The reason a stale stock change ends `skipped` under [`Executor::never_overwrite`].
 pub const SKIP_CHANGED_SINCE: &str = "store changed since the values were read";
-
-/// Most quantities one `inventorySetQuantities` call may carry.
-const MAX_SET_ITEMS: usize = 250;
 
 /// Most requests of one kind in flight at once. Beyond a handful, latency is hidden and
 /// the bucket is the only limit; more would just queue in the transport.
@@ -229,6 +227,19 @@ impl<'a> Executor<'a> {
         let (mut fields, mut stock, mut activations) = (Vec::new(), Vec::new(), Vec::new());
         let mut products = Vec::new();
         let mut created = Vec::new();
+        if self.store.capabilities().reread_before_write {
+            // No compare-and-set: every change goes by batches re-read right before.
+            let (created, rest): (Vec<usize>, Vec<usize>) =
+                (0..plan.changes.len()).partition(|&i| plan.changes[i].create.is_some());
+            for i in created {
+                out.changes[i] = Some(Outcome::new(Ended::Failed(
+                    "creating items is not available for this store".into(),
+                )));
+            }
+            self.apply_batched(plan, &rest, baseline, &mut out).await;
+            out.recount_ended();
+            return out;
+        }
         for (i, c) in plan.changes.iter().enumerate() {
             if c.create.is_some() {
                 created.push(i);
@@ -434,11 +445,12 @@ impl<'a> Executor<'a> {
         out: &mut Outcomes,
     ) {
         let limit = self.in_flight("InventorySet", 13.0);
-        let calls = indices.len().div_ceil(MAX_SET_ITEMS);
+        let per_call = self.store.capabilities().batch_limit.max(1);
+        let calls = indices.len().div_ceil(per_call);
         let mut parts = stream::iter(0..calls)
             .map(|call_no| {
-                let start = call_no * MAX_SET_ITEMS;
-                let chunk = &indices[start..indices.len().min(start + MAX_SET_ITEMS)];
+                let start = call_no * per_call;
+                let chunk = &indices[start..indices.len().min(start + per_call)];
                 self.stock_call(plan, call_no, chunk, baseline)
             })
             .buffered(limit);
@@ -942,8 +954,11 @@ fn set_field(update: &mut VariantUpdate, c: &Change) {
                 _ => Patch::Clear,
             }
         }
-        // Not variant fields: `product::apply_products` sends them.
-        Field::Inventory
+        // Not variant fields: `product::apply_products` sends them. WooCommerce's prices
+        // never reach the Shopify executor (config refuses them with `[shopify]`).
+        Field::RegularPrice
+        | Field::SalePrice
+        | Field::Inventory
         | Field::Title
         | Field::Status
         | Field::Tags
@@ -963,6 +978,8 @@ fn field_error(errors: &[UserError], field: Field) -> String {
     let wire = match field {
         Field::Price => "price",
         Field::CompareAtPrice => "compareAtPrice",
+        Field::RegularPrice => "regular_price",
+        Field::SalePrice => "sale_price",
         Field::Cost => "inventoryItem",
         Field::Barcode => "barcode",
         Field::Inventory => "inventoryQuantities",

@@ -92,6 +92,12 @@ fn set_product_field(update: &mut ProductUpdate, c: &Change) {
         // `CLEAR` (no target) sends "", which Shopify takes as "no type / no description".
         Field::ProductType => update.product_type = Some(text),
         Field::Description => update.description_html = Some(text),
-        Field::Price | Field::CompareAtPrice | Field::Cost | Field::Barcode | Field::Inventory => {}
+        Field::Price
+        | Field::CompareAtPrice
+        | Field::RegularPrice
+        | Field::SalePrice
+        | Field::Cost
+        | Field::Barcode
+        | Field::Inventory => {}
     }
 }

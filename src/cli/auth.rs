@@ -10,14 +10,17 @@ use crate::state::Scope;
 use crate::store::shopify::{ShopifyClient, StoreError};
 
 /// One finding: `Ok` lines inform, `Fix` lines say what to do.
-enum Line {
+pub(super) enum Line {
     Ok(String),
     Fix(String, ExitStatus),
 }
 
 /// What `auth status` and `check` print about the Shopify credential, without a request.
 fn shopify_credential(config: &Config) -> Vec<Line> {
-    let auth = &config.shopify.auth;
+    let Some(shopify) = &config.shopify else {
+        return Vec::new();
+    };
+    let auth = &shopify.auth;
     let scope = Scope::of(config);
     let mut out = Vec::new();
     match auth.method {
@@ -295,15 +298,35 @@ fn print(title: &str, lines: &[Line], worst: &mut ExitStatus) {
 pub async fn status(cli: &Cli) -> Result<ExitStatus, Failure> {
     let (_, config) = super::load_config(cli)?;
     let mut worst = ExitStatus::Done;
-    let mut shopify = shopify_credential(&config);
-    shopify.extend(shopify_scopes(&config).await);
-    print(
-        &format!("Shopify ({})", config.shopify.shop),
-        &shopify,
-        &mut worst,
-    );
+    if config.woocommerce.is_some() {
+        let lines = super::woocommerce::status_lines(&config).await;
+        print(
+            &format!("WooCommerce ({})", config.shop_name()),
+            &lines,
+            &mut worst,
+        );
+    } else {
+        let mut shopify = shopify_credential(&config);
+        shopify.extend(shopify_scopes(&config).await);
+        print(
+            &format!("Shopify ({})", config.shop_name()),
+            &shopify,
+            &mut worst,
+        );
+    }
     print("Google", &google(&config).await, &mut worst);
     Ok(worst)
+}
+
+/// `check` for a WooCommerce store: the probe's lines; the worst status they imply.
+pub async fn woocommerce_for_check(config: &Config) -> ExitStatus {
+    let mut worst = ExitStatus::Done;
+    print(
+        &format!("store (WooCommerce {}):", config.shop_name()),
+        &super::woocommerce::status_lines(config).await,
+        &mut worst,
+    );
+    worst
 }
 
 /// The credential lines `check` prints before it connects.
@@ -324,9 +347,10 @@ pub async fn shopify(
 ) -> Result<ExitStatus, Failure> {
     use crate::auth::oauth;
     let (_, config) = super::load_config(cli)?;
-    let method = method.unwrap_or(config.shopify.auth.method);
+    let shopify = config.shopify().map_err(CommandError::Usage)?;
+    let method = method.unwrap_or(shopify.auth.method);
     let scope = Scope::of(&config);
-    let auth = &config.shopify.auth;
+    let auth = &shopify.auth;
     if method == ShopifyAuthMethod::Token {
         println!(
             "method token: paste the custom app's Admin API token (shpat_…) into shopify.auth.token, or token = \"${{SHOPIFY_ACCESS_TOKEN}}\". Custom apps can no longer be created in the Shopify admin since 2026-01-01; new apps use client_credentials or oauth."
@@ -339,9 +363,9 @@ pub async fn shopify(
         ))
         .into());
     };
-    let endpoint = crate::auth::shopify::OauthEndpoint::new(&config.shopify)?;
+    let endpoint = crate::auth::shopify::OauthEndpoint::new(shopify)?;
     if method == ShopifyAuthMethod::ClientCredentials {
-        let mut cfg = config.shopify.clone();
+        let mut cfg = shopify.clone();
         cfg.auth.method = ShopifyAuthMethod::ClientCredentials;
         let tokens =
             crate::auth::shopify::ShopifyTokens::new(&cfg, &config.sync.state_dir, scope, false)?;

@@ -19,7 +19,7 @@ fn guard(limit: rust_decimal::Decimal) -> String {
 pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
     let (path, config) = super::load_config(cli)?;
     println!("config {}: ok", path.display());
-    println!("  shop:        {}", config.shopify.shop);
+    println!("  shop:        {}", config.shop_name());
     println!(
         "  sheet:       {} tab {:?}",
         config.sheet.spreadsheet_id, config.sheet.tab
@@ -40,7 +40,14 @@ pub async fn run(cli: &Cli) -> Result<ExitStatus, Failure> {
         guard(config.sync.max_price_change)
     );
     println!("  state dir:   {}", config.sync.state_dir.display());
-    super::auth::describe_for_check(&config);
+    if config.woocommerce.is_some() {
+        let worst = super::auth::woocommerce_for_check(&config).await;
+        if worst != ExitStatus::Done {
+            return Ok(worst);
+        }
+    } else {
+        super::auth::describe_for_check(&config);
+    }
 
     let engine = Engine::connect_with(config, true).await?;
     let (currency, locations) = engine.read_store_meta().await?;

@@ -16,6 +16,9 @@ mod sandbox;
 mod serve;
 mod sync;
 mod watch;
+#[cfg(feature = "sandbox")]
+mod woo_demo;
+mod woocommerce;
 
 use std::path::PathBuf;
 
@@ -64,13 +67,20 @@ pub enum Command {
     Check,
     /// Run a dry run and then a sync against a built-in local sandbox; needs no account
     #[cfg(feature = "sandbox")]
-    Demo,
-    /// Start the local sandbox (Sheets and Shopify fakes) and serve until stopped
+    Demo {
+        /// Which store the sandbox plays
+        #[arg(long, value_enum, default_value_t = StoreArg::Shopify)]
+        store: StoreArg,
+    },
+    /// Start the local sandbox (Sheets and a store fake) and serve until stopped
     #[cfg(feature = "sandbox")]
     Sandbox {
-        /// First port to listen on (Shopify); Sheets uses the next one. 0 picks free ports
+        /// First port to listen on (the store); Sheets uses the next one. 0 picks free ports
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Which store the sandbox plays
+        #[arg(long, value_enum, default_value_t = StoreArg::Shopify)]
+        store: StoreArg,
     },
     /// Put back the values a past run replaced (compare-and-set against what it wrote)
     Revert {
@@ -185,6 +195,13 @@ pub enum RunsCommand {
     },
 }
 
+/// The store a sandbox plays (`demo --store`, `sandbox --store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreArg {
+    Shopify,
+    Woocommerce,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
     /// Plan and print; write nothing anywhere
@@ -252,9 +269,23 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Pull { json } => pull::run(&cli, *json).await,
         Command::Check => check::run(&cli).await,
         #[cfg(feature = "sandbox")]
-        Command::Demo => demo::run().await,
+        Command::Demo {
+            store: StoreArg::Shopify,
+        } => demo::run().await,
         #[cfg(feature = "sandbox")]
-        Command::Sandbox { port } => sandbox::run(*port).await,
+        Command::Demo {
+            store: StoreArg::Woocommerce,
+        } => woo_demo::demo().await,
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox {
+            port,
+            store: StoreArg::Shopify,
+        } => sandbox::run(*port).await,
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox {
+            port,
+            store: StoreArg::Woocommerce,
+        } => woo_demo::sandbox(*port).await,
         Command::Revert { id, dry_run, json } => revert::run(&cli, id, *dry_run, *json).await,
         Command::Auth { command } => match command {
             AuthCommand::Status => auth::status(&cli).await,

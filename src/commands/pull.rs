@@ -152,7 +152,7 @@ impl Engine {
 
         let meta = RunMeta {
             run_id: opts.run_id.clone(),
-            shop: cfg.shopify.shop.clone(),
+            shop: cfg.shop_name().to_owned(),
             spreadsheet_id: cfg.sheet.spreadsheet_id.clone(),
         };
         let mut journaled = Report::from_plan(&Plan::default(), meta, &currency, false);

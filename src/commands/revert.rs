@@ -133,7 +133,7 @@ fn column_of(layout: &Layout, key: &FieldKey) -> Option<u32> {
             ColumnKey::RowStock
         }
         (Field::Inventory, Some(loc)) => ColumnKey::Stock(loc.clone()),
-        (Field::Inventory, None) => return None,
+        (Field::Inventory, None) => ColumnKey::OwnStock,
         (f, _) if f.is_product() => ColumnKey::Product(f.name()),
         (f, _) => ColumnKey::Field(*f),
     };
@@ -372,7 +372,7 @@ impl Engine {
         };
         let meta = RunMeta {
             run_id: opts.run_id.clone(),
-            shop: cfg.shopify.shop.clone(),
+            shop: cfg.shop_name().to_owned(),
             spreadsheet_id: cfg.sheet.spreadsheet_id.clone(),
         };
         let mut report = Report::from_plan(&plan, meta, &currency, opts.dry_run);
@@ -385,7 +385,7 @@ impl Engine {
         }
 
         let mut state = state::open_writer_for(cfg, &scope)?;
-        apply::recover::settle_unsettled(&mut state, &snapshot, &locations)?;
+        apply::recover::settle_unsettled(self.store.as_ref(), &mut state, &snapshot, &locations)?;
         state.begin_run(&opts.run_id, &opts.started_at, "revert", false)?;
         let journal = std::sync::Mutex::new(state);
         let executor = Executor::new(
@@ -469,7 +469,7 @@ impl Engine {
 
         let meta = RunMeta {
             run_id: opts.run_id.clone(),
-            shop: cfg.shopify.shop.clone(),
+            shop: cfg.shop_name().to_owned(),
             spreadsheet_id: cfg.sheet.spreadsheet_id.clone(),
         };
         let mut report = Report::from_plan(&Plan::default(), meta, &currency, opts.dry_run);

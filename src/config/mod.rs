@@ -10,6 +10,7 @@ mod serve;
 mod state;
 mod validate;
 mod vars;
+pub mod woocommerce;
 
 use std::path::{Path, PathBuf};
 
@@ -49,7 +50,10 @@ pub struct Config {
     pub sheet: SheetConfig,
     #[serde(default)]
     pub google: GoogleConfig,
-    pub shopify: ShopifyConfig,
+    /// Exactly one of `shopify` and `woocommerce` is set (validation says so otherwise).
+    pub shopify: Option<ShopifyConfig>,
+    /// A WooCommerce store (SPEC §8).
+    pub woocommerce: Option<woocommerce::WooConfig>,
     #[serde(default)]
     pub sync: SyncConfig,
     /// `serve`'s hook secret and bearer token; its `${VAR}`s are required by `serve` only.
@@ -62,6 +66,13 @@ pub struct Config {
     /// `[state]`: shared state on PostgreSQL (SPEC §9); absent means SQLite in `state_dir`.
     #[serde(default)]
     pub state: StateConfig,
+}
+
+/// Which kind of store a config syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Shopify,
+    WooCommerce,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +159,11 @@ pub struct Columns {
     pub sku: String,
     pub price: Option<String>,
     pub compare_at_price: Option<String>,
+    /// WooCommerce (SPEC §8): the regular and the sale price.
+    pub regular_price: Option<String>,
+    pub sale_price: Option<String>,
+    /// WooCommerce: the item's one stock number (Shopify's go in `[sheet.inventory]`).
+    pub stock: Option<String>,
     pub cost: Option<String>,
     pub barcode: Option<String>,
     pub title: Option<String>,
@@ -186,6 +202,8 @@ impl Columns {
         [
             (Field::Price, &self.price),
             (Field::CompareAtPrice, &self.compare_at_price),
+            (Field::RegularPrice, &self.regular_price),
+            (Field::SalePrice, &self.sale_price),
             (Field::Cost, &self.cost),
             (Field::Barcode, &self.barcode),
         ]
@@ -554,6 +572,14 @@ impl Config {
         if self.sheet.layout == Layout::Columns {
             specs.extend(
                 columns
+                    .stock
+                    .as_deref()
+                    .map(|h| spec(ColumnKey::OwnStock, h)),
+            );
+        }
+        if self.sheet.layout == Layout::Columns {
+            specs.extend(
+                columns
                     .product_fields()
                     .into_iter()
                     .map(|(name, h)| spec(ColumnKey::Product(name), h)),
@@ -670,6 +696,7 @@ impl Config {
             sheet,
             google,
             shopify,
+            woocommerce,
             sync,
             // Resolved on its own: a missing variable there only matters to `serve`.
             serve: _,
@@ -696,6 +723,9 @@ impl Config {
             sku,
             price,
             compare_at_price,
+            regular_price,
+            sale_price,
+            stock,
             cost,
             barcode,
             title,
@@ -716,6 +746,9 @@ impl Config {
         for (key, value) in [
             ("price", price),
             ("compare_at_price", compare_at_price),
+            ("regular_price", regular_price),
+            ("sale_price", sale_price),
+            ("stock", stock),
             ("cost", cost),
             ("barcode", barcode),
             ("title", title),
@@ -763,30 +796,53 @@ impl Config {
             }
         }
 
-        let ShopifyConfig {
+        if let Some(ShopifyConfig {
             shop,
             api_version,
             api_base_url,
             auth,
-        } = shopify;
-        vars.string("shopify.shop", shop);
-        vars.string("shopify.api_version", api_version);
-        if let Some(u) = api_base_url {
-            vars.string("shopify.api_base_url", u);
+        }) = shopify
+        {
+            vars.string("shopify.shop", shop);
+            vars.string("shopify.api_version", api_version);
+            if let Some(u) = api_base_url {
+                vars.string("shopify.api_base_url", u);
+            }
+            let ShopifyAuth {
+                method: _,
+                token,
+                client_id,
+                client_secret,
+            } = auth;
+            if let Some(id) = client_id {
+                vars.string("shopify.auth.client_id", id);
+            }
+            for (key, value) in [("token", token), ("client_secret", client_secret)] {
+                if let Some(secret) = value {
+                    let mut s = secret.expose().to_owned();
+                    vars.string(&format!("shopify.auth.{key}"), &mut s);
+                    *secret = Secret::new(s);
+                }
+            }
         }
-        let ShopifyAuth {
-            method: _,
-            token,
-            client_id,
-            client_secret,
-        } = auth;
-        if let Some(id) = client_id {
-            vars.string("shopify.auth.client_id", id);
-        }
-        for (key, value) in [("token", token), ("client_secret", client_secret)] {
-            if let Some(secret) = value {
+        if let Some(woocommerce::WooConfig {
+            url,
+            consumer_key,
+            consumer_secret,
+            api_base_url,
+            max_concurrency: _,
+        }) = woocommerce
+        {
+            vars.string("woocommerce.url", url);
+            if let Some(u) = api_base_url {
+                vars.string("woocommerce.api_base_url", u);
+            }
+            for (key, secret) in [
+                ("consumer_key", consumer_key),
+                ("consumer_secret", consumer_secret),
+            ] {
                 let mut s = secret.expose().to_owned();
-                vars.string(&format!("shopify.auth.{key}"), &mut s);
+                vars.string(&format!("woocommerce.{key}"), &mut s);
                 *secret = Secret::new(s);
             }
         }
@@ -803,6 +859,34 @@ impl Config {
             bulk_timeout: _,
         } = sync;
         interpolate_path(vars, "sync.state_dir", state_dir);
+    }
+
+    /// Which store the config syncs (validation guarantees exactly one section).
+    pub fn store_kind(&self) -> StoreKind {
+        if self.woocommerce.is_some() {
+            StoreKind::WooCommerce
+        } else {
+            StoreKind::Shopify
+        }
+    }
+
+    /// The shop as reports, the journal and the state's scope name it: Shopify's shop
+    /// domain, or the WooCommerce site's `url`.
+    pub fn shop_name(&self) -> &str {
+        match (&self.shopify, &self.woocommerce) {
+            (Some(s), _) => &s.shop,
+            (None, Some(w)) => w.shop_name(),
+            (None, None) => "",
+        }
+    }
+
+    /// `[shopify]`, for what only a Shopify store has (its token providers, OAuth); an
+    /// error naming the section otherwise.
+    pub fn shopify(&self) -> Result<&ShopifyConfig, String> {
+        self.shopify.as_ref().ok_or_else(|| {
+            "this needs a Shopify store ([shopify]); the config names a WooCommerce store"
+                .to_owned()
+        })
     }
 
     /// Inventory columns as (location name, header) pairs, in file order.

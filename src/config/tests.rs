@@ -70,12 +70,18 @@ fn minimal_config_gets_defaults() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.sheet.layout, Layout::Columns);
     assert_eq!(c.sheet.api_base_url, "https://sheets.googleapis.com/");
-    assert_eq!(c.shopify.api_version, "2026-07");
+    assert_eq!(c.shopify.as_ref().unwrap().api_version, "2026-07");
     assert_eq!(c.sync.inventory, Policy::ThreeWay);
     assert_eq!(c.sync.max_change_ratio, Decimal::new(5, 1));
     assert_eq!(c.sync.state_dir, PathBuf::from(".sheetsync"));
     assert_eq!(
-        c.shopify.auth.token.as_ref().map(Secret::expose),
+        c.shopify
+            .as_ref()
+            .unwrap()
+            .auth
+            .token
+            .as_ref()
+            .map(Secret::expose),
         Some(SECRET)
     );
 }
@@ -199,7 +205,7 @@ fn interpolates_every_kind_of_string() {
         Some(PathBuf::from("/var/lib/sa.json"))
     );
     assert_eq!(
-        c.shopify.api_base_url.as_deref(),
+        c.shopify.as_ref().unwrap().api_base_url.as_deref(),
         Some("http://127.0.0.1:8080")
     );
     assert_eq!(c.sheet.tab, "Cost ${PORT} 8080");
@@ -298,7 +304,10 @@ fn auth_methods_require_their_credentials() {
             "client_id = \"${SHOPIFY_CLIENT_ID}\"\nclient_secret = \"${SHOPIFY_CLIENT_SECRET}\"",
         );
         let c = parse(&ok).unwrap();
-        assert_eq!(c.shopify.auth.client_id.as_deref(), Some("client-id-1"));
+        assert_eq!(
+            c.shopify.as_ref().unwrap().auth.client_id.as_deref(),
+            Some("client-id-1")
+        );
     }
 }
 
@@ -359,7 +368,10 @@ fn api_version_must_look_like_a_version() {
     let text = MINIMAL.replace("[shopify]", "[shopify]\napi_version = \"2026-7\"");
     assert!(invalid(&text).contains("shopify.api_version \"2026-7\""));
     let text = MINIMAL.replace("[shopify]", "[shopify]\napi_version = \"2025-10\"");
-    assert_eq!(parse(&text).unwrap().shopify.api_version, "2025-10");
+    assert_eq!(
+        parse(&text).unwrap().shopify.as_ref().unwrap().api_version,
+        "2025-10"
+    );
 }
 
 #[test]
@@ -483,7 +495,13 @@ fn debug_of_the_whole_config_hides_secrets() {
     let c = parse(&with("method = \"token\"", "method = \"client_credentials\"\nclient_id = \"id\"\nclient_secret = \"${SHOPIFY_CLIENT_SECRET}\""))
         .unwrap();
     assert_eq!(
-        c.shopify.auth.client_secret.as_ref().map(Secret::expose),
+        c.shopify
+            .as_ref()
+            .unwrap()
+            .auth
+            .client_secret
+            .as_ref()
+            .map(Secret::expose),
         Some(SECRET)
     );
     let debug = format!("{c:?}");
@@ -566,7 +584,10 @@ fn example_config_parses_and_sets_every_key() {
         c.sheet.spreadsheet_id,
         "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
     );
-    assert_eq!(c.shopify.auth.client_id.as_deref(), Some("client-id-1"));
+    assert_eq!(
+        c.shopify.as_ref().unwrap().auth.client_id.as_deref(),
+        Some("client-id-1")
+    );
     assert_eq!(c.column_specs().len(), 15);
     assert_eq!(c.sync.bulk_mutation_threshold, 200);
 
@@ -625,7 +646,7 @@ fn example_config_alternatives_are_valid_keys() {
     assert_ne!(uncommented, EXAMPLE.trim_end());
     let c = Config::parse(&uncommented, Path::new("x.toml"), &env).unwrap();
     assert!(c.google.client_secret.is_some());
-    assert!(c.shopify.auth.token.is_some());
+    assert!(c.shopify.as_ref().unwrap().auth.token.is_some());
     assert!(c.state.url.is_some());
 }
 
@@ -714,4 +735,162 @@ fn google_base_urls_take_plain_http_to_loopback_only() {
     .unwrap();
     assert_eq!(c.sheet.api_base_url, "http://localhost:9000/");
     assert_eq!(c.sheet.drive_api_base_url, "http://[::1]:9000/drive/");
+}
+
+const WOO: &str = r#"
+[sheet]
+spreadsheet_id = "1AbC"
+tab = "Inventory"
+
+[sheet.columns]
+sku = "SKU"
+regular_price = "Regular"
+sale_price = "Sale"
+stock = "Stock"
+
+[google]
+credentials = "sa.json"
+
+[woocommerce]
+url = "https://shop.example.com/"
+consumer_key = "${WC_KEY}"
+consumer_secret = "${WC_SECRET}"
+"#;
+
+fn woo_env(name: &str) -> Option<String> {
+    match name {
+        "WC_KEY" => Some("ck_0123456789abcdef".into()),
+        "WC_SECRET" => Some("cs_topsecret_0123456789".into()),
+        _ => env(name),
+    }
+}
+
+fn woo(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("sheetsync.toml"), &woo_env)
+}
+
+fn woo_invalid(text: &str) -> String {
+    match woo(text) {
+        Err(ConfigError::Invalid { message, .. }) => message,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_woocommerce_store_reads_its_own_fields_and_one_stock_column() {
+    let c = woo(WOO).unwrap();
+    assert_eq!(c.store_kind(), StoreKind::WooCommerce);
+    let w = c.woocommerce.as_ref().unwrap();
+    assert_eq!(w.url, "https://shop.example.com");
+    assert_eq!(w.api_root(), "https://shop.example.com/wp-json/wc/v3");
+    assert_eq!(w.max_concurrency, woocommerce::DEFAULT_MAX_CONCURRENCY);
+    assert_eq!(c.shop_name(), "https://shop.example.com");
+    let keys: Vec<ColumnKey> = c.column_specs().into_iter().map(|s| s.key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            ColumnKey::Sku,
+            ColumnKey::Field(Field::RegularPrice),
+            ColumnKey::Field(Field::SalePrice),
+            ColumnKey::OwnStock,
+        ]
+    );
+    // Neither secret shows in Debug output.
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains("topsecret") && !debug.contains("0123456789abcdef"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn exactly_one_store_section() {
+    let both = format!(
+        "{WOO}\n[shopify]\nshop = \"example.myshopify.com\"\n[shopify.auth]\nmethod = \"token\"\ntoken = \"x\"\n"
+    );
+    assert!(woo_invalid(&both).contains("[shopify] and [woocommerce] are both set"));
+    let neither = WOO.split("[woocommerce]").next().unwrap().to_owned();
+    assert!(woo_invalid(&neither).contains("no store: add a [shopify] or a [woocommerce] section"));
+}
+
+#[test]
+fn shopify_fields_with_a_woocommerce_store_name_what_to_use() {
+    let cases = [
+        (
+            "price = \"P\"",
+            "sheet.columns.price is a Shopify field",
+            "regular_price",
+        ),
+        (
+            "compare_at_price = \"C\"",
+            "sheet.columns.compare_at_price",
+            "sale_price",
+        ),
+        (
+            "vendor = \"V\"",
+            "sheet.columns.vendor",
+            "WooCommerce has no vendor",
+        ),
+        (
+            "product_type = \"T\"",
+            "sheet.columns.product_type",
+            "WooCommerce has no product type",
+        ),
+    ];
+    for (line, key, why) in cases {
+        let text = WOO.replace("stock = \"Stock\"", &format!("stock = \"Stock\"\n{line}"));
+        let msg = woo_invalid(&text);
+        assert!(msg.contains(key) && msg.contains(why), "{line}: {msg}");
+    }
+    let text = format!("{WOO}\n[sheet.inventory]\n\"Main\" = \"Main stock\"\n");
+    let msg = woo_invalid(&text);
+    assert!(
+        msg.contains("[sheet.inventory]") && msg.contains("sheet.columns.stock"),
+        "{msg}"
+    );
+    let msg = woo_invalid(&WOO.replace(
+        "[sheet.columns]",
+        "layout = \"shopify-products\"\n[sheet.columns]",
+    ));
+    assert!(msg.contains("sheet.layout"), "{msg}");
+}
+
+#[test]
+fn woocommerce_fields_with_a_shopify_store_are_refused() {
+    let msg = invalid(&with(
+        "price = \"Price\"",
+        "price = \"Price\"\nsale_price = \"Sale\"\nstock = \"S\"",
+    ));
+    assert!(
+        msg.contains("sheet.columns.sale_price is a WooCommerce field"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("sheet.columns.stock is a WooCommerce field"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_woocommerce_key_goes_over_https_or_to_loopback_only() {
+    let msg = woo_invalid(&WOO.replace("https://shop.example.com/", "http://shop.example.com"));
+    assert!(
+        msg.contains("woocommerce.url") && msg.contains("https"),
+        "{msg}"
+    );
+    assert!(woo(&WOO.replace("https://shop.example.com/", "http://127.0.0.1:8080")).is_ok());
+    let msg = woo_invalid(&WOO.replace(
+        "consumer_secret",
+        "api_base_url = \"http://10.0.0.2/wp-json/wc/v3\"\nconsumer_secret",
+    ));
+    assert!(msg.contains("woocommerce.api_base_url"), "{msg}");
+    let msg = woo_invalid(&WOO.replace("[woocommerce]", "[woocommerce]\nmax_concurrency = 0"));
+    assert!(msg.contains("woocommerce.max_concurrency"), "{msg}");
+    // A missing variable is named, as for every secret.
+    match Config::parse(WOO, Path::new("sheetsync.toml"), &no_env) {
+        Err(ConfigError::MissingEnv { names, .. }) => {
+            assert!(names.contains(&"WC_KEY".to_owned()), "{names:?}")
+        }
+        other => panic!("expected MissingEnv, got {other:?}"),
+    }
 }

@@ -16,7 +16,7 @@ pub(super) fn check(config: &mut Config) -> Vec<String> {
     let mut problems = Vec::new();
     sheet(config, &mut problems);
     headers(config, &mut problems);
-    shopify(config, &mut problems);
+    store(config, &mut problems);
     google(config, &mut problems);
     sync(config, &mut problems);
     problems
@@ -97,6 +97,7 @@ fn spec_key(key: &ColumnKey) -> String {
         ColumnKey::Sku => "sheet.columns.sku".to_owned(),
         ColumnKey::Field(f) => format!("sheet.columns.{}", f.name()),
         ColumnKey::Stock(location) => format!("sheet.inventory.{location:?}"),
+        ColumnKey::OwnStock => "sheet.columns.stock".to_owned(),
         ColumnKey::Product(name) => format!("sheet.columns.{name}"),
         ColumnKey::Status => "sheet.write_back.status".to_owned(),
         ColumnKey::SyncedAt => "sheet.write_back.synced_at".to_owned(),
@@ -104,8 +105,28 @@ fn spec_key(key: &ColumnKey) -> String {
     }
 }
 
+/// Exactly one of `[shopify]` and `[woocommerce]` (SPEC §8), each checked by its rules.
+fn store(config: &mut Config, problems: &mut Vec<String>) {
+    match (config.shopify.is_some(), config.woocommerce.is_some()) {
+        (true, true) => problems.push(
+            "[shopify] and [woocommerce] are both set: a config syncs one store; keep one"
+                .to_owned(),
+        ),
+        (false, false) => {
+            problems.push("no store: add a [shopify] or a [woocommerce] section".to_owned())
+        }
+        (true, false) => {
+            shopify(config, problems);
+            super::woocommerce::check_shopify_columns(config, problems);
+        }
+        (false, true) => super::woocommerce::check(config, problems),
+    }
+}
+
 fn shopify(config: &Config, problems: &mut Vec<String>) {
-    let shopify = &config.shopify;
+    let Some(shopify) = &config.shopify else {
+        return;
+    };
     let shop = shopify.shop.trim();
     if shop.is_empty() {
         problems.push(

@@ -39,6 +39,10 @@ impl fmt::Display for Sku {
 /// The name of a Shopify location, as the config names it (`[sheet.inventory]` keys).
 pub type LocationName = String;
 
+/// WooCommerce's product statuses that Shopify lacks (`draft` is both stores'), kept
+/// lowercase as WooCommerce writes them; the plan refuses each store the other's words.
+pub const WOO_ONLY_STATUSES: [&str; 3] = ["publish", "pending", "private"];
+
 /// Largest magnitude of an `available` quantity the store accepts.
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
 
@@ -83,6 +87,10 @@ impl Currency {
 pub enum Field {
     Price,
     CompareAtPrice,
+    /// WooCommerce's `regular_price` (SPEC §8): the price without a sale.
+    RegularPrice,
+    /// WooCommerce's `sale_price`: below the regular price, or none.
+    SalePrice,
     Cost,
     Barcode,
     Inventory,
@@ -97,9 +105,11 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 13] = [
         Field::Price,
         Field::CompareAtPrice,
+        Field::RegularPrice,
+        Field::SalePrice,
         Field::Cost,
         Field::Barcode,
         Field::Inventory,
@@ -116,6 +126,8 @@ impl Field {
         match self {
             Field::Price => "price",
             Field::CompareAtPrice => "compare_at_price",
+            Field::RegularPrice => "regular_price",
+            Field::SalePrice => "sale_price",
             Field::Cost => "cost",
             Field::Barcode => "barcode",
             Field::Inventory => "inventory",
@@ -138,6 +150,7 @@ impl Field {
         matches!(
             self,
             Field::CompareAtPrice
+                | Field::SalePrice
                 | Field::Barcode
                 | Field::Cost
                 | Field::Tags
@@ -161,7 +174,14 @@ impl Field {
     }
 
     pub fn is_money(self) -> bool {
-        matches!(self, Field::Price | Field::CompareAtPrice | Field::Cost)
+        matches!(
+            self,
+            Field::Price
+                | Field::CompareAtPrice
+                | Field::RegularPrice
+                | Field::SalePrice
+                | Field::Cost
+        )
     }
 }
 
@@ -191,6 +211,14 @@ impl FieldKey {
         FieldKey {
             field: Field::Inventory,
             location: Some(location.into()),
+        }
+    }
+    /// The one stock number of a store without locations (WooCommerce, SPEC §8): the
+    /// report's `location` is null.
+    pub fn own_stock() -> FieldKey {
+        FieldKey {
+            field: Field::Inventory,
+            location: None,
         }
     }
 }

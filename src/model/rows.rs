@@ -16,6 +16,9 @@ pub enum ColumnKey {
     Field(Field),
     /// Stock at a location.
     Stock(LocationName),
+    /// The item's one stock number, in a store without locations (WooCommerce's
+    /// `sheet.columns.stock`).
+    OwnStock,
     /// A product-level column (title, status, tags, vendor, product_type, description),
     /// or one that describes a product to create (handle, option names and values, see
     /// `config::CREATE_COLUMNS`): located and kept as text in [`Row::product`].

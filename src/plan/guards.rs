@@ -55,7 +55,13 @@ pub(super) fn refusals(
         });
     }
 
-    for c in changes.iter().filter(|c| c.key.field == Field::Price) {
+    // WooCommerce's regular and sale prices are prices too (SPEC §8).
+    for c in changes.iter().filter(|c| {
+        matches!(
+            c.key.field,
+            Field::Price | Field::RegularPrice | Field::SalePrice
+        )
+    }) {
         let (Some(Value::Money(old)), Some(Value::Money(new))) = (&c.from, &c.to) else {
             continue;
         };

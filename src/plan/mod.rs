@@ -31,6 +31,7 @@ mod replan;
 mod stock;
 #[cfg(test)]
 mod tests;
+mod woo;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -43,7 +44,7 @@ use crate::model::rows::{ParsedSheet, Row, RowError};
 use crate::model::{CellRef, Currency, Field, FieldKey, LocationName, Sku, Value, tags_text};
 
 pub use gid::Gid;
-pub use replan::{NOTE_STORE_CHANGED, SKIP_STORE_KEPT_CHANGING, replan};
+pub use replan::{NOTE_STORE_CHANGED, SKIP_STORE_KEPT_CHANGING, replan, replan_value};
 pub use stock::Stock;
 
 /// A product's own fields, as the store adapter read them. Shared (one `Arc`) by every
@@ -80,8 +81,32 @@ pub struct StoreVariant {
     /// A bundle parent: its stock derives from its components and cannot be set.
     pub bundle: bool,
     /// `available` at each configured location; `None` = not stocked there (no level).
+    /// A store without locations (WooCommerce) keeps its one number under `""`.
     pub stock: Stock,
+    /// What WooCommerce says beyond the shared fields; `None` for a Shopify variant.
+    pub woo: Option<Box<WooItem>>,
 }
+
+/// A WooCommerce item's facts the shared fields do not hold (SPEC §8). A variation's
+/// `product` is its parent, so product fields on its row mean the parent's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WooItem {
+    pub regular_price: Option<Decimal>,
+    pub sale_price: Option<Decimal>,
+    /// `date_on_sale_from` or `_to` is set: WooCommerce's own schedule moves the prices,
+    /// so a price written now would not be the one the shop shows.
+    pub scheduled_sale: bool,
+    /// A variable product's own item: WooCommerce blanks any price written to it.
+    pub variable: bool,
+    /// The parent's id for a variation; empty for a product.
+    pub parent_id: String,
+    /// `manage_stock: "parent"`: the stock shown is the parent's and is written there
+    /// (`inventory_item_id` names the parent).
+    pub parent_stock: bool,
+}
+
+/// The key a store without locations keeps its one stock number under in [`Stock`].
+pub const OWN_STOCK: &str = "";
 
 impl StoreVariant {
     pub fn product_id(&self) -> &str {
@@ -98,12 +123,21 @@ impl StoreVariant {
         match key.field {
             Field::Price => Some(Value::Money(self.price)),
             Field::CompareAtPrice => self.compare_at_price.map(Value::Money),
+            Field::RegularPrice => self
+                .woo
+                .as_ref()
+                .and_then(|w| w.regular_price)
+                .map(Value::Money),
+            Field::SalePrice => self
+                .woo
+                .as_ref()
+                .and_then(|w| w.sale_price)
+                .map(Value::Money),
             Field::Cost => self.cost.map(Value::Money),
             Field::Barcode => self.barcode.clone().map(Value::Text),
-            Field::Inventory => key
-                .location
-                .as_ref()
-                .and_then(|l| self.stock.available(l))
+            Field::Inventory => self
+                .stock
+                .available(key.location.as_deref().unwrap_or(OWN_STOCK))
                 .map(Value::Qty),
             Field::Title => Some(Value::Text(self.product.title.clone())),
             Field::Status => Some(Value::Text(self.product.status.clone())),
@@ -171,7 +205,8 @@ impl PlanOptions {
             .is_none_or(|only| only.contains(&key.field));
         let location_ok = match (&key.field, &key.location) {
             (Field::Inventory, Some(loc)) => self.locations.contains(loc),
-            (Field::Inventory, None) => false,
+            // A store without locations (WooCommerce): its one stock column.
+            (Field::Inventory, None) => self.locations.is_empty(),
             (_, _) => true,
         };
         field_ok && location_ok
@@ -337,6 +372,14 @@ pub fn build(
     );
     errored.extend(disagreements.iter().map(|e| e.row));
     plan.errors.extend(disagreements);
+    // WooCommerce: rows sharing a parent's stock state one number.
+    let (stock_errors, stock_followers) = woo::shared_stock(
+        sheet.rows.iter().filter(|r| !errored.contains(&r.row)),
+        snapshot,
+        opts,
+    );
+    errored.extend(stock_errors.iter().map(|e| e.row));
+    plan.errors.extend(stock_errors);
     // Product fields already written by an earlier row of the same product.
     let mut claimed: BTreeSet<product::ProductKey> = BTreeSet::new();
     // Rows whose SKU the store lacks, when `create_missing` may create them.
@@ -354,12 +397,22 @@ pub fn build(
                 continue;
             }
         };
+        let row = match woo::prepare(row, variant, opts, stock_followers.contains(&row.row)) {
+            Ok(row) => row,
+            Err(mut errors) => {
+                plan.errors.append(&mut errors);
+                continue;
+            }
+        };
+        let row: &Row = &row;
         let mut out = diff::RowPlan::default();
         for (key, entry) in row.values.iter().filter(|(k, _)| opts.in_scope(k)) {
             let own = baseline.get(&(row.sku.clone(), key.clone()));
             let base = products.base(own, variant.product_id(), key);
             diff::cell(row, variant, key, entry, base, opts, &mut out);
         }
+        out.errors
+            .extend(woo::scheduled_sale(row, variant, &out.changes));
         if !out.errors.is_empty() {
             plan.errors.append(&mut out.errors);
             continue;
@@ -442,9 +495,14 @@ fn join<'a>(
         ))),
         Some([one]) => Ok(one),
         Some(many) => Err(error(format!(
-            "SKU {:?} is on {} variants in the store; fix it in Shopify",
+            "SKU {:?} is on {} variants in the store; fix it in {}",
             row.sku.as_str(),
-            many.len()
+            many.len(),
+            if many[0].woo.is_some() {
+                "WooCommerce"
+            } else {
+                "Shopify"
+            }
         ))),
     }
 }

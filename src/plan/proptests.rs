@@ -31,9 +31,11 @@ fn code() -> impl Strategy<Value = String> {
 /// A value the store or the baseline could hold for `field`.
 fn value(field: Field) -> BoxedStrategy<Value> {
     match field {
-        Field::Price | Field::CompareAtPrice | Field::Cost => {
-            amount().prop_map(Value::Money).boxed()
-        }
+        Field::Price
+        | Field::CompareAtPrice
+        | Field::RegularPrice
+        | Field::SalePrice
+        | Field::Cost => amount().prop_map(Value::Money).boxed(),
         Field::Barcode => code().prop_map(Value::Text).boxed(),
         Field::Inventory => quantity().prop_map(Value::Qty).boxed(),
         Field::Title
@@ -57,7 +59,7 @@ fn cell_intent(field: Field) -> BoxedStrategy<Option<Intent>> {
         Field::Tags | Field::ProductType | Field::Description => {
             prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed()
         }
-        Field::CompareAtPrice | Field::Cost => {
+        Field::CompareAtPrice | Field::Cost | Field::RegularPrice | Field::SalePrice => {
             prop_oneof![3 => set, 1 => Just(Intent::Clear)].boxed()
         }
         Field::Barcode => prop_oneof![
@@ -217,8 +219,10 @@ fn apply(w: &mut World, plan: &Plan) {
             | Field::Tags
             | Field::Vendor
             | Field::ProductType
-            | Field::Description => {
-                panic!("product fields are not among the generated keys")
+            | Field::Description
+            | Field::RegularPrice
+            | Field::SalePrice => {
+                panic!("product and WooCommerce fields are not among the generated keys")
             }
             Field::Inventory => {
                 let q = match c.to {

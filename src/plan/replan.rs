@@ -10,6 +10,41 @@ pub const NOTE_STORE_CHANGED: &str = "store changed during run";
 /// The reason a change stale a second time ends `skipped` with.
 pub const SKIP_STORE_KEPT_CHANGING: &str = "store kept changing";
 
+/// [`replan`] for a store without compare-and-set (SPEC §8), where the re-read comes
+/// before the write and any field may have moved: the same decision on any value, and no
+/// activation (such a store has no levels to activate).
+pub fn replan_value(
+    change: &Change,
+    fresh: Option<Value>,
+    policy: Policy,
+    baseline: Option<&Option<Value>>,
+) -> (Replan, Option<Conflict>) {
+    if fresh == change.to {
+        return (Replan::AlreadyThere, None);
+    }
+    let conflict = match (policy, baseline) {
+        (Policy::ThreeWay, Some(base)) if *base != fresh => Some(Conflict {
+            sku: change.sku.clone(),
+            row: change.row,
+            cell: change.cell.clone(),
+            key: change.key.clone(),
+            kind: ConflictKind::BothChanged,
+            baseline: base.clone(),
+            sheet: change.to.clone(),
+            store: fresh.clone(),
+            resolution: Resolution::Sheet,
+        }),
+        _ => None,
+    };
+    let again = Change {
+        activate: false,
+        from: fresh,
+        note: Some(NOTE_STORE_CHANGED.to_owned()),
+        ..change.clone()
+    };
+    (Replan::Set(again), conflict)
+}
+
 /// Decides a stale stock change: `fresh` is the re-read quantity (`None`: the item has no
 /// level there any more), `attempt` counts the stale answers so far (1 on the first),
 /// `baseline` is the change's baseline entry (`None`: there is none).

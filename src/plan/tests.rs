@@ -75,6 +75,8 @@ pub(super) mod fixture {
             Field::Vendor => 10,
             Field::ProductType => 11,
             Field::Description => 12,
+            Field::RegularPrice => 13,
+            Field::SalePrice => 14,
         }
     }
 
@@ -145,6 +147,7 @@ pub(super) mod fixture {
             stock: [(MAIN.to_owned(), Some(5)), (OUTLET.to_owned(), None)]
                 .into_iter()
                 .collect(),
+            woo: None,
         }
     }
 

@@ -79,6 +79,7 @@ fn tracked_key(key: &ColumnKey) -> Option<FieldKey> {
     match key {
         ColumnKey::Field(f) => Some(FieldKey::variant(*f)),
         ColumnKey::Stock(loc) => Some(FieldKey::stock(loc.as_str())),
+        ColumnKey::OwnStock => Some(FieldKey::own_stock()),
         ColumnKey::Product(name) => crate::model::Field::from_name(name)
             .filter(|f| f.is_product())
             .map(FieldKey::variant),

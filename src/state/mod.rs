@@ -63,7 +63,7 @@ impl Scope {
     /// The scope a config works in: its shop, spreadsheet and tab.
     pub fn of(config: &crate::config::Config) -> Scope {
         Scope::new(
-            &config.shopify.shop,
+            config.shop_name(),
             &config.sheet.spreadsheet_id,
             &config.sheet.tab,
         )

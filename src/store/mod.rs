@@ -1,5 +1,6 @@
 //! The store side: the [`Store`] port the engine, `apply`, `pull` and `revert` talk to,
-//! and its first adapter, the Shopify Admin GraphQL client (`shopify`). The port is
+//! its first adapter, the Shopify Admin GraphQL client (`shopify`), and its second, the
+//! WooCommerce REST client (`woocommerce`). The port is
 //! written as the code uses the store today and no wider; nothing above this layer names
 //! `ShopifyClient` except where a Shopify-only concern is built (the engine's
 //! constructor) or checked (`cli`'s `check` and `auth status`).
@@ -9,11 +10,14 @@
 //! and the executor keeps them opaque.
 
 pub mod shopify;
+pub mod woocommerce;
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{LocationName, Sku};
+use crate::model::{FieldKey, LocationName, Sku, Value};
 use crate::plan::create::HandleProduct;
 use crate::plan::{Snapshot, StoreVariant};
 use crate::progress::Reporter;
@@ -21,8 +25,8 @@ use crate::progress::Reporter;
 // TODO(port): these value types are defined by the Shopify adapter and re-exported here so
 // the layers above name only `store::…`. Most are store-neutral in shape already
 // (`VariantUpdate`, `SetQuantity`, `ProductUpdate`, the outcomes); `StoreError` carries
-// Shopify's GraphQL error classes and `JobEnd`/`LineResult` carry a GraphQL response type.
-// Moving them to a neutral module is left for when the second adapter lands.
+// Shopify's GraphQL error classes (WooCommerce's are one variant that classifies itself)
+// and `JobEnd`/`LineResult` carry a GraphQL response type.
 pub use shopify::bulk_mutation::{JobEnd, LineResult};
 pub use shopify::create::{
     BulkCreateOutcome, LevelInput, Named, NewItem, NewOption, NewProduct, NewVariantInput,
@@ -33,6 +37,33 @@ pub use shopify::{
     ActivateOutcome, BulkUpdateOutcome, Patch, ProductUpdate, SetOutcome, SetQuantity, ShopInfo,
     StoreError, StoreLocation, UserError, VariantOutcome, VariantUpdate,
 };
+
+/// One item's new values in a batch write (a store without compare-and-set: SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemWrite {
+    /// The item written: a product, or a variation of `parent`.
+    pub item_id: String,
+    /// The variation's parent; empty for a product.
+    pub parent: String,
+    /// Each field's new value (`None` clears it). Stock is `FieldKey::own_stock()`.
+    pub fields: Vec<(FieldKey, Option<Value>)>,
+}
+
+/// Where one item of a batch ended: saved whole, or refused whole with the store's code
+/// and message (WooCommerce saves an item whole or not at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemResult {
+    Saved,
+    Refused { code: String, message: String },
+}
+
+/// An order placed or changed inside a write window, with the items it holds (product
+/// and variation ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowOrder {
+    pub number: String,
+    pub items: Vec<String>,
+}
 
 /// What a store can guarantee, and the limits the executor plans its requests by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +77,12 @@ pub struct Capabilities {
     pub bulk_mutation_threshold: u64,
     /// Cap on mutations in flight together.
     pub max_in_flight: usize,
+    /// Most items one write request may carry (Shopify: 250 quantities a stock call;
+    /// WooCommerce: 100 items a batch, variations per parent).
+    pub batch_limit: usize,
+    /// Without compare-and-set, the items a write carries are read again right before it
+    /// is sent and those that moved are re-planned (SPEC §8): the executor asks for it.
+    pub reread_before_write: bool,
 }
 
 /// The store a run reads and writes. Shopify is the first adapter
@@ -99,10 +136,55 @@ pub trait Store: Send + Sync {
         first: usize,
     ) -> Result<Option<ProductPublications>, StoreError>;
 
+    /// Refuses, before a run's first write, a credential that cannot write (a read-only
+    /// WooCommerce key: exit 2, naming the fix). Nothing to check by default.
+    async fn check_write_access(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    // ---- batch writes (stores without compare-and-set, `reread_before_write`) ----
+
+    /// The journaled operation name and the exact body of one batch of items of one
+    /// `parent` (empty: products).
+    fn batch_body(&self, _parent: &str, _items: &[ItemWrite]) -> (&'static str, Vec<u8>) {
+        ("", Vec::new())
+    }
+    /// Sends a batch built by [`Store::batch_body`]; one result per item, in order.
+    async fn send_batch(
+        &self,
+        _parent: &str,
+        _body: &[u8],
+        _items: usize,
+    ) -> Result<Vec<ItemResult>, StoreError> {
+        Err(StoreError::Decode(
+            "this store writes with compare-and-set, not in batches".into(),
+        ))
+    }
+    /// Orders placed or changed since `since` (UTC), for the notes of a write window.
+    async fn orders_since(
+        &self,
+        _since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<WindowOrder>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    // ---- kill recovery ----
+
+    /// What a request this adapter prepared, journaled under `operation` and never
+    /// settled (a killed run, or an answer lost twice), did: judged against `snapshot`,
+    /// taken since, never by sending anything. The bytes are the adapter's own, so only it
+    /// can read them; `apply::recover` asks here.
+    fn judge_journaled(
+        &self,
+        operation: &str,
+        body: &[u8],
+        snapshot: &Snapshot,
+        locations: &BTreeMap<LocationName, String>,
+    ) -> (crate::state::Outcome, String);
+
     // ---- writes: the bytes to journal, then their sending ----
-    // TODO(port): the journal keys these by the adapter's operation names
-    // (`productVariantsBulkUpdate`, …) and `apply::recover` reads Shopify bodies back; a
-    // second adapter needs `recover` moved behind the port too.
+    // The journal keys these by the adapter's operation names (`productVariantsBulkUpdate`,
+    // …); only the adapter reads a body back (`judge_journaled`).
 
     fn variant_update_body(&self, product_id: &str, updates: &[VariantUpdate]) -> Vec<u8>;
     /// Outcomes follow the body's variant order.

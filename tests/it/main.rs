@@ -34,3 +34,4 @@ mod shopify_layouts;
 mod small_bucket;
 mod status_page;
 mod watch;
+mod woocommerce;

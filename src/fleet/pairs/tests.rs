@@ -83,7 +83,7 @@ fn a_worker_resolves_the_variables_from_its_own_environment() {
     let env = |name: &str| Some(format!("value-of-{name}"));
     let config = pair.config(&env).unwrap();
     assert_eq!(
-        config.shopify.auth.client_secret.unwrap().expose(),
+        config.shopify.unwrap().auth.client_secret.unwrap().expose(),
         "value-of-ACME_CLIENT_SECRET"
     );
     // A worker without the variable gets the ordinary config error naming it.

@@ -285,7 +285,7 @@ pub struct Site {
 impl Site {
     pub fn of(config: &Config) -> Site {
         Site {
-            shop: config.shopify.shop.clone(),
+            shop: config.shop_name().to_owned(),
             spreadsheet_id: config.sheet.spreadsheet_id.clone(),
             tab: config.sheet.tab.clone(),
         }
@@ -667,64 +667,70 @@ pub fn tokens(
             .and_then(|s| s.get_token(name).ok().flatten())
             .map(|t| t.value)
     };
-    out.push(match config.shopify.auth.method {
-        ShopifyAuthMethod::Token => TokenView {
-            side: "Shopify",
-            credential: "custom-app Admin API token".to_owned(),
-            expires: "never (revoked when the app is uninstalled or the token rotated)".to_owned(),
-            note: None,
-            attention: false,
-        },
-        method => {
-            let stored = cached(crate::auth::TOKEN_NAME)
-                .and_then(|v| serde_json::from_str::<crate::auth::StoredToken>(v.expose()).ok());
-            match stored {
-                Some(t) => {
-                    let refresh_soon = t
-                        .refresh_expires_at
-                        .is_some_and(|r| r - now < chrono::Duration::days(7));
-                    TokenView {
-                        side: "Shopify",
-                        credential: t.kind.describe().to_owned(),
-                        expires: match t.expires_at {
-                            Some(e) if e > now => format!(
-                                "{} ({}); renewed automatically before then",
-                                stamp(e),
-                                until(e, now)
-                            ),
-                            Some(e) => {
-                                format!("expired at {}; the next request renews it", stamp(e))
-                            }
-                            None => "never".to_owned(),
-                        },
-                        note: t.refresh_expires_at.map(|r| {
-                            format!(
-                                "refresh token valid until {} ({}); rotated on every refresh",
-                                stamp(r),
-                                until(r, now)
-                            )
-                        }),
-                        attention: refresh_soon,
+    // A WooCommerce key neither expires nor is cached: only Shopify's side is shown.
+    let shopify_method = config.shopify.as_ref().map(|s| s.auth.method);
+    if let Some(method) = shopify_method {
+        out.push(match method {
+            ShopifyAuthMethod::Token => TokenView {
+                side: "Shopify",
+                credential: "custom-app Admin API token".to_owned(),
+                expires: "never (revoked when the app is uninstalled or the token rotated)"
+                    .to_owned(),
+                note: None,
+                attention: false,
+            },
+            method => {
+                let stored = cached(crate::auth::TOKEN_NAME).and_then(|v| {
+                    serde_json::from_str::<crate::auth::StoredToken>(v.expose()).ok()
+                });
+                match stored {
+                    Some(t) => {
+                        let refresh_soon = t
+                            .refresh_expires_at
+                            .is_some_and(|r| r - now < chrono::Duration::days(7));
+                        TokenView {
+                            side: "Shopify",
+                            credential: t.kind.describe().to_owned(),
+                            expires: match t.expires_at {
+                                Some(e) if e > now => format!(
+                                    "{} ({}); renewed automatically before then",
+                                    stamp(e),
+                                    until(e, now)
+                                ),
+                                Some(e) => {
+                                    format!("expired at {}; the next request renews it", stamp(e))
+                                }
+                                None => "never".to_owned(),
+                            },
+                            note: t.refresh_expires_at.map(|r| {
+                                format!(
+                                    "refresh token valid until {} ({}); rotated on every refresh",
+                                    stamp(r),
+                                    until(r, now)
+                                )
+                            }),
+                            attention: refresh_soon,
+                        }
                     }
+                    None if method == ShopifyAuthMethod::Oauth => TokenView {
+                        side: "Shopify",
+                        credential: "OAuth (authorization-code install)".to_owned(),
+                        expires: "no token stored".to_owned(),
+                        note: Some("run `sheetsync auth shopify --method oauth`".to_owned()),
+                        attention: true,
+                    },
+                    None => TokenView {
+                        side: "Shopify",
+                        credential: "client-credentials token (24 h, re-minted automatically)"
+                            .to_owned(),
+                        expires: "none cached yet; minted on first use".to_owned(),
+                        note: None,
+                        attention: false,
+                    },
                 }
-                None if method == ShopifyAuthMethod::Oauth => TokenView {
-                    side: "Shopify",
-                    credential: "OAuth (authorization-code install)".to_owned(),
-                    expires: "no token stored".to_owned(),
-                    note: Some("run `sheetsync auth shopify --method oauth`".to_owned()),
-                    attention: true,
-                },
-                None => TokenView {
-                    side: "Shopify",
-                    credential: "client-credentials token (24 h, re-minted automatically)"
-                        .to_owned(),
-                    expires: "none cached yet; minted on first use".to_owned(),
-                    note: None,
-                    attention: false,
-                },
             }
-        }
-    });
+        });
+    }
     out.push(match config.google.method {
         GoogleMethod::ServiceAccount => TokenView {
             side: "Google",

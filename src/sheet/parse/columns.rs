@@ -36,10 +36,16 @@ pub(super) fn read_product(field: Field, cell: &Json) -> Result<Intent, Why> {
     match field {
         Field::Status => {
             let status = text.to_ascii_uppercase();
+            let lower = text.trim().to_ascii_lowercase();
             if PRODUCT_STATUSES.contains(&status.as_str()) {
                 Ok(Intent::Set(Value::Text(status)))
+            } else if crate::model::WOO_ONLY_STATUSES.contains(&lower.as_str()) {
+                Ok(Intent::Set(Value::Text(lower)))
             } else {
-                Err(format!("is not one of {}", PRODUCT_STATUSES.join(", ")))
+                Err(format!(
+                    "is not one of {} (Shopify) or publish, draft, pending, private (WooCommerce)",
+                    PRODUCT_STATUSES.join(", ")
+                ))
             }
         }
         Field::Tags => {

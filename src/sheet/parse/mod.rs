@@ -333,6 +333,7 @@ fn parse_row<'a>(
             ColumnKey::Stock(location) => {
                 read_stock(raw).map(|i| (FieldKey::stock(location.as_str()), i))
             }
+            ColumnKey::OwnStock => read_stock(raw).map(|i| (FieldKey::own_stock(), i)),
             ColumnKey::RowLocation(_) => {
                 draft.location = Some(cell_text(raw));
                 continue;
@@ -502,6 +503,7 @@ fn label(key: &ColumnKey) -> String {
         ColumnKey::Sku => "SKU".to_owned(),
         ColumnKey::Field(field) => field.name().to_owned(),
         ColumnKey::Stock(location) => format!("stock at {}", quoted(location)),
+        ColumnKey::OwnStock => "stock".to_owned(),
         ColumnKey::Product(name) => (*name).to_owned(),
         ColumnKey::Status => "status".to_owned(),
         ColumnKey::SyncedAt => "synced_at".to_owned(),

@@ -108,6 +108,9 @@ pub enum StoreError {
     /// failed attempt may have reached Shopify.
     #[error("interrupted while waiting to resend after: {0}")]
     InterruptedRetry(Box<StoreError>),
+    /// What a WooCommerce store answered (SPEC §8); it classifies itself.
+    #[error(transparent)]
+    WooCommerce(crate::store::woocommerce::WooError),
 }
 
 fn format_errors(errors: &[GraphqlError]) -> String {
@@ -147,6 +150,7 @@ impl StoreError {
             | StoreError::BulkTimeout { .. }
             | StoreError::Interrupted
             | StoreError::InterruptedRetry(_) => false,
+            StoreError::WooCommerce(e) => e.is_retryable(),
         }
     }
 
@@ -179,6 +183,7 @@ impl StoreError {
             | StoreError::BulkTimeout { .. } => false,
             // An earlier attempt was sent: it may have landed unless it was refused.
             StoreError::InterruptedRetry(last) => last.outcome_unknown(),
+            StoreError::WooCommerce(e) => e.outcome_unknown(),
         }
     }
 
@@ -191,6 +196,7 @@ impl StoreError {
                 restore_rate,
             } => Some(throttle_wait(*requested, *available, *restore_rate)),
             StoreError::Http { retry_after, .. } => *retry_after,
+            StoreError::WooCommerce(e) => e.server_delay(),
             _ => None,
         }
     }

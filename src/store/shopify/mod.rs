@@ -10,6 +10,7 @@ pub mod error;
 pub mod ops;
 pub mod port;
 pub mod publish;
+pub mod recover;
 pub mod transport;
 
 #[cfg(test)]

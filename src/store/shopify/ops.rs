@@ -19,6 +19,9 @@ use serde::{Serialize, Serializer};
 use crate::model::{LocationName, Sku};
 use crate::plan::{Stock, StoreProduct, StoreVariant};
 
+/// Most quantities one `inventorySetQuantities` call may carry.
+pub const MAX_SET_ITEMS: usize = 250;
+
 /// Custom scalars of the Admin schema, as graphql_client's generated code names them.
 pub mod scalars {
     /// Shopify sends decimals as JSON strings (`"12.50"`); rust_decimal reads and writes those.
@@ -500,6 +503,7 @@ impl<'a> VariantMapper<'a> {
             tracked: rec.tracked,
             bundle: rec.requires_components,
             stock: Stock::new(Arc::clone(&self.names), levels),
+            woo: None,
         };
         (sku, variant)
     }

@@ -1,6 +1,8 @@
 //! [`Store`] for [`ShopifyClient`]: the first adapter of the store port. Each method
 //! delegates to the client's own; nothing here decides anything the client does not.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +15,7 @@ use super::ops::{
     StoreLocation, UserError, VariantUpdate,
 };
 use super::publish::{self, ProductPublications, StorePublication};
+use super::recover;
 use crate::model::{LocationName, Sku};
 use crate::plan::create::HandleProduct;
 use crate::plan::{Snapshot, StoreVariant};
@@ -28,7 +31,20 @@ impl Store for ShopifyClient {
             bulk: true,
             bulk_mutation_threshold: ShopifyClient::bulk_mutation_threshold(self),
             max_in_flight: ShopifyClient::max_in_flight(self),
+            batch_limit: ops::MAX_SET_ITEMS,
+            // A stale compare-and-set comes back refused; nothing needs reading first.
+            reread_before_write: false,
         }
+    }
+
+    fn judge_journaled(
+        &self,
+        operation: &str,
+        body: &[u8],
+        snapshot: &Snapshot,
+        locations: &BTreeMap<LocationName, String>,
+    ) -> (crate::state::Outcome, String) {
+        recover::judge(operation, body, snapshot, locations)
     }
 
     fn set_cancel(&self, cancel: CancellationToken) {

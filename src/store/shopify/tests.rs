@@ -1093,6 +1093,8 @@ async fn the_store_port_reports_the_clients_options_and_rate_room() {
             bulk: true,
             bulk_mutation_threshold: 7,
             max_in_flight: 3,
+            batch_limit: 250,
+            reread_before_write: false,
         }
     );
     // Unpriced, an operation costs its first guess; a guess under 1 counts as 1.
