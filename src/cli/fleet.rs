@@ -1,10 +1,40 @@
 //! `sheetsync fleet …` (SPEC §9): commands over the shared PostgreSQL state that read no
 //! config file, only the state URL (`--state-url` or `SHEETSYNC_STATE_URL`). Today:
-//! `fleet migrate`, which creates or upgrades the shared schema.
+//! `fleet migrate`, which creates or upgrades the shared schema, and `fleet run`, a worker.
 
 use super::{Cli, CommandError, Failure};
 use crate::report::ExitStatus;
 use crate::state::postgres;
+
+/// `fleet run`: the worker until the first SIGTERM/SIGINT (finish the batches in flight,
+/// release the pairs, exit 0); a second one also cuts those batches short.
+pub async fn run(
+    cli: &Cli,
+    replica_id: Option<String>,
+    lease_ttl: std::time::Duration,
+) -> Result<ExitStatus, Failure> {
+    let url = super::state_url(cli).ok_or_else(|| {
+        CommandError::Usage(
+            "fleet run needs the shared state's URL: pass --state-url postgres://… or \
+             set SHEETSYNC_STATE_URL (see docs/fleet.md)"
+                .to_owned(),
+        )
+    })?;
+    let opts = crate::fleet::worker::WorkerOptions {
+        url,
+        id: replica_id.unwrap_or_else(crate::fleet::worker::default_id),
+        ttl: lease_ttl,
+    };
+    let shutdown = crate::schedule::Shutdown::default();
+    let signals = tokio::spawn(super::watch::stop_on_signals(shutdown.clone()));
+    let res = crate::fleet::worker::run(opts, shutdown).await;
+    signals.abort();
+    match res {
+        Ok(()) => Ok(ExitStatus::Done),
+        Err(crate::fleet::worker::WorkerError::State(e)) => Err(e.into()),
+        Err(e) => Err(CommandError::Usage(e.to_string()).into()),
+    }
+}
 
 /// `fleet migrate`: applies the embedded migrations the database lacks, in one
 /// transaction, and says what it did.

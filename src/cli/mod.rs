@@ -205,6 +205,16 @@ pub enum FleetCommand {
         #[arg(long)]
         merge_history: bool,
     },
+    /// A worker: claims pairs no live worker owns, runs their loops, renews its leases;
+    /// until SIGTERM/SIGINT, then finishes the batches in flight and releases its pairs
+    Run {
+        /// The worker's name in leases and User-Agents [default: worker.<host>.<pid>]
+        #[arg(long)]
+        replica_id: Option<String>,
+        /// How long a lease outlives its last renewal (renewed at a third of it)
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        lease_ttl: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -356,6 +366,10 @@ pub async fn run(cli: Cli) -> ExitStatus {
                 from,
                 merge_history,
             } => fleet_admin::import(&cli, from, *merge_history).await,
+            FleetCommand::Run {
+                replica_id,
+                lease_ttl,
+            } => fleet::run(&cli, replica_id.clone(), *lease_ttl).await,
         },
     };
     match result {

@@ -7,13 +7,15 @@
 //!
 //! - `admin`: `fleet apply`, `fleet status`, `fleet pause|resume` over the shared state;
 //! - `import`: `fleet import`, a machine's SQLite history into the shared state.
+//! - `worker`: `fleet run`, which claims, renews, balances and runs the pairs.
 //!
-//! The shared state, the leases and the worker loop are built on these elsewhere.
+//! The shared state and the leases are `state::postgres`'s.
 
 pub mod admin;
 pub mod fire;
 pub mod import;
 pub mod pairs;
+pub mod worker;
 
 pub use fire::{FireError, FireTimes};
 pub use pairs::{Pair, PairError, PairsError, load_dir};

@@ -15,6 +15,7 @@ mod e2e;
 mod e2e_writeback;
 mod faults;
 mod fleet_admin;
+mod fleet_run;
 mod google_auth;
 mod graphql_schema;
 mod interrupts;

@@ -77,6 +77,44 @@ impl Fence {
     }
 }
 
+impl Fence {
+    /// A lease a fleet worker was granted by its claim (epoch `epoch`, the claim sent at
+    /// `sent_at`), registered so the states the pair's runs open are fenced by it. A
+    /// fence this process still keeps for the same scope (an older grant) is forgotten.
+    pub fn granted(
+        scope: Scope,
+        scope_id: i64,
+        holder: &str,
+        epoch: i64,
+        ttl: Duration,
+        sent_at: Instant,
+    ) -> Arc<Fence> {
+        let fence = Arc::new(Fence {
+            scope,
+            scope_id,
+            holder: holder.to_owned(),
+            epoch,
+            ttl,
+            deadline: Mutex::new(sent_at + ttl.mul_f64(0.8)),
+            lost: AtomicBool::new(false),
+        });
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|w| w.upgrade().is_some_and(|f| f.scope != fence.scope));
+        held.push(Arc::downgrade(&fence));
+        fence
+    }
+
+    /// The worker's batched renewal kept this lease; it was sent at `sent_at`.
+    pub fn renewed_by_worker(&self, sent_at: Instant) {
+        self.renewed(sent_at);
+    }
+
+    /// Another writer has it, or the worker gave it up: no write passes from now on.
+    pub fn mark_lost(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+    }
+}
+
 static HELD: Mutex<Vec<Weak<Fence>>> = Mutex::new(Vec::new());
 
 /// The fence of a lease this process holds on `scope`, if any.

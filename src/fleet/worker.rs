@@ -1,0 +1,794 @@
+//! `fleet run` (SPEC §9): one worker of the fleet. It heartbeats its row in
+//! `sheetsync.workers`, claims the leases of enabled pairs that no live worker holds
+//! (`FOR UPDATE SKIP LOCKED`, a new epoch per grant), renews all of its leases in one
+//! statement per renew period, and runs each owned pair's `watch` loop or its fleet
+//! schedule in-process as its own task, fenced by its lease's epoch.
+//!
+//! Balance: with N live workers (heartbeat within the TTL, not stopping) and P enabled
+//! pairs each worker aims at ceil(P / N): below it claims, above it stops the surplus
+//! (after the batch in flight) and releases their leases for the others to claim.
+//!
+//! Boundary: the leases' SQL and the fence are `state::postgres::lease`'s; the loops are
+//! `schedule`'s; this module only decides which pairs run here and when they stop. The
+//! signals are the CLI's: it cancels the [`Shutdown`] it passes in.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+use tokio_postgres::Client;
+use tracing::Instrument;
+
+use super::fire::FireTimes;
+use super::pairs::Pair;
+use crate::config::fleet::{PairMode, ScheduleSpec};
+use crate::engine::{Engine, RunOptions};
+use crate::model::Secret;
+use crate::schedule::{self, Shutdown, WatchOptions};
+use crate::state::StateError;
+use crate::state::postgres::connect::Target;
+use crate::state::postgres::lease::Fence;
+use crate::state::postgres::migrate;
+
+/// A fire time that passed while nobody ran the pair still runs once, late, when it is
+/// at most this old; older ones are skipped (the next fire time comes anyway).
+pub const MISFIRE_GRACE: Duration = Duration::from_secs(3600);
+
+/// Claims at most this many pairs per claim poll, so that a worker starting alone in
+/// front of thousands of pairs does not connect to every store in the same second.
+const CLAIM_BATCH: i64 = 64;
+
+/// Threads of the pairs' runtime.
+const PAIR_THREADS: usize = 8;
+
+/// How `fleet run` was started.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub url: String,
+    /// The lease holder's name: a User-Agent token (letters, digits, `.`, `_`, `-`).
+    pub id: String,
+    pub ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(
+        "--replica-id {0:?}: use letters, digits, `.`, `_` and `-` (it goes into the stores' User-Agent)"
+    )]
+    Id(String),
+    #[error("--lease-ttl must be at least one second")]
+    Ttl,
+}
+
+/// The default worker id: `worker.<host>.<pid>`.
+pub fn default_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| token_char(*c))
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("worker.{host}.{}", std::process::id())
+}
+
+fn token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+/// Why a pair's task is being stopped, i.e. what to do once it has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Paused, pruned, surplus, or the worker is stopping: release the lease.
+    Release,
+    /// Its file changed: start it again under the same lease.
+    Reload,
+    /// Another worker has it: drop it, write nothing more, release nothing.
+    Lost,
+}
+
+/// A pair this worker holds the lease of.
+struct Owned {
+    name: String,
+    fence: Arc<Fence>,
+    sha: String,
+    shutdown: Shutdown,
+    task: JoinHandle<()>,
+    stopping: Option<Stop>,
+}
+
+impl Owned {
+    fn stop(&mut self, why: Stop) {
+        if why == Stop::Lost {
+            self.fence.mark_lost();
+            self.shutdown.hard.cancel();
+        }
+        // A lost lease beats any other reason: nothing may be released then.
+        if self.stopping != Some(Stop::Lost) {
+            self.stopping = Some(why);
+        }
+        self.shutdown.stop.cancel();
+    }
+}
+
+/// A row of `sheetsync.pairs`, without its text.
+struct PairRow {
+    scope_id: i64,
+    sha: String,
+    enabled: bool,
+}
+
+/// The coordinator's connection as the pairs' tasks see it: replaced after a reconnect.
+type SharedClient = Arc<std::sync::RwLock<Arc<Client>>>;
+
+struct Worker {
+    /// Where the pairs' tasks run.
+    pairs: tokio::runtime::Handle,
+    opts: WorkerOptions,
+    target: Target,
+    client: Arc<Client>,
+    shared: SharedClient,
+    shown: String,
+    owned: BTreeMap<i64, Owned>,
+    shutdown: Shutdown,
+}
+
+/// Runs the worker until `shutdown.stop` is cancelled, then lets the pairs' batches in
+/// flight finish, releases every lease and returns. `shutdown.hard` also cancels those
+/// batches between requests.
+pub async fn run(opts: WorkerOptions, shutdown: Shutdown) -> Result<(), WorkerError> {
+    if !opts.id.chars().all(token_char) || opts.id.is_empty() {
+        return Err(WorkerError::Id(opts.id));
+    }
+    if opts.ttl < Duration::from_secs(1) {
+        return Err(WorkerError::Ttl);
+    }
+    let target = Target::parse(&opts.url)?;
+    let client = target.connect().await?;
+    migrate::check(&client, &target.shown).await?;
+    let client = Arc::new(client);
+    // The pairs run on their own runtime: the state port's calls block their thread
+    // while the database answers, and on the coordinator's runtime many pairs at once
+    // would hold up the renewals (measured: heartbeats 17 s late with 64 pairs starting on
+    // two threads). Their waits are I/O, not CPU, hence more threads than cores.
+    let pairs = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(PAIR_THREADS)
+        .thread_name("sheetsync-pair")
+        .enable_all()
+        .build()
+        .map_err(|e| StateError::Corrupt {
+            path: PathBuf::from(&target.shown),
+            detail: format!("cannot start the pairs' runtime: {e}"),
+        })?;
+    let mut w = Worker {
+        pairs: pairs.handle().clone(),
+        opts,
+        shared: Arc::new(std::sync::RwLock::new(Arc::clone(&client))),
+        client,
+        shown: target.shown.clone(),
+        target,
+        owned: BTreeMap::new(),
+        shutdown,
+    };
+    w.main_loop().await;
+    w.release_all().await;
+    // Every pair's task has ended (the loop waits for them).
+    pairs.shutdown_background();
+    Ok(())
+}
+
+impl Worker {
+    fn pe(&self) -> impl Fn(tokio_postgres::Error) -> StateError + '_ {
+        move |e| StateError::postgres(&self.shown, e)
+    }
+
+    async fn main_loop(&mut self) {
+        let ttl = self.opts.ttl;
+        let renew_every = ttl / 3;
+        // The claim poll: bounds how long a released or expired pair waits for a claim.
+        let poll = (ttl / 6).min(Duration::from_secs(1));
+        tracing::info!(
+            worker = %self.opts.id,
+            lease_ttl = %humantime::format_duration(ttl),
+            "Fleet worker starting"
+        );
+        let mut draining = false;
+        // The first heartbeat goes before any claim, and the first claim waits one poll:
+        // workers started together then see each other and split the pairs at once.
+        let mut last_renew = Instant::now();
+        self.renew(false).await;
+        let mut claim_allowed = false;
+        loop {
+            let stop = self.shutdown.stop.clone();
+            tokio::select! {
+                () = stop.cancelled(), if !draining => {
+                    tracing::info!(
+                        pairs = self.owned.len(),
+                        "Stopping: finishing the batches in flight, then releasing the pairs"
+                    );
+                    draining = true;
+                    for o in self.owned.values_mut() {
+                        o.stop(Stop::Release);
+                    }
+                }
+                () = tokio::time::sleep(poll) => {}
+            }
+            if self.shutdown.hard.is_cancelled() {
+                for o in self.owned.values() {
+                    o.shutdown.hard.cancel();
+                }
+            }
+            if last_renew.elapsed() >= renew_every {
+                last_renew = Instant::now();
+                self.ensure_connected().await;
+                self.renew(draining).await;
+            }
+            self.reap(draining).await;
+            if draining {
+                if self.owned.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            if let Err(e) = self.reconcile(claim_allowed).await {
+                tracing::warn!(error = %e, "Fleet: could not read the pairs; trying again");
+            }
+            claim_allowed = true;
+        }
+    }
+
+    /// A database restart or an outage closes the connection: open a new one (the
+    /// leases are renewed over it if they are still ours, else dropped and reclaimed).
+    async fn ensure_connected(&mut self) {
+        if !self.client.is_closed() {
+            return;
+        }
+        match tokio::time::timeout(self.opts.ttl, self.target.connect()).await {
+            Ok(Ok(c)) => {
+                let c = Arc::new(c);
+                self.client = Arc::clone(&c);
+                *self.shared.write().unwrap_or_else(|e| e.into_inner()) = c;
+                tracing::info!("Fleet: reconnected to the shared state");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "Fleet: shared state unreachable; retrying"),
+            Err(_) => {
+                tracing::warn!("Fleet: shared state unreachable (connect timed out); retrying")
+            }
+        }
+    }
+
+    /// The heartbeat and the renewal of every lease held, in one statement: a lease it
+    /// does not return is lost. A failure (database unreachable) is retried at the next
+    /// period; meanwhile the fences' local deadlines stop the writes.
+    async fn renew(&mut self, stopping: bool) {
+        let sent_at = Instant::now();
+        let secs = self.opts.ttl.as_secs_f64();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&self.opts.id, &secs, &stopping];
+        let renewal = self.client.query(
+            "WITH w AS (
+                     INSERT INTO sheetsync.workers (id, last_seen, stopping)
+                     VALUES ($1, now(), $3)
+                     ON CONFLICT (id) DO UPDATE SET last_seen = now(), stopping = $3
+                     RETURNING 1)
+                 UPDATE sheetsync.leases SET expires_at = now() + make_interval(secs => $2)
+                 WHERE holder = $1 AND expires_at > now() RETURNING scope_id, epoch",
+            &params,
+        );
+        // A partition can leave a statement hanging: the local deadlines stop the writes
+        // meanwhile, and the next period tries again.
+        let rows = match tokio::time::timeout(self.opts.ttl / 3, renewal).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %(self.pe())(e), "Fleet: lease renewal failed; retrying");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("Fleet: lease renewal timed out; retrying");
+                return;
+            }
+        };
+        let kept: BTreeMap<i64, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        for (scope_id, o) in &mut self.owned {
+            if kept.get(scope_id) == Some(&o.fence.epoch) {
+                o.fence.renewed_by_worker(sent_at);
+            } else if o.stopping != Some(Stop::Lost) {
+                tracing::warn!(
+                    pair = %o.name,
+                    epoch = o.fence.epoch,
+                    "Fleet: lease lost (expired or taken over); dropping the pair, sending nothing more"
+                );
+                o.stop(Stop::Lost);
+            }
+        }
+    }
+
+    /// Handles the pairs whose task has ended: released, restarted or dropped.
+    async fn reap(&mut self, draining: bool) {
+        let ended: Vec<i64> = self
+            .owned
+            .iter()
+            .filter(|(_, o)| o.task.is_finished() && o.stopping.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for scope_id in ended {
+            let Some(o) = self.owned.remove(&scope_id) else {
+                continue;
+            };
+            match o.stopping {
+                Some(Stop::Reload) if !draining => {
+                    if let Err(e) = self.start(scope_id, Arc::clone(&o.fence)).await {
+                        tracing::warn!(pair = %o.name, error = %e, "Fleet: could not reload the pair; releasing it");
+                        self.release(&o).await;
+                    }
+                }
+                Some(Stop::Lost) => tracing::info!(pair = %o.name, "Fleet: pair dropped"),
+                _ => self.release(&o).await,
+            }
+        }
+    }
+
+    async fn release(&self, o: &Owned) {
+        o.fence.mark_lost();
+        let res = self
+            .client
+            .execute(
+                "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
+                 WHERE scope_id = $1 AND holder = $2 AND epoch = $3",
+                &[&o.fence.scope_id, &o.fence.holder, &o.fence.epoch],
+            )
+            .await;
+        match res {
+            Ok(_) => tracing::info!(pair = %o.name, "Fleet: pair released"),
+            // It then expires by itself within the TTL.
+            Err(e) => {
+                tracing::warn!(pair = %o.name, error = %(self.pe())(e), "Fleet: could not release the pair")
+            }
+        }
+    }
+
+    /// Pauses, reloads, balances and claims, from one read of the pairs and the workers.
+    async fn reconcile(&mut self, claim_allowed: bool) -> Result<(), StateError> {
+        let pe = |e| StateError::postgres(&self.shown, e);
+        let rows = self
+            .client
+            .query(
+                "SELECT scope_id, config_sha256, enabled FROM sheetsync.pairs",
+                &[],
+            )
+            .await
+            .map_err(pe)?;
+        let pairs: BTreeMap<i64, PairRow> = rows
+            .iter()
+            .map(|r| {
+                let p = PairRow {
+                    scope_id: r.get(0),
+                    sha: r.get(1),
+                    enabled: r.get(2),
+                };
+                (p.scope_id, p)
+            })
+            .collect();
+        let live: i64 = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM sheetsync.workers
+                 WHERE last_seen > now() - make_interval(secs => $1) AND NOT stopping",
+                &[&self.opts.ttl.as_secs_f64()],
+            )
+            .await
+            .map_err(pe)?
+            .get(0);
+        for (scope_id, o) in &mut self.owned {
+            if o.stopping.is_some() {
+                continue;
+            }
+            match pairs.get(scope_id) {
+                None => {
+                    tracing::info!(pair = %o.name, "Fleet: pair removed; stopping it");
+                    o.stop(Stop::Release);
+                }
+                Some(p) if !p.enabled => {
+                    tracing::info!(pair = %o.name, "Fleet: pair paused; stopping it");
+                    o.stop(Stop::Release);
+                }
+                Some(p) if p.sha != o.sha => {
+                    tracing::info!(pair = %o.name, "Fleet: pair file changed; reloading it");
+                    o.stop(Stop::Reload);
+                }
+                Some(_) => {}
+            }
+        }
+        let enabled = i64::try_from(pairs.values().filter(|p| p.enabled).count()).unwrap_or(0);
+        let share = share(enabled, live);
+        let running: Vec<i64> = self
+            .owned
+            .iter()
+            .filter(|(_, o)| o.stopping.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let count = i64::try_from(running.len()).unwrap_or(i64::MAX);
+        if count > share {
+            // The newest grants go first: they have run the least here.
+            let surplus = usize::try_from(count - share).unwrap_or(0);
+            let mut by_epoch: Vec<(i64, i64)> = running
+                .iter()
+                .filter_map(|id| self.owned.get(id).map(|o| (o.fence.epoch, *id)))
+                .collect();
+            by_epoch.sort_unstable();
+            for (_, id) in by_epoch.into_iter().rev().take(surplus) {
+                if let Some(o) = self.owned.get_mut(&id) {
+                    tracing::info!(pair = %o.name, share, live, "Fleet: over my share; handing the pair over");
+                    o.stop(Stop::Release);
+                }
+            }
+        } else if count < share && claim_allowed {
+            self.claim((share - count).min(CLAIM_BATCH)).await?;
+        }
+        Ok(())
+    }
+
+    /// Claims up to `n` enabled pairs whose lease is free or expired, each with a new
+    /// epoch, and starts them.
+    async fn claim(&mut self, n: i64) -> Result<(), StateError> {
+        let shown = self.shown.clone();
+        let pe = |e| StateError::postgres(&shown, e);
+        self.client
+            .execute(
+                "INSERT INTO sheetsync.leases (scope_id)
+                 SELECT scope_id FROM sheetsync.pairs ON CONFLICT DO NOTHING",
+                &[],
+            )
+            .await
+            .map_err(pe)?;
+        let sent_at = Instant::now();
+        let granted = self
+            .client
+            .query(
+                "WITH c AS (
+                     SELECT l.scope_id FROM sheetsync.leases l
+                     JOIN sheetsync.pairs p ON p.scope_id = l.scope_id
+                     WHERE p.enabled AND (l.holder IS NULL OR l.expires_at <= now())
+                     ORDER BY l.scope_id
+                     FOR UPDATE OF l SKIP LOCKED LIMIT $2)
+                 UPDATE sheetsync.leases l
+                 SET holder = $1, epoch = l.epoch + 1, acquired_at = now(),
+                     expires_at = now() + make_interval(secs => $3)
+                 FROM c WHERE l.scope_id = c.scope_id
+                 RETURNING l.scope_id, l.epoch",
+                &[&self.opts.id, &n, &self.opts.ttl.as_secs_f64()],
+            )
+            .await
+            .map_err(pe)?;
+        for row in granted {
+            let (scope_id, epoch): (i64, i64) = (row.get(0), row.get(1));
+            // Our own lease expired (an outage) and we were granted it again: the old
+            // grant's task must not write on.
+            if let Some(mut old) = self.owned.remove(&scope_id) {
+                old.stop(Stop::Lost);
+            }
+            let scope = self.scope_of(scope_id).await?;
+            let fence = Fence::granted(
+                scope,
+                scope_id,
+                &self.opts.id,
+                epoch,
+                self.opts.ttl,
+                sent_at,
+            );
+            if let Err(e) = self.start(scope_id, Arc::clone(&fence)).await {
+                tracing::warn!(error = %e, "Fleet: could not start a claimed pair; releasing it");
+                fence.mark_lost();
+                self.client
+                    .execute(
+                        "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
+                         WHERE scope_id = $1 AND holder = $2 AND epoch = $3",
+                        &[&scope_id, &self.opts.id, &epoch],
+                    )
+                    .await
+                    .map_err(pe)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn scope_of(&self, scope_id: i64) -> Result<crate::state::Scope, StateError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT shop, spreadsheet_id, tab FROM sheetsync.scopes WHERE id = $1",
+                &[&scope_id],
+            )
+            .await
+            .map_err(self.pe())?;
+        Ok(crate::state::Scope::new(
+            row.get::<_, &str>(0),
+            row.get::<_, &str>(1),
+            row.get::<_, &str>(2),
+        ))
+    }
+
+    /// Starts the pair's loop as its own task under `fence`, from its current file.
+    async fn start(&mut self, scope_id: i64, fence: Arc<Fence>) -> Result<(), StateError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT name, config_text, config_sha256 FROM sheetsync.pairs WHERE scope_id = $1",
+                &[&scope_id],
+            )
+            .await
+            .map_err(self.pe())?;
+        let Some(row) = row else {
+            return Err(StateError::Corrupt {
+                path: PathBuf::from(&self.shown),
+                detail: format!("pair of scope {scope_id} vanished while it was claimed"),
+            });
+        };
+        let (name, text, sha): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let shutdown = Shutdown {
+            stop: self.shutdown.stop.child_token(),
+            hard: self.shutdown.hard.child_token(),
+        };
+        tracing::info!(pair = %name, epoch = fence.epoch, "Fleet: running the pair");
+        let ctx = PairContext {
+            name: name.clone(),
+            text,
+            url: self.opts.url.clone(),
+            ttl: self.opts.ttl,
+            fence: Arc::clone(&fence),
+            client: Arc::clone(&self.shared),
+            shutdown: shutdown.clone(),
+        };
+        let span = tracing::info_span!("pair", pair = %name, epoch = fence.epoch);
+        let task = self.pairs.spawn(run_pair(ctx).instrument(span));
+        self.owned.insert(
+            scope_id,
+            Owned {
+                name,
+                fence,
+                sha,
+                shutdown,
+                task,
+                stopping: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Last: every lease still held goes back at once, and the worker leaves the count.
+    async fn release_all(&self) {
+        let res = self
+            .client
+            .execute(
+                "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
+                 WHERE holder = $1",
+                &[&self.opts.id],
+            )
+            .await;
+        if let Err(e) = res {
+            tracing::warn!(error = %(self.pe())(e), "Fleet: could not release the leases; they expire within the TTL");
+        }
+        let res = self
+            .client
+            .execute(
+                "DELETE FROM sheetsync.workers WHERE id = $1",
+                &[&self.opts.id],
+            )
+            .await;
+        if let Err(e) = res {
+            tracing::warn!(error = %(self.pe())(e), "Fleet: could not remove the worker's row");
+        }
+        tracing::info!(worker = %self.opts.id, "Fleet worker stopped");
+    }
+}
+
+/// ceil(pairs / live workers); a worker that does not see itself (its heartbeat failed)
+/// counts as one.
+fn share(pairs: i64, live: i64) -> i64 {
+    let live = live.max(1);
+    (pairs + live - 1) / live
+}
+
+/// What a pair's task needs.
+struct PairContext {
+    name: String,
+    text: String,
+    url: String,
+    ttl: Duration,
+    fence: Arc<Fence>,
+    client: SharedClient,
+    shutdown: Shutdown,
+}
+
+/// One pair's life on this worker: its config from the worker's environment, its engine
+/// with state on the shared database fenced by the lease, then its loop until stopped.
+async fn run_pair(ctx: PairContext) {
+    let pair = match Pair::parse(
+        &PathBuf::from(format!("{}.toml", ctx.name)),
+        ctx.text.clone(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return idle(&ctx, &e.to_string()).await,
+    };
+    let mut config = match pair.config(&|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => return idle(&ctx, &e.to_string()).await,
+    };
+    config.state.url = Some(Secret::new(ctx.url.clone()));
+    config.state.lease_ttl = ctx.ttl;
+    // Connecting may fail for a while (a token endpoint down): retried with a backoff,
+    // the lease kept so the pair does not bounce around the fleet.
+    let mut wait = Duration::from_secs(5);
+    let engine = loop {
+        match Engine::connect(config.clone()).await {
+            Ok(e) => break e.with_cancel(ctx.shutdown.hard.clone()),
+            Err(e) => {
+                tracing::warn!(pair = %ctx.name, error = %e, retry_in = %humantime::format_duration(wait), "Fleet: cannot connect the pair");
+                tokio::select! {
+                    () = ctx.shutdown.stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(300));
+            }
+        }
+    };
+    engine.store.set_user_agent(Some(ctx.fence.user_agent()));
+    match &pair.mode {
+        PairMode::Watch {
+            interval,
+            full_every,
+        } => {
+            let opts = WatchOptions {
+                interval: *interval,
+                full_every: *full_every,
+                ..WatchOptions::default()
+            };
+            schedule::watch(&engine, &opts, &ctx.shutdown).await;
+        }
+        PairMode::Schedule(spec) => scheduled(&engine, spec, &ctx).await,
+    }
+}
+
+/// A pair that cannot run here (its file does not resolve in this worker's environment)
+/// keeps its lease and waits for a stop (a new file, a pause): released, it would only
+/// bounce from worker to worker.
+async fn idle(ctx: &PairContext, why: &str) {
+    tracing::error!(pair = %ctx.name, error = %why, "Fleet: cannot run the pair; fix its file and apply it again");
+    ctx.shutdown.stop.cancelled().await;
+}
+
+/// A schedule pair on the fleet: each fire time is claimed in `sheetsync.fires` under
+/// the lease before its sync runs, so it runs once across the fleet whoever owns the
+/// pair then. The latest fire time that passed while nobody ran it runs once, late, if it
+/// is within [`MISFIRE_GRACE`].
+async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
+    let fires = match FireTimes::new(spec) {
+        Ok(f) => f,
+        Err(e) => return idle(ctx, &e.to_string()).await,
+    };
+    let grace = chrono::Duration::from_std(MISFIRE_GRACE).unwrap_or_default();
+    let now = Utc::now();
+    let mut due = fires.latest_at_or_before(now).filter(|t| now - *t <= grace);
+    let mut after = now;
+    loop {
+        let t = match due.take() {
+            Some(t) => t,
+            None => {
+                let Some(next) = fires.next_after(after) else {
+                    tracing::warn!("The schedule has no future fire time");
+                    ctx.shutdown.stop.cancelled().await;
+                    return;
+                };
+                let wait = (next - Utc::now()).to_std().unwrap_or_default();
+                tokio::select! {
+                    () = ctx.shutdown.stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                next
+            }
+        };
+        match claim_fire(ctx, t).await {
+            Ok(Some(run_id)) => {
+                let opts = RunOptions {
+                    run_id,
+                    started_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    cancel: ctx.shutdown.hard.clone(),
+                    lock_held: true,
+                    ..RunOptions::default()
+                };
+                match engine.sync(&opts).await {
+                    Ok(report) => tracing::info!(
+                        fire_time = %t.to_rfc3339(),
+                        applied = report.summary.applied,
+                        failed = report.summary.failed,
+                        "scheduled sync done"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(fire_time = %t.to_rfc3339(), error = %e, "Scheduled sync failed")
+                    }
+                }
+            }
+            Ok(None) => {
+                tracing::info!(fire_time = %t.to_rfc3339(), "Fire time already run by the fleet; skipped")
+            }
+            Err(e) => {
+                tracing::warn!(fire_time = %t.to_rfc3339(), error = %e, "Fire time not claimed; skipped")
+            }
+        }
+        if ctx.shutdown.stop.is_cancelled() {
+            return;
+        }
+        // A run longer than the period skips the fire times it overlapped instead of
+        // stacking them.
+        after = t.max(Utc::now());
+    }
+}
+
+/// Records fire time `t` for the pair under this lease, in one statement fenced by the
+/// lease (`FOR SHARE`, as every state write): `Some(run id)` when this worker is to run
+/// it, `None` when the fleet already did.
+async fn claim_fire(ctx: &PairContext, t: DateTime<Utc>) -> Result<Option<String>, StateError> {
+    ctx.fence.check()?;
+    let f = &ctx.fence;
+    let run_id = format!(
+        "{}-{:04x}",
+        Utc::now().format("%Y%m%dT%H%M%SZ"),
+        fastrand::u16(..)
+    );
+    let client = Arc::clone(&ctx.client.read().unwrap_or_else(|e| e.into_inner()));
+    let row = client
+        .query_one(
+            "WITH l AS (
+                 SELECT scope_id, holder, epoch FROM sheetsync.leases
+                 WHERE scope_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()
+                 FOR SHARE),
+             ins AS (
+                 INSERT INTO sheetsync.fires (scope_id, fire_time, holder, epoch, run_id)
+                 SELECT scope_id, to_timestamp($4::bigint), holder, epoch, $5 FROM l
+                 ON CONFLICT DO NOTHING RETURNING 1)
+             SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM ins)",
+            &[&f.scope_id, &f.holder, &f.epoch, &t.timestamp(), &run_id],
+        )
+        .await
+        .map_err(|e| StateError::postgres(&redacted(&ctx.url), e))?;
+    let (fenced, inserted): (i64, i64) = (row.get(0), row.get(1));
+    if fenced == 0 {
+        return Err(StateError::LeaseLost {
+            holder: f.holder.clone(),
+            epoch: f.epoch,
+            why: "another writer holds it now, or it expired on the database's clock",
+        });
+    }
+    Ok((inserted == 1).then_some(run_id))
+}
+
+fn redacted(url: &str) -> String {
+    crate::config::redact_url(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_share_is_the_ceiling_and_counts_at_least_this_worker() {
+        assert_eq!(share(300, 3), 100);
+        assert_eq!(share(10, 3), 4);
+        assert_eq!(share(10, 0), 10);
+        assert_eq!(share(0, 2), 0);
+    }
+
+    #[test]
+    fn worker_ids_are_user_agent_tokens() {
+        assert!(default_id().chars().all(token_char));
+        assert!(!"a b".chars().all(token_char));
+    }
+}
