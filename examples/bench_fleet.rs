@@ -3,10 +3,11 @@
 //!
 //! `SHEETSYNC_STATE_URL=postgres://… cargo run --example bench_fleet -- [PAIRS] [WORKERS]
 //! [KILLS] [--lease-ttl=6s]` (defaults 300, 3, 5). The database must be empty or
-//! migrated with no pairs (the benchmark migrates it and adds the pairs); give the server
-//! `max_connections` of at least 3 × WORKERS + PAIRS / 2 (each pair's sync opens its own
-//! connection while it runs). `SHEETSYNC_BIN` overrides the binary (default: the
-//! `sheetsync` next to this example's directory).
+//! migrated with no pairs (the benchmark migrates it and adds the pairs). The server's
+//! default `max_connections = 100` is enough: each worker opens at most its pool's
+//! connections (`SHEETSYNC_STATE_POOL_SIZE`, default 8), however many pairs it owns.
+//! `SHEETSYNC_BIN` overrides the binary (default: the `sheetsync` next to this example's
+//! directory).
 //!
 //! The pairs are P tabs of one sandbox spreadsheet, all over one Shopify fake (each tab
 //! is its own (store, spreadsheet, tab) scope, hence its own lease); the workers watch
@@ -19,7 +20,10 @@
 //!   (`pg_stat_database.xact_commit`), and the time of one worker's batched renewal
 //!   statement run here (median of 50);
 //! - memory per owned pair: (RSS with its pairs running − RSS with none) / pairs owned,
-//!   averaged over the workers.
+//!   averaged over the workers;
+//! - connections: the most sessions each worker had open at once (`pg_stat_activity`,
+//!   told apart by the `application_name` each worker's URL carries), sampled every
+//!   100 ms from start to end, and the most of the whole fleet.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +35,9 @@ use sheetsync_sandbox::Sandbox;
 use tokio_postgres::{Client, NoTls};
 
 type BoxError = Box<dyn std::error::Error>;
+
+/// Tells the connection sampler to stop.
+static SAMPLING_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -84,12 +91,48 @@ async fn main() -> Result<(), BoxError> {
     }
     eprintln!("{pairs} pairs inserted (paused)");
 
+    // Sessions per worker, sampled in the background until the end.
+    let sampler = {
+        let db = connect(&url).await?;
+        tokio::spawn(async move {
+            let mut most: BTreeMap<String, i64> = BTreeMap::new();
+            let mut fleet_most = 0i64;
+            loop {
+                if let Ok(rows) = db
+                    .query(
+                        "SELECT application_name, count(*) FROM pg_stat_activity
+                         WHERE application_name LIKE 'bench-%' GROUP BY 1",
+                        &[],
+                    )
+                    .await
+                {
+                    let mut total = 0;
+                    for r in rows {
+                        let (id, n): (String, i64) = (r.get(0), r.get(1));
+                        total += n;
+                        let m = most.entry(id).or_insert(0);
+                        *m = (*m).max(n);
+                    }
+                    fleet_most = fleet_most.max(total);
+                }
+                if SAMPLING_DONE.load(std::sync::atomic::Ordering::SeqCst) {
+                    return (most, fleet_most);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
     let ttl_arg = format!("{}ms", ttl.as_millis());
+    let sep = if url.contains('?') { '&' } else { '?' };
     let spawn = |id: &str| -> std::io::Result<Child> {
         Command::new(&bin)
             .args(["fleet", "run", "--replica-id", id, "--lease-ttl", &ttl_arg])
             .current_dir(dir.path())
-            .env("SHEETSYNC_STATE_URL", &url)
+            .env(
+                "SHEETSYNC_STATE_URL",
+                format!("{url}{sep}application_name={id}"),
+            )
             .env("SHEETSYNC_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -210,8 +253,12 @@ async fn main() -> Result<(), BoxError> {
             .status();
         let _ = c.wait();
     }
+    SAMPLING_DONE.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (most, fleet_most) = sampler.await?;
+    let worker_most = most.values().copied().max().unwrap_or(0);
+    eprintln!("most sessions at once per worker: {most:?}; whole fleet: {fleet_most}");
     println!(
-        "| {pairs} pairs, {workers} workers, TTL {} | claim {:.1} s | failover median {median:.1} s, max {max:.1} s ({kills} kills) | {per_sec:.1} tx/s on the database; renewal of {} leases {renew_ms:.2} ms | {kib_per_pair:.0} KiB RSS per owned pair |",
+        "| {pairs} pairs, {workers} workers, TTL {} | claim {:.1} s | failover median {median:.1} s, max {max:.1} s ({kills} kills) | {per_sec:.1} tx/s on the database; renewal of {} leases {renew_ms:.2} ms | {kib_per_pair:.0} KiB RSS per owned pair | at most {worker_most} connections per worker, {fleet_most} for the fleet |",
         humantime::format_duration(ttl),
         claim.as_secs_f64(),
         biggest.1,

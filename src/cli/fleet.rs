@@ -24,6 +24,9 @@ pub async fn run(
         url,
         id: replica_id.unwrap_or_else(crate::fleet::worker::default_id),
         ttl: lease_ttl,
+        pool_size: cli
+            .state_pool_size
+            .unwrap_or(crate::config::DEFAULT_POOL_SIZE),
     };
     let shutdown = crate::schedule::Shutdown::default();
     let signals = tokio::spawn(super::watch::stop_on_signals(shutdown.clone()));

@@ -50,6 +50,15 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub state_url: Option<String>,
+    /// Connections to the shared state per process (at least 1) [default: 8]; beats
+    /// `[state] pool_size`
+    #[arg(
+        long,
+        global = true,
+        env = "SHEETSYNC_STATE_POOL_SIZE",
+        value_parser = crate::config::parse_pool_size
+    )]
+    pub state_pool_size: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -410,10 +419,30 @@ pub(crate) fn load_config(cli: &Cli) -> Result<(PathBuf, Config), Failure> {
     if let Some(url) = state_url(cli) {
         config.state.url = Some(crate::config::Secret::new(url));
     }
+    if let Some(n) = cli.state_pool_size {
+        config.state.pool_size = n;
+    }
     Ok((path, config))
 }
 
 /// The state URL given on the command line or in the environment, if any.
 pub(crate) fn state_url(cli: &Cli) -> Option<String> {
     cli.state_url.clone().filter(|u| !u.trim().is_empty())
+}
+
+#[cfg(test)]
+mod pool_size_tests {
+    use super::Cli;
+    use clap::Parser;
+
+    #[test]
+    fn the_state_pool_size_flag_takes_a_whole_number_of_at_least_one() {
+        let cli = Cli::try_parse_from(["sheetsync", "--state-pool-size", "5", "check"])
+            .expect("parses");
+        assert_eq!(cli.state_pool_size, Some(5));
+        let e = Cli::try_parse_from(["sheetsync", "--state-pool-size", "0", "check"])
+            .expect_err("0 is refused")
+            .to_string();
+        assert!(e.contains("pool_size must be at least 1"), "{e}");
+    }
 }

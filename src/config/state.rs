@@ -20,6 +20,40 @@ pub struct StateConfig {
         deserialize_with = "super::positive_duration"
     )]
     pub lease_ttl: std::time::Duration,
+    /// Connections to the shared database per process (one pool per URL, shared by
+    /// every pair, lease and worker of the process); `SHEETSYNC_STATE_POOL_SIZE` and
+    /// `--state-pool-size` win. At least 1.
+    #[serde(
+        default = "default_pool_size",
+        deserialize_with = "pool_size_at_least_one"
+    )]
+    pub pool_size: usize,
+}
+
+/// `state.pool_size`'s default (why 8: `state::postgres::pool::DEFAULT_POOL_SIZE`).
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
+fn default_pool_size() -> usize {
+    DEFAULT_POOL_SIZE
+}
+
+/// A whole number of connections, at least one.
+fn pool_size_at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = i64::deserialize(d)?;
+    parse_pool_size(&n.to_string()).map_err(serde::de::Error::custom)
+}
+
+/// Reads a pool size (the config key, the environment, the flag): a whole number ≥ 1.
+pub fn parse_pool_size(raw: &str) -> Result<usize, String> {
+    match raw.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => usize::try_from(n).map_err(|e| e.to_string()),
+        Ok(n) => Err(format!(
+            "pool_size must be at least 1 (connections per process), not {n}"
+        )),
+        Err(_) => Err(format!(
+            "pool_size must be a whole number of connections (at least 1), not {raw:?}"
+        )),
+    }
 }
 
 /// `state.lease_ttl`'s default.
@@ -34,6 +68,7 @@ impl Default for StateConfig {
         StateConfig {
             url: None,
             lease_ttl: DEFAULT_LEASE_TTL,
+            pool_size: DEFAULT_POOL_SIZE,
         }
     }
 }

@@ -905,3 +905,24 @@ fn the_woocommerce_key_goes_over_https_or_to_loopback_only() {
         other => panic!("expected MissingEnv, got {other:?}"),
     }
 }
+
+#[test]
+fn state_pool_size_defaults_to_8_and_must_be_at_least_one() {
+    assert_eq!(parse(MINIMAL).unwrap().state.pool_size, DEFAULT_POOL_SIZE);
+    assert_eq!(DEFAULT_POOL_SIZE, 8);
+    let text = |v: &str| format!("{MINIMAL}\n[state]\npool_size = {v}\n");
+    assert_eq!(parse(&text("3")).unwrap().state.pool_size, 3);
+    for bad in ["0", "-2"] {
+        let e = toml_error(&text(bad));
+        assert!(e.contains("pool_size must be at least 1"), "{e}");
+        assert!(e.contains("line"), "names the line: {e}");
+    }
+    let e = toml_error(&text("\"many\""));
+    assert!(e.contains("pool_size"), "{e}");
+    // The environment and the flag go through the same check.
+    assert_eq!(parse_pool_size(" 12 "), Ok(12));
+    let e = parse_pool_size("0").unwrap_err();
+    assert!(e.contains("at least 1"), "{e}");
+    let e = parse_pool_size("eight").unwrap_err();
+    assert!(e.contains("whole number"), "{e}");
+}

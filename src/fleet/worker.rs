@@ -8,6 +8,10 @@
 //! pairs each worker aims at ceil(P / N): below it claims, above it stops the surplus
 //! (after the batch in flight) and releases their leases for the others to claim.
 //!
+//! Connections: the worker and every pair it runs (their states, fire claims) borrow from
+//! the one pool of the state URL in this process (`state::postgres::pool`), so a worker
+//! uses at most `pool_size` connections however many pairs it owns.
+//!
 //! Boundary: the leases' SQL and the fence are `state::postgres::lease`'s; the loops are
 //! `schedule`'s; this module only decides which pairs run here and when they stop. The
 //! signals are the CLI's: it cancels the [`Shutdown`] it passes in.
@@ -19,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
-use tokio_postgres::Client;
 use tracing::Instrument;
 
 use super::fire::FireTimes;
@@ -29,9 +32,9 @@ use crate::engine::{Engine, RunOptions};
 use crate::model::Secret;
 use crate::schedule::{self, Shutdown, WatchOptions};
 use crate::state::StateError;
-use crate::state::postgres::connect::Target;
 use crate::state::postgres::lease::Fence;
 use crate::state::postgres::migrate;
+use crate::state::postgres::pool::{Conn, Pool};
 
 /// A fire time that passed while nobody ran the pair still runs once, late, when it is
 /// at most this old; older ones are skipped (the next fire time comes anyway).
@@ -51,6 +54,8 @@ pub struct WorkerOptions {
     /// The lease holder's name: a User-Agent token (letters, digits, `.`, `_`, `-`).
     pub id: String,
     pub ttl: Duration,
+    /// Connections to the shared state this process opens at most.
+    pub pool_size: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,16 +131,13 @@ struct PairRow {
     enabled: bool,
 }
 
-/// The coordinator's connection as the pairs' tasks see it: replaced after a reconnect.
-type SharedClient = Arc<std::sync::RwLock<Arc<Client>>>;
-
 struct Worker {
     /// Where the pairs' tasks run.
     pairs: tokio::runtime::Handle,
     opts: WorkerOptions,
-    target: Target,
-    client: Arc<Client>,
-    shared: SharedClient,
+    /// The state URL's pool in this process: the coordinator's statements and every
+    /// pair's borrow from it.
+    pool: Arc<Pool>,
     shown: String,
     owned: BTreeMap<i64, Owned>,
     shutdown: Shutdown,
@@ -151,10 +153,14 @@ pub async fn run(opts: WorkerOptions, shutdown: Shutdown) -> Result<(), WorkerEr
     if opts.ttl < Duration::from_secs(1) {
         return Err(WorkerError::Ttl);
     }
-    let target = Target::parse(&opts.url)?;
-    let client = target.connect().await?;
-    migrate::check(&client, &target.shown).await?;
-    let client = Arc::new(client);
+    let pool = Pool::shared(&opts.url, opts.pool_size)?;
+    let shown = pool.shown().to_owned();
+    let checked = shown.clone();
+    pool.exec(move |c: Conn| async move {
+        migrate::check(&c, &checked).await?;
+        Ok(())
+    })
+    .await?;
     // The pairs run on their own runtime: the state port's calls block their thread
     // while the database answers, and on the coordinator's runtime many pairs at once
     // would hold up the renewals (measured: heartbeats 17 s late with 64 pairs starting on
@@ -165,16 +171,14 @@ pub async fn run(opts: WorkerOptions, shutdown: Shutdown) -> Result<(), WorkerEr
         .enable_all()
         .build()
         .map_err(|e| StateError::Corrupt {
-            path: PathBuf::from(&target.shown),
+            path: PathBuf::from(&shown),
             detail: format!("cannot start the pairs' runtime: {e}"),
         })?;
     let mut w = Worker {
         pairs: pairs.handle().clone(),
         opts,
-        shared: Arc::new(std::sync::RwLock::new(Arc::clone(&client))),
-        client,
-        shown: target.shown.clone(),
-        target,
+        pool,
+        shown,
         owned: BTreeMap::new(),
         shutdown,
     };
@@ -186,10 +190,6 @@ pub async fn run(opts: WorkerOptions, shutdown: Shutdown) -> Result<(), WorkerEr
 }
 
 impl Worker {
-    fn pe(&self) -> impl Fn(tokio_postgres::Error) -> StateError + '_ {
-        move |e| StateError::postgres(&self.shown, e)
-    }
-
     async fn main_loop(&mut self) {
         let ttl = self.opts.ttl;
         let renew_every = ttl / 3;
@@ -228,7 +228,6 @@ impl Worker {
             }
             if last_renew.elapsed() >= renew_every {
                 last_renew = Instant::now();
-                self.ensure_connected().await;
                 self.renew(draining).await;
             }
             self.reap(draining).await;
@@ -245,50 +244,40 @@ impl Worker {
         }
     }
 
-    /// A database restart or an outage closes the connection: open a new one (the
-    /// leases are renewed over it if they are still ours, else dropped and reclaimed).
-    async fn ensure_connected(&mut self) {
-        if !self.client.is_closed() {
-            return;
-        }
-        match tokio::time::timeout(self.opts.ttl, self.target.connect()).await {
-            Ok(Ok(c)) => {
-                let c = Arc::new(c);
-                self.client = Arc::clone(&c);
-                *self.shared.write().unwrap_or_else(|e| e.into_inner()) = c;
-                tracing::info!("Fleet: reconnected to the shared state");
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "Fleet: shared state unreachable; retrying"),
-            Err(_) => {
-                tracing::warn!("Fleet: shared state unreachable (connect timed out); retrying")
-            }
-        }
-    }
-
     /// The heartbeat and the renewal of every lease held, in one statement: a lease it
     /// does not return is lost. A failure (database unreachable) is retried at the next
     /// period; meanwhile the fences' local deadlines stop the writes.
     async fn renew(&mut self, stopping: bool) {
         let sent_at = Instant::now();
         let secs = self.opts.ttl.as_secs_f64();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-            [&self.opts.id, &secs, &stopping];
-        let renewal = self.client.query(
-            "WITH w AS (
-                     INSERT INTO sheetsync.workers (id, last_seen, stopping)
-                     VALUES ($1, now(), $3)
-                     ON CONFLICT (id) DO UPDATE SET last_seen = now(), stopping = $3
-                     RETURNING 1)
-                 UPDATE sheetsync.leases SET expires_at = now() + make_interval(secs => $2)
-                 WHERE holder = $1 AND expires_at > now() RETURNING scope_id, epoch",
-            &params,
-        );
+        let id = self.opts.id.clone();
+        // A broken connection (a database restart) is discarded by the pool and the
+        // next borrow opens a new one: the leases are renewed over it if they are still
+        // ours, else dropped and reclaimed.
+        let renewal = self.pool.exec(move |c: Conn| async move {
+            let rows = c
+                .query(
+                    "WITH w AS (
+                         INSERT INTO sheetsync.workers (id, last_seen, stopping)
+                         VALUES ($1, now(), $3)
+                         ON CONFLICT (id) DO UPDATE SET last_seen = now(), stopping = $3
+                         RETURNING 1)
+                     UPDATE sheetsync.leases SET expires_at = now() + make_interval(secs => $2)
+                     WHERE holder = $1 AND expires_at > now() RETURNING scope_id, epoch",
+                    &[&id, &secs, &stopping],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+                .collect::<BTreeMap<i64, i64>>())
+        });
         // A partition can leave a statement hanging: the local deadlines stop the writes
         // meanwhile, and the next period tries again.
-        let rows = match tokio::time::timeout(self.opts.ttl / 3, renewal).await {
-            Ok(Ok(rows)) => rows,
+        let kept = match tokio::time::timeout(self.opts.ttl / 3, renewal).await {
+            Ok(Ok(kept)) => kept,
             Ok(Err(e)) => {
-                tracing::warn!(error = %(self.pe())(e), "Fleet: lease renewal failed; retrying");
+                tracing::warn!(error = %e, "Fleet: lease renewal failed; retrying");
                 return;
             }
             Err(_) => {
@@ -296,7 +285,6 @@ impl Worker {
                 return;
             }
         };
-        let kept: BTreeMap<i64, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         for (scope_id, o) in &mut self.owned {
             if kept.get(scope_id) == Some(&o.fence.epoch) {
                 o.fence.renewed_by_worker(sent_at);
@@ -339,54 +327,70 @@ impl Worker {
     async fn release(&self, o: &Owned) {
         o.fence.mark_lost();
         let res = self
-            .client
-            .execute(
-                "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
-                 WHERE scope_id = $1 AND holder = $2 AND epoch = $3",
-                &[&o.fence.scope_id, &o.fence.holder, &o.fence.epoch],
-            )
+            .release_lease(o.fence.scope_id, o.fence.holder.clone(), o.fence.epoch)
             .await;
         match res {
-            Ok(_) => tracing::info!(pair = %o.name, "Fleet: pair released"),
+            Ok(()) => tracing::info!(pair = %o.name, "Fleet: pair released"),
             // It then expires by itself within the TTL.
             Err(e) => {
-                tracing::warn!(pair = %o.name, error = %(self.pe())(e), "Fleet: could not release the pair")
+                tracing::warn!(pair = %o.name, error = %e, "Fleet: could not release the pair")
             }
         }
     }
 
+    async fn release_lease(
+        &self,
+        scope_id: i64,
+        holder: String,
+        epoch: i64,
+    ) -> Result<(), StateError> {
+        self.pool
+            .exec(move |c: Conn| async move {
+                c.execute(
+                    "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
+                     WHERE scope_id = $1 AND holder = $2 AND epoch = $3",
+                    &[&scope_id, &holder, &epoch],
+                )
+                .await?;
+                Ok(())
+            })
+            .await
+    }
+
     /// Pauses, reloads, balances and claims, from one read of the pairs and the workers.
     async fn reconcile(&mut self, claim_allowed: bool) -> Result<(), StateError> {
-        let pe = |e| StateError::postgres(&self.shown, e);
-        let rows = self
-            .client
-            .query(
-                "SELECT scope_id, config_sha256, enabled FROM sheetsync.pairs",
-                &[],
-            )
-            .await
-            .map_err(pe)?;
-        let pairs: BTreeMap<i64, PairRow> = rows
-            .iter()
-            .map(|r| {
-                let p = PairRow {
-                    scope_id: r.get(0),
-                    sha: r.get(1),
-                    enabled: r.get(2),
-                };
-                (p.scope_id, p)
+        let secs = self.opts.ttl.as_secs_f64();
+        let (pairs, live) = self
+            .pool
+            .exec(move |c: Conn| async move {
+                let rows = c
+                    .query(
+                        "SELECT scope_id, config_sha256, enabled FROM sheetsync.pairs",
+                        &[],
+                    )
+                    .await?;
+                let pairs: BTreeMap<i64, PairRow> = rows
+                    .iter()
+                    .map(|r| {
+                        let p = PairRow {
+                            scope_id: r.get(0),
+                            sha: r.get(1),
+                            enabled: r.get(2),
+                        };
+                        (p.scope_id, p)
+                    })
+                    .collect();
+                let live: i64 = c
+                    .query_one(
+                        "SELECT count(*) FROM sheetsync.workers
+                         WHERE last_seen > now() - make_interval(secs => $1) AND NOT stopping",
+                        &[&secs],
+                    )
+                    .await?
+                    .get(0);
+                Ok((pairs, live))
             })
-            .collect();
-        let live: i64 = self
-            .client
-            .query_one(
-                "SELECT count(*) FROM sheetsync.workers
-                 WHERE last_seen > now() - make_interval(secs => $1) AND NOT stopping",
-                &[&self.opts.ttl.as_secs_f64()],
-            )
-            .await
-            .map_err(pe)?
-            .get(0);
+            .await?;
         for (scope_id, o) in &mut self.owned {
             if o.stopping.is_some() {
                 continue;
@@ -439,37 +443,43 @@ impl Worker {
     /// Claims up to `n` enabled pairs whose lease is free or expired, each with a new
     /// epoch, and starts them.
     async fn claim(&mut self, n: i64) -> Result<(), StateError> {
-        let shown = self.shown.clone();
-        let pe = |e| StateError::postgres(&shown, e);
-        self.client
-            .execute(
-                "INSERT INTO sheetsync.leases (scope_id)
-                 SELECT scope_id FROM sheetsync.pairs ON CONFLICT DO NOTHING",
-                &[],
-            )
-            .await
-            .map_err(pe)?;
+        self.pool
+            .exec(|c: Conn| async move {
+                c.execute(
+                    "INSERT INTO sheetsync.leases (scope_id)
+                     SELECT scope_id FROM sheetsync.pairs ON CONFLICT DO NOTHING",
+                    &[],
+                )
+                .await?;
+                Ok(())
+            })
+            .await?;
+        // Measured from before the claim is sent, as a renewal's is.
         let sent_at = Instant::now();
-        let granted = self
-            .client
-            .query(
-                "WITH c AS (
-                     SELECT l.scope_id FROM sheetsync.leases l
-                     JOIN sheetsync.pairs p ON p.scope_id = l.scope_id
-                     WHERE p.enabled AND (l.holder IS NULL OR l.expires_at <= now())
-                     ORDER BY l.scope_id
-                     FOR UPDATE OF l SKIP LOCKED LIMIT $2)
-                 UPDATE sheetsync.leases l
-                 SET holder = $1, epoch = l.epoch + 1, acquired_at = now(),
-                     expires_at = now() + make_interval(secs => $3)
-                 FROM c WHERE l.scope_id = c.scope_id
-                 RETURNING l.scope_id, l.epoch",
-                &[&self.opts.id, &n, &self.opts.ttl.as_secs_f64()],
-            )
-            .await
-            .map_err(pe)?;
-        for row in granted {
-            let (scope_id, epoch): (i64, i64) = (row.get(0), row.get(1));
+        let (id, secs) = (self.opts.id.clone(), self.opts.ttl.as_secs_f64());
+        let granted: Vec<(i64, i64)> = self
+            .pool
+            .exec(move |c: Conn| async move {
+                let rows = c
+                    .query(
+                        "WITH c AS (
+                             SELECT l.scope_id FROM sheetsync.leases l
+                             JOIN sheetsync.pairs p ON p.scope_id = l.scope_id
+                             WHERE p.enabled AND (l.holder IS NULL OR l.expires_at <= now())
+                             ORDER BY l.scope_id
+                             FOR UPDATE OF l SKIP LOCKED LIMIT $2)
+                         UPDATE sheetsync.leases l
+                         SET holder = $1, epoch = l.epoch + 1, acquired_at = now(),
+                             expires_at = now() + make_interval(secs => $3)
+                         FROM c WHERE l.scope_id = c.scope_id
+                         RETURNING l.scope_id, l.epoch",
+                        &[&id, &n, &secs],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+            .await?;
+        for (scope_id, epoch) in granted {
             // Our own lease expired (an outage) and we were granted it again: the old
             // grant's task must not write on.
             if let Some(mut old) = self.owned.remove(&scope_id) {
@@ -487,52 +497,52 @@ impl Worker {
             if let Err(e) = self.start(scope_id, Arc::clone(&fence)).await {
                 tracing::warn!(error = %e, "Fleet: could not start a claimed pair; releasing it");
                 fence.mark_lost();
-                self.client
-                    .execute(
-                        "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
-                         WHERE scope_id = $1 AND holder = $2 AND epoch = $3",
-                        &[&scope_id, &self.opts.id, &epoch],
-                    )
-                    .await
-                    .map_err(pe)?;
+                self.release_lease(scope_id, self.opts.id.clone(), epoch)
+                    .await?;
             }
         }
         Ok(())
     }
 
     async fn scope_of(&self, scope_id: i64) -> Result<crate::state::Scope, StateError> {
-        let row = self
-            .client
-            .query_one(
-                "SELECT shop, spreadsheet_id, tab FROM sheetsync.scopes WHERE id = $1",
-                &[&scope_id],
-            )
+        self.pool
+            .exec(move |c: Conn| async move {
+                let row = c
+                    .query_one(
+                        "SELECT shop, spreadsheet_id, tab FROM sheetsync.scopes WHERE id = $1",
+                        &[&scope_id],
+                    )
+                    .await?;
+                Ok(crate::state::Scope::new(
+                    row.get::<_, &str>(0),
+                    row.get::<_, &str>(1),
+                    row.get::<_, &str>(2),
+                ))
+            })
             .await
-            .map_err(self.pe())?;
-        Ok(crate::state::Scope::new(
-            row.get::<_, &str>(0),
-            row.get::<_, &str>(1),
-            row.get::<_, &str>(2),
-        ))
     }
 
     /// Starts the pair's loop as its own task under `fence`, from its current file.
     async fn start(&mut self, scope_id: i64, fence: Arc<Fence>) -> Result<(), StateError> {
-        let row = self
-            .client
-            .query_opt(
-                "SELECT name, config_text, config_sha256 FROM sheetsync.pairs WHERE scope_id = $1",
-                &[&scope_id],
-            )
-            .await
-            .map_err(self.pe())?;
-        let Some(row) = row else {
+        let row: Option<(String, String, String)> = self
+            .pool
+            .exec(move |c: Conn| async move {
+                let row = c
+                    .query_opt(
+                        "SELECT name, config_text, config_sha256 FROM sheetsync.pairs
+                         WHERE scope_id = $1",
+                        &[&scope_id],
+                    )
+                    .await?;
+                Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+            })
+            .await?;
+        let Some((name, text, sha)) = row else {
             return Err(StateError::Corrupt {
                 path: PathBuf::from(&self.shown),
                 detail: format!("pair of scope {scope_id} vanished while it was claimed"),
             });
         };
-        let (name, text, sha): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         let shutdown = Shutdown {
             stop: self.shutdown.stop.child_token(),
             hard: self.shutdown.hard.child_token(),
@@ -544,7 +554,7 @@ impl Worker {
             url: self.opts.url.clone(),
             ttl: self.opts.ttl,
             fence: Arc::clone(&fence),
-            client: Arc::clone(&self.shared),
+            pool: Arc::clone(&self.pool),
             shutdown: shutdown.clone(),
         };
         let span = tracing::info_span!("pair", pair = %name, epoch = fence.epoch);
@@ -565,26 +575,33 @@ impl Worker {
 
     /// Last: every lease still held goes back at once, and the worker leaves the count.
     async fn release_all(&self) {
+        let id = self.opts.id.clone();
         let res = self
-            .client
-            .execute(
-                "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
-                 WHERE holder = $1",
-                &[&self.opts.id],
-            )
+            .pool
+            .exec(move |c: Conn| async move {
+                c.execute(
+                    "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
+                     WHERE holder = $1",
+                    &[&id],
+                )
+                .await?;
+                Ok(())
+            })
             .await;
         if let Err(e) = res {
-            tracing::warn!(error = %(self.pe())(e), "Fleet: could not release the leases; they expire within the TTL");
+            tracing::warn!(error = %e, "Fleet: could not release the leases; they expire within the TTL");
         }
+        let id = self.opts.id.clone();
         let res = self
-            .client
-            .execute(
-                "DELETE FROM sheetsync.workers WHERE id = $1",
-                &[&self.opts.id],
-            )
+            .pool
+            .exec(move |c: Conn| async move {
+                c.execute("DELETE FROM sheetsync.workers WHERE id = $1", &[&id])
+                    .await?;
+                Ok(())
+            })
             .await;
         if let Err(e) = res {
-            tracing::warn!(error = %(self.pe())(e), "Fleet: could not remove the worker's row");
+            tracing::warn!(error = %e, "Fleet: could not remove the worker's row");
         }
         tracing::info!(worker = %self.opts.id, "Fleet worker stopped");
     }
@@ -604,7 +621,7 @@ struct PairContext {
     url: String,
     ttl: Duration,
     fence: Arc<Fence>,
-    client: SharedClient,
+    pool: Arc<Pool>,
     shutdown: Shutdown,
 }
 
@@ -624,6 +641,9 @@ async fn run_pair(ctx: PairContext) {
     };
     config.state.url = Some(Secret::new(ctx.url.clone()));
     config.state.lease_ttl = ctx.ttl;
+    // The pair's states borrow from the worker's pool (the same URL): its size is the
+    // worker's, whatever the pair file says.
+    config.state.pool_size = ctx.pool.size();
     // Connecting may fail for a while (a token endpoint down): retried with a backoff,
     // the lease kept so the pair does not bounce around the fleet.
     let mut wait = Duration::from_secs(5);
@@ -743,23 +763,34 @@ async fn claim_fire(ctx: &PairContext, t: DateTime<Utc>) -> Result<Option<String
         Utc::now().format("%Y%m%dT%H%M%SZ"),
         fastrand::u16(..)
     );
-    let client = Arc::clone(&ctx.client.read().unwrap_or_else(|e| e.into_inner()));
-    let row = client
-        .query_one(
-            "WITH l AS (
-                 SELECT scope_id, holder, epoch FROM sheetsync.leases
-                 WHERE scope_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()
-                 FOR SHARE),
-             ins AS (
-                 INSERT INTO sheetsync.fires (scope_id, fire_time, holder, epoch, run_id)
-                 SELECT scope_id, to_timestamp($4::bigint), holder, epoch, $5 FROM l
-                 ON CONFLICT DO NOTHING RETURNING 1)
-             SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM ins)",
-            &[&f.scope_id, &f.holder, &f.epoch, &t.timestamp(), &run_id],
-        )
-        .await
-        .map_err(|e| StateError::postgres(&redacted(&ctx.url), e))?;
-    let (fenced, inserted): (i64, i64) = (row.get(0), row.get(1));
+    let (scope_id, holder, epoch, at, id) = (
+        f.scope_id,
+        f.holder.clone(),
+        f.epoch,
+        t.timestamp(),
+        run_id.clone(),
+    );
+    let (fenced, inserted): (i64, i64) = ctx
+        .pool
+        .exec(move |c: Conn| async move {
+            let row = c
+                .query_one(
+                    "WITH l AS (
+                         SELECT scope_id, holder, epoch FROM sheetsync.leases
+                         WHERE scope_id = $1 AND holder = $2 AND epoch = $3
+                           AND expires_at > now()
+                         FOR SHARE),
+                     ins AS (
+                         INSERT INTO sheetsync.fires (scope_id, fire_time, holder, epoch, run_id)
+                         SELECT scope_id, to_timestamp($4::bigint), holder, epoch, $5 FROM l
+                         ON CONFLICT DO NOTHING RETURNING 1)
+                     SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM ins)",
+                    &[&scope_id, &holder, &epoch, &at, &id],
+                )
+                .await?;
+            Ok((row.get(0), row.get(1)))
+        })
+        .await?;
     if fenced == 0 {
         return Err(StateError::LeaseLost {
             holder: f.holder.clone(),
@@ -768,10 +799,6 @@ async fn claim_fire(ctx: &PairContext, t: DateTime<Utc>) -> Result<Option<String
         });
     }
     Ok((inserted == 1).then_some(run_id))
-}
-
-fn redacted(url: &str) -> String {
-    crate::config::redact_url(url)
 }
 
 #[cfg(test)]

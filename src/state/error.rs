@@ -87,6 +87,17 @@ pub enum StateError {
         epoch: i64,
         why: &'static str,
     },
+    #[error(
+        "shared state {url}: no free connection within {}s (pool_size {size}); raise \
+         [state] pool_size / SHEETSYNC_STATE_POOL_SIZE, or check that the database answers",
+        waited.as_secs()
+    )]
+    PoolExhausted {
+        /// The URL with its password cut out.
+        url: String,
+        size: usize,
+        waited: std::time::Duration,
+    },
     #[error("the shared state's connection thread failed: {0}")]
     Bridge(#[source] std::io::Error),
     #[error("state database {path}: {source}")]

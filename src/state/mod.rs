@@ -1253,8 +1253,8 @@ pub fn open_writer_for(
     scope: &Scope,
 ) -> Result<Box<dyn StateStore>, StateError> {
     match &cfg.state.url {
-        Some(url) => Ok(Box::new(postgres::PgState::open(
-            url.expose(),
+        Some(url) => Ok(Box::new(postgres::PgState::open_pooled(
+            postgres::pool::Pool::shared(url.expose(), cfg.state.pool_size)?,
             &cfg.sync.state_dir,
             scope,
         )?)),
@@ -1296,8 +1296,8 @@ pub fn acquire_writer(
 ) -> Result<WriterGuard, StateError> {
     let file = WriterLock::acquire(&cfg.sync.state_dir, scope, description)?;
     let lease = match &cfg.state.url {
-        Some(url) => Some(postgres::lease::acquire(
-            url.expose(),
+        Some(url) => Some(postgres::lease::acquire_pooled(
+            postgres::pool::Pool::shared(url.expose(), cfg.state.pool_size)?,
             scope,
             &holder_name(command),
             cfg.state.lease_ttl,
@@ -1338,8 +1338,8 @@ pub fn open_reader_for(
     scope: &Scope,
 ) -> Result<Option<Box<dyn StateStore>>, StateError> {
     match &cfg.state.url {
-        Some(url) => Ok(Some(Box::new(postgres::PgState::open_read_only(
-            url.expose(),
+        Some(url) => Ok(Some(Box::new(postgres::PgState::open_read_only_pooled(
+            postgres::pool::Pool::shared(url.expose(), cfg.state.pool_size)?,
             &cfg.sync.state_dir,
             scope,
         )?))),

@@ -3,7 +3,8 @@
 //! `sheetsync.pairs` the way `fleet apply` leaves them. Balance as workers join, failover
 //! after kill -9 within the TTL plus a few seconds, no write under an older epoch through
 //! kill -9 and SIGSTOP/SIGCONT, graceful handover on SIGTERM, a schedule's fire time run
-//! once with two workers, and a manual `sync` on a worker's pair exiting 2 naming it.
+//! once with two workers, a manual `sync` on a worker's pair exiting 2 naming it, and a
+//! worker with many pairs on a role allowed few connections (the pool bounds them).
 //! Every wait polls the database or the fakes' logs with a failure bound.
 
 use crate::common;
@@ -91,11 +92,18 @@ impl Fleet {
     }
 
     fn worker(&self, id: &str) -> tokio::process::Child {
+        self.worker_on(id, &self.url, &[])
+    }
+
+    /// [`Fleet::worker`] on another URL of the same database (another role), with more
+    /// environment.
+    fn worker_on(&self, id: &str, url: &str, env: &[(&str, &str)]) -> tokio::process::Child {
         let log = std::fs::File::create(self.dir.path().join(format!("{id}.log"))).expect("log");
         tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
             .args(["fleet", "run", "--replica-id", id, "--lease-ttl", TTL])
             .current_dir(self.dir.path())
-            .env("SHEETSYNC_STATE_URL", &self.url)
+            .env("SHEETSYNC_STATE_URL", url)
+            .envs(env.iter().copied())
             .env("SHEETSYNC_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null())
@@ -562,4 +570,94 @@ async fn a_database_outage_stops_writes_and_they_resume_under_a_new_epoch_after(
     );
     signal(&w, "-TERM");
     assert_eq!(w.wait().await.expect("w").code(), Some(0));
+}
+
+/// Many pairs, few connections: a worker owning 60 pairs runs them all as a role whose
+/// `CONNECTION LIMIT` is 6, with `SHEETSYNC_STATE_POOL_SIZE=4`; the server never sees
+/// more than 4 sessions of that role. One connection per pair (the code before the pool)
+/// cannot even open the pairs' states here.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_with_sixty_pairs_uses_no_more_connections_than_its_pool() {
+    const PAIRS: usize = 60;
+    const POOL: usize = 4;
+    let fleet = Fleet::new(PAIRS, "[fleet]\nmode = \"watch\"\ninterval = \"30s\"\n").await;
+    let (url, role) = pg::role_url(&fleet.url, "pool", 6).await;
+    let mut w = fleet.worker_on("w-pool", &url, &[("SHEETSYNC_STATE_POOL_SIZE", "4")]);
+    let sessions = format!("SELECT count(*)::text FROM pg_stat_activity WHERE usename = '{role}'");
+    let count = |sql: String| {
+        let admin = fleet.url.clone();
+        async move {
+            pg::query_strings(&admin, &sql).await[0]
+                .as_deref()
+                .unwrap_or("0")
+                .parse::<usize>()
+                .expect("a count")
+        }
+    };
+    let start = Instant::now();
+    let mut most = 0;
+    loop {
+        most = most.max(count(sessions.clone()).await);
+        // Synced: every pair's first run finished in the shared state, and its store saw
+        // the worker (the lease's User-Agent).
+        let finished = count(
+            "SELECT count(DISTINCT r.scope_id)::text FROM sheetsync.runs r
+             JOIN sheetsync.pairs p USING (scope_id) WHERE r.finished_at IS NOT NULL
+               AND r.holder = 'w-pool'"
+                .to_owned(),
+        )
+        .await;
+        let seen = fleet
+            .sandboxes
+            .iter()
+            .filter(|s| {
+                s.shopify.requests().iter().any(|r| {
+                    r.user_agent
+                        .as_deref()
+                        .is_some_and(|ua| ua.contains(" worker/w-pool "))
+                })
+            })
+            .count();
+        if finished == PAIRS && seen == PAIRS {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(150),
+            "all {PAIRS} pairs synced: {finished} runs finished, {seen} stores reached; \
+             log:\n{}",
+            fleet.log("w-pool")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(fleet.owners().await.get("w-pool"), Some(&PAIRS));
+    assert!(
+        most <= POOL,
+        "{most} sessions of the worker's role at once, pool_size {POOL}"
+    );
+    assert!(most >= 1, "the sessions were seen");
+    assert!(
+        !fleet.log("w-pool").contains("too many connections"),
+        "{}",
+        fleet.log("w-pool")
+    );
+    signal(&w, "-TERM");
+    assert_eq!(w.wait().await.expect("w").code(), Some(0));
+}
+
+/// `SHEETSYNC_STATE_POOL_SIZE` is checked before anything connects: 0 is a usage error.
+#[tokio::test]
+async fn a_pool_size_of_zero_in_the_environment_is_refused() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .args(["fleet", "run"])
+        .env("SHEETSYNC_STATE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("SHEETSYNC_STATE_POOL_SIZE", "0")
+        .env_remove("SHEETSYNC_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("fleet run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("pool_size must be at least 1"), "{err}");
+    assert!(err.contains("SHEETSYNC_STATE_POOL_SIZE") || err.contains("--state-pool-size"), "{err}");
 }

@@ -336,6 +336,31 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+/// A new login role that may use the shared schema of the database at `url` (a
+/// migrated test database), at most `connection_limit` sessions at once; returns `url`
+/// with that role as its user. Roles are the server's, so the name is the database's
+/// plus `suffix`.
+#[allow(dead_code)]
+pub async fn role_url(url: &str, suffix: &str, connection_limit: i32) -> (String, String) {
+    let db = query_strings(url, "SELECT current_database()").await[0]
+        .clone()
+        .expect("database name");
+    let role = format!("{db}_{suffix}");
+    query_strings(
+        url,
+        &format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT {connection_limit};
+             GRANT USAGE ON SCHEMA sheetsync TO {role};
+             GRANT ALL ON ALL TABLES IN SCHEMA sheetsync TO {role};
+             GRANT ALL ON ALL SEQUENCES IN SCHEMA sheetsync TO {role}"
+        ),
+    )
+    .await;
+    let with_role = url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    assert_ne!(with_role, url, "the test URLs name the postgres user");
+    (with_role, role)
+}
+
 /// Runs one query on `url` and returns the first column of each row as text.
 #[allow(dead_code)]
 pub async fn query_strings(url: &str, sql: &str) -> Vec<Option<String>> {

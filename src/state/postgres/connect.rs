@@ -1,7 +1,8 @@
 //! Reaching the shared database: the URL (libpq's URL form, a unix-socket directory as a
 //! percent-encoded host), TLS by rustls with ring (`sslmode` as libpq reads it), and the
 //! bridge that lets the synchronous [`crate::state::StateStore`] calls run on
-//! tokio-postgres: one thread with its own runtime per open state.
+//! tokio-postgres: one thread with its own runtime per state URL and process, owned by
+//! that URL's connection pool (`pool.rs`).
 //!
 //! Only the URL given is used: no `PG*` environment variable, no `~/.pgpass`, no service
 //! file (tokio-postgres reads none of them), so a machine's libpq settings never redirect
@@ -254,7 +255,7 @@ impl ServerCertVerifier for Unverified {
 }
 
 /// The synchronous side of the state port over async tokio-postgres: a thread of its own
-/// runs a current-thread runtime (the connection's I/O and every query); a call spawns its
+/// runs a current-thread runtime (the pool's connections' I/O and every query); a call spawns its
 /// future there and blocks the caller until the answer comes back. The caller may be a
 /// task of the main runtime (the port is called between awaits, as SQLite is), which is
 /// why the work cannot run on the caller's runtime: `block_on` there would panic or
@@ -303,6 +304,16 @@ impl Bridge {
     pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<()>
     where
         F: Future<Output = ()> + Send + 'static,
+    {
+        self.handle.spawn(fut)
+    }
+
+    /// Starts `fut` on the bridge's runtime; its handle yields the result to a caller
+    /// on another runtime.
+    pub fn spawn_with<T, F>(&self, fut: F) -> tokio::task::JoinHandle<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
     {
         self.handle.spawn(fut)
     }

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use super::connect::{Bridge, Target};
 use super::migrate;
+use super::pool::{Conn, DEFAULT_POOL_SIZE, Failed, Pool};
 use crate::state::{Scope, StateError};
 
 /// What a held lease shares with the writes it fences and with its renewer.
@@ -127,14 +127,13 @@ pub fn held(scope: &Scope) -> Option<Arc<Fence>> {
 }
 
 /// A held lease; dropping it stops the renewals and releases the lease at once, so the
-/// next writer need not wait for the TTL.
+/// next writer need not wait for the TTL. It holds no connection: the renewals and the
+/// release borrow one from the URL's pool for their one statement.
 pub struct LeaseGuard {
     fence: Arc<Fence>,
-    client: Arc<tokio::sync::Mutex<Client>>,
     renewer: tokio::task::JoinHandle<()>,
-    shown: String,
-    // Last: the bridge (its runtime) outlives the renewer's abort and the release.
-    bridge: Bridge,
+    // Last: the pool (its runtime) outlives the renewer's abort and the release.
+    pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for LeaseGuard {
@@ -154,18 +153,14 @@ impl LeaseGuard {
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
         self.renewer.abort();
-        let client = Arc::clone(&self.client);
         let (scope_id, holder, epoch) = (
             self.fence.scope_id,
             self.fence.holder.clone(),
             self.fence.epoch,
         );
-        let shown = self.shown.clone();
-        let released = self.bridge.run(async move {
-            let c = client.lock().await;
-            release(&c, scope_id, &holder, epoch)
-                .await
-                .map_err(|e| StateError::postgres(&shown, e))
+        let released = self.pool.run(move |c: Conn| async move {
+            release(&c, scope_id, &holder, epoch).await?;
+            Ok(())
         });
         if let Err(e) = released {
             // The lease then expires by itself within the TTL.
@@ -175,46 +170,49 @@ impl Drop for LeaseGuard {
 }
 
 /// Takes the lease of `scope` for `holder` (a token without spaces: it goes into the
-/// User-Agent), or fails with [`StateError::LeaseHeld`] naming the live holder.
+/// User-Agent), or fails with [`StateError::LeaseHeld`] naming the live holder. Uses the
+/// process's pool for `url` (started with [`DEFAULT_POOL_SIZE`] if there is none yet).
 pub fn acquire(
     url: &str,
     scope: &Scope,
     holder: &str,
     ttl: Duration,
 ) -> Result<LeaseGuard, StateError> {
-    let target = Target::parse(url)?;
-    let shown = target.shown.clone();
-    let bridge = Bridge::start()?;
+    acquire_pooled(Pool::shared(url, DEFAULT_POOL_SIZE)?, scope, holder, ttl)
+}
+
+/// [`acquire`] on a given pool.
+pub fn acquire_pooled(
+    pool: Arc<Pool>,
+    scope: &Scope,
+    holder: &str,
+    ttl: Duration,
+) -> Result<LeaseGuard, StateError> {
+    let shown = pool.shown().to_owned();
     let s = scope.clone();
     let who = holder.to_owned();
     let sent_at = Instant::now();
-    let (client, scope_id, epoch) = bridge.run(async move {
-        let client = target.connect().await?;
-        migrate::check(&client, &target.shown).await?;
-        let pe = |e| StateError::postgres(&target.shown, e);
-        client
-            .execute(
-                "INSERT INTO sheetsync.scopes (shop, spreadsheet_id, tab)
-                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&s.shop, &s.spreadsheet_id, &s.tab],
-            )
-            .await
-            .map_err(pe)?;
-        let scope_id: i64 = client
+    let (scope_id, epoch) = pool.run(move |c: Conn| async move {
+        migrate::check(&c, &shown).await?;
+        c.execute(
+            "INSERT INTO sheetsync.scopes (shop, spreadsheet_id, tab)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&s.shop, &s.spreadsheet_id, &s.tab],
+        )
+        .await?;
+        let scope_id: i64 = c
             .query_one(
                 "SELECT id FROM sheetsync.scopes
                  WHERE shop = $1 AND spreadsheet_id = $2 AND tab = $3",
                 &[&s.shop, &s.spreadsheet_id, &s.tab],
             )
-            .await
-            .map_err(pe)?
+            .await?
             .get(0);
-        match try_acquire(&client, scope_id, &who, ttl)
-            .await
-            .map_err(pe)?
-        {
-            Ok(epoch) => Ok((client, scope_id, epoch)),
-            Err((holder, expires_at)) => Err(StateError::LeaseHeld { holder, expires_at }),
+        match try_acquire(&c, scope_id, &who, ttl).await? {
+            Ok(epoch) => Ok((scope_id, epoch)),
+            Err((holder, expires_at)) => {
+                Err(Failed::State(StateError::LeaseHeld { holder, expires_at }))
+            }
         }
     })?;
     let fence = Arc::new(Fence {
@@ -226,29 +224,38 @@ pub fn acquire(
         deadline: Mutex::new(sent_at + ttl.mul_f64(0.8)),
         lost: AtomicBool::new(false),
     });
-    let client = Arc::new(tokio::sync::Mutex::new(client));
-    let renewer = bridge.spawn(renew_loop(Arc::clone(&fence), Arc::clone(&client)));
+    let renewer = pool.spawn(renew_loop(Arc::clone(&fence), Arc::clone(&pool)));
     HELD.lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(Arc::downgrade(&fence));
     Ok(LeaseGuard {
         fence,
-        client,
         renewer,
-        shown,
-        bridge,
+        pool,
     })
 }
 
 /// Renews at a third of the TTL until the lease is lost. A failed renewal (database
 /// unreachable) is retried at the next tick; the local deadline stops writes meanwhile.
-async fn renew_loop(fence: Arc<Fence>, client: Arc<tokio::sync::Mutex<Client>>) {
+async fn renew_loop(fence: Arc<Fence>, pool: Arc<Pool>) {
     let period = fence.ttl / 3;
     loop {
         tokio::time::sleep(period).await;
         let sent_at = Instant::now();
-        let c = client.lock().await;
-        match renew(&c, fence.scope_id, &fence.holder, fence.epoch, fence.ttl).await {
+        let (scope_id, holder, epoch, ttl) = (
+            fence.scope_id,
+            fence.holder.clone(),
+            fence.epoch,
+            fence.ttl,
+        );
+        // Already on the bridge: borrow through `exec`, which spawns there again and
+        // is awaited here (never `run`, which would block this very thread).
+        let renewed = pool
+            .exec(move |c: Conn| async move {
+                Ok(renew(&c, scope_id, &holder, epoch, ttl).await?)
+            })
+            .await;
+        match renewed {
             Ok(true) => fence.renewed(sent_at),
             Ok(false) => {
                 fence.lost.store(true, Ordering::SeqCst);

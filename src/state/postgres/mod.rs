@@ -5,18 +5,18 @@
 //! `sync.state_dir` (0600), as they always have.
 //!
 //! Each call is one statement or one transaction that ends before it returns, as on
-//! SQLite; the calls are synchronous and run on tokio-postgres through a [`Bridge`].
+//! SQLite; the calls are synchronous and run on tokio-postgres on a connection borrowed
+//! from the process's [`Pool`] for the URL (one runtime thread and `pool_size`
+//! connections however many states are open).
 
 pub mod connect;
 pub mod lease;
 pub mod migrate;
+pub mod pool;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
 
 use super::{
     CachedToken, JournalRow, JournaledRequest, Outcome, RunRow, Scope, State, StateError,
@@ -24,12 +24,12 @@ use super::{
 };
 use crate::model::{Field, FieldKey, Secret, Sku, Value};
 use crate::plan::Baseline;
-use connect::{Bridge, Target};
+use connect::Target;
+use pool::{Conn, Failed, Pool};
 
 /// The open shared state of one scope.
 pub struct PgState {
-    bridge: Bridge,
-    client: Arc<Mutex<Client>>,
+    pool: Arc<Pool>,
     /// The URL without its password, for messages (and as the port's `path`).
     shown: PathBuf,
     /// `None` only on a reader whose scope was never written: every read is then empty.
@@ -70,9 +70,15 @@ impl std::fmt::Debug for PgState {
 }
 
 impl PgState {
-    /// Opens the shared state of `scope` for a writer; the schema must be current.
+    /// Opens the shared state of `scope` for a writer; the schema must be current. Uses
+    /// the process's pool for `url` (started with [`pool::DEFAULT_POOL_SIZE`] if there is
+    /// none yet).
     pub fn open(url: &str, token_dir: &Path, scope: &Scope) -> Result<PgState, StateError> {
-        PgState::open_inner(url, token_dir, scope, false)
+        PgState::open_pooled(
+            Pool::shared(url, pool::DEFAULT_POOL_SIZE)?,
+            token_dir,
+            scope,
+        )
     }
 
     /// Opens it for reading only (dry run, `runs`); creates nothing.
@@ -81,47 +87,62 @@ impl PgState {
         token_dir: &Path,
         scope: &Scope,
     ) -> Result<PgState, StateError> {
-        PgState::open_inner(url, token_dir, scope, true)
+        PgState::open_read_only_pooled(
+            Pool::shared(url, pool::DEFAULT_POOL_SIZE)?,
+            token_dir,
+            scope,
+        )
+    }
+
+    /// [`PgState::open`] on a given pool.
+    pub fn open_pooled(
+        pool: Arc<Pool>,
+        token_dir: &Path,
+        scope: &Scope,
+    ) -> Result<PgState, StateError> {
+        PgState::open_inner(pool, token_dir, scope, false)
+    }
+
+    /// [`PgState::open_read_only`] on a given pool.
+    pub fn open_read_only_pooled(
+        pool: Arc<Pool>,
+        token_dir: &Path,
+        scope: &Scope,
+    ) -> Result<PgState, StateError> {
+        PgState::open_inner(pool, token_dir, scope, true)
     }
 
     fn open_inner(
-        url: &str,
+        pool: Arc<Pool>,
         token_dir: &Path,
         scope: &Scope,
         read_only: bool,
     ) -> Result<PgState, StateError> {
-        let target = Target::parse(url)?;
-        let bridge = Bridge::start()?;
-        let shown = target.shown.clone();
+        let shown = pool.shown().to_owned();
         let s = scope.clone();
-        let (client, scope_id) = bridge.run(async move {
-            let client = target.connect().await?;
-            let pe = |e| StateError::postgres(&target.shown, e);
-            migrate::check(&client, &target.shown).await?;
+        let checked = shown.clone();
+        let scope_id = pool.run(move |c: Conn| async move {
+            migrate::check(&c, &checked).await?;
             if !read_only {
-                client
-                    .execute(
-                        "INSERT INTO sheetsync.scopes (shop, spreadsheet_id, tab)
-                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                        &[&s.shop, &s.spreadsheet_id, &s.tab],
-                    )
-                    .await
-                    .map_err(pe)?;
+                c.execute(
+                    "INSERT INTO sheetsync.scopes (shop, spreadsheet_id, tab)
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&s.shop, &s.spreadsheet_id, &s.tab],
+                )
+                .await?;
             }
-            let id = client
+            let id = c
                 .query_opt(
                     "SELECT id FROM sheetsync.scopes
                      WHERE shop = $1 AND spreadsheet_id = $2 AND tab = $3",
                     &[&s.shop, &s.spreadsheet_id, &s.tab],
                 )
-                .await
-                .map_err(pe)?
+                .await?
                 .map(|r| r.get::<_, i64>(0));
-            Ok((client, id))
+            Ok(id)
         })?;
         Ok(PgState {
-            bridge,
-            client: Arc::new(Mutex::new(client)),
+            pool,
             shown: PathBuf::from(shown),
             scope_id,
             read_only,
@@ -143,21 +164,15 @@ impl PgState {
         }
     }
 
-    /// Runs `f` with the connection on the bridge; a database error names the URL.
+    /// Runs `f` on a connection borrowed from the pool for this one statement or
+    /// transaction; a database error names the URL.
     fn with<T, F, Fut>(&self, f: F) -> Result<T, StateError>
     where
         T: Send + 'static,
-        F: FnOnce(Arc<Mutex<Client>>) -> Fut,
+        F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T, Failed>> + Send + 'static,
     {
-        let fut = f(Arc::clone(&self.client));
-        let shown = self.shown.to_string_lossy().into_owned();
-        self.bridge.run(async move {
-            fut.await.map_err(|e| match e {
-                Failed::Pg(e) => StateError::postgres(&shown, e),
-                Failed::State(e) => e,
-            })
-        })
+        self.pool.run(f)
     }
 
     fn writable_scope(&self, what: &'static str) -> Result<i64, StateError> {
@@ -184,7 +199,6 @@ impl PgState {
         };
         let operation = operation.map(str::to_owned);
         let rows = self.with(move |c| async move {
-            let c = c.lock().await;
             let rows = c
                 .query(
                     "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body,
@@ -219,18 +233,6 @@ impl PgState {
     }
 }
 
-/// What a query on the bridge can fail with.
-enum Failed {
-    Pg(tokio_postgres::Error),
-    State(StateError),
-}
-
-impl From<tokio_postgres::Error> for Failed {
-    fn from(e: tokio_postgres::Error) -> Failed {
-        Failed::Pg(e)
-    }
-}
-
 fn outcome_from_name(name: &str) -> Option<Outcome> {
     match name {
         "applied" => Some(Outcome::Applied),
@@ -257,7 +259,6 @@ impl StateStore for PgState {
             return Ok(out);
         };
         let rows: Vec<BaselineRow> = self.with(move |c| async move {
-            let c = c.lock().await;
             let rows = c
                 .query(
                     "SELECT sku, field, location, kind, value FROM sheetsync.baseline
@@ -313,7 +314,7 @@ impl StateStore for PgState {
         }
         let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let mut c = c.lock().await;
+            let mut c = c;
             let tx = c.transaction().await?;
             fenced(&tx, &fence).await?;
             tx.execute(
@@ -342,7 +343,7 @@ impl StateStore for PgState {
             (run_id.to_owned(), started_at.to_owned(), command.to_owned());
         let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let mut c = c.lock().await;
+            let mut c = c;
             let tx = c.transaction().await?;
             fenced(&tx, &fence).await?;
             let (holder, epoch) = match &fence {
@@ -414,7 +415,7 @@ impl StateStore for PgState {
         }
         let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let mut c = c.lock().await;
+            let mut c = c;
             let tx = c.transaction().await?;
             fenced(&tx, &fence).await?;
             let updated = tx
@@ -466,7 +467,6 @@ impl StateStore for PgState {
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.with(move |c| async move {
-            let c = c.lock().await;
             Ok(c.query(
                 "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
                         summary_json
@@ -506,7 +506,6 @@ impl StateStore for PgState {
         };
         let run_id = run_id.to_owned();
         self.with(move |c| async move {
-            let c = c.lock().await;
             let row = c
                 .query_opt(
                     "SELECT report_json FROM sheetsync.runs
@@ -524,7 +523,6 @@ impl StateStore for PgState {
         };
         let id = run_id.to_owned();
         let rows = self.with(move |c| async move {
-            let c = c.lock().await;
             let recorded = c
                 .query_opt(
                     "SELECT rows_recorded FROM sheetsync.runs
@@ -589,7 +587,7 @@ impl StateStore for PgState {
         );
         let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let mut c = c.lock().await;
+            let mut c = c;
             let tx = c.transaction().await?;
             fenced(&tx, &fence).await?;
             let epoch = fence.as_ref().map(|(_, _, e)| *e);
@@ -631,7 +629,7 @@ impl StateStore for PgState {
         let outcome = outcome.as_str();
         let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let mut c = c.lock().await;
+            let mut c = c;
             let tx = c.transaction().await?;
             fenced(&tx, &fence).await?;
             let updated = tx
@@ -655,7 +653,7 @@ impl StateStore for PgState {
         let response_json = response_json.to_owned();
         let fence = self.fence_args()?;
         self.with(move |c| async move {
-            let mut c = c.lock().await;
+            let mut c = c;
             let tx = c.transaction().await?;
             fenced(&tx, &fence).await?;
             let updated = tx
@@ -703,7 +701,7 @@ impl StateStore for PgState {
             return Ok(());
         }
         self.with(move |c| async move {
-            let mut c = c.lock().await;
+            let mut c = c;
             let tx = c.transaction().await?;
             fenced(&tx, &fence).await?;
             tx.commit().await?;
