@@ -917,8 +917,10 @@ fn state_pool_size_defaults_to_8_and_must_be_at_least_one() {
         assert!(e.contains("pool_size must be at least 1"), "{e}");
         assert!(e.contains("line"), "names the line: {e}");
     }
-    let e = toml_error(&text("\"many\""));
-    assert!(e.contains("pool_size"), "{e}");
+    for bad in ["\"many\"", "2.5"] {
+        let e = toml_error(&text(bad));
+        assert!(e.contains("pool_size must be a whole number"), "{e}");
+    }
     // The environment and the flag go through the same check.
     assert_eq!(parse_pool_size(" 12 "), Ok(12));
     let e = parse_pool_size("0").unwrap_err();
