@@ -437,8 +437,8 @@ mod pool_size_tests {
 
     #[test]
     fn the_state_pool_size_flag_takes_a_whole_number_of_at_least_one() {
-        let cli = Cli::try_parse_from(["sheetsync", "--state-pool-size", "5", "check"])
-            .expect("parses");
+        let cli =
+            Cli::try_parse_from(["sheetsync", "--state-pool-size", "5", "check"]).expect("parses");
         assert_eq!(cli.state_pool_size, Some(5));
         let e = Cli::try_parse_from(["sheetsync", "--state-pool-size", "0", "check"])
             .expect_err("0 is refused")

@@ -659,5 +659,8 @@ async fn a_pool_size_of_zero_in_the_environment_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("pool_size must be at least 1"), "{err}");
-    assert!(err.contains("SHEETSYNC_STATE_POOL_SIZE") || err.contains("--state-pool-size"), "{err}");
+    assert!(
+        err.contains("SHEETSYNC_STATE_POOL_SIZE") || err.contains("--state-pool-size"),
+        "{err}"
+    );
 }

@@ -242,18 +242,12 @@ async fn renew_loop(fence: Arc<Fence>, pool: Arc<Pool>) {
     loop {
         tokio::time::sleep(period).await;
         let sent_at = Instant::now();
-        let (scope_id, holder, epoch, ttl) = (
-            fence.scope_id,
-            fence.holder.clone(),
-            fence.epoch,
-            fence.ttl,
-        );
+        let (scope_id, holder, epoch, ttl) =
+            (fence.scope_id, fence.holder.clone(), fence.epoch, fence.ttl);
         // Already on the bridge: borrow through `exec`, which spawns there again and
         // is awaited here (never `run`, which would block this very thread).
         let renewed = pool
-            .exec(move |c: Conn| async move {
-                Ok(renew(&c, scope_id, &holder, epoch, ttl).await?)
-            })
+            .exec(move |c: Conn| async move { Ok(renew(&c, scope_id, &holder, epoch, ttl).await?) })
             .await;
         match renewed {
             Ok(true) => fence.renewed(sent_at),

@@ -135,23 +135,26 @@ impl Pool {
     /// most `wait` for one to be free. Runs on the bridge's runtime only (a new
     /// connection's I/O task is spawned where it is opened).
     async fn get(self: &Arc<Self>) -> Result<Conn, StateError> {
-        let permit =
-            match tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await
-            {
-                Ok(Ok(p)) => p,
-                Ok(Err(_)) => {
-                    return Err(StateError::bridge(std::io::Error::other(
-                        "the connection pool is closed",
-                    )));
-                }
-                Err(_) => {
-                    return Err(StateError::PoolExhausted {
-                        url: self.target.shown.clone(),
-                        size: self.size,
-                        waited: self.wait,
-                    });
-                }
-            };
+        let permit = match tokio::time::timeout(
+            self.wait,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => {
+                return Err(StateError::bridge(std::io::Error::other(
+                    "the connection pool is closed",
+                )));
+            }
+            Err(_) => {
+                return Err(StateError::PoolExhausted {
+                    url: self.target.shown.clone(),
+                    size: self.size,
+                    waited: self.wait,
+                });
+            }
+        };
         loop {
             let next = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             match next {
