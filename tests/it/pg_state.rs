@@ -2,7 +2,8 @@
 //! SQLite call for call; `fleet migrate` creates and upgrades the schema and every other
 //! command refuses an unmigrated one; the binary keeps its history there (`sync`, `runs`,
 //! `revert`); no token reaches the database; without a state URL no connection is made,
-//! whatever libpq's variables say; TLS by `sslmode`.
+//! whatever libpq's variables say; TLS by `sslmode`; the process's connection pool
+//! replaces a broken connection and bounds the wait for a free one.
 
 use crate::common;
 use crate::pg;
@@ -463,4 +464,94 @@ async fn tls_by_sslmode_with_the_certificate_checked_under_verify_full() {
     .await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("without TLS"), "{stderr}");
+}
+
+/// The pool: a connection whose backend was terminated (as by a server restart) is
+/// replaced by a new one, and with every connection taken a call fails after the bound
+/// with an error naming the URL without its password, instead of hanging.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_replaces_a_broken_connection_and_bounds_the_wait_for_one() {
+    use sheetsync::state::postgres::pool::{Conn, Pool};
+    use std::time::{Duration, Instant};
+
+    let url = migrated_database().await;
+    // A password in the URL (trust auth ignores it) to check that it is never shown.
+    let with_password = url.replacen("postgres://postgres@", "postgres://postgres:hunter2@", 1);
+    let pool = Pool::shared_with_wait(&with_password, 1, Duration::from_millis(500)).expect("pool");
+    let backend = |pool: std::sync::Arc<Pool>| async move {
+        pool.exec(|c: Conn| async move {
+            Ok(c.query_one("SELECT pg_backend_pid()", &[])
+                .await?
+                .get::<_, i32>(0))
+        })
+        .await
+    };
+    let first = backend(pool.clone()).await.expect("a connection");
+    assert_eq!(
+        backend(pool.clone()).await.expect("reused"),
+        first,
+        "reused"
+    );
+
+    let killed =
+        pg::query_strings(&url, &format!("SELECT pg_terminate_backend({first})::text")).await;
+    assert_eq!(killed, vec![Some("true".to_owned())]);
+    // The call that races the termination may fail once; then a new connection serves.
+    let start = Instant::now();
+    let mut failures = 0;
+    let second = loop {
+        match backend(pool.clone()).await {
+            Ok(pid) => break pid,
+            Err(e) => {
+                failures += 1;
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "no new connection: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_ne!(second, first, "a new backend");
+    assert!(
+        failures <= 1,
+        "{failures} calls failed after the termination"
+    );
+
+    // The only connection held: the next call gives up after the bound.
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let holder = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.exec(move |c: Conn| async move {
+                // Moved in, so that it stays borrowed until the release.
+                let _held = c;
+                let _ = held_tx.send(());
+                let _ = release_rx.await;
+                Ok(())
+            })
+            .await
+        })
+    };
+    held_rx.await.expect("the connection is held");
+    let t = Instant::now();
+    let e = backend(pool.clone()).await.expect_err("no free connection");
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        matches!(e, StateError::PoolExhausted { size: 1, .. }),
+        "{e:?}"
+    );
+    let shown = e.to_string();
+    assert!(shown.contains("no free connection"), "{shown}");
+    assert!(shown.contains("postgres:***@"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let _ = release_tx.send(());
+    holder.await.expect("join").expect("the holder's call");
+    // Given back, it serves again.
+    assert_eq!(backend(pool.clone()).await.expect("free again"), second);
 }
