@@ -831,6 +831,7 @@ impl Config {
             consumer_secret,
             api_base_url,
             max_concurrency: _,
+            timeout: _,
         }) = woocommerce
         {
             vars.string("woocommerce.url", url);
