@@ -387,6 +387,44 @@ async fn a_sale_inside_the_write_window_is_named_in_the_note() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn one_orders_read_names_each_order_on_the_changes_of_its_own_window() {
+    let mut rows = agreeing_rows();
+    rows[1][1] = json!(17); // TOTE-NAT: the products batch, first
+    rows[2][3] = json!(11); // HOOD-GRY-M: a variations batch, after it
+    let env = Woo::start(rows, "").await;
+    let hold = env
+        .fake
+        .hold_batch(VARIATIONS_BATCH, 1, HoldPoint::BeforeApply);
+    let run = env.spawn_sync(&["--adopt", "sheet"]);
+    common::held(&hold, "the variations batch").await;
+    // Inside HOOD-GRY-M's window.
+    let hood = env.fake.place_order(&[("HOOD-GRY-M", 1)]).expect("order");
+    // A minute later by the store's clock: long after TOTE-NAT's batch was answered, so
+    // that sale came after its write and is no concurrent sale of it.
+    env.fake.advance_clock(std::time::Duration::from_secs(60));
+    let tote = env.fake.place_order(&[("TOTE-NAT", 1)]).expect("order");
+    hold.release();
+    let (code, report) = run.await.expect("run");
+    assert_eq!(code, 0, "{report:#}");
+    let c = change(&report, "HOOD-GRY-M", "inventory");
+    assert_eq!(
+        c["note"],
+        json!(format!("possible concurrent sale: order #{hood}")),
+        "{report:#}"
+    );
+    let c = change(&report, "TOTE-NAT", "regular_price");
+    assert_eq!(c["note"], Value::Null, "order #{tote}: {report:#}");
+    // One orders read for the run, not one per batch.
+    let order_reads = env
+        .fake
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/orders"))
+        .count();
+    assert_eq!(order_reads, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn one_items_error_in_a_batch_fails_that_item_only() {
     let mut rows = agreeing_rows();
     rows[1][1] = json!(17); // TOTE-NAT: saved
