@@ -1,4 +1,5 @@
-//! `serve` (SPEC §10): the watch loop for the config, in-process, plus an HTTP server.
+//! `serve` (SPEC §10): the watch loop for the config, in-process, plus an HTTP server;
+//! with the shared state, a fleet worker instead of the loop ([`fleet`]).
 //!
 //! - `POST /hooks/sheet` ([`hook`]): the sheet's signed change notifications nudge the
 //!   loop, which starts a changed-rows sync within a second; polling stays the fallback;
@@ -16,6 +17,7 @@
 //! stops taking requests, and [`run`] returns.
 
 pub mod access;
+pub mod fleet;
 pub mod health;
 pub mod hook;
 pub mod login;
@@ -40,7 +42,7 @@ use crate::schedule::{Notice, Nudges, Planned, Shutdown, TickObserver, WatchOpti
 use crate::state::{Scope, StateError, StateStore};
 use access::Bearer;
 use health::{Clock, Health};
-use hook::{HookGate, HookState};
+use hook::{HookGate, HookState, HookTarget};
 use metrics::Metrics;
 
 /// What the handlers (and the status page) read; clones share everything.
@@ -90,6 +92,8 @@ pub enum ServeError {
     Access(#[from] access::AccessError),
     #[error("the HTTP server failed: {0}")]
     Server(#[from] std::io::Error),
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::worker::WorkerError),
 }
 
 /// The routes that need the bearer token when one is set: `/metrics` and the page.
@@ -207,7 +211,7 @@ pub async fn run(
             &ctx.config.sheet.tab,
             ctx.clock.clone(),
         )),
-        nudges: nudges.clone(),
+        target: HookTarget::One(nudges.clone()),
     };
     let app = router(ctx, hook, bearer);
     let stop = shutdown.stop.clone();
