@@ -12,12 +12,15 @@ use std::sync::Arc;
 use crate::progress::Reporter;
 use crate::schedule::{Nudges, TickObserver};
 
-/// Which pair is attached: its name and the sheet a notification names.
+/// Which pair is attached: its name, the sheet a notification names, and the lease
+/// grant it runs under (a pair lost and granted again to this worker briefly has two
+/// loops here, the old one ending; its detach must not remove the new one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairKey {
     pub name: String,
     pub spreadsheet_id: String,
     pub tab: String,
+    pub epoch: i64,
 }
 
 /// What one attached pair's loop runs with.

@@ -689,6 +689,7 @@ async fn run_pair(ctx: PairContext) {
                         name: ctx.name.clone(),
                         spreadsheet_id: config.sheet.spreadsheet_id.clone(),
                         tab: config.sheet.tab.clone(),
+                        epoch: ctx.fence.epoch,
                     };
                     let attached = hooks.attach(&key);
                     let _detach = Detach {

@@ -30,8 +30,8 @@ use crate::schedule::{Notice, Nudges, Planned, Shutdown, TickObserver};
 /// The pairs running on this worker, as `serve` sees them.
 struct Inner {
     ctx: ServeContext,
-    /// (spreadsheet id, tab) → the pair's name and its loop's nudges.
-    by_sheet: Mutex<HashMap<(String, String), (String, Nudges)>>,
+    /// (spreadsheet id, tab) → the pair's name, its grant's epoch and its loop's nudges.
+    by_sheet: Mutex<HashMap<(String, String), (String, i64, Nudges)>>,
     /// Pairs whose last tick failed, with the error.
     failing: Mutex<BTreeMap<String, String>>,
 }
@@ -44,7 +44,7 @@ impl Inner {
     fn nudges_for(&self, spreadsheet_id: &str, tab: &str) -> Option<Nudges> {
         lock(&self.by_sheet)
             .get(&(spreadsheet_id.to_owned(), tab.to_owned()))
-            .map(|(_, n)| n.clone())
+            .map(|(_, _, n)| n.clone())
     }
 
     /// One pair's tick succeeded (or it left): healthy once no pair here is failing.
@@ -84,7 +84,7 @@ impl FleetHooks {
     pub fn pairs(&self) -> Vec<String> {
         let mut names: Vec<String> = lock(&self.0.by_sheet)
             .values()
-            .map(|(n, _)| n.clone())
+            .map(|(n, _, _)| n.clone())
             .collect();
         names.sort();
         names
@@ -96,7 +96,7 @@ impl PairHooks for FleetHooks {
         let nudges = Nudges::default();
         lock(&self.0.by_sheet).insert(
             (pair.spreadsheet_id.clone(), pair.tab.clone()),
-            (pair.name.clone(), nudges.clone()),
+            (pair.name.clone(), pair.epoch, nudges.clone()),
         );
         Attached {
             nudges,
@@ -111,8 +111,11 @@ impl PairHooks for FleetHooks {
     fn detach(&self, pair: &PairKey) {
         let mut by_sheet = lock(&self.0.by_sheet);
         let key = (pair.spreadsheet_id.clone(), pair.tab.clone());
-        // A reload attaches the same sheet again before the old loop's detach may run.
-        if by_sheet.get(&key).is_some_and(|(n, _)| *n == pair.name) {
+        // Only its own attachment: a newer grant's loop may already have replaced it.
+        if by_sheet
+            .get(&key)
+            .is_some_and(|(n, e, _)| *n == pair.name && *e == pair.epoch)
+        {
             by_sheet.remove(&key);
         }
         drop(by_sheet);
@@ -197,4 +200,94 @@ pub async fn run(
     }
     worked?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::health::ManualClock;
+
+    fn hooks(clock: Arc<ManualClock>) -> FleetHooks {
+        let text = "[sheet]\nspreadsheet_id = \"s\"\ntab = \"Inventory\"\n\
+                    [sheet.columns]\nsku = \"SKU\"\nprice = \"Price\"\n\
+                    [google]\ncredentials = \"key.json\"\n\
+                    [shopify]\nshop = \"example.myshopify.com\"\n\
+                    [shopify.auth]\nmethod = \"client_credentials\"\n\
+                    client_id = \"id\"\nclient_secret = \"s\"\n";
+        let config = crate::config::Config::parse(text, std::path::Path::new("t.toml"), &|_| None)
+            .expect("config");
+        FleetHooks::new(ServeContext::new(config, Duration::from_secs(10), clock))
+    }
+
+    fn key(name: &str, sheet: &str, epoch: i64) -> PairKey {
+        PairKey {
+            name: name.into(),
+            spreadsheet_id: sheet.into(),
+            tab: "Inventory".into(),
+            epoch,
+        }
+    }
+
+    fn notice() -> Notice {
+        Notice {
+            received: tokio::time::Instant::now(),
+            sent_at: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_notification_reaches_the_pair_running_here_for_its_sheet_only() {
+        let h = hooks(Arc::new(ManualClock::default()));
+        let a = h.attach(&key("a", "sheet-a", 1));
+        let b = h.attach(&key("b", "sheet-b", 1));
+        assert_eq!(h.pairs(), ["a", "b"]);
+        h.nudges_for("sheet-b", "Inventory")
+            .expect("b runs here")
+            .push(notice());
+        assert_eq!(b.nudges.take().len(), 1);
+        assert!(a.nudges.take().is_empty());
+        assert!(h.nudges_for("sheet-b", "Other tab").is_none());
+        assert!(h.nudges_for("sheet-c", "Inventory").is_none());
+
+        // Lost and granted again: the new loop attaches before the old one detaches.
+        let again = h.attach(&key("b", "sheet-b", 2));
+        h.detach(&key("b", "sheet-b", 1));
+        h.nudges_for("sheet-b", "Inventory")
+            .expect("the new grant's loop")
+            .push(notice());
+        assert_eq!(again.nudges.take().len(), 1);
+        h.detach(&key("b", "sheet-b", 2));
+        assert!(h.nudges_for("sheet-b", "Inventory").is_none());
+        assert_eq!(h.pairs(), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn health_fails_while_any_pair_here_fails_and_recovers_when_none_does() {
+        let clock = Arc::new(ManualClock::default());
+        let h = hooks(clock.clone());
+        let a = h.attach(&key("a", "sheet-a", 1));
+        let b = h.attach(&key("b", "sheet-b", 1));
+        a.observer.failed("Google said 503", None);
+        clock.advance(Duration::from_secs(61));
+        // Another pair's success does not hide it.
+        b.observer.checked();
+        let report = h.0.ctx.health.report();
+        assert!(!report.healthy, "{report:?}");
+        assert!(
+            report
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("pair a") && e.contains("503")),
+            "{report:?}"
+        );
+        a.observer.checked();
+        assert!(h.0.ctx.health.report().healthy);
+
+        // A failing pair that leaves this worker no longer counts.
+        b.observer.failed("store unreachable", None);
+        clock.advance(Duration::from_secs(61));
+        assert!(!h.0.ctx.health.report().healthy);
+        h.detach(&key("b", "sheet-b", 1));
+        assert!(h.0.ctx.health.report().healthy);
+    }
 }
