@@ -10,7 +10,8 @@
 //! - `/healthz` is 503 while any pair running here has been failing for longer than the
 //!   threshold (the page shows which), 200 once all of them succeed again.
 //!
-//! The page reads the config's own (store, spreadsheet, tab) from the shared state.
+//! The page reads the config's own (store, spreadsheet, tab) from the shared state, and
+//! its notes name the pairs running here and those failing.
 //! Schedule pairs run as under `fleet run`, unobserved. On SIGTERM the worker finishes
 //! its batches and releases its pairs, then the server stops.
 
@@ -78,6 +79,29 @@ impl FleetHooks {
     /// The nudges of the pair running here for (spreadsheet id, tab), if any.
     pub fn nudges_for(&self, spreadsheet_id: &str, tab: &str) -> Option<Nudges> {
         self.0.nudges_for(spreadsheet_id, tab)
+    }
+
+    /// The page's lines about this worker: which pairs run here, which are failing.
+    pub fn notes(&self, worker: &str) -> Vec<String> {
+        let pairs = self.pairs();
+        let mut notes = vec![if pairs.is_empty() {
+            format!("Fleet worker {worker}: no watch pair runs here right now.")
+        } else {
+            format!(
+                "Fleet worker {worker}: {} watch pair(s) run here: {}.",
+                pairs.len(),
+                pairs.join(", ")
+            )
+        }];
+        for (name, error) in lock(&self.0.failing).iter() {
+            notes.push(format!("Pair {name} is failing: {error}"));
+        }
+        notes.push(
+            "The runs on this page are the config's own store, spreadsheet and tab; \
+             `sheetsync fleet status` lists the whole fleet."
+                .to_owned(),
+        );
+        notes
     }
 
     /// The names of the watch pairs running here.
@@ -171,6 +195,10 @@ pub async fn run(
     })?;
     let hooks = FleetHooks::new(ctx.clone());
     let route = hooks.clone();
+    let mut ctx = ctx.clone();
+    let (shown, id) = (hooks.clone(), worker.id.clone());
+    ctx.page_notes = Some(Arc::new(move || shown.notes(&id)));
+    let ctx = &ctx;
     let hook = HookState {
         gate: Arc::new(HookGate::new(
             &secret,

@@ -54,6 +54,8 @@ pub struct ServeContext {
     pub clock: Arc<dyn Clock>,
     /// The watch loop's Drive check interval.
     pub interval: Duration,
+    /// More lines for the page's notes (with the shared state: the fleet worker's pairs).
+    pub page_notes: Option<page::NoteSource>,
 }
 
 impl std::fmt::Debug for ServeContext {
@@ -73,6 +75,7 @@ impl ServeContext {
             metrics: Arc::new(Metrics::new()),
             clock,
             interval,
+            page_notes: None,
         }
     }
 
@@ -98,7 +101,10 @@ pub enum ServeError {
 
 /// The routes that need the bearer token when one is set: `/metrics` and the page.
 pub fn protected(ctx: &ServeContext) -> Router {
-    let page = page::PageContext::new(ctx.config.clone(), ctx.health.clone());
+    let mut page = page::PageContext::new(ctx.config.clone(), ctx.health.clone());
+    if let Some(notes) = &ctx.page_notes {
+        page = page.with_notes(notes.clone());
+    }
     Router::new()
         .route("/metrics", get(metrics_handler))
         .with_state(ctx.clone())

@@ -1053,6 +1053,21 @@ async fn serve_with_a_state_url_runs_a_fleet_worker_and_its_hooks_nudge_its_pair
         .await
         .expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
+    // The page says which pairs run on this worker.
+    let page = http
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        page.contains(&format!(
+            "Fleet worker {worker}: 2 watch pair(s) run here: pair-0, pair-1."
+        )),
+        "{page}"
+    );
 
     // A signed notification for a pair running here nudges that pair: its edit is
     // written within seconds, though its loop polls hourly.
