@@ -4,7 +4,7 @@
 //! statement per renew period, and runs each owned pair's `watch` loop or its fleet
 //! schedule in-process as its own task, fenced by its lease's epoch.
 //!
-//! Balance: with N live workers (heartbeat within the TTL, not stopping) and P enabled
+//! Balance: with N live workers (heartbeat within their own TTL, not stopping) and P enabled
 //! pairs each worker aims at ceil(P / N): below it claims, above it stops the surplus
 //! (after the batch in flight) and releases their leases for the others to claim.
 //!
@@ -411,7 +411,8 @@ impl Worker {
             .client
             .query_one(
                 "SELECT count(*) FROM sheetsync.workers
-                 WHERE last_seen > now() - make_interval(secs => $1) AND NOT stopping",
+                 WHERE last_seen > now() - coalesce(lease_ttl, make_interval(secs => $1))
+                   AND NOT stopping",
                 &[&self.opts.ttl.as_secs_f64()],
             )
             .await
