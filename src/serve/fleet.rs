@@ -28,11 +28,13 @@ use crate::progress::Reporter;
 use crate::report::{ExitStatus, Report};
 use crate::schedule::{Notice, Nudges, Planned, Shutdown, TickObserver};
 
+/// (spreadsheet id, tab) → the pair's name, its grant's epoch and its loop's nudges.
+type BySheet = HashMap<(String, String), (String, i64, Nudges)>;
+
 /// The pairs running on this worker, as `serve` sees them.
 struct Inner {
     ctx: ServeContext,
-    /// (spreadsheet id, tab) → the pair's name, its grant's epoch and its loop's nudges.
-    by_sheet: Mutex<HashMap<(String, String), (String, i64, Nudges)>>,
+    by_sheet: Mutex<BySheet>,
     /// Pairs whose last tick failed, with the error.
     failing: Mutex<BTreeMap<String, String>>,
 }

@@ -124,11 +124,11 @@ impl PageContext {
             Ok(state) => {
                 let state = state.as_deref();
                 let tokens = view::tokens(&self.config, state, now);
-                view::gather(state, &site, &health, tokens, now, &self.cache)
+                view::gather(state, site, health, tokens, now, &self.cache)
             }
             Err(e) => {
                 let tokens = view::tokens(&self.config, None, now);
-                let mut v = view::gather(None, &site, &health, tokens, now, &self.cache);
+                let mut v = view::gather(None, site, health, tokens, now, &self.cache);
                 v.notes.push(format!("the state could not be read: {e}"));
                 v
             }
