@@ -4,6 +4,11 @@
 //! after kill -9 within the TTL plus a few seconds, no write under an older epoch through
 //! kill -9 and SIGSTOP/SIGCONT, graceful handover on SIGTERM, a schedule's fire time run
 //! once with two workers, and a manual `sync` on a worker's pair exiting 2 naming it.
+//! Nothing applied twice: the owner killed mid-apply, the store's ledger of applied
+//! mutations after the takeover equals a clean run's, and the journal says how each
+//! open request was settled. A dead worker's row shown not live, then pruned after 10
+//! TTLs. `serve` with a state URL as a fleet worker: claims, syncs, hooks routed to the
+//! pair running there, health, page, metrics, SIGTERM releasing.
 //! Every wait polls the database or the fakes' logs with a failure bound.
 
 use crate::common;
@@ -598,8 +603,8 @@ async fn a_database_outage_stops_writes_and_they_resume_under_a_new_epoch_after(
     assert_eq!(w.wait().await.expect("w").code(), Some(0));
 }
 
-/// Edits that make several store requests: prices of five products (one variant update
-/// each) and stock at both locations (stock sets).
+/// Edits that make several store requests: prices of five variants of four products (one
+/// variant update per product) and stock at both locations (one stock set).
 const PRICE_EDITS: &[(&str, f64)] = &[
     ("C2", 20.5),
     ("C5", 18.25),
