@@ -1156,3 +1156,68 @@ async fn serve_with_a_state_url_runs_a_fleet_worker_and_its_hooks_nudge_its_pair
         "the worker left the count"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_migrate_upgrades_a_version_3_schema_and_keeps_its_workers_rows() {
+    use sheetsync::state::postgres::migrate::MIGRATIONS;
+    // The schema as the release before worker TTLs left it, with a worker's row.
+    let url = pg::fresh_database().await;
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(
+            "CREATE SCHEMA sheetsync;
+             CREATE TABLE sheetsync.migrations (version bigint PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now());",
+        )
+        .await
+        .expect("schema");
+    for (version, name, sql) in &MIGRATIONS[..3] {
+        client.batch_execute(sql).await.expect("migration");
+        client
+            .execute(
+                "INSERT INTO sheetsync.migrations (version, name) VALUES ($1, $2)",
+                &[version, name],
+            )
+            .await
+            .expect("version");
+    }
+    client
+        .execute(
+            "INSERT INTO sheetsync.workers (id, last_seen) VALUES ('old-live', now()), \
+             ('old-dead', now() - interval '1 hour')",
+            &[],
+        )
+        .await
+        .expect("workers");
+    drop(client);
+    let _ = task.await;
+
+    // A worker of this release refuses the old schema until `fleet migrate`.
+    let run = |args: &'static [&'static str]| {
+        let url = url.clone();
+        async move {
+            common::run_sheetsync_env(
+                std::path::Path::new("/nonexistent.toml"),
+                args,
+                &[("SHEETSYNC_STATE_URL", url.as_str())],
+            )
+            .await
+        }
+    };
+    let (code, _, stderr) = run(&["fleet", "run", "--lease-ttl", "1s"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("fleet migrate"), "{stderr}");
+    let (code, _, stderr) = run(&["fleet", "migrate"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("3 → 4 (applied 0004_worker_ttl)"),
+        "{stderr}"
+    );
+    // Rows without a TTL are judged by the default one (15 s).
+    let (text, _) = fleet_status(&url, false).await;
+    assert_eq!(worker_state(&text, "old-live"), Some("live"), "{text}");
+    assert_eq!(worker_state(&text, "old-dead"), Some("not"), "{text}");
+}
