@@ -8,7 +8,8 @@
 //! mutations after the takeover equals a clean run's, and the journal says how each
 //! open request was settled. A dead worker's row shown not live, then pruned after 10
 //! TTLs. `serve` with a state URL as a fleet worker: claims, syncs, hooks routed to the
-//! pair running there, health, page, metrics, SIGTERM releasing.
+//! pair running there, health, page, metrics, SIGTERM releasing. `fleet migrate` from
+//! schema 3 to 4.
 //! Every wait polls the database or the fakes' logs with a failure bound.
 
 use crate::common;
