@@ -22,7 +22,7 @@ use crate::model::rows::{ColumnKey, ColumnSpec};
 pub use crate::model::secret::{expose_secret, expose_secret_opt};
 use crate::model::{Field, LocationName};
 pub use serve::{ServeConfig, ServeConfigError};
-pub use state::{StateConfig, redact_url};
+pub use state::{DEFAULT_LEASE_TTL, StateConfig, redact_url};
 use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
