@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
             consumer_secret: Secret::new(fake.consumer_secret()),
             api_base_url: None,
             max_concurrency: sheetsync::config::woocommerce::DEFAULT_MAX_CONCURRENCY,
+            timeout: sheetsync::config::woocommerce::DEFAULT_TIMEOUT,
         };
         let client = WooClient::new(&cfg, RetryPolicy::default())?;
         fake.clear_request_log();

@@ -426,6 +426,20 @@ impl Engine {
             // as an update, never created twice.
             plan_opts.create = Some(plan::create::CreateContext {
                 simple_only: true,
+                columns: layout
+                    .columns
+                    .iter()
+                    .filter_map(|(spec, col)| {
+                        let field = match &spec.key {
+                            ColumnKey::Field(f) => Some(*f),
+                            ColumnKey::Product(name) => {
+                                Field::from_name(name).filter(|f| f.is_product())
+                            }
+                            _ => None,
+                        }?;
+                        Some((FieldKey::variant(field), *col))
+                    })
+                    .collect(),
                 ..Default::default()
             });
         } else if cfg.sync.create_missing {
@@ -598,6 +612,8 @@ impl Engine {
             publish_to,
             unpublished,
             simple_only: false,
+            // Shopify's create errors name the cells they found (`plan::create`).
+            columns: BTreeMap::new(),
         };
         Ok((ctx, settled))
     }

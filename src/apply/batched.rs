@@ -8,11 +8,15 @@
 //!   conflict the sheet wins; sheet-wins, written with a note; already there, not sent);
 //! - the batch is journaled before it is sent; each item's answer decides its changes
 //!   (WooCommerce saves an item whole or not at all, and says why it refused one);
-//! - a batch whose answer was lost is re-read, never re-sent (`after_lost_answer`);
-//! - afterwards the orders placed or changed since a few seconds before the re-read are
-//!   listed, and a change whose item one of them holds gets the note `possible
-//!   concurrent sale: order #N`: no API can exclude a sale inside that window, so the
-//!   report says so instead of claiming it. A note never changes a status.
+//! - a batch whose answer was lost (a timeout: `woocommerce.timeout`, a dropped
+//!   connection, a 5xx other than 503) is re-read, never re-sent (`after_lost_answer`),
+//!   and each change's report says it was judged by that re-read;
+//! - after the last batch the orders placed or changed since a few seconds before the
+//!   first re-read are listed once, each matched to the batches whose window (a few
+//!   seconds before its re-read to after its answer) it falls in, and a change whose item
+//!   one of them holds gets the note `possible concurrent sale: order #N`: no API can
+//!   exclude a sale inside that window, so the report says so instead of claiming it. A
+//!   note never changes a status.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -52,6 +56,14 @@ fn target(c: &Change) -> (String, String) {
 /// One batch: its parent and its items with the change indices each carries.
 type Batch = (String, Vec<(String, Vec<usize>)>);
 
+/// One batch's write window: from a few seconds before its re-read to after its answer
+/// (or the re-read that replaced a lost one), with the changes it applied.
+struct Window {
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+    applied: Vec<(usize, Change)>,
+}
+
 impl Executor<'_> {
     /// Every change in `indices` by batches with a re-read before each.
     pub(super) async fn apply_batched(
@@ -87,12 +99,33 @@ impl Executor<'_> {
         let mut parts = stream::iter(batches.into_iter().enumerate())
             .map(|(n, batch)| self.batch(plan, n, batch, baseline))
             .buffered(in_flight);
-        while let Some(part) = parts.next().await {
+        let mut windows: Vec<Window> = Vec::new();
+        while let Some((part, window)) = parts.next().await {
             out.absorb(part);
+            windows.extend(window);
         }
+        drop(parts);
+        self.note_window_orders(&windows, out).await;
     }
 
-    async fn batch(&self, plan: &Plan, n: usize, batch: Batch, baseline: &Baseline) -> Part {
+    async fn batch(
+        &self,
+        plan: &Plan,
+        n: usize,
+        batch: Batch,
+        baseline: &Baseline,
+    ) -> (Part, Option<Window>) {
+        let (part, window) = self.batch_part(plan, n, batch, baseline).await;
+        (part, window.filter(|w| !w.applied.is_empty()))
+    }
+
+    async fn batch_part(
+        &self,
+        plan: &Plan,
+        n: usize,
+        batch: Batch,
+        baseline: &Baseline,
+    ) -> (Part, Option<Window>) {
         let (parent, items) = batch;
         let mut part = Part::default();
         let all: Vec<(usize, Change)> = items
@@ -103,7 +136,7 @@ impl Executor<'_> {
             for (i, _) in all {
                 part.set(i, o.clone());
             }
-            return part;
+            return (part, None);
         }
         let since = chrono::Utc::now() - chrono::Duration::seconds(WINDOW_SLACK_SECS);
         let mut ids: Vec<String> = all.iter().map(|(_, c)| c.variant_id.clone()).collect();
@@ -126,7 +159,7 @@ impl Executor<'_> {
                             })),
                         );
                     }
-                    return part;
+                    return (part, None);
                 }
             };
         let mut send: Vec<(usize, Change)> = Vec::new();
@@ -171,7 +204,7 @@ impl Executor<'_> {
             }
         }
         if send.is_empty() {
-            return part;
+            return (part, None);
         }
 
         // One write per item, in first-seen order, each with the changes it carries.
@@ -202,7 +235,7 @@ impl Executor<'_> {
                 for (i, _) in send {
                     part.set(i, o.clone());
                 }
-                return part;
+                return (part, None);
             }
         };
         let keep = |c: &Change, o: Outcome| Outcome {
@@ -258,72 +291,112 @@ impl Executor<'_> {
                 );
             }
             Err(e) => {
+                // Re-read (never re-sent) when the answer was lost: the report says how
+                // each change was judged, so a lost answer is never passed off as one heard.
+                let lost = e.outcome_unknown();
                 for (i, o) in self.after_lost_answer(journal, &e, &send).await {
                     if let Some((_, c)) = send.iter().find(|(j, _)| *j == i) {
-                        if o.ended == Ended::Applied {
-                            applied.push((i, c.clone()));
+                        let mut o = keep(c, o);
+                        match &mut o.ended {
+                            Ended::Applied => {
+                                applied.push((i, c.clone()));
+                                if lost {
+                                    let text = format!(
+                                        "answer lost ({e}); a re-read found the value in the store, so the batch was not sent again"
+                                    );
+                                    o.note = Some(match o.note.take() {
+                                        Some(n) => format!("{n}; {text}"),
+                                        None => text,
+                                    });
+                                }
+                            }
+                            // WooCommerce may still be saving a batch whose answer timed
+                            // out: not sending it again leaves the next run's read to tell.
+                            Ended::Failed(m) if lost => m.push_str(
+                                "; not sent again: if the store saves it late, the next run's read finds it",
+                            ),
+                            _ => {}
                         }
-                        part.set(i, keep(c, o));
+                        part.set(i, o);
                     }
                 }
             }
         }
-        if !applied.is_empty() {
-            self.note_window_orders(since, &applied, &mut part).await;
-        }
-        part
+        let window = Window {
+            since,
+            until: chrono::Utc::now(),
+            applied,
+        };
+        (part, Some(window))
     }
 
-    /// Names, in the notes of `applied`, the orders placed or changed since `since` that
-    /// hold their items.
-    async fn note_window_orders(
-        &self,
-        since: chrono::DateTime<chrono::Utc>,
-        applied: &[(usize, Change)],
-        part: &mut Part,
-    ) {
-        let add = |part: &mut Part, i: usize, text: String| {
-            if let Some((_, o)) = part.changes.iter_mut().rev().find(|(j, _)| *j == i) {
+    /// Names, in the notes of each window's applied changes, the orders that may have
+    /// sold their items inside that window: one orders read for the whole run (from the
+    /// earliest window's start), each order matched to a window by its dates. An order
+    /// changed since the window opened counts unless it was placed after the window
+    /// closed (its sale came after the write): the same orders a read right after the
+    /// batch would have named, minus sales that came later.
+    async fn note_window_orders(&self, windows: &[Window], out: &mut Outcomes) {
+        let Some(since) = windows.iter().map(|w| w.since).min() else {
+            return;
+        };
+        let add = |out: &mut Outcomes, i: usize, text: String| {
+            if let Some(o) = out.changes.get_mut(i).and_then(Option::as_mut) {
                 o.note = Some(match o.note.take() {
                     Some(n) => format!("{n}; {text}"),
                     None => text,
                 });
             }
         };
-        match self.store.orders_since(since).await {
-            Ok(orders) => {
-                for (i, c) in applied {
-                    let numbers: Vec<&str> = orders
-                        .iter()
-                        .filter(|o| {
-                            o.items.iter().any(|item| {
-                                *item == c.variant_id
-                                    || *item == c.inventory_item_id
-                                    || (c.key.field.is_product() && *item == c.product_id)
-                            })
-                        })
-                        .map(|o| o.number.as_str())
-                        .collect();
-                    if !numbers.is_empty() {
-                        let text = numbers
-                            .iter()
-                            .map(|n| format!("{NOTE_CONCURRENT_SALE}{n}"))
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        add(part, *i, text);
-                    }
-                }
-            }
+        let orders = match self.store.orders_since(since).await {
+            Ok(orders) => orders,
             Err(e) => {
-                tracing::warn!(error = %e, "Could not list the orders of a write window");
-                for (i, _) in applied {
+                tracing::warn!(error = %e, "Could not list the orders of the write windows");
+                for (i, _) in windows.iter().flat_map(|w| &w.applied) {
                     add(
-                        part,
+                        out,
                         *i,
                         format!(
                             "the orders of the write window could not be read ({e}); a concurrent sale cannot be ruled out"
                         ),
                     );
+                }
+                return;
+            }
+        };
+        let slack = chrono::Duration::seconds(WINDOW_SLACK_SECS);
+        // Order dates are whole seconds.
+        let floor = |t: chrono::DateTime<chrono::Utc>| {
+            t - chrono::Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos()))
+        };
+        for w in windows {
+            let inside: Vec<&crate::store::WindowOrder> = orders
+                .iter()
+                .filter(|o| {
+                    // A date the store did not give cannot rule an order out.
+                    o.modified.is_none_or(|m| m >= floor(w.since))
+                        && o.created.is_none_or(|c| c <= w.until + slack)
+                })
+                .collect();
+            for (i, c) in &w.applied {
+                let numbers: Vec<&str> = inside
+                    .iter()
+                    .filter(|o| {
+                        o.items.iter().any(|item| {
+                            *item == c.variant_id
+                                || *item == c.inventory_item_id
+                                || (c.key.field.is_product() && *item == c.product_id)
+                        })
+                    })
+                    .map(|o| o.number.as_str())
+                    .collect();
+                if !numbers.is_empty() {
+                    let text = numbers
+                        .iter()
+                        .map(|n| format!("{NOTE_CONCURRENT_SALE}{n}"))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    add(out, *i, text);
                 }
             }
         }

@@ -102,9 +102,13 @@ fn render_status(status: &Status) -> String {
     if status.workers.is_empty() {
         out.push_str("Workers: none\n");
     } else {
-        out.push_str("WORKER                           LAST SEEN             PAIRS\n");
+        out.push_str("WORKER                           STATE     LAST SEEN             PAIRS\n");
         for w in &status.workers {
-            out.push_str(&format!("{:<32} {:<21} {}\n", w.id, w.last_seen, w.pairs));
+            let state = if w.live { "live" } else { "not live" };
+            out.push_str(&format!(
+                "{:<32} {:<9} {:<21} {}\n",
+                w.id, state, w.last_seen, w.pairs
+            ));
         }
     }
     out.push('\n');

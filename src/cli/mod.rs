@@ -119,7 +119,8 @@ pub enum Command {
         full_every: std::time::Duration,
     },
     /// `watch`, woken at once by the sheet's signed change notifications, plus an HTTP
-    /// server: `POST /hooks/sheet`, `/healthz`, `/metrics` and the status page
+    /// server: `POST /hooks/sheet`, `/healthz`, `/metrics` and the status page (with a
+    /// state URL, a `fleet run` worker instead of `watch`)
     Serve {
         /// Address to listen on; anything but loopback needs serve.token
         #[arg(long, default_value_t = crate::serve::default_listen())]

@@ -1,6 +1,7 @@
 //! `sheetsync serve`: check `[serve]` and the listen address, connect, take the writer
 //! lock for the command's life, bind, and run [`crate::serve::run`] until a signal;
-//! exit 0 as `watch` does.
+//! exit 0 as `watch` does. With a state URL it runs a fleet worker instead of the
+//! config's watch ([`crate::serve::fleet::run`]): no writer lock, the leases decide.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,6 +52,10 @@ pub async fn run(
         .map_err(|e| CommandError::Local(e.to_string()))?
         .with_secure_cookie(!listen.ip().is_loopback());
 
+    if let Some(url) = config.state.url.clone() {
+        return fleet(config, url.expose().to_owned(), listen, interval, bearer).await;
+    }
+
     let shutdown = Shutdown::default();
     let mut engine = Engine::connect(config.clone())
         .await?
@@ -76,4 +81,44 @@ pub async fn run(
     signals.abort();
     served.map_err(|e| CommandError::Local(e.to_string()))?;
     Ok(ExitStatus::Done)
+}
+
+/// `serve` with the shared state: a fleet worker (`fleet run` with the default replica
+/// id and `[state] lease_ttl`) and the HTTP server. `--interval` sets the health
+/// threshold only; each pair keeps its file's `[fleet]` interval.
+async fn fleet(
+    config: crate::config::Config,
+    url: String,
+    listen: SocketAddr,
+    interval: Duration,
+    bearer: access::Bearer,
+) -> Result<ExitStatus, Failure> {
+    let worker = crate::fleet::worker::WorkerOptions {
+        url,
+        id: crate::fleet::worker::default_id(),
+        ttl: config.state.lease_ttl,
+        pool_size: config.state.pool_size,
+    };
+    let shutdown = Shutdown::default();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CommandError::Local(format!("cannot listen on {listen}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CommandError::Local(format!("cannot listen on {listen}: {e}")))?;
+    // As without the shared state, plus the worker's id: the lease holder `fleet status`
+    // and the stores' User-Agent name.
+    eprintln!("sheetsync serve: listening on http://{bound}");
+    eprintln!("sheetsync serve: fleet worker {}", worker.id);
+    let signals = tokio::spawn(super::watch::stop_on_signals(shutdown.clone()));
+    let ctx = ServeContext::new(config, interval, std::sync::Arc::new(SystemClock));
+    let served = crate::serve::fleet::run(&ctx, worker, listener, bearer, &shutdown).await;
+    signals.abort();
+    match served {
+        Ok(()) => Ok(ExitStatus::Done),
+        Err(crate::serve::ServeError::Fleet(crate::fleet::worker::WorkerError::State(e))) => {
+            Err(e.into())
+        }
+        Err(e) => Err(CommandError::Local(e.to_string()).into()),
+    }
 }

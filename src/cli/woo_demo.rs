@@ -1,154 +1,47 @@
 //! `sheetsync demo --store woocommerce` and `sheetsync sandbox --store woocommerce`: the
-//! WooCommerce fake and the Sheets fake on 127.0.0.1, with a demo sheet over the fake's
-//! demo store. The demo runs a dry run, a sync, then a sale in the store and a sync that
-//! pulls it into the sheet, and checks its own outcome (exit 1 saying what differed).
+//! sandbox crate's [`WooSandbox`] (the WooCommerce fake with its demo store, cost of goods
+//! on, beside a Sheets fake seeded from `config/demo/woocommerce-sheet.json`, and the
+//! config it writes for both) on 127.0.0.1. The demo runs a dry run, a sync, then a sale
+//! in the store and a sync that pulls it into the sheet, and checks its own outcome
+//! (exit 1 saying what differed).
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
 
 use serde_json::{Value as Json, json};
-use sheetsync_sandbox::sheets::SheetsFake;
-use sheetsync_sandbox::woocommerce::{
-    SANDBOX_CONSUMER_KEY, SANDBOX_CONSUMER_SECRET, WooFake, WooOptions,
-};
+use sheetsync_sandbox::woocommerce::{WooFake, WooSandbox};
 
 use super::{CommandError, Failure, SyncArgs};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::report::{ExitStatus, Status};
 
-/// The demo sheet: SKU, regular price, sale price, stock, write-back columns. Its plan
-/// on a first `--adopt sheet` run is [`EXPECTED`]; `TEE-GRN-M` is a variation without a
-/// SKU of its own in the store (a row error), `STK-PACK`'s stock is unmanaged (a row
-/// error).
-fn demo_rows() -> Vec<Vec<Json>> {
-    let r = |sku: &str, regular: Json, sale: Json, stock: Json| {
-        vec![json!(sku), regular, sale, stock, json!(""), json!("")]
-    };
-    vec![
-        [
-            "SKU",
-            "Regular price",
-            "Sale price",
-            "Stock",
-            "Sync status",
-            "Last synced",
-        ]
-        .iter()
-        .map(|h| json!(h))
-        .collect(),
-        r("TEE-RED-S", json!(24.9), json!(19.9), json!(14)),
-        r("TEE-RED-M", json!(24.9), json!("CLEAR"), json!(25)),
-        r("TOTE-NAT", json!(17.5), json!(""), json!(20)),
-        r("HOOD-GRY-M", json!(49), json!(""), json!(8)),
-        r("MUG-11OZ", json!(12.5), json!(""), json!(40)),
-        r("TEE-GRN-M", json!(19.9), json!(""), json!(5)),
-        r("STK-PACK", json!(4), json!(""), json!(100)),
-    ]
-}
-
-/// (SKU, field, the sheet's value pushed; empty = cleared) on the first `--adopt sheet`
-/// run, sorted.
+/// (SKU, field, the sheet's value pushed; empty = cleared) that the demo sheet plans
+/// against the demo store on a first `--adopt sheet` run, sorted.
 const EXPECTED: [(&str, &str, &str); 3] = [
     ("TEE-RED-M", "inventory", "25"),
-    ("TEE-RED-M", "sale_price", ""),
+    ("TEE-RED-M", "sale_price", "21.00"),
     ("TOTE-NAT", "regular_price", "17.50"),
 ];
 
-struct WooSandbox {
-    fake: WooFake,
-    sheets: SheetsFake,
-    sheets_addr: std::net::SocketAddr,
-}
+/// The SKUs of the demo sheet's deliberately bad rows (a price `abc`, a date as stock, a
+/// variation without a SKU of its own): every run reports them and exits 3.
+const EXPECTED_ROW_ERRORS: [&str; 3] = ["MUG-15OZ", "SOCK-STR-L", "TEE-GRN-M"];
 
 async fn start(port: u16) -> Result<WooSandbox, Failure> {
-    let local = |e: std::io::Error| CommandError::Local(format!("cannot start the sandbox: {e}"));
-    let fake = WooFake::start(WooOptions {
-        port,
-        ..WooOptions::default()
-    })
-    .await
-    .map_err(|e| CommandError::Local(format!("cannot start the WooCommerce fake: {e}")))?;
-    let sheets = SheetsFake::new();
-    sheets.add_tab("Inventory", demo_rows());
-    let sheets_port = if port == 0 { 0 } else { port.saturating_add(1) };
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", sheets_port))
+    WooSandbox::demo(port)
         .await
-        .map_err(local)?;
-    let sheets_addr = listener.local_addr().map_err(local)?;
-    let served = sheets.clone();
-    tokio::spawn(async move {
-        if let Err(e) = served.serve(listener).await {
-            tracing::warn!(error = %e, "Sheets sandbox stopped");
-        }
-    });
-    Ok(WooSandbox {
-        fake,
-        sheets,
-        sheets_addr,
-    })
+        .map_err(|e| CommandError::Local(format!("cannot start the sandbox: {e}")).into())
 }
 
 /// Writes the service-account key and a ready config into `dir` (both 0600). The keys
 /// are the sandbox's own, which open nothing but the local fake.
-fn write_config(sandbox: &WooSandbox, dir: &Path) -> Result<PathBuf, Failure> {
-    let io = |e: std::io::Error| CommandError::Local(format!("cannot write the config: {e}"));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let token_uri = format!("http://{}/token", sandbox.sheets_addr);
-    write_private(
-        &dir.join("sandbox-service-account.json"),
-        &sandbox.sheets.service_account_key_json(&token_uri),
-    )
-    .map_err(io)?;
-    let text = format!(
-        r#"# sheetsync config for the local WooCommerce sandbox
-[sheet]
-spreadsheet_id = "{id}"
-tab = "Inventory"
-api_base_url = "http://{sheets}/"
-drive_api_base_url = "http://{sheets}/"
-
-[sheet.columns]
-sku = "SKU"
-regular_price = "Regular price"
-sale_price = "Sale price"
-stock = "Stock"
-
-[sheet.write_back]
-status = "Sync status"
-synced_at = "Last synced"
-
-[google]
-credentials = "sandbox-service-account.json"
-
-[woocommerce]
-url = "{url}"
-consumer_key = "{key}"
-consumer_secret = "{secret}"
-
-[sync]
-state_dir = "state"
-"#,
-        id = sandbox.sheets.spreadsheet_id(),
-        sheets = sandbox.sheets_addr,
-        url = sandbox.fake.base_url().trim_end_matches('/'),
-        key = SANDBOX_CONSUMER_KEY,
-        secret = SANDBOX_CONSUMER_SECRET,
-    );
-    let path = dir.join("sheetsync.toml");
-    write_private(&path, &text).map_err(io)?;
-    Ok(path)
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents.as_bytes())
+fn write_config(
+    sandbox: &WooSandbox,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, Failure> {
+    sandbox
+        .write_config(dir, "")
+        .map_err(|e| CommandError::Local(format!("cannot write the config: {e}")).into())
 }
 
 /// `sandbox --store woocommerce`.
@@ -156,7 +49,7 @@ pub async fn sandbox(port: u16) -> Result<ExitStatus, Failure> {
     let sandbox = start(port).await?;
     let dir = std::env::temp_dir().join(format!("sheetsync-woo-sandbox-{}", std::process::id()));
     let config = write_config(&sandbox, &dir)?;
-    eprintln!("WooCommerce REST API: {}", sandbox.fake.api_base());
+    eprintln!("WooCommerce REST API: {}", sandbox.woo.api_base());
     eprintln!(
         "Google Sheets API:    http://{}/v4/spreadsheets/{}",
         sandbox.sheets_addr,
@@ -172,6 +65,9 @@ pub async fn sandbox(port: u16) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Done)
 }
 
+/// The sale the demo makes between the sync and the last run: (SKU, quantity).
+const SALE: (&str, i64) = ("TEE-RED-M", 2);
+
 /// `demo --store woocommerce`.
 pub async fn demo() -> Result<ExitStatus, Failure> {
     let sandbox = start(0).await?;
@@ -182,19 +78,40 @@ pub async fn demo() -> Result<ExitStatus, Failure> {
     let path = write_config(&sandbox, dir.path())?;
     let config = Config::load(&path, &|_| None)?;
     println!("sheetsync demo: a local Google Sheet and WooCommerce store on 127.0.0.1");
-    println!("  store:  {}", sandbox.fake.base_url());
+    println!("  store:  {}", sandbox.woo.base_url());
     println!("A first run has no baseline: both runs pass `--adopt sheet`.\n");
     let engine = Engine::connect(config).await?;
     let mut diffs = Vec::new();
-    let mut reports = Vec::new();
-    for (dry_run, adopt) in [(true, true), (false, true)] {
-        let before = writes(&sandbox.fake);
+    let expected_errors: BTreeSet<String> = EXPECTED_ROW_ERRORS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let check_errors = |diffs: &mut Vec<String>,
+                        name: &str,
+                        report: &crate::report::Report,
+                        status: ExitStatus| {
+        if status != ExitStatus::RowErrors {
+            diffs.push(format!(
+                "{name} exited {}, expected 3 (the demo sheet's bad rows)",
+                status.code()
+            ));
+        }
+        let errors: BTreeSet<String> = report.errors.iter().filter_map(|e| e.sku.clone()).collect();
+        if errors != expected_errors {
+            diffs.push(format!(
+                "{name} reported row errors for {errors:?}, expected {expected_errors:?}"
+            ));
+        }
+    };
+    let mut plans = Vec::new();
+    for dry_run in [true, false] {
+        let before = writes(&sandbox.woo);
         let args = SyncArgs {
             dry_run,
             json: false,
             only: Vec::new(),
             yes: true,
-            adopt: adopt.then(|| "sheet".to_owned()),
+            adopt: Some("sheet".to_owned()),
         };
         println!(
             "$ sheetsync sync{} --adopt sheet --yes",
@@ -203,14 +120,10 @@ pub async fn demo() -> Result<ExitStatus, Failure> {
         let report = engine.sync(&super::sync::run_options(&args)?).await?;
         let status = super::sync::print_report(&report, false, false);
         println!("(exit code {})\n", status.code());
-        if dry_run && writes(&sandbox.fake) != before {
+        let name = if dry_run { "the dry run" } else { "the sync" };
+        check_errors(&mut diffs, name, &report, status);
+        if dry_run && writes(&sandbox.woo) != before {
             diffs.push("the dry run sent a write".to_owned());
-        }
-        if status != ExitStatus::RowErrors {
-            diffs.push(format!(
-                "exit {} where the two bad rows make it 3",
-                status.code()
-            ));
         }
         let mut plan: Vec<(String, String, String)> = report
             .changes
@@ -230,26 +143,47 @@ pub async fn demo() -> Result<ExitStatus, Failure> {
             .map(|(s, f, t)| ((*s).to_owned(), (*f).to_owned(), (*t).to_owned()))
             .collect();
         if plan != want {
-            diffs.push(format!("planned {plan:?}, expected {want:?}"));
+            diffs.push(format!("{name} planned {plan:?}, expected {want:?}"));
         }
         if !dry_run && report.changes.iter().any(|c| c.status != Status::Applied) {
             diffs.push("a change of the sync did not apply".into());
         }
-        reports.push(report);
+        plans.push(plan);
     }
-    if sandbox
-        .fake
-        .item_by_sku("TOTE-NAT")
-        .map(|i| i.regular_price)
-        != Some("17.50".into())
-    {
-        diffs.push("TOTE-NAT's regular price is not 17.50 in the store".into());
+    // What the sync wrote is in the store.
+    for (sku, field, to) in plans.last().into_iter().flatten() {
+        let Some(item) = sandbox.woo.item_by_sku(sku) else {
+            diffs.push(format!("{sku} is not in the store after the sync"));
+            continue;
+        };
+        let held = match field.as_str() {
+            "regular_price" => item.regular_price.clone(),
+            "sale_price" => item.sale_price.clone(),
+            "inventory" => item
+                .stock_quantity
+                .map(|q| q.to_string())
+                .unwrap_or_default(),
+            "barcode" => item.global_unique_id.clone(),
+            _ => continue,
+        };
+        if held != *to {
+            diffs.push(format!(
+                "{sku} {field} is {held:?} in the store, not {to:?}"
+            ));
+        }
     }
+    let (sku, quantity) = SALE;
+    let before = sandbox.woo.item_by_sku(sku).and_then(|i| i.stock_quantity);
     let order = sandbox
-        .fake
-        .place_order(&[("TEE-RED-M", 2)])
+        .woo
+        .place_order(&[(sku, quantity)])
         .map_err(|e| CommandError::Local(format!("cannot place the demo order: {e}")))?;
-    println!("# Meanwhile a customer buys 2 × TEE-RED-M (order #{order}): 25 → 23.");
+    let left = before.map(|b| b - quantity);
+    println!(
+        "# Meanwhile a customer buys {quantity} × {sku} (order #{order}): {} → {}.",
+        before.map(|b| b.to_string()).unwrap_or_default(),
+        left.map(|l| l.to_string()).unwrap_or_default()
+    );
     println!("$ sheetsync sync   # the sale is pulled into the sheet, not overwritten");
     let args = SyncArgs {
         dry_run: false,
@@ -261,20 +195,17 @@ pub async fn demo() -> Result<ExitStatus, Failure> {
     let report = engine.sync(&super::sync::run_options(&args)?).await?;
     let status = super::sync::print_report(&report, false, false);
     println!("(exit code {})\n", status.code());
-    let pulled = report
-        .pulled
-        .iter()
-        .any(|p| p.sku == "TEE-RED-M" && p.field == "inventory" && p.to == json!(23));
+    check_errors(&mut diffs, "the sync after the sale", &report, status);
+    let pulled = report.pulled.iter().any(|p| {
+        p.sku == sku && p.field == "inventory" && Some(&p.to) == left.map(|l| json!(l)).as_ref()
+    });
     if !pulled {
         diffs.push("the sale was not pulled into the sheet".into());
     }
-    if sandbox
-        .fake
-        .item_by_sku("TEE-RED-M")
-        .and_then(|i| i.stock_quantity)
-        != Some(23)
-    {
-        diffs.push("the store does not hold the sale's 23".into());
+    if left.is_none() || sandbox.woo.item_by_sku(sku).and_then(|i| i.stock_quantity) != left {
+        diffs.push(format!(
+            "the store does not hold the stock the sale left ({left:?})"
+        ));
     }
     if diffs.is_empty() {
         println!("The demo went as expected.");

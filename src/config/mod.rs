@@ -22,7 +22,7 @@ use crate::model::rows::{ColumnKey, ColumnSpec};
 pub use crate::model::secret::{expose_secret, expose_secret_opt};
 use crate::model::{Field, LocationName};
 pub use serve::{ServeConfig, ServeConfigError};
-pub use state::{DEFAULT_POOL_SIZE, StateConfig, parse_pool_size, redact_url};
+pub use state::{DEFAULT_LEASE_TTL, DEFAULT_POOL_SIZE, StateConfig, parse_pool_size, redact_url};
 use vars::Interpolator;
 
 /// Everything that can be wrong with a config file, each naming what to fix.
@@ -831,6 +831,7 @@ impl Config {
             consumer_secret,
             api_base_url,
             max_concurrency: _,
+            timeout: _,
         }) = woocommerce
         {
             vars.string("woocommerce.url", url);

@@ -777,6 +777,33 @@ fn woo_invalid(text: &str) -> String {
 }
 
 #[test]
+fn the_woocommerce_timeout_is_a_positive_humantime_duration() {
+    let c = woo(&WOO.replace("[woocommerce]", "[woocommerce]\ntimeout = \"3m\"")).unwrap();
+    assert_eq!(
+        c.woocommerce.unwrap().timeout,
+        std::time::Duration::from_secs(180)
+    );
+    for (value, says) in [("0s", "longer than zero"), ("soon", "not a duration")] {
+        let text = WOO.replace(
+            "[woocommerce]",
+            &format!("[woocommerce]\ntimeout = \"{value}\""),
+        );
+        let msg = toml_error_of(woo(&text));
+        assert!(
+            msg.contains("woocommerce.timeout") && msg.contains(says),
+            "{msg}"
+        );
+    }
+}
+
+fn toml_error_of(result: Result<Config, ConfigError>) -> String {
+    match result {
+        Err(e @ ConfigError::Toml { .. }) => e.to_string(),
+        other => panic!("expected a toml error, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_woocommerce_store_reads_its_own_fields_and_one_stock_column() {
     let c = woo(WOO).unwrap();
     assert_eq!(c.store_kind(), StoreKind::WooCommerce);
@@ -784,6 +811,7 @@ fn a_woocommerce_store_reads_its_own_fields_and_one_stock_column() {
     assert_eq!(w.url, "https://shop.example.com");
     assert_eq!(w.api_root(), "https://shop.example.com/wp-json/wc/v3");
     assert_eq!(w.max_concurrency, woocommerce::DEFAULT_MAX_CONCURRENCY);
+    assert_eq!(w.timeout, woocommerce::DEFAULT_TIMEOUT);
     assert_eq!(c.shop_name(), "https://shop.example.com");
     let keys: Vec<ColumnKey> = c.column_specs().into_iter().map(|s| s.key).collect();
     assert_eq!(

@@ -27,6 +27,10 @@ pub struct WooConfig {
     /// WooCommerce host runs out of (WOOCOMMERCE.md §4.1).
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
+    /// How long one request may take before its answer is given up on, as a humantime
+    /// duration (`"120s"`, `"3m"`). A write given up on is re-read, never re-sent.
+    #[serde(default = "default_timeout", deserialize_with = "timeout")]
+    pub timeout: std::time::Duration,
 }
 
 /// Two requests in flight: what a shared host's PHP workers usually bear.
@@ -34,6 +38,31 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 2;
 
 fn default_max_concurrency() -> usize {
     DEFAULT_MAX_CONCURRENCY
+}
+
+/// `woocommerce.timeout`'s default: a batch of 100 saves may run long on a busy host
+/// (WOOCOMMERCE.md §4.1 and #21488: big batches time out), and a write given up on too
+/// early costs a re-read and leaves its outcome to be judged.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn default_timeout() -> std::time::Duration {
+    DEFAULT_TIMEOUT
+}
+
+/// `woocommerce.timeout`: a humantime duration longer than zero; the message names the key.
+fn timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let raw = String::deserialize(d)?;
+    let parsed = humantime::parse_duration(raw.trim()).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "woocommerce.timeout = {raw:?} is not a duration ({e}); write it like \"120s\" or \"3m\""
+        ))
+    })?;
+    if parsed.is_zero() {
+        return Err(serde::de::Error::custom(
+            "woocommerce.timeout must be longer than zero (how long one request may take, e.g. \"120s\")",
+        ));
+    }
+    Ok(parsed)
 }
 
 impl WooConfig {
@@ -207,6 +236,7 @@ mod tests {
             consumer_secret: Secret::new("cs_1"),
             api_base_url: api.map(str::to_owned),
             max_concurrency: 2,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 

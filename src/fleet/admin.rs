@@ -286,6 +286,11 @@ pub struct WorkerStatus {
     pub last_seen: String,
     /// How many live leases the worker holds.
     pub pairs: i64,
+    /// Heard from within its own lease TTL and not stopping. Not in SPEC §9's JSON
+    /// (whose shape is fixed): there a dead worker shows by its `last_seen` and its 0
+    /// pairs; the table says it in words.
+    #[serde(skip)]
+    pub live: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -312,7 +317,7 @@ pub struct LastRun {
 /// RFC 3339 UTC, whole seconds, as SPEC §9 prints times.
 const RFC3339: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS"Z"'"#;
 
-/// Workers (every row of `workers`, by id) and pairs (by name), each pair's lease and
+/// Workers (every row of `workers`, by id: live workers prune the long-dead ones) and pairs (by name), each pair's lease and
 /// its last finished run.
 pub async fn status(shared: &Shared) -> Result<Status, AdminError> {
     let pe = shared.pg();
@@ -322,10 +327,12 @@ pub async fn status(shared: &Shared) -> Result<Status, AdminError> {
             &format!(
                 "SELECT w.id, to_char(w.last_seen AT TIME ZONE 'UTC', {RFC3339}),
                         (SELECT count(*) FROM sheetsync.leases l
-                         WHERE l.holder = w.id AND l.expires_at > now())
+                         WHERE l.holder = w.id AND l.expires_at > now()),
+                        NOT w.stopping AND w.last_seen
+                            > now() - coalesce(w.lease_ttl, make_interval(secs => $1))
                  FROM sheetsync.workers w ORDER BY w.id"
             ),
-            &[],
+            &[&crate::config::DEFAULT_LEASE_TTL.as_secs_f64()],
         )
         .await
         .map_err(&pe)?
@@ -334,6 +341,7 @@ pub async fn status(shared: &Shared) -> Result<Status, AdminError> {
             id: r.get(0),
             last_seen: r.get(1),
             pairs: r.get(2),
+            live: r.get(3),
         })
         .collect();
     let rows = shared

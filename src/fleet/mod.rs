@@ -7,12 +7,14 @@
 //!
 //! - `admin`: `fleet apply`, `fleet status`, `fleet pause|resume` over the shared state;
 //! - `import`: `fleet import`, a machine's SQLite history into the shared state.
-//! - `worker`: `fleet run`, which claims, renews, balances and runs the pairs.
+//! - `worker`: `fleet run`, which claims, renews, balances and runs the pairs;
+//! - `hooks`: what `serve` plugs into a worker's pairs (nudges, health, metrics).
 //!
 //! The shared state and the leases are `state::postgres`'s.
 
 pub mod admin;
 pub mod fire;
+pub mod hooks;
 pub mod import;
 pub mod pairs;
 pub mod worker;

@@ -4,7 +4,7 @@
 //! statement per renew period, and runs each owned pair's `watch` loop or its fleet
 //! schedule in-process as its own task, fenced by its lease's epoch.
 //!
-//! Balance: with N live workers (heartbeat within the TTL, not stopping) and P enabled
+//! Balance: with N live workers (heartbeat within their own TTL, not stopping) and P enabled
 //! pairs each worker aims at ceil(P / N): below it claims, above it stops the surplus
 //! (after the batch in flight) and releases their leases for the others to claim.
 //!
@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::fire::FireTimes;
+use super::hooks::{Detach, PairHooks, PairKey};
 use super::pairs::Pair;
 use crate::config::fleet::{PairMode, ScheduleSpec};
 use crate::engine::{Engine, RunOptions};
@@ -43,6 +44,12 @@ pub const MISFIRE_GRACE: Duration = Duration::from_secs(3600);
 /// Claims at most this many pairs per claim poll, so that a worker starting alone in
 /// front of thousands of pairs does not connect to every store in the same second.
 const CLAIM_BATCH: i64 = 64;
+
+/// A worker's row is pruned once it has sent no heartbeat for this many of its own
+/// TTLs (and holds no unexpired lease): `fleet status` stops listing it. Well past the
+/// TTL, so it can hold no lease; short enough that the list does not fill up with the
+/// ids of replaced pods.
+pub const PRUNE_AFTER_TTLS: u32 = 10;
 
 /// Threads of the pairs' runtime.
 const PAIR_THREADS: usize = 8;
@@ -141,12 +148,24 @@ struct Worker {
     shown: String,
     owned: BTreeMap<i64, Owned>,
     shutdown: Shutdown,
+    /// `serve`'s plug into the watch pairs' loops; `None` for `fleet run`.
+    hooks: Option<Arc<dyn PairHooks>>,
 }
 
 /// Runs the worker until `shutdown.stop` is cancelled, then lets the pairs' batches in
 /// flight finish, releases every lease and returns. `shutdown.hard` also cancels those
 /// batches between requests.
 pub async fn run(opts: WorkerOptions, shutdown: Shutdown) -> Result<(), WorkerError> {
+    run_with(opts, shutdown, None).await
+}
+
+/// [`run`], each watch pair's loop also plugged into `hooks` (`serve`'s nudges, health
+/// and metrics).
+pub async fn run_with(
+    opts: WorkerOptions,
+    shutdown: Shutdown,
+    hooks: Option<Arc<dyn PairHooks>>,
+) -> Result<(), WorkerError> {
     if !opts.id.chars().all(token_char) || opts.id.is_empty() {
         return Err(WorkerError::Id(opts.id));
     }
@@ -181,6 +200,7 @@ pub async fn run(opts: WorkerOptions, shutdown: Shutdown) -> Result<(), WorkerEr
         shown,
         owned: BTreeMap::new(),
         shutdown,
+        hooks,
     };
     w.main_loop().await;
     w.release_all().await;
@@ -244,29 +264,37 @@ impl Worker {
         }
     }
 
-    /// The heartbeat and the renewal of every lease held, in one statement: a lease it
-    /// does not return is lost. A failure (database unreachable) is retried at the next
+    /// The heartbeat and the renewal of every lease held, in one statement (which also
+    /// prunes the rows of workers dead for [`PRUNE_AFTER_TTLS`] TTLs): a lease it does
+    /// not return is lost. A failure (database unreachable) is retried at the next
     /// period; meanwhile the fences' local deadlines stop the writes.
     async fn renew(&mut self, stopping: bool) {
         let sent_at = Instant::now();
         let secs = self.opts.ttl.as_secs_f64();
         let id = self.opts.id.clone();
+        let sql = format!(
+            "WITH w AS (
+                     INSERT INTO sheetsync.workers (id, last_seen, stopping, lease_ttl)
+                     VALUES ($1, now(), $3, make_interval(secs => $2))
+                     ON CONFLICT (id) DO UPDATE
+                     SET last_seen = now(), stopping = $3, lease_ttl = EXCLUDED.lease_ttl
+                     RETURNING 1),
+                 gone AS (
+                     DELETE FROM sheetsync.workers d
+                     WHERE d.id <> $1
+                       AND d.last_seen < now() - {PRUNE_AFTER_TTLS}
+                           * coalesce(d.lease_ttl, make_interval(secs => $2))
+                       AND NOT EXISTS (SELECT 1 FROM sheetsync.leases l
+                                       WHERE l.holder = d.id AND l.expires_at > now())
+                     RETURNING 1)
+                 UPDATE sheetsync.leases SET expires_at = now() + make_interval(secs => $2)
+                 WHERE holder = $1 AND expires_at > now() RETURNING scope_id, epoch"
+        );
         // A broken connection (a database restart) is discarded by the pool and the
         // next borrow opens a new one: the leases are renewed over it if they are still
         // ours, else dropped and reclaimed.
         let renewal = self.pool.exec(move |c: Conn| async move {
-            let rows = c
-                .query(
-                    "WITH w AS (
-                         INSERT INTO sheetsync.workers (id, last_seen, stopping)
-                         VALUES ($1, now(), $3)
-                         ON CONFLICT (id) DO UPDATE SET last_seen = now(), stopping = $3
-                         RETURNING 1)
-                     UPDATE sheetsync.leases SET expires_at = now() + make_interval(secs => $2)
-                     WHERE holder = $1 AND expires_at > now() RETURNING scope_id, epoch",
-                    &[&id, &secs, &stopping],
-                )
-                .await?;
+            let rows = c.query(&sql, &[&id, &secs, &stopping]).await?;
             Ok(rows
                 .iter()
                 .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
@@ -383,7 +411,8 @@ impl Worker {
                 let live: i64 = c
                     .query_one(
                         "SELECT count(*) FROM sheetsync.workers
-                         WHERE last_seen > now() - make_interval(secs => $1) AND NOT stopping",
+                         WHERE last_seen > now() - coalesce(lease_ttl, make_interval(secs => $1))
+                           AND NOT stopping",
                         &[&secs],
                     )
                     .await?
@@ -556,6 +585,7 @@ impl Worker {
             fence: Arc::clone(&fence),
             pool: Arc::clone(&self.pool),
             shutdown: shutdown.clone(),
+            hooks: self.hooks.clone(),
         };
         let span = tracing::info_span!("pair", pair = %name, epoch = fence.epoch);
         let task = self.pairs.spawn(run_pair(ctx).instrument(span));
@@ -623,6 +653,7 @@ struct PairContext {
     fence: Arc<Fence>,
     pool: Arc<Pool>,
     shutdown: Shutdown,
+    hooks: Option<Arc<dyn PairHooks>>,
 }
 
 /// One pair's life on this worker: its config from the worker's environment, its engine
@@ -647,7 +678,7 @@ async fn run_pair(ctx: PairContext) {
     // Connecting may fail for a while (a token endpoint down): retried with a backoff,
     // the lease kept so the pair does not bounce around the fleet.
     let mut wait = Duration::from_secs(5);
-    let engine = loop {
+    let mut engine = loop {
         match Engine::connect(config.clone()).await {
             Ok(e) => break e.with_cancel(ctx.shutdown.hard.clone()),
             Err(e) => {
@@ -671,7 +702,33 @@ async fn run_pair(ctx: PairContext) {
                 full_every: *full_every,
                 ..WatchOptions::default()
             };
-            schedule::watch(&engine, &opts, &ctx.shutdown).await;
+            match &ctx.hooks {
+                Some(hooks) => {
+                    let key = PairKey {
+                        name: ctx.name.clone(),
+                        spreadsheet_id: config.sheet.spreadsheet_id.clone(),
+                        tab: config.sheet.tab.clone(),
+                        epoch: ctx.fence.epoch,
+                    };
+                    let attached = hooks.attach(&key);
+                    let _detach = Detach {
+                        hooks: hooks.as_ref(),
+                        key,
+                    };
+                    if let Some(progress) = attached.progress {
+                        engine.set_progress(progress);
+                    }
+                    schedule::watch_with(
+                        &engine,
+                        &opts,
+                        &ctx.shutdown,
+                        Some(&attached.nudges),
+                        attached.observer.as_ref(),
+                    )
+                    .await;
+                }
+                None => schedule::watch(&engine, &opts, &ctx.shutdown).await,
+            }
         }
         PairMode::Schedule(spec) => scheduled(&engine, spec, &ctx).await,
     }

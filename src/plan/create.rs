@@ -99,6 +99,9 @@ pub struct CreateContext {
     /// A store that creates each missing SKU as a simple product of its own (WooCommerce,
     /// SPEC §8): no handles, no options, nothing read beforehand.
     pub simple_only: bool,
+    /// The sheet's zero-based column of each field, so that an error about a blank cell
+    /// (a new product without a title) names that cell: a blank has no entry in a row.
+    pub columns: BTreeMap<FieldKey, u32>,
 }
 
 /// Marks a change that belongs to a variant being created.

@@ -1,8 +1,8 @@
 //! `sync.create_missing` for a WooCommerce store (SPEC §8): each row whose SKU the store
 //! lacks becomes one simple product. Pure, like the rest of the plan.
 //!
-//! - a title (`name`) and a regular price are required: a row error naming the cell (or
-//!   the SKU cell when the column is blank) otherwise;
+//! - a title (`name`) and a regular price are required: a row error naming that cell,
+//!   blank or not, otherwise;
 //! - status is the row's (one of WooCommerce's four words) or `draft`, decided by the
 //!   adapter's create body; the row's other cells (sale price, cost, barcode, stock, tags,
 //!   description) are sent with it, refused here where WooCommerce would rewrite them
@@ -58,6 +58,18 @@ pub(super) fn plan(
     let regular_key = FieldKey::variant(Field::RegularPrice);
     for row in rows {
         let sku_cell = CellRef::new(opts.tab.clone(), opts.sku_col, row.row);
+        // The cell of `key` on this row, blank or not; the SKU's when the sheet has no
+        // such column.
+        let cell_of = |key: &FieldKey| match row.values.get(key) {
+            Some(e) => e.cell.clone(),
+            None => opts
+                .create
+                .as_ref()
+                .and_then(|c| c.columns.get(key))
+                .map_or(sku_cell.clone(), |col| {
+                    CellRef::new(opts.tab.clone(), *col, row.row)
+                }),
+        };
         let missing = format!("SKU {:?} is not in the store", row.sku.as_str());
         let row_error = |cell: CellRef, message: String| RowError {
             row: row.row,
@@ -79,12 +91,8 @@ pub(super) fn plan(
             _ => None,
         };
         if let Some(t) = title.filter(|t| variable.contains(t)) {
-            let cell = row
-                .values
-                .get(&title_key)
-                .map_or(sku_cell.clone(), |e| e.cell.clone());
             errors.push(row_error(
-                cell,
+                cell_of(&title_key),
                 format!("{missing} and its title {t:?} is a variable product's: {NEEDS_VARIATION}"),
             ));
             continue;
@@ -99,7 +107,7 @@ pub(super) fn plan(
         let mut row_errors = Vec::new();
         let Some(title) = title else {
             errors.push(row_error(
-                sku_cell,
+                cell_of(&title_key),
                 format!("{missing}; a new product needs a title (name): fill its title cell"),
             ));
             continue;
@@ -111,9 +119,7 @@ pub(super) fn plan(
         let regular: Option<Decimal> = money(&regular_key);
         if regular.is_none() {
             row_errors.push(row_error(
-                row.values
-                    .get(&regular_key)
-                    .map_or(sku_cell.clone(), |e| e.cell.clone()),
+                cell_of(&regular_key),
                 format!(
                     "{missing}; a new product needs a regular price: fill its regular_price cell"
                 ),

@@ -20,6 +20,9 @@
 //! - otherwise 202 `{"status":"accepted"}`, and the notice is queued for the watch loop,
 //!   which starts a changed-rows sync (folding the notices of the next second into it).
 //!
+//! With the shared state ([`HookTarget::Fleet`]) "another spreadsheet or tab" means one
+//! that no pair running on this worker names: the notice goes to the pair that does.
+//!
 //! Nothing here needs the bearer token: the signature is the hook's credential.
 
 use std::collections::HashMap;
@@ -149,6 +152,28 @@ impl HookGate {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<(Accepted, DateTime<Utc>), Refused> {
+        let (note, sent_at) = self.check_signed(signature, body)?;
+        Ok((
+            if self.is_ours(&note) {
+                Accepted::Queued
+            } else {
+                Accepted::Ignored
+            },
+            sent_at,
+        ))
+    }
+
+    /// Whether `note` names this gate's spreadsheet and tab.
+    pub fn is_ours(&self, note: &Notification) -> bool {
+        note.spreadsheet_id == self.spreadsheet_id && note.tab == self.tab
+    }
+
+    /// Every check but the spreadsheet and tab's: the notification and its `sent_at`.
+    pub fn check_signed(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(Notification, DateTime<Utc>), Refused> {
         let signature = signature.ok_or(Refused::NoSignature)?;
         let tag = signature
             .trim()
@@ -174,31 +199,46 @@ impl HookGate {
                 return Err(Refused::Replayed);
             }
         }
-        let ours = note.spreadsheet_id == self.spreadsheet_id && note.tab == self.tab;
-        Ok((
-            if ours {
-                Accepted::Queued
-            } else {
-                Accepted::Ignored
-            },
-            sent_at,
-        ))
+        Ok((note, sent_at))
     }
+}
+
+/// Finds the loop of the pair running here for a (spreadsheet id, tab), if any.
+pub type PairRoute = dyn Fn(&str, &str) -> Option<Nudges> + Send + Sync;
+
+/// Where an accepted notification goes.
+#[derive(Clone)]
+pub enum HookTarget {
+    /// The config's own watch loop: the gate's spreadsheet and tab.
+    One(Nudges),
+    /// A fleet worker's pairs: the one running here for the notification's spreadsheet
+    /// and tab, if any.
+    Fleet(Arc<PairRoute>),
 }
 
 /// What the handler needs.
 #[derive(Clone)]
 pub struct HookState {
     pub gate: Arc<HookGate>,
-    pub nudges: Nudges,
+    pub target: HookTarget,
 }
 
 /// The `POST /hooks/sheet` handler.
 pub async fn handle(State(hook): State<HookState>, headers: HeaderMap, body: Bytes) -> Response {
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    match hook.gate.check(signature, &body) {
-        Ok((Accepted::Queued, sent_at)) => {
-            hook.nudges.push(Notice {
+    let verdict = hook
+        .gate
+        .check_signed(signature, &body)
+        .map(|(note, sent_at)| {
+            let nudges = match &hook.target {
+                HookTarget::One(nudges) => hook.gate.is_ours(&note).then(|| nudges.clone()),
+                HookTarget::Fleet(route) => route(&note.spreadsheet_id, &note.tab),
+            };
+            (nudges, sent_at)
+        });
+    match verdict {
+        Ok((Some(nudges), sent_at)) => {
+            nudges.push(Notice {
                 received: tokio::time::Instant::now(),
                 sent_at,
             });
@@ -209,7 +249,7 @@ pub async fn handle(State(hook): State<HookState>, headers: HeaderMap, body: Byt
             )
                 .into_response()
         }
-        Ok((Accepted::Ignored, _)) => {
+        Ok((None, _)) => {
             tracing::info!("A signed notification for another spreadsheet or tab was ignored");
             (
                 StatusCode::ACCEPTED,

@@ -1,4 +1,5 @@
-//! `serve` (SPEC §10): the watch loop for the config, in-process, plus an HTTP server.
+//! `serve` (SPEC §10): the watch loop for the config, in-process, plus an HTTP server;
+//! with the shared state, a fleet worker instead of the loop ([`fleet`]).
 //!
 //! - `POST /hooks/sheet` ([`hook`]): the sheet's signed change notifications nudge the
 //!   loop, which starts a changed-rows sync within a second; polling stays the fallback;
@@ -16,6 +17,7 @@
 //! stops taking requests, and [`run`] returns.
 
 pub mod access;
+pub mod fleet;
 pub mod health;
 pub mod hook;
 pub mod login;
@@ -40,7 +42,7 @@ use crate::schedule::{Notice, Nudges, Planned, Shutdown, TickObserver, WatchOpti
 use crate::state::{Scope, StateError, StateStore};
 use access::Bearer;
 use health::{Clock, Health};
-use hook::{HookGate, HookState};
+use hook::{HookGate, HookState, HookTarget};
 use metrics::Metrics;
 
 /// What the handlers (and the status page) read; clones share everything.
@@ -52,6 +54,8 @@ pub struct ServeContext {
     pub clock: Arc<dyn Clock>,
     /// The watch loop's Drive check interval.
     pub interval: Duration,
+    /// More lines for the page's notes (with the shared state: the fleet worker's pairs).
+    pub page_notes: Option<page::NoteSource>,
 }
 
 impl std::fmt::Debug for ServeContext {
@@ -71,6 +75,7 @@ impl ServeContext {
             metrics: Arc::new(Metrics::new()),
             clock,
             interval,
+            page_notes: None,
         }
     }
 
@@ -90,11 +95,16 @@ pub enum ServeError {
     Access(#[from] access::AccessError),
     #[error("the HTTP server failed: {0}")]
     Server(#[from] std::io::Error),
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::worker::WorkerError),
 }
 
 /// The routes that need the bearer token when one is set: `/metrics` and the page.
 pub fn protected(ctx: &ServeContext) -> Router {
-    let page = page::PageContext::new(ctx.config.clone(), ctx.health.clone());
+    let mut page = page::PageContext::new(ctx.config.clone(), ctx.health.clone());
+    if let Some(notes) = &ctx.page_notes {
+        page = page.with_notes(notes.clone());
+    }
     Router::new()
         .route("/metrics", get(metrics_handler))
         .with_state(ctx.clone())
@@ -207,7 +217,7 @@ pub async fn run(
             &ctx.config.sheet.tab,
             ctx.clock.clone(),
         )),
-        nudges: nudges.clone(),
+        target: HookTarget::One(nudges.clone()),
     };
     let app = router(ctx, hook, bearer);
     let stop = shutdown.stop.clone();

@@ -79,6 +79,10 @@ pub enum ItemResult {
 pub struct WindowOrder {
     pub number: String,
     pub items: Vec<String>,
+    /// When it was placed and last changed (UTC), when the store said: a run's one
+    /// orders read is matched to each batch's own window by them.
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a store can guarantee, and the limits the executor plans its requests by.

@@ -3,8 +3,14 @@
 //! `sheetsync.pairs` the way `fleet apply` leaves them. Balance as workers join, failover
 //! after kill -9 within the TTL plus a few seconds, no write under an older epoch through
 //! kill -9 and SIGSTOP/SIGCONT, graceful handover on SIGTERM, a schedule's fire time run
-//! once with two workers, a manual `sync` on a worker's pair exiting 2 naming it, and a
-//! worker with many pairs on a role allowed few connections (the pool bounds them).
+//! once with two workers, and a manual `sync` on a worker's pair exiting 2 naming it.
+//! Nothing applied twice: the owner killed mid-apply, the store's ledger of applied
+//! mutations after the takeover equals a clean run's, and the journal says how each
+//! open request was settled. A dead worker's row shown not live, then pruned after 10
+//! TTLs. `serve` with a state URL as a fleet worker: claims, syncs, hooks routed to the
+//! pair running there, health, page, metrics, SIGTERM releasing. `fleet migrate` from
+//! schema 3 to 4. A worker with many pairs on a role allowed few connections (the pool
+//! bounds them).
 //! Every wait polls the database or the fakes' logs with a failure bound.
 
 use crate::common;
@@ -92,15 +98,25 @@ impl Fleet {
     }
 
     fn worker(&self, id: &str) -> tokio::process::Child {
-        self.worker_on(id, &self.url, &[])
+        self.worker_with_ttl(id, TTL)
     }
 
-    /// [`Fleet::worker`] on another URL of the same database (another role), with more
+    fn worker_with_ttl(&self, id: &str, ttl: &str) -> tokio::process::Child {
+        self.worker_on(id, ttl, &self.url, &[])
+    }
+
+    /// A worker on another URL of the same database (another role), with more
     /// environment.
-    fn worker_on(&self, id: &str, url: &str, env: &[(&str, &str)]) -> tokio::process::Child {
+    fn worker_on(
+        &self,
+        id: &str,
+        ttl: &str,
+        url: &str,
+        env: &[(&str, &str)],
+    ) -> tokio::process::Child {
         let log = std::fs::File::create(self.dir.path().join(format!("{id}.log"))).expect("log");
         tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
-            .args(["fleet", "run", "--replica-id", id, "--lease-ttl", TTL])
+            .args(["fleet", "run", "--replica-id", id, "--lease-ttl", ttl])
             .current_dir(self.dir.path())
             .env("SHEETSYNC_STATE_URL", url)
             .envs(env.iter().copied())
@@ -112,6 +128,29 @@ impl Fleet {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn fleet run")
+    }
+
+    /// The last lines of every worker's log, for a failure message.
+    fn log_tails(&self) -> String {
+        let mut out = String::new();
+        let mut logs: Vec<_> = std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        logs.sort();
+        for path in logs {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("== {}\n", path.display()));
+            for line in &lines[lines.len().saturating_sub(15)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     fn log(&self, id: &str) -> String {
@@ -151,7 +190,14 @@ impl Fleet {
             }
             assert!(
                 start.elapsed() < bound,
-                "not within {bound:?}: {what}; owners now {owners:?}"
+                "not within {bound:?}: {what}; owners now {owners:?}; leases {:?}; logs' tails:\n{}",
+                pg::query_strings(
+                    &self.url,
+                    "SELECT scope_id || ' ' || coalesce(holder, '-') || ' ' || epoch || ' '
+                     || (expires_at > now()) FROM sheetsync.leases ORDER BY scope_id"
+                )
+                .await,
+                self.log_tails()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -582,7 +628,7 @@ async fn a_worker_with_sixty_pairs_uses_no_more_connections_than_its_pool() {
     const POOL: usize = 4;
     let fleet = Fleet::new(PAIRS, "[fleet]\nmode = \"watch\"\ninterval = \"30s\"\n").await;
     let (url, role) = pg::role_url(&fleet.url, "pool", 6).await;
-    let mut w = fleet.worker_on("w-pool", &url, &[("SHEETSYNC_STATE_POOL_SIZE", "4")]);
+    let mut w = fleet.worker_on("w-pool", TTL, &url, &[("SHEETSYNC_STATE_POOL_SIZE", "4")]);
     let sessions = format!("SELECT count(*)::text FROM pg_stat_activity WHERE usename = '{role}'");
     let count = |sql: String| {
         let admin = fleet.url.clone();
@@ -663,4 +709,623 @@ async fn a_pool_size_of_zero_in_the_environment_is_refused() {
         err.contains("SHEETSYNC_STATE_POOL_SIZE") || err.contains("--state-pool-size"),
         "{err}"
     );
+}
+
+/// Edits that make several store requests: prices of five variants of four products (one
+/// variant update per product) and stock at both locations (one stock set).
+const PRICE_EDITS: &[(&str, f64)] = &[
+    ("C2", 20.5),
+    ("C5", 18.25),
+    ("C8", 52.0),
+    ("C11", 23.0),
+    ("C13", 13.5),
+];
+const STOCK_EDITS: &[(&str, i64)] = &[
+    ("G2", 15),
+    ("G3", 20),
+    ("G6", 1),
+    ("G11", 30),
+    ("G13", 41),
+    ("H2", 4),
+    ("H12", 2),
+];
+
+fn edit(sandbox: &Sandbox) {
+    let cells = PRICE_EDITS
+        .iter()
+        .map(|(c, v)| (*c, serde_json::json!(v)))
+        .chain(STOCK_EDITS.iter().map(|(c, v)| (*c, serde_json::json!(v))));
+    for (cell, value) in cells {
+        assert!(sandbox.sheets.set_cell("Inventory", cell, value), "{cell}");
+    }
+}
+
+/// The mutations the fake ran from `skip` on, each as its root field and arguments
+/// (without the run's `referenceDocumentUri`, which names the run), sorted: the
+/// ledger of what took effect, whichever run sent it and in whatever order.
+fn applied_ledger(sandbox: &Sandbox, skip: usize) -> Vec<String> {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("referenceDocumentUri");
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = sandbox.shopify.applied_mutations()[skip..]
+        .iter()
+        .map(|m| {
+            let mut args = m.args.clone();
+            strip(&mut args);
+            format!("{} {args}", m.name)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_apply_the_other_worker_takes_over_and_nothing_is_applied_twice() {
+    use sheetsync_sandbox::shopify::HoldPoint;
+
+    // The clean run: the same sheet and edits, synced once by hand, nothing killed.
+    let clean = Sandbox::demo(0).await.expect("sandbox");
+    clean.fix_demo_sheet();
+    let clean_dir = tempfile::tempdir().expect("tmp");
+    let clean_config = clean.write_config(clean_dir.path(), "").expect("config");
+    let (code, _, err) = common::run_sheetsync(&clean_config, &["sync", "--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{err}");
+    let clean_skip = clean.shopify.applied_mutations().len();
+    edit(&clean);
+    let (code, _, err) = common::run_sheetsync(&clean_config, &["sync"]).await;
+    assert_eq!(code, 0, "{err}");
+    let clean_ledger = applied_ledger(&clean, clean_skip);
+    assert!(
+        clean_ledger
+            .iter()
+            .filter(|m| m.starts_with("productVariantsBulkUpdate"))
+            .count()
+            >= 3
+            && clean_ledger
+                .iter()
+                .any(|m| m.starts_with("inventorySetQuantities")),
+        "the edits take several requests: {clean_ledger:#?}"
+    );
+
+    // Three pairs, adopted, then the same edits. The first stock set of each is parked
+    // in its fake: pairs 0 and 1 after it took effect (the answer lost with the killed
+    // worker), pair 2 before (it never lands).
+    let fleet = Fleet::with(3, WATCH, true).await;
+    let skips: Vec<usize> = fleet
+        .sandboxes
+        .iter()
+        .map(|s| s.shopify.applied_mutations().len())
+        .collect();
+    let points = [
+        HoldPoint::AfterApply,
+        HoldPoint::AfterApply,
+        HoldPoint::BeforeApply,
+    ];
+    let holds: Vec<_> = fleet
+        .sandboxes
+        .iter()
+        .zip(points)
+        .map(|(s, p)| s.shopify.hold_mutation("inventorySetQuantities", 1, p))
+        .collect();
+    for s in &fleet.sandboxes {
+        edit(s);
+    }
+
+    let mut one = fleet.worker("k1");
+    for (i, hold) in holds.iter().enumerate() {
+        common::held(hold, &format!("pair-{i}'s stock set reached its fake")).await;
+    }
+    assert_eq!(fleet.owners().await.get("k1"), Some(&3));
+    // A second worker joins; once it is registered, the owner dies mid-apply.
+    let mut two = fleet.worker("k2");
+    let start = Instant::now();
+    while pg::query_strings(
+        &fleet.url,
+        "SELECT id FROM sheetsync.workers WHERE id = 'k2'",
+    )
+    .await
+    .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "k2 registered; log:\n{}",
+            fleet.log("k2")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    one.start_kill().expect("kill -9");
+    let _ = one.wait().await;
+    for (hold, point) in holds.iter().zip(points) {
+        match point {
+            HoldPoint::AfterApply => hold.release(),
+            // The dead worker's request must never land now.
+            HoldPoint::BeforeApply => hold.abandon(),
+        }
+    }
+
+    // k2 takes the pairs over, settles what k1 left open and converges.
+    let expected = common::store_by_sheet_sku(&clean);
+    let start = Instant::now();
+    loop {
+        let converged = fleet
+            .sandboxes
+            .iter()
+            .all(|s| common::store_by_sheet_sku(s) == expected);
+        let open = pg::query_strings(
+            &fleet.url,
+            "SELECT count(*)::text FROM sheetsync.requests WHERE outcome IS NULL",
+        )
+        .await;
+        if converged && open == vec![Some("0".to_owned())] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "k2 converged within 60 s (open requests {open:?}); log:\n{}",
+            fleet.log("k2")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(fleet.owners().await.get("k2"), Some(&3));
+    // Stopped before the ledgers are read, so a late re-send would be in them.
+    signal(&two, "-TERM");
+    assert_eq!(two.wait().await.expect("k2").code(), Some(0));
+
+    // The store's ledger: what k1 got in plus what k2 sent is what the clean run sent,
+    // each mutation once (a stock set applied twice would be there twice).
+    for (i, (s, skip)) in fleet.sandboxes.iter().zip(&skips).enumerate() {
+        assert_eq!(
+            applied_ledger(s, *skip),
+            clean_ledger,
+            "pair-{i}: the mutations that took effect differ from a clean run's"
+        );
+        assert_eq!(common::store_by_sheet_sku(s), expected, "pair-{i}");
+    }
+    fleet.check_no_two_writers();
+
+    // The journal agrees: k1's parked stock set was settled by re-reading, applied where
+    // it took effect and failed where it never landed; k1's run never finished, and k2
+    // ran each pair to exit 0.
+    for (i, point) in points.iter().enumerate() {
+        let by = |holder: &str, what: &str| {
+            format!(
+                "SELECT {what} FROM sheetsync.runs r JOIN sheetsync.pairs p USING (scope_id)
+                 WHERE p.name = 'pair-{i}' AND r.holder = '{holder}'"
+            )
+        };
+        let settled = pg::query_strings(
+            &fleet.url,
+            &format!(
+                "SELECT q.outcome FROM sheetsync.requests q WHERE q.operation = \
+                 'inventorySetQuantities' AND q.run_id IN ({})",
+                by("k1", "r.run_id")
+            ),
+        )
+        .await;
+        let want = match point {
+            HoldPoint::AfterApply => "applied",
+            HoldPoint::BeforeApply => "failed",
+        };
+        assert_eq!(settled, vec![Some(want.to_owned())], "pair-{i}");
+        let k1_runs = pg::query_strings(
+            &fleet.url,
+            &by("k1", "coalesce(r.exit_code::text, 'unfinished')"),
+        )
+        .await;
+        assert_eq!(k1_runs, vec![Some("unfinished".to_owned())], "pair-{i}");
+        let k2_runs = pg::query_strings(&fleet.url, &by("k2", "r.exit_code::text")).await;
+        assert!(
+            !k2_runs.is_empty() && k2_runs.iter().all(|c| c.as_deref() == Some("0")),
+            "pair-{i}: k2's runs {k2_runs:?}"
+        );
+        // k2 re-sent no stock set where k1's had landed, and sent the one that had not.
+        let k2_sets = pg::query_strings(
+            &fleet.url,
+            &format!(
+                "SELECT q.outcome FROM sheetsync.requests q WHERE q.operation = \
+                 'inventorySetQuantities' AND q.run_id IN ({})",
+                by("k2", "r.run_id")
+            ),
+        )
+        .await;
+        let want: Vec<Option<String>> = match point {
+            HoldPoint::AfterApply => vec![],
+            HoldPoint::BeforeApply => vec![Some("applied".to_owned())],
+        };
+        assert_eq!(k2_sets, want, "pair-{i}");
+    }
+}
+
+/// `fleet status` (text, or `--json` parsed) for the fleet's database.
+async fn fleet_status(url: &str, json: bool) -> (String, serde_json::Value) {
+    let mut args = vec!["fleet", "status"];
+    if json {
+        args.push("--json");
+    }
+    let (code, stdout, stderr) = common::run_sheetsync_env(
+        std::path::Path::new("/nonexistent.toml"),
+        &args,
+        &[("SHEETSYNC_STATE_URL", url)],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let value = if json {
+        serde_json::from_str(&stdout).expect("status --json")
+    } else {
+        serde_json::Value::Null
+    };
+    (stdout, value)
+}
+
+fn status_line<'a>(text: &'a str, worker: &str) -> Option<&'a str> {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(worker))
+}
+
+/// The STATE column of `worker`'s line in `fleet status`: "live" or "not".
+fn worker_state<'a>(text: &'a str, worker: &str) -> Option<&'a str> {
+    status_line(text, worker).and_then(|l| l.split_whitespace().nth(1))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_workers_row_shows_not_live_then_is_pruned_after_ten_ttls() {
+    let fleet = Fleet::new(1, WATCH).await;
+    let mut dead = fleet.worker_with_ttl("p-dead", "1s");
+    let mut alive = fleet.worker_with_ttl("p-alive", "1s");
+    let start = Instant::now();
+    loop {
+        let (text, _) = fleet_status(&fleet.url, false).await;
+        let live = |w| worker_state(&text, w) == Some("live");
+        if live("p-dead") && live("p-alive") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "both workers listed live:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    dead.start_kill().expect("kill -9");
+    let _ = dead.wait().await;
+    let killed = Instant::now();
+
+    // Past its TTL it is listed, not live, with no pairs (its lease lapsed).
+    let start = Instant::now();
+    loop {
+        let (text, _) = fleet_status(&fleet.url, false).await;
+        if worker_state(&text, "p-dead") == Some("not") {
+            let (_, json) = fleet_status(&fleet.url, true).await;
+            let row = json["workers"]
+                .as_array()
+                .and_then(|w| w.iter().find(|w| w["id"] == "p-dead"))
+                .cloned()
+                .unwrap_or_else(|| panic!("listed in --json too: {json}"));
+            let mut keys: Vec<&str> = row
+                .as_object()
+                .expect("object")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["id", "last_seen", "pairs"], "SPEC 9's shape");
+            assert_eq!(row["pairs"], 0, "{json}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "p-dead shown not live:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        worker_state(&fleet_status(&fleet.url, false).await.0, "p-alive"),
+        Some("live"),
+        "the survivor stays live"
+    );
+
+    // Pruned by the survivor's heartbeat once 10 TTLs passed without one of its own; not
+    // before (its last heartbeat was at most a third of a TTL before the kill).
+    let start = Instant::now();
+    loop {
+        let (text, json) = fleet_status(&fleet.url, true).await;
+        let listed = json["workers"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w["id"] == "p-dead"));
+        if !listed {
+            assert!(status_line(&fleet_status(&fleet.url, false).await.0, "p-dead").is_none());
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "p-dead pruned within 60 s: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = killed.elapsed();
+    assert!(
+        took >= Duration::from_millis(9_600),
+        "pruned {took:?} after the kill, before 10 TTLs"
+    );
+    assert!(
+        status_line(&fleet_status(&fleet.url, false).await.0, "p-alive").is_some(),
+        "a live worker is never pruned"
+    );
+    signal(&alive, "-TERM");
+    assert_eq!(alive.wait().await.expect("alive").code(), Some(0));
+}
+
+/// `sha256=<hex HMAC>` of `body` under `secret`, as the Apps Script signs it.
+fn hook_body_and_signature(secret: &str, spreadsheet_id: &str) -> (String, String) {
+    let body = serde_json::json!({
+        "spreadsheet_id": spreadsheet_id,
+        "tab": "Inventory",
+        "sent_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+    .to_string();
+    let signature = format!(
+        "sha256={}",
+        sheetsync::serve::hook::sign(secret, body.as_bytes())
+    );
+    (body, signature)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_with_a_state_url_runs_a_fleet_worker_and_its_hooks_nudge_its_pairs() {
+    const SECRET: &str = "fleet-serve-hook-secret-0123456789";
+    // Polling an hour apart: after each loop's first (full) sync only a hook makes one.
+    let fleet = Fleet::with(
+        2,
+        "[fleet]\nmode = \"watch\"\ninterval = \"1h\"\nfull_every = \"1h\"\n",
+        true,
+    )
+    .await;
+    let text = pg::query_strings(
+        &fleet.url,
+        "SELECT config_text FROM sheetsync.pairs WHERE name = 'pair-0'",
+    )
+    .await[0]
+        .clone()
+        .expect("pair text");
+    let config = fleet.dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[serve]\nhook_secret = \"${{SHEETSYNC_HOOK_SECRET}}\"\n\n\
+             [state]\nlease_ttl = \"{TTL}\"\n"
+        ),
+    )
+    .expect("serve config");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sheetsync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(fleet.dir.path())
+        .env("SHEETSYNC_STATE_URL", &fleet.url)
+        .env("SHEETSYNC_HOOK_SECRET", SECRET)
+        .env("SHEETSYNC_LOG", "sheetsync=info")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn serve");
+    let log = common::LogTail::of(&mut child);
+    log.wait_for("fleet worker ", 1).await;
+    let text = log.text();
+    let base = text
+        .lines()
+        .find_map(|l| l.split("listening on ").nth(1))
+        .expect("address")
+        .trim()
+        .to_owned();
+    let worker = text
+        .lines()
+        .find_map(|l| l.split("fleet worker ").nth(1))
+        .expect("worker id")
+        .trim()
+        .to_owned();
+
+    // It claims both pairs and runs their loops: each store sees the worker's requests.
+    fleet
+        .wait_owners(Duration::from_secs(30), "serve's worker owns both", |o| {
+            o.get(&worker) == Some(&2)
+        })
+        .await;
+    common::wait_until(
+        Duration::from_secs(30),
+        "both pairs' first syncs read their stores",
+        || {
+            fleet.sandboxes.iter().all(|s| {
+                s.shopify.requests().iter().any(|r| {
+                    r.user_agent
+                        .as_deref()
+                        .is_some_and(|ua| ua.contains(&format!(" worker/{worker} ")))
+                })
+            })
+        },
+    )
+    .await;
+    log.wait_for("tick: full sync", 2).await;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let health = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+    // The page says which pairs run on this worker.
+    let page = http
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        page.contains(&format!(
+            "Fleet worker {worker}: 2 watch pair(s) run here: pair-0, pair-1."
+        )),
+        "{page}"
+    );
+
+    // A signed notification for a pair running here nudges that pair: its edit is
+    // written within seconds, though its loop polls hourly.
+    for (i, s) in fleet.sandboxes.iter().enumerate() {
+        let before = s.shopify.requests().len();
+        assert!(
+            s.sheets
+                .set_cell("Inventory", "G18", serde_json::json!(40 + i))
+        );
+        let (body, signature) = hook_body_and_signature(SECRET, &s.sheets.spreadsheet_id());
+        let resp = http
+            .post(format!("{base}/hooks/sheet"))
+            .header("content-type", "application/json")
+            .header("X-Sheetsync-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("hook");
+        assert_eq!(resp.status().as_u16(), 202);
+        assert_eq!(
+            resp.text().await.unwrap_or_default(),
+            r#"{"status":"accepted"}"#
+        );
+        common::wait_until(
+            Duration::from_secs(20),
+            &format!("pair-{i}'s notified edit written"),
+            || s.shopify.requests_since(before).iter().any(is_write),
+        )
+        .await;
+    }
+    // One for a sheet no pair here runs is accepted and ignored.
+    let (body, signature) = hook_body_and_signature(SECRET, "no-such-sheet");
+    let resp = http
+        .post(format!("{base}/hooks/sheet"))
+        .header("X-Sheetsync-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("hook");
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(
+        resp.text().await.unwrap_or_default(),
+        r#"{"status":"ignored"}"#
+    );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    let runs: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("sheetsync_runs_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(runs >= 2.0, "both notified syncs counted:\n{metrics}");
+    fleet.check_no_two_writers();
+
+    // SIGTERM: the worker releases its pairs, the server stops, exit 0.
+    signal(&child, "-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("serve exits after SIGTERM")
+        .expect("wait");
+    let log = log.finish().await;
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("pair released"), "{log}");
+    assert!(
+        fleet.owners().await.is_empty(),
+        "released, not left to expire"
+    );
+    assert!(
+        pg::query_strings(
+            &fleet.url,
+            &format!("SELECT id FROM sheetsync.workers WHERE id = '{worker}'")
+        )
+        .await
+        .is_empty(),
+        "the worker left the count"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_migrate_upgrades_a_version_3_schema_and_keeps_its_workers_rows() {
+    use sheetsync::state::postgres::migrate::MIGRATIONS;
+    // The schema as the release before worker TTLs left it, with a worker's row.
+    let url = pg::fresh_database().await;
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(
+            "CREATE SCHEMA sheetsync;
+             CREATE TABLE sheetsync.migrations (version bigint PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now());",
+        )
+        .await
+        .expect("schema");
+    for (version, name, sql) in &MIGRATIONS[..3] {
+        client.batch_execute(sql).await.expect("migration");
+        client
+            .execute(
+                "INSERT INTO sheetsync.migrations (version, name) VALUES ($1, $2)",
+                &[version, name],
+            )
+            .await
+            .expect("version");
+    }
+    client
+        .execute(
+            "INSERT INTO sheetsync.workers (id, last_seen) VALUES ('old-live', now()), \
+             ('old-dead', now() - interval '1 hour')",
+            &[],
+        )
+        .await
+        .expect("workers");
+    drop(client);
+    let _ = task.await;
+
+    // A worker of this release refuses the old schema until `fleet migrate`.
+    let run = |args: &'static [&'static str]| {
+        let url = url.clone();
+        async move {
+            common::run_sheetsync_env(
+                std::path::Path::new("/nonexistent.toml"),
+                args,
+                &[("SHEETSYNC_STATE_URL", url.as_str())],
+            )
+            .await
+        }
+    };
+    let (code, _, stderr) = run(&["fleet", "run", "--lease-ttl", "1s"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("fleet migrate"), "{stderr}");
+    let (code, _, stderr) = run(&["fleet", "migrate"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("3 → 4 (applied 0004_worker_ttl)"),
+        "{stderr}"
+    );
+    // Rows without a TTL are judged by the default one (15 s).
+    let (text, _) = fleet_status(&url, false).await;
+    assert_eq!(worker_state(&text, "old-live"), Some("live"), "{text}");
+    assert_eq!(worker_state(&text, "old-dead"), Some("not"), "{text}");
 }

@@ -335,7 +335,7 @@ async fn the_binary_keeps_its_history_in_the_shared_state() {
     .await;
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("0 → 3 (applied 0001_state, 0002_leases, 0003_fleet)"),
+        stderr.contains("0 → 4 (applied 0001_state, 0002_leases, 0003_fleet, 0004_worker_ttl)"),
         "{stderr}"
     );
     // The URL is accepted after the command too; a second migrate has nothing to do.
@@ -345,7 +345,7 @@ async fn the_binary_keeps_its_history_in_the_shared_state() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("up to date: schema version 3"), "{stderr}");
+    assert!(stderr.contains("up to date: schema version 4"), "{stderr}");
 
     let (code, stdout, stderr) = env.run(&["sync", "--json", "--adopt", "sheet"]).await;
     let report = common::json_output(code, &stdout, &stderr);

@@ -387,6 +387,44 @@ async fn a_sale_inside_the_write_window_is_named_in_the_note() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn one_orders_read_names_each_order_on_the_changes_of_its_own_window() {
+    let mut rows = agreeing_rows();
+    rows[1][1] = json!(17); // TOTE-NAT: the products batch, first
+    rows[2][3] = json!(11); // HOOD-GRY-M: a variations batch, after it
+    let env = Woo::start(rows, "").await;
+    let hold = env
+        .fake
+        .hold_batch(VARIATIONS_BATCH, 1, HoldPoint::BeforeApply);
+    let run = env.spawn_sync(&["--adopt", "sheet"]);
+    common::held(&hold, "the variations batch").await;
+    // Inside HOOD-GRY-M's window.
+    let hood = env.fake.place_order(&[("HOOD-GRY-M", 1)]).expect("order");
+    // A minute later by the store's clock: long after TOTE-NAT's batch was answered, so
+    // that sale came after its write and is no concurrent sale of it.
+    env.fake.advance_clock(std::time::Duration::from_secs(60));
+    let tote = env.fake.place_order(&[("TOTE-NAT", 1)]).expect("order");
+    hold.release();
+    let (code, report) = run.await.expect("run");
+    assert_eq!(code, 0, "{report:#}");
+    let c = change(&report, "HOOD-GRY-M", "inventory");
+    assert_eq!(
+        c["note"],
+        json!(format!("possible concurrent sale: order #{hood}")),
+        "{report:#}"
+    );
+    let c = change(&report, "TOTE-NAT", "regular_price");
+    assert_eq!(c["note"], Value::Null, "order #{tote}: {report:#}");
+    // One orders read for the run, not one per batch.
+    let order_reads = env
+        .fake
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/orders"))
+        .count();
+    assert_eq!(order_reads, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn one_items_error_in_a_batch_fails_that_item_only() {
     let mut rows = agreeing_rows();
     rows[1][1] = json!(17); // TOTE-NAT: saved
@@ -691,6 +729,13 @@ async fn a_kill_after_the_batch_applied_converges_without_sending_it_again() {
     child.start_kill().expect("kill -9");
     let _ = child.wait().await;
     hold.release();
+    // The held request is logged once let go (answered into the void, or dropped).
+    common::wait_until(
+        std::time::Duration::from_secs(30),
+        "the held products batch in the fake's log",
+        || env.writes().len() == 1,
+    )
+    .await;
     assert_eq!(
         env.fake.item_by_sku("TOTE-NAT").unwrap().regular_price,
         "17.00"
@@ -780,6 +825,141 @@ async fn a_write_whose_answer_is_lost_is_re_read_never_sent_again() {
         .filter(|w| w.ends_with("/variations/batch"))
         .collect();
     assert_eq!(sent.len(), 1, "re-sent after a lost answer: {sent:?}");
+}
+
+impl Woo {
+    /// Adds `line` to the config's `[woocommerce]` section.
+    fn set_woo(&self, line: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("config");
+        write_private(
+            &self.config,
+            &text.replacen("[woocommerce]\n", &format!("[woocommerce]\n{line}\n"), 1),
+        );
+    }
+
+    /// The `POST`s of a variations batch that reached the fake, answered or not.
+    fn variation_batches(&self) -> Vec<sheetsync_sandbox::woocommerce::RequestLog> {
+        self.fake
+            .request_log()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/variations/batch"))
+            .collect()
+    }
+
+    /// The journaled variations batches: (outcome, response note).
+    fn journaled_variation_batches(&self) -> Vec<(Option<String>, Option<String>)> {
+        let db = self.config.with_file_name("state").join("state.sqlite3");
+        let conn =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("state db");
+        let mut stmt = conn
+            .prepare(
+                "SELECT outcome, response_json FROM requests \
+                 WHERE operation LIKE '%variation%' ORDER BY id",
+            )
+            .expect("query");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect()
+    }
+}
+
+/// A variations batch (HOOD-GRY-M's stock, 8 → 11) that the fake holds past the client's
+/// `woocommerce.timeout` of 2 s, after applying it (a live store's PHP carries on when
+/// the client gives up) or before (it never got to it). The run gives up on the answer
+/// by itself; the hold is let go once the run has ended, and the test waits for the
+/// fake's log to show the held request.
+async fn a_batch_held_past_the_timeout(point: HoldPoint) -> (Woo, i32, Value) {
+    let mut rows = agreeing_rows();
+    rows[2][3] = json!(11);
+    let env = Woo::start(rows, "").await;
+    env.set_woo("timeout = \"2s\"");
+    let hold = env.fake.hold_batch(VARIATIONS_BATCH, 1, point);
+    let run = env.spawn_sync(&["--adopt", "sheet"]);
+    common::held(&hold, "the variations batch").await;
+    let (code, report) = run.await.expect("run");
+    // Dropping the connection of a request parked before it applied never applies it.
+    match point {
+        HoldPoint::AfterApply => hold.release(),
+        HoldPoint::BeforeApply => hold.abandon(),
+    }
+    common::wait_until(
+        std::time::Duration::from_secs(30),
+        "the held batch in the fake's log",
+        || !env.variation_batches().is_empty(),
+    )
+    .await;
+    (env, code, report)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_that_times_out_after_it_landed_is_re_read_never_sent_again() {
+    let (env, code, report) = a_batch_held_past_the_timeout(HoldPoint::AfterApply).await;
+    assert_eq!(code, 0, "{report:#}");
+    let c = change(&report, "HOOD-GRY-M", "inventory");
+    assert_eq!(c["status"], "applied", "{report:#}");
+    let note = c["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("answer lost (request to WooCommerce timed out)")
+            && note.contains("re-read found the value in the store"),
+        "{report:#}"
+    );
+    // One batch POST, never a second; the items were read again after it was sent.
+    let batches = env.variation_batches();
+    assert_eq!(batches.len(), 1, "re-sent after a timeout: {batches:?}");
+    let sent_at = batches[0].at;
+    assert!(
+        env.fake
+            .request_log()
+            .iter()
+            .any(|r| r.method == "GET" && r.at > sent_at && r.query.contains("include=")),
+        "no re-read after the batch: {:?}",
+        env.fake.request_log()
+    );
+    let journal = env.journaled_variation_batches();
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    assert_eq!(journal[0].0.as_deref(), Some("applied"), "{journal:?}");
+    let response = journal[0].1.as_deref().unwrap_or_default();
+    assert!(
+        response.contains("timed out") && response.contains("1 of 1 changes held"),
+        "{response}"
+    );
+    assert_eq!(env.stock("HOOD-GRY-M"), Some(11));
+    // The next run converges: nothing planned, nothing sent.
+    let (code, report) = env.sync_json(&[]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["changes"], json!([]), "{report:#}");
+    assert_eq!(env.variation_batches().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_that_times_out_before_it_landed_fails_and_the_next_run_sends_it_once() {
+    let (env, code, report) = a_batch_held_past_the_timeout(HoldPoint::BeforeApply).await;
+    // A failed change exits 3.
+    assert_eq!(code, 3, "{report:#}");
+    let c = change(&report, "HOOD-GRY-M", "inventory");
+    assert_eq!(c["status"], "failed", "{report:#}");
+    let error = c["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("timed out") && error.contains("does not hold the value"),
+        "{report:#}"
+    );
+    assert_eq!(env.variation_batches().len(), 1);
+    let journal = env.journaled_variation_batches();
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    assert_eq!(journal[0].0.as_deref(), Some("failed"), "{journal:?}");
+    assert_eq!(env.stock("HOOD-GRY-M"), Some(8));
+    // The next run reads 8, plans 11 again and sends it once (still no baseline for it:
+    // the value never landed).
+    let (code, report) = env.sync_json(&["--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        change(&report, "HOOD-GRY-M", "inventory")["status"],
+        "applied"
+    );
+    assert_eq!(env.variation_batches().len(), 2);
+    assert_eq!(env.stock("HOOD-GRY-M"), Some(11));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1017,9 +1197,9 @@ async fn create_missing_creates_simple_products_and_refuses_variations() {
             "{cell}: {needle:?} not in {errors:#?}"
         )
     };
-    // A blank cell has no entry: the error names the row's SKU cell and the field.
-    has("Inventory!A7", "needs a title");
-    has("Inventory!A8", "needs a regular price");
+    // The error names the blank cell itself: NEW-NONAME's title, NEW-NOPRICE's price.
+    has("Inventory!G7", "needs a title");
+    has("Inventory!B8", "needs a regular price");
     has("Inventory!G9", "would need a variation created");
     for sku in ["NEW-NONAME", "NEW-NOPRICE", "NEW-TEE-XL"] {
         assert!(env.fake.item_by_sku(sku).is_none(), "{sku} was created");
@@ -1073,6 +1253,13 @@ async fn a_kill_after_a_create_landed_converges_without_creating_twice() {
     child.start_kill().expect("kill -9");
     let _ = child.wait().await;
     hold.release();
+    // The held request is logged once let go (answered into the void, or dropped).
+    common::wait_until(
+        std::time::Duration::from_secs(30),
+        "the held create batch in the fake's log",
+        || creates(&env) == 1,
+    )
+    .await;
     assert!(env.fake.item_by_sku("NEW-APRON").is_some());
     let before = creates(&env);
     let (code, report) = env.sync_json(&[]).await;

@@ -1031,7 +1031,7 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let mut entry = RequestLog {
+    let entry = RequestLog {
         method: method.clone(),
         path: path.clone(),
         query: params.redacted(),
@@ -1046,22 +1046,26 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
             .then(|| serde_json::from_slice(&body).ok())
             .flatten(),
     };
-    let log = |mut entry: RequestLog, status: Option<u16>| {
-        entry.status = status;
-        entry.elapsed = started.elapsed();
-        fake.lock().log.push(entry);
+    // Logged when answered, or, when the client goes away first (a timeout: the server
+    // then drops this handler), with no status: a request the fake received is always in
+    // the log, answered or not.
+    let mut pending = Pending {
+        fake: &fake,
+        started,
+        entry: Some(entry),
     };
+    let log = |mut pending: Pending<'_>, status: Option<u16>| pending.finish(status);
     match &fault {
         Some(Fault::TooMany { retry_after, body }) => {
-            log(entry, Some(429));
+            log(pending, Some(429));
             return fault_response(429, retry_after.as_deref(), *body);
         }
         Some(Fault::Unavailable { retry_after, body }) => {
-            log(entry, Some(503));
+            log(pending, Some(503));
             return fault_response(503, retry_after.as_deref(), *body);
         }
         Some(Fault::DropBefore) => {
-            log(entry, None);
+            log(pending, None);
             return crate::faults::dropped();
         }
         Some(Fault::LostAnswer) | None => {}
@@ -1074,7 +1078,7 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
             .await
             == Verdict::Drop
     {
-        log(entry, None);
+        log(pending, None);
         return crate::faults::dropped();
     }
     let (answer, key, how) = fake.respond(
@@ -1084,10 +1088,12 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
         authorization.as_deref(),
         &body,
     );
-    entry.key = key;
-    entry.auth = how;
+    if let Some(entry) = pending.entry.as_mut() {
+        entry.key = key;
+        entry.auth = how;
+    }
     if fault == Some(Fault::LostAnswer) {
-        log(entry, None);
+        log(pending, None);
         return crate::faults::dropped();
     }
     if let Some(name) = batch
@@ -1098,11 +1104,35 @@ async fn handler(State(fake): State<WooFake>, req: Request) -> Response {
             .await
             == Verdict::Drop
     {
-        log(entry, None);
+        log(pending, None);
         return crate::faults::dropped();
     }
-    log(entry, Some(answer.status));
+    log(pending, Some(answer.status));
     into_response(answer)
+}
+
+/// A request's log entry until it is answered; logged with no status if the handler is
+/// dropped first.
+struct Pending<'a> {
+    fake: &'a WooFake,
+    started: tokio::time::Instant,
+    entry: Option<RequestLog>,
+}
+
+impl Pending<'_> {
+    fn finish(&mut self, status: Option<u16>) {
+        if let Some(mut entry) = self.entry.take() {
+            entry.status = status;
+            entry.elapsed = self.started.elapsed();
+            self.fake.lock().log.push(entry);
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.finish(None);
+    }
 }
 
 /// How many items a batch body carries (for the per-item latency).

@@ -40,6 +40,10 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 pub type StateOpener =
     Arc<dyn Fn() -> Result<Option<Box<dyn StateStore>>, StateError> + Send + Sync>;
 
+/// Lines the page adds to its notes, gathered at each view (`serve` with the shared
+/// state: the pairs its fleet worker runs).
+pub type NoteSource = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
 /// Wall-clock time, for "5 min ago" and token expiries; tests pass a fixed one.
 pub trait WallClock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -65,6 +69,7 @@ pub struct PageContext {
     pub clock: Arc<dyn WallClock>,
     pub refresh_every: Duration,
     cache: view::DigestCache,
+    extra_notes: Option<NoteSource>,
 }
 
 impl PageContext {
@@ -80,7 +85,14 @@ impl PageContext {
             clock: Arc::new(SystemClock),
             refresh_every: REFRESH_EVERY,
             cache: view::DigestCache::default(),
+            extra_notes: None,
         }
+    }
+
+    /// Adds `notes()`'s lines to every view's notes.
+    pub fn with_notes(mut self, notes: NoteSource) -> PageContext {
+        self.extra_notes = Some(notes);
+        self
     }
 
     /// Reads the state through `open` instead (another backend).
@@ -100,15 +112,23 @@ impl PageContext {
         let now = self.clock.now();
         let health = self.health.watch_health();
         let site = view::Site::of(&self.config);
+        let mut view = self.gather(now, &health, &site);
+        if let Some(notes) = &self.extra_notes {
+            view.notes.extend(notes());
+        }
+        view
+    }
+
+    fn gather(&self, now: DateTime<Utc>, health: &WatchHealth, site: &view::Site) -> StatusView {
         match (self.open_state)() {
             Ok(state) => {
                 let state = state.as_deref();
                 let tokens = view::tokens(&self.config, state, now);
-                view::gather(state, &site, &health, tokens, now, &self.cache)
+                view::gather(state, site, health, tokens, now, &self.cache)
             }
             Err(e) => {
                 let tokens = view::tokens(&self.config, None, now);
-                let mut v = view::gather(None, &site, &health, tokens, now, &self.cache);
+                let mut v = view::gather(None, site, health, tokens, now, &self.cache);
                 v.notes.push(format!("the state could not be read: {e}"));
                 v
             }

@@ -24,6 +24,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_fleet",
         include_str!("../../../migrations/postgres/0003_fleet.sql"),
     ),
+    (
+        4,
+        "0004_worker_ttl",
+        include_str!("../../../migrations/postgres/0004_worker_ttl.sql"),
+    ),
 ];
 
 /// The schema version this build reads and writes.

@@ -281,7 +281,21 @@ pub fn orders(answer: &[Json]) -> Vec<WindowOrder> {
                     }
                 }
             }
-            WindowOrder { number, items }
+            // `_gmt` dates carry no zone: they are UTC.
+            let date = |key: &str| {
+                o[key]
+                    .as_str()
+                    .and_then(|d| {
+                        chrono::NaiveDateTime::parse_from_str(d, "%Y-%m-%dT%H:%M:%S").ok()
+                    })
+                    .map(|d| d.and_utc())
+            };
+            WindowOrder {
+                number,
+                items,
+                created: date("date_created_gmt"),
+                modified: date("date_modified_gmt"),
+            }
         })
         .collect()
 }
@@ -478,5 +492,11 @@ mod tests {
             {"product_id": 10, "variation_id": 11}, {"product_id": 5, "variation_id": 0}]})]);
         assert_eq!(o[0].number, "1040");
         assert_eq!(o[0].items, vec!["10", "11", "5"]);
+        assert_eq!((o[0].created, o[0].modified), (None, None));
+        let o = orders(&[json!({"id": 41, "number": "1041", "line_items": [],
+            "date_created_gmt": "2026-12-07T10:00:00", "date_modified_gmt": "2026-12-07T10:00:05"})]);
+        let at = |s: &str| Some(s.parse::<chrono::DateTime<chrono::Utc>>().unwrap());
+        assert_eq!(o[0].created, at("2026-12-07T10:00:00Z"));
+        assert_eq!(o[0].modified, at("2026-12-07T10:00:05Z"));
     }
 }

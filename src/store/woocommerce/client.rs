@@ -30,9 +30,6 @@ use crate::store::StoreError;
 /// Most items a list page or a batch carries (WooCommerce's schema maximum).
 pub const PAGE: usize = 100;
 
-/// A batch request may run long on a busy host (WOOCOMMERCE.md §4.1: ≥ 120 s).
-const TIMEOUT: Duration = Duration::from_secs(120);
-
 /// The fields the planner reads from a product.
 const PRODUCT_FIELDS: &str = "id,type,status,sku,name,description,tags,regular_price,sale_price,\
 date_on_sale_from_gmt,date_on_sale_to_gmt,manage_stock,stock_quantity,global_unique_id,variations";
@@ -100,7 +97,8 @@ impl WooClient {
         })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(TIMEOUT)
+            // `woocommerce.timeout` (120 s by default): a batch may run long on a busy host.
+            .timeout(cfg.timeout)
             .user_agent(concat!("sheetsync/", env!("CARGO_PKG_VERSION")))
             // A redirect would carry the key to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
@@ -650,7 +648,10 @@ impl WooClient {
                     ),
                     ("dates_are_gmt", "true".to_owned()),
                     ("status", "any".to_owned()),
-                    ("_fields", "id,number,line_items".to_owned()),
+                    (
+                        "_fields",
+                        "id,number,date_created_gmt,date_modified_gmt,line_items".to_owned(),
+                    ),
                 ],
             )
             .await?;
