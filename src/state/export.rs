@@ -8,8 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{DB_FILE, Scope, State, StateError};
 
-/// A baseline entry as stored: (SKU, field, location, kind, value).
-pub type BaselineRow = (String, String, String, Option<String>, Option<String>);
+pub use super::rows::BaselineRow;
 
 /// One run as stored.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,24 +17,23 @@ mod error;
 pub mod export;
 mod lock;
 pub mod postgres;
+mod rows;
 mod schema;
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use rust_decimal::Decimal;
 use serde::Serialize;
 
 pub use error::StateError;
 pub use lock::WriterLock;
 
 use crate::model::Secret;
-use crate::model::{Field, FieldKey, Sku, Value};
+use crate::model::{FieldKey, Sku, Value};
 use crate::plan::Baseline;
 
 /// The database file inside the state dir.
@@ -115,6 +114,17 @@ impl Outcome {
             Outcome::Applied => "applied",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// The outcome [`Outcome::as_str`] stored, or `None` for a name this version does
+    /// not know.
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        match name {
+            "applied" => Some(Outcome::Applied),
+            "failed" => Some(Outcome::Failed),
+            "skipped" => Some(Outcome::Skipped),
+            _ => None,
         }
     }
 }
@@ -355,6 +365,13 @@ impl State {
         |e| StateError::sqlite(&self.path, e)
     }
 
+    fn corrupt(&self, detail: String) -> StateError {
+        StateError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+
     fn writable_scope(&self, what: &'static str) -> Result<i64, StateError> {
         match self.scope_id {
             Some(id) if !self.read_only => Ok(id),
@@ -366,9 +383,8 @@ impl State {
 
     /// The values both sides last agreed on, for this scope.
     pub fn load_baseline(&self) -> Result<Baseline, StateError> {
-        let mut out = Baseline::new();
         let Some(scope_id) = self.scope_id else {
-            return Ok(out);
+            return Ok(Baseline::new());
         };
         let mut stmt = self
             .conn
@@ -376,32 +392,14 @@ impl State {
                 "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
             )
             .map_err(self.sq())?;
-        let rows = stmt
+        let rows: Vec<rows::BaselineRow> = stmt
             .query_map([scope_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                ))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
+            .map_err(self.sq())?
+            .collect::<Result<_, _>>()
             .map_err(self.sq())?;
-        for row in rows {
-            let (sku, field, location, kind, value) = row.map_err(self.sq())?;
-            let corrupt = |detail: String| StateError::Corrupt {
-                path: self.path.clone(),
-                detail,
-            };
-            let sku =
-                Sku::new(&sku).ok_or_else(|| corrupt("an empty SKU in the baseline".into()))?;
-            let field = Field::from_name(&field)
-                .ok_or_else(|| corrupt(format!("unknown baseline field {field:?}")))?;
-            let location = (!location.is_empty()).then_some(location);
-            let value = decode_value(kind.as_deref(), value.as_deref()).map_err(corrupt)?;
-            out.insert((sku, FieldKey { field, location }), value);
-        }
-        Ok(out)
+        rows::baseline_from_rows(rows).map_err(|d| self.corrupt(d))
     }
 
     /// Records agreed values (insert or replace), all in one transaction. Location names
@@ -423,17 +421,9 @@ impl State {
                      DO UPDATE SET kind = excluded.kind, value = excluded.value",
                 )
                 .map_err(sq)?;
-            for (sku, key, value) in entries {
-                let (kind, text) = encode_value(value.as_ref());
-                stmt.execute(params![
-                    scope_id,
-                    sku.as_str(),
-                    key.field.name(),
-                    key.location.as_deref().unwrap_or(""),
-                    kind,
-                    text
-                ])
-                .map_err(sq)?;
+            for (sku, field, location, kind, text) in rows::baseline_rows(entries) {
+                stmt.execute(params![scope_id, sku, field, location, kind, text])
+                    .map_err(sq)?;
             }
         }
         tx.commit().map_err(sq)
@@ -502,7 +492,7 @@ impl State {
                 .map_err(sq)?;
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO run_rows (run_id, seq, kind, sku, row, field, location,
+                    "INSERT INTO run_rows (run_id, seq, row, kind, sku, field, location,
                         from_kind, from_value, to_kind, to_value, status, error, note,
                         created, product)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
@@ -510,27 +500,11 @@ impl State {
                 )
                 .map_err(sq)?;
             for (seq, r) in rows.iter().enumerate() {
-                let (from_kind, from_value) = encode_value(r.from.as_ref());
-                let (to_kind, to_value) = encode_value(r.to.as_ref());
-                stmt.execute(params![
-                    run_id,
-                    i64::try_from(seq).unwrap_or(i64::MAX),
-                    r.kind.as_str(),
-                    r.sku.as_str(),
-                    r.row,
-                    r.key.field.name(),
-                    r.key.location.as_deref().unwrap_or(""),
-                    from_kind,
-                    from_value,
-                    to_kind,
-                    to_value,
-                    r.status.map(RowStatus::as_str),
-                    r.error,
-                    r.note,
-                    r.created.map(Created::as_str),
-                    r.product,
-                ])
-                .map_err(sq)?;
+                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+                let text = rows::journal_text(r);
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&run_id, &seq, &r.row];
+                values.extend(text.iter().map(|t| t as &dyn rusqlite::ToSql));
+                stmt.execute(values.as_slice()).map_err(sq)?;
             }
         }
         tx.commit().map_err(sq)
@@ -558,53 +532,27 @@ impl State {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT kind, sku, row, field, location, from_kind, from_value, to_kind,
+                "SELECT row, kind, sku, field, location, from_kind, from_value, to_kind,
                         to_value, status, error, note, created, product
                  FROM run_rows WHERE run_id = ?1 ORDER BY seq",
             )
             .map_err(self.sq())?;
-        type Raw = (
-            String,
-            String,
-            u32,
-            String,
-            String,
-            [Option<String>; 4],
-            [Option<String>; 4],
-            String,
-        );
         let rows = stmt
-            .query_map([run_id], |r| -> rusqlite::Result<Raw> {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
-                    [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
-                    r.get(13)?,
-                ))
+            .query_map([run_id], |r| {
+                let mut text = rows::JournalText::default();
+                for (i, cell) in text.iter_mut().enumerate() {
+                    *cell = r.get(1 + i)?;
+                }
+                Ok((i64::from(r.get::<_, u32>(0)?), text))
             })
             .map_err(self.sq())?;
         let mut out = Vec::new();
         for row in rows {
-            let (kind, sku, row, field, location, values, rest, product) =
-                row.map_err(self.sq())?;
-            let raw = RawJournalRow {
-                kind,
-                sku,
-                row,
-                field,
-                location,
-                values,
-                rest,
-                product,
-            };
-            out.push(raw.decode().map_err(|detail| StateError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("run {run_id}: {detail}"),
-            })?);
+            let (row, text) = row.map_err(self.sq())?;
+            out.push(
+                rows::journal_row(row, text)
+                    .map_err(|d| self.corrupt(format!("run {run_id}: {d}")))?,
+            );
         }
         Ok(Some(out))
     }
@@ -625,32 +573,20 @@ impl State {
             )
             .map_err(self.sq())?;
         let rows = stmt
-            .query_map(params![scope_id, limit], |r| {
+            .query_map(params![scope_id, limit], |r| -> rusqlite::Result<rows::RunColumns> {
                 Ok((
-                    RunRow {
-                        run_id: r.get(0)?,
-                        command: r.get(1)?,
-                        started_at: r.get(2)?,
-                        finished_at: r.get(3)?,
-                        dry_run: r.get(4)?,
-                        exit_code: r.get(5)?,
-                        summary: serde_json::Value::Null,
-                    },
-                    r.get::<_, Option<String>>(6)?,
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
                 ))
             })
             .map_err(self.sq())?;
-        rows.map(|row| {
-            let (mut run, summary) = row.map_err(self.sq())?;
-            if let Some(text) = summary {
-                run.summary = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-                    path: self.path.clone(),
-                    detail: format!("the summary of run {} is not JSON: {e}", run.run_id),
-                })?;
-            }
-            Ok(run)
-        })
-        .collect()
+        rows.map(|row| rows::run_row(row.map_err(self.sq())?).map_err(|d| self.corrupt(d)))
+            .collect()
     }
 
     /// The JSON report a finished run stored; `None` for an unknown or unfinished run.
@@ -754,25 +690,35 @@ impl State {
         let Some(scope_id) = self.scope_id else {
             return Ok(Vec::new());
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json
-                 FROM requests q JOIN runs r ON r.run_id = q.run_id
-                 WHERE r.scope_id = ?1 AND q.outcome IS NULL
-                 ORDER BY q.id",
-            )
-            .map_err(self.sq())?;
+        self.requests(
+            "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
+                    q.outcome
+             FROM requests q JOIN runs r ON r.run_id = q.run_id
+             WHERE r.scope_id = ?1 AND q.outcome IS NULL
+             ORDER BY q.id",
+            params![scope_id],
+        )
+        .map(rows::requests_only)
+    }
+
+    /// The requests (and outcomes) a query of [`rows::RequestColumns`] finds.
+    fn requests(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.sq())?;
         let rows = stmt
-            .query_map([scope_id], |r| {
-                Ok(JournaledRequest {
-                    id: r.get(0)?,
-                    run_id: r.get(1)?,
-                    key: r.get(2)?,
-                    operation: r.get(3)?,
-                    body: r.get(4)?,
-                    items_json: r.get(5)?,
-                })
+            .query_map(params, |r| {
+                Ok(rows::journaled_request((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                )))
             })
             .map_err(self.sq())?;
         rows.map(|r| r.map_err(self.sq())).collect()
@@ -807,38 +753,14 @@ impl State {
         let Some(scope_id) = self.scope_id else {
             return Ok(Vec::new());
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
-                        q.outcome
-                 FROM requests q JOIN runs r ON r.run_id = q.run_id
-                 WHERE r.scope_id = ?1 AND q.operation = ?2
-                 ORDER BY q.id",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map(params![scope_id, operation], |r| {
-                let outcome: Option<String> = r.get(6)?;
-                Ok((
-                    JournaledRequest {
-                        id: r.get(0)?,
-                        run_id: r.get(1)?,
-                        key: r.get(2)?,
-                        operation: r.get(3)?,
-                        body: r.get(4)?,
-                        items_json: r.get(5)?,
-                    },
-                    outcome.as_deref().and_then(|o| match o {
-                        "applied" => Some(Outcome::Applied),
-                        "failed" => Some(Outcome::Failed),
-                        "skipped" => Some(Outcome::Skipped),
-                        _ => None,
-                    }),
-                ))
-            })
-            .map_err(self.sq())?;
-        rows.map(|r| r.map_err(self.sq())).collect()
+        self.requests(
+            "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
+                    q.outcome
+             FROM requests q JOIN runs r ON r.run_id = q.run_id
+             WHERE r.scope_id = ?1 AND q.operation = ?2
+             ORDER BY q.id",
+            params![scope_id, operation],
+        )
     }
 
     // ----- token cache (SPEC §6) -----
@@ -1178,73 +1100,6 @@ impl<S: StateStore + ?Sized> StateStore for Box<S> {
     }
 }
 
-/// A journal row as both backends store it: text columns, values tagged (see
-/// [`encode_value`]). `values` is `[from_kind, from_value, to_kind, to_value]`, `rest` is
-/// `[status, error, note, created]`.
-pub(crate) struct RawJournalRow {
-    pub kind: String,
-    pub sku: String,
-    pub row: u32,
-    pub field: String,
-    pub location: String,
-    pub values: [Option<String>; 4],
-    pub rest: [Option<String>; 4],
-    pub product: String,
-}
-
-impl RawJournalRow {
-    /// The typed row, or what is wrong with the stored one.
-    pub(crate) fn decode(self) -> Result<JournalRow, String> {
-        let RawJournalRow {
-            kind,
-            sku,
-            row,
-            field,
-            location,
-            values,
-            rest,
-            product,
-        } = self;
-        let kind = match kind.as_str() {
-            "change" => RowKind::Change,
-            "pulled" => RowKind::Pulled,
-            other => return Err(format!("unknown row kind {other:?}")),
-        };
-        let sku = Sku::new(&sku).ok_or_else(|| "an empty SKU".to_owned())?;
-        let field = Field::from_name(&field).ok_or_else(|| format!("unknown field {field:?}"))?;
-        let [from_kind, from_value, to_kind, to_value] = values;
-        let from = decode_value(from_kind.as_deref(), from_value.as_deref())?;
-        let to = decode_value(to_kind.as_deref(), to_value.as_deref())?;
-        let [status, error, note, created] = rest;
-        let status = match status.as_deref() {
-            None => None,
-            Some(s) => {
-                Some(RowStatus::from_name(s).ok_or_else(|| format!("unknown status {s:?}"))?)
-            }
-        };
-        let created = match created.as_deref() {
-            None => None,
-            Some(c) => Some(Created::from_name(c).ok_or_else(|| format!("unknown created {c:?}"))?),
-        };
-        Ok(JournalRow {
-            kind,
-            sku,
-            row,
-            key: FieldKey {
-                field,
-                location: (!location.is_empty()).then_some(location),
-            },
-            from,
-            to,
-            status,
-            error,
-            note,
-            created,
-            product,
-        })
-    }
-}
-
 /// Opens the state a config names for a writer: the shared PostgreSQL state when it has a
 /// state URL (`[state] url`, `SHEETSYNC_STATE_URL`, `--state-url`), else the SQLite state
 /// in `sync.state_dir`. The only place that picks a backend for a config.
@@ -1442,43 +1297,6 @@ fn lookup_scope(conn: &Connection, scope: &Scope) -> rusqlite::Result<Option<i64
         |r| r.get(0),
     )
     .optional()
-}
-
-/// A value as (type tag, JSON text). The tag is what keeps `Money(12)` from coming back
-/// as `Qty(12)` and `Text("12")` as `Money(12)`: untagged JSON cannot tell them apart.
-/// Money is stored as a decimal string, never a float.
-fn encode_value(value: Option<&Value>) -> (Option<&'static str>, Option<String>) {
-    match value {
-        None => (None, None),
-        Some(Value::Qty(q)) => (Some("qty"), Some(q.to_string())),
-        Some(Value::Money(m)) => (
-            Some("money"),
-            Some(serde_json::Value::String(m.to_string()).to_string()),
-        ),
-        Some(Value::Text(t)) => (
-            Some("text"),
-            Some(serde_json::Value::String(t.clone()).to_string()),
-        ),
-    }
-}
-
-fn decode_value(kind: Option<&str>, text: Option<&str>) -> Result<Option<Value>, String> {
-    let (kind, text) = match (kind, text) {
-        (None, None) => return Ok(None),
-        (Some(k), Some(t)) => (k, t),
-        _ => return Err("a baseline value without its type (or a type without value)".into()),
-    };
-    let bad = |e: &dyn std::fmt::Display| format!("baseline {kind} value {text:?}: {e}");
-    let value = match kind {
-        "qty" => Value::Qty(serde_json::from_str::<i64>(text).map_err(|e| bad(&e))?),
-        "money" => {
-            let s = serde_json::from_str::<String>(text).map_err(|e| bad(&e))?;
-            Value::Money(Decimal::from_str(&s).map_err(|e| bad(&e))?)
-        }
-        "text" => Value::Text(serde_json::from_str::<String>(text).map_err(|e| bad(&e))?),
-        other => return Err(format!("unknown baseline value type {other:?}")),
-    };
-    Ok(Some(value))
 }
 
 #[cfg(test)]

@@ -14,15 +14,14 @@ pub mod lease;
 pub mod migrate;
 pub mod pool;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
     CachedToken, JournalRow, JournaledRequest, Outcome, RunRow, Scope, State, StateError,
-    StateStore, decode_value, encode_value,
+    StateStore, rows,
 };
-use crate::model::{Field, FieldKey, Secret, Sku, Value};
+use crate::model::{FieldKey, Secret, Sku, Value};
 use crate::plan::Baseline;
 use connect::Target;
 use pool::{Conn, Failed, Pool};
@@ -216,37 +215,19 @@ impl PgState {
         Ok(rows
             .into_iter()
             .map(|r| {
-                let outcome: Option<String> = r.get(6);
-                (
-                    JournaledRequest {
-                        id: r.get(0),
-                        run_id: r.get(1),
-                        key: r.get(2),
-                        operation: r.get(3),
-                        body: r.get(4),
-                        items_json: r.get(5),
-                    },
-                    outcome.as_deref().and_then(outcome_from_name),
-                )
+                rows::journaled_request((
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                ))
             })
             .collect())
     }
 }
-
-fn outcome_from_name(name: &str) -> Option<Outcome> {
-    match name {
-        "applied" => Some(Outcome::Applied),
-        "failed" => Some(Outcome::Failed),
-        "skipped" => Some(Outcome::Skipped),
-        _ => None,
-    }
-}
-
-type BaselineRow = (String, String, String, Option<String>, Option<String>);
-/// (SKU, field, location) as stored.
-type BaselineKey = (String, String, String);
-/// (type tag, JSON text), as [`encode_value`] makes them.
-type TaggedValue = (Option<String>, Option<String>);
 
 impl StateStore for PgState {
     fn path(&self) -> &Path {
@@ -254,11 +235,10 @@ impl StateStore for PgState {
     }
 
     fn load_baseline(&self) -> Result<Baseline, StateError> {
-        let mut out = Baseline::new();
         let Some(scope_id) = self.scope_id else {
-            return Ok(out);
+            return Ok(Baseline::new());
         };
-        let rows: Vec<BaselineRow> = self.with(move |c| async move {
+        let rows: Vec<rows::BaselineRow> = self.with(move |c| async move {
             let rows = c
                 .query(
                     "SELECT sku, field, location, kind, value FROM sheetsync.baseline
@@ -271,17 +251,7 @@ impl StateStore for PgState {
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
                 .collect())
         })?;
-        for (sku, field, location, kind, value) in rows {
-            let sku = Sku::new(&sku)
-                .ok_or_else(|| self.corrupt("an empty SKU in the baseline".into()))?;
-            let field = Field::from_name(&field)
-                .ok_or_else(|| self.corrupt(format!("unknown baseline field {field:?}")))?;
-            let location = (!location.is_empty()).then_some(location);
-            let value =
-                decode_value(kind.as_deref(), value.as_deref()).map_err(|d| self.corrupt(d))?;
-            out.insert((sku, FieldKey { field, location }), value);
-        }
-        Ok(out)
+        rows::baseline_from_rows(rows).map_err(|d| self.corrupt(d))
     }
 
     fn set_baseline(
@@ -289,23 +259,9 @@ impl StateStore for PgState {
         entries: &[(Sku, FieldKey, Option<Value>)],
     ) -> Result<(), StateError> {
         let scope_id = self.writable_scope("a baseline")?;
-        // One statement over arrays; a key given twice keeps its last value, as the
-        // row-by-row upsert on SQLite does (one INSERT … ON CONFLICT may not touch a row
-        // twice).
-        let mut rows: BTreeMap<BaselineKey, TaggedValue> = BTreeMap::new();
-        for (sku, key, value) in entries {
-            let (kind, text) = encode_value(value.as_ref());
-            rows.insert(
-                (
-                    sku.as_str().to_owned(),
-                    key.field.name().to_owned(),
-                    key.location.clone().unwrap_or_default(),
-                ),
-                (kind.map(str::to_owned), text),
-            );
-        }
+        // One statement over arrays, so one row per key (`rows::baseline_rows`).
         let mut cols: [Vec<Option<String>>; 5] = Default::default();
-        for ((sku, field, location), (kind, text)) in rows {
+        for (sku, field, location, kind, text) in rows::baseline_rows(entries) {
             cols[0].push(Some(sku));
             cols[1].push(Some(field));
             cols[2].push(Some(location));
@@ -390,26 +346,9 @@ impl StateStore for PgState {
         let mut row_no: Vec<i64> = Vec::with_capacity(rows.len());
         let mut text: [Vec<Option<String>>; 13] = Default::default();
         for (i, r) in rows.iter().enumerate() {
-            let (from_kind, from_value) = encode_value(r.from.as_ref());
-            let (to_kind, to_value) = encode_value(r.to.as_ref());
             seq.push(i32::try_from(i).unwrap_or(i32::MAX));
             row_no.push(i64::from(r.row));
-            let cells = [
-                Some(r.kind.as_str().to_owned()),
-                Some(r.sku.as_str().to_owned()),
-                Some(r.key.field.name().to_owned()),
-                Some(r.key.location.clone().unwrap_or_default()),
-                from_kind.map(str::to_owned),
-                from_value,
-                to_kind.map(str::to_owned),
-                to_value,
-                r.status.map(|s| s.as_str().to_owned()),
-                r.error.clone(),
-                r.note.clone(),
-                r.created.map(|c| c.as_str().to_owned()),
-                Some(r.product.clone()),
-            ];
-            for (col, cell) in text.iter_mut().zip(cells) {
+            for (col, cell) in text.iter_mut().zip(rows::journal_text(r)) {
                 col.push(cell);
             }
         }
@@ -478,24 +417,16 @@ impl StateStore for PgState {
         })?;
         rows.into_iter()
             .map(|r| {
-                let mut run = RunRow {
-                    run_id: r.get(0),
-                    command: r.get(1),
-                    started_at: r.get(2),
-                    finished_at: r.get(3),
-                    dry_run: r.get(4),
-                    exit_code: r.get(5),
-                    summary: serde_json::Value::Null,
-                };
-                if let Some(text) = r.get::<_, Option<String>>(6) {
-                    run.summary = serde_json::from_str(&text).map_err(|e| {
-                        self.corrupt(format!(
-                            "the summary of run {} is not JSON: {e}",
-                            run.run_id
-                        ))
-                    })?;
-                }
-                Ok(run)
+                rows::run_row((
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                ))
+                .map_err(|d| self.corrupt(d))
             })
             .collect()
     }
@@ -536,7 +467,7 @@ impl StateStore for PgState {
             }
             let rows = c
                 .query(
-                    "SELECT kind, sku, \"row\", field, location, from_kind, from_value,
+                    "SELECT \"row\", kind, sku, field, location, from_kind, from_value,
                             to_kind, to_value, status, error, note, created, product
                      FROM sheetsync.run_rows WHERE run_id = $1 ORDER BY seq",
                     &[&id],
@@ -549,20 +480,12 @@ impl StateStore for PgState {
         };
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let row: i32 = r.get(2);
-            let raw = super::RawJournalRow {
-                kind: r.get(0),
-                sku: r.get(1),
-                row: u32::try_from(row)
-                    .map_err(|_| self.corrupt(format!("run {run_id}: row {row}")))?,
-                field: r.get(3),
-                location: r.get(4),
-                values: [r.get(5), r.get(6), r.get(7), r.get(8)],
-                rest: [r.get(9), r.get(10), r.get(11), r.get(12)],
-                product: r.get(13),
-            };
+            let mut text = rows::JournalText::default();
+            for (i, cell) in text.iter_mut().enumerate() {
+                *cell = r.get(1 + i);
+            }
             out.push(
-                raw.decode()
+                rows::journal_row(i64::from(r.get::<_, i32>(0)), text)
                     .map_err(|d| self.corrupt(format!("run {run_id}: {d}")))?,
             );
         }
@@ -673,11 +596,7 @@ impl StateStore for PgState {
     }
 
     fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
-        Ok(self
-            .requests_where(None, true)?
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect())
+        self.requests_where(None, true).map(rows::requests_only)
     }
 
     fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
