@@ -573,17 +573,20 @@ impl State {
             )
             .map_err(self.sq())?;
         let rows = stmt
-            .query_map(params![scope_id, limit], |r| -> rusqlite::Result<rows::RunColumns> {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
+            .query_map(
+                params![scope_id, limit],
+                |r| -> rusqlite::Result<rows::RunColumns> {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
             .map_err(self.sq())?;
         rows.map(|row| rows::run_row(row.map_err(self.sq())?).map_err(|d| self.corrupt(d)))
             .collect()

@@ -74,7 +74,10 @@ pub(crate) fn encode_value(value: Option<&Value>) -> (Option<&'static str>, Opti
     }
 }
 
-pub(crate) fn decode_value(kind: Option<&str>, text: Option<&str>) -> Result<Option<Value>, String> {
+pub(crate) fn decode_value(
+    kind: Option<&str>,
+    text: Option<&str>,
+) -> Result<Option<Value>, String> {
     let (kind, text) = match (kind, text) {
         (None, None) => return Ok(None),
         (Some(k), Some(t)) => (k, t),
@@ -121,8 +124,8 @@ pub(crate) fn baseline_from_rows(
     let mut out = Baseline::new();
     for (sku, field, location, kind, value) in rows {
         let sku = Sku::new(&sku).ok_or_else(|| "an empty SKU in the baseline".to_owned())?;
-        let field = Field::from_name(&field)
-            .ok_or_else(|| format!("unknown baseline field {field:?}"))?;
+        let field =
+            Field::from_name(&field).ok_or_else(|| format!("unknown baseline field {field:?}"))?;
         let location = (!location.is_empty()).then_some(location);
         let value = decode_value(kind.as_deref(), value.as_deref())?;
         out.insert((sku, FieldKey { field, location }), value);
