@@ -379,331 +379,6 @@ impl State {
         }
     }
 
-    // ----- baseline (SPEC §4.4) -----
-
-    /// The values both sides last agreed on, for this scope.
-    pub fn load_baseline(&self) -> Result<Baseline, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Baseline::new());
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
-            )
-            .map_err(self.sq())?;
-        let rows: Vec<rows::BaselineRow> = stmt
-            .query_map([scope_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })
-            .map_err(self.sq())?
-            .collect::<Result<_, _>>()
-            .map_err(self.sq())?;
-        rows::baseline_from_rows(rows).map_err(|d| self.corrupt(d))
-    }
-
-    /// Records agreed values (insert or replace), all in one transaction. Location names
-    /// are non-empty (config), so '' can stand for "no location".
-    pub fn set_baseline(
-        &mut self,
-        entries: &[(Sku, FieldKey, Option<Value>)],
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a baseline")?;
-        let path = self.path.clone();
-        let sq = |e| StateError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(sq)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO baseline (scope_id, sku, field, location, kind, value)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (scope_id, sku, field, location)
-                     DO UPDATE SET kind = excluded.kind, value = excluded.value",
-                )
-                .map_err(sq)?;
-            for (sku, field, location, kind, text) in rows::baseline_rows(entries) {
-                stmt.execute(params![scope_id, sku, field, location, kind, text])
-                    .map_err(sq)?;
-            }
-        }
-        tx.commit().map_err(sq)
-    }
-
-    // ----- run journal (SPEC §5 `runs`) -----
-
-    /// Records the start of a run. SPEC §5 journals real runs only; `dry_run` is kept for
-    /// callers that journal previews too.
-    pub fn begin_run(
-        &mut self,
-        run_id: &str,
-        started_at: &str,
-        command: &str,
-        dry_run: bool,
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a run")?;
-        self.conn
-            .execute(
-                "INSERT INTO runs (run_id, scope_id, command, started_at, dry_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run_id, scope_id, command, started_at, dry_run],
-            )
-            .map_err(self.sq())?;
-        Ok(())
-    }
-
-    /// Records how a run ended, with its summary, full JSON report (`runs show`) and its
-    /// changes and pulled cells as typed rows (`revert`), all in one transaction.
-    pub fn finish_run(
-        &mut self,
-        run_id: &str,
-        finished_at: &str,
-        exit_code: i32,
-        summary: &serde_json::Value,
-        report_json: &str,
-        rows: &[JournalRow],
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a run")?;
-        let path = self.path.clone();
-        let sq = |e| StateError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(sq)?;
-        let updated = tx
-            .execute(
-                "UPDATE runs SET finished_at = ?3, exit_code = ?4, summary_json = ?5,
-                                 report_json = ?6, rows_recorded = 1
-                 WHERE run_id = ?1 AND scope_id = ?2",
-                params![
-                    run_id,
-                    scope_id,
-                    finished_at,
-                    exit_code,
-                    summary.to_string(),
-                    report_json
-                ],
-            )
-            .map_err(sq)?;
-        if updated == 0 {
-            return Err(StateError::UnknownRun {
-                run_id: run_id.to_owned(),
-            });
-        }
-        {
-            // A run finished twice (never today) keeps its last rows only.
-            tx.execute("DELETE FROM run_rows WHERE run_id = ?1", [run_id])
-                .map_err(sq)?;
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO run_rows (run_id, seq, row, kind, sku, field, location,
-                        from_kind, from_value, to_kind, to_value, status, error, note,
-                        created, product)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                        ?15, ?16)",
-                )
-                .map_err(sq)?;
-            for (seq, r) in rows.iter().enumerate() {
-                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-                let text = rows::journal_text(r);
-                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&run_id, &seq, &r.row];
-                values.extend(text.iter().map(|t| t as &dyn rusqlite::ToSql));
-                stmt.execute(values.as_slice()).map_err(sq)?;
-            }
-        }
-        tx.commit().map_err(sq)
-    }
-
-    /// The typed rows of finished run `run_id`, in report order; `None` when the run is
-    /// unknown, unfinished, or was recorded before the journal kept rows (schema 1).
-    pub fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(None);
-        };
-        let recorded: Option<bool> = self
-            .conn
-            .query_row(
-                "SELECT rows_recorded FROM runs
-                 WHERE run_id = ?1 AND scope_id = ?2 AND finished_at IS NOT NULL",
-                params![run_id, scope_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sq())?;
-        if recorded != Some(true) {
-            return Ok(None);
-        }
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT row, kind, sku, field, location, from_kind, from_value, to_kind,
-                        to_value, status, error, note, created, product
-                 FROM run_rows WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map([run_id], |r| {
-                let mut text = rows::JournalText::default();
-                for (i, cell) in text.iter_mut().enumerate() {
-                    *cell = r.get(1 + i)?;
-                }
-                Ok((i64::from(r.get::<_, u32>(0)?), text))
-            })
-            .map_err(self.sq())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (row, text) = row.map_err(self.sq())?;
-            out.push(
-                rows::journal_row(row, text)
-                    .map_err(|d| self.corrupt(format!("run {run_id}: {d}")))?,
-            );
-        }
-        Ok(Some(out))
-    }
-
-    /// Up to `limit` runs of this scope, newest first.
-    pub fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Vec::new());
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
-                        summary_json
-                 FROM runs WHERE scope_id = ?1
-                 ORDER BY started_at DESC, rowid DESC LIMIT ?2",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map(
-                params![scope_id, limit],
-                |r| -> rusqlite::Result<rows::RunColumns> {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
-            )
-            .map_err(self.sq())?;
-        rows.map(|row| rows::run_row(row.map_err(self.sq())?).map_err(|d| self.corrupt(d)))
-            .collect()
-    }
-
-    /// The JSON report a finished run stored; `None` for an unknown or unfinished run.
-    pub fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(None);
-        };
-        self.conn
-            .query_row(
-                "SELECT report_json FROM runs WHERE run_id = ?1 AND scope_id = ?2",
-                params![run_id, scope_id],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(self.sq())
-    }
-
-    // ----- request journal (DESIGN step 4, SPEC §4.7) -----
-
-    /// Records a store request before it is sent; returns the id to settle it with.
-    /// The write is synchronous (`synchronous = FULL`), so a crash after the send still
-    /// finds the request here.
-    pub fn journal_request(
-        &mut self,
-        run_id: &str,
-        key: &str,
-        operation: &str,
-        body: &[u8],
-        items_json: &str,
-    ) -> Result<i64, StateError> {
-        let scope_id = self.writable_scope("a request")?;
-        let in_scope: bool = self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 AND scope_id = ?2)",
-                params![run_id, scope_id],
-                |r| r.get(0),
-            )
-            .map_err(self.sq())?;
-        if !in_scope {
-            return Err(StateError::UnknownRun {
-                run_id: run_id.to_owned(),
-            });
-        }
-        self.conn
-            .execute(
-                "INSERT INTO requests (run_id, idempotency_key, operation, body, items_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run_id, key, operation, body, items_json],
-            )
-            .map_err(self.sq())?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// Records how a journaled request ended, with the store's response.
-    pub fn settle_request(
-        &mut self,
-        id: i64,
-        outcome: Outcome,
-        response_json: &str,
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a request outcome")?;
-        let updated = self
-            .conn
-            .execute(
-                "UPDATE requests SET outcome = ?2, response_json = ?3
-                 WHERE id = ?1
-                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?4)",
-                params![id, outcome.as_str(), response_json, scope_id],
-            )
-            .map_err(self.sq())?;
-        if updated == 0 {
-            return Err(StateError::UnknownRequest { id });
-        }
-        Ok(())
-    }
-
-    /// Records what is known of a request still in flight (e.g. the id of the bulk job it
-    /// started) without settling it: a crash leaves the note for whoever settles it.
-    pub fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a request note")?;
-        let updated = self
-            .conn
-            .execute(
-                "UPDATE requests SET response_json = ?2
-                 WHERE id = ?1 AND outcome IS NULL
-                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?3)",
-                params![id, response_json, scope_id],
-            )
-            .map_err(self.sq())?;
-        if updated == 0 {
-            return Err(StateError::UnknownRequest { id });
-        }
-        Ok(())
-    }
-
-    /// Requests of this scope that were journaled but never settled (a crash or kill
-    /// between sending and recording), oldest first.
-    pub fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Vec::new());
-        };
-        self.requests(
-            "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
-                    q.outcome
-             FROM requests q JOIN runs r ON r.run_id = q.run_id
-             WHERE r.scope_id = ?1 AND q.outcome IS NULL
-             ORDER BY q.id",
-            params![scope_id],
-        )
-        .map(rows::requests_only)
-    }
-
     /// The requests (and outcomes) a query of [`rows::RequestColumns`] finds.
     fn requests(
         &self,
@@ -725,99 +400,6 @@ impl State {
             })
             .map_err(self.sq())?;
         rows.map(|r| r.map_err(self.sq())).collect()
-    }
-
-    /// The bodies of this scope's journaled requests of `operation`, settled or not,
-    /// oldest first (`create_missing` finds the products earlier runs created).
-    pub fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT q.body FROM requests q JOIN runs r ON r.run_id = q.run_id
-                 WHERE r.scope_id = ?1 AND q.operation = ?2
-                 ORDER BY q.id",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map(params![scope_id, operation], |r| r.get(0))
-            .map_err(self.sq())?;
-        rows.map(|r| r.map_err(self.sq())).collect()
-    }
-
-    /// This scope's journaled requests of `operation`, settled or not, oldest first, with
-    /// their outcome (`None`: never settled). `sync.publish_to` reads its publishes back.
-    pub fn journal_entries(
-        &self,
-        operation: &str,
-    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Vec::new());
-        };
-        self.requests(
-            "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
-                    q.outcome
-             FROM requests q JOIN runs r ON r.run_id = q.run_id
-             WHERE r.scope_id = ?1 AND q.operation = ?2
-             ORDER BY q.id",
-            params![scope_id, operation],
-        )
-    }
-
-    // ----- token cache (SPEC §6) -----
-
-    /// A cached token of this scope by name (e.g. `shopify`, `google`).
-    pub fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(None);
-        };
-        self.conn
-            .query_row(
-                "SELECT value, expires_at FROM tokens WHERE scope_id = ?1 AND name = ?2",
-                params![scope_id, name],
-                |r| {
-                    Ok(CachedToken {
-                        value: Secret::new(r.get::<_, String>(0)?),
-                        expires_at: r.get(1)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.sq())
-    }
-
-    /// Stores or replaces a token. One statement, hence atomic: a reader sees the old
-    /// token or the new one, never a torn file (the yup-oauth2 disk cache trap).
-    pub fn put_token(
-        &mut self,
-        name: &str,
-        value: &Secret,
-        expires_at: Option<&str>,
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a token")?;
-        self.conn
-            .execute(
-                "INSERT INTO tokens (scope_id, name, value, expires_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (scope_id, name)
-                 DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                params![scope_id, name, value.expose(), expires_at],
-            )
-            .map_err(self.sq())?;
-        Ok(())
-    }
-
-    /// Forgets a token (revoked, or refused with a 401 that re-minting did not cure).
-    pub fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a token")?;
-        self.conn
-            .execute(
-                "DELETE FROM tokens WHERE scope_id = ?1 AND name = ?2",
-                params![scope_id, name],
-            )
-            .map_err(self.sq())?;
-        Ok(())
     }
 }
 
@@ -908,19 +490,67 @@ pub trait StateStore: Send {
     }
 }
 
+/// The SQLite backend. Its port calls live here and nowhere else (no inherent twins to
+/// forward to), so a caller of [`State`] names the trait: `use crate::state::StateStore`.
 impl StateStore for State {
     fn path(&self) -> &Path {
         State::path(self)
     }
+
+    // ----- baseline (SPEC §4.4) -----
+
+    /// The values both sides last agreed on, for this scope.
     fn load_baseline(&self) -> Result<Baseline, StateError> {
-        State::load_baseline(self)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Baseline::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
+            )
+            .map_err(self.sq())?;
+        let rows: Vec<rows::BaselineRow> = stmt
+            .query_map([scope_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(self.sq())?
+            .collect::<Result<_, _>>()
+            .map_err(self.sq())?;
+        rows::baseline_from_rows(rows).map_err(|d| self.corrupt(d))
     }
+
+    /// Records agreed values (insert or replace), all in one transaction. Location names
+    /// are non-empty (config), so '' can stand for "no location".
     fn set_baseline(
         &mut self,
         entries: &[(Sku, FieldKey, Option<Value>)],
     ) -> Result<(), StateError> {
-        State::set_baseline(self, entries)
+        let scope_id = self.writable_scope("a baseline")?;
+        let path = self.path.clone();
+        let sq = |e| StateError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(sq)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO baseline (scope_id, sku, field, location, kind, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (scope_id, sku, field, location)
+                     DO UPDATE SET kind = excluded.kind, value = excluded.value",
+                )
+                .map_err(sq)?;
+            for (sku, field, location, kind, text) in rows::baseline_rows(entries) {
+                stmt.execute(params![scope_id, sku, field, location, kind, text])
+                    .map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)
     }
+
+    // ----- run journal (SPEC §5 `runs`) -----
+
+    /// Records the start of a run. SPEC §5 journals real runs only; `dry_run` is kept for
+    /// callers that journal previews too.
     fn begin_run(
         &mut self,
         run_id: &str,
@@ -928,8 +558,19 @@ impl StateStore for State {
         command: &str,
         dry_run: bool,
     ) -> Result<(), StateError> {
-        State::begin_run(self, run_id, started_at, command, dry_run)
+        let scope_id = self.writable_scope("a run")?;
+        self.conn
+            .execute(
+                "INSERT INTO runs (run_id, scope_id, command, started_at, dry_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, scope_id, command, started_at, dry_run],
+            )
+            .map_err(self.sq())?;
+        Ok(())
     }
+
+    /// Records how a run ended, with its summary, full JSON report (`runs show`) and its
+    /// changes and pulled cells as typed rows (`revert`), all in one transaction.
     fn finish_run(
         &mut self,
         run_id: &str,
@@ -939,25 +580,157 @@ impl StateStore for State {
         report_json: &str,
         rows: &[JournalRow],
     ) -> Result<(), StateError> {
-        State::finish_run(
-            self,
-            run_id,
-            finished_at,
-            exit_code,
-            summary,
-            report_json,
-            rows,
-        )
+        let scope_id = self.writable_scope("a run")?;
+        let path = self.path.clone();
+        let sq = |e| StateError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(sq)?;
+        let updated = tx
+            .execute(
+                "UPDATE runs SET finished_at = ?3, exit_code = ?4, summary_json = ?5,
+                                 report_json = ?6, rows_recorded = 1
+                 WHERE run_id = ?1 AND scope_id = ?2",
+                params![
+                    run_id,
+                    scope_id,
+                    finished_at,
+                    exit_code,
+                    summary.to_string(),
+                    report_json
+                ],
+            )
+            .map_err(sq)?;
+        if updated == 0 {
+            return Err(StateError::UnknownRun {
+                run_id: run_id.to_owned(),
+            });
+        }
+        {
+            // A run finished twice (never today) keeps its last rows only.
+            tx.execute("DELETE FROM run_rows WHERE run_id = ?1", [run_id])
+                .map_err(sq)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO run_rows (run_id, seq, row, kind, sku, field, location,
+                        from_kind, from_value, to_kind, to_value, status, error, note,
+                        created, product)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                        ?15, ?16)",
+                )
+                .map_err(sq)?;
+            for (seq, r) in rows.iter().enumerate() {
+                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+                let text = rows::journal_text(r);
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&run_id, &seq, &r.row];
+                values.extend(text.iter().map(|t| t as &dyn rusqlite::ToSql));
+                stmt.execute(values.as_slice()).map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)
     }
-    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
-        State::list_runs(self, limit)
-    }
-    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
-        State::run_report(self, run_id)
-    }
+
+    /// The typed rows of finished run `run_id`, in report order; `None` when the run is
+    /// unknown, unfinished, or was recorded before the journal kept rows (schema 1).
     fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
-        State::run_rows(self, run_id)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        let recorded: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT rows_recorded FROM runs
+                 WHERE run_id = ?1 AND scope_id = ?2 AND finished_at IS NOT NULL",
+                params![run_id, scope_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sq())?;
+        if recorded != Some(true) {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT row, kind, sku, field, location, from_kind, from_value, to_kind,
+                        to_value, status, error, note, created, product
+                 FROM run_rows WHERE run_id = ?1 ORDER BY seq",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                let mut text = rows::JournalText::default();
+                for (i, cell) in text.iter_mut().enumerate() {
+                    *cell = r.get(1 + i)?;
+                }
+                Ok((i64::from(r.get::<_, u32>(0)?), text))
+            })
+            .map_err(self.sq())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (row, text) = row.map_err(self.sq())?;
+            out.push(
+                rows::journal_row(row, text)
+                    .map_err(|d| self.corrupt(format!("run {run_id}: {d}")))?,
+            );
+        }
+        Ok(Some(out))
     }
+
+    /// Up to `limit` runs of this scope, newest first.
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
+                        summary_json
+                 FROM runs WHERE scope_id = ?1
+                 ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(
+                params![scope_id, limit],
+                |r| -> rusqlite::Result<rows::RunColumns> {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .map_err(self.sq())?;
+        rows.map(|row| rows::run_row(row.map_err(self.sq())?).map_err(|d| self.corrupt(d)))
+            .collect()
+    }
+
+    /// The JSON report a finished run stored; `None` for an unknown or unfinished run.
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT report_json FROM runs WHERE run_id = ?1 AND scope_id = ?2",
+                params![run_id, scope_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.sq())
+    }
+
+    // ----- request journal (DESIGN step 4, SPEC §4.7) -----
+
+    /// Records a store request before it is sent; returns the id to settle it with.
+    /// The write is synchronous (`synchronous = FULL`), so a crash after the send still
+    /// finds the request here.
     fn journal_request(
         &mut self,
         run_id: &str,
@@ -966,44 +739,180 @@ impl StateStore for State {
         body: &[u8],
         items_json: &str,
     ) -> Result<i64, StateError> {
-        State::journal_request(self, run_id, key, operation, body, items_json)
+        let scope_id = self.writable_scope("a request")?;
+        let in_scope: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 AND scope_id = ?2)",
+                params![run_id, scope_id],
+                |r| r.get(0),
+            )
+            .map_err(self.sq())?;
+        if !in_scope {
+            return Err(StateError::UnknownRun {
+                run_id: run_id.to_owned(),
+            });
+        }
+        self.conn
+            .execute(
+                "INSERT INTO requests (run_id, idempotency_key, operation, body, items_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, key, operation, body, items_json],
+            )
+            .map_err(self.sq())?;
+        Ok(self.conn.last_insert_rowid())
     }
+
+    /// Records how a journaled request ended, with the store's response.
     fn settle_request(
         &mut self,
         id: i64,
         outcome: Outcome,
         response_json: &str,
     ) -> Result<(), StateError> {
-        State::settle_request(self, id, outcome, response_json)
+        let scope_id = self.writable_scope("a request outcome")?;
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE requests SET outcome = ?2, response_json = ?3
+                 WHERE id = ?1
+                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?4)",
+                params![id, outcome.as_str(), response_json, scope_id],
+            )
+            .map_err(self.sq())?;
+        if updated == 0 {
+            return Err(StateError::UnknownRequest { id });
+        }
+        Ok(())
     }
+
+    /// Records what is known of a request still in flight (e.g. the id of the bulk job it
+    /// started) without settling it: a crash leaves the note for whoever settles it.
     fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
-        State::note_request(self, id, response_json)
+        let scope_id = self.writable_scope("a request note")?;
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE requests SET response_json = ?2
+                 WHERE id = ?1 AND outcome IS NULL
+                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?3)",
+                params![id, response_json, scope_id],
+            )
+            .map_err(self.sq())?;
+        if updated == 0 {
+            return Err(StateError::UnknownRequest { id });
+        }
+        Ok(())
     }
+
+    /// Requests of this scope that were journaled but never settled (a crash or kill
+    /// between sending and recording), oldest first.
     fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
-        State::unsettled_requests(self)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        self.requests(
+            "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
+                    q.outcome
+             FROM requests q JOIN runs r ON r.run_id = q.run_id
+             WHERE r.scope_id = ?1 AND q.outcome IS NULL
+             ORDER BY q.id",
+            params![scope_id],
+        )
+        .map(rows::requests_only)
     }
+
+    /// The bodies of this scope's journaled requests of `operation`, settled or not,
+    /// oldest first (`create_missing` finds the products earlier runs created).
     fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
-        State::journaled_bodies(self, operation)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT q.body FROM requests q JOIN runs r ON r.run_id = q.run_id
+                 WHERE r.scope_id = ?1 AND q.operation = ?2
+                 ORDER BY q.id",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![scope_id, operation], |r| r.get(0))
+            .map_err(self.sq())?;
+        rows.map(|r| r.map_err(self.sq())).collect()
     }
+
+    /// This scope's journaled requests of `operation`, settled or not, oldest first, with
+    /// their outcome (`None`: never settled). `sync.publish_to` reads its publishes back.
     fn journal_entries(
         &self,
         operation: &str,
     ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
-        State::journal_entries(self, operation)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        self.requests(
+            "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
+                    q.outcome
+             FROM requests q JOIN runs r ON r.run_id = q.run_id
+             WHERE r.scope_id = ?1 AND q.operation = ?2
+             ORDER BY q.id",
+            params![scope_id, operation],
+        )
     }
+
+    // ----- token cache (SPEC §6) -----
+
+    /// A cached token of this scope by name (e.g. `shopify`, `google`).
     fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
-        State::get_token(self, name)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT value, expires_at FROM tokens WHERE scope_id = ?1 AND name = ?2",
+                params![scope_id, name],
+                |r| {
+                    Ok(CachedToken {
+                        value: Secret::new(r.get::<_, String>(0)?),
+                        expires_at: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sq())
     }
+
+    /// Stores or replaces a token. One statement, hence atomic: a reader sees the old
+    /// token or the new one, never a torn file (the yup-oauth2 disk cache trap).
     fn put_token(
         &mut self,
         name: &str,
         value: &Secret,
         expires_at: Option<&str>,
     ) -> Result<(), StateError> {
-        State::put_token(self, name, value, expires_at)
+        let scope_id = self.writable_scope("a token")?;
+        self.conn
+            .execute(
+                "INSERT INTO tokens (scope_id, name, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (scope_id, name)
+                 DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                params![scope_id, name, value.expose(), expires_at],
+            )
+            .map_err(self.sq())?;
+        Ok(())
     }
+
+    /// Forgets a token (revoked, or refused with a 401 that re-minting did not cure).
     fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
-        State::delete_token(self, name)
+        let scope_id = self.writable_scope("a token")?;
+        self.conn
+            .execute(
+                "DELETE FROM tokens WHERE scope_id = ?1 AND name = ?2",
+                params![scope_id, name],
+            )
+            .map_err(self.sq())?;
+        Ok(())
     }
 }
 
