@@ -44,6 +44,12 @@ pub struct PgState {
 /// A write's fence, as the async side needs it: (scope id, holder, epoch).
 type FenceArgs = Option<(i64, String, i64)>;
 
+type Tx<'t> = tokio_postgres::Transaction<'t>;
+
+/// What a write inside [`PgState::write`]'s transaction returns.
+type Written<'t, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, Failed>> + Send + 't>>;
+
 /// Inside a write's transaction: refuses it unless the lease is still ours.
 async fn fenced(tx: &tokio_postgres::Transaction<'_>, fence: &FenceArgs) -> Result<(), Failed> {
     if let Some((scope_id, holder, epoch)) = fence
@@ -174,6 +180,24 @@ impl PgState {
         self.pool.run(f)
     }
 
+    /// Runs `write` in one transaction that first checks this writer's fence (the lease,
+    /// if it holds one) and commits only if `write` succeeds: every write of the port goes
+    /// through here, so none can skip the fence.
+    fn write<T, F>(&self, write: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t Tx<'t>, &'t FenceArgs) -> Written<'t, T> + Send + 'static,
+    {
+        let fence = self.fence_args()?;
+        self.with(move |mut c| async move {
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let out = write(&tx, &fence).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
+
     fn writable_scope(&self, what: &'static str) -> Result<i64, StateError> {
         match self.scope_id {
             Some(id) if !self.read_only => Ok(id),
@@ -268,22 +292,19 @@ impl StateStore for PgState {
             cols[3].push(kind);
             cols[4].push(text);
         }
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            tx.execute(
-                "INSERT INTO sheetsync.baseline (scope_id, sku, field, location, kind, value)
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                tx.execute(
+                    "INSERT INTO sheetsync.baseline (scope_id, sku, field, location, kind, value)
                  SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
                                           $6::text[])
                  ON CONFLICT (scope_id, sku, field, location)
                  DO UPDATE SET kind = excluded.kind, value = excluded.value",
-                &[&scope_id, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
+                    &[&scope_id, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -297,32 +318,29 @@ impl StateStore for PgState {
         let scope_id = self.writable_scope("a run")?;
         let (run_id, started_at, command) =
             (run_id.to_owned(), started_at.to_owned(), command.to_owned());
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let (holder, epoch) = match &fence {
-                Some((_, h, e)) => (Some(h.clone()), Some(*e)),
-                None => (None, None),
-            };
-            tx.execute(
-                "INSERT INTO sheetsync.runs
+        self.write(move |tx, fence| {
+            Box::pin(async move {
+                let (holder, epoch) = match &fence {
+                    Some((_, h, e)) => (Some(h.clone()), Some(*e)),
+                    None => (None, None),
+                };
+                tx.execute(
+                    "INSERT INTO sheetsync.runs
                      (run_id, scope_id, command, started_at, dry_run, holder, epoch)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &run_id,
-                    &scope_id,
-                    &command,
-                    &started_at,
-                    &dry_run,
-                    &holder,
-                    &epoch,
-                ],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
+                    &[
+                        &run_id,
+                        &scope_id,
+                        &command,
+                        &started_at,
+                        &dry_run,
+                        &holder,
+                        &epoch,
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -352,51 +370,48 @@ impl StateStore for PgState {
                 col.push(cell);
             }
         }
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let updated = tx
-                .execute(
-                    "UPDATE sheetsync.runs SET finished_at = $3, exit_code = $4,
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                let updated = tx
+                    .execute(
+                        "UPDATE sheetsync.runs SET finished_at = $3, exit_code = $4,
                             summary_json = $5, report_json = $6, rows_recorded = true
                      WHERE run_id = $1 AND scope_id = $2",
-                    &[
-                        &run_id,
-                        &scope_id,
-                        &finished_at,
-                        &exit_code,
-                        &summary,
-                        &report_json,
-                    ],
+                        &[
+                            &run_id,
+                            &scope_id,
+                            &finished_at,
+                            &exit_code,
+                            &summary,
+                            &report_json,
+                        ],
+                    )
+                    .await?;
+                if updated == 0 {
+                    return Err(Failed::State(StateError::UnknownRun { run_id }));
+                }
+                // A run finished twice (never today) keeps its last rows only.
+                tx.execute(
+                    "DELETE FROM sheetsync.run_rows WHERE run_id = $1",
+                    &[&run_id],
                 )
                 .await?;
-            if updated == 0 {
-                return Err(Failed::State(StateError::UnknownRun { run_id }));
-            }
-            // A run finished twice (never today) keeps its last rows only.
-            tx.execute(
-                "DELETE FROM sheetsync.run_rows WHERE run_id = $1",
-                &[&run_id],
-            )
-            .await?;
-            tx.execute(
-                "INSERT INTO sheetsync.run_rows (run_id, seq, \"row\", kind, sku, field,
+                tx.execute(
+                    "INSERT INTO sheetsync.run_rows (run_id, seq, \"row\", kind, sku, field,
                     location, from_kind, from_value, to_kind, to_value, status, error, note,
                     created, product)
                  SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[],
                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
                     $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])",
-                &[
-                    &run_id, &seq, &row_no, &text[0], &text[1], &text[2], &text[3], &text[4],
-                    &text[5], &text[6], &text[7], &text[8], &text[9], &text[10], &text[11],
-                    &text[12],
-                ],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
+                    &[
+                        &run_id, &seq, &row_no, &text[0], &text[1], &text[2], &text[3], &text[4],
+                        &text[5], &text[6], &text[7], &text[8], &text[9], &text[10], &text[11],
+                        &text[12],
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -508,36 +523,33 @@ impl StateStore for PgState {
             body.to_vec(),
             items_json.to_owned(),
         );
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let epoch = fence.as_ref().map(|(_, _, e)| *e);
-            let row = tx
-                .query_opt(
-                    "INSERT INTO sheetsync.requests
+        self.write(move |tx, fence| {
+            Box::pin(async move {
+                let epoch = fence.as_ref().map(|(_, _, e)| *e);
+                let row = tx
+                    .query_opt(
+                        "INSERT INTO sheetsync.requests
                          (run_id, idempotency_key, operation, body, items_json, epoch)
                      SELECT $1, $2, $3, $4, $5, $7
                      WHERE EXISTS (SELECT 1 FROM sheetsync.runs
                                    WHERE run_id = $1 AND scope_id = $6)
                      RETURNING id",
-                    &[
-                        &run_id,
-                        &key,
-                        &operation,
-                        &body,
-                        &items_json,
-                        &scope_id,
-                        &epoch,
-                    ],
-                )
-                .await?;
-            let Some(row) = row else {
-                return Err(Failed::State(StateError::UnknownRun { run_id }));
-            };
-            tx.commit().await?;
-            Ok(row.get(0))
+                        &[
+                            &run_id,
+                            &key,
+                            &operation,
+                            &body,
+                            &items_json,
+                            &scope_id,
+                            &epoch,
+                        ],
+                    )
+                    .await?;
+                let Some(row) = row else {
+                    return Err(Failed::State(StateError::UnknownRun { run_id }));
+                };
+                Ok(row.get(0))
+            })
         })
     }
 
@@ -550,48 +562,42 @@ impl StateStore for PgState {
         let scope_id = self.writable_scope("a request outcome")?;
         let response_json = response_json.to_owned();
         let outcome = outcome.as_str();
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let updated = tx
-                .execute(
-                    "UPDATE sheetsync.requests SET outcome = $2, response_json = $3
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                let updated = tx
+                    .execute(
+                        "UPDATE sheetsync.requests SET outcome = $2, response_json = $3
                      WHERE id = $1
                        AND run_id IN (SELECT run_id FROM sheetsync.runs WHERE scope_id = $4)",
-                    &[&id, &outcome, &response_json, &scope_id],
-                )
-                .await?;
-            if updated == 0 {
-                return Err(Failed::State(StateError::UnknownRequest { id }));
-            }
-            tx.commit().await?;
-            Ok(())
+                        &[&id, &outcome, &response_json, &scope_id],
+                    )
+                    .await?;
+                if updated == 0 {
+                    return Err(Failed::State(StateError::UnknownRequest { id }));
+                }
+                Ok(())
+            })
         })
     }
 
     fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
         let scope_id = self.writable_scope("a request note")?;
         let response_json = response_json.to_owned();
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let updated = tx
-                .execute(
-                    "UPDATE sheetsync.requests SET response_json = $2
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                let updated = tx
+                    .execute(
+                        "UPDATE sheetsync.requests SET response_json = $2
                      WHERE id = $1 AND outcome IS NULL
                        AND run_id IN (SELECT run_id FROM sheetsync.runs WHERE scope_id = $3)",
-                    &[&id, &response_json, &scope_id],
-                )
-                .await?;
-            if updated == 0 {
-                return Err(Failed::State(StateError::UnknownRequest { id }));
-            }
-            tx.commit().await?;
-            Ok(())
+                        &[&id, &response_json, &scope_id],
+                    )
+                    .await?;
+                if updated == 0 {
+                    return Err(Failed::State(StateError::UnknownRequest { id }));
+                }
+                Ok(())
+            })
         })
     }
 
@@ -615,17 +621,11 @@ impl StateStore for PgState {
     }
 
     fn check_writer(&self) -> Result<(), StateError> {
-        let fence = self.fence_args()?;
-        if fence.is_none() {
+        if self.fence.is_none() {
             return Ok(());
         }
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        // The fenced transaction with nothing in it: the check is the write.
+        self.write(|_, _| Box::pin(async { Ok(()) }))
     }
 
     // Tokens never go to the shared database: they stay in the local SQLite state.
