@@ -87,73 +87,69 @@ pub fn history(state: &State) -> Result<ScopeHistory, StateError> {
     let Some(scope_id) = state.scope_id else {
         return Ok(ScopeHistory::default());
     };
-    let mut out = ScopeHistory::default();
-
-    out.baseline = all(
-        state,
-        scope_id,
-        "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-    )?;
-
-    out.runs = all(
-        state,
-        scope_id,
-        "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
+    Ok(ScopeHistory {
+        baseline: all(
+            state,
+            scope_id,
+            "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?,
+        runs: all(
+            state,
+            scope_id,
+            "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
                     summary_json, report_json, rows_recorded
              FROM runs WHERE scope_id = ?1 ORDER BY started_at, rowid",
-        |r| {
-            Ok(RunExport {
-                run_id: r.get(0)?,
-                command: r.get(1)?,
-                started_at: r.get(2)?,
-                finished_at: r.get(3)?,
-                dry_run: r.get::<_, i64>(4)? != 0,
-                exit_code: r.get(5)?,
-                summary_json: r.get(6)?,
-                report_json: r.get(7)?,
-                rows_recorded: r.get::<_, i64>(8)? != 0,
-            })
-        },
-    )?;
-
-    out.requests = all(
-        state,
-        scope_id,
-        "SELECT q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
+            |r| {
+                Ok(RunExport {
+                    run_id: r.get(0)?,
+                    command: r.get(1)?,
+                    started_at: r.get(2)?,
+                    finished_at: r.get(3)?,
+                    dry_run: r.get::<_, i64>(4)? != 0,
+                    exit_code: r.get(5)?,
+                    summary_json: r.get(6)?,
+                    report_json: r.get(7)?,
+                    rows_recorded: r.get::<_, i64>(8)? != 0,
+                })
+            },
+        )?,
+        requests: all(
+            state,
+            scope_id,
+            "SELECT q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
                     q.outcome, q.response_json
              FROM requests q JOIN runs r ON r.run_id = q.run_id
              WHERE r.scope_id = ?1 ORDER BY q.id",
-        |r| {
-            Ok(RequestExport {
-                run_id: r.get(0)?,
-                idempotency_key: r.get(1)?,
-                operation: r.get(2)?,
-                body: r.get(3)?,
-                items_json: r.get(4)?,
-                outcome: r.get(5)?,
-                response_json: r.get(6)?,
-            })
-        },
-    )?;
-
-    out.run_rows = all(
-        state,
-        scope_id,
-        "SELECT x.run_id, x.seq, x.row, x.kind, x.sku, x.field, x.location, x.from_kind,
+            |r| {
+                Ok(RequestExport {
+                    run_id: r.get(0)?,
+                    idempotency_key: r.get(1)?,
+                    operation: r.get(2)?,
+                    body: r.get(3)?,
+                    items_json: r.get(4)?,
+                    outcome: r.get(5)?,
+                    response_json: r.get(6)?,
+                })
+            },
+        )?,
+        run_rows: all(
+            state,
+            scope_id,
+            "SELECT x.run_id, x.seq, x.row, x.kind, x.sku, x.field, x.location, x.from_kind,
                     x.from_value, x.to_kind, x.to_value, x.status, x.error, x.note,
                     x.created, x.product
              FROM run_rows x JOIN runs r ON r.run_id = x.run_id
              WHERE r.scope_id = ?1 ORDER BY x.run_id, x.seq",
-        |r| {
-            let mut text: [Option<String>; 13] = Default::default();
-            for (i, cell) in text.iter_mut().enumerate() {
-                *cell = r.get(3 + i)?;
-            }
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, text))
-        },
-    )?;
-    Ok(out)
+            |r| {
+                let mut text: [Option<String>; 13] = Default::default();
+                for (i, cell) in text.iter_mut().enumerate() {
+                    *cell = r.get(3 + i)?;
+                }
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, text))
+            },
+        )?,
+    })
 }
 
 /// Every row of one query over the scope `scope_id` (its `?1`), read by `f`.
