@@ -20,7 +20,7 @@ use yup_oauth2::ApplicationSecret;
 use yup_oauth2::storage::{TokenInfo, TokenStorage, TokenStorageError};
 
 use crate::model::Secret;
-use crate::state::{Scope, State, StateError};
+use crate::state::{Scope, State, StateError, StateStore};
 
 /// The token table's row name for the Google token of a scope.
 pub const TOKEN_NAME: &str = "google";

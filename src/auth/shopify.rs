@@ -20,7 +20,7 @@ use url::Url;
 use super::endpoint::{EndpointError, resolve_endpoint};
 use super::{AuthError, TokenProvider};
 use crate::config::{Secret, ShopifyAuthMethod, ShopifyConfig};
-use crate::state::{Scope, State};
+use crate::state::{Scope, State, StateStore};
 
 /// The token table's row name for the Shopify token of a scope.
 pub const TOKEN_NAME: &str = "shopify";

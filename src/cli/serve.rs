@@ -61,15 +61,7 @@ pub async fn run(
         .await?
         .with_cancel(shutdown.hard.clone());
     let _lock = schedule::hold_lock(&engine, "sheetsync serve")?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CommandError::Local(format!("cannot listen on {listen}: {e}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| CommandError::Local(format!("cannot listen on {listen}: {e}")))?;
-    // Printed whatever the log level: the address (a port picked by `:0`) is what the
-    // merchant (or a test) needs next.
-    eprintln!("sheetsync serve: listening on http://{bound}");
+    let listener = bind(listen).await?;
     let signals = tokio::spawn(super::watch::stop_on_signals(shutdown.clone()));
     let ctx = ServeContext::new(config, interval, std::sync::Arc::new(SystemClock));
     let opts = WatchOptions {
@@ -81,6 +73,18 @@ pub async fn run(
     signals.abort();
     served.map_err(|e| CommandError::Local(e.to_string()))?;
     Ok(ExitStatus::Done)
+}
+
+/// Listens on `listen` and says where, whatever the log level: the address (a port
+/// picked by `:0`) is what the merchant (or a test) needs next.
+async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, CommandError> {
+    let cannot = |e: std::io::Error| CommandError::Local(format!("cannot listen on {listen}: {e}"));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(cannot)?;
+    let bound = listener.local_addr().map_err(cannot)?;
+    eprintln!("sheetsync serve: listening on http://{bound}");
+    Ok(listener)
 }
 
 /// `serve` with the shared state: a fleet worker (`fleet run` with the default replica
@@ -100,15 +104,9 @@ async fn fleet(
         pool_size: config.state.pool_size,
     };
     let shutdown = Shutdown::default();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CommandError::Local(format!("cannot listen on {listen}: {e}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| CommandError::Local(format!("cannot listen on {listen}: {e}")))?;
-    // As without the shared state, plus the worker's id: the lease holder `fleet status`
-    // and the stores' User-Agent name.
-    eprintln!("sheetsync serve: listening on http://{bound}");
+    let listener = bind(listen).await?;
+    // With the shared state, the worker's id too: the lease holder `fleet status` and the
+    // stores' User-Agent name.
     eprintln!("sheetsync serve: fleet worker {}", worker.id);
     let signals = tokio::spawn(super::watch::stop_on_signals(shutdown.clone()));
     let ctx = ServeContext::new(config, interval, std::sync::Arc::new(SystemClock));

@@ -17,11 +17,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::access::Bearer;
-use super::hook::{HookGate, HookState, HookTarget};
-use super::{ServeContext, ServeError, router};
+use super::hook::{HookState, HookTarget};
+use super::{ServeContext, ServeError, hook_gate, serve_while};
 use crate::fleet::hooks::{Attached, PairHooks, PairKey};
 use crate::fleet::worker::WorkerOptions;
 use crate::progress::Reporter;
@@ -192,43 +191,20 @@ pub async fn run(
     bearer: Bearer,
     shutdown: &Shutdown,
 ) -> Result<(), ServeError> {
-    let secret = ctx.config.serve.hook_secret.clone().ok_or_else(|| {
-        crate::config::ServeConfigError::Invalid("serve.hook_secret is not set".to_owned())
-    })?;
+    let gate = hook_gate(ctx)?;
     let hooks = FleetHooks::new(ctx.clone());
     let route = hooks.clone();
     let mut ctx = ctx.clone();
     let (shown, id) = (hooks.clone(), worker.id.clone());
     ctx.page_notes = Some(Arc::new(move || shown.notes(&id)));
-    let ctx = &ctx;
     let hook = HookState {
-        gate: Arc::new(HookGate::new(
-            &secret,
-            &ctx.config.sheet.spreadsheet_id,
-            &ctx.config.sheet.tab,
-            ctx.clock.clone(),
-        )),
+        gate,
         target: HookTarget::Fleet(Arc::new(move |id: &str, tab: &str| {
             route.nudges_for(id, tab)
         })),
     };
-    let app = router(ctx, hook, bearer);
-    let stop = shutdown.stop.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
-    let worked =
-        crate::fleet::worker::run_with(worker, shutdown.clone(), Some(Arc::new(hooks))).await;
-    // The worker also returns early when it cannot start (schema not migrated).
-    shutdown.stop.cancel();
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(result)) => result?,
-        Ok(Err(e)) => tracing::warn!(error = %e, "The HTTP server task ended abnormally"),
-        Err(_) => tracing::warn!("The HTTP server did not stop within 5 s; leaving it"),
-    }
-    worked?;
+    let worker = crate::fleet::worker::run_with(worker, shutdown.clone(), Some(Arc::new(hooks)));
+    serve_while(&ctx, hook, listener, bearer, shutdown, worker).await??;
     Ok(())
 }
 
@@ -236,6 +212,7 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::serve::health::ManualClock;
+    use std::time::Duration;
 
     fn hooks(clock: Arc<ManualClock>) -> FleetHooks {
         let text = "[sheet]\nspreadsheet_id = \"s\"\ntab = \"Inventory\"\n\

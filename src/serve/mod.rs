@@ -205,20 +205,42 @@ pub async fn run(
     bearer: Bearer,
     shutdown: &Shutdown,
 ) -> Result<(), ServeError> {
-    let secret = ctx.config.serve.hook_secret.clone().ok_or_else(|| {
-        crate::config::ServeConfigError::Invalid("serve.hook_secret is not set".to_owned())
-    })?;
+    let gate = hook_gate(ctx)?;
     engine.set_progress(Reporter::new(ctx.metrics.clone()));
     let nudges = Nudges::default();
     let hook = HookState {
-        gate: Arc::new(HookGate::new(
-            &secret,
-            &ctx.config.sheet.spreadsheet_id,
-            &ctx.config.sheet.tab,
-            ctx.clock.clone(),
-        )),
+        gate,
         target: HookTarget::One(nudges.clone()),
     };
+    let observer = Observer { ctx: ctx.clone() };
+    let watch = crate::schedule::watch_with(engine, watch, shutdown, Some(&nudges), &observer);
+    serve_while(ctx, hook, listener, bearer, shutdown, watch).await
+}
+
+/// The sheet hook's gate, on `serve.hook_secret` (which `serve` requires) for the
+/// config's spreadsheet and tab.
+fn hook_gate(ctx: &ServeContext) -> Result<Arc<HookGate>, ServeError> {
+    let secret = ctx.config.serve.hook_secret.clone().ok_or_else(|| {
+        crate::config::ServeConfigError::Invalid("serve.hook_secret is not set".to_owned())
+    })?;
+    Ok(Arc::new(HookGate::new(
+        &secret,
+        &ctx.config.sheet.spreadsheet_id,
+        &ctx.config.sheet.tab,
+        ctx.clock.clone(),
+    )))
+}
+
+/// Serves the HTTP app on `listener` while `work` (the watch loop, or the fleet worker)
+/// runs, and returns what `work` did once the server has stopped.
+async fn serve_while<T>(
+    ctx: &ServeContext,
+    hook: HookState,
+    listener: tokio::net::TcpListener,
+    bearer: Bearer,
+    shutdown: &Shutdown,
+    work: impl Future<Output = T>,
+) -> Result<T, ServeError> {
     let app = router(ctx, hook, bearer);
     let stop = shutdown.stop.clone();
     let server = tokio::spawn(async move {
@@ -226,17 +248,17 @@ pub async fn run(
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });
-    let observer = Observer { ctx: ctx.clone() };
-    crate::schedule::watch_with(engine, watch, shutdown, Some(&nudges), &observer).await;
-    // The loop ends on `stop`, which also stops the server from accepting; a client that
-    // keeps its connection open may not hold the process, hence the bound.
+    let done = work.await;
+    // The work ends on `stop` (or early, when it cannot start); `stop` also stops the
+    // server from accepting, and a client that keeps its connection open may not hold the
+    // process, hence the bound.
     shutdown.stop.cancel();
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(result)) => result?,
         Ok(Err(e)) => tracing::warn!(error = %e, "The HTTP server task ended abnormally"),
         Err(_) => tracing::warn!("The HTTP server did not stop within 5 s; leaving it"),
     }
-    Ok(())
+    Ok(done)
 }
 
 /// The address `serve` listens on unless told otherwise.

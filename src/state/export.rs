@@ -8,8 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{DB_FILE, Scope, State, StateError};
 
-/// A baseline entry as stored: (SKU, field, location, kind, value).
-pub type BaselineRow = (String, String, String, Option<String>, Option<String>);
+pub use super::rows::BaselineRow;
 
 /// One run as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,89 +87,80 @@ pub fn history(state: &State) -> Result<ScopeHistory, StateError> {
     let Some(scope_id) = state.scope_id else {
         return Ok(ScopeHistory::default());
     };
-    let sq = |e| StateError::sqlite(&state.path, e);
-    let conn = &state.conn;
-    let mut out = ScopeHistory::default();
-
-    let mut stmt = conn
-        .prepare("SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1")
-        .map_err(sq)?;
-    out.baseline = stmt
-        .query_map([scope_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .map_err(sq)?
-        .collect::<Result<_, _>>()
-        .map_err(sq)?;
-
-    let mut stmt = conn
-        .prepare(
+    Ok(ScopeHistory {
+        baseline: all(
+            state,
+            scope_id,
+            "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?,
+        runs: all(
+            state,
+            scope_id,
             "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
                     summary_json, report_json, rows_recorded
              FROM runs WHERE scope_id = ?1 ORDER BY started_at, rowid",
-        )
-        .map_err(sq)?;
-    out.runs = stmt
-        .query_map([scope_id], |r| {
-            Ok(RunExport {
-                run_id: r.get(0)?,
-                command: r.get(1)?,
-                started_at: r.get(2)?,
-                finished_at: r.get(3)?,
-                dry_run: r.get::<_, i64>(4)? != 0,
-                exit_code: r.get(5)?,
-                summary_json: r.get(6)?,
-                report_json: r.get(7)?,
-                rows_recorded: r.get::<_, i64>(8)? != 0,
-            })
-        })
-        .map_err(sq)?
-        .collect::<Result<_, _>>()
-        .map_err(sq)?;
-
-    let mut stmt = conn
-        .prepare(
+            |r| {
+                Ok(RunExport {
+                    run_id: r.get(0)?,
+                    command: r.get(1)?,
+                    started_at: r.get(2)?,
+                    finished_at: r.get(3)?,
+                    dry_run: r.get::<_, i64>(4)? != 0,
+                    exit_code: r.get(5)?,
+                    summary_json: r.get(6)?,
+                    report_json: r.get(7)?,
+                    rows_recorded: r.get::<_, i64>(8)? != 0,
+                })
+            },
+        )?,
+        requests: all(
+            state,
+            scope_id,
             "SELECT q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
                     q.outcome, q.response_json
              FROM requests q JOIN runs r ON r.run_id = q.run_id
              WHERE r.scope_id = ?1 ORDER BY q.id",
-        )
-        .map_err(sq)?;
-    out.requests = stmt
-        .query_map([scope_id], |r| {
-            Ok(RequestExport {
-                run_id: r.get(0)?,
-                idempotency_key: r.get(1)?,
-                operation: r.get(2)?,
-                body: r.get(3)?,
-                items_json: r.get(4)?,
-                outcome: r.get(5)?,
-                response_json: r.get(6)?,
-            })
-        })
-        .map_err(sq)?
-        .collect::<Result<_, _>>()
-        .map_err(sq)?;
-
-    let mut stmt = conn
-        .prepare(
+            |r| {
+                Ok(RequestExport {
+                    run_id: r.get(0)?,
+                    idempotency_key: r.get(1)?,
+                    operation: r.get(2)?,
+                    body: r.get(3)?,
+                    items_json: r.get(4)?,
+                    outcome: r.get(5)?,
+                    response_json: r.get(6)?,
+                })
+            },
+        )?,
+        run_rows: all(
+            state,
+            scope_id,
             "SELECT x.run_id, x.seq, x.row, x.kind, x.sku, x.field, x.location, x.from_kind,
                     x.from_value, x.to_kind, x.to_value, x.status, x.error, x.note,
                     x.created, x.product
              FROM run_rows x JOIN runs r ON r.run_id = x.run_id
              WHERE r.scope_id = ?1 ORDER BY x.run_id, x.seq",
-        )
-        .map_err(sq)?;
-    out.run_rows = stmt
-        .query_map([scope_id], |r| {
-            let mut text: [Option<String>; 13] = Default::default();
-            for (i, cell) in text.iter_mut().enumerate() {
-                *cell = r.get(3 + i)?;
-            }
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, text))
-        })
-        .map_err(sq)?
-        .collect::<Result<_, _>>()
-        .map_err(sq)?;
-    Ok(out)
+            |r| {
+                let mut text: [Option<String>; 13] = Default::default();
+                for (i, cell) in text.iter_mut().enumerate() {
+                    *cell = r.get(3 + i)?;
+                }
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, text))
+            },
+        )?,
+    })
+}
+
+/// Every row of one query over the scope `scope_id` (its `?1`), read by `f`.
+fn all<T>(
+    state: &State,
+    scope_id: i64,
+    sql: &str,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StateError> {
+    let sq = |e| StateError::sqlite(&state.path, e);
+    let mut stmt = state.conn.prepare(sql).map_err(sq)?;
+    let rows = stmt.query_map([scope_id], f).map_err(sq)?;
+    rows.collect::<Result<_, _>>().map_err(sq)
 }

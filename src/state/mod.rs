@@ -17,24 +17,23 @@ mod error;
 pub mod export;
 mod lock;
 pub mod postgres;
+mod rows;
 mod schema;
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use rust_decimal::Decimal;
 use serde::Serialize;
 
 pub use error::StateError;
 pub use lock::WriterLock;
 
 use crate::model::Secret;
-use crate::model::{Field, FieldKey, Sku, Value};
+use crate::model::{FieldKey, Sku, Value};
 use crate::plan::Baseline;
 
 /// The database file inside the state dir.
@@ -115,6 +114,17 @@ impl Outcome {
             Outcome::Applied => "applied",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// The outcome [`Outcome::as_str`] stored, or `None` for a name this version does
+    /// not know.
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        match name {
+            "applied" => Some(Outcome::Applied),
+            "failed" => Some(Outcome::Failed),
+            "skipped" => Some(Outcome::Skipped),
+            _ => None,
         }
     }
 }
@@ -355,6 +365,13 @@ impl State {
         |e| StateError::sqlite(&self.path, e)
     }
 
+    fn corrupt(&self, detail: String) -> StateError {
+        StateError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+
     fn writable_scope(&self, what: &'static str) -> Result<i64, StateError> {
         match self.scope_id {
             Some(id) if !self.read_only => Ok(id),
@@ -362,537 +379,27 @@ impl State {
         }
     }
 
-    // ----- baseline (SPEC §4.4) -----
-
-    /// The values both sides last agreed on, for this scope.
-    pub fn load_baseline(&self) -> Result<Baseline, StateError> {
-        let mut out = Baseline::new();
-        let Some(scope_id) = self.scope_id else {
-            return Ok(out);
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
-            )
-            .map_err(self.sq())?;
+    /// The requests (and outcomes) a query of [`rows::RequestColumns`] finds.
+    fn requests(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.sq())?;
         let rows = stmt
-            .query_map([scope_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                ))
-            })
-            .map_err(self.sq())?;
-        for row in rows {
-            let (sku, field, location, kind, value) = row.map_err(self.sq())?;
-            let corrupt = |detail: String| StateError::Corrupt {
-                path: self.path.clone(),
-                detail,
-            };
-            let sku =
-                Sku::new(&sku).ok_or_else(|| corrupt("an empty SKU in the baseline".into()))?;
-            let field = Field::from_name(&field)
-                .ok_or_else(|| corrupt(format!("unknown baseline field {field:?}")))?;
-            let location = (!location.is_empty()).then_some(location);
-            let value = decode_value(kind.as_deref(), value.as_deref()).map_err(corrupt)?;
-            out.insert((sku, FieldKey { field, location }), value);
-        }
-        Ok(out)
-    }
-
-    /// Records agreed values (insert or replace), all in one transaction. Location names
-    /// are non-empty (config), so '' can stand for "no location".
-    pub fn set_baseline(
-        &mut self,
-        entries: &[(Sku, FieldKey, Option<Value>)],
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a baseline")?;
-        let path = self.path.clone();
-        let sq = |e| StateError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(sq)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO baseline (scope_id, sku, field, location, kind, value)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (scope_id, sku, field, location)
-                     DO UPDATE SET kind = excluded.kind, value = excluded.value",
-                )
-                .map_err(sq)?;
-            for (sku, key, value) in entries {
-                let (kind, text) = encode_value(value.as_ref());
-                stmt.execute(params![
-                    scope_id,
-                    sku.as_str(),
-                    key.field.name(),
-                    key.location.as_deref().unwrap_or(""),
-                    kind,
-                    text
-                ])
-                .map_err(sq)?;
-            }
-        }
-        tx.commit().map_err(sq)
-    }
-
-    // ----- run journal (SPEC §5 `runs`) -----
-
-    /// Records the start of a run. SPEC §5 journals real runs only; `dry_run` is kept for
-    /// callers that journal previews too.
-    pub fn begin_run(
-        &mut self,
-        run_id: &str,
-        started_at: &str,
-        command: &str,
-        dry_run: bool,
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a run")?;
-        self.conn
-            .execute(
-                "INSERT INTO runs (run_id, scope_id, command, started_at, dry_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run_id, scope_id, command, started_at, dry_run],
-            )
-            .map_err(self.sq())?;
-        Ok(())
-    }
-
-    /// Records how a run ended, with its summary, full JSON report (`runs show`) and its
-    /// changes and pulled cells as typed rows (`revert`), all in one transaction.
-    pub fn finish_run(
-        &mut self,
-        run_id: &str,
-        finished_at: &str,
-        exit_code: i32,
-        summary: &serde_json::Value,
-        report_json: &str,
-        rows: &[JournalRow],
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a run")?;
-        let path = self.path.clone();
-        let sq = |e| StateError::sqlite(&path, e);
-        let tx = self.conn.transaction().map_err(sq)?;
-        let updated = tx
-            .execute(
-                "UPDATE runs SET finished_at = ?3, exit_code = ?4, summary_json = ?5,
-                                 report_json = ?6, rows_recorded = 1
-                 WHERE run_id = ?1 AND scope_id = ?2",
-                params![
-                    run_id,
-                    scope_id,
-                    finished_at,
-                    exit_code,
-                    summary.to_string(),
-                    report_json
-                ],
-            )
-            .map_err(sq)?;
-        if updated == 0 {
-            return Err(StateError::UnknownRun {
-                run_id: run_id.to_owned(),
-            });
-        }
-        {
-            // A run finished twice (never today) keeps its last rows only.
-            tx.execute("DELETE FROM run_rows WHERE run_id = ?1", [run_id])
-                .map_err(sq)?;
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO run_rows (run_id, seq, kind, sku, row, field, location,
-                        from_kind, from_value, to_kind, to_value, status, error, note,
-                        created, product)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                        ?15, ?16)",
-                )
-                .map_err(sq)?;
-            for (seq, r) in rows.iter().enumerate() {
-                let (from_kind, from_value) = encode_value(r.from.as_ref());
-                let (to_kind, to_value) = encode_value(r.to.as_ref());
-                stmt.execute(params![
-                    run_id,
-                    i64::try_from(seq).unwrap_or(i64::MAX),
-                    r.kind.as_str(),
-                    r.sku.as_str(),
-                    r.row,
-                    r.key.field.name(),
-                    r.key.location.as_deref().unwrap_or(""),
-                    from_kind,
-                    from_value,
-                    to_kind,
-                    to_value,
-                    r.status.map(RowStatus::as_str),
-                    r.error,
-                    r.note,
-                    r.created.map(Created::as_str),
-                    r.product,
-                ])
-                .map_err(sq)?;
-            }
-        }
-        tx.commit().map_err(sq)
-    }
-
-    /// The typed rows of finished run `run_id`, in report order; `None` when the run is
-    /// unknown, unfinished, or was recorded before the journal kept rows (schema 1).
-    pub fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(None);
-        };
-        let recorded: Option<bool> = self
-            .conn
-            .query_row(
-                "SELECT rows_recorded FROM runs
-                 WHERE run_id = ?1 AND scope_id = ?2 AND finished_at IS NOT NULL",
-                params![run_id, scope_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sq())?;
-        if recorded != Some(true) {
-            return Ok(None);
-        }
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT kind, sku, row, field, location, from_kind, from_value, to_kind,
-                        to_value, status, error, note, created, product
-                 FROM run_rows WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(self.sq())?;
-        type Raw = (
-            String,
-            String,
-            u32,
-            String,
-            String,
-            [Option<String>; 4],
-            [Option<String>; 4],
-            String,
-        );
-        let rows = stmt
-            .query_map([run_id], |r| -> rusqlite::Result<Raw> {
-                Ok((
+            .query_map(params, |r| {
+                Ok(rows::journaled_request((
                     r.get(0)?,
                     r.get(1)?,
                     r.get(2)?,
                     r.get(3)?,
                     r.get(4)?,
-                    [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
-                    [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
-                    r.get(13)?,
-                ))
-            })
-            .map_err(self.sq())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (kind, sku, row, field, location, values, rest, product) =
-                row.map_err(self.sq())?;
-            let raw = RawJournalRow {
-                kind,
-                sku,
-                row,
-                field,
-                location,
-                values,
-                rest,
-                product,
-            };
-            out.push(raw.decode().map_err(|detail| StateError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("run {run_id}: {detail}"),
-            })?);
-        }
-        Ok(Some(out))
-    }
-
-    /// Up to `limit` runs of this scope, newest first.
-    pub fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Vec::new());
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
-                        summary_json
-                 FROM runs WHERE scope_id = ?1
-                 ORDER BY started_at DESC, rowid DESC LIMIT ?2",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map(params![scope_id, limit], |r| {
-                Ok((
-                    RunRow {
-                        run_id: r.get(0)?,
-                        command: r.get(1)?,
-                        started_at: r.get(2)?,
-                        finished_at: r.get(3)?,
-                        dry_run: r.get(4)?,
-                        exit_code: r.get(5)?,
-                        summary: serde_json::Value::Null,
-                    },
-                    r.get::<_, Option<String>>(6)?,
-                ))
-            })
-            .map_err(self.sq())?;
-        rows.map(|row| {
-            let (mut run, summary) = row.map_err(self.sq())?;
-            if let Some(text) = summary {
-                run.summary = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-                    path: self.path.clone(),
-                    detail: format!("the summary of run {} is not JSON: {e}", run.run_id),
-                })?;
-            }
-            Ok(run)
-        })
-        .collect()
-    }
-
-    /// The JSON report a finished run stored; `None` for an unknown or unfinished run.
-    pub fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(None);
-        };
-        self.conn
-            .query_row(
-                "SELECT report_json FROM runs WHERE run_id = ?1 AND scope_id = ?2",
-                params![run_id, scope_id],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map(Option::flatten)
-            .map_err(self.sq())
-    }
-
-    // ----- request journal (DESIGN step 4, SPEC §4.7) -----
-
-    /// Records a store request before it is sent; returns the id to settle it with.
-    /// The write is synchronous (`synchronous = FULL`), so a crash after the send still
-    /// finds the request here.
-    pub fn journal_request(
-        &mut self,
-        run_id: &str,
-        key: &str,
-        operation: &str,
-        body: &[u8],
-        items_json: &str,
-    ) -> Result<i64, StateError> {
-        let scope_id = self.writable_scope("a request")?;
-        let in_scope: bool = self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 AND scope_id = ?2)",
-                params![run_id, scope_id],
-                |r| r.get(0),
-            )
-            .map_err(self.sq())?;
-        if !in_scope {
-            return Err(StateError::UnknownRun {
-                run_id: run_id.to_owned(),
-            });
-        }
-        self.conn
-            .execute(
-                "INSERT INTO requests (run_id, idempotency_key, operation, body, items_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run_id, key, operation, body, items_json],
-            )
-            .map_err(self.sq())?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// Records how a journaled request ended, with the store's response.
-    pub fn settle_request(
-        &mut self,
-        id: i64,
-        outcome: Outcome,
-        response_json: &str,
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a request outcome")?;
-        let updated = self
-            .conn
-            .execute(
-                "UPDATE requests SET outcome = ?2, response_json = ?3
-                 WHERE id = ?1
-                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?4)",
-                params![id, outcome.as_str(), response_json, scope_id],
-            )
-            .map_err(self.sq())?;
-        if updated == 0 {
-            return Err(StateError::UnknownRequest { id });
-        }
-        Ok(())
-    }
-
-    /// Records what is known of a request still in flight (e.g. the id of the bulk job it
-    /// started) without settling it: a crash leaves the note for whoever settles it.
-    pub fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a request note")?;
-        let updated = self
-            .conn
-            .execute(
-                "UPDATE requests SET response_json = ?2
-                 WHERE id = ?1 AND outcome IS NULL
-                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?3)",
-                params![id, response_json, scope_id],
-            )
-            .map_err(self.sq())?;
-        if updated == 0 {
-            return Err(StateError::UnknownRequest { id });
-        }
-        Ok(())
-    }
-
-    /// Requests of this scope that were journaled but never settled (a crash or kill
-    /// between sending and recording), oldest first.
-    pub fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json
-                 FROM requests q JOIN runs r ON r.run_id = q.run_id
-                 WHERE r.scope_id = ?1 AND q.outcome IS NULL
-                 ORDER BY q.id",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map([scope_id], |r| {
-                Ok(JournaledRequest {
-                    id: r.get(0)?,
-                    run_id: r.get(1)?,
-                    key: r.get(2)?,
-                    operation: r.get(3)?,
-                    body: r.get(4)?,
-                    items_json: r.get(5)?,
-                })
+                    r.get(5)?,
+                    r.get(6)?,
+                )))
             })
             .map_err(self.sq())?;
         rows.map(|r| r.map_err(self.sq())).collect()
-    }
-
-    /// The bodies of this scope's journaled requests of `operation`, settled or not,
-    /// oldest first (`create_missing` finds the products earlier runs created).
-    pub fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT q.body FROM requests q JOIN runs r ON r.run_id = q.run_id
-                 WHERE r.scope_id = ?1 AND q.operation = ?2
-                 ORDER BY q.id",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map(params![scope_id, operation], |r| r.get(0))
-            .map_err(self.sq())?;
-        rows.map(|r| r.map_err(self.sq())).collect()
-    }
-
-    /// This scope's journaled requests of `operation`, settled or not, oldest first, with
-    /// their outcome (`None`: never settled). `sync.publish_to` reads its publishes back.
-    pub fn journal_entries(
-        &self,
-        operation: &str,
-    ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
-                        q.outcome
-                 FROM requests q JOIN runs r ON r.run_id = q.run_id
-                 WHERE r.scope_id = ?1 AND q.operation = ?2
-                 ORDER BY q.id",
-            )
-            .map_err(self.sq())?;
-        let rows = stmt
-            .query_map(params![scope_id, operation], |r| {
-                let outcome: Option<String> = r.get(6)?;
-                Ok((
-                    JournaledRequest {
-                        id: r.get(0)?,
-                        run_id: r.get(1)?,
-                        key: r.get(2)?,
-                        operation: r.get(3)?,
-                        body: r.get(4)?,
-                        items_json: r.get(5)?,
-                    },
-                    outcome.as_deref().and_then(|o| match o {
-                        "applied" => Some(Outcome::Applied),
-                        "failed" => Some(Outcome::Failed),
-                        "skipped" => Some(Outcome::Skipped),
-                        _ => None,
-                    }),
-                ))
-            })
-            .map_err(self.sq())?;
-        rows.map(|r| r.map_err(self.sq())).collect()
-    }
-
-    // ----- token cache (SPEC §6) -----
-
-    /// A cached token of this scope by name (e.g. `shopify`, `google`).
-    pub fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
-        let Some(scope_id) = self.scope_id else {
-            return Ok(None);
-        };
-        self.conn
-            .query_row(
-                "SELECT value, expires_at FROM tokens WHERE scope_id = ?1 AND name = ?2",
-                params![scope_id, name],
-                |r| {
-                    Ok(CachedToken {
-                        value: Secret::new(r.get::<_, String>(0)?),
-                        expires_at: r.get(1)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.sq())
-    }
-
-    /// Stores or replaces a token. One statement, hence atomic: a reader sees the old
-    /// token or the new one, never a torn file (the yup-oauth2 disk cache trap).
-    pub fn put_token(
-        &mut self,
-        name: &str,
-        value: &Secret,
-        expires_at: Option<&str>,
-    ) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a token")?;
-        self.conn
-            .execute(
-                "INSERT INTO tokens (scope_id, name, value, expires_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (scope_id, name)
-                 DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                params![scope_id, name, value.expose(), expires_at],
-            )
-            .map_err(self.sq())?;
-        Ok(())
-    }
-
-    /// Forgets a token (revoked, or refused with a 401 that re-minting did not cure).
-    pub fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
-        let scope_id = self.writable_scope("a token")?;
-        self.conn
-            .execute(
-                "DELETE FROM tokens WHERE scope_id = ?1 AND name = ?2",
-                params![scope_id, name],
-            )
-            .map_err(self.sq())?;
-        Ok(())
     }
 }
 
@@ -983,19 +490,67 @@ pub trait StateStore: Send {
     }
 }
 
+/// The SQLite backend. Its port calls live here and nowhere else (no inherent twins to
+/// forward to), so a caller of [`State`] names the trait: `use crate::state::StateStore`.
 impl StateStore for State {
     fn path(&self) -> &Path {
         State::path(self)
     }
+
+    // ----- baseline (SPEC §4.4) -----
+
+    /// The values both sides last agreed on, for this scope.
     fn load_baseline(&self) -> Result<Baseline, StateError> {
-        State::load_baseline(self)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Baseline::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sku, field, location, kind, value FROM baseline WHERE scope_id = ?1",
+            )
+            .map_err(self.sq())?;
+        let rows: Vec<rows::BaselineRow> = stmt
+            .query_map([scope_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(self.sq())?
+            .collect::<Result<_, _>>()
+            .map_err(self.sq())?;
+        rows::baseline_from_rows(rows).map_err(|d| self.corrupt(d))
     }
+
+    /// Records agreed values (insert or replace), all in one transaction. Location names
+    /// are non-empty (config), so '' can stand for "no location".
     fn set_baseline(
         &mut self,
         entries: &[(Sku, FieldKey, Option<Value>)],
     ) -> Result<(), StateError> {
-        State::set_baseline(self, entries)
+        let scope_id = self.writable_scope("a baseline")?;
+        let path = self.path.clone();
+        let sq = |e| StateError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(sq)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO baseline (scope_id, sku, field, location, kind, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (scope_id, sku, field, location)
+                     DO UPDATE SET kind = excluded.kind, value = excluded.value",
+                )
+                .map_err(sq)?;
+            for (sku, field, location, kind, text) in rows::baseline_rows(entries) {
+                stmt.execute(params![scope_id, sku, field, location, kind, text])
+                    .map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)
     }
+
+    // ----- run journal (SPEC §5 `runs`) -----
+
+    /// Records the start of a run. SPEC §5 journals real runs only; `dry_run` is kept for
+    /// callers that journal previews too.
     fn begin_run(
         &mut self,
         run_id: &str,
@@ -1003,8 +558,19 @@ impl StateStore for State {
         command: &str,
         dry_run: bool,
     ) -> Result<(), StateError> {
-        State::begin_run(self, run_id, started_at, command, dry_run)
+        let scope_id = self.writable_scope("a run")?;
+        self.conn
+            .execute(
+                "INSERT INTO runs (run_id, scope_id, command, started_at, dry_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, scope_id, command, started_at, dry_run],
+            )
+            .map_err(self.sq())?;
+        Ok(())
     }
+
+    /// Records how a run ended, with its summary, full JSON report (`runs show`) and its
+    /// changes and pulled cells as typed rows (`revert`), all in one transaction.
     fn finish_run(
         &mut self,
         run_id: &str,
@@ -1014,25 +580,157 @@ impl StateStore for State {
         report_json: &str,
         rows: &[JournalRow],
     ) -> Result<(), StateError> {
-        State::finish_run(
-            self,
-            run_id,
-            finished_at,
-            exit_code,
-            summary,
-            report_json,
-            rows,
-        )
+        let scope_id = self.writable_scope("a run")?;
+        let path = self.path.clone();
+        let sq = |e| StateError::sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(sq)?;
+        let updated = tx
+            .execute(
+                "UPDATE runs SET finished_at = ?3, exit_code = ?4, summary_json = ?5,
+                                 report_json = ?6, rows_recorded = 1
+                 WHERE run_id = ?1 AND scope_id = ?2",
+                params![
+                    run_id,
+                    scope_id,
+                    finished_at,
+                    exit_code,
+                    summary.to_string(),
+                    report_json
+                ],
+            )
+            .map_err(sq)?;
+        if updated == 0 {
+            return Err(StateError::UnknownRun {
+                run_id: run_id.to_owned(),
+            });
+        }
+        {
+            // A run finished twice (never today) keeps its last rows only.
+            tx.execute("DELETE FROM run_rows WHERE run_id = ?1", [run_id])
+                .map_err(sq)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO run_rows (run_id, seq, row, kind, sku, field, location,
+                        from_kind, from_value, to_kind, to_value, status, error, note,
+                        created, product)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                        ?15, ?16)",
+                )
+                .map_err(sq)?;
+            for (seq, r) in rows.iter().enumerate() {
+                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+                let text = rows::journal_text(r);
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&run_id, &seq, &r.row];
+                values.extend(text.iter().map(|t| t as &dyn rusqlite::ToSql));
+                stmt.execute(values.as_slice()).map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(sq)
     }
-    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
-        State::list_runs(self, limit)
-    }
-    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
-        State::run_report(self, run_id)
-    }
+
+    /// The typed rows of finished run `run_id`, in report order; `None` when the run is
+    /// unknown, unfinished, or was recorded before the journal kept rows (schema 1).
     fn run_rows(&self, run_id: &str) -> Result<Option<Vec<JournalRow>>, StateError> {
-        State::run_rows(self, run_id)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        let recorded: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT rows_recorded FROM runs
+                 WHERE run_id = ?1 AND scope_id = ?2 AND finished_at IS NOT NULL",
+                params![run_id, scope_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sq())?;
+        if recorded != Some(true) {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT row, kind, sku, field, location, from_kind, from_value, to_kind,
+                        to_value, status, error, note, created, product
+                 FROM run_rows WHERE run_id = ?1 ORDER BY seq",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                let mut text = rows::JournalText::default();
+                for (i, cell) in text.iter_mut().enumerate() {
+                    *cell = r.get(1 + i)?;
+                }
+                Ok((i64::from(r.get::<_, u32>(0)?), text))
+            })
+            .map_err(self.sq())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (row, text) = row.map_err(self.sq())?;
+            out.push(
+                rows::journal_row(row, text)
+                    .map_err(|d| self.corrupt(format!("run {run_id}: {d}")))?,
+            );
+        }
+        Ok(Some(out))
     }
+
+    /// Up to `limit` runs of this scope, newest first.
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT run_id, command, started_at, finished_at, dry_run, exit_code,
+                        summary_json
+                 FROM runs WHERE scope_id = ?1
+                 ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(
+                params![scope_id, limit],
+                |r| -> rusqlite::Result<rows::RunColumns> {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .map_err(self.sq())?;
+        rows.map(|row| rows::run_row(row.map_err(self.sq())?).map_err(|d| self.corrupt(d)))
+            .collect()
+    }
+
+    /// The JSON report a finished run stored; `None` for an unknown or unfinished run.
+    fn run_report(&self, run_id: &str) -> Result<Option<String>, StateError> {
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT report_json FROM runs WHERE run_id = ?1 AND scope_id = ?2",
+                params![run_id, scope_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.sq())
+    }
+
+    // ----- request journal (DESIGN step 4, SPEC §4.7) -----
+
+    /// Records a store request before it is sent; returns the id to settle it with.
+    /// The write is synchronous (`synchronous = FULL`), so a crash after the send still
+    /// finds the request here.
     fn journal_request(
         &mut self,
         run_id: &str,
@@ -1041,44 +739,180 @@ impl StateStore for State {
         body: &[u8],
         items_json: &str,
     ) -> Result<i64, StateError> {
-        State::journal_request(self, run_id, key, operation, body, items_json)
+        let scope_id = self.writable_scope("a request")?;
+        let in_scope: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 AND scope_id = ?2)",
+                params![run_id, scope_id],
+                |r| r.get(0),
+            )
+            .map_err(self.sq())?;
+        if !in_scope {
+            return Err(StateError::UnknownRun {
+                run_id: run_id.to_owned(),
+            });
+        }
+        self.conn
+            .execute(
+                "INSERT INTO requests (run_id, idempotency_key, operation, body, items_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, key, operation, body, items_json],
+            )
+            .map_err(self.sq())?;
+        Ok(self.conn.last_insert_rowid())
     }
+
+    /// Records how a journaled request ended, with the store's response.
     fn settle_request(
         &mut self,
         id: i64,
         outcome: Outcome,
         response_json: &str,
     ) -> Result<(), StateError> {
-        State::settle_request(self, id, outcome, response_json)
+        let scope_id = self.writable_scope("a request outcome")?;
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE requests SET outcome = ?2, response_json = ?3
+                 WHERE id = ?1
+                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?4)",
+                params![id, outcome.as_str(), response_json, scope_id],
+            )
+            .map_err(self.sq())?;
+        if updated == 0 {
+            return Err(StateError::UnknownRequest { id });
+        }
+        Ok(())
     }
+
+    /// Records what is known of a request still in flight (e.g. the id of the bulk job it
+    /// started) without settling it: a crash leaves the note for whoever settles it.
     fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
-        State::note_request(self, id, response_json)
+        let scope_id = self.writable_scope("a request note")?;
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE requests SET response_json = ?2
+                 WHERE id = ?1 AND outcome IS NULL
+                   AND run_id IN (SELECT run_id FROM runs WHERE scope_id = ?3)",
+                params![id, response_json, scope_id],
+            )
+            .map_err(self.sq())?;
+        if updated == 0 {
+            return Err(StateError::UnknownRequest { id });
+        }
+        Ok(())
     }
+
+    /// Requests of this scope that were journaled but never settled (a crash or kill
+    /// between sending and recording), oldest first.
     fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
-        State::unsettled_requests(self)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        self.requests(
+            "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
+                    q.outcome
+             FROM requests q JOIN runs r ON r.run_id = q.run_id
+             WHERE r.scope_id = ?1 AND q.outcome IS NULL
+             ORDER BY q.id",
+            params![scope_id],
+        )
+        .map(rows::requests_only)
     }
+
+    /// The bodies of this scope's journaled requests of `operation`, settled or not,
+    /// oldest first (`create_missing` finds the products earlier runs created).
     fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
-        State::journaled_bodies(self, operation)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT q.body FROM requests q JOIN runs r ON r.run_id = q.run_id
+                 WHERE r.scope_id = ?1 AND q.operation = ?2
+                 ORDER BY q.id",
+            )
+            .map_err(self.sq())?;
+        let rows = stmt
+            .query_map(params![scope_id, operation], |r| r.get(0))
+            .map_err(self.sq())?;
+        rows.map(|r| r.map_err(self.sq())).collect()
     }
+
+    /// This scope's journaled requests of `operation`, settled or not, oldest first, with
+    /// their outcome (`None`: never settled). `sync.publish_to` reads its publishes back.
     fn journal_entries(
         &self,
         operation: &str,
     ) -> Result<Vec<(JournaledRequest, Option<Outcome>)>, StateError> {
-        State::journal_entries(self, operation)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(Vec::new());
+        };
+        self.requests(
+            "SELECT q.id, q.run_id, q.idempotency_key, q.operation, q.body, q.items_json,
+                    q.outcome
+             FROM requests q JOIN runs r ON r.run_id = q.run_id
+             WHERE r.scope_id = ?1 AND q.operation = ?2
+             ORDER BY q.id",
+            params![scope_id, operation],
+        )
     }
+
+    // ----- token cache (SPEC §6) -----
+
+    /// A cached token of this scope by name (e.g. `shopify`, `google`).
     fn get_token(&self, name: &str) -> Result<Option<CachedToken>, StateError> {
-        State::get_token(self, name)
+        let Some(scope_id) = self.scope_id else {
+            return Ok(None);
+        };
+        self.conn
+            .query_row(
+                "SELECT value, expires_at FROM tokens WHERE scope_id = ?1 AND name = ?2",
+                params![scope_id, name],
+                |r| {
+                    Ok(CachedToken {
+                        value: Secret::new(r.get::<_, String>(0)?),
+                        expires_at: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sq())
     }
+
+    /// Stores or replaces a token. One statement, hence atomic: a reader sees the old
+    /// token or the new one, never a torn file (the yup-oauth2 disk cache trap).
     fn put_token(
         &mut self,
         name: &str,
         value: &Secret,
         expires_at: Option<&str>,
     ) -> Result<(), StateError> {
-        State::put_token(self, name, value, expires_at)
+        let scope_id = self.writable_scope("a token")?;
+        self.conn
+            .execute(
+                "INSERT INTO tokens (scope_id, name, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (scope_id, name)
+                 DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                params![scope_id, name, value.expose(), expires_at],
+            )
+            .map_err(self.sq())?;
+        Ok(())
     }
+
+    /// Forgets a token (revoked, or refused with a 401 that re-minting did not cure).
     fn delete_token(&mut self, name: &str) -> Result<(), StateError> {
-        State::delete_token(self, name)
+        let scope_id = self.writable_scope("a token")?;
+        self.conn
+            .execute(
+                "DELETE FROM tokens WHERE scope_id = ?1 AND name = ?2",
+                params![scope_id, name],
+            )
+            .map_err(self.sq())?;
+        Ok(())
     }
 }
 
@@ -1175,73 +1009,6 @@ impl<S: StateStore + ?Sized> StateStore for Box<S> {
     }
     fn check_writer(&self) -> Result<(), StateError> {
         (**self).check_writer()
-    }
-}
-
-/// A journal row as both backends store it: text columns, values tagged (see
-/// [`encode_value`]). `values` is `[from_kind, from_value, to_kind, to_value]`, `rest` is
-/// `[status, error, note, created]`.
-pub(crate) struct RawJournalRow {
-    pub kind: String,
-    pub sku: String,
-    pub row: u32,
-    pub field: String,
-    pub location: String,
-    pub values: [Option<String>; 4],
-    pub rest: [Option<String>; 4],
-    pub product: String,
-}
-
-impl RawJournalRow {
-    /// The typed row, or what is wrong with the stored one.
-    pub(crate) fn decode(self) -> Result<JournalRow, String> {
-        let RawJournalRow {
-            kind,
-            sku,
-            row,
-            field,
-            location,
-            values,
-            rest,
-            product,
-        } = self;
-        let kind = match kind.as_str() {
-            "change" => RowKind::Change,
-            "pulled" => RowKind::Pulled,
-            other => return Err(format!("unknown row kind {other:?}")),
-        };
-        let sku = Sku::new(&sku).ok_or_else(|| "an empty SKU".to_owned())?;
-        let field = Field::from_name(&field).ok_or_else(|| format!("unknown field {field:?}"))?;
-        let [from_kind, from_value, to_kind, to_value] = values;
-        let from = decode_value(from_kind.as_deref(), from_value.as_deref())?;
-        let to = decode_value(to_kind.as_deref(), to_value.as_deref())?;
-        let [status, error, note, created] = rest;
-        let status = match status.as_deref() {
-            None => None,
-            Some(s) => {
-                Some(RowStatus::from_name(s).ok_or_else(|| format!("unknown status {s:?}"))?)
-            }
-        };
-        let created = match created.as_deref() {
-            None => None,
-            Some(c) => Some(Created::from_name(c).ok_or_else(|| format!("unknown created {c:?}"))?),
-        };
-        Ok(JournalRow {
-            kind,
-            sku,
-            row,
-            key: FieldKey {
-                field,
-                location: (!location.is_empty()).then_some(location),
-            },
-            from,
-            to,
-            status,
-            error,
-            note,
-            created,
-            product,
-        })
     }
 }
 
@@ -1442,43 +1209,6 @@ fn lookup_scope(conn: &Connection, scope: &Scope) -> rusqlite::Result<Option<i64
         |r| r.get(0),
     )
     .optional()
-}
-
-/// A value as (type tag, JSON text). The tag is what keeps `Money(12)` from coming back
-/// as `Qty(12)` and `Text("12")` as `Money(12)`: untagged JSON cannot tell them apart.
-/// Money is stored as a decimal string, never a float.
-fn encode_value(value: Option<&Value>) -> (Option<&'static str>, Option<String>) {
-    match value {
-        None => (None, None),
-        Some(Value::Qty(q)) => (Some("qty"), Some(q.to_string())),
-        Some(Value::Money(m)) => (
-            Some("money"),
-            Some(serde_json::Value::String(m.to_string()).to_string()),
-        ),
-        Some(Value::Text(t)) => (
-            Some("text"),
-            Some(serde_json::Value::String(t.clone()).to_string()),
-        ),
-    }
-}
-
-fn decode_value(kind: Option<&str>, text: Option<&str>) -> Result<Option<Value>, String> {
-    let (kind, text) = match (kind, text) {
-        (None, None) => return Ok(None),
-        (Some(k), Some(t)) => (k, t),
-        _ => return Err("a baseline value without its type (or a type without value)".into()),
-    };
-    let bad = |e: &dyn std::fmt::Display| format!("baseline {kind} value {text:?}: {e}");
-    let value = match kind {
-        "qty" => Value::Qty(serde_json::from_str::<i64>(text).map_err(|e| bad(&e))?),
-        "money" => {
-            let s = serde_json::from_str::<String>(text).map_err(|e| bad(&e))?;
-            Value::Money(Decimal::from_str(&s).map_err(|e| bad(&e))?)
-        }
-        "text" => Value::Text(serde_json::from_str::<String>(text).map_err(|e| bad(&e))?),
-        other => return Err(format!("unknown baseline value type {other:?}")),
-    };
-    Ok(Some(value))
 }
 
 #[cfg(test)]

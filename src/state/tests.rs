@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::*;
+use crate::model::Field;
 
 fn scope() -> Scope {
     Scope::new("example.myshopify.com", "1AbC", "Inventory")

@@ -9,7 +9,7 @@ use crate::common;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use sheetsync::state::{Scope, State};
+use sheetsync::state::{Scope, State, StateStore};
 use sheetsync_sandbox::Sandbox;
 use sheetsync_sandbox::shopify::HoldPoint;
 

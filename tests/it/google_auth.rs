@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sheetsync::state::{Scope, State};
+use sheetsync::state::{Scope, State, StateStore};
 use sheetsync_sandbox::Sandbox;
 
 struct Env {

@@ -14,15 +14,14 @@ pub mod lease;
 pub mod migrate;
 pub mod pool;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
     CachedToken, JournalRow, JournaledRequest, Outcome, RunRow, Scope, State, StateError,
-    StateStore, decode_value, encode_value,
+    StateStore, rows,
 };
-use crate::model::{Field, FieldKey, Secret, Sku, Value};
+use crate::model::{FieldKey, Secret, Sku, Value};
 use crate::plan::Baseline;
 use connect::Target;
 use pool::{Conn, Failed, Pool};
@@ -44,6 +43,12 @@ pub struct PgState {
 
 /// A write's fence, as the async side needs it: (scope id, holder, epoch).
 type FenceArgs = Option<(i64, String, i64)>;
+
+type Tx<'t> = tokio_postgres::Transaction<'t>;
+
+/// What a write inside [`PgState::write`]'s transaction returns.
+type Written<'t, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, Failed>> + Send + 't>>;
 
 /// Inside a write's transaction: refuses it unless the lease is still ours.
 async fn fenced(tx: &tokio_postgres::Transaction<'_>, fence: &FenceArgs) -> Result<(), Failed> {
@@ -175,6 +180,24 @@ impl PgState {
         self.pool.run(f)
     }
 
+    /// Runs `write` in one transaction that first checks this writer's fence (the lease,
+    /// if it holds one) and commits only if `write` succeeds: every write of the port goes
+    /// through here, so none can skip the fence.
+    fn write<T, F>(&self, write: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t Tx<'t>, &'t FenceArgs) -> Written<'t, T> + Send + 'static,
+    {
+        let fence = self.fence_args()?;
+        self.with(move |mut c| async move {
+            let tx = c.transaction().await?;
+            fenced(&tx, &fence).await?;
+            let out = write(&tx, &fence).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
+
     fn writable_scope(&self, what: &'static str) -> Result<i64, StateError> {
         match self.scope_id {
             Some(id) if !self.read_only => Ok(id),
@@ -216,37 +239,19 @@ impl PgState {
         Ok(rows
             .into_iter()
             .map(|r| {
-                let outcome: Option<String> = r.get(6);
-                (
-                    JournaledRequest {
-                        id: r.get(0),
-                        run_id: r.get(1),
-                        key: r.get(2),
-                        operation: r.get(3),
-                        body: r.get(4),
-                        items_json: r.get(5),
-                    },
-                    outcome.as_deref().and_then(outcome_from_name),
-                )
+                rows::journaled_request((
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                ))
             })
             .collect())
     }
 }
-
-fn outcome_from_name(name: &str) -> Option<Outcome> {
-    match name {
-        "applied" => Some(Outcome::Applied),
-        "failed" => Some(Outcome::Failed),
-        "skipped" => Some(Outcome::Skipped),
-        _ => None,
-    }
-}
-
-type BaselineRow = (String, String, String, Option<String>, Option<String>);
-/// (SKU, field, location) as stored.
-type BaselineKey = (String, String, String);
-/// (type tag, JSON text), as [`encode_value`] makes them.
-type TaggedValue = (Option<String>, Option<String>);
 
 impl StateStore for PgState {
     fn path(&self) -> &Path {
@@ -254,11 +259,10 @@ impl StateStore for PgState {
     }
 
     fn load_baseline(&self) -> Result<Baseline, StateError> {
-        let mut out = Baseline::new();
         let Some(scope_id) = self.scope_id else {
-            return Ok(out);
+            return Ok(Baseline::new());
         };
-        let rows: Vec<BaselineRow> = self.with(move |c| async move {
+        let rows: Vec<rows::BaselineRow> = self.with(move |c| async move {
             let rows = c
                 .query(
                     "SELECT sku, field, location, kind, value FROM sheetsync.baseline
@@ -271,17 +275,7 @@ impl StateStore for PgState {
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
                 .collect())
         })?;
-        for (sku, field, location, kind, value) in rows {
-            let sku = Sku::new(&sku)
-                .ok_or_else(|| self.corrupt("an empty SKU in the baseline".into()))?;
-            let field = Field::from_name(&field)
-                .ok_or_else(|| self.corrupt(format!("unknown baseline field {field:?}")))?;
-            let location = (!location.is_empty()).then_some(location);
-            let value =
-                decode_value(kind.as_deref(), value.as_deref()).map_err(|d| self.corrupt(d))?;
-            out.insert((sku, FieldKey { field, location }), value);
-        }
-        Ok(out)
+        rows::baseline_from_rows(rows).map_err(|d| self.corrupt(d))
     }
 
     fn set_baseline(
@@ -289,45 +283,28 @@ impl StateStore for PgState {
         entries: &[(Sku, FieldKey, Option<Value>)],
     ) -> Result<(), StateError> {
         let scope_id = self.writable_scope("a baseline")?;
-        // One statement over arrays; a key given twice keeps its last value, as the
-        // row-by-row upsert on SQLite does (one INSERT … ON CONFLICT may not touch a row
-        // twice).
-        let mut rows: BTreeMap<BaselineKey, TaggedValue> = BTreeMap::new();
-        for (sku, key, value) in entries {
-            let (kind, text) = encode_value(value.as_ref());
-            rows.insert(
-                (
-                    sku.as_str().to_owned(),
-                    key.field.name().to_owned(),
-                    key.location.clone().unwrap_or_default(),
-                ),
-                (kind.map(str::to_owned), text),
-            );
-        }
+        // One statement over arrays, so one row per key (`rows::baseline_rows`).
         let mut cols: [Vec<Option<String>>; 5] = Default::default();
-        for ((sku, field, location), (kind, text)) in rows {
+        for (sku, field, location, kind, text) in rows::baseline_rows(entries) {
             cols[0].push(Some(sku));
             cols[1].push(Some(field));
             cols[2].push(Some(location));
             cols[3].push(kind);
             cols[4].push(text);
         }
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            tx.execute(
-                "INSERT INTO sheetsync.baseline (scope_id, sku, field, location, kind, value)
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                tx.execute(
+                    "INSERT INTO sheetsync.baseline (scope_id, sku, field, location, kind, value)
                  SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
                                           $6::text[])
                  ON CONFLICT (scope_id, sku, field, location)
                  DO UPDATE SET kind = excluded.kind, value = excluded.value",
-                &[&scope_id, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
+                    &[&scope_id, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4]],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -341,32 +318,29 @@ impl StateStore for PgState {
         let scope_id = self.writable_scope("a run")?;
         let (run_id, started_at, command) =
             (run_id.to_owned(), started_at.to_owned(), command.to_owned());
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let (holder, epoch) = match &fence {
-                Some((_, h, e)) => (Some(h.clone()), Some(*e)),
-                None => (None, None),
-            };
-            tx.execute(
-                "INSERT INTO sheetsync.runs
+        self.write(move |tx, fence| {
+            Box::pin(async move {
+                let (holder, epoch) = match &fence {
+                    Some((_, h, e)) => (Some(h.clone()), Some(*e)),
+                    None => (None, None),
+                };
+                tx.execute(
+                    "INSERT INTO sheetsync.runs
                      (run_id, scope_id, command, started_at, dry_run, holder, epoch)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &run_id,
-                    &scope_id,
-                    &command,
-                    &started_at,
-                    &dry_run,
-                    &holder,
-                    &epoch,
-                ],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
+                    &[
+                        &run_id,
+                        &scope_id,
+                        &command,
+                        &started_at,
+                        &dry_run,
+                        &holder,
+                        &epoch,
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -390,74 +364,54 @@ impl StateStore for PgState {
         let mut row_no: Vec<i64> = Vec::with_capacity(rows.len());
         let mut text: [Vec<Option<String>>; 13] = Default::default();
         for (i, r) in rows.iter().enumerate() {
-            let (from_kind, from_value) = encode_value(r.from.as_ref());
-            let (to_kind, to_value) = encode_value(r.to.as_ref());
             seq.push(i32::try_from(i).unwrap_or(i32::MAX));
             row_no.push(i64::from(r.row));
-            let cells = [
-                Some(r.kind.as_str().to_owned()),
-                Some(r.sku.as_str().to_owned()),
-                Some(r.key.field.name().to_owned()),
-                Some(r.key.location.clone().unwrap_or_default()),
-                from_kind.map(str::to_owned),
-                from_value,
-                to_kind.map(str::to_owned),
-                to_value,
-                r.status.map(|s| s.as_str().to_owned()),
-                r.error.clone(),
-                r.note.clone(),
-                r.created.map(|c| c.as_str().to_owned()),
-                Some(r.product.clone()),
-            ];
-            for (col, cell) in text.iter_mut().zip(cells) {
+            for (col, cell) in text.iter_mut().zip(rows::journal_text(r)) {
                 col.push(cell);
             }
         }
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let updated = tx
-                .execute(
-                    "UPDATE sheetsync.runs SET finished_at = $3, exit_code = $4,
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                let updated = tx
+                    .execute(
+                        "UPDATE sheetsync.runs SET finished_at = $3, exit_code = $4,
                             summary_json = $5, report_json = $6, rows_recorded = true
                      WHERE run_id = $1 AND scope_id = $2",
-                    &[
-                        &run_id,
-                        &scope_id,
-                        &finished_at,
-                        &exit_code,
-                        &summary,
-                        &report_json,
-                    ],
+                        &[
+                            &run_id,
+                            &scope_id,
+                            &finished_at,
+                            &exit_code,
+                            &summary,
+                            &report_json,
+                        ],
+                    )
+                    .await?;
+                if updated == 0 {
+                    return Err(Failed::State(StateError::UnknownRun { run_id }));
+                }
+                // A run finished twice (never today) keeps its last rows only.
+                tx.execute(
+                    "DELETE FROM sheetsync.run_rows WHERE run_id = $1",
+                    &[&run_id],
                 )
                 .await?;
-            if updated == 0 {
-                return Err(Failed::State(StateError::UnknownRun { run_id }));
-            }
-            // A run finished twice (never today) keeps its last rows only.
-            tx.execute(
-                "DELETE FROM sheetsync.run_rows WHERE run_id = $1",
-                &[&run_id],
-            )
-            .await?;
-            tx.execute(
-                "INSERT INTO sheetsync.run_rows (run_id, seq, \"row\", kind, sku, field,
+                tx.execute(
+                    "INSERT INTO sheetsync.run_rows (run_id, seq, \"row\", kind, sku, field,
                     location, from_kind, from_value, to_kind, to_value, status, error, note,
                     created, product)
                  SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[],
                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
                     $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])",
-                &[
-                    &run_id, &seq, &row_no, &text[0], &text[1], &text[2], &text[3], &text[4],
-                    &text[5], &text[6], &text[7], &text[8], &text[9], &text[10], &text[11],
-                    &text[12],
-                ],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
+                    &[
+                        &run_id, &seq, &row_no, &text[0], &text[1], &text[2], &text[3], &text[4],
+                        &text[5], &text[6], &text[7], &text[8], &text[9], &text[10], &text[11],
+                        &text[12],
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -478,24 +432,16 @@ impl StateStore for PgState {
         })?;
         rows.into_iter()
             .map(|r| {
-                let mut run = RunRow {
-                    run_id: r.get(0),
-                    command: r.get(1),
-                    started_at: r.get(2),
-                    finished_at: r.get(3),
-                    dry_run: r.get(4),
-                    exit_code: r.get(5),
-                    summary: serde_json::Value::Null,
-                };
-                if let Some(text) = r.get::<_, Option<String>>(6) {
-                    run.summary = serde_json::from_str(&text).map_err(|e| {
-                        self.corrupt(format!(
-                            "the summary of run {} is not JSON: {e}",
-                            run.run_id
-                        ))
-                    })?;
-                }
-                Ok(run)
+                rows::run_row((
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                ))
+                .map_err(|d| self.corrupt(d))
             })
             .collect()
     }
@@ -536,7 +482,7 @@ impl StateStore for PgState {
             }
             let rows = c
                 .query(
-                    "SELECT kind, sku, \"row\", field, location, from_kind, from_value,
+                    "SELECT \"row\", kind, sku, field, location, from_kind, from_value,
                             to_kind, to_value, status, error, note, created, product
                      FROM sheetsync.run_rows WHERE run_id = $1 ORDER BY seq",
                     &[&id],
@@ -549,20 +495,12 @@ impl StateStore for PgState {
         };
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let row: i32 = r.get(2);
-            let raw = super::RawJournalRow {
-                kind: r.get(0),
-                sku: r.get(1),
-                row: u32::try_from(row)
-                    .map_err(|_| self.corrupt(format!("run {run_id}: row {row}")))?,
-                field: r.get(3),
-                location: r.get(4),
-                values: [r.get(5), r.get(6), r.get(7), r.get(8)],
-                rest: [r.get(9), r.get(10), r.get(11), r.get(12)],
-                product: r.get(13),
-            };
+            let mut text = rows::JournalText::default();
+            for (i, cell) in text.iter_mut().enumerate() {
+                *cell = r.get(1 + i);
+            }
             out.push(
-                raw.decode()
+                rows::journal_row(i64::from(r.get::<_, i32>(0)), text)
                     .map_err(|d| self.corrupt(format!("run {run_id}: {d}")))?,
             );
         }
@@ -585,36 +523,33 @@ impl StateStore for PgState {
             body.to_vec(),
             items_json.to_owned(),
         );
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let epoch = fence.as_ref().map(|(_, _, e)| *e);
-            let row = tx
-                .query_opt(
-                    "INSERT INTO sheetsync.requests
+        self.write(move |tx, fence| {
+            Box::pin(async move {
+                let epoch = fence.as_ref().map(|(_, _, e)| *e);
+                let row = tx
+                    .query_opt(
+                        "INSERT INTO sheetsync.requests
                          (run_id, idempotency_key, operation, body, items_json, epoch)
                      SELECT $1, $2, $3, $4, $5, $7
                      WHERE EXISTS (SELECT 1 FROM sheetsync.runs
                                    WHERE run_id = $1 AND scope_id = $6)
                      RETURNING id",
-                    &[
-                        &run_id,
-                        &key,
-                        &operation,
-                        &body,
-                        &items_json,
-                        &scope_id,
-                        &epoch,
-                    ],
-                )
-                .await?;
-            let Some(row) = row else {
-                return Err(Failed::State(StateError::UnknownRun { run_id }));
-            };
-            tx.commit().await?;
-            Ok(row.get(0))
+                        &[
+                            &run_id,
+                            &key,
+                            &operation,
+                            &body,
+                            &items_json,
+                            &scope_id,
+                            &epoch,
+                        ],
+                    )
+                    .await?;
+                let Some(row) = row else {
+                    return Err(Failed::State(StateError::UnknownRun { run_id }));
+                };
+                Ok(row.get(0))
+            })
         })
     }
 
@@ -627,57 +562,47 @@ impl StateStore for PgState {
         let scope_id = self.writable_scope("a request outcome")?;
         let response_json = response_json.to_owned();
         let outcome = outcome.as_str();
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let updated = tx
-                .execute(
-                    "UPDATE sheetsync.requests SET outcome = $2, response_json = $3
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                let updated = tx
+                    .execute(
+                        "UPDATE sheetsync.requests SET outcome = $2, response_json = $3
                      WHERE id = $1
                        AND run_id IN (SELECT run_id FROM sheetsync.runs WHERE scope_id = $4)",
-                    &[&id, &outcome, &response_json, &scope_id],
-                )
-                .await?;
-            if updated == 0 {
-                return Err(Failed::State(StateError::UnknownRequest { id }));
-            }
-            tx.commit().await?;
-            Ok(())
+                        &[&id, &outcome, &response_json, &scope_id],
+                    )
+                    .await?;
+                if updated == 0 {
+                    return Err(Failed::State(StateError::UnknownRequest { id }));
+                }
+                Ok(())
+            })
         })
     }
 
     fn note_request(&mut self, id: i64, response_json: &str) -> Result<(), StateError> {
         let scope_id = self.writable_scope("a request note")?;
         let response_json = response_json.to_owned();
-        let fence = self.fence_args()?;
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            let updated = tx
-                .execute(
-                    "UPDATE sheetsync.requests SET response_json = $2
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                let updated = tx
+                    .execute(
+                        "UPDATE sheetsync.requests SET response_json = $2
                      WHERE id = $1 AND outcome IS NULL
                        AND run_id IN (SELECT run_id FROM sheetsync.runs WHERE scope_id = $3)",
-                    &[&id, &response_json, &scope_id],
-                )
-                .await?;
-            if updated == 0 {
-                return Err(Failed::State(StateError::UnknownRequest { id }));
-            }
-            tx.commit().await?;
-            Ok(())
+                        &[&id, &response_json, &scope_id],
+                    )
+                    .await?;
+                if updated == 0 {
+                    return Err(Failed::State(StateError::UnknownRequest { id }));
+                }
+                Ok(())
+            })
         })
     }
 
     fn unsettled_requests(&self) -> Result<Vec<JournaledRequest>, StateError> {
-        Ok(self
-            .requests_where(None, true)?
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect())
+        self.requests_where(None, true).map(rows::requests_only)
     }
 
     fn journaled_bodies(&self, operation: &str) -> Result<Vec<Vec<u8>>, StateError> {
@@ -696,17 +621,11 @@ impl StateStore for PgState {
     }
 
     fn check_writer(&self) -> Result<(), StateError> {
-        let fence = self.fence_args()?;
-        if fence.is_none() {
+        if self.fence.is_none() {
             return Ok(());
         }
-        self.with(move |c| async move {
-            let mut c = c;
-            let tx = c.transaction().await?;
-            fenced(&tx, &fence).await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        // The fenced transaction with nothing in it: the check is the write.
+        self.write(|_, _| Box::pin(async { Ok(()) }))
     }
 
     // Tokens never go to the shared database: they stay in the local SQLite state.
