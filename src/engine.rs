@@ -956,7 +956,7 @@ pub(crate) async fn sheets_client(
     use crate::auth::google::GoogleAuthError;
     use crate::config::GoogleMethod;
     let g = &config.google;
-    match (g.method, &g.credentials, &g.client_secret) {
+    let client = match (g.method, &g.credentials, &g.client_secret) {
         (GoogleMethod::ServiceAccount, Some(key), _) => {
             Ok(SheetsClient::service_account(key, &config.sheet.api_base_url).await?)
         }
@@ -985,7 +985,8 @@ pub(crate) async fn sheets_client(
             "google.client_secret is not set: point it at the installed-app OAuth client file"
                 .into(),
         )),
-    }
+    };
+    client.map(|c| c.with_quota(g.reads_per_minute, g.writes_per_minute))
 }
 
 /// The WooCommerce adapter for `[woocommerce]`: refuses a URL the key may not go to
