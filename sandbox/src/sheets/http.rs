@@ -112,10 +112,12 @@ async fn log_and_inject(Extract(fake): Extract<SheetsFake>, req: Request, next: 
                     .and_then(|t| s.tokens.get(t))
                     .filter(|g| g.expires > Utc::now())
                     .map(|g| g.user.clone())?;
-                (path.starts_with("/v4/spreadsheets") && !s.quota.admit(&user, write)).then(|| Canned {
-                    status: 429,
-                    content_type: JSON_UTF8,
-                    body: pretty(&quota_exceeded(write)),
+                (path.starts_with("/v4/spreadsheets") && !s.quota.admit(&user, write)).then(|| {
+                    Canned {
+                        status: 429,
+                        content_type: JSON_UTF8,
+                        body: pretty(&quota_exceeded(write)),
+                    }
                 })
             })
         }
