@@ -1028,3 +1028,51 @@ pub(crate) fn shopify_client(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[google] reads_per_minute` / `writes_per_minute` reach the Sheets client's pacing.
+    #[tokio::test]
+    async fn the_configured_quota_paces_the_sheets_client() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("key.json");
+        let fake = sheetsync_sandbox::sheets::SheetsFake::new();
+        std::fs::write(
+            &key,
+            fake.service_account_key_json("http://127.0.0.1:9/token"),
+        )
+        .expect("write key");
+        let text = format!(
+            r#"
+[sheet]
+spreadsheet_id = "1AbC"
+tab = "Inventory"
+# A base URL of this test's own: no other test's clients share the account's windows.
+api_base_url = "http://127.0.0.1:9/configured-quota-test/"
+
+[sheet.columns]
+sku = "SKU"
+price = "Price"
+
+[google]
+credentials = {key:?}
+reads_per_minute = 15
+writes_per_minute = 240
+
+[shopify]
+shop = "example.myshopify.com"
+
+[shopify.auth]
+method = "token"
+token = "shpat_test"
+"#
+        );
+        let config =
+            Config::parse(&text, &dir.path().join("sheetsync.toml"), &|_| None).expect("config");
+        let client = sheets_client(&config, true).await.expect("client");
+        assert_eq!(client.quota(), (15, 240));
+    }
+}
