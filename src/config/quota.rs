@@ -36,10 +36,17 @@ pub(super) fn per_minute_at_least_one<'de, D: serde::Deserializer<'de>>(
     parse_per_minute(&raw).map_err(serde::de::Error::custom)
 }
 
-/// Reads a per-minute quota: a whole number ≥ 1.
+/// The highest per-minute quota accepted: far above any quota Google grants, low enough
+/// that the pacer's arithmetic and its window of send times stay small.
+pub const MAX_PER_MINUTE: i64 = 1_000_000;
+
+/// Reads a per-minute quota: a whole number from 1 to [`MAX_PER_MINUTE`].
 pub fn parse_per_minute(raw: &str) -> Result<usize, String> {
     match raw.trim().parse::<i64>() {
-        Ok(n) if n >= 1 => usize::try_from(n).map_err(|e| e.to_string()),
+        Ok(n) if (1..=MAX_PER_MINUTE).contains(&n) => usize::try_from(n).map_err(|e| e.to_string()),
+        Ok(n) if n > MAX_PER_MINUTE => Err(format!(
+            "a per-minute quota must be at most {MAX_PER_MINUTE} (requests a minute), not {n}"
+        )),
         Ok(n) => Err(format!(
             "a per-minute quota must be at least 1 (requests a minute), not {n}"
         )),

@@ -987,4 +987,6 @@ fn google_quotas_default_to_60_and_must_be_at_least_one() {
         assert!(e.contains("whole number"), "{e}");
     }
     assert_eq!(parse_per_minute(" 30 "), Ok(30));
+    let e = parse_per_minute("10000000000").unwrap_err();
+    assert!(e.contains("at most 1000000"), "{e}");
 }

@@ -135,7 +135,8 @@ impl Pacer {
         Pacer {
             state: Mutex::new(Paced {
                 per_minute,
-                sent: VecDeque::with_capacity(per_minute + 1),
+                // Grown as needed: a raised quota need not be allocated up front.
+                sent: VecDeque::with_capacity(per_minute.min(PER_MINUTE) + 1),
                 tat: None,
             }),
         }
