@@ -525,6 +525,35 @@ async fn clients_of_one_service_account_share_its_sixty_reads_a_minute() {
     assert!(at[89] >= Duration::from_secs(60), "{:?}", at[89]);
 }
 
+/// A raised quota (`[google] reads_per_minute`): at 120 a minute against a fake that
+/// allows 120, 120 reads take about a minute (61 s, the pacer's window), none refused;
+/// the default pace of 60 takes 137 s for them.
+#[tokio::test(start_paused = true)]
+async fn a_raised_quota_is_used_and_kept_to() {
+    let fake = inventory_fake();
+    fake.set_quota_per_minute(Some(120));
+    let base = start(&fake).await;
+    fake.allow_token("raised-quota");
+    let client = SheetsClient::with_static_token("raised-quota".into(), &base)
+        .expect("client")
+        .with_retry(FAST)
+        .with_quota(120, 60);
+    let id = fake.spreadsheet_id();
+    let started = tokio::time::Instant::now();
+    for i in 0..120 {
+        client
+            .header_rows(&id, "Inventory", 1)
+            .await
+            .unwrap_or_else(|e| panic!("read {i}: {e}"));
+    }
+    assert_eq!(fake.quota_refusals(), 0, "the fake answered 429");
+    assert!(
+        started.elapsed() < Duration::from_secs(70),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_column_read_learns_the_tabs_sheet_id() {
     let fake = inventory_fake();
