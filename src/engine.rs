@@ -956,7 +956,7 @@ pub(crate) async fn sheets_client(
     use crate::auth::google::GoogleAuthError;
     use crate::config::GoogleMethod;
     let g = &config.google;
-    match (g.method, &g.credentials, &g.client_secret) {
+    let client = match (g.method, &g.credentials, &g.client_secret) {
         (GoogleMethod::ServiceAccount, Some(key), _) => {
             Ok(SheetsClient::service_account(key, &config.sheet.api_base_url).await?)
         }
@@ -985,7 +985,8 @@ pub(crate) async fn sheets_client(
             "google.client_secret is not set: point it at the installed-app OAuth client file"
                 .into(),
         )),
-    }
+    };
+    client.map(|c| c.with_quota(g.reads_per_minute, g.writes_per_minute))
 }
 
 /// The WooCommerce adapter for `[woocommerce]`: refuses a URL the key may not go to
@@ -1025,5 +1026,53 @@ pub(crate) fn shopify_client(
             ConnectError::Store(e) => EngineError::Store(e),
             ConnectError::Config(m) => EngineError::Config(m),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[google] reads_per_minute` / `writes_per_minute` reach the Sheets client's pacing.
+    #[tokio::test]
+    async fn the_configured_quota_paces_the_sheets_client() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("key.json");
+        let fake = sheetsync_sandbox::sheets::SheetsFake::new();
+        std::fs::write(
+            &key,
+            fake.service_account_key_json("http://127.0.0.1:9/token"),
+        )
+        .expect("write key");
+        let text = format!(
+            r#"
+[sheet]
+spreadsheet_id = "1AbC"
+tab = "Inventory"
+# A base URL of this test's own: no other test's clients share the account's windows.
+api_base_url = "http://127.0.0.1:9/configured-quota-test/"
+
+[sheet.columns]
+sku = "SKU"
+price = "Price"
+
+[google]
+credentials = {key:?}
+reads_per_minute = 15
+writes_per_minute = 240
+
+[shopify]
+shop = "example.myshopify.com"
+
+[shopify.auth]
+method = "token"
+token = "shpat_test"
+"#
+        );
+        let config =
+            Config::parse(&text, &dir.path().join("sheetsync.toml"), &|_| None).expect("config");
+        let client = sheets_client(&config, true).await.expect("client");
+        assert_eq!(client.quota(), (15, 240));
     }
 }

@@ -6,6 +6,7 @@
 //! takes the environment as a function so tests can supply their own.
 
 pub mod fleet;
+pub mod quota;
 mod serve;
 mod state;
 mod validate;
@@ -261,7 +262,7 @@ pub enum GoogleMethod {
     Installed,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GoogleConfig {
     #[serde(default)]
@@ -270,6 +271,31 @@ pub struct GoogleConfig {
     pub credentials: Option<PathBuf>,
     /// Installed-app OAuth client file.
     pub client_secret: Option<PathBuf>,
+    /// Sheets read requests a minute this process paces its user's requests to: Google's
+    /// default quota (60), a raised one, or this process's share (see [`quota`]).
+    #[serde(
+        default = "quota::default_per_minute",
+        deserialize_with = "quota::per_minute_at_least_one"
+    )]
+    pub reads_per_minute: usize,
+    /// Sheets write requests a minute, as `reads_per_minute`.
+    #[serde(
+        default = "quota::default_per_minute",
+        deserialize_with = "quota::per_minute_at_least_one"
+    )]
+    pub writes_per_minute: usize,
+}
+
+impl Default for GoogleConfig {
+    fn default() -> GoogleConfig {
+        GoogleConfig {
+            method: GoogleMethod::default(),
+            credentials: None,
+            client_secret: None,
+            reads_per_minute: quota::DEFAULT_PER_MINUTE,
+            writes_per_minute: quota::DEFAULT_PER_MINUTE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -786,6 +812,8 @@ impl Config {
             method: _,
             credentials,
             client_secret,
+            reads_per_minute: _,
+            writes_per_minute: _,
         } = google;
         for (key, value) in [
             ("credentials", credentials),

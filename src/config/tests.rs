@@ -956,3 +956,37 @@ fn state_pool_size_defaults_to_8_and_must_be_at_least_one() {
     let e = parse_pool_size("eight").unwrap_err();
     assert!(e.contains("whole number"), "{e}");
 }
+
+#[test]
+fn google_quotas_default_to_60_and_must_be_at_least_one() {
+    use super::quota::{DEFAULT_PER_MINUTE, parse_per_minute};
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(DEFAULT_PER_MINUTE, 60);
+    assert_eq!(
+        (c.google.reads_per_minute, c.google.writes_per_minute),
+        (60, 60)
+    );
+    let text = |kv: &str| {
+        with(
+            "credentials = \"sa.json\"",
+            &format!("credentials = \"sa.json\"\n{kv}"),
+        )
+    };
+    let c = parse(&text("reads_per_minute = 20\nwrites_per_minute = 300")).unwrap();
+    assert_eq!(
+        (c.google.reads_per_minute, c.google.writes_per_minute),
+        (20, 300)
+    );
+    for bad in ["reads_per_minute = 0", "writes_per_minute = -5"] {
+        let e = toml_error(&text(bad));
+        assert!(e.contains("must be at least 1"), "{e}");
+        assert!(e.contains("line"), "names the line: {e}");
+    }
+    for bad in ["reads_per_minute = \"lots\"", "writes_per_minute = 1.5"] {
+        let e = toml_error(&text(bad));
+        assert!(e.contains("whole number"), "{e}");
+    }
+    assert_eq!(parse_per_minute(" 30 "), Ok(30));
+    let e = parse_per_minute("10000000000").unwrap_err();
+    assert!(e.contains("at most 1000000"), "{e}");
+}

@@ -5,7 +5,10 @@
 //! The client paces itself (one sliding window for reads and one for writes: at most 60
 //! requests in any 61 s, inside the API's default per-user quota of 60 a minute however
 //! Google counts its minute, so a run never earns a 429 from its own pace; past a burst
-//! of 12 the requests are spaced evenly rather than spent at once and then stalled),
+//! of 12 the requests are spaced evenly rather than spent at once and then stalled;
+//! another quota with [`SheetsClient::with_quota`]). Google counts per user, so the
+//! windows belong to the user, not the client: every client of one service account in
+//! the process (a fleet's pairs) shares them.
 //! retries 429, 5xx and dropped connections with capped exponential backoff and full
 //! jitter (honouring `Retry-After` when a front end sends one), and turns Google's error
 //! bodies into [`SheetError`]s whose messages say what to fix. Tokens never appear in
@@ -61,28 +64,49 @@ fn rows_of(columns: Vec<Vec<Json>>) -> Vec<Vec<Json>> {
     rows
 }
 
-/// Requests that may go out at once before the pacing spaces them (see [`Pacer`]).
-const BURST: usize = 12;
+/// Requests that may go out at once before the pacing spaces them, at the default
+/// quota (see [`Pacer`]).
+#[cfg(test)]
+const BURST: usize = burst_for(PER_MINUTE);
+
+/// The spacing of requests past a burst at the default quota.
+#[cfg(test)]
+const SPACING: Duration = spacing_for(PER_MINUTE);
+
+/// The burst for a quota of `per_minute`: a fifth of it (12 at Google's default 60),
+/// at least one.
+const fn burst_for(per_minute: usize) -> usize {
+    let burst = per_minute / 5;
+    if burst == 0 { 1 } else { burst }
+}
 
 /// The spacing of requests past a burst: the rest of the minute's quota spread over the
-/// window, so that a burst plus a window of spaced requests is exactly [`PER_MINUTE`].
-const SPACING: Duration = Duration::from_millis(61_000 / (PER_MINUTE - BURST) as u64 + 1);
+/// window, so that a burst plus a window of spaced requests is exactly `per_minute`.
+const fn spacing_for(per_minute: usize) -> Duration {
+    let spaced = per_minute.saturating_sub(burst_for(per_minute));
+    let spaced = if spaced == 0 { 1 } else { spaced };
+    Duration::from_millis(WINDOW.as_millis() as u64 / spaced as u64 + 1)
+}
 
-/// Paces requests so that no [`WINDOW`] ever holds more than [`PER_MINUTE`], and so that
-/// a steady stream is spread over the window rather than spent at once.
+/// Paces requests so that no [`WINDOW`] ever holds more than its quota (`per_minute`,
+/// [`PER_MINUTE`] by default), and so that a steady stream is spread over the window
+/// rather than spent at once.
 ///
-/// Two rules, both on every booking: a sliding window of the last [`PER_MINUTE`] send
+/// Two rules, both on every booking: a sliding window of the last `per_minute` send
 /// times (a request goes out only when fewer than that many went out in the [`WINDOW`]
 /// before it; unlike a token bucket with the minute as its burst, 60 at once then one a
 /// second, up to 119 in the first minute, no window ever holds more), and a token bucket
-/// of [`BURST`] requests refilled one every [`SPACING`] (GCRA), whose worst window is
-/// `BURST + WINDOW / SPACING` = 60 as well. The bucket is what `serve` needs: with the
-/// window alone a stream of syncs spent all 60 reads in half a minute and then stalled
-/// for the other half (an edit waited 30 s); with the bucket, a burst of up to 12 reads
-/// (a sync, or a few) still goes at once, and a sustained stream gets a read every 1.3 s
-/// instead of a half-minute stall. Retries take a slot too (the delegate books one before
-/// google-sheets4 resends), since Google counts every request. It runs on tokio's clock,
-/// so tests drive it with paused time.
+/// of a burst ([`burst_for`], 12 at 60) refilled one every spacing ([`spacing_for`])
+/// (GCRA), whose worst window is `burst + WINDOW / spacing` = `per_minute` as well. The
+/// bucket is what `serve` needs: with the window alone a stream of syncs spent all 60
+/// reads in half a minute and then stalled for the other half (an edit waited 30 s);
+/// with the bucket, a burst of up to 12 reads (a sync, or a few) still goes at once, and
+/// a sustained stream gets a read every 1.3 s instead of a half-minute stall. Retries
+/// take a slot too (the delegate books one before google-sheets4 resends), since Google
+/// counts every request. It runs on tokio's clock, so tests drive it with paused time.
+///
+/// Google counts per user (a service account is one), not per client: the clients of one
+/// account in a process share one pacer per direction ([`shared_pacer`]).
 #[derive(Debug)]
 struct Pacer {
     state: Mutex<Paced>,
@@ -90,30 +114,75 @@ struct Pacer {
 
 #[derive(Debug)]
 struct Paced {
+    /// The quota paced to: requests in any [`WINDOW`].
+    per_minute: usize,
     /// Send times booked, oldest first; the last ones may lie in the future.
     sent: VecDeque<tokio::time::Instant>,
-    /// The bucket's theoretical arrival time (GCRA): a request may go `BURST - 1`
+    /// The bucket's theoretical arrival time (GCRA): a request may go `burst - 1`
     /// spacings before it.
     tat: Option<tokio::time::Instant>,
 }
 
 impl Pacer {
+    #[cfg(test)]
     fn new() -> Pacer {
+        Pacer::at(PER_MINUTE)
+    }
+
+    /// A pacer for a quota of `per_minute` requests (at least one).
+    fn at(per_minute: usize) -> Pacer {
+        let per_minute = per_minute.max(1);
         Pacer {
             state: Mutex::new(Paced {
-                sent: VecDeque::with_capacity(PER_MINUTE + 1),
+                per_minute,
+                // Grown as needed: a raised quota need not be allocated up front.
+                sent: VecDeque::with_capacity(per_minute.min(PER_MINUTE) + 1),
                 tat: None,
             }),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Paced> {
+        // A poisoned lock only means another task panicked while pushing an instant; the
+        // state is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Paces to `per_minute` from now on if that is lower than the quota paced to: when
+    /// the clients of one account ask for different rates, the lowest holds.
+    fn lower_to(&self, per_minute: usize) {
+        let mut state = self.lock();
+        if per_minute.max(1) < state.per_minute {
+            tracing::debug!(
+                from = state.per_minute,
+                to = per_minute,
+                "Google Sheets pacing lowered by a client of the same account"
+            );
+            state.per_minute = per_minute.max(1);
+        }
+    }
+
+    /// The quota paced to.
+    fn per_minute(&self) -> usize {
+        self.lock().per_minute
+    }
+
+    /// Whether a request booked here may still count in Google's window at `now`.
+    fn recently_used(&self, now: tokio::time::Instant) -> bool {
+        self.lock().sent.back().is_some_and(|&t| t + WINDOW > now)
+    }
+
     /// Books the earliest send time that keeps every window within the quota and the
     /// bucket's pace, and returns it.
     fn book(&self) -> tokio::time::Instant {
-        // A poisoned lock only means another task panicked while pushing an instant; the
-        // state is still usable.
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let Paced { sent, tat } = &mut *state;
+        let mut state = self.lock();
+        let Paced {
+            per_minute,
+            sent,
+            tat,
+        } = &mut *state;
+        let per_minute = *per_minute;
+        let (burst, spacing) = (burst_for(per_minute), spacing_for(per_minute));
         let now = tokio::time::Instant::now();
         while sent
             .front()
@@ -122,11 +191,11 @@ impl Pacer {
             sent.pop_front();
         }
         let mut at = now;
-        if sent.len() >= PER_MINUTE {
-            // The request PER_MINUTE places back must have left the window first.
-            at = at.max(sent[sent.len() - PER_MINUTE] + WINDOW);
+        if sent.len() >= per_minute {
+            // The request per_minute places back must have left the window first.
+            at = at.max(sent[sent.len() - per_minute] + WINDOW);
         }
-        let tolerance = SPACING.saturating_mul(BURST as u32 - 1);
+        let tolerance = spacing.saturating_mul(burst as u32 - 1);
         if let Some(t) = *tat {
             at = at.max(t.checked_sub(tolerance).unwrap_or(at));
         }
@@ -135,7 +204,7 @@ impl Pacer {
             at = at.max(last);
         }
         sent.push_back(at);
-        *tat = Some(tat.map_or(at, |t| t.max(at)) + SPACING);
+        *tat = Some(tat.map_or(at, |t| t.max(at)) + spacing);
         at
     }
 
@@ -144,6 +213,63 @@ impl Pacer {
     async fn until_ready(&self) {
         tokio::time::sleep_until(self.book()).await;
     }
+}
+
+/// Which of a user's two Sheets quotas a pacer keeps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Direction {
+    Read,
+    Write,
+}
+
+/// What one shared pacer stands for: Google's quota is per project and user (a service
+/// account is one user) on one API, so the API's base URL is part of it. In production
+/// that URL is always Google's; in tests every fake has its own, so clients of two fakes
+/// (two tests, each with its own clock) never share a window, just as the fakes count
+/// apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct QuotaKey {
+    api: String,
+    user: String,
+    direction: Direction,
+}
+
+/// The process's pacers, one per [`QuotaKey`]. An entry lives while a client holds it or
+/// while its last request may still count in Google's window (a `watch` builds a client
+/// per sync; the next sync must still see the previous one's requests), and is dropped at
+/// the next lookup after that: the map holds the accounts in use, never one entry per
+/// pair.
+static PACERS: std::sync::LazyLock<Mutex<HashMap<QuotaKey, Arc<Pacer>>>> =
+    std::sync::LazyLock::new(Mutex::default);
+
+/// The pacer every client of `user` on `api` shares for `direction`, paced to
+/// `per_minute` unless a client of the same user asked for less.
+fn shared_pacer(api: &str, user: &str, direction: Direction, per_minute: usize) -> Arc<Pacer> {
+    // A poisoned lock only means a panic while the map was cloned from; it is intact.
+    let mut pacers = PACERS.lock().unwrap_or_else(|e| e.into_inner());
+    let now = tokio::time::Instant::now();
+    pacers.retain(|_, p| Arc::strong_count(p) > 1 || p.recently_used(now));
+    let key = QuotaKey {
+        api: api.to_owned(),
+        user: user.to_owned(),
+        direction,
+    };
+    let pacer = pacers
+        .entry(key)
+        .or_insert_with(|| Arc::new(Pacer::at(per_minute)))
+        .clone();
+    pacer.lower_to(per_minute);
+    pacer
+}
+
+/// Whether the process holds a pacer for `user` on `api` (tests check that none leaks).
+#[cfg(test)]
+fn holds_pacer(api: &str, user: &str) -> bool {
+    PACERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .any(|k| k.api == api && k.user == user)
 }
 
 /// Cells one `values.batchGet` asks for at most. Google sets no hard limit on a response
@@ -382,8 +508,14 @@ impl common::GetToken for Tokens {
 pub struct SheetsClient {
     hub: Sheets<Connector>,
     tokens: Tokens,
-    reads: Pacer,
-    writes: Pacer,
+    /// The read and the write window, shared with every client of the same user on the
+    /// same API in the process ([`shared_pacer`]).
+    reads: Arc<Pacer>,
+    writes: Arc<Pacer>,
+    /// The API's base URL and the user Google counts the quota against, for
+    /// [`SheetsClient::with_quota`].
+    api: String,
+    quota_user: String,
     retry: RetryPolicy,
     /// Cells a `values.batchGet` asks for at most (see [`SheetsClient::read_columns`]).
     cells_per_read: usize,
@@ -462,11 +594,18 @@ impl SheetsClient {
         // The signed assertion is a credential: refused before anything is sent.
         crate::auth::google::token_uri_ok(&key.token_uri).map_err(key_err)?;
         let account = key.client_email.clone();
+        // Google counts a service account's requests per project: the email names both.
+        let user = format!("service account {account}");
         let auth = yup_oauth2::ServiceAccountAuthenticator::builder(key)
             .build()
             .await
             .map_err(|e| key_err(e.to_string()))?;
-        SheetsClient::new(TokenSource::ServiceAccount(auth), api_base_url, account)
+        SheetsClient::new(
+            TokenSource::ServiceAccount(auth),
+            api_base_url,
+            account,
+            user,
+        )
     }
 
     /// A client authenticated as the person who approved `sheetsync auth google --method
@@ -480,11 +619,22 @@ impl SheetsClient {
         dry_run: bool,
     ) -> Result<SheetsClient, GoogleAuthError> {
         let client = crate::auth::google::read_client(client_secret).await?;
+        // Which person consented is not known here; one grant (a refresh token, kept per
+        // state dir and scope) is one person's, so its requests are paced together.
+        let user = format!(
+            "installed {} {} {}/{}/{}",
+            client.client_id,
+            state_dir.display(),
+            scope.shop,
+            scope.spreadsheet_id,
+            scope.tab
+        );
         let tokens = InstalledTokens::new(&client, state_dir, scope, dry_run)?;
         SheetsClient::new(
             TokenSource::Installed(tokens),
             api_base_url,
             "the Google account that ran `sheetsync auth google`".to_owned(),
+            user,
         )
         .map_err(|e| GoogleAuthError::Connection(e.to_string()))
     }
@@ -494,10 +644,19 @@ impl SheetsClient {
         token: String,
         api_base_url: &str,
     ) -> Result<SheetsClient, SheetError> {
+        // One token is one user's; the token itself is a secret, so the key holds a
+        // digest of it (never printed either way).
+        let user = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            token.hash(&mut h);
+            format!("static token {:016x}", h.finish())
+        };
         SheetsClient::new(
             TokenSource::Static(token),
             api_base_url,
             "the account that owns the access token".to_owned(),
+            user,
         )
     }
 
@@ -505,13 +664,16 @@ impl SheetsClient {
         source: TokenSource,
         api_base_url: &str,
         account: String,
+        quota_user: String,
     ) -> Result<SheetsClient, SheetError> {
         let tokens = Tokens::new(source);
         Ok(SheetsClient {
             hub: hub_for(tokens.clone(), api_base_url)?,
             tokens,
-            reads: Pacer::new(),
-            writes: Pacer::new(),
+            reads: shared_pacer(api_base_url, &quota_user, Direction::Read, PER_MINUTE),
+            writes: shared_pacer(api_base_url, &quota_user, Direction::Write, PER_MINUTE),
+            api: api_base_url.to_owned(),
+            quota_user,
             retry: RetryPolicy::default(),
             cells_per_read: CELLS_PER_READ,
             account,
@@ -520,6 +682,36 @@ impl SheetsClient {
             sheet_ids: Arc::default(),
             small_tabs: Arc::default(),
         })
+    }
+
+    /// Paces to a quota other than Google's default 60 reads and 60 writes a minute: a
+    /// raised quota, or this process's share of one that several processes use
+    /// (`[google] reads_per_minute`, `writes_per_minute`). The windows stay shared with
+    /// the other clients of the same user in the process; the lowest rate any of them
+    /// asked for holds.
+    pub fn with_quota(mut self, reads_per_minute: usize, writes_per_minute: usize) -> SheetsClient {
+        // Let go of the default windows first: a client alone on its user gets the rate
+        // it asks for rather than the default it was built with.
+        self.reads = Arc::new(Pacer::at(reads_per_minute));
+        self.writes = Arc::new(Pacer::at(writes_per_minute));
+        self.reads = shared_pacer(
+            &self.api,
+            &self.quota_user,
+            Direction::Read,
+            reads_per_minute,
+        );
+        self.writes = shared_pacer(
+            &self.api,
+            &self.quota_user,
+            Direction::Write,
+            writes_per_minute,
+        );
+        self
+    }
+
+    /// The read and the write quota this client paces to (requests a minute).
+    pub fn quota(&self) -> (usize, usize) {
+        (self.reads.per_minute(), self.writes.per_minute())
     }
 
     /// Ends every wait of the client (pacing, backoff, `Retry-After`) when `cancel` fires
@@ -1350,6 +1542,101 @@ mod tests {
             }
             .is_retryable()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clients_of_one_account_share_a_window_and_other_accounts_keep_their_own() {
+        // A base URL of this test's own, so that no other test's clients share its keys.
+        let api = "http://127.0.0.1:9/shared-window-test/";
+        let a1 = shared_pacer(api, "sa one", Direction::Read, PER_MINUTE);
+        let a2 = shared_pacer(api, "sa one", Direction::Read, PER_MINUTE);
+        let b = shared_pacer(api, "sa two", Direction::Read, PER_MINUTE);
+        let a_writes = shared_pacer(api, "sa one", Direction::Write, PER_MINUTE);
+        assert!(Arc::ptr_eq(&a1, &a2));
+        assert!(!Arc::ptr_eq(&a1, &b));
+        assert!(!Arc::ptr_eq(&a1, &a_writes));
+        // The first client spends the burst; the second one of the account waits a
+        // spacing, while the other account's client still goes at once.
+        for _ in 0..BURST {
+            a1.until_ready().await;
+        }
+        let start = tokio::time::Instant::now();
+        a2.until_ready().await;
+        assert!(start.elapsed() >= SPACING - Duration::from_millis(1));
+        let start = tokio::time::Instant::now();
+        b.until_ready().await;
+        a_writes.until_ready().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // Once no client holds it and its last request left Google's window, the entry
+        // goes: the map holds accounts in use, not every pair that ever ran.
+        drop((a1, a2, b, a_writes));
+        let again = shared_pacer(api, "sa one", Direction::Read, PER_MINUTE);
+        assert!(
+            again.lock().sent.len() > BURST,
+            "kept while its requests still count"
+        );
+        drop(again);
+        tokio::time::advance(WINDOW + SPACING * 2).await;
+        let _other = shared_pacer(api, "sa three", Direction::Read, PER_MINUTE);
+        assert!(!holds_pacer(api, "sa one"));
+        assert!(!holds_pacer(api, "sa two"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn static_token_clients_share_by_token_and_the_lowest_quota_holds() {
+        let api = "http://127.0.0.1:9/static-token-test/";
+        let one = SheetsClient::with_static_token("tok-1".into(), api).expect("client");
+        let same = SheetsClient::with_static_token("tok-1".into(), api).expect("client");
+        let other = SheetsClient::with_static_token("tok-2".into(), api).expect("client");
+        assert!(Arc::ptr_eq(&one.reads, &same.reads));
+        assert!(Arc::ptr_eq(&one.writes, &same.writes));
+        assert!(!Arc::ptr_eq(&one.reads, &other.reads));
+        assert!(!format!("{one:?}").contains("tok-1"));
+        // A raised quota for a client alone on its user; a lower one for a user shared.
+        let other = other.with_quota(300, 120);
+        assert_eq!(other.quota(), (300, 120));
+        let same = same.with_quota(20, 60);
+        assert!(Arc::ptr_eq(&one.reads, &same.reads));
+        assert_eq!(one.quota(), (20, 60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_raised_quota_scales_the_burst_and_the_spacing() {
+        for per_minute in [1, 3, 20, 300] {
+            let pacer = Pacer::at(per_minute);
+            let start = tokio::time::Instant::now();
+            let mut at = Vec::new();
+            for _ in 0..per_minute * 3 {
+                pacer.until_ready().await;
+                at.push(start.elapsed());
+            }
+            for (i, &t) in at.iter().enumerate() {
+                let in_window = at[i..]
+                    .iter()
+                    .take_while(|&&u| u < t + Duration::from_secs(60))
+                    .count();
+                assert!(
+                    in_window <= per_minute,
+                    "{per_minute}: {in_window} from {t:?}"
+                );
+            }
+            let burst = burst_for(per_minute);
+            assert!(at[burst - 1] < Duration::from_millis(1), "{per_minute}");
+            // Past the burst the requests are spaced, never stalled.
+            let spacing = spacing_for(per_minute);
+            for pair in at[burst..].windows(2) {
+                let gap = pair[1] - pair[0];
+                assert!(
+                    gap <= spacing + Duration::from_millis(1),
+                    "{per_minute}: {gap:?}"
+                );
+            }
+        }
+        assert_eq!(
+            (burst_for(60), spacing_for(60)),
+            (12, Duration::from_millis(1271))
+        );
+        assert_eq!(burst_for(300), 60);
     }
 
     #[test]

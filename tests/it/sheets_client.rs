@@ -455,6 +455,105 @@ async fn the_client_stays_inside_googles_sixty_a_minute() {
     );
 }
 
+/// A fleet's pairs on one service account, in one process: three clients of the same key
+/// (each pair builds its own) read 90 times at once, on the paused clock. Google counts
+/// the account's reads together, and so does the fake: the clients share one window, so
+/// the fake never refuses a read (three windows of their own would send 36 at once and
+/// 60 within ten seconds, and earn 429s) and the reads past the account's 60 waited for
+/// the next minute. A client of another user meanwhile reads at once.
+#[tokio::test(start_paused = true)]
+async fn clients_of_one_service_account_share_its_sixty_reads_a_minute() {
+    let fake = inventory_fake();
+    let base = start(&fake).await;
+    let (a, _da) = service_account_client(&fake, &base).await;
+    let (b, _db) = service_account_client(&fake, &base).await;
+    let (c, _dc) = service_account_client(&fake, &base).await;
+    fake.allow_token("another-user");
+    let other = SheetsClient::with_static_token("another-user".into(), &base)
+        .expect("client")
+        .with_retry(FAST);
+    let id = fake.spreadsheet_id();
+    let started = tokio::time::Instant::now();
+    let reads = |client: &'static str, sheets: SheetsClient| {
+        let id = id.clone();
+        async move {
+            let mut at = Vec::new();
+            for i in 0..30 {
+                sheets
+                    .header_rows(&id, "Inventory", 1)
+                    .await
+                    .unwrap_or_else(|e| panic!("{client} read {i}: {e}"));
+                at.push(started.elapsed());
+            }
+            at
+        }
+    };
+    let other_reads = async {
+        // Once the account's burst is spent, another user's burst still goes at once.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let from = tokio::time::Instant::now();
+        for i in 0..12 {
+            other
+                .header_rows(&id, "Inventory", 1)
+                .await
+                .unwrap_or_else(|e| panic!("other read {i}: {e}"));
+        }
+        from.elapsed()
+    };
+    let (ta, tb, tc, other_took) =
+        tokio::join!(reads("a", a), reads("b", b), reads("c", c), other_reads);
+    assert_eq!(fake.quota_refusals(), 0, "the fake answered 429");
+    assert!(
+        other_took < Duration::from_millis(100),
+        "another user's reads waited {other_took:?}"
+    );
+    let mut at: Vec<Duration> = ta.into_iter().chain(tb).chain(tc).collect();
+    at.sort();
+    assert_eq!(at.len(), 90);
+    // The account's 90 reads: no minute holds more than 60, so the last ones waited
+    // past the first minute.
+    for (i, &t) in at.iter().enumerate() {
+        let in_minute = at[i..]
+            .iter()
+            .take_while(|&&u| u < t + Duration::from_secs(60))
+            .count();
+        assert!(
+            in_minute <= 60,
+            "{in_minute} reads in the minute from {t:?}"
+        );
+    }
+    assert!(at[89] >= Duration::from_secs(60), "{:?}", at[89]);
+}
+
+/// A raised quota (`[google] reads_per_minute`): at 120 a minute against a fake that
+/// allows 120, 120 reads take about a minute (61 s, the pacer's window), none refused;
+/// the default pace of 60 takes 137 s for them.
+#[tokio::test(start_paused = true)]
+async fn a_raised_quota_is_used_and_kept_to() {
+    let fake = inventory_fake();
+    fake.set_quota_per_minute(Some(120));
+    let base = start(&fake).await;
+    fake.allow_token("raised-quota");
+    let client = SheetsClient::with_static_token("raised-quota".into(), &base)
+        .expect("client")
+        .with_retry(FAST)
+        .with_quota(120, 60);
+    let id = fake.spreadsheet_id();
+    let started = tokio::time::Instant::now();
+    for i in 0..120 {
+        client
+            .header_rows(&id, "Inventory", 1)
+            .await
+            .unwrap_or_else(|e| panic!("read {i}: {e}"));
+    }
+    assert_eq!(fake.quota_refusals(), 0, "the fake answered 429");
+    assert!(
+        started.elapsed() < Duration::from_secs(70),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_column_read_learns_the_tabs_sheet_id() {
     let fake = inventory_fake();

@@ -104,12 +104,20 @@ async fn log_and_inject(Extract(fake): Extract<SheetsFake>, req: Request, next: 
             None
         } else {
             hooked.or_else(|| s.failures.pop_front()).or_else(|| {
-                // Only the Sheets API has this quota (Drive's is its own, far larger).
+                // Only the Sheets API has this quota (Drive's is its own, far larger). It
+                // is the user's the token acts for; a request without a valid token is
+                // answered 401 by the handler and counts against no one.
                 let write = req.method() != axum::http::Method::GET;
-                (path.starts_with("/v4/spreadsheets") && !s.quota.admit(write)).then(|| Canned {
-                    status: 429,
-                    content_type: JSON_UTF8,
-                    body: pretty(&quota_exceeded(write)),
+                let user = bearer(req.headers())
+                    .and_then(|t| s.tokens.get(t))
+                    .filter(|g| g.expires > Utc::now())
+                    .map(|g| g.user.clone())?;
+                (path.starts_with("/v4/spreadsheets") && !s.quota.admit(&user, write)).then(|| {
+                    Canned {
+                        status: 429,
+                        content_type: JSON_UTF8,
+                        body: pretty(&quota_exceeded(write)),
+                    }
                 })
             })
         }
@@ -271,14 +279,19 @@ fn scope_allows(api: Api, scope: &str) -> bool {
     }
 }
 
-/// Checks the bearer token: 401 when it is missing, unknown or expired, 403 when its
-/// scopes do not cover the call.
-fn authorize(s: &State, headers: &HeaderMap, api: Api) -> Result<(), Response> {
-    let token = headers
+/// The bearer token a request carries.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(str::trim)
+}
+
+/// Checks the bearer token: 401 when it is missing, unknown or expired, 403 when its
+/// scopes do not cover the call.
+fn authorize(s: &State, headers: &HeaderMap, api: Api) -> Result<(), Response> {
+    let token = bearer(headers);
     let grant: Option<&Grant> = token
         .and_then(|t| s.tokens.get(t))
         .filter(|g| g.expires > Utc::now());
@@ -740,12 +753,20 @@ fn no_cache(h: &mut HeaderMap) {
     );
 }
 
-fn issue(s: &mut State, scopes: Vec<String>, with_scope: bool) -> Json {
+fn issue(s: &mut State, scopes: Vec<String>, with_scope: bool, user: &str) -> Json {
     s.issued += 1;
     let token = format!("ya29.sandbox-{}-{:016x}", s.issued, fastrand::u64(..));
     let expires = Utc::now() + chrono::Duration::seconds(3599);
     let scope = scopes.join(" ");
-    s.tokens.insert(token.clone(), Grant { scopes, expires });
+    let user = user.to_owned();
+    s.tokens.insert(
+        token.clone(),
+        Grant {
+            scopes,
+            expires,
+            user,
+        },
+    );
     let mut body = json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"});
     if with_scope {
         body["scope"] = json!(scope);
@@ -767,17 +788,17 @@ async fn token(Extract(fake): Extract<SheetsFake>, body: Bytes) -> Response {
                 .map(String::as_str)
                 .unwrap_or_default();
             oauth::verify_assertion(assertion, &s.token_urls, Utc::now().timestamp())
-                .map(|scopes| issue(&mut s, scopes, false))
+                .map(|scopes| issue(&mut s, scopes, false, super::oauth::TEST_CLIENT_EMAIL))
         }
         "refresh_token" => oauth::verify_refresh(&form, &s.refresh_tokens)
-            .map(|scopes| issue(&mut s, scopes, true)),
+            .map(|scopes| issue(&mut s, scopes, true, super::INSTALLED_USER)),
         "authorization_code" => {
             let codes = &mut s.codes;
             oauth::verify_code(&form, codes).map(|scopes| {
                 // Consent hands out a refresh token alongside the first access token.
                 let refresh = format!("1//sandbox-refresh-{:016x}", fastrand::u64(..));
                 s.refresh_tokens.insert(refresh.clone(), scopes.clone());
-                let mut body = issue(&mut s, scopes, true);
+                let mut body = issue(&mut s, scopes, true, super::INSTALLED_USER);
                 body["refresh_token"] = json!(refresh);
                 body
             })

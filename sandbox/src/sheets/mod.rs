@@ -12,7 +12,8 @@
 //! API call needs a bearer token this fake issued, and the token endpoint verifies the
 //! RS256 signature of the assertion against the sandbox's own test service account
 //! ([`SheetsFake::service_account_key_json`]). It enforces Google's default per-user
-//! quota, 60 read and 60 write requests a minute, with Google's 429 body.
+//! quota, 60 read and 60 write requests a minute for each user (the user a token was
+//! issued to), with Google's 429 body.
 //!
 //! The fake holds one spreadsheet. It shares no code with the engine: A1 notation is
 //! its own ([`range`]), so a wrong rule in the product cannot be mirrored here.
@@ -55,12 +56,17 @@ struct Canned {
     body: String,
 }
 
-/// An access token the fake issued: its scopes and when it stops working.
+/// An access token the fake issued: its scopes, when it stops working and the user it
+/// acts for (whose quota its requests count against).
 #[derive(Debug, Clone)]
 struct Grant {
     scopes: Vec<String>,
     expires: DateTime<Utc>,
+    user: String,
 }
+
+/// The user of tokens from the installed-app grants: the one person who consents.
+const INSTALLED_USER: &str = "the consenting person";
 
 #[derive(Debug)]
 struct State {
@@ -91,33 +97,45 @@ struct State {
 
 /// The Sheets API's per-minute quotas as Google enforces them per user: 60 read and 60
 /// write requests in any minute by default, each request past that answered 429
-/// `RESOURCE_EXHAUSTED`. The fake holds one user (one service account or one consenting
-/// person), so one window per kind. The windows slide (the strictest reading of "a
-/// minute", so a client that fits here fits Google's refill however it is aligned), run
-/// on tokio's clock (tests drive them with paused time), and count only the requests
-/// served: a refused one does not push the window further.
+/// `RESOURCE_EXHAUSTED`. Each user has its own windows: the service account (every
+/// token the JWT grant issues, however many clients hold them), the person behind the
+/// installed-app grants, and each token let through by [`SheetsFake::allow_token`] (one
+/// token, one user, unless [`SheetsFake::allow_token_as`] names a shared one). The
+/// windows slide (the strictest reading of "a minute", so a client that fits here fits
+/// Google's refill however it is aligned), run on tokio's clock (tests drive them with
+/// paused time), and count only the requests served: a refused one does not push the
+/// window further. (Google also caps a project at 300 reads a minute across its users;
+/// the fake does not.)
 #[derive(Debug)]
 struct Quota {
     per_minute: Option<usize>,
-    reads: VecDeque<tokio::time::Instant>,
-    writes: VecDeque<tokio::time::Instant>,
+    users: HashMap<String, Windows>,
     /// Requests answered 429 by the quota (not by an injected failure).
     refused: usize,
+}
+
+/// One user's read and write windows: the times of the requests served in the last
+/// minute.
+#[derive(Debug, Default)]
+struct Windows {
+    reads: VecDeque<tokio::time::Instant>,
+    writes: VecDeque<tokio::time::Instant>,
 }
 
 impl Quota {
     const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
-    /// Counts a request of `write` kind now, or says it is over the quota.
-    fn admit(&mut self, write: bool) -> bool {
+    /// Counts a request of `write` kind by `user` now, or says it is over the quota.
+    fn admit(&mut self, user: &str, write: bool) -> bool {
         let Some(limit) = self.per_minute else {
             return true;
         };
         let now = tokio::time::Instant::now();
+        let windows = self.users.entry(user.to_owned()).or_default();
         let window = if write {
-            &mut self.writes
+            &mut windows.writes
         } else {
-            &mut self.reads
+            &mut windows.reads
         };
         while window
             .front()
@@ -284,8 +302,7 @@ impl SheetsFake {
                 hooks: Vec::new(),
                 quota: Quota {
                     per_minute: Some(60),
-                    reads: VecDeque::new(),
-                    writes: VecDeque::new(),
+                    users: HashMap::new(),
                     refused: 0,
                 },
             })),
@@ -491,7 +508,8 @@ impl SheetsFake {
         self.lock().quota.per_minute = per_minute;
     }
 
-    /// How many requests the per-minute quota refused (429 `RESOURCE_EXHAUSTED`).
+    /// How many requests the per-minute quota refused (429 `RESOURCE_EXHAUSTED`), all
+    /// users together.
     pub fn quota_refusals(&self) -> usize {
         self.lock().quota.refused
     }
@@ -502,11 +520,18 @@ impl SheetsFake {
     }
 
     /// Lets `token` through as a bearer token with every scope (for clients built with a
-    /// static token).
+    /// static token), as a user of its own.
     pub fn allow_token(&self, token: &str) {
+        self.allow_token_as(token, token);
+    }
+
+    /// Lets `token` through as [`SheetsFake::allow_token`] does, counting its requests
+    /// against `user`'s quota (tokens of one user share it).
+    pub fn allow_token_as(&self, token: &str, user: &str) {
         let grant = Grant {
             scopes: vec!["*".to_owned()],
             expires: DateTime::<Utc>::MAX_UTC,
+            user: user.to_owned(),
         };
         self.lock().tokens.insert(token.to_owned(), grant);
     }

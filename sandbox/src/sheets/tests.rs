@@ -479,3 +479,32 @@ async fn sixty_reads_and_sixty_writes_a_minute_then_429() {
     fake.set_quota_per_minute(None);
     assert_eq!(send(false).await.0, 200);
 }
+
+/// Google counts the quota per user: two tokens of one user share a minute's 60 reads,
+/// another user's token has 60 of its own.
+#[tokio::test(start_paused = true)]
+async fn the_quota_is_each_users_own() {
+    let fake = recorded_fake();
+    let addr = start(&fake).await;
+    fake.allow_token_as("sa-token-1", "bot@project.iam.gserviceaccount.com");
+    fake.allow_token_as("sa-token-2", "bot@project.iam.gserviceaccount.com");
+    fake.allow_token("someone-else");
+    let id = fake.spreadsheet_id();
+    let url = format!("http://{addr}/v4/spreadsheets/{id}/values/Sheet1!A1");
+    let client = reqwest::Client::new();
+    let read = |token: &'static str| {
+        let req = client.get(&url).bearer_auth(token);
+        async move { req.send().await.expect("send").status().as_u16() }
+    };
+    for i in 0..30 {
+        assert_eq!(read("sa-token-1").await, 200, "read {i}");
+        assert_eq!(read("sa-token-2").await, 200, "read {i}");
+    }
+    assert_eq!(read("sa-token-1").await, 429, "the user's 60 are spent");
+    assert_eq!(read("sa-token-2").await, 429, "by both of its tokens");
+    assert_eq!(read("someone-else").await, 200, "another user has its own");
+    assert_eq!(fake.quota_refusals(), 2);
+    // A token the fake does not know is refused as unauthenticated, not counted.
+    assert_eq!(read("unknown").await, 401);
+    assert_eq!(fake.quota_refusals(), 2);
+}
