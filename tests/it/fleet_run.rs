@@ -2,7 +2,8 @@
 //! binary, each pair its own sandbox (store and spreadsheet), pairs inserted into
 //! `sheetsync.pairs` the way `fleet apply` leaves them. Balance as workers join, failover
 //! after kill -9 within the TTL plus a few seconds, no write under an older epoch through
-//! kill -9 and SIGSTOP/SIGCONT, graceful handover on SIGTERM, a schedule's fire time run
+//! kill -9 and SIGSTOP/SIGCONT, graceful handover on SIGTERM (a drain stopping mid-run
+//! pairs at their batch boundary; one past its deadline exiting 1), a schedule's fire time run
 //! once with two workers, and a manual `sync` on a worker's pair exiting 2 naming it.
 //! Nothing applied twice: the owner killed mid-apply, the store's ledger of applied
 //! mutations after the takeover equals a clean run's, and the journal says how each
@@ -616,6 +617,90 @@ async fn sigterm_mid_run_drains_at_the_batch_boundary_and_the_next_owner_finishe
             "pair-{i}: the mutations that took effect differ from a clean run's"
         );
     }
+    fleet.check_no_two_writers();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_past_its_deadline_exits_1_and_leaves_the_stuck_pairs_lease_to_expire() {
+    use sheetsync_sandbox::shopify::HoldPoint;
+
+    // Pair 0's first variant update never gets an answer: its batch cannot finish.
+    let fleet = Fleet::with(2, WATCH, true).await;
+    let stuck = fleet.sandboxes[0].shopify.hold_mutation(
+        "productVariantsBulkUpdate",
+        1,
+        HoldPoint::BeforeApply,
+    );
+    edit(&fleet.sandboxes[0]);
+    let mut one = fleet.worker("w1");
+    common::held(&stuck, "pair-0's variant update reached its fake").await;
+    fleet
+        .wait_owners(Duration::from_secs(30), "w1 owns both", |o| {
+            o.get("w1") == Some(&2)
+        })
+        .await;
+    signal(&one, "-TERM");
+    let signalled = Instant::now();
+    // 20 s deadline, 5 s grace: gone within 40 s on a loaded machine.
+    let status = tokio::time::timeout(Duration::from_secs(40), one.wait())
+        .await
+        .unwrap_or_else(|_| panic!("w1 exits within 40 s; log:\n{}", fleet.log("w1")))
+        .expect("wait");
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(1), "{}", fleet.log("w1"));
+    assert!(
+        took >= Duration::from_secs(24),
+        "gave up only after the grace: {took:?}"
+    );
+    let log = fleet.log("w1");
+    assert!(log.contains("Drain deadline passed"), "{log}");
+    assert!(
+        log.contains("still running 25s after the signal (pair-0)"),
+        "{log}"
+    );
+    // The idle pair was released; the stuck one's lease was left to expire (its
+    // request may still be on its way to the store).
+    let held = pg::query_strings(
+        &fleet.url,
+        "SELECT p.name FROM sheetsync.leases l JOIN sheetsync.pairs p USING (scope_id)
+         WHERE l.holder = 'w1'",
+    )
+    .await;
+    assert_eq!(held, vec![Some("pair-0".to_owned())]);
+    stuck.abandon();
+
+    // The next owner takes it once the lease expired, settles what w1 left open and
+    // syncs the edits.
+    let mut two = fleet.worker("w2");
+    fleet
+        .wait_owners(Duration::from_secs(20), "w2 owns both", |o| {
+            o.get("w2") == Some(&2)
+        })
+        .await;
+    let start = Instant::now();
+    loop {
+        let open = pg::query_strings(
+            &fleet.url,
+            "SELECT count(*)::text FROM sheetsync.requests WHERE outcome IS NULL",
+        )
+        .await;
+        let synced = fleet.sandboxes[0]
+            .shopify
+            .applied_mutations()
+            .iter()
+            .any(|m| m.name == "inventorySetQuantities");
+        if synced && open == vec![Some("0".to_owned())] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "w2 synced pair-0 within 60 s (open requests {open:?}); log:\n{}",
+            fleet.log("w2")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&two, "-TERM");
+    assert_eq!(two.wait().await.expect("w2").code(), Some(0));
     fleet.check_no_two_writers();
 }
 
