@@ -3,8 +3,9 @@
 //!
 //! Both hold the writer lock (SPEC §4.10) for their whole life, log one info line per
 //! tick, survive a failing tick (logged, retried later with backoff: never a crash loop)
-//! and stop cleanly: the first SIGINT/SIGTERM (`stop`) lets the batch in flight finish,
-//! a second (`hard`) also cancels the run between requests.
+//! and stop cleanly: the first SIGINT/SIGTERM (`stop`) lets the tick in flight finish,
+//! a second (`hard`) also cancels the run between requests. The fleet's worker drains a
+//! pair instead ([`Shutdown::drain`]): the tick ends at its next batch boundary.
 //!
 //! - `drive`: the cheap Drive `files.get` change check;
 //! - `watch`: the watch loop and its content diff;
