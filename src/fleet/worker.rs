@@ -866,6 +866,23 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
                     ..RunOptions::default()
                 };
                 match engine.sync(&opts).await {
+                    // Drained before the run was done: the fire time goes back, so the
+                    // next owner runs it (late, within the misfire grace) instead of it
+                    // counting as run across the fleet.
+                    Ok(report) if report.interrupted && ctx.shutdown.drain.is_cancelled() => {
+                        match unclaim_fire(ctx, t, &opts.run_id).await {
+                            Ok(()) => tracing::info!(
+                                fire_time = %t.to_rfc3339(),
+                                applied = report.summary.applied,
+                                "Scheduled sync drained; its fire time is left for the next owner"
+                            ),
+                            Err(e) => tracing::warn!(
+                                fire_time = %t.to_rfc3339(),
+                                error = %e,
+                                "Scheduled sync drained; could not hand its fire time back"
+                            ),
+                        }
+                    }
                     Ok(report) => tracing::info!(
                         fire_time = %t.to_rfc3339(),
                         applied = report.summary.applied,
@@ -891,6 +908,50 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
         // stacking them.
         after = t.max(Utc::now());
     }
+}
+
+/// Hands fire time `t` back (its run `run_id` was drained), fenced by the lease as
+/// [`claim_fire`] is: the next owner claims and runs it.
+async fn unclaim_fire(ctx: &PairContext, t: DateTime<Utc>, run_id: &str) -> Result<(), StateError> {
+    ctx.fence.check()?;
+    let f = &ctx.fence;
+    let (scope_id, holder, epoch, at, id) = (
+        f.scope_id,
+        f.holder.clone(),
+        f.epoch,
+        t.timestamp(),
+        run_id.to_owned(),
+    );
+    let fenced: i64 = ctx
+        .pool
+        .exec(move |c: Conn| async move {
+            let row = c
+                .query_one(
+                    "WITH l AS (
+                         SELECT scope_id FROM sheetsync.leases
+                         WHERE scope_id = $1 AND holder = $2 AND epoch = $3
+                           AND expires_at > now()
+                         FOR SHARE),
+                     del AS (
+                         DELETE FROM sheetsync.fires x USING l
+                         WHERE x.scope_id = l.scope_id
+                           AND x.fire_time = to_timestamp($4::bigint) AND x.run_id = $5
+                         RETURNING 1)
+                     SELECT count(*) FROM l",
+                    &[&scope_id, &holder, &epoch, &at, &id],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+        .await?;
+    if fenced == 0 {
+        return Err(StateError::LeaseLost {
+            holder: f.holder.clone(),
+            epoch: f.epoch,
+            why: "another writer holds it now, or it expired on the database's clock",
+        });
+    }
+    Ok(())
 }
 
 /// Records fire time `t` for the pair under this lease, in one statement fenced by the

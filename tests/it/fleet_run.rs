@@ -770,9 +770,14 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     signal(survivor, "-TERM");
     assert_eq!(survivor.wait().await.expect("wait").code(), Some(0));
     // Each fire time once in `fires` (its key) and one full sync per claimed fire time:
-    // the runs the store saw (one products read each) match the claims.
+    // the runs the store saw (one products read each) match the claims. A run drained by
+    // the SIGTERM (exit 130) handed its fire time back: it is not a claim.
     let claimed = fires(fleet.url.clone()).await;
-    let runs = pg::query_strings(&fleet.url, "SELECT count(*)::text FROM sheetsync.runs").await[0]
+    let runs = pg::query_strings(
+        &fleet.url,
+        "SELECT count(*)::text FROM sheetsync.runs WHERE exit_code IS DISTINCT FROM 130",
+    )
+    .await[0]
         .clone()
         .unwrap_or_default()
         .parse::<usize>()
@@ -787,6 +792,56 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     )
     .await;
     assert_eq!(distinct, vec![Some(claimed.to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fire_time_drained_by_sigterm_is_handed_back_and_the_next_owner_runs_it() {
+    use sheetsync_sandbox::shopify::HoldPoint;
+
+    // Hourly: the latest fire time (within the misfire grace) runs as soon as the pair
+    // is owned. Its run is parked mid-apply when the worker gets SIGTERM.
+    let fleet = Fleet::with(1, "[fleet]\nmode = \"schedule\"\nevery = \"1h\"\n", true).await;
+    let s = &fleet.sandboxes[0];
+    let hold = s
+        .shopify
+        .hold_mutation("productVariantsBulkUpdate", 1, HoldPoint::AfterApply);
+    edit(s);
+    let mut one = fleet.worker("f1");
+    common::held(&hold, "the fire time's run reached its fake").await;
+    signal(&one, "-TERM");
+    wait_log(&fleet, "f1", "Stopping: finishing the batches in flight").await;
+    hold.release();
+    let status = tokio::time::timeout(Duration::from_secs(20), one.wait())
+        .await
+        .unwrap_or_else(|_| panic!("f1 exits after SIGTERM; log:\n{}", fleet.log("f1")))
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "{}", fleet.log("f1"));
+    let fires = pg::query_strings(&fleet.url, "SELECT holder FROM sheetsync.fires").await;
+    assert!(fires.is_empty(), "fire time handed back: {fires:?}");
+
+    // The next owner runs the same fire time, late, and syncs the rest of the edits.
+    let mut two = fleet.worker("f2");
+    let start = Instant::now();
+    loop {
+        let fires = pg::query_strings(&fleet.url, "SELECT holder FROM sheetsync.fires").await;
+        let stock = s
+            .shopify
+            .applied_mutations()
+            .iter()
+            .any(|m| m.name == "inventorySetQuantities");
+        if stock && fires == vec![Some("f2".to_owned())] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "f2 ran the fire time within 30 s (fires {fires:?}); log:\n{}",
+            fleet.log("f2")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&two, "-TERM");
+    assert_eq!(two.wait().await.expect("f2").code(), Some(0));
+    fleet.check_no_two_writers();
 }
 
 #[tokio::test(flavor = "multi_thread")]
