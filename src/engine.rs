@@ -251,18 +251,10 @@ impl Engine {
             Some(self.take_writer("sync", "sheetsync sync")?)
         };
 
-        // Reads write nothing: once the run is cancelled they are dropped where they are,
-        // not waited for (a first full sync paced by Sheets can take minutes).
-        let read = tokio::select! {
-            biased;
-            () = opts.cancel.cancelled() => None,
-            read = self.read_all() => Some(read),
-        };
-        let reads = match read {
-            Some(Ok(reads)) => reads,
-            None => return Ok(self.interrupted_reading(opts)),
-            Some(Err(e)) if opts.cancel.is_cancelled() => return Ok(self.interrupted(opts, &e)),
-            Some(Err(e)) => return Err(e),
+        let reads = match self.read_all().await {
+            Ok(reads) => reads,
+            Err(e) if opts.cancel.is_cancelled() => return Ok(self.interrupted(opts, &e)),
+            Err(e) => return Err(e),
         };
         // Phase events (debug) let `examples/bench_sync.rs` checkpoint memory per phase.
         tracing::debug!(
@@ -567,11 +559,6 @@ impl Engine {
     /// was planned, sent or journaled, and it exits 130 (SPEC §5).
     fn interrupted(&self, opts: &RunOptions, cause: &EngineError) -> Report {
         tracing::debug!(error = %cause, "Read cut short by the interruption");
-        self.interrupted_reading(opts)
-    }
-
-    /// [`Engine::interrupted`], the reads dropped rather than failed.
-    fn interrupted_reading(&self, opts: &RunOptions) -> Report {
         let meta = RunMeta {
             run_id: opts.run_id.clone(),
             shop: self.config.shop_name().to_owned(),

@@ -865,7 +865,14 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
                     lock_held: true,
                     ..RunOptions::default()
                 };
-                match engine.sync(&opts).await {
+                // The reads are dropped if the pair is drained meanwhile: nothing was
+                // sent, and the fire time goes back below.
+                let run = match ctx.shutdown.unless_drained(engine.read_all()).await {
+                    Some(Ok(reads)) => engine.run_reads(&opts, reads).await,
+                    Some(Err(e)) => Err(e),
+                    None => Ok(drained_while_reading(engine, &opts)),
+                };
+                match run {
                     // Drained before the run was done: the fire time goes back, so the
                     // next owner runs it (late, within the misfire grace) instead of it
                     // counting as run across the fleet.
@@ -908,6 +915,24 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
         // stacking them.
         after = t.max(Utc::now());
     }
+}
+
+/// The report of a scheduled run drained while it read: nothing planned or sent.
+fn drained_while_reading(engine: &Engine, opts: &RunOptions) -> crate::report::Report {
+    let meta = crate::report::RunMeta {
+        run_id: opts.run_id.clone(),
+        shop: engine.config.shop_name().to_owned(),
+        spreadsheet_id: engine.config.sheet.spreadsheet_id.clone(),
+    };
+    let mut report = crate::report::Report::from_plan(
+        &crate::plan::Plan::default(),
+        meta,
+        // No amounts: the currency only formats them.
+        &crate::model::Currency::new("USD"),
+        false,
+    );
+    report.interrupted = true;
+    report
 }
 
 /// Hands fire time `t` back (its run `run_id` was drained), fenced by the lease as

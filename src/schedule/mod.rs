@@ -62,12 +62,20 @@ impl Shutdown {
         self.stop.cancel();
     }
 
-    /// `fut`, unless `drain` fires first: for reads and planning, which a drained tick
-    /// abandons (they wrote nothing). Never for a future that sends writes.
+    /// `fut`, unless `drain` fires first: for reads, which a drained tick abandons (they
+    /// wrote nothing). Never for a future that sends writes. `hard` alone (a second
+    /// signal to `watch`) does not drop them: its contract is that the request in flight
+    /// finishes, and the clients' waits already end on it.
     pub async fn unless_drained<T>(&self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+        let drained = async {
+            self.drain.cancelled().await;
+            if self.hard.is_cancelled() {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             biased;
-            () = self.drain.cancelled() => None,
+            () = drained => None,
             out = fut => Some(out),
         }
     }
