@@ -23,7 +23,14 @@
 //!   averaged over the workers;
 //! - connections: the most sessions each worker had open at once (`pg_stat_activity`,
 //!   told apart by the `application_name` each worker's URL carries), sampled every
-//!   100 ms from start to end, and the most of the whole fleet.
+//!   100 ms from start to end, and the most of the whole fleet;
+//! - rebalance: after each kill a replacement joins; time until it owns its share (less
+//!   two), median and max;
+//! - drain: at the end every worker gets SIGTERM at once (the last replacement still in
+//!   its pairs' first full syncs): time until each exits (max), its exit code, and time
+//!   until no lease is held.
+//!
+//! `BENCH_LOG_DIR=DIR` keeps each worker's log (`info`) in `DIR/<worker>.log`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -125,7 +132,15 @@ async fn main() -> Result<(), BoxError> {
 
     let ttl_arg = format!("{}ms", ttl.as_millis());
     let sep = if url.contains('?') { '&' } else { '?' };
+    let log_dir = std::env::var_os("BENCH_LOG_DIR").map(PathBuf::from);
     let spawn = |id: &str| -> std::io::Result<Child> {
+        let (level, stderr) = match &log_dir {
+            Some(d) => (
+                "info",
+                Stdio::from(std::fs::File::create(d.join(format!("{id}.log")))?),
+            ),
+            None => ("warn", Stdio::null()),
+        };
         Command::new(&bin)
             .args(["fleet", "run", "--replica-id", id, "--lease-ttl", &ttl_arg])
             .current_dir(dir.path())
@@ -133,10 +148,11 @@ async fn main() -> Result<(), BoxError> {
                 "SHEETSYNC_STATE_URL",
                 format!("{url}{sep}application_name={id}"),
             )
-            .env("SHEETSYNC_LOG", "warn")
+            .env("SHEETSYNC_LOG", level)
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
     };
     let mut running: BTreeMap<String, Child> = BTreeMap::new();
@@ -210,6 +226,7 @@ async fn main() -> Result<(), BoxError> {
 
     // Failover: kill -9 the busiest worker, time until every pair is owned again.
     let mut failovers = Vec::new();
+    let mut rebalances = Vec::new();
     for k in 0..kills {
         let per_worker = owners(&db).await?;
         let (victim, n) = per_worker
@@ -239,7 +256,10 @@ async fn main() -> Result<(), BoxError> {
         })
         .await;
         match rebalanced {
-            Ok(()) => eprintln!("{id} took its share after {:?}", t.elapsed()),
+            Ok(()) => {
+                eprintln!("{id} took its share after {:?}", t.elapsed());
+                rebalances.push(t.elapsed().as_secs_f64());
+            }
             Err(e) => eprintln!("{e}; going on"),
         }
     }
@@ -247,21 +267,56 @@ async fn main() -> Result<(), BoxError> {
     let median = failovers.get(failovers.len() / 2).copied().unwrap_or(0.0);
     let max = failovers.last().copied().unwrap_or(0.0);
 
-    for (_, mut c) in running {
+    rebalances.sort_by(f64::total_cmp);
+    let rebalance_median = rebalances.get(rebalances.len() / 2).copied().unwrap_or(0.0);
+    let rebalance_max = rebalances.last().copied().unwrap_or(0.0);
+
+    // Drain: SIGTERM to every worker at once; each one's time to exit, and until no
+    // lease is held any more.
+    let held = owners(&db).await?;
+    let t = Instant::now();
+    for c in running.values() {
         let _ = Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
             .status();
-        let _ = c.wait();
     }
+    let mut drains: Vec<(String, f64, Option<i32>)> = Vec::new();
+    let mut left: Vec<(String, Child)> = running.into_iter().collect();
+    while !left.is_empty() {
+        let mut still = Vec::new();
+        for (id, mut c) in left {
+            match c.try_wait()? {
+                Some(status) => drains.push((id, t.elapsed().as_secs_f64(), status.code())),
+                None => still.push((id, c)),
+            }
+        }
+        left = still;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let released = t.elapsed().as_secs_f64();
+    let still_held = owned(&db).await?;
+    for (id, secs, code) in &drains {
+        eprintln!(
+            "drain: {id} (held {}) exited {code:?} after {secs:.1} s",
+            held.get(id).copied().unwrap_or(0)
+        );
+    }
+    eprintln!("all workers gone after {released:.1} s; leases still held: {still_held}");
+    let drain_max = drains.iter().map(|d| d.1).fold(0.0, f64::max);
+    let codes: Vec<String> = drains
+        .iter()
+        .map(|d| d.2.map_or("signal".to_owned(), |c| c.to_string()))
+        .collect();
     SAMPLING_DONE.store(true, std::sync::atomic::Ordering::SeqCst);
     let (most, fleet_most) = sampler.await?;
     let worker_most = most.values().copied().max().unwrap_or(0);
     eprintln!("most sessions at once per worker: {most:?}; whole fleet: {fleet_most}");
     println!(
-        "| {pairs} pairs, {workers} workers, TTL {} | claim {:.1} s | failover median {median:.1} s, max {max:.1} s ({kills} kills) | {per_sec:.1} tx/s on the database; renewal of {} leases {renew_ms:.2} ms | {kib_per_pair:.0} KiB RSS per owned pair | at most {worker_most} connections per worker, {fleet_most} for the fleet |",
+        "| {pairs} pairs, {workers} workers, TTL {} | claim {:.1} s | failover median {median:.1} s, max {max:.1} s ({kills} kills) | {per_sec:.1} tx/s on the database; renewal of {} leases {renew_ms:.2} ms | {kib_per_pair:.0} KiB RSS per owned pair | at most {worker_most} connections per worker, {fleet_most} for the fleet | rebalance median {rebalance_median:.1} s, max {rebalance_max:.1} s | drain on SIGTERM max {drain_max:.1} s (exit codes {}), {still_held} leases left held |",
         humantime::format_duration(ttl),
         claim.as_secs_f64(),
         biggest.1,
+        codes.join(", "),
     );
     Ok(())
 }

@@ -6,8 +6,9 @@ use super::{Cli, CommandError, Failure};
 use crate::report::ExitStatus;
 use crate::state::postgres;
 
-/// `fleet run`: the worker until the first SIGTERM/SIGINT (finish the batches in flight,
-/// release the pairs, exit 0); a second one also cuts those batches short.
+/// `fleet run`: the worker until the first SIGTERM/SIGINT (drain: finish the batches in
+/// flight, release the pairs, exit 0; exit 1 if some pair has not ended within
+/// `DRAIN_DEADLINE + DRAIN_GRACE`); a second one also cuts those batches short.
 pub async fn run(
     cli: &Cli,
     replica_id: Option<String>,
@@ -35,6 +36,10 @@ pub async fn run(
     match res {
         Ok(()) => Ok(ExitStatus::Done),
         Err(crate::fleet::worker::WorkerError::State(e)) => Err(e.into()),
+        // The drain ran out of time: exit 1, the leases left expire within the TTL.
+        Err(e @ crate::fleet::worker::WorkerError::DrainCut(_)) => {
+            Err(CommandError::Local(e.to_string()).into())
+        }
         Err(e) => Err(CommandError::Usage(e.to_string()).into()),
     }
 }

@@ -5,8 +5,17 @@
 //! schedule in-process as its own task, fenced by its lease's epoch.
 //!
 //! Balance: with N live workers (heartbeat within their own TTL, not stopping) and P enabled
-//! pairs each worker aims at ceil(P / N): below it claims, above it stops the surplus
-//! (after the batch in flight) and releases their leases for the others to claim.
+//! pairs each worker aims at ceil(P / N): below it claims, above it drains the surplus
+//! and releases their leases for the others to claim.
+//!
+//! Draining a pair (shed, paused, removed, or the worker stopping on SIGTERM) stops it at
+//! its next safe point ([`Shutdown::drain`]): reads and planning in progress are dropped,
+//! a batch already sent finishes with its retries and is journaled, no new batch starts;
+//! its lease is released as soon as its task has ended. The worker's own stop is bounded:
+//! [`DRAIN_DEADLINE`] after SIGTERM the pairs still running are cut short between
+//! requests, and [`DRAIN_GRACE`] later the worker exits non-zero, releasing every lease
+//! but those of pairs that still had not ended (they expire within the TTL, as after a
+//! kill).
 //!
 //! Connections: the worker and every pair it runs (their states, fire claims) borrow from
 //! the one pool of the state URL in this process (`state::postgres::pool`), so a worker
@@ -51,6 +60,15 @@ const CLAIM_BATCH: i64 = 64;
 /// ids of replaced pods.
 pub const PRUNE_AFTER_TTLS: u32 = 10;
 
+/// How long after SIGTERM the pairs' batches in flight may take to finish before they
+/// are cut short between requests (`hard`): well inside Kubernetes' default 30 s
+/// `terminationGracePeriodSeconds` with [`DRAIN_GRACE`] after it.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// After [`DRAIN_DEADLINE`], how long a pair cut short has to end (its request on the
+/// wire answered, its run journaled) before the worker gives up on it and exits 1.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
 /// Threads of the pairs' runtime.
 const PAIR_THREADS: usize = 8;
 
@@ -75,6 +93,13 @@ pub enum WorkerError {
     Id(String),
     #[error("--lease-ttl must be at least one second")]
     Ttl,
+    #[error(
+        "stopped with {} pair(s) still running {}s after the signal ({}); their leases were not released and expire within the lease TTL",
+        .0.len(),
+        (DRAIN_DEADLINE + DRAIN_GRACE).as_secs(),
+        .0.join(", ")
+    )]
+    DrainCut(Vec<String>),
 }
 
 /// The default worker id: `worker.<host>.<pid>`.
@@ -99,7 +124,8 @@ fn token_char(c: char) -> bool {
 /// Why a pair's task is being stopped, i.e. what to do once it has ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
-    /// Paused, pruned, surplus, or the worker is stopping: release the lease.
+    /// Paused, pruned, surplus, or the worker is stopping: drained, then the lease
+    /// released.
     Release,
     /// Its file changed: start it again under the same lease.
     Reload,
@@ -127,7 +153,12 @@ impl Owned {
         if self.stopping != Some(Stop::Lost) {
             self.stopping = Some(why);
         }
-        self.shutdown.stop.cancel();
+        match why {
+            // The next owner should not wait for a tick this worker will not finish.
+            Stop::Release => self.shutdown.drain(),
+            // Restarted here under the same lease: the tick in flight may as well end.
+            Stop::Reload | Stop::Lost => self.shutdown.stop.cancel(),
+        }
     }
 }
 
@@ -150,6 +181,8 @@ struct Worker {
     shutdown: Shutdown,
     /// `serve`'s plug into the watch pairs' loops; `None` for `fleet run`.
     hooks: Option<Arc<dyn PairHooks>>,
+    /// Pairs given up on at the end of the drain: their leases are not released.
+    abandoned: Vec<i64>,
 }
 
 /// Runs the worker until `shutdown.stop` is cancelled, then lets the pairs' batches in
@@ -201,16 +234,22 @@ pub async fn run_with(
         owned: BTreeMap::new(),
         shutdown,
         hooks,
+        abandoned: Vec::new(),
     };
-    w.main_loop().await;
+    let cut = w.main_loop().await;
     w.release_all().await;
-    // Every pair's task has ended (the loop waits for them).
+    // Every pair's task has ended (the loop waits for them) or was aborted.
     pairs.shutdown_background();
-    Ok(())
+    if cut.is_empty() {
+        Ok(())
+    } else {
+        Err(WorkerError::DrainCut(cut))
+    }
 }
 
 impl Worker {
-    async fn main_loop(&mut self) {
+    /// Returns the pairs that had to be abandoned when the drain ran out of time.
+    async fn main_loop(&mut self) -> Vec<String> {
         let ttl = self.opts.ttl;
         let renew_every = ttl / 3;
         // The claim poll: bounds how long a released or expired pair waits for a claim.
@@ -220,7 +259,8 @@ impl Worker {
             lease_ttl = %humantime::format_duration(ttl),
             "Fleet worker starting"
         );
-        let mut draining = false;
+        let mut draining: Option<Instant> = None;
+        let mut cut_short = false;
         // The first heartbeat goes before any claim, and the first claim waits one poll:
         // workers started together then see each other and split the pairs at once.
         let mut last_renew = Instant::now();
@@ -229,12 +269,13 @@ impl Worker {
         loop {
             let stop = self.shutdown.stop.clone();
             tokio::select! {
-                () = stop.cancelled(), if !draining => {
+                () = stop.cancelled(), if draining.is_none() => {
                     tracing::info!(
                         pairs = self.owned.len(),
+                        deadline = %humantime::format_duration(DRAIN_DEADLINE),
                         "Stopping: finishing the batches in flight, then releasing the pairs"
                     );
-                    draining = true;
+                    draining = Some(Instant::now());
                     for o in self.owned.values_mut() {
                         o.stop(Stop::Release);
                     }
@@ -248,12 +289,26 @@ impl Worker {
             }
             if last_renew.elapsed() >= renew_every {
                 last_renew = Instant::now();
-                self.renew(draining).await;
+                self.renew(draining.is_some()).await;
             }
-            self.reap(draining).await;
-            if draining {
+            self.reap(draining.is_some()).await;
+            if let Some(since) = draining {
                 if self.owned.is_empty() {
-                    break;
+                    return Vec::new();
+                }
+                if !cut_short && since.elapsed() >= DRAIN_DEADLINE {
+                    cut_short = true;
+                    let names: Vec<&str> = self.owned.values().map(|o| o.name.as_str()).collect();
+                    tracing::warn!(
+                        pairs = %names.join(", "),
+                        "Drain deadline passed: cutting the batches in flight short between requests"
+                    );
+                    for o in self.owned.values() {
+                        o.shutdown.hard.cancel();
+                    }
+                }
+                if since.elapsed() >= DRAIN_DEADLINE + DRAIN_GRACE {
+                    return self.abandon();
                 }
                 continue;
             }
@@ -262,6 +317,21 @@ impl Worker {
             }
             claim_allowed = true;
         }
+    }
+
+    /// The drain ran out of time: the pairs still running write nothing more and are
+    /// aborted; their leases stay held, to expire within the TTL as after a kill, since a
+    /// request of theirs may still be on its way to the store.
+    fn abandon(&mut self) -> Vec<String> {
+        let mut names = Vec::new();
+        for (scope_id, o) in std::mem::take(&mut self.owned) {
+            self.abandoned.push(scope_id);
+            o.fence.mark_lost();
+            o.task.abort();
+            tracing::error!(pair = %o.name, epoch = o.fence.epoch, "Fleet: pair still running at the end of the drain; abandoned, its lease left to expire");
+            names.push(o.name);
+        }
+        names
     }
 
     /// The heartbeat and the renewal of every lease held, in one statement (which also
@@ -572,9 +642,12 @@ impl Worker {
                 detail: format!("pair of scope {scope_id} vanished while it was claimed"),
             });
         };
+        let hard = self.shutdown.hard.child_token();
         let shutdown = Shutdown {
             stop: self.shutdown.stop.child_token(),
-            hard: self.shutdown.hard.child_token(),
+            // Cancelled by `Owned::stop` (or by `hard`): the worker's own `drain` is never.
+            drain: hard.child_token(),
+            hard,
         };
         tracing::info!(pair = %name, epoch = fence.epoch, "Fleet: running the pair");
         let ctx = PairContext {
@@ -603,16 +676,18 @@ impl Worker {
         Ok(())
     }
 
-    /// Last: every lease still held goes back at once, and the worker leaves the count.
+    /// Last: every lease still held goes back at once (but those of pairs abandoned at
+    /// the end of the drain), and the worker leaves the count.
     async fn release_all(&self) {
         let id = self.opts.id.clone();
+        let kept = self.abandoned.clone();
         let res = self
             .pool
             .exec(move |c: Conn| async move {
                 c.execute(
                     "UPDATE sheetsync.leases SET holder = NULL, expires_at = '-infinity'
-                     WHERE holder = $1",
-                    &[&id],
+                     WHERE holder = $1 AND NOT (scope_id = ANY($2))",
+                    &[&id, &kept],
                 )
                 .await?;
                 Ok(())
@@ -679,7 +754,15 @@ async fn run_pair(ctx: PairContext) {
     // the lease kept so the pair does not bounce around the fleet.
     let mut wait = Duration::from_secs(5);
     let mut engine = loop {
-        match Engine::connect(config.clone()).await {
+        // Connecting only reads (a token, the shop): dropped when the pair is drained.
+        let Some(connected) = ctx
+            .shutdown
+            .unless_drained(Engine::connect(config.clone()))
+            .await
+        else {
+            return;
+        };
+        match connected {
             Ok(e) => break e.with_cancel(ctx.shutdown.hard.clone()),
             Err(e) => {
                 tracing::warn!(pair = %ctx.name, error = %e, retry_in = %humantime::format_duration(wait), "Fleet: cannot connect the pair");
@@ -777,11 +860,36 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
                 let opts = RunOptions {
                     run_id,
                     started_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    cancel: ctx.shutdown.hard.clone(),
+                    // Checked before each batch; the clients' waits listen to `hard`.
+                    cancel: ctx.shutdown.drain.clone(),
                     lock_held: true,
                     ..RunOptions::default()
                 };
-                match engine.sync(&opts).await {
+                // The reads are dropped if the pair is drained meanwhile: nothing was
+                // sent, and the fire time goes back below.
+                let run = match ctx.shutdown.unless_drained(engine.read_all()).await {
+                    Some(Ok(reads)) => engine.run_reads(&opts, reads).await,
+                    Some(Err(e)) => Err(e),
+                    None => Ok(drained_while_reading(engine, &opts)),
+                };
+                match run {
+                    // Drained before the run was done: the fire time goes back, so the
+                    // next owner runs it (late, within the misfire grace) instead of it
+                    // counting as run across the fleet.
+                    Ok(report) if report.interrupted && ctx.shutdown.drain.is_cancelled() => {
+                        match unclaim_fire(ctx, t, &opts.run_id).await {
+                            Ok(()) => tracing::info!(
+                                fire_time = %t.to_rfc3339(),
+                                applied = report.summary.applied,
+                                "Scheduled sync drained; its fire time is left for the next owner"
+                            ),
+                            Err(e) => tracing::warn!(
+                                fire_time = %t.to_rfc3339(),
+                                error = %e,
+                                "Scheduled sync drained; could not hand its fire time back"
+                            ),
+                        }
+                    }
                     Ok(report) => tracing::info!(
                         fire_time = %t.to_rfc3339(),
                         applied = report.summary.applied,
@@ -807,6 +915,68 @@ async fn scheduled(engine: &Engine, spec: &ScheduleSpec, ctx: &PairContext) {
         // stacking them.
         after = t.max(Utc::now());
     }
+}
+
+/// The report of a scheduled run drained while it read: nothing planned or sent.
+fn drained_while_reading(engine: &Engine, opts: &RunOptions) -> crate::report::Report {
+    let meta = crate::report::RunMeta {
+        run_id: opts.run_id.clone(),
+        shop: engine.config.shop_name().to_owned(),
+        spreadsheet_id: engine.config.sheet.spreadsheet_id.clone(),
+    };
+    let mut report = crate::report::Report::from_plan(
+        &crate::plan::Plan::default(),
+        meta,
+        // No amounts: the currency only formats them.
+        &crate::model::Currency::new("USD"),
+        false,
+    );
+    report.interrupted = true;
+    report
+}
+
+/// Hands fire time `t` back (its run `run_id` was drained), fenced by the lease as
+/// [`claim_fire`] is: the next owner claims and runs it.
+async fn unclaim_fire(ctx: &PairContext, t: DateTime<Utc>, run_id: &str) -> Result<(), StateError> {
+    ctx.fence.check()?;
+    let f = &ctx.fence;
+    let (scope_id, holder, epoch, at, id) = (
+        f.scope_id,
+        f.holder.clone(),
+        f.epoch,
+        t.timestamp(),
+        run_id.to_owned(),
+    );
+    let fenced: i64 = ctx
+        .pool
+        .exec(move |c: Conn| async move {
+            let row = c
+                .query_one(
+                    "WITH l AS (
+                         SELECT scope_id FROM sheetsync.leases
+                         WHERE scope_id = $1 AND holder = $2 AND epoch = $3
+                           AND expires_at > now()
+                         FOR SHARE),
+                     del AS (
+                         DELETE FROM sheetsync.fires x USING l
+                         WHERE x.scope_id = l.scope_id
+                           AND x.fire_time = to_timestamp($4::bigint) AND x.run_id = $5
+                         RETURNING 1)
+                     SELECT count(*) FROM l",
+                    &[&scope_id, &holder, &epoch, &at, &id],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+        .await?;
+    if fenced == 0 {
+        return Err(StateError::LeaseLost {
+            holder: f.holder.clone(),
+            epoch: f.epoch,
+            why: "another writer holds it now, or it expired on the database's clock",
+        });
+    }
+    Ok(())
 }
 
 /// Records fire time `t` for the pair under this lease, in one statement fenced by the

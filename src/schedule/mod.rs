@@ -3,8 +3,9 @@
 //!
 //! Both hold the writer lock (SPEC §4.10) for their whole life, log one info line per
 //! tick, survive a failing tick (logged, retried later with backoff: never a crash loop)
-//! and stop cleanly: the first SIGINT/SIGTERM (`stop`) lets the batch in flight finish,
-//! a second (`hard`) also cancels the run between requests.
+//! and stop cleanly: the first SIGINT/SIGTERM (`stop`) lets the tick in flight finish,
+//! a second (`hard`) also cancels the run between requests. The fleet's worker drains a
+//! pair instead ([`Shutdown::drain`]): the tick ends at its next batch boundary.
 //!
 //! - `drive`: the cheap Drive `files.get` change check;
 //! - `watch`: the watch loop and its content diff;
@@ -27,12 +28,57 @@ pub use watch::{WatchOptions, row_contents, watch, watch_with};
 use crate::engine::{Engine, EngineError, RunOptions};
 use crate::state::WriterGuard;
 
-/// How a long-running command is stopped: `stop` ends the loop once the batch in flight
-/// is done; `hard` also cancels that batch between requests (the rest end `skipped`).
-#[derive(Debug, Clone, Default)]
+/// How a long-running command is stopped: `stop` ends the loop once the tick in flight
+/// is done; `drain` (with `stop`) ends the tick itself at its next safe point: reads and
+/// planning in progress are abandoned, a batch already started finishes (its rate-limit
+/// waits and retries included) and is journaled, no new batch starts and the sheet is not
+/// written back. `hard` also cancels that batch between requests (the rest end `skipped`).
+///
+/// `drain` is a child of `hard` in [`Shutdown::default`], so `hard` implies it; a run's
+/// [`RunOptions::cancel`] is `drain`, the clients' waits listen to `hard` only, which is
+/// what lets a started batch finish under `drain`.
+#[derive(Debug, Clone)]
 pub struct Shutdown {
     pub stop: CancellationToken,
+    pub drain: CancellationToken,
     pub hard: CancellationToken,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        let hard = CancellationToken::new();
+        Shutdown {
+            stop: CancellationToken::new(),
+            drain: hard.child_token(),
+            hard,
+        }
+    }
+}
+
+impl Shutdown {
+    /// Stops at the next safe point: `stop` and `drain` (see the type's doc).
+    pub fn drain(&self) {
+        self.drain.cancel();
+        self.stop.cancel();
+    }
+
+    /// `fut`, unless `drain` fires first: for reads, which a drained tick abandons (they
+    /// wrote nothing). Never for a future that sends writes. `hard` alone (a second
+    /// signal to `watch`) does not drop them: its contract is that the request in flight
+    /// finishes, and the clients' waits already end on it.
+    pub async fn unless_drained<T>(&self, fut: impl std::future::Future<Output = T>) -> Option<T> {
+        let drained = async {
+            self.drain.cancelled().await;
+            if self.hard.is_cancelled() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            () = drained => None,
+            out = fut => Some(out),
+        }
+    }
 }
 
 /// Takes the writer lock for the engine's (shop, spreadsheet, tab) for `holder`.
@@ -48,7 +94,8 @@ fn tick_options(shutdown: &Shutdown) -> RunOptions {
     RunOptions {
         run_id: format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), fastrand::u16(..)),
         started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        cancel: shutdown.hard.clone(),
+        // Checked before each batch: `drain` (implied by `hard`) stops the next one.
+        cancel: shutdown.drain.clone(),
         lock_held: true,
         ..RunOptions::default()
     }

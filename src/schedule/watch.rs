@@ -109,6 +109,9 @@ enum TickError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Drive(#[from] super::drive::DriveError),
+    /// `drain` fired while the tick was still reading: nothing was sent.
+    #[error("stopped while reading")]
+    Drained,
 }
 
 impl TickError {
@@ -117,7 +120,7 @@ impl TickError {
     fn run_status(&self) -> Option<crate::report::ExitStatus> {
         match self {
             TickError::Engine(e) => Some(e.fatal().into()),
-            TickError::Drive(_) => None,
+            TickError::Drive(_) | TickError::Drained => None,
         }
     }
 }
@@ -218,6 +221,10 @@ pub async fn watch_with(
                 }
                 wait = opts.interval.saturating_sub(started.elapsed());
             }
+            Err(TickError::Drained) => {
+                tracing::info!("Tick abandoned while reading: stopping");
+                break;
+            }
             Err(e) => {
                 wait = backoff.failed();
                 observer.failed(&e.to_string(), e.run_status());
@@ -236,6 +243,17 @@ pub async fn watch_with(
         }
     }
     tracing::info!("Watch stopped");
+}
+
+/// A read of the tick, abandoned when `shutdown.drain` fires first.
+async fn drained<T>(
+    shutdown: &Shutdown,
+    read: impl std::future::Future<Output = T>,
+) -> Result<T, TickError> {
+    shutdown
+        .unless_drained(read)
+        .await
+        .ok_or(TickError::Drained)
 }
 
 /// Resolves when `nudges` has a notice queued; never without nudges.
@@ -259,7 +277,7 @@ impl Watcher<'_> {
         let spreadsheet_id = &self.engine.config.sheet.spreadsheet_id;
         // Read before the sheet: an edit after this read moves the version again, so
         // the next tick looks, and nothing is missed.
-        let version = self.drive.version(spreadsheet_id).await?;
+        let version = drained(shutdown, self.drive.version(spreadsheet_id)).await??;
         if full {
             return self.full(version, shutdown, carried, observer).await;
         }
@@ -270,7 +288,7 @@ impl Watcher<'_> {
         let Some(currency) = self.currency.clone() else {
             return self.full(version, shutdown, carried, observer).await;
         };
-        let (layout, columns) = self.engine.read_sheet().await?;
+        let (layout, columns) = drained(shutdown, self.engine.read_sheet()).await??;
         let sheet = parse::parse(&layout, &columns, &currency)?;
         let contents = row_contents(&layout, &columns, &sheet);
         let changed: BTreeSet<Sku> = contents
@@ -299,7 +317,11 @@ impl Watcher<'_> {
             .iter()
             .map(|(n, id)| (n.clone(), id.clone()))
             .collect();
-        let fresh = self.engine.store.variants_by_ids(&ids, &loc_pairs).await?;
+        let fresh = drained(
+            shutdown,
+            self.engine.store.variants_by_ids(&ids, &loc_pairs),
+        )
+        .await??;
         let mut variants: HashMap<Sku, Vec<_>> = HashMap::new();
         for (sku, v) in fresh {
             if let Some(sku) = sku {
@@ -348,7 +370,7 @@ impl Watcher<'_> {
         carried: &[Notice],
         observer: &dyn TickObserver,
     ) -> Result<String, TickError> {
-        let reads = self.engine.read_all().await?;
+        let reads = drained(shutdown, self.engine.read_all()).await??;
         self.ids = reads
             .snapshot
             .variants

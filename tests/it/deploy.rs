@@ -145,12 +145,16 @@ fn the_deployment_runs_fleet_workers_that_stop_gracefully() {
         "metadata.name"
     );
 
-    // SIGTERM finishes the batches in flight: longer than a batch, and longer than the
-    // lease TTL the worker is given, so a clean stop releases rather than expires.
+    // SIGTERM drains the pairs within a bounded time: the grace period covers it, and
+    // the lease TTL the worker is given, so a clean stop releases rather than expires.
     let grace = pod["terminationGracePeriodSeconds"]
         .as_u64()
         .expect("grace period");
-    assert!(grace >= 300, "terminationGracePeriodSeconds {grace}");
+    let drain = sheetsync::fleet::worker::DRAIN_DEADLINE + sheetsync::fleet::worker::DRAIN_GRACE;
+    assert!(
+        grace > drain.as_secs(),
+        "terminationGracePeriodSeconds {grace}"
+    );
     let ttl = args
         .iter()
         .position(|a| *a == "--lease-ttl")

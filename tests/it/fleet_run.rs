@@ -2,7 +2,8 @@
 //! binary, each pair its own sandbox (store and spreadsheet), pairs inserted into
 //! `sheetsync.pairs` the way `fleet apply` leaves them. Balance as workers join, failover
 //! after kill -9 within the TTL plus a few seconds, no write under an older epoch through
-//! kill -9 and SIGSTOP/SIGCONT, graceful handover on SIGTERM, a schedule's fire time run
+//! kill -9 and SIGSTOP/SIGCONT, graceful handover on SIGTERM (a drain stopping mid-run
+//! pairs at their batch boundary; one past its deadline exiting 1), a schedule's fire time run
 //! once with two workers, and a manual `sync` on a worker's pair exiting 2 naming it.
 //! Nothing applied twice: the owner killed mid-apply, the store's ledger of applied
 //! mutations after the takeover equals a clean run's, and the journal says how each
@@ -448,6 +449,261 @@ async fn sigterm_finishes_releases_and_another_worker_owns_the_pairs_quickly() {
     assert_eq!(two.wait().await.expect("w2").code(), Some(0));
 }
 
+/// The first line of `id`'s log containing `what` has been written (polled, 20 s bound).
+async fn wait_log(fleet: &Fleet, id: &str, what: &str) {
+    let start = Instant::now();
+    while !fleet.log(id).contains(what) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{id} logged {what:?} within 20 s:\n{}",
+            fleet.log(id)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_run_drains_at_the_batch_boundary_and_the_next_owner_finishes() {
+    use sheetsync_sandbox::shopify::HoldPoint;
+
+    // The clean run: the same edits synced once by hand.
+    let clean = Sandbox::demo(0).await.expect("sandbox");
+    clean.fix_demo_sheet();
+    let clean_dir = tempfile::tempdir().expect("tmp");
+    let clean_config = clean.write_config(clean_dir.path(), "").expect("config");
+    let (code, _, err) = common::run_sheetsync(&clean_config, &["sync", "--adopt", "sheet"]).await;
+    assert_eq!(code, 0, "{err}");
+    let clean_skip = clean.shopify.applied_mutations().len();
+    edit(&clean);
+    let (code, _, err) = common::run_sheetsync(&clean_config, &["sync"]).await;
+    assert_eq!(code, 0, "{err}");
+    let clean_ledger = applied_ledger(&clean, clean_skip);
+
+    // Two pairs in the middle of slow runs: every store request takes 300 ms, and each
+    // pair's first variant update is parked after it took effect (the batch in flight).
+    // Its stock set, a later batch, is parked before it takes effect and never let go
+    // while w1 runs: a worker that went on with the run after SIGTERM would stop there,
+    // so its run is as long as the test cares to wait.
+    let fleet = Fleet::with(2, WATCH, true).await;
+    let skips: Vec<usize> = fleet
+        .sandboxes
+        .iter()
+        .map(|s| s.shopify.applied_mutations().len())
+        .collect();
+    let mut in_flight = Vec::new();
+    let mut later = Vec::new();
+    for s in &fleet.sandboxes {
+        s.shopify
+            .faults()
+            .set(sheetsync_sandbox::faults::FaultPlan {
+                latency: Duration::from_millis(300),
+                ..Default::default()
+            });
+        in_flight.push(s.shopify.hold_mutation(
+            "productVariantsBulkUpdate",
+            1,
+            HoldPoint::AfterApply,
+        ));
+        later.push(
+            s.shopify
+                .hold_mutation("inventorySetQuantities", 1, HoldPoint::BeforeApply),
+        );
+        edit(s);
+    }
+    let mut one = fleet.worker("w1");
+    for (i, hold) in in_flight.iter().enumerate() {
+        common::held(
+            hold,
+            &format!("pair-{i}'s first variant update reached its fake"),
+        )
+        .await;
+    }
+    signal(&one, "-TERM");
+    wait_log(&fleet, "w1", "Stopping: finishing the batches in flight").await;
+    let signalled = Instant::now();
+    for hold in &in_flight {
+        hold.release();
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), one.wait())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "w1 exits within 10 s of SIGTERM (it must not start a new batch); log:\n{}",
+                fleet.log("w1")
+            )
+        })
+        .expect("wait");
+    let drained = signalled.elapsed();
+    eprintln!("w1 drained in {drained:?}");
+    assert_eq!(status.code(), Some(0), "{}", fleet.log("w1"));
+    for (i, hold) in later.iter().enumerate() {
+        assert!(
+            !hold.is_held(),
+            "pair-{i}: w1 started a new batch after SIGTERM"
+        );
+    }
+
+    // Nothing left open, nothing held: the batch in flight was journaled and the run
+    // finished (interrupted), every lease released rather than left to expire.
+    let held = pg::query_strings(
+        &fleet.url,
+        "SELECT count(*)::text FROM sheetsync.leases WHERE holder = 'w1'",
+    )
+    .await;
+    assert_eq!(held, vec![Some("0".to_owned())], "w1's leases released");
+    let open = pg::query_strings(
+        &fleet.url,
+        "SELECT count(*)::text FROM sheetsync.requests WHERE outcome IS NULL",
+    )
+    .await;
+    assert_eq!(
+        open,
+        vec![Some("0".to_owned())],
+        "no open request after the drain"
+    );
+    let applied = pg::query_strings(
+        &fleet.url,
+        "SELECT count(*)::text FROM sheetsync.requests q JOIN sheetsync.runs r USING (run_id)
+         WHERE r.holder = 'w1' AND q.operation = 'productVariantsBulkUpdate'
+           AND q.outcome = 'applied'",
+    )
+    .await;
+    assert_ne!(
+        applied,
+        vec![Some("0".to_owned())],
+        "w1's batches journaled"
+    );
+    let unfinished = pg::query_strings(
+        &fleet.url,
+        "SELECT count(*)::text FROM sheetsync.runs WHERE holder = 'w1' AND exit_code IS NULL",
+    )
+    .await;
+    assert_eq!(unfinished, vec![Some("0".to_owned())], "w1's runs finished");
+
+    // The next owner finishes the work; each mutation took effect once.
+    for (s, hold) in fleet.sandboxes.iter().zip(&later) {
+        hold.release();
+        s.shopify.faults().clear();
+    }
+    let mut two = fleet.worker("w2");
+    let expected = common::store_by_sheet_sku(&clean);
+    let start = Instant::now();
+    loop {
+        let converged = fleet
+            .sandboxes
+            .iter()
+            .all(|s| common::store_by_sheet_sku(s) == expected);
+        let open = pg::query_strings(
+            &fleet.url,
+            "SELECT count(*)::text FROM sheetsync.requests WHERE outcome IS NULL",
+        )
+        .await;
+        if converged && open == vec![Some("0".to_owned())] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "w2 converged within 60 s (open requests {open:?}); log:\n{}",
+            fleet.log("w2")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&two, "-TERM");
+    assert_eq!(two.wait().await.expect("w2").code(), Some(0));
+    for (i, (s, skip)) in fleet.sandboxes.iter().zip(&skips).enumerate() {
+        assert_eq!(
+            applied_ledger(s, *skip),
+            clean_ledger,
+            "pair-{i}: the mutations that took effect differ from a clean run's"
+        );
+    }
+    fleet.check_no_two_writers();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drain_past_its_deadline_exits_1_and_leaves_the_stuck_pairs_lease_to_expire() {
+    use sheetsync_sandbox::shopify::HoldPoint;
+
+    // Pair 0's first variant update never gets an answer: its batch cannot finish.
+    let fleet = Fleet::with(2, WATCH, true).await;
+    let stuck = fleet.sandboxes[0].shopify.hold_mutation(
+        "productVariantsBulkUpdate",
+        1,
+        HoldPoint::BeforeApply,
+    );
+    edit(&fleet.sandboxes[0]);
+    let mut one = fleet.worker("w1");
+    common::held(&stuck, "pair-0's variant update reached its fake").await;
+    fleet
+        .wait_owners(Duration::from_secs(30), "w1 owns both", |o| {
+            o.get("w1") == Some(&2)
+        })
+        .await;
+    signal(&one, "-TERM");
+    let signalled = Instant::now();
+    // 20 s deadline, 5 s grace: gone within 40 s on a loaded machine.
+    let status = tokio::time::timeout(Duration::from_secs(40), one.wait())
+        .await
+        .unwrap_or_else(|_| panic!("w1 exits within 40 s; log:\n{}", fleet.log("w1")))
+        .expect("wait");
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(1), "{}", fleet.log("w1"));
+    assert!(
+        took >= Duration::from_secs(24),
+        "gave up only after the grace: {took:?}"
+    );
+    let log = fleet.log("w1");
+    assert!(log.contains("Drain deadline passed"), "{log}");
+    assert!(
+        log.contains("still running 25s after the signal (pair-0)"),
+        "{log}"
+    );
+    // The idle pair was released; the stuck one's lease was left to expire (its
+    // request may still be on its way to the store).
+    let held = pg::query_strings(
+        &fleet.url,
+        "SELECT p.name FROM sheetsync.leases l JOIN sheetsync.pairs p USING (scope_id)
+         WHERE l.holder = 'w1'",
+    )
+    .await;
+    assert_eq!(held, vec![Some("pair-0".to_owned())]);
+    stuck.abandon();
+
+    // The next owner takes it once the lease expired, settles what w1 left open and
+    // syncs the edits.
+    let mut two = fleet.worker("w2");
+    fleet
+        .wait_owners(Duration::from_secs(20), "w2 owns both", |o| {
+            o.get("w2") == Some(&2)
+        })
+        .await;
+    let start = Instant::now();
+    loop {
+        let open = pg::query_strings(
+            &fleet.url,
+            "SELECT count(*)::text FROM sheetsync.requests WHERE outcome IS NULL",
+        )
+        .await;
+        let synced = fleet.sandboxes[0]
+            .shopify
+            .applied_mutations()
+            .iter()
+            .any(|m| m.name == "inventorySetQuantities");
+        if synced && open == vec![Some("0".to_owned())] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "w2 synced pair-0 within 60 s (open requests {open:?}); log:\n{}",
+            fleet.log("w2")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&two, "-TERM");
+    assert_eq!(two.wait().await.expect("w2").code(), Some(0));
+    fleet.check_no_two_writers();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_manual_sync_on_a_workers_pair_exits_2_naming_the_worker() {
     let fleet = Fleet::new(1, WATCH).await;
@@ -514,9 +770,14 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     signal(survivor, "-TERM");
     assert_eq!(survivor.wait().await.expect("wait").code(), Some(0));
     // Each fire time once in `fires` (its key) and one full sync per claimed fire time:
-    // the runs the store saw (one products read each) match the claims.
+    // the runs the store saw (one products read each) match the claims. A run drained by
+    // the SIGTERM (exit 130) handed its fire time back: it is not a claim.
     let claimed = fires(fleet.url.clone()).await;
-    let runs = pg::query_strings(&fleet.url, "SELECT count(*)::text FROM sheetsync.runs").await[0]
+    let runs = pg::query_strings(
+        &fleet.url,
+        "SELECT count(*)::text FROM sheetsync.runs WHERE exit_code IS DISTINCT FROM 130",
+    )
+    .await[0]
         .clone()
         .unwrap_or_default()
         .parse::<usize>()
@@ -531,6 +792,56 @@ async fn a_schedules_fire_time_runs_once_with_two_workers() {
     )
     .await;
     assert_eq!(distinct, vec![Some(claimed.to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fire_time_drained_by_sigterm_is_handed_back_and_the_next_owner_runs_it() {
+    use sheetsync_sandbox::shopify::HoldPoint;
+
+    // Hourly: the latest fire time (within the misfire grace) runs as soon as the pair
+    // is owned. Its run is parked mid-apply when the worker gets SIGTERM.
+    let fleet = Fleet::with(1, "[fleet]\nmode = \"schedule\"\nevery = \"1h\"\n", true).await;
+    let s = &fleet.sandboxes[0];
+    let hold = s
+        .shopify
+        .hold_mutation("productVariantsBulkUpdate", 1, HoldPoint::AfterApply);
+    edit(s);
+    let mut one = fleet.worker("f1");
+    common::held(&hold, "the fire time's run reached its fake").await;
+    signal(&one, "-TERM");
+    wait_log(&fleet, "f1", "Stopping: finishing the batches in flight").await;
+    hold.release();
+    let status = tokio::time::timeout(Duration::from_secs(20), one.wait())
+        .await
+        .unwrap_or_else(|_| panic!("f1 exits after SIGTERM; log:\n{}", fleet.log("f1")))
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "{}", fleet.log("f1"));
+    let fires = pg::query_strings(&fleet.url, "SELECT holder FROM sheetsync.fires").await;
+    assert!(fires.is_empty(), "fire time handed back: {fires:?}");
+
+    // The next owner runs the same fire time, late, and syncs the rest of the edits.
+    let mut two = fleet.worker("f2");
+    let start = Instant::now();
+    loop {
+        let fires = pg::query_strings(&fleet.url, "SELECT holder FROM sheetsync.fires").await;
+        let stock = s
+            .shopify
+            .applied_mutations()
+            .iter()
+            .any(|m| m.name == "inventorySetQuantities");
+        if stock && fires == vec![Some("f2".to_owned())] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "f2 ran the fire time within 30 s (fires {fires:?}); log:\n{}",
+            fleet.log("f2")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&two, "-TERM");
+    assert_eq!(two.wait().await.expect("f2").code(), Some(0));
+    fleet.check_no_two_writers();
 }
 
 #[tokio::test(flavor = "multi_thread")]
