@@ -489,6 +489,26 @@ pub const DEFAULT_BULK_TIMEOUT: std::time::Duration = std::time::Duration::from_
 fn default_bulk_timeout() -> std::time::Duration {
     DEFAULT_BULK_TIMEOUT
 }
+
+/// Any TOML scalar as text, for keys whose own parser words the error: a string, a
+/// fraction or a boolean then gets that key's sentence rather than serde's "invalid type".
+fn scalar_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Float(f64),
+        Text(String),
+        Bool(bool),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Int(n) => n.to_string(),
+        Raw::Float(x) => x.to_string(),
+        Raw::Text(t) => t,
+        Raw::Bool(b) => b.to_string(),
+    })
+}
+
 /// A humantime duration (`"2h"`, `"90m"`) longer than zero.
 fn positive_duration<'de, D: serde::Deserializer<'de>>(
     d: D,

@@ -4,8 +4,6 @@
 //! of one that several processes use. Only the keys' defaults and checks live here; the
 //! pacing is `sheet::google`'s.
 
-use serde::Deserialize;
-
 /// Google's default Sheets quota: 60 read and 60 write requests a minute per user.
 pub const DEFAULT_PER_MINUTE: usize = 60;
 
@@ -17,23 +15,7 @@ pub(super) fn default_per_minute() -> usize {
 pub(super) fn per_minute_at_least_one<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<usize, D::Error> {
-    // Any TOML scalar is read, so that a string or a fraction gets this module's sentence
-    // rather than serde's "invalid type".
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Int(i64),
-        Float(f64),
-        Text(String),
-        Bool(bool),
-    }
-    let raw = match Raw::deserialize(d)? {
-        Raw::Int(n) => n.to_string(),
-        Raw::Float(x) => x.to_string(),
-        Raw::Text(t) => t,
-        Raw::Bool(b) => b.to_string(),
-    };
-    parse_per_minute(&raw).map_err(serde::de::Error::custom)
+    parse_per_minute(&super::scalar_text(d)?).map_err(serde::de::Error::custom)
 }
 
 /// The highest per-minute quota accepted: far above any quota Google grants, low enough

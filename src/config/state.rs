@@ -39,23 +39,8 @@ fn default_pool_size() -> usize {
 
 /// A whole number of connections, at least one.
 fn pool_size_at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    // Any TOML scalar is read, so that a string or a fraction gets the same sentence as
-    // the environment's value rather than serde's "invalid type".
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Int(i64),
-        Float(f64),
-        Text(String),
-        Bool(bool),
-    }
-    let raw = match Raw::deserialize(d)? {
-        Raw::Int(n) => n.to_string(),
-        Raw::Float(x) => x.to_string(),
-        Raw::Text(t) => t,
-        Raw::Bool(b) => b.to_string(),
-    };
-    parse_pool_size(&raw).map_err(serde::de::Error::custom)
+    // The same sentence as the environment's value, whatever scalar the file holds.
+    parse_pool_size(&super::scalar_text(d)?).map_err(serde::de::Error::custom)
 }
 
 /// Reads a pool size (the config key, the environment, the flag): a whole number ≥ 1.
