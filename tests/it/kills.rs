@@ -311,14 +311,19 @@ async fn kill_while_held(
         let sent: Value = serde_json::from_slice(body).expect("journaled JSON");
         ran_variables.contains(&sent["variables"])
     };
-    // The held request: the first of its kind the fake ran (after apply), or one it never
-    // ran (before apply).
+    // The held request: an open one the fake ran (after apply), or one it never ran
+    // (before apply). Not simply the first of its kind in the fake's log: the fake logs a
+    // request when it runs it and counts it for the hold just after, so a concurrent
+    // update of another product can run first, reach the hold second and be answered
+    // (and settled by the killed run) while the held one waits (seen once in CI).
     let held = match point {
-        HoldPoint::AfterApply => open
+        HoldPoint::AfterApply => ran_variables
             .iter()
-            .find(|r| {
-                let sent: Value = serde_json::from_slice(&r.body).expect("journaled JSON");
-                ran_variables.first() == Some(&sent["variables"])
+            .find_map(|ran| {
+                open.iter().find(|r| {
+                    let sent: Value = serde_json::from_slice(&r.body).expect("journaled JSON");
+                    &sent["variables"] == ran
+                })
             })
             .expect("the held request is open"),
         HoldPoint::BeforeApply => open
