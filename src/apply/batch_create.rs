@@ -177,20 +177,7 @@ impl Executor<'_> {
             .iter()
             .filter(|(sku, _)| found.contains_key(sku))
             .count();
-        let settled = match held {
-            n if n == batch.len() => Settled::Applied,
-            0 => Settled::Failed,
-            _ => Settled::Skipped,
-        };
-        self.settle(
-            journal,
-            settled,
-            &serde_json::json!({
-                "answer_lost": e.to_string(),
-                "reread": format!("{held} of {} SKUs in the store", batch.len()),
-            })
-            .to_string(),
-        );
+        self.settle_reread(journal, e, held, batch.len(), "SKUs in the store");
         for (sku, idx) in batch {
             let o = if found.contains_key(sku) {
                 Outcome {

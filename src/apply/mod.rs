@@ -781,6 +781,26 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Settles a request whose answer was lost by what its re-read found: `held` of
+    /// `total` items in place means applied (all), failed (none) or skipped (some, each
+    /// change judged on its own in the report).
+    fn settle_reread(&self, journal: i64, e: &StoreError, held: usize, total: usize, what: &str) {
+        let settled = match held {
+            n if n == total => Settled::Applied,
+            0 => Settled::Failed,
+            _ => Settled::Skipped,
+        };
+        self.settle(
+            journal,
+            settled,
+            &serde_json::json!({
+                "answer_lost": e.to_string(),
+                "reread": format!("{held} of {total} {what}"),
+            })
+            .to_string(),
+        );
+    }
+
     /// Leaves a journaled request open, noting that its outcome is unknown and why: the
     /// next full run settles it by re-reading (`recover`), as after a kill.
     fn leave_unknown(&self, id: i64, why: &str) {
@@ -832,20 +852,7 @@ impl<'a> Executor<'a> {
             }
         };
         let count = sent.iter().filter(|(i, _)| held.contains(i)).count();
-        let settled = match count {
-            n if n == sent.len() => Settled::Applied,
-            0 => Settled::Failed,
-            _ => Settled::Skipped,
-        };
-        self.settle(
-            journal,
-            settled,
-            &serde_json::json!({
-                "answer_lost": e.to_string(),
-                "reread": format!("{count} of {} changes held", sent.len()),
-            })
-            .to_string(),
-        );
+        self.settle_reread(journal, e, count, sent.len(), "changes held");
         sent.iter()
             .map(|(i, _)| {
                 let ended = if held.contains(i) {
