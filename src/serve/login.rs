@@ -108,19 +108,5 @@ fn render(status: StatusCode, wrong: bool) -> Response {
         "default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; base-uri 'none'; \
          frame-ancestors 'none'"
     );
-    let mut response = (status, html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    response
+    super::page::html_response(status, html, &csp)
 }

@@ -156,32 +156,38 @@ async fn status(State(ctx): State<PageContext>) -> Response {
                 "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; \
                  connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
             );
-            let mut response = (StatusCode::OK, html).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            // The page's URL may carry an access token: links out must not send it.
-            headers.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
-            headers.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&csp) {
-                headers.insert(header::CONTENT_SECURITY_POLICY, v);
-            }
-            response
+            html_response(StatusCode::OK, html, &csp)
         }
         Err(e) => {
             tracing::error!(error = %e, "The status page did not render");
             failure("the status page did not render")
         }
     }
+}
+
+/// An HTML page of `serve` (the status page, the login form) with its headers: never
+/// cached, no referrer (the page's URL may carry an access token: links out must not send
+/// it), no content sniffing, and `csp` as its Content-Security-Policy.
+pub(crate) fn html_response(status: StatusCode, html: String, csp: &str) -> Response {
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    response
 }
 
 fn failure(what: &'static str) -> Response {
