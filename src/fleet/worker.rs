@@ -42,7 +42,7 @@ use crate::engine::{Engine, RunOptions};
 use crate::model::Secret;
 use crate::schedule::{self, Shutdown, WatchOptions};
 use crate::state::StateError;
-use crate::state::postgres::lease::Fence;
+use crate::state::postgres::lease::{self, Fence};
 use crate::state::postgres::migrate;
 use crate::state::postgres::pool::{Conn, Pool};
 
@@ -970,11 +970,7 @@ async fn unclaim_fire(ctx: &PairContext, t: DateTime<Utc>, run_id: &str) -> Resu
         })
         .await?;
     if fenced == 0 {
-        return Err(StateError::LeaseLost {
-            holder: f.holder.clone(),
-            epoch: f.epoch,
-            why: "another writer holds it now, or it expired on the database's clock",
-        });
+        return Err(lease::lost_on_database(&f.holder, f.epoch));
     }
     Ok(())
 }
@@ -1019,11 +1015,7 @@ async fn claim_fire(ctx: &PairContext, t: DateTime<Utc>) -> Result<Option<String
         })
         .await?;
     if fenced == 0 {
-        return Err(StateError::LeaseLost {
-            holder: f.holder.clone(),
-            epoch: f.epoch,
-            why: "another writer holds it now, or it expired on the database's clock",
-        });
+        return Err(lease::lost_on_database(&f.holder, f.epoch));
     }
     Ok((inserted == 1).then_some(run_id))
 }

@@ -38,6 +38,16 @@ pub struct Fence {
     lost: AtomicBool,
 }
 
+/// The refusal of a write whose lease row no longer names this holder and epoch (checked
+/// in the write's own statement or transaction).
+pub fn lost_on_database(holder: &str, epoch: i64) -> StateError {
+    StateError::LeaseLost {
+        holder: holder.to_owned(),
+        epoch,
+        why: "another writer holds it now, or it expired on the database's clock",
+    }
+}
+
 impl Fence {
     /// Whether this holder may still write, by its own clock and knowledge; the database
     /// checks again in each write's transaction.

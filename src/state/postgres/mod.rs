@@ -55,11 +55,7 @@ async fn fenced(tx: &tokio_postgres::Transaction<'_>, fence: &FenceArgs) -> Resu
     if let Some((scope_id, holder, epoch)) = fence
         && !lease::check_in_tx(tx, *scope_id, holder, *epoch).await?
     {
-        return Err(Failed::State(StateError::LeaseLost {
-            holder: holder.clone(),
-            epoch: *epoch,
-            why: "another writer holds it now, or it expired on the database's clock",
-        }));
+        return Err(Failed::State(lease::lost_on_database(holder, *epoch)));
     }
     Ok(())
 }
