@@ -315,12 +315,7 @@ impl Engine {
                 .header_rows_and_columns(id, &cfg.sheet.tab, HEADER_SCAN_ROWS, &last)
                 .await?
         {
-            let layout = parse::locate(
-                &cfg.sheet.tab,
-                &header_rows,
-                &cfg.column_specs_for(&header_rows),
-            )?;
-            let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
+            let (layout, cols) = locate(cfg, &header_rows)?;
             if cols == last {
                 return Ok((layout, columns));
             }
@@ -332,12 +327,7 @@ impl Engine {
             .sheets
             .header_rows(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, HEADER_SCAN_ROWS)
             .await?;
-        let layout = parse::locate(
-            &cfg.sheet.tab,
-            &header_rows,
-            &cfg.column_specs_for(&header_rows),
-        )?;
-        let cols: Vec<u32> = layout.columns.iter().map(|(_, c)| *c).collect();
+        let (layout, cols) = locate(cfg, &header_rows)?;
         let columns = self
             .sheets
             .read_columns(&cfg.sheet.spreadsheet_id, &cfg.sheet.tab, &cols)
@@ -859,6 +849,21 @@ impl Engine {
         }
         Ok((info.currency, wanted))
     }
+}
+
+/// Locates the configured columns in the sheet's header rows: the layout and the
+/// columns it reads, in order.
+fn locate(
+    cfg: &Config,
+    header_rows: &[Vec<serde_json::Value>],
+) -> Result<(parse::Layout, Vec<u32>), EngineError> {
+    let layout = parse::locate(
+        &cfg.sheet.tab,
+        header_rows,
+        &cfg.column_specs_for(header_rows),
+    )?;
+    let cols = layout.columns.iter().map(|(_, c)| *c).collect();
+    Ok((layout, cols))
 }
 
 /// The handles earlier runs journaled a `productCreate` for (see
